@@ -1,0 +1,74 @@
+"""The one error family of Wangge.
+
+Edges translate these into what their users see: the API through one status table
+(``api.errors.STATUS_CODES``), the CLI as a one-line message and a non-zero exit.
+Messages name what is wrong and where, so a planner can fix the input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class WanggeError(Exception):
+    """Base class of every error a user may see."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFound(WanggeError):
+    code = "not_found"
+
+
+class Conflict(WanggeError):
+    """A stale edit (optimistic concurrency) or a duplicate key."""
+
+    code = "conflict"
+
+
+class InvalidInput(WanggeError):
+    """Input that cannot be used as given (bad file, bad parameter)."""
+
+    code = "invalid_input"
+
+
+class InvalidGeometry(InvalidInput):
+    code = "invalid_geometry"
+
+
+class CRSMismatch(InvalidInput):
+    code = "crs_mismatch"
+
+
+class Infeasible(WanggeError):
+    """A request that no answer can satisfy, e.g. household bounds that cannot be met."""
+
+    code = "infeasible"
+
+
+class PermissionDenied(WanggeError):
+    code = "permission_denied"
+
+
+class NotAuthenticated(WanggeError):
+    code = "not_authenticated"
+
+
+class DatabaseUnavailable(WanggeError):
+    """The database cannot be reached or is not set up."""
+
+    code = "database_unavailable"
+
+
+class SetupError(WanggeError):
+    """The machine lacks something Wangge needs and could not install it."""
+
+    code = "setup_error"
