@@ -1,0 +1,1 @@
+"""Persistence: the only place where rows become shapely geometries and GeoDataFrames."""

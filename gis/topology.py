@@ -1,0 +1,437 @@
+"""Boundary validation: do a parent's children tile it (全域覆盖, 无缝拼接)?
+
+``check_tiling`` checks grids within communities and communities within streets (the
+same function, ``child_level`` only changes the words). It returns ``Finding`` objects,
+each with the offending area or point and one human line a planner can act on;
+``findings_to_geojson`` turns them into a FeatureCollection for a map.
+
+Areas are measured in a metric CRS (CGCS2000 Gauss-Krüger zone), never in degrees;
+numerical slivers smaller than ``tolerance_m2`` are not findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
+
+from gis.errors import CRSMismatch, InvalidInput
+from gis.layers import STORAGE_CRS
+
+FINDING_KINDS = (
+    "overlap",
+    "gap",
+    "outside_parent",
+    "multipart",
+    "invalid",
+    "orphan",
+    "empty_parent",
+    "households_below",
+    "households_above",
+)
+
+# Plural of each level (for messages) and the level above it.
+_PLURALS = {"grid": "grids", "community": "communities", "street": "streets", "district": "districts"}
+_PARENT_LEVEL = {"grid": "community", "community": "street", "street": "district", "district": "city"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem in a tiling.
+
+    kind: one of ``FINDING_KINDS``.
+    units: codes of the units involved (both grids of an overlap, the grids next to a gap, ...).
+    parent_code: the parent the problem lies in (for an orphan, the parent code it names).
+    area_m2: the offending area in square metres, or None when the problem is not an area.
+    location: the offending area or a point, in lon/lat (EPSG:4490).
+    message: one English line with the codes, the rounded area and a lon/lat location.
+    """
+
+    kind: str
+    units: tuple[str, ...]
+    parent_code: str | None
+    area_m2: float | None
+    location: BaseGeometry
+    message: str
+
+
+def _metric_crs(frame: gpd.GeoDataFrame) -> str:
+    """The metric CRS in which to measure ``frame`` (CGCS2000 Gauss-Krüger zone)."""
+    try:
+        from gis.crs import metric_crs_for_frame
+    except ImportError:  # gis.crs not written yet: fall back to the UTM zone.
+        return str(frame.estimate_utm_crs())
+    return metric_crs_for_frame(frame)
+
+
+def check_tiling(
+    children: gpd.GeoDataFrame,
+    parent: gpd.GeoDataFrame,
+    *,
+    child_level: str,
+    households: pd.Series | None = None,
+    min_households: int | None = None,
+    max_households: int | None = None,
+    dedicated: pd.Series | None = None,
+    tolerance_m2: float = 1.0,
+) -> list[Finding]:
+    """Check that the children tile their parents; return every problem found.
+
+    Parameters
+    ----------
+    children
+        Units with ``code``, ``parent_code`` and a polygon geometry, in EPSG:4490.
+    parent
+        Parent units with ``code`` and a polygon geometry, in the same CRS.
+    child_level
+        ``"grid"`` or ``"community"`` (or ``"street"``); used only in messages.
+    households
+        Households per child, indexed like ``children`` or by child code. With it,
+        children outside ``[min_households, max_households]`` are findings.
+    dedicated
+        Booleans, indexed like ``households``: dedicated grids (专属网格) are exempt
+        from the household bounds.
+    tolerance_m2
+        Overlaps, gaps and stray parts smaller than this are numerical slivers, not findings.
+
+    Returns
+    -------
+    list[Finding]
+        Invalid and orphan children and empty parents first, then per parent the parts
+        outside it, multi-part children, overlaps, gaps and household bounds.
+    """
+    _require_columns(children, ("code", "parent_code"), "children")
+    _require_columns(parent, ("code",), "parent")
+    if children.crs is None or parent.crs is None:
+        raise CRSMismatch(
+            f"children and parent need a CRS; received children={children.crs}, parent={parent.crs}, "
+            f"expected {STORAGE_CRS}"
+        )
+    if not children.empty and not children.crs.equals(parent.crs):
+        raise CRSMismatch(f"children are in {children.crs.to_string()} but parent is in {parent.crs.to_string()}")
+    if tolerance_m2 < 0:
+        raise InvalidInput(f"tolerance_m2 must be >= 0, received {tolerance_m2}")
+    if min_households is not None and max_households is not None and min_households > max_households:
+        raise InvalidInput(
+            f"min_households ({min_households}) is greater than max_households ({max_households})"
+        )
+    if parent["code"].astype(str).duplicated().any():
+        dups = sorted(set(parent["code"].astype(str)[parent["code"].astype(str).duplicated()]))
+        raise InvalidInput(f"parent codes must be unique; duplicated: {', '.join(dups)}")
+
+    words = _Words(child_level)
+    crs = _metric_crs(parent if not parent.empty else children)
+    to_lonlat = _LonLat(crs)
+
+    child_codes = children["code"].astype(str).to_numpy()
+    child_parents = children["parent_code"].astype(str).to_numpy()
+    raw = children.geometry.to_crs(crs).to_numpy()
+    parent_codes = parent["code"].astype(str).to_numpy()
+    parent_geoms = np.array([_polygonal(shapely.make_valid(g)) for g in parent.geometry.to_crs(crs).to_numpy()])
+    parent_by_code = dict(zip(parent_codes, parent_geoms, strict=True))
+
+    findings: list[Finding] = []
+
+    # Invalid children are reported, then repaired so that the other checks still run.
+    geoms = np.empty(len(raw), dtype=object)
+    valid = np.ones(len(raw), dtype=bool)
+    for i, g in enumerate(raw):
+        if g is None or g.is_empty:
+            valid[i] = False
+            geoms[i] = shapely.Polygon()
+            findings.append(
+                Finding("invalid", (child_codes[i],), child_parents[i], None, shapely.Point(),
+                        f"{words.child} {child_codes[i]} has no geometry")
+            )
+            continue
+        if not g.is_valid:
+            valid[i] = False
+            reason = shapely.explain_validity(g)
+            geoms[i] = _polygonal(shapely.make_valid(g))
+            where = to_lonlat(_reason_point(reason, g))
+            findings.append(
+                Finding("invalid", (child_codes[i],), child_parents[i], None, where,
+                        f"{words.child} {child_codes[i]} has an invalid boundary ({_reason_text(reason)}) "
+                        f"near {_fmt_point(where)}")
+            )
+        else:
+            geoms[i] = _polygonal(g)
+
+    has_parent = np.array([p in parent_by_code for p in child_parents], dtype=bool)
+    for i in np.flatnonzero(~has_parent):
+        where = to_lonlat(_point_of(geoms[i]))
+        findings.append(
+            Finding("orphan", (child_codes[i],), child_parents[i], _area_or_none(geoms[i]), where,
+                    f"{words.child} {child_codes[i]} names {words.parent} {child_parents[i]}, "
+                    f"which does not exist (near {_fmt_point(where)})")
+        )
+
+    used_parents = set(child_parents[has_parent])
+    for code, pgeom in zip(parent_codes, parent_geoms, strict=True):
+        if code not in used_parents:
+            where = to_lonlat(pgeom)
+            findings.append(
+                Finding("empty_parent", (code,), code, float(pgeom.area), where,
+                        f"{words.parent} {code} has no {words.children} "
+                        f"({_fmt_area(pgeom.area)}, near {_fmt_point(where)})")
+            )
+
+    hh = _align(households, children, "households")
+    ded = _align(dedicated, children, "dedicated")
+
+    for pcode in parent_codes:
+        idx = np.flatnonzero(has_parent & (child_parents == pcode))
+        if len(idx) == 0:
+            continue
+        pgeom = parent_by_code[pcode]
+        findings.extend(_outside(idx, geoms, child_codes, pcode, pgeom, tolerance_m2, words, to_lonlat))
+        findings.extend(_multipart(idx, geoms, valid, child_codes, pcode, tolerance_m2, words, to_lonlat))
+        findings.extend(_overlaps(idx, geoms, child_codes, pcode, tolerance_m2, words, to_lonlat))
+        findings.extend(_gaps(idx, geoms, child_codes, pcode, pgeom, tolerance_m2, words, to_lonlat))
+        if hh is not None:
+            findings.extend(
+                _household_bounds(idx, hh, ded, geoms, child_codes, pcode, min_households, max_households,
+                                  words, to_lonlat)
+            )
+    return findings
+
+
+def findings_to_geojson(findings: Iterable[Finding]) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection (lon/lat) of findings, for a map layer."""
+    features = []
+    for f in findings:
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": None if f.location is None or f.location.is_empty else mapping(f.location),
+                "properties": {
+                    "kind": f.kind,
+                    "units": list(f.units),
+                    "parent_code": f.parent_code,
+                    "area_m2": None if f.area_m2 is None else round(float(f.area_m2), 2),
+                    "message": f.message,
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+# --- the checks, one parent at a time ---------------------------------------------------
+
+
+def _outside(idx, geoms, codes, pcode, pgeom, tol, words, to_lonlat) -> list[Finding]:
+    out = []
+    for i in idx:
+        stray = _polygonal(shapely.difference(geoms[i], pgeom))
+        parts = [p for p in shapely.get_parts(stray) if p.area > tol]
+        if not parts:
+            continue
+        area = float(sum(p.area for p in parts))
+        where = to_lonlat(shapely.union_all(parts))
+        out.append(
+            Finding("outside_parent", (codes[i],), pcode, area, where,
+                    f"{words.child} {codes[i]} sticks out of {words.parent} {pcode} by {_fmt_area(area)} "
+                    f"near {_fmt_point(where)}")
+        )
+    return out
+
+
+def _multipart(idx, geoms, valid, codes, pcode, tol, words, to_lonlat) -> list[Finding]:
+    out = []
+    for i in idx:
+        if not valid[i]:  # an invalid boundary is reported once, as invalid
+            continue
+        parts = sorted((p for p in shapely.get_parts(geoms[i]) if p.area > tol), key=lambda p: -p.area)
+        if len(parts) < 2:
+            continue
+        detached = parts[1:]
+        area = float(sum(p.area for p in detached))
+        where = to_lonlat(shapely.union_all(detached))
+        out.append(
+            Finding("multipart", (codes[i],), pcode, area, where,
+                    f"{words.child} {codes[i]} has {len(parts)} separate parts; the detached "
+                    f"{'part covers' if len(detached) == 1 else 'parts cover'} {_fmt_area(area)} "
+                    f"near {_fmt_point(where)}")
+        )
+    return out
+
+
+def _overlaps(idx, geoms, codes, pcode, tol, words, to_lonlat) -> list[Finding]:
+    sub = geoms[idx]
+    tree = shapely.STRtree(sub)
+    left, right = tree.query(sub, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    if len(left) == 0:
+        return []
+    inter = shapely.intersection(sub[left], sub[right])
+    areas = shapely.area(inter)
+    out = []
+    for a, b, g, area in zip(left, right, inter, areas, strict=True):
+        if area <= tol:
+            continue
+        ca, cb = sorted((codes[idx[a]], codes[idx[b]]))
+        where = to_lonlat(_polygonal(g))
+        out.append(
+            Finding("overlap", (ca, cb), pcode, float(area), where,
+                    f"{words.children} {ca} and {cb} overlap by {_fmt_area(area)} near {_fmt_point(where)}")
+        )
+    return out
+
+
+def _gaps(idx, geoms, codes, pcode, pgeom, tol, words, to_lonlat) -> list[Finding]:
+    covered = shapely.union_all(geoms[idx])
+    holes = _polygonal(shapely.difference(pgeom, covered))
+    parts = [p for p in shapely.get_parts(holes) if p.area > tol]
+    if not parts:
+        return []
+    sub = geoms[idx]
+    tree = shapely.STRtree(sub)
+    out = []
+    for gap in parts:
+        # The units next to the gap: within a few centimetres of it (boundaries rarely meet exactly).
+        near = tree.query(gap, predicate="dwithin", distance=0.05)
+        units = tuple(sorted(codes[idx[j]] for j in near))
+        where = to_lonlat(gap)
+        nextto = f" (next to {', '.join(units)})" if units else ""
+        out.append(
+            Finding("gap", units, pcode, float(gap.area), where,
+                    f"gap of {_fmt_area(gap.area)} in {words.parent} {pcode} not covered by any "
+                    f"{words.child}, near {_fmt_point(where)}{nextto}")
+        )
+    return out
+
+
+def _household_bounds(idx, hh, ded, geoms, codes, pcode, lo, hi, words, to_lonlat) -> list[Finding]:
+    out = []
+    for i in idx:
+        value = hh[i]
+        if pd.isna(value) or (ded is not None and _truthy(ded[i])):
+            continue
+        n = int(round(float(value)))
+        kind = None
+        if lo is not None and n < lo:
+            kind, text = "households_below", f"below the minimum of {lo}"
+        elif hi is not None and n > hi:
+            kind, text = "households_above", f"above the maximum of {hi}"
+        if kind is None:
+            continue
+        where = to_lonlat(_point_of(geoms[i]))
+        out.append(
+            Finding(kind, (codes[i],), pcode, None, where,
+                    f"{words.child} {codes[i]} has {n} households, {text} (near {_fmt_point(where)})")
+        )
+    return out
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+class _Words:
+    def __init__(self, child_level: str) -> None:
+        level = str(child_level).strip().lower()
+        if not level:
+            raise InvalidInput("child_level must name a level such as 'grid' or 'community', received ''")
+        self.child = level
+        self.children = _PLURALS.get(level, level + "s")
+        self.parent = _PARENT_LEVEL.get(level, "parent")
+
+
+class _LonLat:
+    """Projects metric geometries back to lon/lat for locations and messages."""
+
+    def __init__(self, crs: str) -> None:
+        from pyproj import Transformer
+
+        self._t = Transformer.from_crs(crs, STORAGE_CRS, always_xy=True)
+
+    def __call__(self, geom: BaseGeometry) -> BaseGeometry:
+        if geom is None or geom.is_empty:
+            return geom
+        return shapely.transform(geom, lambda xy: np.column_stack(self._t.transform(xy[:, 0], xy[:, 1])))
+
+
+def _require_columns(frame: gpd.GeoDataFrame, columns: tuple[str, ...], name: str) -> None:
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise InvalidInput(f"{name} must be a GeoDataFrame, received {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InvalidInput(
+            f"{name} lacks column(s) {', '.join(missing)}; received columns {', '.join(map(str, frame.columns))}"
+        )
+
+
+def _align(values: pd.Series | None, children: gpd.GeoDataFrame, name: str) -> np.ndarray | None:
+    """Values per child position, from a Series indexed like ``children`` or by child code."""
+    if values is None:
+        return None
+    values = pd.Series(values)
+    if children.index.isin(values.index).all():
+        return values.reindex(children.index).to_numpy()
+    codes = children["code"].astype(str)
+    by_code = values.copy()
+    by_code.index = by_code.index.astype(str)
+    if codes.isin(by_code.index).all():
+        return by_code.reindex(codes).to_numpy()
+    missing = [c for c in codes if c not in by_code.index][:5]
+    raise InvalidInput(
+        f"{name} must be indexed like children or by child code; no value for {', '.join(missing)}"
+    )
+
+
+def _truthy(value: Any) -> bool:
+    return bool(value) and not pd.isna(value)
+
+
+def _polygonal(geom: BaseGeometry) -> BaseGeometry:
+    """The polygonal part of a geometry (drops the lines and points an overlay may leave)."""
+    if geom is None or geom.is_empty:
+        return shapely.Polygon()
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    polys = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
+    if not polys:
+        return shapely.Polygon()
+    return shapely.union_all(polys) if len(polys) > 1 else polys[0]
+
+
+def _point_of(geom: BaseGeometry) -> BaseGeometry:
+    return shapely.Point() if geom is None or geom.is_empty else geom.representative_point()
+
+
+def _area_or_none(geom: BaseGeometry) -> float | None:
+    return None if geom is None or geom.is_empty else float(geom.area)
+
+
+def _reason_text(reason: str) -> str:
+    """``Self-intersection[x y]`` without the metric coordinates (the message gives lon/lat)."""
+    return reason.split("[", 1)[0].strip() or reason
+
+
+def _reason_point(reason: str, geom: BaseGeometry) -> BaseGeometry:
+    """The point GEOS names in ``explain_validity``, else a point of the geometry."""
+    if "[" in reason and "]" in reason:
+        try:
+            x, y = (float(v) for v in reason.split("[", 1)[1].split("]", 1)[0].split()[:2])
+            return shapely.Point(x, y)
+        except ValueError:
+            pass
+    return shapely.Point(shapely.get_coordinates(geom)[0]) if not geom.is_empty else shapely.Point()
+
+
+def _fmt_area(area: float) -> str:
+    return f"{area:,.0f} m²" if area >= 10 else f"{area:.1f} m²"
+
+
+def _fmt_point(geom: BaseGeometry) -> str:
+    if geom is None or geom.is_empty:
+        return "an unknown place"
+    p = geom if geom.geom_type == "Point" else geom.representative_point()
+    return f"{p.x:.4f}, {p.y:.4f}"

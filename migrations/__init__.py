@@ -1,0 +1,1 @@
+"""Alembic migrations of the Wangge schema (reviewed code: see each revision's docstring)."""
