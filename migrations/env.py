@@ -8,6 +8,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 
 from gis.db.engine import database_url, make_engine
+from gis.db.migrate import include_object
 from gis.db.models import Base
 from gis.settings import Settings
 
@@ -16,13 +17,6 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
-
-
-def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
-    """Leave out PostGIS/pgRouting's own tables (spatial_ref_sys, topology...)."""
-    if type_ == "table" and reflected and compare_to is None and name not in target_metadata.tables:
-        return False
-    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 
 
 def configure_kwargs() -> dict:

@@ -8,13 +8,23 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from geoalchemy2 import alembic_helpers
 from sqlalchemy.engine import Engine
 
 import migrations
 
 from gis.db.engine import make_engine, sqlalchemy_url
 
-SCRIPT_LOCATION = Path(migrations.__file__).parent
+SCRIPT_LOCATION = Path(next(iter(migrations.__path__)))
+
+
+def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
+    """Compare only our tables: PostGIS and pgRouting bring their own (spatial_ref_sys...)."""
+    from gis.db.models import Base
+
+    if type_ == "table" and reflected and compare_to is None and name not in Base.metadata.tables:
+        return False
+    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 
 
 def alembic_config(url: str) -> Config:

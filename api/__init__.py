@@ -1,0 +1,1 @@
+"""The HTTP edge of Wangge: FastAPI routes over the service functions."""

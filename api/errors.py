@@ -1,0 +1,79 @@
+"""One error model for every response: ``{"error": code, "message": ..., "details": ...}``.
+
+Routes raise WanggeError subclasses; this table alone decides the HTTP status. No traceback
+ever reaches a client: unexpected exceptions become a 500 naming the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gis import errors
+
+logger = logging.getLogger("wangge.api")
+
+STATUS_CODES: dict[type[errors.WanggeError], int] = {
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.InvalidGeometry: 422,
+    errors.CRSMismatch: 422,
+    errors.InvalidInput: 422,
+    errors.Infeasible: 422,
+    errors.NotAuthenticated: 401,
+    errors.PermissionDenied: 403,
+    errors.DatabaseUnavailable: 503,
+    errors.SetupError: 500,
+    errors.WanggeError: 400,
+}
+
+
+def status_for(exc: errors.WanggeError) -> int:
+    """The status of the nearest class in the table (subclasses inherit their parent's)."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS_CODES:
+            return STATUS_CODES[cls]  # type: ignore[index]
+    return 500
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": code, "message": message, "details": details}
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(errors.WanggeError)
+    async def _domain(request: Request, exc: errors.WanggeError) -> JSONResponse:
+        status = status_for(exc)
+        headers = {"Retry-After": "5"} if status == 503 else None
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg")} for e in exc.errors()
+        ]
+        return JSONResponse(error_body("invalid_input", "the request is not valid", details), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        rid = _request_id(request)
+        logger.exception("unhandled error (request %s)", rid)
+        return JSONResponse(
+            error_body("internal", "internal error; the request id names it in the server log", {"request_id": rid}),
+            status_code=500,
+        )

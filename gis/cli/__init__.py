@@ -1,0 +1,40 @@
+"""The ``wangge`` command line: thin commands over the service functions.
+
+Errors of the WanggeError family become one line on stderr and exit status 1; figures go to
+stdout (as one JSON document with ``--json``); progress and logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from gis.cli import db as db_commands
+from gis.cli import demo as demo_commands
+from gis.cli import serve as serve_commands
+from gis.cli.output import err_console
+from gis.errors import WanggeError
+
+app = typer.Typer(
+    name="wangge",
+    help="Wangge 网格: community grid management (社区网格化管理).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db_commands.app, name="db")
+serve_commands.register(app)
+demo_commands.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except WanggeError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

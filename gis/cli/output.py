@@ -1,0 +1,58 @@
+"""Shared CLI plumbing: consoles, the --json option, progress bars."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from gis.settings import Settings
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def settings() -> Settings:
+    """Settings for this invocation, read from the environment now (never at import)."""
+    return Settings()
+
+
+def log(message: str) -> None:
+    err_console.print(f"[dim]·[/] {message}", highlight=False)
+
+
+def emit(data: Any, *, as_json: bool, human: str | None = None) -> None:
+    """Figures to stdout: JSON when asked, else the human text (or pretty-printed data)."""
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, default=str))
+    elif human is not None:
+        console.print(human, highlight=False)
+    else:
+        console.print_json(data=data, default=str)
+
+
+@contextmanager
+def progress_bar(description: str, total: float = 1.0) -> Iterator[Any]:
+    """A rich progress bar on stderr; yields ``update(stage, fraction)``."""
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(description, total=total)
+
+        def update(stage: str, fraction: float) -> None:
+            progress.update(task, description=f"{description}: {stage}", completed=fraction * total)
+
+        yield update
+        progress.update(task, completed=total)

@@ -1,0 +1,109 @@
+"""Bringing a database to a usable state: server up, database and extensions there, schema at head."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from gis.catalogue import FacilityType, load_catalogue
+from gis.db import migrate as migrations
+from gis.db.cluster import Log
+from gis.db.engine import (
+    check_connection,
+    cluster_for,
+    database_url,
+    describe_url,
+    ensure_database,
+    make_engine,
+    transaction,
+    versions,
+)
+from gis.db.models import FacilityType as FacilityTypeRow
+from gis.errors import WanggeError
+from gis.settings import Settings
+
+
+@dataclass
+class DatabaseStatus:
+    """What ``wangge db status`` reports."""
+
+    mode: str  # "embedded" | "external"
+    where: str  # host:port/db, no password
+    running: bool
+    pid: int | None = None
+    data_dir: str | None = None
+    versions: Mapping[str, str | None] | None = None
+    revision: str | None = None
+    head: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def prepare_database(settings: Settings, *, log: Log = lambda _m: None) -> str:
+    """Start the embedded cluster when no URL is set, create the database, migrate; return the URL."""
+    if not settings.database_url:
+        cluster_for(settings, log=log).start()
+    url = database_url(settings)
+    ensure_database(url)
+    log(f"migrating {describe_url(url)}")
+    migrations.upgrade(url)
+    engine = make_engine(url)
+    try:
+        sync_facility_types(engine, load_catalogue())
+    finally:
+        engine.dispose()
+    return url
+
+
+def sync_facility_types(engine: Engine, catalogue: Mapping[str, FacilityType]) -> int:
+    """Add catalogue types the database lacks; types already there keep local edits. Returns rows added."""
+    with transaction(engine) as session:
+        present = set(session.scalars(select(FacilityTypeRow.code)))
+        rows = [
+            {"code": ft.code, "name_zh": ft.name_zh, "name_en": ft.name_en, "level": ft.level,
+             "radius_m": ft.radius_m, "target_group": ft.target_group, "capacity_per_1000": ft.capacity_per_1000}
+            for ft in catalogue.values() if ft.code not in present
+        ]
+        if rows:
+            session.execute(insert(FacilityTypeRow).values(rows).on_conflict_do_nothing())
+    return len(rows)
+
+
+def database_status(settings: Settings) -> DatabaseStatus:
+    """Where the database is, whether it answers, and at which versions and schema revision."""
+    head = migrations.head_revision()
+    if settings.database_url:
+        status = DatabaseStatus(mode="external", where=describe_url(settings.database_url), running=False, head=head)
+        url = settings.database_url
+    else:
+        cluster = cluster_for(settings)
+        if not cluster.exists:
+            return DatabaseStatus(mode="embedded", where="(not created)", running=False, head=head,
+                                  data_dir=str(cluster.data_dir), error="no cluster yet: run `wangge db start`")
+        url = cluster.url(settings.db_name)
+        pid = cluster.pid()
+        status = DatabaseStatus(mode="embedded", where=describe_url(url), running=pid is not None, pid=pid,
+                                data_dir=str(cluster.data_dir), head=head)
+        if pid is None:
+            status.error = "stopped: run `wangge db start`"
+            return status
+    engine = make_engine(url)
+    try:
+        check_connection(engine)
+        status.running = True
+        status.versions = versions(engine)
+        status.revision = migrations.current_revision(engine)
+    except (WanggeError, SQLAlchemyError) as exc:
+        status.running = False
+        status.error = str(exc)
+    finally:
+        engine.dispose()
+    return status

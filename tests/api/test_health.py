@@ -1,0 +1,39 @@
+"""The API's health page and its error model."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from gis.settings import Settings
+
+
+def test_health_reports_postgis_and_pgrouting_versions(database_url: str) -> None:
+    with TestClient(create_app(Settings(), url=database_url)) as client:
+        response = client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["postgis"].startswith("3.")
+    assert body["pgrouting"].startswith("3.")
+    assert body["schema_revision"] == body["schema_head"]
+    assert response.headers["X-Request-ID"]
+
+
+def test_unknown_route_uses_the_error_model(database_url: str) -> None:
+    with TestClient(create_app(Settings(), url=database_url)) as client:
+        response = client.get("/no/such/thing")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+def test_database_down_gives_503_with_retry_hint() -> None:
+    app = create_app(Settings(), url="postgresql://someone:secret@127.0.0.1:1/wangge")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/health")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    body = response.json()
+    assert body["error"] == "database_unavailable"
+    assert "127.0.0.1:1" in body["message"] and "secret" not in body["message"]
+    assert "Traceback" not in response.text

@@ -1,0 +1,86 @@
+"""Test harness: a real PostGIS, a throw-away database per session, each test rolled back.
+
+The database comes from ``WANGGE_TEST_DATABASE_URL`` (a server where we may create
+databases) or from the embedded cluster, started as ``wangge db start`` would. Under
+``CI=true`` a skipped test fails the run: a database or browser test that did not run
+proves nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
+
+from gis.db import migrate as migrations
+from gis.db.engine import cluster_for, drop_database, ensure_database, make_engine
+from gis.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def _server_url() -> str:
+    explicit = os.environ.get("WANGGE_TEST_DATABASE_URL")
+    if explicit:
+        return explicit
+    settings = Settings(database_url=None, home=REPO / ".wangge")
+    cluster = cluster_for(settings)
+    cluster.start()
+    return cluster.url("postgres")
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """URL of a fresh database with PostGIS, pgRouting and the schema at head; dropped afterwards."""
+    name = f"wangge_test_{uuid.uuid4().hex[:10]}"
+    url = make_url(_server_url()).set(database=name).render_as_string(hide_password=False)
+    ensure_database(url)
+    migrations.upgrade(url)
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    from gis.catalogue import load_catalogue
+    from gis.db.setup import sync_facility_types
+
+    sync_facility_types(eng, load_catalogue())
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test, whatever it committed."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        session = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        try:
+            yield session
+        finally:
+            session.close()
+            outer.rollback()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("CI", "").lower() not in {"1", "true", "yes"}:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        reporter.write_line(
+            f"CI=true: {len(skipped)} test(s) skipped; a skipped database or browser test fails CI", red=True
+        )
+        for report in skipped:
+            reporter.write_line(f"  skipped: {report.nodeid}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

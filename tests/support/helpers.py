@@ -1,0 +1,21 @@
+"""Shared test helpers and geometries (WKT literals in Nanjing, lon/lat CGCS2000)."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+# A 1 km² community-sized square near Xinjiekou and a building inside it.
+COMMUNITY_WKT = "MULTIPOLYGON(((118.780 32.040, 118.790 32.040, 118.790 32.049, 118.780 32.049, 118.780 32.040)))"
+GRID_WKT = "MULTIPOLYGON(((118.780 32.040, 118.785 32.040, 118.785 32.049, 118.780 32.049, 118.780 32.040)))"
+BUILDING_WKT = "MULTIPOLYGON(((118.7810 32.0410, 118.7813 32.0410, 118.7813 32.0412, 118.7810 32.0412, 118.7810 32.0410)))"
+POINT_WKT = "POINT(118.7811 32.0411)"
+
+
+def count_rows(session: Session, table: str) -> int:
+    """Rows in ``table``: tests use it to prove that a failed operation changed nothing."""
+    return session.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one()
+
+
+def ewkt(wkt: str, srid: int = 4490) -> str:
+    return f"SRID={srid};{wkt}"

@@ -1,0 +1,1 @@
+"""Web views: Leaflet pages and folium report maps, served offline by the API app."""
