@@ -118,7 +118,7 @@ def reading_order(geoms: gpd.GeoSeries) -> list:
     bad = [label for label, g in zip(geoms.index, values, strict=True) if g is None or g.is_empty]
     if bad:
         raise InvalidGeometry(f"units {', '.join(map(repr, bad[:5]))} have no geometry; cannot number them")
-    points = shapely.representative_point(values)
+    points = shapely.point_on_surface(values)
     xy = shapely.get_coordinates(points)
     x, y = xy[:, 0], xy[:, 1]
     bounds = shapely.bounds(values)

@@ -5,8 +5,11 @@ same function, ``child_level`` only changes the words). It returns ``Finding`` o
 each with the offending area or point and one human line a planner can act on;
 ``findings_to_geojson`` turns them into a FeatureCollection for a map.
 
-Areas are measured in a metric CRS (CGCS2000 Gauss-Krüger zone), never in degrees;
-numerical slivers smaller than ``tolerance_m2`` are not findings.
+Overlays run in the CRS the boundaries were drawn in (EPSG:4490), so that vertices shared
+by neighbours meet exactly; only their results are projected, and areas are measured in
+a metric CRS (CGCS2000 Gauss-Krüger zone, ``gis.crs.metric_crs_for_frame``), never in
+degrees. Slivers smaller than ``tolerance_m2`` are numerical noise, not findings. Pairs
+of overlapping children are found with an STRtree, not by comparing every pair.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import shapely
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
+from gis.crs import metric_crs_for_frame
 from gis.errors import CRSMismatch, InvalidInput
 from gis.layers import STORAGE_CRS
 
@@ -60,15 +64,6 @@ class Finding:
     area_m2: float | None
     location: BaseGeometry
     message: str
-
-
-def _metric_crs(frame: gpd.GeoDataFrame) -> str:
-    """The metric CRS in which to measure ``frame`` (CGCS2000 Gauss-Krüger zone)."""
-    try:
-        from gis.crs import metric_crs_for_frame
-    except ImportError:  # gis.crs not written yet: fall back to the UTM zone.
-        return str(frame.estimate_utm_crs())
-    return metric_crs_for_frame(frame)
 
 
 def check_tiling(
@@ -127,14 +122,18 @@ def check_tiling(
         raise InvalidInput(f"parent codes must be unique; duplicated: {', '.join(dups)}")
 
     words = _Words(child_level)
-    crs = _metric_crs(parent if not parent.empty else children)
-    to_lonlat = _LonLat(crs)
+    if parent.empty and children.empty:
+        return []
+    # Overlays run in the CRS the boundaries were drawn in, so shared vertices meet exactly;
+    # only the results are projected, to a metric CRS for areas and to lon/lat for locations.
+    ctx = _Context(children.crs, metric_crs_for_frame(parent if not parent.empty else children), words, tolerance_m2)
 
     child_codes = children["code"].astype(str).to_numpy()
     child_parents = children["parent_code"].astype(str).to_numpy()
-    raw = children.geometry.to_crs(crs).to_numpy()
+    raw = children.geometry.to_numpy()
     parent_codes = parent["code"].astype(str).to_numpy()
-    parent_geoms = np.array([_polygonal(shapely.make_valid(g)) for g in parent.geometry.to_crs(crs).to_numpy()])
+    parent_geoms = [_polygonal(shapely.make_valid(g)) if g is not None else shapely.Polygon()
+                    for g in parent.geometry.to_numpy()]
     parent_by_code = dict(zip(parent_codes, parent_geoms, strict=True))
 
     findings: list[Finding] = []
@@ -153,9 +152,9 @@ def check_tiling(
             continue
         if not g.is_valid:
             valid[i] = False
-            reason = shapely.explain_validity(g)
+            reason = shapely.is_valid_reason(g)
             geoms[i] = _polygonal(shapely.make_valid(g))
-            where = to_lonlat(_reason_point(reason, g))
+            where = ctx.lonlat(_reason_point(reason, g))
             findings.append(
                 Finding("invalid", (child_codes[i],), child_parents[i], None, where,
                         f"{words.child} {child_codes[i]} has an invalid boundary ({_reason_text(reason)}) "
@@ -166,9 +165,10 @@ def check_tiling(
 
     has_parent = np.array([p in parent_by_code for p in child_parents], dtype=bool)
     for i in np.flatnonzero(~has_parent):
-        where = to_lonlat(_point_of(geoms[i]))
+        where = ctx.lonlat(_point_of(geoms[i]))
+        area = ctx.area(geoms[i]) if not geoms[i].is_empty else None
         findings.append(
-            Finding("orphan", (child_codes[i],), child_parents[i], _area_or_none(geoms[i]), where,
+            Finding("orphan", (child_codes[i],), child_parents[i], area, where,
                     f"{words.child} {child_codes[i]} names {words.parent} {child_parents[i]}, "
                     f"which does not exist (near {_fmt_point(where)})")
         )
@@ -176,11 +176,12 @@ def check_tiling(
     used_parents = set(child_parents[has_parent])
     for code, pgeom in zip(parent_codes, parent_geoms, strict=True):
         if code not in used_parents:
-            where = to_lonlat(pgeom)
+            where = ctx.lonlat(pgeom)
+            area = ctx.area(pgeom)
             findings.append(
-                Finding("empty_parent", (code,), code, float(pgeom.area), where,
+                Finding("empty_parent", (code,), code, area, where,
                         f"{words.parent} {code} has no {words.children} "
-                        f"({_fmt_area(pgeom.area)}, near {_fmt_point(where)})")
+                        f"({_fmt_area(area)}, near {_fmt_point(where)})")
             )
 
     hh = _align(households, children, "households")
@@ -191,14 +192,13 @@ def check_tiling(
         if len(idx) == 0:
             continue
         pgeom = parent_by_code[pcode]
-        findings.extend(_outside(idx, geoms, child_codes, pcode, pgeom, tolerance_m2, words, to_lonlat))
-        findings.extend(_multipart(idx, geoms, valid, child_codes, pcode, tolerance_m2, words, to_lonlat))
-        findings.extend(_overlaps(idx, geoms, child_codes, pcode, tolerance_m2, words, to_lonlat))
-        findings.extend(_gaps(idx, geoms, child_codes, pcode, pgeom, tolerance_m2, words, to_lonlat))
+        findings.extend(_outside(ctx, idx, geoms, child_codes, pcode, pgeom))
+        findings.extend(_multipart(ctx, idx, geoms, valid, child_codes, pcode))
+        findings.extend(_overlaps(ctx, idx, geoms, child_codes, pcode))
+        findings.extend(_gaps(ctx, idx, geoms, child_codes, pcode, pgeom))
         if hh is not None:
             findings.extend(
-                _household_bounds(idx, hh, ded, geoms, child_codes, pcode, min_households, max_households,
-                                  words, to_lonlat)
+                _household_bounds(ctx, idx, hh, ded, geoms, child_codes, pcode, min_households, max_households)
             )
     return findings
 
@@ -226,44 +226,44 @@ def findings_to_geojson(findings: Iterable[Finding]) -> dict[str, Any]:
 # --- the checks, one parent at a time ---------------------------------------------------
 
 
-def _outside(idx, geoms, codes, pcode, pgeom, tol, words, to_lonlat) -> list[Finding]:
+def _outside(ctx, idx, geoms, codes, pcode, pgeom) -> list[Finding]:
     out = []
     for i in idx:
         stray = _polygonal(shapely.difference(geoms[i], pgeom))
-        parts = [p for p in shapely.get_parts(stray) if p.area > tol]
+        parts = ctx.large_parts(stray)
         if not parts:
             continue
-        area = float(sum(p.area for p in parts))
-        where = to_lonlat(shapely.union_all(parts))
+        area = float(sum(a for _, a in parts))
+        where = ctx.lonlat(shapely.union_all([p for p, _ in parts]))
         out.append(
             Finding("outside_parent", (codes[i],), pcode, area, where,
-                    f"{words.child} {codes[i]} sticks out of {words.parent} {pcode} by {_fmt_area(area)} "
+                    f"{ctx.words.child} {codes[i]} sticks out of {ctx.words.parent} {pcode} by {_fmt_area(area)} "
                     f"near {_fmt_point(where)}")
         )
     return out
 
 
-def _multipart(idx, geoms, valid, codes, pcode, tol, words, to_lonlat) -> list[Finding]:
+def _multipart(ctx, idx, geoms, valid, codes, pcode) -> list[Finding]:
     out = []
     for i in idx:
         if not valid[i]:  # an invalid boundary is reported once, as invalid
             continue
-        parts = sorted((p for p in shapely.get_parts(geoms[i]) if p.area > tol), key=lambda p: -p.area)
+        parts = sorted(ctx.large_parts(geoms[i]), key=lambda pa: -pa[1])
         if len(parts) < 2:
             continue
         detached = parts[1:]
-        area = float(sum(p.area for p in detached))
-        where = to_lonlat(shapely.union_all(detached))
+        area = float(sum(a for _, a in detached))
+        where = ctx.lonlat(shapely.union_all([p for p, _ in detached]))
         out.append(
             Finding("multipart", (codes[i],), pcode, area, where,
-                    f"{words.child} {codes[i]} has {len(parts)} separate parts; the detached "
+                    f"{ctx.words.child} {codes[i]} has {len(parts)} separate parts; the detached "
                     f"{'part covers' if len(detached) == 1 else 'parts cover'} {_fmt_area(area)} "
                     f"near {_fmt_point(where)}")
         )
     return out
 
 
-def _overlaps(idx, geoms, codes, pcode, tol, words, to_lonlat) -> list[Finding]:
+def _overlaps(ctx, idx, geoms, codes, pcode) -> list[Finding]:
     sub = geoms[idx]
     tree = shapely.STRtree(sub)
     left, right = tree.query(sub, predicate="intersects")
@@ -272,44 +272,43 @@ def _overlaps(idx, geoms, codes, pcode, tol, words, to_lonlat) -> list[Finding]:
     if len(left) == 0:
         return []
     inter = shapely.intersection(sub[left], sub[right])
-    areas = shapely.area(inter)
+    areas = ctx.areas(inter)
     out = []
     for a, b, g, area in zip(left, right, inter, areas, strict=True):
-        if area <= tol:
+        if area <= ctx.tolerance_m2:
             continue
         ca, cb = sorted((codes[idx[a]], codes[idx[b]]))
-        where = to_lonlat(_polygonal(g))
+        where = ctx.lonlat(_polygonal(g))
         out.append(
             Finding("overlap", (ca, cb), pcode, float(area), where,
-                    f"{words.children} {ca} and {cb} overlap by {_fmt_area(area)} near {_fmt_point(where)}")
+                    f"{ctx.words.children} {ca} and {cb} overlap by {_fmt_area(area)} near {_fmt_point(where)}")
         )
     return out
 
 
-def _gaps(idx, geoms, codes, pcode, pgeom, tol, words, to_lonlat) -> list[Finding]:
+def _gaps(ctx, idx, geoms, codes, pcode, pgeom) -> list[Finding]:
     covered = shapely.union_all(geoms[idx])
     holes = _polygonal(shapely.difference(pgeom, covered))
-    parts = [p for p in shapely.get_parts(holes) if p.area > tol]
+    parts = ctx.large_parts(holes)
     if not parts:
         return []
     sub = geoms[idx]
     tree = shapely.STRtree(sub)
     out = []
-    for gap in parts:
-        # The units next to the gap: within a few centimetres of it (boundaries rarely meet exactly).
-        near = tree.query(gap, predicate="dwithin", distance=0.05)
+    for gap, area in parts:
+        near = tree.query(gap, predicate="dwithin", distance=ctx.touch_distance)
         units = tuple(sorted(codes[idx[j]] for j in near))
-        where = to_lonlat(gap)
+        where = ctx.lonlat(gap)
         nextto = f" (next to {', '.join(units)})" if units else ""
         out.append(
-            Finding("gap", units, pcode, float(gap.area), where,
-                    f"gap of {_fmt_area(gap.area)} in {words.parent} {pcode} not covered by any "
-                    f"{words.child}, near {_fmt_point(where)}{nextto}")
+            Finding("gap", units, pcode, area, where,
+                    f"gap of {_fmt_area(area)} in {ctx.words.parent} {pcode} not covered by any "
+                    f"{ctx.words.child}, near {_fmt_point(where)}{nextto}")
         )
     return out
 
 
-def _household_bounds(idx, hh, ded, geoms, codes, pcode, lo, hi, words, to_lonlat) -> list[Finding]:
+def _household_bounds(ctx, idx, hh, ded, geoms, codes, pcode, lo, hi) -> list[Finding]:
     out = []
     for i in idx:
         value = hh[i]
@@ -323,10 +322,10 @@ def _household_bounds(idx, hh, ded, geoms, codes, pcode, lo, hi, words, to_lonla
             kind, text = "households_above", f"above the maximum of {hi}"
         if kind is None:
             continue
-        where = to_lonlat(_point_of(geoms[i]))
+        where = ctx.lonlat(_point_of(geoms[i]))
         out.append(
             Finding(kind, (codes[i],), pcode, None, where,
-                    f"{words.child} {codes[i]} has {n} households, {text} (near {_fmt_point(where)})")
+                    f"{ctx.words.child} {codes[i]} has {n} households, {text} (near {_fmt_point(where)})")
         )
     return out
 
@@ -344,18 +343,43 @@ class _Words:
         self.parent = _PARENT_LEVEL.get(level, "parent")
 
 
-class _LonLat:
-    """Projects metric geometries back to lon/lat for locations and messages."""
+class _Context:
+    """The working CRS of the boundaries, with projections to metres (areas) and lon/lat (locations)."""
 
-    def __init__(self, crs: str) -> None:
-        from pyproj import Transformer
+    def __init__(self, work_crs: Any, metric_crs: str, words: _Words, tolerance_m2: float) -> None:
+        from pyproj import CRS, Transformer
 
-        self._t = Transformer.from_crs(crs, STORAGE_CRS, always_xy=True)
+        work = CRS.from_user_input(work_crs)
+        self.words = words
+        self.tolerance_m2 = tolerance_m2
+        self._to_metric = Transformer.from_crs(work, metric_crs, always_xy=True)
+        storage = CRS.from_user_input(STORAGE_CRS)
+        self._to_lonlat = None if work.equals(storage) else Transformer.from_crs(work, storage, always_xy=True)
+        # Units next to a gap: within about a centimetre of it (boundaries rarely meet exactly).
+        self.touch_distance = 1e-7 if work.is_geographic else 0.01
 
-    def __call__(self, geom: BaseGeometry) -> BaseGeometry:
-        if geom is None or geom.is_empty:
+    def _project(self, geoms: Any, transformer: Any) -> Any:
+        return shapely.transform(geoms, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+
+    def areas(self, geoms: np.ndarray) -> np.ndarray:
+        """Areas in m² of an array of geometries in the working CRS."""
+        return shapely.area(self._project(np.asarray(geoms, dtype=object), self._to_metric))
+
+    def area(self, geom: BaseGeometry) -> float:
+        return float(self.areas(np.array([geom], dtype=object))[0])
+
+    def large_parts(self, geom: BaseGeometry) -> list[tuple[BaseGeometry, float]]:
+        """The polygons of ``geom`` larger than the tolerance, with their areas in m²."""
+        parts = shapely.get_parts(geom)
+        if len(parts) == 0:
+            return []
+        areas = self.areas(parts)
+        return [(p, float(a)) for p, a in zip(parts, areas, strict=True) if a > self.tolerance_m2]
+
+    def lonlat(self, geom: BaseGeometry) -> BaseGeometry:
+        if geom is None or geom.is_empty or self._to_lonlat is None:
             return geom
-        return shapely.transform(geom, lambda xy: np.column_stack(self._t.transform(xy[:, 0], xy[:, 1])))
+        return self._project(geom, self._to_lonlat)
 
 
 def _require_columns(frame: gpd.GeoDataFrame, columns: tuple[str, ...], name: str) -> None:
@@ -387,7 +411,7 @@ def _align(values: pd.Series | None, children: gpd.GeoDataFrame, name: str) -> n
 
 
 def _truthy(value: Any) -> bool:
-    return bool(value) and not pd.isna(value)
+    return not pd.isna(value) and bool(value)
 
 
 def _polygonal(geom: BaseGeometry) -> BaseGeometry:
@@ -406,17 +430,13 @@ def _point_of(geom: BaseGeometry) -> BaseGeometry:
     return shapely.Point() if geom is None or geom.is_empty else geom.representative_point()
 
 
-def _area_or_none(geom: BaseGeometry) -> float | None:
-    return None if geom is None or geom.is_empty else float(geom.area)
-
-
 def _reason_text(reason: str) -> str:
-    """``Self-intersection[x y]`` without the metric coordinates (the message gives lon/lat)."""
+    """``Self-intersection[x y]`` without the raw coordinates (the message gives lon/lat)."""
     return reason.split("[", 1)[0].strip() or reason
 
 
 def _reason_point(reason: str, geom: BaseGeometry) -> BaseGeometry:
-    """The point GEOS names in ``explain_validity``, else a point of the geometry."""
+    """The point GEOS names in ``is_valid_reason``, else a point of the geometry."""
     if "[" in reason and "]" in reason:
         try:
             x, y = (float(v) for v in reason.split("[", 1)[1].split("]", 1)[0].split()[:2])
