@@ -83,6 +83,10 @@ def _load(path: Path) -> tuple[tuple[str, FacilityType], ...]:
     return tuple(rows)
 
 
+# Schools outside the life circles (colleges, vocational and party schools, senior high).
+_NOT_COMPULSORY_SCHOOL = ("大学", "学院", "高等", "党校", "职业", "技术", "中专", "技校", "高中", "高级中学", "培训")
+
+
 def classify_facility(
     tags: Mapping[str, str], catalogue: Mapping[str, FacilityType] | None = None
 ) -> tuple[str, str] | None:
@@ -106,6 +110,8 @@ def classify_facility(
             if tags.get(key) == value:
                 return ft.code, "tag"
     if tags.get("amenity") == "school" and "primary_school" in cat:
+        if any(word in name for word in _NOT_COMPULSORY_SCHOOL):
+            return None
         # A school with no telling name: isced level 2 is a middle school, else primary.
         level = tags.get("isced:level", "")
         if level.startswith("2") and "middle_school" in cat:

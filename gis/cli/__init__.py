@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from gis.cli import data as data_commands
 from gis.cli import db as db_commands
 from gis.cli import demo as demo_commands
 from gis.cli import serve as serve_commands
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.add_typer(db_commands.app, name="db")
 serve_commands.register(app)
 demo_commands.register(app)
+data_commands.register(app)
 
 
 def main() -> None:

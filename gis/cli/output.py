@@ -56,3 +56,17 @@ def progress_bar(description: str, total: float = 1.0) -> Iterator[Any]:
 
         yield update
         progress.update(task, completed=total)
+
+
+@contextmanager
+def db_transaction() -> Iterator[Any]:
+    """A session on the configured database, committed on success, rolled back on any error."""
+    from gis.db.engine import check_connection, database_url, make_engine, transaction
+
+    engine = make_engine(database_url(settings()))
+    try:
+        check_connection(engine)
+        with transaction(engine) as session:
+            yield session
+    finally:
+        engine.dispose()

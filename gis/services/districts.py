@@ -1,0 +1,328 @@
+"""Use cases that load a district's source data: OSM imports and synthetic districts.
+
+Each runs in one transaction: on any error nothing is written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from gis.crs import metric_crs_for_frame
+from gis.db.frames import allocate_ids, copy_frame, copy_rows
+from gis.db.models import Building, District, FacilityType
+from gis.errors import Conflict, InvalidInput
+from gis.layers import DistrictLayers
+from gis.settings import Settings
+
+Progress = Callable[[str, float], None]
+OSM_ATTRIBUTION = "© OpenStreetMap contributors (ODbL 1.0)"
+
+# Tables holding a district's source data, children first (the order a replace deletes in).
+SOURCE_TABLES = (
+    "resident_private", "resident", "household", "dwelling", "party_org", "plan_assignment",
+    "facility", "walk_edge", "walk_node", "barrier", "building", "compound_gate", "compound",
+)
+
+
+def _noop(_stage: str, _fraction: float) -> None:
+    return None
+
+
+def check_district_code(code: str) -> str:
+    """A district code is the 6-digit adcode (e.g. 320102 for 玄武区)."""
+    if not (isinstance(code, str) and len(code) == 6 and code.isdigit()):
+        raise InvalidInput(f"--district-code must be a 6-digit adcode such as 320102, got {code!r}")
+    return code
+
+
+def clear_district_data(session: Session, district_code: str) -> None:
+    """Delete a district's buildings, network, facilities and people (boundaries and plans stay)."""
+    for table in SOURCE_TABLES:
+        session.execute(text(f'DELETE FROM "{table}" WHERE district_code = :d'), {"d": district_code})
+
+
+def store_layers(
+    session: Session,
+    layers: DistrictLayers,
+    *,
+    district_code: str,
+    name: str,
+    source: str,
+    attribution: str | None,
+    replace: bool = False,
+    progress: Progress = _noop,
+) -> dict[str, Any]:
+    """Write a district's layers (buildings, network, barriers, compounds, facilities); returns counts."""
+    check_district_code(district_code)
+    held = session.scalar(select(func.count()).select_from(Building).where(Building.district_code == district_code))
+    if held and not replace:
+        raise Conflict(
+            f"district {district_code} already holds {held} buildings; pass --replace to load it again",
+            details={"district_code": district_code, "buildings": held},
+        )
+    if held:
+        clear_district_data(session, district_code)
+    district = session.scalar(select(District).where(District.code == district_code))
+    if district is None:
+        district = District(code=district_code, name=name)
+        session.add(district)
+    district.name, district.source, district.attribution = name, source, attribution
+    hull = shapely.convex_hull(shapely.union_all(layers.buildings.geometry.values)) if len(layers.buildings) else None
+    if hull is not None and hull.geom_type == "Polygon":
+        district.geom = f"SRID=4490;{shapely.MultiPolygon([hull]).wkt}"
+    session.flush()
+    district.network_version = (district.network_version or 0) + 1
+
+    progress("compounds", 0.1)
+    compound_ids = allocate_ids(session, "compound", len(layers.compounds))
+    compounds = layers.compounds.assign(id=compound_ids, district_code=district_code)
+    compounds = compounds.set_geometry(compounds.geometry.apply(_multipolygon))
+    copy_frame(session, "compound", compounds, ("id", "district_code", "osm_id", "name", "geom"))
+
+    progress("buildings", 0.25)
+    buildings = _building_rows(layers.buildings, compounds, district_code, synthetic=_synthetic(layers))
+    copy_frame(session, "building", buildings, BUILDING_ROW_COLUMNS)
+
+    progress("walk network", 0.5)
+    node_ids = allocate_ids(session, "walk_node", len(layers.nodes))
+    id_of = pd.Series(node_ids, index=layers.nodes["node_id"].to_numpy())
+    nodes = layers.nodes.assign(id=node_ids, district_code=district_code)
+    copy_frame(session, "walk_node", nodes, ("id", "district_code", "osm_id", "geom"))
+    edges = layers.edges.assign(
+        district_code=district_code,
+        source=id_of.reindex(layers.edges["source"].to_numpy()).to_numpy(),
+        target=id_of.reindex(layers.edges["target"].to_numpy()).to_numpy(),
+        cost=layers.edges["length_m"].to_numpy(),
+        reverse_cost=layers.edges["length_m"].to_numpy(),
+    )
+    if edges["source"].isna().any() or edges["target"].isna().any():
+        raise InvalidInput(f"{source}: {int(edges['source'].isna().sum())} walk edges end at unknown nodes")
+    copy_frame(session, "walk_edge", edges, ("district_code", "source", "target", "length_m", "cost", "reverse_cost",
+                                             "highway", "is_main_road", "name", "osm_id", "geom"))
+
+    progress("barriers and facilities", 0.8)
+    barriers = layers.barriers.assign(district_code=district_code)
+    copy_frame(session, "barrier", barriers, ("district_code", "kind", "name", "osm_id", "geom"))
+    known = set(session.scalars(select(FacilityType.code)))
+    facilities = layers.facilities[layers.facilities["type_code"].isin(known)]
+    unknown_types = sorted(set(layers.facilities["type_code"]) - known)
+    facilities = facilities.assign(district_code=district_code, source="synthetic" if _synthetic(layers) else "osm")
+    copy_frame(session, "facility", facilities,
+               ("district_code", "type_code", "name", "osm_id", "classified_by", "source", "geom"))
+    progress("done", 1.0)
+
+    return {
+        "district_code": district_code,
+        "name": name,
+        "buildings": len(buildings),
+        "residential_buildings": int((buildings["households"] > 0).sum()),
+        "households": int(buildings["households"].sum()),
+        "households_estimated": int(buildings.loc[buildings["households_source"] == "estimated", "households"].sum()),
+        "nodes": len(nodes),
+        "edges": len(edges),
+        "main_road_edges": int(edges["is_main_road"].sum()),
+        "barriers": {str(k): int(v) for k, v in barriers["kind"].value_counts().items()},
+        "compounds": len(compounds),
+        "facilities": len(facilities),
+        "facilities_by_type": {str(k): int(v) for k, v in facilities["type_code"].value_counts().sort_index().items()},
+        "facility_types_not_in_catalogue": unknown_types,
+        "network_version": district.network_version,
+        "synthetic": _synthetic(layers),
+    }
+
+
+BUILDING_ROW_COLUMNS = (
+    "id", "district_code", "osm_id", "name", "kind", "levels", "height_m", "floors", "floors_estimated", "area_m2",
+    "households", "households_source", "compound_id", "synthetic", "geom",
+)
+
+
+def _synthetic(layers: DistrictLayers) -> bool:
+    return bool(layers.report.get("synthetic", False))
+
+
+def _multipolygon(geom: Any) -> Any:
+    return shapely.MultiPolygon([geom]) if geom is not None and geom.geom_type == "Polygon" else geom
+
+
+def _building_rows(
+    buildings: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, district_code: str, *, synthetic: bool
+) -> gpd.GeoDataFrame:
+    """Buildings as rows of the building table: metric area, compound link, households source."""
+    frame = buildings.copy()
+    frame["id"] = np.arange(len(frame))  # replaced below; keeps the frame's order for the join
+    metric = metric_crs_for_frame(frame) if len(frame) else "EPSG:4549"
+    frame["area_m2"] = frame.geometry.to_crs(metric).area.round(1) if len(frame) else []
+    frame["compound_id"] = pd.array([pd.NA] * len(frame), dtype="Int64")
+    if len(frame) and len(compounds):
+        points = gpd.GeoDataFrame(geometry=frame.geometry.representative_point(), crs=frame.crs)
+        hit = gpd.sjoin(points, compounds[["id", "geometry"]], predicate="within", how="inner")
+        hit = hit[~hit.index.duplicated()]
+        frame.loc[hit.index, "compound_id"] = hit["id"].to_numpy()
+    for column, default in (("floors", pd.NA), ("floors_estimated", True), ("height", np.nan), ("levels", pd.NA)):
+        if column not in frame:
+            frame[column] = default
+    frame["height_m"] = frame["height"]
+    frame["households"] = frame["households"].fillna(0).astype(int)
+    estimated = frame["households_estimated"].fillna(True).astype(bool)
+    frame["households_source"] = np.where(estimated, "estimated", "recorded")
+    frame["district_code"] = district_code
+    frame["synthetic"] = synthetic
+    frame = frame.set_geometry(frame.geometry.apply(_multipolygon))
+    return frame
+
+
+def import_osm(
+    session: Session,
+    path: Path,
+    *,
+    district_code: str,
+    name: str,
+    settings: Settings,
+    replace: bool = False,
+    progress: Progress = _noop,
+) -> dict[str, Any]:
+    """Read an OSM extract, estimate households, and store it as a district (atomic)."""
+    check_district_code(district_code)
+    started = time.perf_counter()
+    layers = read_osm_with_households(path, settings, progress=lambda stage, f: progress(f"reading: {stage}", 0.4 * f))
+    report = store_layers(
+        session, layers, district_code=district_code, name=name, source=str(Path(path).name),
+        attribution=OSM_ATTRIBUTION, replace=replace,
+        progress=lambda stage, f: progress(f"storing: {stage}", 0.4 + 0.6 * f),
+    )
+    report["read"] = {k: v for k, v in layers.report.items() if k not in {"elapsed_s"}}
+    report["invalid_repaired"] = layers.report.get("invalid_repaired", 0)
+    report["invalid_skipped"] = layers.report.get("invalid_skipped", 0)
+    report["elapsed_s"] = round(time.perf_counter() - started, 2)
+    report["attribution"] = OSM_ATTRIBUTION
+    return report
+
+
+def read_osm_with_households(path: Path, settings: Settings, *, progress: Progress = _noop) -> DistrictLayers:
+    """Read an OSM extract and estimate households per building with the configured parameters.
+
+    Few Chinese extracts map residential land, and ``building=yes`` is the usual tag of a
+    housing block there, so an unspecific building counts as housing unless its name or
+    its use as a facility says otherwise (see ``gis.households.estimate_households``).
+    """
+    from gis.households import estimate_households
+    from gis.osm import read_osm
+
+    layers = read_osm(path, progress=progress)
+    layers.buildings = estimate_households(
+        layers.buildings,
+        mean_dwelling_m2=settings.mean_dwelling_m2,
+        usable_share=settings.usable_share,
+        default_residential_floors=settings.default_residential_floors,
+        non_residential_ids=_facility_building_ids(layers),
+    )
+    return layers
+
+
+def _facility_building_ids(layers: DistrictLayers) -> set[int]:
+    """OSM ids of buildings that are themselves facilities (schools, clinics): not housing."""
+    if not len(layers.facilities) or "osm_id" not in layers.facilities:
+        return set()
+    ids = layers.facilities["osm_id"].dropna()
+    return {int(i) for i in ids}
+
+
+def generate_and_store_district(
+    session: Session,
+    *,
+    households: int,
+    seed: int,
+    district_code: str,
+    name: str,
+    replace: bool = False,
+    progress: Progress = _noop,
+) -> dict[str, Any]:
+    """Generate a synthetic district (gis.synthetic) and store it like an import."""
+    from gis.synthetic import generate_district
+
+    started = time.perf_counter()
+    layers = generate_district(households=households, seed=seed,
+                               progress=lambda stage, f: progress(f"generating: {stage}", 0.5 * f))
+    report = store_layers(
+        session, layers, district_code=district_code, name=name, source=f"synthetic(households={households}, seed={seed})",
+        attribution="synthetic data, not a real place", replace=replace,
+        progress=lambda stage, f: progress(f"storing: {stage}", 0.5 + 0.5 * f),
+    )
+    report["elapsed_s"] = round(time.perf_counter() - started, 2)
+    return report
+
+
+def write_people(
+    session: Session, households: pd.DataFrame, residents: pd.DataFrame, *, district_code: str
+) -> dict[str, int]:
+    """COPY generated households (with their dwellings) and residents, the private part kept apart."""
+    dwelling_ids = allocate_ids(session, "dwelling", len(households))
+    household_ids = allocate_ids(session, "household", len(households))
+    hh = households.assign(dwelling_db_id=dwelling_ids, household_db_id=household_ids, district_code=district_code)
+    copy_rows(session, "dwelling", ("id", "district_code", "building_id", "unit", "floor", "room", "address"),
+              zip(hh["dwelling_db_id"], hh["district_code"], hh["building_id"], hh["unit"].astype(str),
+                  hh["floor"], hh["room"].astype(str), hh.get("address", pd.Series([None] * len(hh))), strict=True))
+    copy_rows(session, "household", ("id", "district_code", "building_id", "dwelling_id", "size", "synthetic"),
+              zip(hh["household_db_id"], hh["district_code"], hh["building_id"], hh["dwelling_db_id"], hh["size"],
+                  hh["synthetic"], strict=True))
+    db_household = pd.Series(household_ids, index=households["household_id"].to_numpy())
+    resident_ids = allocate_ids(session, "resident", len(residents))
+    res = residents.assign(
+        id=resident_ids, district_code=district_code,
+        household_db_id=db_household.reindex(residents["household_id"].to_numpy()).to_numpy(),
+    )
+    copy_rows(session, "resident",
+              ("id", "district_code", "household_id", "building_id", "name", "sex", "birth_date", "relation",
+               "residency", "party_member", "synthetic"),
+              zip(res["id"], res["district_code"], res["household_db_id"], res["building_id"], res["name"], res["sex"],
+                  res["birth_date"], res["relation"], res["residency"], res["party_member"], res["synthetic"],
+                  strict=True))
+    copy_rows(session, "resident_private", ("resident_id", "district_code", "id_number", "phone", "tags"),
+              zip(res["id"], res["district_code"], res["id_number"], res["phone"],
+                  res["tags"].map(lambda t: list(t) if t is not None else []), strict=True))
+    return {"households": len(households), "residents": len(residents)}
+
+
+def generate_residents_for_district(session: Session, *, district_code: str, seed: int, replace: bool = False,
+                                    progress: Progress = _noop) -> dict[str, Any]:
+    """Synthetic households and residents for every residential building of a district (atomic)."""
+    from gis.synthetic import generate_residents
+
+    held = session.scalar(text("SELECT count(*) FROM resident WHERE district_code = :d"), {"d": district_code})
+    if held and not replace:
+        raise Conflict(f"district {district_code} already has {held} residents; pass --replace to generate again")
+    if held:
+        for table in ("resident_private", "resident", "household", "dwelling"):
+            session.execute(text(f'DELETE FROM "{table}" WHERE district_code = :d'), {"d": district_code})
+    progress("reading buildings", 0.05)
+    buildings = pd.DataFrame(
+        session.execute(text("SELECT id AS building_id, households FROM building "
+                             "WHERE district_code = :d AND households > 0 ORDER BY id"), {"d": district_code}).all(),
+        columns=["building_id", "households"],
+    )
+    if buildings.empty:
+        raise InvalidInput(f"district {district_code} has no residential buildings: import it first")
+    progress("generating", 0.2)
+    households, residents = generate_residents(buildings, seed=seed, district_code=district_code)
+    progress("storing", 0.6)
+    counts = write_people(session, households, residents, district_code=district_code)
+    progress("done", 1.0)
+    ages = (pd.Timestamp("today") - pd.to_datetime(residents["birth_date"])).dt.days / 365.25
+    return {
+        "district_code": district_code, "seed": seed, "synthetic": True, **counts,
+        "aged_60_plus": int((ages >= 60).sum()), "aged_3_6": int(((ages >= 3) & (ages < 7)).sum()),
+        "tags": {str(k): int(v) for k, v in residents["tags"].explode().dropna().value_counts().items()},
+    }
+
+
