@@ -9,52 +9,32 @@ proves nothing.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from gis.db import migrate as migrations
-from gis.db.engine import cluster_for, drop_database, ensure_database, make_engine
+from gis.db.engine import make_engine
+from gis.db.setup import scratch_database
 from gis.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
-
-
-def _server_url() -> str:
-    explicit = os.environ.get("WANGGE_TEST_DATABASE_URL")
-    if explicit:
-        return explicit
-    settings = Settings(database_url=None, home=REPO / ".wangge")
-    cluster = cluster_for(settings)
-    cluster.start()
-    return cluster.url("postgres")
 
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    """URL of a fresh database with PostGIS, pgRouting and the schema at head; dropped afterwards."""
-    name = f"wangge_test_{uuid.uuid4().hex[:10]}"
-    url = make_url(_server_url()).set(database=name).render_as_string(hide_password=False)
-    ensure_database(url)
-    migrations.upgrade(url)
-    try:
+    """URL of a fresh database with PostGIS, pgRouting, the schema at head and the catalogue; dropped afterwards."""
+    settings = Settings(database_url=None, home=REPO / ".wangge")
+    with scratch_database(settings, prefix="wangge_test",
+                          server_url=os.environ.get("WANGGE_TEST_DATABASE_URL")) as url:
         yield url
-    finally:
-        drop_database(url)
 
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
     eng = make_engine(database_url)
-    from gis.catalogue import load_catalogue
-    from gis.db.setup import sync_facility_types
-
-    sync_facility_types(eng, load_catalogue())
     yield eng
     eng.dispose()
 

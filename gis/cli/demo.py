@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from gis.cli.output import console, log, settings
+from gis.cli.output import console, db_transaction, log, progress_bar, settings
 from gis.cli.serve import run_server
 from gis.db.engine import describe_url
 from gis.db.setup import prepare_database
+from gis.services import demo as demo_service
 
 
 def register(app: typer.Typer) -> None:
@@ -20,5 +21,18 @@ def register(app: typer.Typer) -> None:
         s = settings()
         url = prepare_database(s, log=log)
         console.print(f"database ready at {describe_url(url)}", highlight=False)
+        with db_transaction() as session:
+            loaded = demo_service.is_demo_loaded(session)
+        if loaded:
+            log("demo district already loaded (wangge db reset --yes to start over)")
+        else:
+            with progress_bar("loading the demo district") as update, db_transaction() as session:
+                report = demo_service.load_demo(session, s, progress=update)
+            osm = report["osm"]
+            console.print(
+                f"demo district {osm['name']} ({osm['district_code']}): {osm['buildings']} buildings, "
+                f"{osm['households']} estimated households, {report['streets']} streets, "
+                f"{report['communities']} communities, {report['residents']['residents']} synthetic residents. "
+                "Map data © OpenStreetMap contributors (ODbL).", highlight=False)
         if serve:
             run_server(s, port=port)

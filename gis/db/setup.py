@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from gis.catalogue import FacilityType, load_catalogue
@@ -19,6 +21,7 @@ from gis.db.engine import (
     cluster_for,
     database_url,
     describe_url,
+    drop_database,
     ensure_database,
     make_engine,
     transaction,
@@ -107,3 +110,25 @@ def database_status(settings: Settings) -> DatabaseStatus:
     finally:
         engine.dispose()
     return status
+
+
+@contextmanager
+def scratch_database(settings: Settings, *, prefix: str = "wangge_scratch", server_url: str | None = None,
+                     log: Log = lambda _m: None) -> Iterator[str]:
+    """A throw-away database at head on ``server_url`` (default: the embedded cluster), dropped afterwards."""
+    if server_url is None:
+        cluster_for(settings, log=log).start()
+        server_url = cluster_for(settings).url("postgres")
+    url = make_url(server_url).set(database=f"{prefix}_{uuid.uuid4().hex[:10]}").render_as_string(
+        hide_password=False)
+    ensure_database(url)
+    try:
+        migrations.upgrade(url)
+        engine = make_engine(url)
+        try:
+            sync_facility_types(engine, load_catalogue())
+        finally:
+            engine.dispose()
+        yield url
+    finally:
+        drop_database(url)

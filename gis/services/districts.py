@@ -34,7 +34,7 @@ SOURCE_TABLES = (
 )
 
 
-def _noop(_stage: str, _fraction: float) -> None:
+def noop_progress(_stage: str, _fraction: float) -> None:
     return None
 
 
@@ -60,7 +60,7 @@ def store_layers(
     source: str,
     attribution: str | None,
     replace: bool = False,
-    progress: Progress = _noop,
+    progress: Progress = noop_progress,
 ) -> dict[str, Any]:
     """Write a district's layers (buildings, network, barriers, compounds, facilities); returns counts."""
     check_district_code(district_code)
@@ -91,6 +91,7 @@ def store_layers(
 
     progress("buildings", 0.25)
     buildings = _building_rows(layers.buildings, compounds, district_code, synthetic=_synthetic(layers))
+    buildings["id"] = allocate_ids(session, "building", len(buildings))
     copy_frame(session, "building", buildings, BUILDING_ROW_COLUMNS)
 
     progress("walk network", 0.5)
@@ -160,7 +161,6 @@ def _building_rows(
 ) -> gpd.GeoDataFrame:
     """Buildings as rows of the building table: metric area, compound link, households source."""
     frame = buildings.copy()
-    frame["id"] = np.arange(len(frame))  # replaced below; keeps the frame's order for the join
     metric = metric_crs_for_frame(frame) if len(frame) else "EPSG:4549"
     frame["area_m2"] = frame.geometry.to_crs(metric).area.round(1) if len(frame) else []
     frame["compound_id"] = pd.array([pd.NA] * len(frame), dtype="Int64")
@@ -190,7 +190,7 @@ def import_osm(
     name: str,
     settings: Settings,
     replace: bool = False,
-    progress: Progress = _noop,
+    progress: Progress = noop_progress,
 ) -> dict[str, Any]:
     """Read an OSM extract, estimate households, and store it as a district (atomic)."""
     check_district_code(district_code)
@@ -209,7 +209,7 @@ def import_osm(
     return report
 
 
-def read_osm_with_households(path: Path, settings: Settings, *, progress: Progress = _noop) -> DistrictLayers:
+def read_osm_with_households(path: Path, settings: Settings, *, progress: Progress = noop_progress) -> DistrictLayers:
     """Read an OSM extract and estimate households per building with the configured parameters.
 
     Few Chinese extracts map residential land, and ``building=yes`` is the usual tag of a
@@ -246,7 +246,7 @@ def generate_and_store_district(
     district_code: str,
     name: str,
     replace: bool = False,
-    progress: Progress = _noop,
+    progress: Progress = noop_progress,
 ) -> dict[str, Any]:
     """Generate a synthetic district (gis.synthetic) and store it like an import."""
     from gis.synthetic import generate_district
@@ -295,7 +295,7 @@ def write_people(
 
 
 def generate_residents_for_district(session: Session, *, district_code: str, seed: int, replace: bool = False,
-                                    progress: Progress = _noop) -> dict[str, Any]:
+                                    progress: Progress = noop_progress) -> dict[str, Any]:
     """Synthetic households and residents for every residential building of a district (atomic)."""
     from gis.synthetic import generate_residents
 
