@@ -3,10 +3,11 @@
 ``generate_district`` builds a city the size of a requested household count: a street
 grid of main roads (every 500–800 m) around superblocks, minor roads and footways
 (every 100–200 m, irregular, some segments missing) inside them, compounds (小区) of
-slab and tower blocks, schools and other public buildings, a river that only main roads
-bridge, a railway in larger cities, and catalogue facilities placed so that coverage is
-partial. ``generate_residents`` fills buildings with households and people whose ages,
-household sizes and tags follow a Chinese urban population (2020-census-like).
+slab and tower blocks with lanes between the rows and a footway to every entrance,
+schools and other public buildings, a river and (from two superblock columns) a railway
+that only main roads cross, and catalogue facilities placed so that coverage is partial.
+``generate_residents`` fills buildings with households and people whose ages, household
+sizes and tags follow a Chinese urban population (2020-census-like).
 
 Everything is deterministic for a given seed, and everything is fake: the district's
 ``report`` says ``synthetic: True`` and both resident frames carry a ``synthetic`` column.
@@ -1193,7 +1194,7 @@ def generate_residents(
         ``residents``: resident_id, household_id, building_id, name, sex ('M'/'F'),
         birth_date (``datetime.date``), relation (head, spouse, child, parent, grandchild),
         residency (permanent/floating), party_member, then the sensitive part: id_number
-        (18 characters, GB 11643 check), phone (missing under 12), tags (list of
+        (18 characters, GB 11643 check), phone (None under 12), tags (list of
         elderly_alone, disabled, low_income, left_behind_child), and synthetic.
     """
     if "households" not in buildings.columns:
@@ -1365,7 +1366,7 @@ def _residents_frame(rng: np.random.Generator, hh: pd.DataFrame, district_code: 
             "residency": np.where(floating, "floating", "permanent").astype(object),
             "party_member": party,
             "id_number": id_numbers,
-            "phone": phones,
+            "phone": pd.Series(phones, dtype=object),  # None, not NaN, for those without
             "tags": tags,
             "synthetic": np.ones(n_r, dtype=bool),
         }

@@ -57,13 +57,18 @@ def prepare_database(settings: Settings, *, log: Log = lambda _m: None) -> str:
     url = database_url(settings)
     ensure_database(url)
     log(f"migrating {describe_url(url)}")
+    migrate_and_seed(url)
+    return url
+
+
+def migrate_and_seed(url: str) -> None:
+    """Schema to head, then the reference data the code relies on (the facility catalogue)."""
     migrations.upgrade(url)
     engine = make_engine(url)
     try:
         sync_facility_types(engine, load_catalogue())
     finally:
         engine.dispose()
-    return url
 
 
 def sync_facility_types(engine: Engine, catalogue: Mapping[str, FacilityType]) -> int:
@@ -123,12 +128,7 @@ def scratch_database(settings: Settings, *, prefix: str = "wangge_scratch", serv
         hide_password=False)
     ensure_database(url)
     try:
-        migrations.upgrade(url)
-        engine = make_engine(url)
-        try:
-            sync_facility_types(engine, load_catalogue())
-        finally:
-            engine.dispose()
+        migrate_and_seed(url)
         yield url
     finally:
         drop_database(url)

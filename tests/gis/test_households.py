@@ -15,7 +15,7 @@ from gis.errors import CRSMismatch, InvalidInput
 from gis.households import estimate_households
 from gis.layers import BUILDING_COLUMNS, STORAGE_CRS
 
-NANJING = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cn_nanjing_xinjiekou_2021.osm"
+NANJING = Path(__file__).resolve().parents[2] / "data" / "osm" / "cn_nanjing_xinjiekou_2021.osm"
 GK_120E = "EPSG:4549"  # CGCS2000 3-degree Gauss-Krüger, central meridian 120E (covers Nanjing)
 # Xinjiekou in GK 120E metres.
 X0, Y0 = 385_000.0, 3_547_500.0

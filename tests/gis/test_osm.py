@@ -26,7 +26,7 @@ from gis.layers import (
 )
 from gis.osm import is_walkable, parse_height, parse_levels, read_osm
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / "data" / "osm"
 NANJING = DATA / "cn_nanjing_xinjiekou_2021.osm"
 HELSINKI = DATA / "fi_helsinki_centre_2019.osm.pbf"
 
