@@ -610,3 +610,51 @@ class AuditLog(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     client_ip: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+# --- coverage -----------------------------------------------------------------------------
+
+
+class CoverageRun(Base):
+    """One life-circle coverage computation: its parameters, the network version it saw, its roll-ups.
+
+    ``summary`` holds the figures per facility type and per street, community and grid;
+    the per-building truth is in ``building_coverage``. A run is a snapshot: building and
+    facility ids in it are those of ``network_version`` and are not foreign keys, so that
+    re-importing a district neither rewrites nor slows down on old runs.
+    """
+
+    __tablename__ = "coverage_run"
+    __table_args__ = (
+        _one_of("mode", ("network", "straight_line")),
+        _one_of("status", ("running", "done", "failed")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    district_code: Mapped[str] = _district_code()
+    mode: Mapped[str] = mapped_column(String(20), server_default="network")
+    status: Mapped[str] = mapped_column(String(10), server_default="done")
+    network_version: Mapped[int] = mapped_column(Integer)
+    type_codes: Mapped[list[str]] = mapped_column(ARRAY(String(40)), server_default="{}")
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class BuildingCoverage(Base):
+    """Per building and facility type: the nearest facility on foot, how far, and whether within the standard."""
+
+    __tablename__ = "building_coverage"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("coverage_run.id", ondelete="CASCADE"), primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    building_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    district_code: Mapped[str] = _district_code()
+    # Null when no facility of the type lies within the search limit (a multiple of the radius).
+    facility_id: Mapped[int | None] = mapped_column(Integer)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    within_standard: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    households: Mapped[int] = mapped_column(Integer, server_default="0")
+    target_population: Mapped[int] = mapped_column(Integer, server_default="0")
