@@ -1,0 +1,321 @@
+"""Building cells and their adjacency graph: the units the partition engine moves around.
+
+A region (a community, a street, a whole district) is cut by every road and barrier into
+street blocks, and every block into one cell per building (a Voronoi tessellation of the
+buildings' points on surface, restricted to the block). Blocks without buildings become one
+empty cell each. Everything is noded in a single ``polygonize`` call, so the resulting
+faces share their vertices exactly: any union of cells is gap- and overlap-free, which is
+what makes "a grid is the union of its cells" tile the region by construction.
+
+Adjacent cells are joined by an edge whose kind says what a boundary between them would
+follow: a minor road (cheap to cut), nothing at all (``interior``, cutting through a block),
+or a compound (``compound``, cutting a 小区 in two). Cells on either side of a main road,
+river, canal or railway are not joined: those pairs are kept apart as ``hard_pairs``, for
+reporting options and for attaching empty land.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from shapely.geometry.base import BaseGeometry
+
+from gis.errors import InvalidInput
+
+# What cutting one metre of shared boundary costs, by what the boundary would follow.
+CUT_COST = {"minor_road": 1.0, "interior": 3.0, "compound": 8.0}
+EDGE_KINDS = ("minor_road", "interior", "compound")
+# Shared boundaries shorter than this are corner touches, not adjacency (rook, not queen).
+MIN_SHARED_M = 0.05
+
+
+@dataclass
+class CellGraph:
+    """Cells of a region and their adjacency, in a metric CRS.
+
+    ``cells``: households, buildings (count), block, area, compound, geometry.
+    ``edges``: u < v, length_m, kind (one of EDGE_KINDS), cost.
+    ``hard_pairs``: u < v, length_m, name: cells separated by a main road or barrier.
+    ``faces``: the exact pieces (cell index per face) that grids are unioned from.
+    ``building_cell``: the cell of each input building (-1 when outside the region).
+    """
+
+    region: BaseGeometry
+    cells: gpd.GeoDataFrame
+    edges: pd.DataFrame
+    hard_pairs: pd.DataFrame
+    faces: gpd.GeoDataFrame
+    building_cell: np.ndarray
+    crs: object
+
+    @property
+    def n(self) -> int:
+        return len(self.cells)
+
+    def soft_components(self) -> np.ndarray:
+        """Component label per cell of the graph without hard pairs: the main-road-bounded areas."""
+        n = self.n
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        u, v = self.edges["u"].to_numpy(), self.edges["v"].to_numpy()
+        matrix = coo_matrix((np.ones(len(u)), (u, v)), shape=(n, n))
+        return connected_components(matrix, directed=False)[1]
+
+
+def build_cells(
+    region: BaseGeometry,
+    buildings: gpd.GeoDataFrame,
+    roads: gpd.GeoDataFrame,
+    barriers: gpd.GeoDataFrame | None = None,
+    *,
+    max_households: int | None = None,
+    allow_crossing: tuple[str, ...] = (),
+) -> CellGraph:
+    """Cells of ``region`` (metric CRS, like every frame passed in).
+
+    ``buildings``: households, geometry, optional compound (id or None); a building belongs to
+    the region when its point on surface does. ``roads``: geometry, is_main_road, name.
+    ``barriers``: geometry, name (lines, or polygons whose outline is used). Main roads whose
+    name is in ``allow_crossing`` are treated as minor roads. Compounds with at most
+    ``max_households`` households are kept whole inside a block (one cell).
+    """
+    if region is None or region.is_empty or region.area <= 0:
+        raise InvalidInput("the region to partition is empty")
+    crs = buildings.crs
+    region = shapely.make_valid(region)
+    points = shapely.point_on_surface(buildings.geometry.to_numpy())
+    inside = shapely.contains_properly(region, points) | shapely.intersects(region, points)
+
+    roads = roads if roads is not None else gpd.GeoDataFrame(geometry=[], crs=crs)
+    road_geoms = shapely.intersection(roads.geometry.to_numpy(), region) if len(roads) else np.array([])
+    is_main = roads["is_main_road"].fillna(False).to_numpy(bool) if len(roads) else np.zeros(0, bool)
+    road_names = roads["name"].to_numpy(object) if len(roads) and "name" in roads else np.full(len(roads), None)
+    if allow_crossing:
+        is_main = is_main & ~np.isin(road_names.astype(str), list(allow_crossing))
+    hard_lines, hard_names = _hard_lines(road_geoms[is_main], road_names[is_main], barriers, region)
+    soft_lines = [g for g in road_geoms[~is_main] if _linear(g) is not None]
+
+    outline = region.boundary
+    blocks = _faces(shapely.union_all([outline, *soft_lines, *hard_lines]), region)
+    areas = _faces(shapely.union_all([outline, *hard_lines]), region)
+
+    seed_points = points[inside]
+    voronoi_edges: list[BaseGeometry] = []
+    unique_points = shapely.union_all(seed_points) if len(seed_points) else None
+    if unique_points is not None and shapely.get_num_geometries(unique_points) > 1:
+        edges = shapely.voronoi_polygons(unique_points, only_edges=True, extend_to=region)
+        voronoi_edges = [shapely.intersection(edges, region)]
+    faces = _faces(shapely.union_all([outline, *soft_lines, *hard_lines, *voronoi_edges]), region)
+
+    face_points = shapely.point_on_surface(faces)
+    face_block = _locate(face_points, blocks)
+    face_area = _locate(face_points, areas)
+    face_block_area = _locate(shapely.point_on_surface(blocks), areas)
+    # A face is seeded by the buildings whose point it contains; the rest join a neighbour.
+    building_idx = np.flatnonzero(inside)
+    building_face = _locate(points[building_idx], faces)
+    face_adj = _adjacency(faces)
+
+    face_cell = _group_faces(
+        n_faces=len(faces), face_block=face_block, building_face=building_face, face_adj=face_adj,
+    )
+    # Cell households and the compound rule: same-compound cells in a block merge if small enough.
+    households = buildings["households"].fillna(0).to_numpy(np.int64)
+    compound = (buildings["compound"].to_numpy(object) if "compound" in buildings
+                else np.full(len(buildings), None, dtype=object))
+    b_cell_raw = face_cell[building_face]
+    face_cell, b_cell_raw = _merge_compounds(
+        face_cell, face_block, b_cell_raw, compound[building_idx], households[building_idx], max_households,
+    )
+    n_cells = int(face_cell.max()) + 1 if len(face_cell) else 0
+    cell_hh = np.bincount(b_cell_raw, weights=households[building_idx], minlength=n_cells).astype(np.int64)
+    cell_nb = np.bincount(b_cell_raw, minlength=n_cells).astype(np.int64)
+    cell_block = np.full(n_cells, -1)
+    cell_block[face_cell] = face_block
+    cell_area = np.full(n_cells, -1)
+    cell_area[face_cell] = face_area
+    cell_compound = np.full(n_cells, None, dtype=object)
+    for cell, comp in zip(b_cell_raw, compound[building_idx], strict=True):
+        if comp is not None and not (isinstance(comp, float) and np.isnan(comp)):
+            cell_compound[cell] = comp
+    cell_geom = [shapely.coverage_union_all(faces[face_cell == c]) for c in range(n_cells)]
+    cells = gpd.GeoDataFrame(
+        {"households": cell_hh, "buildings": cell_nb, "block": cell_block, "area": cell_area,
+         "compound": cell_compound},
+        geometry=cell_geom, crs=crs,
+    )
+
+    edges, hard = _cell_edges(face_adj, face_cell, face_block, face_area, cell_compound, hard_lines, hard_names,
+                              faces)
+    building_cell = np.full(len(buildings), -1, dtype=np.int64)
+    building_cell[building_idx] = b_cell_raw
+    del face_block_area
+    return CellGraph(
+        region=region, cells=cells, edges=edges, hard_pairs=hard,
+        faces=gpd.GeoDataFrame({"cell": face_cell}, geometry=faces, crs=crs),
+        building_cell=building_cell, crs=crs,
+    )
+
+
+def _linear(geom: BaseGeometry) -> BaseGeometry | None:
+    """The linear part of a clipped road or barrier (clipping can leave points)."""
+    if geom is None or geom.is_empty:
+        return None
+    if geom.geom_type in ("LineString", "MultiLineString"):
+        return geom
+    if geom.geom_type == "GeometryCollection":
+        parts = [g for g in geom.geoms if g.geom_type in ("LineString", "MultiLineString")]
+        return shapely.union_all(parts) if parts else None
+    return None
+
+
+def _hard_lines(main: np.ndarray, main_names: np.ndarray, barriers: gpd.GeoDataFrame | None,
+                region: BaseGeometry) -> tuple[list[BaseGeometry], list[str | None]]:
+    lines, names = [], []
+    for geom, name in zip(main, main_names, strict=True):
+        line = _linear(geom)
+        if line is not None:
+            lines.append(line)
+            names.append(name if isinstance(name, str) else None)
+    if barriers is not None and len(barriers):
+        for geom, name in zip(barriers.geometry, barriers.get("name", pd.Series([None] * len(barriers))),
+                              strict=True):
+            if geom is None or geom.is_empty:
+                continue
+            outline = geom.boundary if geom.geom_type in ("Polygon", "MultiPolygon") else geom
+            line = _linear(shapely.intersection(outline, region))
+            if line is not None:
+                lines.append(line)
+                names.append(name if isinstance(name, str) else None)
+    return lines, names
+
+
+def _faces(noded: BaseGeometry, region: BaseGeometry) -> np.ndarray:
+    """Polygons formed by noded lines, keeping those inside the region (holes are not faces)."""
+    polys = np.asarray(shapely.get_parts(shapely.polygonize(shapely.get_parts(noded))))
+    if len(polys) == 0:
+        return np.array([region])
+    keep = shapely.within(shapely.point_on_surface(polys), region) & (shapely.area(polys) > 0)
+    return polys[keep]
+
+
+def _locate(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+    """Index of the polygon containing each point (-1 when none)."""
+    out = np.full(len(points), -1, dtype=np.int64)
+    if len(points) == 0 or len(polygons) == 0:
+        return out
+    tree = shapely.STRtree(polygons)
+    pt_idx, poly_idx = tree.query(points, predicate="intersects")
+    out[pt_idx[::-1]] = poly_idx[::-1]  # first hit wins on a shared edge
+    missing = out < 0
+    if missing.any():
+        out[missing] = tree.nearest(points[missing])
+    return out
+
+
+def _adjacency(polys: np.ndarray) -> pd.DataFrame:
+    """Pairs i < j of polygons sharing a boundary, with its length."""
+    if len(polys) < 2:
+        return pd.DataFrame({"i": [], "j": [], "length": []})
+    tree = shapely.STRtree(polys)
+    i, j = tree.query(polys, predicate="intersects")
+    keep = i < j
+    i, j = i[keep], j[keep]
+    boundaries = shapely.boundary(polys)
+    shared = shapely.length(shapely.intersection(boundaries[i], boundaries[j]))
+    ok = shared > MIN_SHARED_M
+    return pd.DataFrame({"i": i[ok], "j": j[ok], "length": shared[ok]})
+
+
+def _group_faces(*, n_faces: int, face_block: np.ndarray, building_face: np.ndarray,
+                 face_adj: pd.DataFrame) -> np.ndarray:
+    """Cell index per face: faces holding buildings seed cells; other faces of the block join
+    the neighbouring cell they share most boundary with; a block without buildings is one cell."""
+    owner = np.full(n_faces, -1, dtype=np.int64)
+    seeded = np.unique(building_face)
+    owner[seeded] = seeded
+    same_block = face_adj[face_block[face_adj["i"].to_numpy()] == face_block[face_adj["j"].to_numpy()]]
+    ii, jj, ll = (same_block[c].to_numpy() for c in ("i", "j", "length"))
+    while True:
+        # One ring at a time, so each orphan joins its best labelled neighbour.
+        a = np.concatenate([ii, jj])
+        b = np.concatenate([jj, ii])
+        length = np.concatenate([ll, ll])
+        candidate = (owner[a] < 0) & (owner[b] >= 0)
+        if not candidate.any():
+            break
+        frame = pd.DataFrame({"a": a[candidate], "owner": owner[b[candidate]], "length": length[candidate]})
+        best = frame.sort_values("length", ascending=False).drop_duplicates("a")
+        owner[best["a"].to_numpy()] = best["owner"].to_numpy()
+    for block in np.unique(face_block[owner < 0]):
+        members = np.flatnonzero((face_block == block) & (owner < 0))
+        owner[members] = members[0]
+    _, cell = np.unique(owner, return_inverse=True)
+    return cell.astype(np.int64)
+
+
+def _merge_compounds(face_cell: np.ndarray, face_block: np.ndarray, b_cell: np.ndarray, compound: np.ndarray,
+                     households: np.ndarray, max_households: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Merge cells of one compound inside one block when the compound fits in one unit."""
+    frame = pd.DataFrame({"cell": b_cell, "compound": compound, "hh": households})
+    frame = frame[frame["compound"].notna()]
+    if frame.empty:
+        return face_cell, b_cell
+    cell_block = np.full(int(face_cell.max()) + 1, -1)
+    cell_block[face_cell] = face_block
+    frame["block"] = cell_block[frame["cell"].to_numpy()]
+    mapping = np.arange(len(cell_block))
+    for (_, _), group in frame.groupby(["compound", "block"]):
+        cells = np.unique(group["cell"].to_numpy())
+        if len(cells) < 2:
+            continue
+        if max_households is not None and group["hh"].sum() > max_households:
+            continue
+        mapping[cells] = cells.min()
+    _, compact = np.unique(mapping, return_inverse=True)
+    return compact[face_cell], compact[b_cell]
+
+
+def _cell_edges(face_adj: pd.DataFrame, face_cell: np.ndarray, face_block: np.ndarray, face_area: np.ndarray,
+                cell_compound: np.ndarray, hard_lines: list[BaseGeometry], hard_names: list[str | None],
+                faces: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    i, j, length = (face_adj[c].to_numpy() for c in ("i", "j", "length"))
+    cu, cv = face_cell[i], face_cell[j]
+    differ = cu != cv
+    i, j, length, cu, cv = i[differ], j[differ], length[differ], cu[differ], cv[differ]
+    hard = face_area[i] != face_area[j]
+    same_block = face_block[i] == face_block[j]
+    comp_u, comp_v = cell_compound[cu], cell_compound[cv]
+    same_compound = np.array([a is not None and a == b for a, b in zip(comp_u, comp_v, strict=True)], dtype=bool)
+    kind = np.where(~same_block, "minor_road", np.where(same_compound, "compound", "interior"))
+    lo, hi = np.minimum(cu, cv), np.maximum(cu, cv)
+
+    soft = pd.DataFrame({"u": lo[~hard], "v": hi[~hard], "length_m": length[~hard], "kind": kind[~hard]})
+    soft["cost"] = soft["length_m"] * soft["kind"].map(CUT_COST)
+    soft = soft.groupby(["u", "v"], as_index=False).agg(
+        length_m=("length_m", "sum"), cost=("cost", "sum"), kind=("kind", "first"))
+    # A pair that is both separated by a road and by block interior keeps its cheapest kind's label.
+
+    hard_frame = pd.DataFrame({"u": lo[hard], "v": hi[hard], "length_m": length[hard], "face": i[hard]})
+    hard_frame = hard_frame.groupby(["u", "v"], as_index=False).agg(length_m=("length_m", "sum"),
+                                                                      face=("face", "first"))
+    names: list[str | None] = []
+    if len(hard_frame) and hard_lines:
+        tree = shapely.STRtree(np.asarray(hard_lines, dtype=object))
+        probe = shapely.point_on_surface(faces[hard_frame["face"].to_numpy()])
+        nearest = tree.nearest(probe)
+        names = [hard_names[k] for k in nearest]
+    hard_frame["name"] = names if names else [None] * len(hard_frame)
+    hard_frame = hard_frame.drop(columns="face")
+    # Pairs that are soft somewhere are soft: one soft link is enough to join them.
+    if len(soft) and len(hard_frame):
+        soft_keys = set(zip(soft["u"], soft["v"], strict=True))
+        hard_frame = hard_frame[[(a, b) not in soft_keys
+                                 for a, b in zip(hard_frame["u"], hard_frame["v"], strict=True)]]
+    return soft.reset_index(drop=True), hard_frame.reset_index(drop=True)

@@ -1,0 +1,238 @@
+"""Suggest a partition of a region into units: grids of a community, communities of a street.
+
+``suggest_partition`` is the one entry point the services call: frames in (any CRS; all
+measuring happens in the local metric CRS), units, building assignment and a report out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from gis.codes import reading_order
+from gis.crs import metric_crs_for_frame
+from gis.errors import InvalidInput
+from gis.partition.cells import CUT_COST, CellGraph, build_cells
+from gis.partition.engine import EngineResult, PartitionEngine
+from gis.partition.metrics import households_moved, partition_metrics
+
+Progress = Callable[[str, float], None]
+
+
+def _quiet(_stage: str, _fraction: float) -> None:
+    return None
+
+
+@dataclass
+class Suggestion:
+    """Units (label, code, kind, locked, status, households, buildings, geometry in the input CRS),
+    the building → label assignment, and the report of metrics and infeasibilities."""
+
+    units: gpd.GeoDataFrame
+    assignment: pd.DataFrame
+    report: dict[str, Any]
+    graph: CellGraph
+
+
+def suggest_partition(
+    region: BaseGeometry,
+    buildings: gpd.GeoDataFrame,
+    roads: gpd.GeoDataFrame,
+    barriers: gpd.GeoDataFrame | None = None,
+    *,
+    crs: Any,
+    lo: int,
+    hi: int,
+    current: gpd.GeoDataFrame | None = None,
+    keep_current: bool = False,
+    fixed: gpd.GeoDataFrame | None = None,
+    allow_crossing: tuple[str, ...] = (),
+    seed: int = 0,
+    restarts: int = 3,
+    label_prefix: str = "G",
+    progress: Progress = _quiet,
+) -> Suggestion:
+    """Split ``region`` (in ``crs``) into contiguous units of ``lo``..``hi`` households.
+
+    ``buildings``: id, households, optional compound, geometry. ``roads``: is_main_road, name,
+    geometry. ``barriers``: name, geometry. ``current``: the current units (code, geometry),
+    used to report households moved and, with ``keep_current``, as the starting point.
+    ``fixed``: units kept exactly as they are (dedicated grids, locked grids): code, kind,
+    locked, geometry. Buildings belong to the unit holding their point on surface.
+    """
+    started = time.perf_counter()
+    if lo <= 0 or hi < lo:
+        raise InvalidInput(f"household bounds must satisfy 0 < min ≤ max, got {lo}..{hi}")
+    if keep_current and (current is None or current.empty):
+        raise InvalidInput("--keep-current needs a current plan, and this area has no current units")
+    frame_for_crs = gpd.GeoDataFrame(geometry=[region], crs=crs)
+    metric = metric_crs_for_frame(frame_for_crs)
+    to_metric = _projector(crs, metric)
+    region_m = shapely.make_valid(to_metric(region))
+    b = _prepare_buildings(buildings, crs, metric)
+    roads_m = roads.to_crs(metric) if roads is not None and len(roads) else gpd.GeoDataFrame(
+        {"is_main_road": [], "name": []}, geometry=[], crs=metric)
+    barriers_m = barriers.to_crs(metric) if barriers is not None and len(barriers) else None
+
+    fixed_m = fixed.to_crs(metric) if fixed is not None and len(fixed) else None
+    free = region_m
+    b_points = shapely.point_on_surface(b.geometry.to_numpy())
+    in_fixed = np.full(len(b), -1)
+    if fixed_m is not None:
+        free = shapely.make_valid(shapely.difference(region_m, shapely.union_all(fixed_m.geometry.to_numpy())))
+        for i, geom in enumerate(fixed_m.geometry):
+            in_fixed[shapely.intersects(geom, b_points) & (in_fixed < 0)] = i
+    progress("cells", 0.1)
+    graph = build_cells(free, b[in_fixed < 0], roads_m, barriers_m, max_households=hi,
+                        allow_crossing=allow_crossing) if free.area > 1.0 else None
+
+    current_m = current.to_crs(metric) if current is not None and len(current) else None
+    b_current = _current_of(b_points, current_m)
+    progress("partition", 0.3)
+    units_frames: list[gpd.GeoDataFrame] = []
+    assignment_parts: list[pd.DataFrame] = []
+    engine_result: EngineResult | None = None
+    if graph is not None and graph.n:
+        cell_current = None
+        if keep_current and current_m is not None:
+            cell_current = _cell_current(graph, b_current[in_fixed < 0], b["households"].to_numpy()[in_fixed < 0],
+                                         current_m)
+        edges = graph.edges
+        engine = PartitionEngine(
+            graph.cells["households"].to_numpy(), edges["u"].to_numpy(), edges["v"].to_numpy(),
+            edges["cost"].to_numpy(), edges["kind"].map(CUT_COST).to_numpy(), lo=lo, hi=hi,
+            hard_u=graph.hard_pairs["u"].to_numpy(), hard_v=graph.hard_pairs["v"].to_numpy(),
+            hard_length=graph.hard_pairs["length_m"].to_numpy(), hard_name=graph.hard_pairs["name"].tolist(),
+            seed=seed,
+        )
+        engine_result = engine.run(cell_current, restarts=restarts)
+        labels = engine_result.labels
+        polys = _unit_polygons(graph, labels)
+        label_ids = np.array(sorted(polys))
+        unit_frame = gpd.GeoDataFrame({
+            "engine_label": label_ids,
+            "kind": "general", "locked": False, "code": None,
+            "status": [engine_result.status.get(int(x), "in_range") for x in label_ids],
+        }, geometry=[polys[x] for x in label_ids], crs=metric)
+        units_frames.append(unit_frame)
+        free_buildings = np.flatnonzero(in_fixed < 0)
+        cell_of = graph.building_cell
+        assignment_parts.append(pd.DataFrame({
+            "row": free_buildings[cell_of >= 0], "engine_label": labels[cell_of[cell_of >= 0]]}))
+    if fixed_m is not None:
+        fixed_frame = gpd.GeoDataFrame({
+            "engine_label": -1 - np.arange(len(fixed_m)),
+            "kind": fixed_m.get("kind", pd.Series(["dedicated"] * len(fixed_m))).fillna("dedicated").to_numpy(),
+            "locked": fixed_m.get("locked", pd.Series([True] * len(fixed_m))).fillna(True).astype(bool).to_numpy(),
+            "code": fixed_m["code"].to_numpy() if "code" in fixed_m else None,
+            "status": "fixed",
+        }, geometry=fixed_m.geometry.to_numpy(), crs=metric)
+        units_frames.append(fixed_frame)
+        rows = np.flatnonzero(in_fixed >= 0)
+        assignment_parts.append(pd.DataFrame({"row": rows, "engine_label": -1 - in_fixed[rows]}))
+
+    progress("metrics", 0.8)
+    units = pd.concat(units_frames, ignore_index=True) if units_frames else gpd.GeoDataFrame(
+        {"engine_label": [], "kind": [], "locked": [], "code": [], "status": []}, geometry=[], crs=metric)
+    units = gpd.GeoDataFrame(units, geometry="geometry", crs=metric)
+    assignment = pd.concat(assignment_parts, ignore_index=True) if assignment_parts else pd.DataFrame(
+        {"row": [], "engine_label": []})
+    # Labels in reading order (west→east, north→south), so that "G03" means the same on every map.
+    order = reading_order(units.to_crs(crs).geometry) if len(units) else []
+    label_of = {int(units["engine_label"].iloc[i]): f"{label_prefix}{rank + 1:02d}" for rank, i in enumerate(order)}
+    units["label"] = units["engine_label"].map(label_of)
+    assignment["label"] = assignment["engine_label"].map(label_of)
+    hh = b["households"].to_numpy()
+    units["households"] = units["engine_label"].map(
+        pd.Series(hh[assignment["row"].to_numpy()]).groupby(assignment["engine_label"].to_numpy()).sum()
+    ).fillna(0).astype(int)
+    units["buildings"] = units["engine_label"].map(assignment.groupby("engine_label").size()).fillna(0).astype(int)
+    assignment_out = pd.DataFrame({"building_id": b["id"].to_numpy()[assignment["row"].to_numpy()],
+                                   "label": assignment["label"].to_numpy()})
+
+    b_new = np.full(len(b), None, dtype=object)
+    b_new[assignment["row"].to_numpy()] = assignment["label"].to_numpy()
+    report = partition_metrics(
+        region=region_m, units=units, graph=graph, engine_result=engine_result, lo=lo, hi=hi,
+        crs=crs,
+    )
+    if current_m is not None:
+        moved = households_moved(hh, b_current, b_new)
+        report["households_moved"] = moved["households"]
+        report["buildings_moved"] = moved["buildings"]
+    else:
+        report["households_moved"] = report["buildings_moved"] = None
+    report["keep_current"] = bool(keep_current)
+    report["bounds"] = [lo, hi]
+    report["runtime_s"] = round(time.perf_counter() - started, 3)
+    progress("done", 1.0)
+    out_units = units.drop(columns=["engine_label"]).to_crs(crs)
+    out_units = out_units.sort_values("label").reset_index(drop=True)
+    return Suggestion(units=out_units, assignment=assignment_out, report=report, graph=graph)  # type: ignore[arg-type]
+
+
+def _projector(src: Any, dst: Any) -> Callable[[BaseGeometry], BaseGeometry]:
+    def project(geom: BaseGeometry) -> BaseGeometry:
+        return gpd.GeoSeries([geom], crs=src).to_crs(dst).iloc[0]
+    return project
+
+
+def _prepare_buildings(buildings: gpd.GeoDataFrame, crs: Any, metric: Any) -> gpd.GeoDataFrame:
+    for column in ("id", "households"):
+        if column not in buildings:
+            raise InvalidInput(f"buildings need a {column!r} column")
+    frame = buildings.copy()
+    if frame.crs is None:
+        frame = frame.set_crs(crs)
+    if "compound" not in frame:
+        frame["compound"] = None
+    frame["households"] = frame["households"].fillna(0).astype(int)
+    return frame.to_crs(metric).reset_index(drop=True)
+
+
+def _current_of(points: np.ndarray, current: gpd.GeoDataFrame | None) -> np.ndarray:
+    """The code of the current unit holding each building point (None outside every unit)."""
+    out = np.full(len(points), None, dtype=object)
+    if current is None or len(points) == 0:
+        return out
+    tree = shapely.STRtree(current.geometry.to_numpy())
+    p, u = tree.query(points, predicate="intersects")
+    codes = current["code"].to_numpy()
+    out[p[::-1]] = codes[u[::-1]]
+    return out
+
+
+def _cell_current(graph: CellGraph, b_current: np.ndarray, households: np.ndarray,
+                  current: gpd.GeoDataFrame) -> np.ndarray:
+    """One current label per cell: the current unit of most of its households (or of its land)."""
+    codes = {c: i for i, c in enumerate(current["code"].tolist())}
+    label = np.full(graph.n, -1, dtype=np.int64)
+    frame = pd.DataFrame({"cell": graph.building_cell, "code": b_current, "hh": households + 1})
+    frame = frame[(frame["cell"] >= 0) & frame["code"].notna()]
+    if len(frame):
+        best = frame.groupby(["cell", "code"])["hh"].sum().reset_index().sort_values("hh").drop_duplicates(
+            "cell", keep="last")
+        label[best["cell"].to_numpy()] = best["code"].map(codes).to_numpy()
+    empty = np.flatnonzero(label < 0)
+    if len(empty):
+        where = _current_of(shapely.point_on_surface(graph.cells.geometry.to_numpy()[empty]), current)
+        label[empty] = [codes[c] if c is not None else -1 for c in where]
+    return label
+
+
+def _unit_polygons(graph: CellGraph, labels: np.ndarray) -> dict[int, BaseGeometry]:
+    faces = graph.faces
+    face_label = labels[faces["cell"].to_numpy()]
+    geoms = faces.geometry.to_numpy()
+    out = {}
+    for lab in np.unique(face_label):
+        out[int(lab)] = shapely.coverage_union_all(geoms[face_label == lab])
+    return out
