@@ -201,8 +201,14 @@ class PartitionEngine:
         if k <= 1 or len(nodes) <= 1:
             return [nodes]
         best = None
-        for _ in range(self.trials):
-            cut = self._tree_cut(nodes, k)
+        keep = triu(self.keep[nodes][:, nodes]).tocoo()
+        cost = triu(self.cost[nodes][:, nodes]).tocoo()
+        if keep.nnz == 0:
+            return [nodes]
+        # Small pieces near the leaves need fewer trees to find a good cut.
+        trials = self.trials if len(nodes) > 40 else max(2, self.trials // 2)
+        for _ in range(trials):
+            cut = self._tree_cut(nodes, k, keep, cost)
             if cut is not None and (best is None or cut[0] < best[0]):
                 best = cut
         if best is None:
@@ -210,11 +216,8 @@ class PartitionEngine:
         _, a, b, ka, kb = best
         return self._split(a, ka) + self._split(b, kb)
 
-    def _tree_cut(self, nodes: np.ndarray, k: int):  # type: ignore[no-untyped-def]
+    def _tree_cut(self, nodes: np.ndarray, k: int, keep: coo_matrix, cost: coo_matrix):  # type: ignore[no-untyped-def]
         m = len(nodes)
-        keep = triu(self.keep[nodes][:, nodes]).tocoo()
-        if keep.nnz == 0:
-            return None
         # Low weight = kept inside the tree: block interiors and compounds stay together.
         jitter = self.rng.uniform(0.5, 1.5, keep.nnz)
         if self.anchor is not None:
@@ -223,7 +226,6 @@ class PartitionEngine:
             jitter = jitter * np.where(a[keep.row] == a[keep.col], 0.05, 1.0)
         w = coo_matrix((jitter / keep.data, (keep.row, keep.col)), shape=(m, m)).tocsr()
         tree = minimum_spanning_tree(w)
-        tree = tree + tree.T
         root = int(self.rng.integers(m))
         order, pred = depth_first_order(tree, root, directed=False, return_predecessors=True)
         if len(order) < m:
@@ -243,19 +245,24 @@ class PartitionEngine:
         best_dev = np.full(len(child), np.inf)
         best_k1 = np.zeros(len(child), dtype=np.int64)
         span = self.hi - self.lo
-        for k1 in range(1, k):
-            k2 = k - k1
-            ok = (s >= k1 * self.lo) & (s <= k1 * self.hi) & (total - s >= k2 * self.lo) & (total - s <= k2 * self.hi)
-            dev = np.maximum(np.abs(s / k1 - self.target), np.abs((total - s) / k2 - self.target)) / span
-            dev = dev + abs(k1 - k / 2) / k
-            better = ok & (dev < best_dev)
-            best_dev[better] = dev[better]
-            best_k1[better] = k1
+        # Near-balanced splits first (compact, shallow recursion); any whole split if none fits.
+        near = range(max(1, k // 2 - 2), min(k - 1, (k + 1) // 2 + 2) + 1)
+        for k1_range in (near, range(1, k)):
+            for k1 in k1_range:
+                k2 = k - k1
+                ok = ((s >= k1 * self.lo) & (s <= k1 * self.hi)
+                      & (total - s >= k2 * self.lo) & (total - s <= k2 * self.hi))
+                dev = np.maximum(np.abs(s / k1 - self.target), np.abs((total - s) / k2 - self.target)) / span
+                dev = dev + abs(k1 - k / 2) / k
+                better = ok & (dev < best_dev)
+                best_dev[better] = dev[better]
+                best_k1[better] = k1
+            if np.isfinite(best_dev).any():
+                break
         candidates = np.flatnonzero(np.isfinite(best_dev))
         if len(candidates) == 0:
             return None
         candidates = candidates[np.argsort(best_dev[candidates])[:24]]
-        cost = triu(self.cost[nodes][:, nodes]).tocoo()
         anchor_ids = None
         if self.anchor is not None:
             anchor_ids = np.unique(self.anchor[nodes], return_inverse=True)[1]
@@ -287,18 +294,23 @@ class PartitionEngine:
 
     def _repair(self, nodes: np.ndarray, units: list[np.ndarray], anchor: np.ndarray | None) -> list[np.ndarray]:
         units = [u for u in units if len(u)]
-        for _ in range(3 * len(units) + 5):
+        for _ in range(3):
             units = self._boundary_moves(units, anchor)
-            hh = [int(self.h[u].sum()) for u in units]
-            bad = [i for i, x in enumerate(hh) if self._violation(x) > 0]
-            if not bad:
-                return units
-            i = max(bad, key=lambda j: self._violation(hh[j]))
-            fixed = self._merge_split(units, i)
-            if fixed is None:
-                return units
-            units = fixed
-        return units
+            stuck: set[int] = set()
+            for _ in range(2 * len(units) + 5):
+                hh = [int(self.h[u].sum()) for u in units]
+                bad = [i for i, x in enumerate(hh) if self._violation(x) > 0 and i not in stuck]
+                if not bad:
+                    break
+                i = max(bad, key=lambda j: self._violation(hh[j]))
+                fixed = self._merge_split(units, i)
+                if fixed is None:
+                    stuck.add(i)
+                    continue
+                units, stuck = fixed, set()
+            if not any(self._violation(int(self.h[u].sum())) for u in units):
+                break
+        return self._boundary_moves(units, anchor)
 
     def _merge_split(self, units: list[np.ndarray], i: int) -> list[np.ndarray] | None:
         """Fix unit i by splitting it, or by merging it with a neighbour and splitting the union."""
@@ -324,16 +336,23 @@ class PartitionEngine:
             if self.anchor is not None:
                 # Keep-current: do not change the number of units the planner already has, if possible.
                 k = min(max(len(group), kmin), kmax)
-            pieces = self._split(union, k)
-            if len(pieces) != k:
-                continue
-            candidate = [u for j, u in enumerate(units) if j not in group] + pieces
-            after = sum(self._violation(int(self.h[u].sum())) for u in candidate)
-            if after >= before:
-                continue
-            score = self._score(candidate, anchor=self.anchor)
-            if best is None or score < best[0]:
-                best = (score, candidate)
+            anchor = self.anchor
+            # Keep-current: first cut along old boundaries; if no such cut fits, cut anywhere.
+            for bias in ((anchor, None) if anchor is not None else (None,)):
+                self.anchor = bias
+                try:
+                    pieces = self._split(union, k)
+                finally:
+                    self.anchor = anchor
+                if len(pieces) != k:
+                    continue
+                candidate = [u for j, u in enumerate(units) if j not in group] + pieces
+                after = sum(self._violation(int(self.h[u].sum())) for u in candidate)
+                if after >= before:
+                    continue
+                score = self._score(candidate, anchor=anchor)
+                if best is None or score < best[0]:
+                    best = (score, candidate)
             if self.anchor is None:
                 break  # fresh suggestions: the first fix will do, local search polishes it
         return best[1] if best else None
