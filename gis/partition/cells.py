@@ -222,7 +222,7 @@ def _locate(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
 def _adjacency(polys: np.ndarray) -> pd.DataFrame:
     """Pairs i < j of polygons sharing a boundary, with its length."""
     if len(polys) < 2:
-        return pd.DataFrame({"i": [], "j": [], "length": []})
+        return pd.DataFrame({"i": np.zeros(0, np.int64), "j": np.zeros(0, np.int64), "length": np.zeros(0)})
     tree = shapely.STRtree(polys)
     i, j = tree.query(polys, predicate="intersects")
     keep = i < j

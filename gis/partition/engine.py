@@ -140,10 +140,13 @@ class PartitionEngine:
                     status[next_label] = "in_range" if self.lo <= hh <= self.hi else "out_of_range"
                     next_label += 1
         attached = self._attach_empty(labels, comp, status)
-        if self.n and (labels < 0).any():
-            # A region with no households at all is one unit.
-            labels[labels < 0] = next_label
+        for c in np.unique(comp[labels < 0]):
+            # Land with no households and no labelled neighbour (a region without households at all).
+            nodes = np.flatnonzero((comp == c) & (labels < 0))
+            labels[nodes] = next_label
             status[next_label] = "infeasible_area"
+            infeasible.append(self._explain(int(c), nodes.tolist(), "below_minimum"))
+            next_label += 1
         return EngineResult(labels=labels, status=status, infeasible=infeasible, attached=attached,
                             components=comp)
 
