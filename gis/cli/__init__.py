@@ -13,6 +13,7 @@ import typer
 from gis.cli import data as data_commands
 from gis.cli import db as db_commands
 from gis.cli import demo as demo_commands
+from gis.cli import plan as plan_commands
 from gis.cli import serve as serve_commands
 from gis.cli.output import err_console
 from gis.errors import WanggeError
@@ -28,6 +29,8 @@ app.add_typer(db_commands.app, name="db")
 serve_commands.register(app)
 demo_commands.register(app)
 data_commands.register(app)
+from gis.cli import coverage as coverage_commands; coverage_commands.register(app)  # noqa: E402, E702
+plan_commands.register(app)
 
 
 def main() -> None:
