@@ -24,6 +24,7 @@ import pandas as pd
 import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from shapely.errors import GEOSException
 from shapely.geometry.base import BaseGeometry
 
 from gis.errors import InvalidInput
@@ -88,7 +89,7 @@ def build_cells(
     if region is None or region.is_empty or region.area <= 0:
         raise InvalidInput("the region to partition is empty")
     crs = buildings.crs
-    region = shapely.make_valid(region)
+    region = clean_region(region)
     points = shapely.point_on_surface(buildings.geometry.to_numpy())
     inside = shapely.contains_properly(region, points) | shapely.intersects(region, points)
 
@@ -144,7 +145,7 @@ def build_cells(
     for cell, comp in zip(b_cell_raw, compound[building_idx], strict=True):
         if comp is not None and not (isinstance(comp, float) and np.isnan(comp)):
             cell_compound[cell] = comp
-    cell_geom = [shapely.coverage_union_all(faces[face_cell == c]) for c in range(n_cells)]
+    cell_geom = [union_faces(faces[face_cell == c]) for c in range(n_cells)]
     cells = gpd.GeoDataFrame(
         {"households": cell_hh, "buildings": cell_nb, "block": cell_block, "area": cell_area,
          "compound": cell_compound},
@@ -161,6 +162,28 @@ def build_cells(
         faces=gpd.GeoDataFrame({"cell": face_cell}, geometry=faces, crs=crs),
         building_cell=building_cell, crs=crs,
     )
+
+
+def clean_region(region: BaseGeometry, min_area: float = 1.0) -> BaseGeometry:
+    """The region without slivers and pinholes (below ``min_area`` m²) left by reprojection or by cutting
+    out fixed grids: they carry no building and only make the noding fragile."""
+    parts = []
+    for part in shapely.get_parts(shapely.make_valid(region)):
+        if part.geom_type != "Polygon" or part.area < min_area:
+            continue
+        holes = [ring for ring in part.interiors if shapely.Polygon(ring).area >= min_area]
+        parts.append(shapely.Polygon(part.exterior, holes))
+    if not parts:
+        raise InvalidInput("the region to partition is empty")
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+
+
+def union_faces(faces: np.ndarray) -> BaseGeometry:
+    """Union of faces from one noding: the fast coverage union, or the general one if noding slipped."""
+    try:
+        return shapely.coverage_union_all(faces)
+    except GEOSException:
+        return shapely.union_all(faces)
 
 
 def _linear(geom: BaseGeometry) -> BaseGeometry | None:

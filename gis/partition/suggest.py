@@ -20,7 +20,7 @@ from shapely.geometry.base import BaseGeometry
 from gis.codes import reading_order
 from gis.crs import metric_crs_for_frame
 from gis.errors import InvalidInput
-from gis.partition.cells import CUT_COST, CellGraph, build_cells
+from gis.partition.cells import CUT_COST, CellGraph, build_cells, union_faces
 from gis.partition.engine import EngineResult, PartitionEngine
 from gis.partition.metrics import households_moved, partition_metrics
 
@@ -174,7 +174,13 @@ def suggest_partition(
     report["bounds"] = [lo, hi]
     report["runtime_s"] = round(time.perf_counter() - started, 3)
     progress("done", 1.0)
-    out_units = units.drop(columns=["engine_label"]).to_crs(crs)
+    out_units = units.to_crs(crs)
+    if fixed is not None and len(fixed):
+        # Fixed grids go out exactly as they came in, not through a reprojection round trip.
+        original = fixed.to_crs(crs).geometry.to_numpy()
+        is_fixed = out_units["engine_label"].to_numpy() < 0
+        out_units.loc[is_fixed, "geometry"] = original[-1 - out_units["engine_label"].to_numpy()[is_fixed]]
+    out_units = out_units.drop(columns=["engine_label"])
     out_units = out_units.sort_values("label").reset_index(drop=True)
     return Suggestion(units=out_units, assignment=assignment_out, report=report, graph=graph)  # type: ignore[arg-type]
 
@@ -234,5 +240,5 @@ def _unit_polygons(graph: CellGraph, labels: np.ndarray) -> dict[int, BaseGeomet
     geoms = faces.geometry.to_numpy()
     out = {}
     for lab in np.unique(face_label):
-        out[int(lab)] = shapely.coverage_union_all(geoms[face_label == lab])
+        out[int(lab)] = union_faces(geoms[face_label == lab])
     return out
