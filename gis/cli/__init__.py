@@ -13,6 +13,7 @@ import typer
 from gis.cli import data as data_commands
 from gis.cli import db as db_commands
 from gis.cli import demo as demo_commands
+from gis.cli import partition as partition_commands
 from gis.cli import plan as plan_commands
 from gis.cli import serve as serve_commands
 from gis.cli.output import err_console
@@ -26,6 +27,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db_commands.app, name="db")
+app.add_typer(partition_commands.app, name="partition")
 serve_commands.register(app)
 demo_commands.register(app)
 data_commands.register(app)

@@ -1,0 +1,218 @@
+"""Use cases of the partition engine: suggest grid splits and community redraws as draft plans.
+
+Load a scope's boundary, buildings, roads, barriers and current units from PostGIS, run the
+pure engine (``gis.partition``), and store the result as a draft plan with its metrics.
+Adoption, diffs and history live in ``gis.services.plans``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import geopandas as gpd
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.db.frames import read_frame
+from gis.errors import InvalidInput, NotFound
+from gis.partition.suggest import Suggestion, suggest_partition
+from gis.services.plans import store_plan
+from gis.settings import Settings
+
+Progress = Callable[[str, float], None]
+STORAGE_CRS = "EPSG:4490"
+
+
+def _quiet(_stage: str, _fraction: float) -> None:
+    return None
+
+
+def _bounds(lo: int | None, hi: int | None, default_lo: int, default_hi: int) -> tuple[int, int]:
+    lo = default_lo if lo is None else int(lo)
+    hi = default_hi if hi is None else int(hi)
+    if lo <= 0 or hi < lo:
+        raise InvalidInput(f"--min and --max must satisfy 0 < min ≤ max, got {lo} and {hi}")
+    return lo, hi
+
+
+def _scope_frames(session: Session, region_wkb_sql: str, params: dict[str, Any]) -> dict[str, gpd.GeoDataFrame]:
+    """Buildings (by point on surface), roads and barriers of a region given by a SQL expression."""
+    region = f"({region_wkb_sql})"
+    return {
+        "buildings": read_frame(session, f"""
+            SELECT b.id, b.households, b.compound_id AS compound, ST_AsBinary(b.geom) AS geom
+            FROM building b WHERE ST_Intersects({region}, ST_PointOnSurface(b.geom))""", params),
+        "roads": read_frame(session, f"""
+            SELECT e.is_main_road, e.name, e.highway, ST_AsBinary(e.geom) AS geom
+            FROM walk_edge e WHERE ST_Intersects({region}, e.geom)""", params),
+        "barriers": read_frame(session, f"""
+            SELECT w.name, w.kind, ST_AsBinary(w.geom) AS geom
+            FROM barrier w WHERE ST_Intersects({region}, w.geom)""", params),
+    }
+
+
+def _community(session: Session, code: str) -> gpd.GeoDataFrame:
+    frame = read_frame(session, """
+        SELECT code, name, street_code, district_code, ST_AsBinary(geom) AS geom
+        FROM community WHERE code = :c AND valid_to IS NULL""", {"c": code})
+    if frame.empty:
+        raise NotFound(f"community {code} has no current boundary; import community boundaries first")
+    return frame
+
+
+def suggest_grids(session: Session, settings: Settings, *, community_code: str, lo: int | None = None,
+                  hi: int | None = None, keep_current: bool = False, locked: tuple[str, ...] = (),
+                  allow_crossing: tuple[str, ...] = (), seed: int = 0, created_by: int | None = None,
+                  progress: Progress = _quiet) -> dict[str, Any]:
+    """Suggest the grids of one community and store them as a draft ``grid_split`` plan."""
+    lo, hi = _bounds(lo, hi, settings.grid_min_households, settings.grid_max_households)
+    community = _community(session, community_code)
+    progress("loading", 0.05)
+    region_sql = "SELECT geom FROM community WHERE code = :c AND valid_to IS NULL"
+    frames = _scope_frames(session, region_sql, {"c": community_code})
+    grids = read_frame(session, """
+        SELECT code, kind, version, ST_AsBinary(geom) AS geom FROM grid
+        WHERE community_code = :c AND valid_to IS NULL ORDER BY code""", {"c": community_code})
+    unknown = sorted(set(locked) - set(grids["code"]))
+    if unknown:
+        raise NotFound(f"cannot lock {', '.join(unknown)}: no such current grid in community {community_code}")
+    fixed = grids[(grids["kind"] == "dedicated") | grids["code"].isin(locked)].copy()
+    fixed["locked"] = fixed["code"].isin(locked)
+    suggestion = suggest_partition(
+        community.geometry.iloc[0], frames["buildings"], frames["roads"], frames["barriers"],
+        crs=STORAGE_CRS, lo=lo, hi=hi, current=grids[["code", "geometry"]] if len(grids) else None,
+        keep_current=keep_current, fixed=fixed if len(fixed) else None, allow_crossing=allow_crossing,
+        seed=seed, label_prefix="G", progress=lambda stage, f: progress(stage, 0.1 + 0.8 * f),
+    )
+    parameters = {"min": lo, "max": hi, "keep_current": keep_current, "locked": list(locked),
+                  "allow_crossing": list(allow_crossing), "seed": seed}
+    plan_id = _store(session, suggestion, kind="grid_split", scope_code=community_code,
+                     district_code=community["district_code"].iloc[0], parent_code=community_code,
+                     parameters=parameters, created_by=created_by)
+    progress("stored", 1.0)
+    return _summary(plan_id, "grid_split", community_code, community["name"].iloc[0], suggestion)
+
+
+def suggest_communities(session: Session, settings: Settings, *, street_code: str | None = None,
+                        district_code: str | None = None, lo: int | None = None, hi: int | None = None,
+                        keep_current: bool = False, allow_crossing: tuple[str, ...] = (), seed: int = 0,
+                        created_by: int | None = None, progress: Progress = _quiet) -> dict[str, Any]:
+    """Suggest community redraws inside one street (or a district without streets, as one area)."""
+    if bool(street_code) == bool(district_code):
+        raise InvalidInput("give exactly one of --street or --district")
+    lo, hi = _bounds(lo, hi, settings.community_min_households, settings.community_max_households)
+    progress("loading", 0.05)
+    if street_code:
+        scope = read_frame(session, """
+            SELECT code, name, district_code, ST_AsBinary(geom) AS geom FROM street
+            WHERE code = :c AND valid_to IS NULL""", {"c": street_code})
+        if scope.empty:
+            raise NotFound(f"street {street_code} has no current boundary; import street boundaries first")
+        region_sql = "SELECT geom FROM street WHERE code = :c AND valid_to IS NULL"
+        params: dict[str, Any] = {"c": street_code}
+        current = read_frame(session, """
+            SELECT code, ST_AsBinary(geom) AS geom FROM community
+            WHERE street_code = :c AND valid_to IS NULL ORDER BY code""", params)
+        scope_code, name = street_code, scope["name"].iloc[0]
+        district = scope["district_code"].iloc[0]
+        region = scope.geometry.iloc[0]
+    else:
+        region, name = _district_region(session, district_code)  # type: ignore[arg-type]
+        region_sql = "SELECT ST_GeomFromText(:wkt, 4490)"
+        params = {"wkt": region.wkt}
+        current = read_frame(session, """
+            SELECT code, ST_AsBinary(geom) AS geom FROM community
+            WHERE district_code = :c AND valid_to IS NULL ORDER BY code""", {"c": district_code})
+        scope_code, district = district_code, district_code
+    frames = _scope_frames(session, region_sql, params)
+    suggestion = suggest_partition(
+        region, frames["buildings"], frames["roads"], frames["barriers"], crs=STORAGE_CRS, lo=lo, hi=hi,
+        current=current if len(current) else None, keep_current=keep_current, allow_crossing=allow_crossing,
+        seed=seed, label_prefix="C", progress=lambda stage, f: progress(stage, 0.1 + 0.8 * f),
+    )
+    parameters = {"min": lo, "max": hi, "keep_current": keep_current, "allow_crossing": list(allow_crossing),
+                  "seed": seed}
+    plan_id = _store(session, suggestion, kind="community_redraw", scope_code=scope_code, district_code=district,
+                     parent_code=scope_code, parameters=parameters, created_by=created_by)
+    progress("stored", 1.0)
+    return _summary(plan_id, "community_redraw", scope_code, name, suggestion)
+
+
+def suggest_all_grids(session: Session, settings: Settings, *, district_code: str | None = None,
+                      lo: int | None = None, hi: int | None = None, keep_current: bool = False, seed: int = 0,
+                      created_by: int | None = None, progress: Progress = _quiet) -> list[dict[str, Any]]:
+    """A grid suggestion for every current community (of one district, or all)."""
+    codes = list(session.scalars(text(
+        "SELECT code FROM community WHERE valid_to IS NULL" + (" AND district_code = :d" if district_code else "")
+        + " ORDER BY code"), {"d": district_code}))
+    if not codes:
+        raise NotFound("no current communities" + (f" in district {district_code}" if district_code else ""))
+    out = []
+    for i, code in enumerate(codes):
+        progress(f"community {code}", i / len(codes))
+        out.append(suggest_grids(session, settings, community_code=code, lo=lo, hi=hi,
+                                 keep_current=keep_current and _has_grids(session, code), seed=seed,
+                                 created_by=created_by))
+    progress("done", 1.0)
+    return out
+
+
+def _has_grids(session: Session, community_code: str) -> bool:
+    return bool(session.execute(text("SELECT 1 FROM grid WHERE community_code = :c AND valid_to IS NULL LIMIT 1"),
+                                {"c": community_code}).first())
+
+
+def _district_region(session: Session, district_code: str) -> tuple[Any, str]:
+    """A district's polygon, or (without one) the hull of its buildings and roads."""
+    row = session.execute(text("SELECT name, ST_AsBinary(geom) FROM district WHERE code = :c"),
+                          {"c": district_code}).first()
+    if row is None:
+        raise NotFound(f"district {district_code} is not known; import or generate it first")
+    if row[1] is not None:
+        return shapely.from_wkb(bytes(row[1])), row[0]
+    hull = session.execute(text("""
+        SELECT ST_AsBinary(ST_Buffer(ST_ConvexHull(ST_Collect(geom))::geography, 20)::geometry)
+        FROM building WHERE district_code = :c"""), {"c": district_code}).scalar()
+    if hull is None:
+        raise NotFound(f"district {district_code} has no boundary and no buildings to draw one around")
+    return shapely.from_wkb(bytes(hull)), row[0]
+
+
+def _store(session: Session, suggestion: Suggestion, *, kind: str, scope_code: str, district_code: str,
+           parent_code: str, parameters: dict[str, Any], created_by: int | None) -> int:
+    units = suggestion.units.copy()
+    units["parent_code"] = parent_code
+    units["locked"] = units["locked"].astype(bool)
+    return store_plan(
+        session, kind=kind, scope_code=scope_code, district_code=district_code,
+        units=units[["label", "kind", "locked", "households", "parent_code", "code", "geometry"]],
+        assignment=suggestion.assignment, parameters=parameters, metrics=_json_safe(suggestion.report),
+        created_by=created_by,
+    )
+
+
+def _summary(plan_id: int, kind: str, scope_code: str, name: str, suggestion: Suggestion) -> dict[str, Any]:
+    units = suggestion.units
+    return {
+        "plan_id": plan_id, "kind": kind, "scope_code": scope_code, "scope_name": name,
+        "metrics": _json_safe(suggestion.report),
+        "units": [{"label": r.label, "households": int(r.households), "buildings": int(r.buildings),
+                   "kind": r.kind, "status": r.status, "code": r.code if isinstance(r.code, str) else None}
+                  for r in units.itertuples()],
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    """Metrics go into jsonb and --json output: plain Python numbers and strings only."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
