@@ -34,5 +34,14 @@ def register(app: typer.Typer) -> None:
                 f"{osm['households']} estimated households, {report['streets']} streets, "
                 f"{report['communities']} communities, {report['residents']['residents']} synthetic residents. "
                 "Map data © OpenStreetMap contributors (ODbL).", highlight=False)
+        with progress_bar("grid suggestions") as update, db_transaction() as session:
+            grids = demo_service.demo_grid_plans(session, s, progress=update)
+        if grids.get("skipped"):
+            log(f"grid plans: {grids['skipped']}")
+        else:
+            console.print(f"grid plans: {grids['grids']} grids suggested and adopted for {grids['communities']} "
+                          f"communities ({grids['in_range']} within 300–500 households; "
+                          f"{grids['infeasible_areas']} infeasible areas reported, see `wangge plan list`)",
+                          highlight=False)
         if serve:
             run_server(s, port=port)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from gis.db.models import District
@@ -45,3 +45,32 @@ def load_demo(session: Session, settings: Settings, *, progress: Progress = noop
     report["residents"] = district_service.generate_residents_for_district(
         session, district_code=code, seed=DEMO_SEED, progress=lambda stage, f: progress(stage, 0.5 + 0.5 * f))
     return report
+
+
+def demo_grid_plans(session: Session, settings: Settings, *, progress: Progress = noop_progress) -> dict[str, Any]:
+    """Grid suggestions for every demo community, adopted as the demo's current grids.
+
+    A planner would review each draft first; the demo adopts them so that grid workers have
+    grids to look at. Areas no grid of 300–500 households can fit are adopted as flagged in
+    the plan metrics (``allow_out_of_range``), never silently.
+    """
+    from gis.services import partition as partition_service
+    from gis.services import plans as plan_service
+
+    code = DEMO_DISTRICT[0]
+    has_grids = session.execute(text("SELECT 1 FROM grid WHERE district_code = :d AND valid_to IS NULL LIMIT 1"),
+                                {"d": code}).first()
+    if has_grids:
+        return {"communities": 0, "grids": 0, "infeasible_areas": 0, "skipped": "grids already adopted"}
+    results = partition_service.suggest_all_grids(session, settings, district_code=code,
+                                                  progress=lambda stage, f: progress(stage, 0.8 * f))
+    for i, result in enumerate(results):
+        progress("adopting", 0.8 + 0.2 * i / len(results))
+        plan_service.adopt_plan(session, result["plan_id"], settings=settings, allow_out_of_range=True,
+                                reason="demo: suggested grids adopted; infeasible areas accepted as reported")
+    return {
+        "communities": len(results),
+        "grids": sum(len(r["units"]) for r in results),
+        "in_range": sum(u["status"] == "in_range" for r in results for u in r["units"]),
+        "infeasible_areas": sum(len(r["metrics"]["infeasible"]) for r in results),
+    }
