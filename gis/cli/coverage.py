@@ -1,0 +1,250 @@
+"""``wangge coverage``: life-circle walking coverage, gaps, siting, what-if, isochrones, catalogue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from gis.cli.output import JsonOption, console, db_transaction, emit, progress_bar
+from gis.services import coverage as coverage_service
+
+coverage_app = typer.Typer(
+    help="Life-circle walking coverage (十分钟服务圈, GB 50180-2018): compute, gaps, site, what-if, isochrones.",
+    no_args_is_help=True,
+)
+catalogue_app = typer.Typer(help="The facility catalogue: types, life-circle levels, walking radii, target groups.",
+                            invoke_without_command=True)
+
+DistrictCode = Annotated[str | None, typer.Option("--district-code",
+                                                  help="6-digit adcode; default: the only district loaded.")]
+TypeCode = Annotated[str, typer.Option("--type", help="Facility type code, e.g. kindergarten (see `coverage "
+                                                      "catalogue`).")]
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part:,}/{whole:,} ({part / whole:.0%})" if whole else f"{part:,}/0"
+
+
+def _lonlat(value: str, param: str) -> tuple[float, float]:
+    try:
+        lon, lat = (float(v) for v in value.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"expected lon,lat such as 118.785,32.045; got {value!r}", param_hint=param) from None
+    return lon, lat
+
+
+@coverage_app.command("compute")
+def compute(
+    types: str = typer.Option(None, "--types", help="Comma-separated type codes (default: the whole catalogue)."),
+    district_code: DistrictCode = None,
+    straight_line: bool = typer.Option(False, "--straight-line",
+                                       help="Straight-line distances: a draft for areas without a walk network."),
+    level: str = typer.Option("district", "--level", help="What the text output lists: district, street, "
+                                                          "community or grid (--json always has all)."),
+    as_json: JsonOption = False,
+) -> None:
+    """Nearest facility and walking distance for every residential building; store a coverage run."""
+    if level not in ("district", "street", "community", "grid"):
+        raise typer.BadParameter("expected district, street, community or grid", param_hint="--level")
+    with progress_bar("coverage") as update, db_transaction() as session:
+        report = coverage_service.compute_coverage(
+            session, district_code=district_code, types=types.split(",") if types else None,
+            mode="straight_line" if straight_line else "network", progress=update)
+    if as_json:
+        emit(report, as_json=True)
+        return
+    console.print(
+        f"coverage run {report['run_id']}: {report['district_name']} ({report['district_code']}), network version "
+        f"{report['network_version']}, {report['buildings']:,} residential buildings, {report['households']:,} "
+        f"households, {report['population']:,} people ({report['population_source']})\n{report['distance']}",
+        highlight=False)
+    for code, entry in report["types"].items():
+        console.print(f"\n{code} {entry['name_zh']}: {entry['level']}, {entry['radius_m']:.0f} m, target "
+                      f"{entry['target_group']}, {entry['facilities']} facilities", highlight=False)
+        rows = [("district", entry["district"])] if level == "district" else [
+            (f"{r.get(f'{level}_code') or '-'} {r.get('name') or ''}", r)
+            for r in entry[coverage_service.PLURAL[level]]]
+        for unit, r in rows:
+            console.print(f"  {unit:<24} households {_share(r['households_covered'], r['households']):>24}"
+                          f"   target population {_share(r['target_population_covered'], r['target_population'])}",
+                          highlight=False)
+
+
+@coverage_app.command("summary")
+def summary(
+    run_id: int = typer.Option(None, "--run-id", help="A stored run (default: the district's latest)."),
+    district_code: DistrictCode = None,
+    level: str = typer.Option("community", "--level", help="district, street, community or grid."),
+    as_json: JsonOption = False,
+) -> None:
+    """Figures of a stored coverage run at one level."""
+    with db_transaction() as session:
+        report = coverage_service.coverage_summary(session, district_code=district_code, run_id=run_id, level=level)
+    emit(report, as_json=as_json)
+
+
+@coverage_app.command("gaps")
+def gaps(
+    type_code: TypeCode,
+    district_code: DistrictCode = None,
+    run_id: int = typer.Option(None, "--run-id", help="Use this stored run (default: the latest current one, "
+                                                      "computed now if there is none)."),
+    top: int = typer.Option(None, "--top", min=1, help="Only the N largest gaps."),
+    max_span_m: float = typer.Option(None, "--max-span-m", help="Widest gap in metres (default: the walking radius)."),
+    geojson: Path = typer.Option(None, "--geojson", help="Also write the gap outlines as GeoJSON here."),
+    as_json: JsonOption = False,
+) -> None:
+    """Uncovered buildings clustered into gap areas, ranked by uncovered target population."""
+    with progress_bar(f"gaps: {type_code}") as update, db_transaction() as session:
+        report = coverage_service.coverage_gaps(session, type_code=type_code, district_code=district_code,
+                                                run_id=run_id, top=top, max_span_m=max_span_m, progress=update)
+    if geojson:
+        geojson.write_text(json.dumps(report["geojson"], ensure_ascii=False))
+    if as_json:
+        emit({k: v for k, v in report.items() if k != "geojson"}, as_json=True)
+        return
+    console.print(
+        f"{type_code} {report['name_zh']} ({report['radius_m']:.0f} m, target {report['target_group']}), run "
+        f"{report['run_id']}: {report.get('uncovered_households', 0):,} households and "
+        f"{report.get('uncovered_target_population', 0):,} target population uncovered, in "
+        f"{report.get('gaps_total', 0)} gaps", highlight=False)
+    for g in report["gaps"]:
+        nearest = f"nearest {g['nearest_m']} m" if g["nearest_m"] is not None else "nearest beyond the search"
+        console.print(
+            f"  {g['rank']:>3}. {g['target_population']:>6,} target pop. {g['households']:>6,} households "
+            f"{g['buildings']:>4} buildings, {nearest}; {g['community_code'] or '-'} {g['community_name'] or ''}"
+            + (f", grid {g['grid_code']}" if g["grid_code"] else "") + f" at {g['lon']}, {g['lat']}",
+            highlight=False)
+
+
+@coverage_app.command("site")
+def site(
+    type_code: TypeCode,
+    k: int = typer.Option(3, "--k", min=1, help="How many new sites."),
+    exact: bool = typer.Option(False, "--exact", help="Also solve the exact MCLP (HiGHS); never worse than greedy."),
+    capacity: float = typer.Option(None, "--capacity", help="Places per facility: count people served within "
+                                   "capacities (existing facilities without a recorded capacity get this too)."),
+    candidates: Path = typer.Option(None, "--candidates", exists=True, dir_okay=False,
+                                    help="Candidate points: CSV with lon,lat columns, or a GeoJSON/GeoPackage "
+                                         "of points (default: building points near uncovered people)."),
+    time_limit: float = typer.Option(60.0, "--time-limit", help="Seconds the exact solver may take."),
+    district_code: DistrictCode = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Suggest k new sites that newly cover the most target population (greedy, and exact with --exact)."""
+    points = coverage_service.read_points(candidates) if candidates else None
+    with progress_bar(f"siting: {type_code}") as update, db_transaction() as session:
+        report = coverage_service.suggest_sites(session, type_code=type_code, k=k, exact=exact, capacity=capacity,
+                                                candidates=points, district_code=district_code,
+                                                time_limit_s=time_limit, progress=update)
+    if as_json:
+        emit(report, as_json=True)
+        return
+    what = "served within capacities" if capacity else "covered"
+    console.print(
+        f"{type_code} {report['name_zh']} ({report['radius_m']:.0f} m, target {report['target_group']}): "
+        f"{report['existing_facilities']} existing, {report['candidates']} candidate sites ({report['candidate_source']})",
+        highlight=False)
+    for method in ("greedy", "exact"):
+        if method not in report:
+            continue
+        ans = report[method]
+        console.print(
+            f"[bold]{method}[/] ({ans['status']}, {ans['solve_s']} s): target population {what} "
+            f"{ans['target_population_before']:,.0f} → {ans['target_population_after']:,.0f} of "
+            f"{report['target_population']:,} (+{ans['target_population_added']:,.0f}); households covered "
+            f"{ans['households_covered_before']:,} → {ans['households_covered_after']:,}", highlight=False)
+        for i, s in enumerate(ans["sites"], start=1):
+            console.print(
+                f"  {i}. {s['lon']}, {s['lat']}" + (f" (building {s['building_id']})" if s["building_id"] else "")
+                + f" in {s['community_code'] or '?'} {s['community_name'] or ''}: newly covers "
+                f"{s['newly_covered_target_population']:,} target population, {s['newly_covered_households']:,} "
+                "households", highlight=False)
+
+
+@coverage_app.command("what-if")
+def what_if(
+    type_code: TypeCode,
+    add: str = typer.Option(None, "--add", help="lon,lat of a new facility."),
+    remove: int = typer.Option(None, "--remove", help="Id of a facility to close."),
+    move: int = typer.Option(None, "--move", help="Id of a facility to move (with --to)."),
+    to: str = typer.Option(None, "--to", help="lon,lat to move it to."),
+    district_code: DistrictCode = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Coverage of one type if one facility were added, moved or removed (nothing is stored)."""
+    if (move is None) != (to is None):
+        raise typer.BadParameter("--move needs --to (and --to needs --move)", param_hint="--move/--to")
+    with db_transaction() as session:
+        report = coverage_service.what_if(
+            session, type_code=type_code, district_code=district_code,
+            add=_lonlat(add, "--add") if add else None, remove=remove,
+            move=(move, *_lonlat(to, "--to")) if move is not None else None)
+    human = (f"{type_code} within {report['radius_m']:.0f} m: households covered "
+             f"{report['households_covered_before']:,} → {report['households_covered_after']:,}, target population "
+             f"{report['target_population_covered_before']:,} → {report['target_population_covered_after']:,} "
+             f"({report['buildings_gaining']} buildings gain, {report['buildings_losing']} lose)")
+    emit(report, as_json=as_json, human=human)
+
+
+@coverage_app.command("isochrones")
+def isochrones(
+    out: Path = typer.Option(..., "--out", help="GeoJSON file to write."),
+    type_code: str = typer.Option(None, "--type", help="Only this facility type."),
+    straight_line: bool = typer.Option(False, "--straight-line", help="Circles instead (a draft view only)."),
+    district_code: DistrictCode = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write isochrone polygons per facility (display geometry; the figures come from `coverage compute`)."""
+    with progress_bar("isochrones") as update, db_transaction() as session:
+        collection = coverage_service.facility_isochrones(
+            session, district_code=district_code, type_code=type_code,
+            mode="straight_line" if straight_line else "network", progress=update)
+    out.write_text(json.dumps(collection, ensure_ascii=False))
+    report = {"file": str(out), "facilities": len(collection["features"]), **collection["properties"]}
+    emit(report, as_json=as_json, human=f"wrote {report['facilities']} isochrones to {out} ({report['note']})")
+
+
+@catalogue_app.callback()
+def catalogue(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the catalogue as the database holds it (edit with `coverage catalogue set`)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with db_transaction() as session:
+        rows = coverage_service.list_facility_types(session)
+    if as_json:
+        emit(rows, as_json=True)
+        return
+    for r in rows:
+        console.print(_describe(r) + f"; {r['facilities']} facilities", highlight=False)
+
+
+@catalogue_app.command("set")
+def catalogue_set(
+    code: str = typer.Argument(..., help="Type code, e.g. kindergarten."),
+    radius_m: float = typer.Option(None, "--radius-m"),
+    level: str = typer.Option(None, "--level", help="5min, 10min, 15min or block."),
+    target_group: str = typer.Option(None, "--target-group",
+                                     help="all, age_0_3, age_3_6, school_age, age_12_15 or age_60_plus."),
+    capacity_per_1000: float = typer.Option(None, "--capacity-per-1000", help="Places per 1,000 residents."),
+    as_json: JsonOption = False,
+) -> None:
+    """Edit one catalogue row in the database (a deployment's local standard)."""
+    with db_transaction() as session:
+        row = coverage_service.update_facility_type(session, code, radius_m=radius_m, level=level,
+                                                    target_group=target_group, capacity_per_1000=capacity_per_1000)
+    emit(row, as_json=as_json, human=_describe(row))
+
+
+def _describe(row: dict[str, Any]) -> str:
+    return (f"{row['code']} {row['name_zh']}: {row['level']}, {row['radius_m']:.0f} m, target {row['target_group']}"
+            + (f", {row['capacity_per_1000']:g} places per 1,000 residents" if row["capacity_per_1000"] else ""))
+
+
+coverage_app.add_typer(catalogue_app, name="catalogue")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(coverage_app, name="coverage")

@@ -1,0 +1,918 @@
+"""Coverage use cases: life-circle walking coverage, gaps, siting, what-if and isochrones.
+
+Each loads a district from the database, analyses it with ``gis.coverage`` (pure) and, for a
+computation, stores a coverage run (parameters, network version, roll-ups) with one row per
+building and facility type. The attached walk network of a district is cached in this
+process, keyed by the district's ``network_version`` and a fingerprint of its edges,
+buildings, gates and barriers, so that the second question about a district costs
+milliseconds and a re-import is picked up on the next call.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.catalogue import LEVELS, TARGET_AGES, TARGET_GROUPS, FacilityType, load_catalogue
+from gis.coverage.distances import DEFAULT_LIMIT_FACTOR, Reach, TypeCoverage, compute_coverage as compute_types
+from gis.coverage.distances import reach_by_network, reach_by_straight_line
+from gis.coverage.gaps import DEFAULT_LINK_M, find_gaps
+from gis.coverage.isochrones import DEFAULT_WIDTH_M, network_isochrones, straight_line_isochrones
+from gis.coverage.network import AttachedNetwork, attach_buildings, build_network, locate_sites
+from gis.coverage.rollup import coverage_table, estimate_population, rollup
+from gis.coverage.siting import (
+    SitingResult,
+    cover_matrix,
+    exact_capacitated,
+    exact_mclp,
+    greedy_capacitated,
+    greedy_mclp,
+    what_if as reach_what_if,
+)
+from gis.crs import metric_crs_for_frame
+from gis.db.frames import copy_rows, read_frame
+from gis.errors import InvalidInput, NotFound
+from gis.layers import STORAGE_CRS
+
+Progress = Callable[[str, float], None]
+MODES = ("network", "straight_line")
+LEVEL_COLUMNS = {"street": "street_code", "community": "community_code", "grid": "grid_code"}
+PLURAL = {"street": "streets", "community": "communities", "grid": "grids"}
+STRAIGHT_LINE_NOTE = ("straight-line mode: distances as the crow flies, a draft for areas without a walk network; "
+                      "it overstates coverage wherever a main road, river or railway is in the way")
+NETWORK_NOTE = "walking distance along the stored network (GB 50180-2018 radii)"
+# How many candidate sites siting considers at most (generated ones are thinned on a grid).
+DEFAULT_MAX_CANDIDATES = 1500
+_CACHE_SIZE = 4
+
+
+def noop_progress(_stage: str, _fraction: float) -> None:
+    return None
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def resolve_district(session: Session, district_code: str | None) -> tuple[str, str, int]:
+    """(code, name, network_version) of the named district, or of the only one when none is named."""
+    if district_code:
+        row = session.execute(text("SELECT code, name, network_version FROM district WHERE code = :d"),
+                              {"d": district_code}).first()
+        if row is None:
+            raise NotFound(f"district {district_code} does not exist; import it first (wangge import osm ...)")
+        return str(row[0]), str(row[1]), int(row[2])
+    rows = session.execute(text(
+        "SELECT code, name, network_version FROM district d WHERE EXISTS "
+        "(SELECT 1 FROM building b WHERE b.district_code = d.code) ORDER BY code")).all()
+    if not rows:
+        raise NotFound("no district with buildings in the database: run `wangge demo` or `wangge import osm` first")
+    if len(rows) > 1:
+        raise InvalidInput("several districts are loaded (" + ", ".join(r[0] for r in rows)
+                           + "); name one with --district-code")
+    return str(rows[0][0]), str(rows[0][1]), int(rows[0][2])
+
+
+def facility_types(session: Session) -> dict[str, FacilityType]:
+    """The catalogue as the database holds it (a deployment's edits included), else the shipped file."""
+    rows = session.execute(text(
+        "SELECT code, name_zh, name_en, level, radius_m, target_group, capacity_per_1000 FROM facility_type")).all()
+    if not rows:
+        return load_catalogue()
+    order = list(load_catalogue())
+    types = {r[0]: FacilityType(code=r[0], name_zh=r[1], name_en=r[2], level=r[3], radius_m=float(r[4]),
+                                target_group=r[5], capacity_per_1000=r[6]) for r in rows}
+    rank = {c: i for i, c in enumerate(order)}
+    return dict(sorted(types.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+
+
+def _check_types(catalogue: Mapping[str, FacilityType], types: Iterable[str] | None) -> list[str]:
+    if not types:
+        return list(catalogue)
+    codes = list(dict.fromkeys(t.strip() for t in types if t and t.strip()))
+    unknown = [c for c in codes if c not in catalogue]
+    if unknown:
+        raise InvalidInput(f"--types: unknown facility type {', '.join(unknown)}; known: {', '.join(catalogue)}")
+    return codes
+
+
+@dataclass
+class PreparedDistrict:
+    """A district's buildings attached to its walk network, as the pure core needs them."""
+
+    district_code: str
+    fingerprint: tuple[Any, ...]
+    crs: str
+    graph: AttachedNetwork | None
+    building_ids: np.ndarray
+    footprints: np.ndarray  # metric
+    households: np.ndarray
+    load_s: float
+    reach_cache: dict[tuple[Any, ...], tuple[Reach, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def has_network(self) -> bool:
+        return self.graph is not None
+
+
+_CACHE: OrderedDict[tuple[str, str], PreparedDistrict] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def _database_key(session: Session) -> str:
+    return session.connection().engine.url.render_as_string(hide_password=True)
+
+
+def _fingerprint(session: Session, district_code: str) -> tuple[Any, ...]:
+    # Sequences never hand out an id twice, so count and max id change whenever rows are replaced,
+    # even when a rolled-back import is followed by another with the same network_version.
+    row = session.execute(text("""
+        SELECT d.network_version,
+               (SELECT count(*) FROM walk_edge WHERE district_code = :d),
+               (SELECT coalesce(max(id), 0) FROM walk_edge WHERE district_code = :d),
+               (SELECT count(*) FROM building WHERE district_code = :d),
+               (SELECT coalesce(max(id), 0) FROM building WHERE district_code = :d),
+               (SELECT coalesce(sum(households), 0) FROM building WHERE district_code = :d),
+               (SELECT count(*) FROM compound_gate WHERE district_code = :d),
+               (SELECT coalesce(max(id), 0) FROM compound_gate WHERE district_code = :d),
+               (SELECT count(*) FROM barrier WHERE district_code = :d),
+               (SELECT coalesce(max(id), 0) FROM barrier WHERE district_code = :d),
+               (SELECT count(DISTINCT building_id) FROM resident WHERE district_code = :d)
+        FROM district d WHERE d.code = :d"""), {"d": district_code}).first()
+    if row is None:
+        raise NotFound(f"district {district_code} does not exist")
+    return tuple(int(v) for v in row)
+
+
+def prepare_district(session: Session, district_code: str, *, progress: Progress = noop_progress,
+                     reload: bool = False) -> PreparedDistrict:
+    """The district's attached walk network: from the cache when its network is unchanged, else loaded."""
+    return _prepare(session, district_code, progress=progress, reload=reload)[0]
+
+
+def _prepare(session: Session, district_code: str, *, progress: Progress = noop_progress,
+             reload: bool = False) -> tuple[PreparedDistrict, bool]:
+    """(prepared district, whether it came from the cache)."""
+    key = (_database_key(session), district_code)
+    fingerprint = _fingerprint(session, district_code)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None and cached.fingerprint == fingerprint and not reload:
+            _CACHE.move_to_end(key)
+            return cached, True
+    prepared = _load_district(session, district_code, fingerprint, progress)
+    with _CACHE_LOCK:
+        _CACHE[key] = prepared
+        _CACHE.move_to_end(key)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return prepared, False
+
+
+def clear_cache() -> None:
+    """Forget every cached network (tests, or after editing the network by hand)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _load_district(session: Session, district_code: str, fingerprint: tuple[Any, ...],
+                   progress: Progress) -> PreparedDistrict:
+    started = time.perf_counter()
+    p = {"d": district_code}
+    progress("loading buildings", 0.0)
+    # Buildings where people live: households recorded or estimated, or residents registered.
+    buildings = read_frame(session, """
+        SELECT b.id, b.households, b.compound_id, ST_AsBinary(b.geom) AS geom FROM building b
+        WHERE b.district_code = :d AND (b.households > 0
+              OR EXISTS (SELECT 1 FROM resident r WHERE r.building_id = b.id))
+        ORDER BY b.id""", p)
+    if buildings.empty:
+        raise NotFound(f"district {district_code} has no residential buildings")
+    crs = metric_crs_for_frame(buildings)
+    footprints = np.asarray(buildings.geometry.to_crs(crs).values, dtype=object)
+    progress("loading the walk network", 0.2)
+    nodes = read_frame(session, "SELECT id, ST_AsBinary(geom) AS geom FROM walk_node WHERE district_code = :d", p)
+    edges = read_frame(session, """
+        SELECT id, source, target, length_m, cost, reverse_cost, is_main_road, ST_AsBinary(geom) AS geom
+        FROM walk_edge WHERE district_code = :d ORDER BY id""", p)
+    graph = None
+    if len(edges):
+        barriers = read_frame(session, "SELECT kind, ST_AsBinary(geom) AS geom FROM barrier WHERE district_code = :d",
+                              p)
+        gates = read_frame(session, "SELECT compound_id, ST_AsBinary(geom) AS geom FROM compound_gate "
+                                    "WHERE district_code = :d ORDER BY id", p)
+        progress("attaching buildings to the network", 0.5)
+        net = build_network(nodes, edges, barriers=barriers, crs=crs)
+        graph = attach_buildings(
+            net, footprints, compound=buildings["compound_id"].fillna(-1).to_numpy(dtype=np.int64),
+            gates=np.asarray(gates.geometry.to_crs(crs).values, dtype=object) if len(gates) else None,
+            gate_compound=gates["compound_id"].to_numpy(dtype=np.int64) if len(gates) else None)
+    progress("network ready", 1.0)
+    return PreparedDistrict(
+        district_code=district_code, fingerprint=fingerprint, crs=crs, graph=graph,
+        building_ids=buildings["id"].to_numpy(dtype=np.int64), footprints=footprints,
+        households=buildings["households"].to_numpy(dtype=np.int64), load_s=time.perf_counter() - started)
+
+
+def _facilities(session: Session, district_code: str, types: Sequence[str]) -> gpd.GeoDataFrame:
+    return read_frame(session, """
+        SELECT id, type_code, name, capacity, ST_AsBinary(geom) AS geom FROM facility
+        WHERE district_code = :d AND type_code = ANY(:t) ORDER BY id""", {"d": district_code, "t": list(types)})
+
+
+def _population(session: Session, prepared: PreparedDistrict) -> tuple[pd.DataFrame, str]:
+    """People per building (rows in prepared order) and target group; estimated when none are recorded."""
+    groups = ", ".join(
+        f"count(*) FILTER (WHERE age BETWEEN {lo} AND {hi}) AS {name}"
+        for name, (lo, hi) in TARGET_AGES.items() if name != "all")
+    rows = session.execute(text(f"""
+        SELECT building_id, count(*) AS "all", {groups}
+        FROM (SELECT building_id, date_part('year', age(current_date, birth_date))::int AS age
+              FROM resident WHERE district_code = :d) r
+        GROUP BY building_id"""), {"d": prepared.district_code}).mappings().all()
+    if not rows:
+        return estimate_population(prepared.households), "estimated from households (no residents recorded)"
+    frame = pd.DataFrame(rows).set_index("building_id").reindex(prepared.building_ids).fillna(0).astype(np.int64)
+    return frame.reset_index(drop=True)[list(TARGET_GROUPS)], "residents"
+
+
+def _units(session: Session, prepared: PreparedDistrict) -> tuple[pd.DataFrame, dict[str, dict[str, str]]]:
+    """Street, community and grid code of every building (where its point-on-surface falls), and unit names."""
+    rows = session.execute(text("""
+        SELECT b.id,
+          (SELECT s.code FROM street s WHERE s.valid_to IS NULL AND ST_Intersects(s.geom, pt) ORDER BY s.code LIMIT 1),
+          (SELECT c.code FROM community c WHERE c.valid_to IS NULL AND ST_Intersects(c.geom, pt)
+           ORDER BY c.code LIMIT 1),
+          (SELECT g.code FROM grid g WHERE g.valid_to IS NULL AND ST_Intersects(g.geom, pt) ORDER BY g.code LIMIT 1)
+        FROM building b CROSS JOIN LATERAL ST_PointOnSurface(b.geom) AS pt
+        WHERE b.district_code = :d AND b.id = ANY(:ids)"""),
+        {"d": prepared.district_code, "ids": prepared.building_ids.tolist()}).all()
+    frame = pd.DataFrame(rows, columns=["id", "street_code", "community_code", "grid_code"]).set_index("id")
+    frame = frame.reindex(prepared.building_ids).reset_index(drop=True)
+    names: dict[str, dict[str, str]] = {}
+    for level in LEVEL_COLUMNS:
+        names[level] = dict(session.execute(text(
+            f"SELECT code, name FROM {level} WHERE valid_to IS NULL AND district_code = :d"),
+            {"d": prepared.district_code}).all())
+    return frame, names
+
+
+def _metric_points(frame: gpd.GeoDataFrame, crs: str) -> np.ndarray:
+    return np.asarray(frame.geometry.to_crs(crs).values, dtype=object) if len(frame) else np.empty(0, dtype=object)
+
+
+# --- compute ------------------------------------------------------------------------------
+
+
+def compute_coverage(
+    session: Session,
+    *,
+    district_code: str | None = None,
+    types: Iterable[str] | None = None,
+    mode: str = "network",
+    limit_factor: float = DEFAULT_LIMIT_FACTOR,
+    store: bool = True,
+    progress: Progress = noop_progress,
+) -> dict[str, Any]:
+    """Nearest facility and walking distance for every residential building and type; stored as a run.
+
+    Returns the roll-ups per type and per street, community and grid: households and target
+    population covered and not covered within each type's radius.
+    """
+    if mode not in MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    if not limit_factor >= 1.0:
+        raise InvalidInput(f"limit_factor must be at least 1 (the search reaches the radius); got {limit_factor}")
+    started = time.perf_counter()
+    code, name, network_version = resolve_district(session, district_code)
+    catalogue = facility_types(session)
+    codes = _check_types(catalogue, types)
+    progress("network", 0.0)
+    cached_before = time.perf_counter()
+    prepared, cached = _prepare(session, code, progress=lambda s, f: progress(s, 0.4 * f))
+    load_s = time.perf_counter() - cached_before
+    if mode == "network" and not prepared.has_network:
+        raise InvalidInput(f"district {code} has no walk network; import one, or use straight-line mode "
+                           "(--straight-line), which is a draft only")
+    facilities = _facilities(session, code, codes)
+    points = {c: _metric_points(facilities[facilities["type_code"] == c], prepared.crs) for c in codes}
+    ids = {c: facilities.loc[facilities["type_code"] == c, "id"].to_numpy(dtype=np.int64) for c in codes}
+    t0 = time.perf_counter()
+    coverages = compute_types(
+        prepared.graph, points, {c: catalogue[c].radius_m for c in codes}, footprints=prepared.footprints,
+        limit_factor=limit_factor, mode=mode, progress=lambda s, f: progress(f"distances: {s}", 0.4 + 0.3 * f))
+    compute_s = time.perf_counter() - t0
+    progress("roll-ups", 0.7)
+    population, population_source = _population(session, prepared)
+    units, names = _units(session, prepared)
+    table = coverage_table(coverages, households=prepared.households, population=population,
+                           target_group={c: catalogue[c].target_group for c in codes}, units=units)
+    summary = _summary(table, coverages, catalogue, ids, names)
+    illegal = int((~prepared.graph.building_legal).sum()) if prepared.has_network else None
+    report: dict[str, Any] = {
+        "district_code": code, "district_name": name, "network_version": network_version, "mode": mode,
+        "distance": NETWORK_NOTE if mode == "network" else STRAIGHT_LINE_NOTE,
+        "buildings": int(len(prepared.building_ids)), "households": int(prepared.households.sum()),
+        "population": int(population["all"].sum()), "population_source": population_source,
+        "links_across_barriers": illegal,
+        "parameters": {"types": codes, "limit_factor": limit_factor, "mode": mode},
+        "types": summary,
+    }
+    run_id = None
+    if store:
+        progress("storing", 0.85)
+        t1 = time.perf_counter()
+        run_id = _store_run(session, code, network_version, mode, codes, report, table, prepared, ids)
+        report["store_s"] = round(time.perf_counter() - t1, 3)
+    report["run_id"] = run_id
+    report["network_cached"] = cached
+    report["load_s"] = round(load_s, 3)
+    report["compute_s"] = round(compute_s, 3)
+    report["elapsed_s"] = round(time.perf_counter() - started, 3)
+    if run_id is not None:
+        session.execute(text("UPDATE coverage_run SET metrics = CAST(:m AS jsonb) WHERE id = :id"),
+                        {"m": _json({k: report[k] for k in ("load_s", "compute_s", "store_s", "elapsed_s",
+                                                                 "network_cached")}), "id": run_id})
+    progress("done", 1.0)
+    return report
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _records(frame: pd.DataFrame, column: str, names: Mapping[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for row in frame.to_dict("records"):
+        unit = row.pop(column)
+        out.append({column: unit or None, "name": names.get(unit) if unit else "(outside every unit)",
+                    **{k: _plain(v) for k, v in row.items() if k != "type_code"}})
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _summary(table: pd.DataFrame, coverages: Mapping[str, TypeCoverage], catalogue: Mapping[str, FacilityType],
+             ids: Mapping[str, np.ndarray], names: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for code, cov in coverages.items():
+        ft = catalogue[code]
+        part = table[table["type_code"] == code]
+        total = rollup(part.assign(all="district"), "all").drop(columns="all").to_dict("records")[0]
+        entry: dict[str, Any] = {
+            "name_zh": ft.name_zh, "name_en": ft.name_en, "level": ft.level, "radius_m": ft.radius_m,
+            "target_group": ft.target_group, "facilities": int(len(ids[code])), "search_limit_m": cov.limit_m,
+            "district": {k: _plain(v) for k, v in total.items()},
+        }
+        for level, column in LEVEL_COLUMNS.items():
+            if part[column].notna().any():
+                entry[PLURAL[level]] = _records(rollup(part, column), column, names.get(level, {}))
+            else:
+                entry[PLURAL[level]] = []
+        out[code] = entry
+    return out
+
+
+def _store_run(session: Session, code: str, network_version: int, mode: str, codes: list[str],
+               report: Mapping[str, Any], table: pd.DataFrame, prepared: PreparedDistrict,
+               ids: Mapping[str, np.ndarray]) -> int:
+    summary = {k: v for k, v in report.items() if k not in ("parameters",)}
+    run_id = int(session.execute(text("""
+        INSERT INTO coverage_run (district_code, mode, status, network_version, type_codes, parameters, summary)
+        VALUES (:d, :mode, 'done', :v, :types, CAST(:p AS jsonb), CAST(:s AS jsonb)) RETURNING id"""),
+        {"d": code, "mode": mode, "v": network_version, "types": codes, "p": _json(report["parameters"]),
+         "s": _json(summary)}).scalar_one())
+    fac_id = np.full(len(table), -1, dtype=np.int64)
+    for c in codes:
+        rows = (table["type_code"] == c).to_numpy()
+        idx = table.loc[rows, "facility"].to_numpy(dtype=np.int64)
+        fac_id[rows] = np.where(idx >= 0, ids[c][np.maximum(idx, 0)] if len(ids[c]) else -1, -1)
+    dist = table["distance_m"].to_numpy(dtype=float)
+    copy_rows(session, "building_coverage",
+              ("run_id", "type_code", "building_id", "district_code", "facility_id", "distance_m", "within_standard",
+               "households", "target_population"),
+              zip([run_id] * len(table), table["type_code"].to_numpy(),
+                  prepared.building_ids[table["building"].to_numpy()], [code] * len(table),
+                  [int(f) if f >= 0 else None for f in fac_id],
+                  [round(float(d), 1) if np.isfinite(d) else None for d in dist],
+                  table["covered"].to_numpy(), table["households"].to_numpy(),
+                  table["target_population"].to_numpy(), strict=True))
+    return run_id
+
+
+# --- reading runs -------------------------------------------------------------------------
+
+
+def latest_run(session: Session, district_code: str, *, type_code: str | None = None) -> dict[str, Any] | None:
+    """The newest stored run of a district (covering ``type_code`` when given), or None."""
+    row = session.execute(text("""
+        SELECT r.id, r.network_version, r.mode, r.type_codes, r.created_at, d.network_version
+        FROM coverage_run r JOIN district d ON d.code = r.district_code
+        WHERE r.district_code = :d AND r.status = 'done' AND (CAST(:t AS text) IS NULL OR :t = ANY(r.type_codes))
+        ORDER BY r.id DESC LIMIT 1"""), {"d": district_code, "t": type_code}).first()
+    if row is None:
+        return None
+    return {"run_id": int(row[0]), "network_version": int(row[1]), "mode": row[2], "type_codes": list(row[3]),
+            "created_at": row[4], "stale": int(row[1]) != int(row[5])}
+
+
+def coverage_summary(session: Session, *, district_code: str | None = None, run_id: int | None = None,
+                     level: str = "community") -> dict[str, Any]:
+    """A stored run's figures per type at one level (street, community or grid), or the district totals."""
+    if level not in (*LEVEL_COLUMNS, "district"):
+        raise InvalidInput(f"level must be street, community, grid or district; got {level!r}")
+    if run_id is None:
+        code, _, _ = resolve_district(session, district_code)
+        latest = latest_run(session, code)
+        if latest is None:
+            raise NotFound(f"no coverage run for district {code}: run `wangge coverage compute` first")
+        run_id = latest["run_id"]
+    row = session.execute(text("""
+        SELECT r.id, r.district_code, r.mode, r.network_version, r.summary, r.created_at, d.network_version
+        FROM coverage_run r JOIN district d ON d.code = r.district_code WHERE r.id = :id"""), {"id": run_id}).first()
+    if row is None:
+        raise NotFound(f"coverage run {run_id} does not exist")
+    summary = row[4]
+    types = {code: {**{k: v for k, v in entry.items() if k not in ("streets", "communities", "grids", "district")},
+                    "rows": entry["district"] if level == "district" else entry[PLURAL[level]]}
+             for code, entry in summary.get("types", {}).items()}
+    return {"run_id": int(row[0]), "district_code": row[1], "mode": row[2], "network_version": int(row[3]),
+            "stale": int(row[3]) != int(row[6]), "created_at": row[5].isoformat(), "level": level,
+            "distance": summary.get("distance"), "population_source": summary.get("population_source"),
+            "types": types}
+
+
+def _run_for(session: Session, code: str, type_code: str, progress: Progress) -> tuple[int, bool]:
+    """A current run covering ``type_code`` (computing one when there is none); (run id, computed now)."""
+    latest = latest_run(session, code, type_code=type_code)
+    if latest is not None and not latest["stale"]:
+        return latest["run_id"], False
+    report = compute_coverage(session, district_code=code, types=[type_code], progress=progress)
+    return int(report["run_id"]), True
+
+
+# --- gaps ---------------------------------------------------------------------------------
+
+
+def coverage_gaps(
+    session: Session,
+    *,
+    type_code: str,
+    district_code: str | None = None,
+    run_id: int | None = None,
+    link_m: float = DEFAULT_LINK_M,
+    max_span_m: float | None = None,
+    top: int | None = None,
+    progress: Progress = noop_progress,
+) -> dict[str, Any]:
+    """Uncovered buildings of one type clustered into gap areas, ranked by uncovered target population.
+
+    A gap is at most ``max_span_m`` across (default: the type's walking radius), so that each is
+    roughly what one new facility could serve.
+    """
+    code, _, _ = resolve_district(session, district_code)
+    catalogue = facility_types(session)
+    _check_types(catalogue, [type_code])
+    computed = False
+    if run_id is None:
+        run_id, computed = _run_for(session, code, type_code, lambda s, f: progress(s, 0.6 * f))
+    progress("loading uncovered buildings", 0.6)
+    rows = read_frame(session, """
+        SELECT c.building_id, c.distance_m, c.within_standard, c.households, c.target_population,
+               ST_AsBinary(b.geom) AS geom
+        FROM building_coverage c JOIN building b ON b.id = c.building_id
+        WHERE c.run_id = :r AND c.type_code = :t ORDER BY c.building_id""", {"r": run_id, "t": type_code})
+    run = session.execute(text("SELECT mode, network_version FROM coverage_run WHERE id = :r"), {"r": run_id}).first()
+    if run is None:
+        raise NotFound(f"coverage run {run_id} does not exist")
+    ft = catalogue[type_code]
+    result: dict[str, Any] = {"run_id": run_id, "computed_now": computed, "district_code": code,
+                              "type_code": type_code, "name_zh": ft.name_zh, "radius_m": ft.radius_m,
+                              "target_group": ft.target_group, "mode": run[0], "link_m": link_m,
+                              "max_span_m": max_span_m if max_span_m is not None else ft.radius_m}
+    if rows.empty:
+        return {**result, "gaps": [], "uncovered_households": 0, "uncovered_target_population": 0,
+                "geojson": {"type": "FeatureCollection", "features": []}}
+    crs = metric_crs_for_frame(rows)
+    prepared_units = _units_for_ids(session, code, rows["building_id"].to_numpy(dtype=np.int64))
+    distance = rows["distance_m"].astype(float).fillna(np.inf).to_numpy()
+    gaps = find_gaps(rows.geometry.to_crs(crs).values, uncovered=~rows["within_standard"].to_numpy(dtype=bool),
+                     target_population=rows["target_population"].to_numpy(), households=rows["households"].to_numpy(),
+                     distance_m=distance, units=prepared_units[["street_code", "community_code", "grid_code"]],
+                     link_m=link_m, max_span_m=max_span_m if max_span_m is not None else ft.radius_m, crs=crs)
+    progress("outlining gaps", 0.9)
+    names = {level: dict(session.execute(text(
+        f"SELECT code, name FROM {level} WHERE valid_to IS NULL AND district_code = :d"), {"d": code}).all())
+        for level in LEVEL_COLUMNS}
+    uncovered = ~rows["within_standard"].to_numpy(dtype=bool)
+    total = len(gaps)
+    if top is not None:
+        gaps = gaps.head(top)
+    lonlat = gaps.to_crs(STORAGE_CRS) if len(gaps) else gaps
+    ids = rows["building_id"].to_numpy(dtype=np.int64)
+    records = []
+    features = []
+    for i, row in enumerate(lonlat.itertuples()):
+        centre = row.geometry.representative_point()
+        record = {
+            "rank": int(row.rank), "buildings": int(row.buildings), "households": int(row.households),
+            "target_population": int(row.target_population),
+            "nearest_m": None if row.nearest_m is None or not np.isfinite(row.nearest_m) else round(row.nearest_m),
+            "area_m2": float(row.area_m2), "street_code": row.street_code,
+            "community_code": row.community_code, "community_name": names["community"].get(row.community_code),
+            "grid_code": row.grid_code, "grid_name": names["grid"].get(row.grid_code),
+            "lon": round(centre.x, 6), "lat": round(centre.y, 6),
+            "building_ids": [int(ids[b]) for b in row.building_index],
+        }
+        records.append(record)
+        features.append({"type": "Feature", "geometry": shapely.geometry.mapping(row.geometry),
+                         "properties": {k: v for k, v in record.items() if k != "building_ids"}})
+    progress("done", 1.0)
+    return {**result, "gaps_total": total,
+            "uncovered_households": int(rows["households"].to_numpy()[uncovered].sum()),
+            "uncovered_target_population": int(rows["target_population"].to_numpy()[uncovered].sum()),
+            "gaps": records, "geojson": {"type": "FeatureCollection", "features": features}}
+
+
+def _units_for_ids(session: Session, code: str, ids: np.ndarray) -> pd.DataFrame:
+    shim = PreparedDistrict(district_code=code, fingerprint=(), crs="", graph=None, building_ids=ids,
+                            footprints=np.empty(0, dtype=object), households=np.zeros(len(ids), np.int64), load_s=0.0)
+    return _units(session, shim)[0]
+
+
+# --- siting -------------------------------------------------------------------------------
+
+
+def _candidate_points(session: Session, prepared: PreparedDistrict, *, weights: np.ndarray, covered: np.ndarray,
+                      radius_m: float, max_candidates: int) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate sites from building points that could newly cover someone, thinned on a grid.
+
+    Returns metric points and the building id each comes from. Any building may host a new
+    facility; only those within the radius (as the crow flies, a lower bound of the walk) of an
+    uncovered building with target population can add anything.
+    """
+    frame = read_frame(session, "SELECT id, ST_AsBinary(ST_PointOnSurface(geom)) AS geom FROM building "
+                                "WHERE district_code = :d ORDER BY id", {"d": prepared.district_code})
+    pts = np.asarray(frame.geometry.to_crs(prepared.crs).values, dtype=object)
+    ids = frame["id"].to_numpy(dtype=np.int64)
+    need = (weights > 0) & ~covered
+    if not need.any() or len(pts) == 0:
+        return np.empty(0, dtype=object), np.empty(0, dtype=np.int64)
+    tree = shapely.STRtree(prepared.footprints[need])
+    useful = np.unique(tree.query(pts, predicate="dwithin", distance=radius_m)[0])
+    pts, ids = pts[useful], ids[useful]
+    xy = shapely.get_coordinates(pts)
+    cell = 10.0
+    while True:
+        keys = np.floor(xy / cell).astype(np.int64)
+        _, first = np.unique(keys, axis=0, return_index=True)
+        if len(first) <= max_candidates:
+            break
+        cell *= 1.25
+    first = np.sort(first)
+    return pts[first], ids[first]
+
+
+def suggest_sites(
+    session: Session,
+    *,
+    type_code: str,
+    k: int = 3,
+    district_code: str | None = None,
+    exact: bool = False,
+    capacity: float | None = None,
+    candidates: Sequence[tuple[float, float]] | None = None,
+    max_candidates: int = DEFAULT_MAX_CANDIDATES,
+    time_limit_s: float = 60.0,
+    progress: Progress = noop_progress,
+) -> dict[str, Any]:
+    """Suggest k new sites for one facility type that newly cover the most target population.
+
+    Candidates are given lon/lat points or generated from building points. Greedy always runs;
+    with ``exact`` the HiGHS MCLP runs too and both answers are reported (exact is never worse).
+    With ``capacity`` (places per new facility; also assumed for existing ones without a
+    recorded capacity) the figures are people *served* within capacities, not merely covered.
+    """
+    if k < 1:
+        raise InvalidInput(f"--k must be at least 1; got {k}")
+    if capacity is not None and not capacity > 0:
+        raise InvalidInput(f"--capacity must be a positive number of places; got {capacity}")
+    code, _, _ = resolve_district(session, district_code)
+    catalogue = facility_types(session)
+    _check_types(catalogue, [type_code])
+    ft = catalogue[type_code]
+    prepared = prepare_district(session, code, progress=lambda s, f: progress(s, 0.3 * f))
+    graph = _require_network(prepared, code)
+    facilities = _facilities(session, code, [type_code])
+    population, population_source = _population(session, prepared)
+    weights = population[ft.target_group].to_numpy(dtype=float)
+    progress("existing coverage", 0.3)
+    existing_reach, _ = _reach(prepared, facilities, type_code, ft.radius_m)
+    existing = cover_matrix(existing_reach, ft.radius_m)
+    covered = np.asarray(existing.sum(axis=0)).ravel() > 0
+    progress("candidate sites", 0.4)
+    if candidates is not None:
+        pts = gpd.GeoSeries(shapely.points(np.asarray(candidates, dtype=float)), crs=STORAGE_CRS)
+        cand_pts = np.asarray(pts.to_crs(prepared.crs).values, dtype=object)
+        cand_building = np.full(len(cand_pts), -1, dtype=np.int64)
+        source = "given"
+    else:
+        cand_pts, cand_building = _candidate_points(session, prepared, weights=weights, covered=covered,
+                                                    radius_m=ft.radius_m, max_candidates=max_candidates)
+        source = "building points"
+    sites = locate_sites(graph, cand_pts)
+    cand_reach = reach_by_network(graph, sites, limit_m=ft.radius_m,
+                                  progress=lambda s, f: progress("candidate reach", 0.4 + 0.3 * f))
+    cand = cover_matrix(cand_reach, ft.radius_m)
+    progress("choosing sites", 0.7)
+    hh = prepared.households.astype(float)
+    answers: dict[str, SitingResult] = {}
+    assumed = 0
+    if capacity is None:
+        answers["greedy"] = greedy_mclp(cand, weights, k, covered=covered)
+        if exact:
+            answers["exact"] = exact_mclp(cand, weights, k, covered=covered, time_limit_s=time_limit_s)
+    else:
+        recorded = facilities["capacity"].to_numpy(dtype=float) if len(facilities) else np.zeros(0)
+        assumed = int(np.isnan(recorded).sum())
+        existing_capacity = np.where(np.isnan(recorded), capacity, recorded)
+        answers["greedy"] = greedy_capacitated(existing, existing_capacity, cand, capacity, weights, k,
+                                               time_limit_s=time_limit_s)
+        if exact:
+            answers["exact"] = exact_capacitated(existing, existing_capacity, cand, capacity, weights, k,
+                                                 time_limit_s=time_limit_s)
+    units, names = _units(session, prepared)
+    lonlat = gpd.GeoSeries(cand_pts, crs=prepared.crs).to_crs(STORAGE_CRS) if len(cand_pts) else None
+    out_answers = {}
+    for method, ans in answers.items():
+        now = covered.copy()
+        chosen = []
+        for j, gain in zip(ans.chosen, ans.gains, strict=True):
+            idx = cand.indices[cand.indptr[j]:cand.indptr[j + 1]]
+            new = idx[~now[idx]]
+            counts = units.iloc[new]["community_code"].value_counts() if len(new) else pd.Series(dtype=int)
+            community = _site_community(session, lonlat.iloc[j])
+            chosen.append({
+                "lon": round(lonlat.iloc[j].x, 6), "lat": round(lonlat.iloc[j].y, 6),
+                "building_id": int(cand_building[j]) if cand_building[j] >= 0 else None,
+                "community_code": community, "community_name": names["community"].get(community),
+                "newly_covered_buildings": int(len(new)),
+                "newly_covered_households": int(hh[new].sum()),
+                "newly_covered_target_population": int(round(weights[new].sum())),
+                ("newly_served_target_population" if capacity is not None else "gain"): round(gain, 1),
+                "communities_reached": {str(c): int(n) for c, n in counts.items()},
+            })
+            now[idx] = True
+        out_answers[method] = {
+            "status": ans.status, "gap": ans.gap, "solve_s": round(ans.solve_s, 3), "sites": chosen,
+            "target_population_before": round(ans.before, 1), "target_population_after": round(ans.after, 1),
+            "target_population_added": round(ans.after - ans.before, 1),
+            "households_covered_before": int(hh[covered].sum()), "households_covered_after": int(hh[now].sum()),
+            **({"served": "people served within capacities"} if capacity is not None else {}),
+        }
+    progress("done", 1.0)
+    return {
+        "district_code": code, "type_code": type_code, "name_zh": ft.name_zh, "radius_m": ft.radius_m,
+        "target_group": ft.target_group, "k": k, "existing_facilities": int(len(facilities)),
+        "target_population": int(weights.sum()), "households": int(hh.sum()),
+        "population_source": population_source, "candidates": int(sites.n), "candidate_source": source,
+        "capacity": capacity, "existing_capacity_assumed": assumed if capacity is not None else None,
+        "distance": NETWORK_NOTE, **out_answers,
+    }
+
+
+def _site_community(session: Session, point: Any) -> str | None:
+    return session.execute(text(
+        "SELECT code FROM community WHERE valid_to IS NULL AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, :y), "
+        "4490)) ORDER BY code LIMIT 1"), {"x": point.x, "y": point.y}).scalar()
+
+
+def _require_network(prepared: PreparedDistrict, code: str) -> AttachedNetwork:
+    if prepared.graph is None:
+        raise InvalidInput(f"district {code} has no walk network: siting, what-if and isochrones need one")
+    return prepared.graph
+
+
+def _reach(prepared: PreparedDistrict, facilities: gpd.GeoDataFrame, type_code: str,
+           limit_m: float) -> tuple[Reach, np.ndarray]:
+    """The type's facility × building reach table, cached with the network until a facility changes."""
+    graph = _require_network(prepared, prepared.district_code)
+    ids = facilities["id"].to_numpy(dtype=np.int64)
+    pts = _metric_points(facilities, prepared.crs)
+    key = (type_code, limit_m, tuple(ids.tolist()), tuple(shapely.to_wkb(pts).tolist()) if len(pts) else ())
+    hit = prepared.reach_cache.get(key)
+    if hit is None:
+        hit = (reach_by_network(graph, locate_sites(graph, pts), limit_m=limit_m), ids)
+        prepared.reach_cache.clear()  # one type at a time is what interactive what-if needs
+        prepared.reach_cache[key] = hit
+    return hit
+
+
+# --- what-if ------------------------------------------------------------------------------
+
+
+def what_if(
+    session: Session,
+    *,
+    type_code: str,
+    district_code: str | None = None,
+    add: tuple[float, float] | None = None,
+    remove: int | None = None,
+    move: tuple[int, float, float] | None = None,
+    limit_factor: float = DEFAULT_LIMIT_FACTOR,
+    progress: Progress = noop_progress,
+) -> dict[str, Any]:
+    """Coverage of one type after adding, moving or removing one facility, from the cached reach table.
+
+    ``add`` is (lon, lat); ``remove`` a facility id; ``move`` (facility id, lon, lat). Nothing is stored.
+    """
+    if sum(x is not None for x in (add, remove, move)) != 1:
+        raise InvalidInput("what-if: give exactly one of --add, --remove or --move")
+    code, _, _ = resolve_district(session, district_code)
+    catalogue = facility_types(session)
+    _check_types(catalogue, [type_code])
+    ft = catalogue[type_code]
+    prepared = prepare_district(session, code, progress=lambda s, f: progress(s, 0.5 * f))
+    graph = _require_network(prepared, code)
+    facilities = _facilities(session, code, [type_code])
+    limit = ft.radius_m * limit_factor
+    t0 = time.perf_counter()
+    reach, ids = _reach(prepared, facilities, type_code, limit)
+    reach_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    removed_index = None
+    target = remove if remove is not None else (move[0] if move is not None else None)
+    if target is not None:
+        where = np.flatnonzero(ids == target)
+        if len(where) == 0:
+            raise NotFound(f"facility {target} is not a {type_code} of district {code}")
+        removed_index = int(where[0])
+    added = None
+    point = add if add is not None else ((move[1], move[2]) if move is not None else None)
+    if point is not None:
+        pt = gpd.GeoSeries([shapely.Point(point)], crs=STORAGE_CRS).to_crs(prepared.crs).values
+        added = reach_by_network(graph, locate_sites(graph, np.asarray(pt, dtype=object)), limit_m=limit)
+    before_fac, before_d = reach.nearest()
+    after_fac, after_d = reach_what_if(reach, remove=removed_index, add=added)
+    update_s = time.perf_counter() - t1
+    population, population_source = _population(session, prepared)
+    units, names = _units(session, prepared)
+    weights = population[ft.target_group].to_numpy(dtype=np.int64)
+    before = before_d <= ft.radius_m
+    after = after_d <= ft.radius_m
+    hh = prepared.households
+    frame = units.assign(households=hh, target=weights, before=before, after=after)
+    per_community = []
+    for unit, grp in frame.groupby(frame["community_code"].fillna(""), sort=True):
+        row = {
+            "community_code": unit or None, "name": names["community"].get(unit),
+            "households_covered_before": int(grp.loc[grp["before"], "households"].sum()),
+            "households_covered_after": int(grp.loc[grp["after"], "households"].sum()),
+            "target_population_covered_before": int(grp.loc[grp["before"], "target"].sum()),
+            "target_population_covered_after": int(grp.loc[grp["after"], "target"].sum()),
+        }
+        if (row["households_covered_before"], row["target_population_covered_before"]) != (
+                row["households_covered_after"], row["target_population_covered_after"]):
+            per_community.append(row)
+    action = ({"add": {"lon": add[0], "lat": add[1]}} if add is not None else
+              {"remove": remove} if remove is not None else
+              {"move": {"facility_id": move[0], "lon": move[1], "lat": move[2]}})  # type: ignore[index]
+    progress("done", 1.0)
+    return {
+        "district_code": code, "type_code": type_code, "radius_m": ft.radius_m, "action": action,
+        "distance": NETWORK_NOTE, "population_source": population_source,
+        "households_covered_before": int(hh[before].sum()), "households_covered_after": int(hh[after].sum()),
+        "target_population_covered_before": int(weights[before].sum()),
+        "target_population_covered_after": int(weights[after].sum()),
+        "buildings_gaining": int((after & ~before).sum()), "buildings_losing": int((before & ~after).sum()),
+        "communities_changed": per_community,
+        "reach_s": round(reach_s, 4), "update_s": round(update_s, 4),
+    }
+
+
+# --- isochrones ---------------------------------------------------------------------------
+
+
+def facility_isochrones(
+    session: Session,
+    *,
+    district_code: str | None = None,
+    type_code: str | None = None,
+    facility_ids: Sequence[int] | None = None,
+    mode: str = "network",
+    width_m: float = DEFAULT_WIDTH_M,
+    progress: Progress = noop_progress,
+) -> dict[str, Any]:
+    """Isochrone polygons per facility as GeoJSON (lon/lat) for maps; display only, not the coverage figures."""
+    if mode not in MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    code, _, _ = resolve_district(session, district_code)
+    catalogue = facility_types(session)
+    codes = _check_types(catalogue, [type_code] if type_code else None)
+    facilities = _facilities(session, code, codes)
+    if facility_ids is not None:
+        facilities = facilities[facilities["id"].isin(list(facility_ids))]
+    features = []
+    prepared = prepare_district(session, code, progress=lambda s, f: progress(s, 0.3 * f))
+    groups = list(facilities.groupby("type_code", sort=True)) if len(facilities) else []
+    for i, (tc, group) in enumerate(groups):
+        progress(f"isochrones: {tc}", 0.3 + 0.7 * i / max(len(groups), 1))
+        radius = catalogue[tc].radius_m
+        pts = _metric_points(group, prepared.crs)
+        if mode == "network":
+            polygons = network_isochrones(_require_network(prepared, code), locate_sites(prepared.graph, pts),
+                                          radius, width_m=width_m)
+        else:
+            polygons = straight_line_isochrones(pts, radius)
+        lonlat = gpd.GeoSeries(polygons, crs=prepared.crs).to_crs(STORAGE_CRS)
+        for row, geom in zip(group.itertuples(), lonlat, strict=True):
+            features.append({"type": "Feature", "geometry": shapely.geometry.mapping(geom), "properties": {
+                "facility_id": int(row.id), "type_code": tc, "name": row.name, "radius_m": radius, "mode": mode,
+                "display_only": True}})
+    progress("done", 1.0)
+    return {"type": "FeatureCollection", "features": features,
+            "properties": {"district_code": code, "mode": mode,
+                           "note": ("display geometry; coverage figures come from per-building distances"
+                                    if mode == "network" else STRAIGHT_LINE_NOTE)}}
+
+
+# --- catalogue ----------------------------------------------------------------------------
+
+
+def list_facility_types(session: Session) -> list[dict[str, Any]]:
+    """The catalogue rows as the database holds them, with the number of facilities of each type."""
+    counts = dict(session.execute(text("SELECT type_code, count(*) FROM facility GROUP BY type_code")).all())
+    return [{"code": ft.code, "name_zh": ft.name_zh, "name_en": ft.name_en, "level": ft.level,
+             "radius_m": ft.radius_m, "target_group": ft.target_group, "capacity_per_1000": ft.capacity_per_1000,
+             "facilities": int(counts.get(ft.code, 0))} for ft in facility_types(session).values()]
+
+
+def update_facility_type(session: Session, code: str, **changes: Any) -> dict[str, Any]:
+    """Edit one catalogue row (radius_m, level, target_group, capacity_per_1000, names); returns the new row."""
+    allowed = {"radius_m", "level", "target_group", "capacity_per_1000", "name_zh", "name_en"}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}; editable: {', '.join(sorted(allowed))}")
+    if not changes:
+        raise InvalidInput("nothing to change: give --radius-m, --level, --target-group or --capacity-per-1000")
+    if "radius_m" in changes and not float(changes["radius_m"]) > 0:
+        raise InvalidInput(f"--radius-m must be a positive number of metres; got {changes['radius_m']}")
+    if "level" in changes and changes["level"] not in LEVELS:
+        raise InvalidInput(f"--level must be one of {', '.join(LEVELS)}; got {changes['level']!r}")
+    if "target_group" in changes and changes["target_group"] not in TARGET_GROUPS:
+        raise InvalidInput(f"--target-group must be one of {', '.join(TARGET_GROUPS)}; got {changes['target_group']!r}")
+    if "capacity_per_1000" in changes and float(changes["capacity_per_1000"]) < 0:
+        raise InvalidInput(f"--capacity-per-1000 must not be negative; got {changes['capacity_per_1000']}")
+    exists = session.execute(text("SELECT 1 FROM facility_type WHERE code = :c"), {"c": code}).first()
+    if exists is None:
+        raise NotFound(f"facility type {code!r} is not in the catalogue")
+    assignments = ", ".join(f"{k} = :{k}" for k in changes)
+    session.execute(text(f"UPDATE facility_type SET {assignments} WHERE code = :code"), {**changes, "code": code})
+    return next(row for row in list_facility_types(session) if row["code"] == code)
+
+
+
+def read_points(path: Any) -> list[tuple[float, float]]:
+    """Candidate points from a CSV with lon,lat columns or any vector file of points (to CGCS2000 lon/lat)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        frame = pd.read_csv(path)
+        cols = {c.lower(): c for c in frame.columns}
+        lon, lat = cols.get("lon") or cols.get("x"), cols.get("lat") or cols.get("y")
+        if lon is None or lat is None:
+            raise InvalidInput(f"{path.name}: expected lon and lat columns; got {list(frame.columns)}")
+        xy = frame[[lon, lat]].to_numpy(dtype=float)
+    else:
+        try:
+            frame = gpd.read_file(path)
+        except Exception as exc:  # pyogrio raises several kinds; the user needs one line
+            raise InvalidInput(f"{path.name}: cannot read points: {str(exc).splitlines()[0]}") from None
+        if frame.crs is None:
+            raise InvalidInput(f"{path.name}: no CRS; expected EPSG:4490 or WGS84 lon/lat")
+        frame = frame.to_crs(STORAGE_CRS)
+        if not (frame.geom_type == "Point").all():
+            raise InvalidInput(f"{path.name}: expected points; got {sorted(set(frame.geom_type))}")
+        xy = shapely.get_coordinates(frame.geometry.values)
+    if not np.isfinite(xy).all() or len(xy) == 0:
+        raise InvalidInput(f"{path.name}: no usable lon/lat points")
+    return [(float(x), float(y)) for x, y in xy]
