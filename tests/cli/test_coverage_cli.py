@@ -1,0 +1,98 @@
+"""`wangge coverage` end to end: the real command in a subprocess, on the demo district in its own database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gis.db.engine import make_engine, transaction
+from gis.db.setup import scratch_database
+from gis.services.demo import load_demo
+from gis.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def demo_env(database_url: str) -> Iterator[dict[str, str]]:
+    """The whole demo (OSM extract, 24 communities, synthetic residents), committed in a database of its own."""
+    settings = Settings(database_url=None, home=REPO / ".wangge")
+    with scratch_database(settings, prefix="wangge_cov_cli", server_url=database_url) as url:
+        engine = make_engine(url)
+        try:
+            with transaction(engine) as session:
+                load_demo(session, settings)
+        finally:
+            engine.dispose()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WANGGE_")}
+        env["WANGGE_DATABASE_URL"] = url
+        yield env
+
+
+def wangge(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gis.cli", "coverage", *args], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=600)
+
+
+def test_compute_json_gives_every_type_per_community(demo_env: dict[str, str]) -> None:
+    done = wangge(demo_env, "compute", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["district_code"] == "320102" and report["mode"] == "network"
+    assert report["population_source"] == "residents" and report["population"] > 100_000
+    assert set(report["types"]) >= {"kindergarten", "elderly_daycare", "health_station", "primary_school"}
+    for code, entry in report["types"].items():
+        communities = [c for c in entry["communities"] if c["community_code"]]
+        assert len(communities) == 24, code
+        for row in communities:
+            assert row["households_covered"] + row["households_not_covered"] == row["households"]
+            assert (row["target_population_covered"] + row["target_population_not_covered"]
+                    == row["target_population"])
+        assert sum(c["households_covered"] for c in entry["communities"]) == entry["district"]["households_covered"]
+    kg = report["types"]["kindergarten"]
+    assert kg["radius_m"] == 300 and kg["target_group"] == "age_3_6" and kg["facilities"] >= 1
+    assert 0 < kg["district"]["target_population_covered"] < kg["district"]["target_population"]
+    assert report["run_id"] and "progress" not in done.stdout
+
+
+def test_gaps_and_site_on_the_demo(demo_env: dict[str, str]) -> None:
+    gaps = wangge(demo_env, "gaps", "--type", "kindergarten", "--top", "5", "--json")
+    assert gaps.returncode == 0, gaps.stderr
+    found = json.loads(gaps.stdout)
+    ranked = [g["target_population"] for g in found["gaps"]]
+    assert len(ranked) == 5 and ranked == sorted(ranked, reverse=True) and ranked[0] > 0
+    assert all(g["community_code"] for g in found["gaps"])
+
+    site = wangge(demo_env, "site", "--type", "elderly_daycare", "--k", "3", "--exact", "--json")
+    assert site.returncode == 0, site.stderr
+    answer = json.loads(site.stdout)
+    greedy, exact = answer["greedy"], answer["exact"]
+    assert len(greedy["sites"]) == 3
+    assert greedy["target_population_after"] > greedy["target_population_before"]
+    assert exact["target_population_after"] >= greedy["target_population_after"]
+    assert all(s["newly_covered_target_population"] > 0 for s in greedy["sites"])
+
+    human = wangge(demo_env, "site", "--type", "elderly_daycare", "--k", "2")
+    assert human.returncode == 0 and "greedy" in human.stdout and "→" in human.stdout
+
+
+def test_what_if_catalogue_and_errors(demo_env: dict[str, str]) -> None:
+    added = wangge(demo_env, "what-if", "--type", "kindergarten", "--add", "118.7911,32.0411", "--json")
+    assert added.returncode == 0, added.stderr
+    figures = json.loads(added.stdout)
+    assert figures["households_covered_after"] >= figures["households_covered_before"]
+
+    catalogue = json.loads(wangge(demo_env, "catalogue", "--json").stdout)
+    assert {row["code"]: row["radius_m"] for row in catalogue}["middle_school"] == 1000
+
+    bad = wangge(demo_env, "compute", "--types", "kindergartens")
+    assert bad.returncode == 1
+    assert "unknown facility type kindergartens" in bad.stderr and "Traceback" not in bad.stderr
+    bad_point = wangge(demo_env, "what-if", "--type", "kindergarten", "--add", "here")
+    assert bad_point.returncode != 0 and "lon,lat" in bad_point.stderr
