@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
@@ -81,18 +82,28 @@ def nearest_by_network(
 ) -> TypeCoverage:
     """Each building's nearest site on foot within ``limit_m`` (default twice the radius)."""
     limit = _check_radius(radius_m, limit_m)
-    nb = graph.n_buildings
     if sites.n == 0 or len(sites.seed_site) == 0:
+        nb = graph.n_buildings
         return TypeCoverage(type_code, radius_m, limit, "network", np.full(nb, -1, np.int64), np.full(nb, np.inf))
-    g = graph.with_sources(sites)
-    n = graph.n_nodes
-    dist, _pred, source = dijkstra(g, directed=True, indices=np.arange(n, n + sites.n), min_only=True,
-                                   limit=limit, return_predecessors=True)
+    return _nearest(graph, graph.with_sources(sites), np.arange(sites.n), radius_m=radius_m, limit_m=limit,
+                    type_code=type_code)
+
+
+def _nearest(graph: AttachedNetwork, augmented: Any, sources: np.ndarray, *, radius_m: float, limit_m: float,
+             type_code: str) -> TypeCoverage:
+    """Multi-source Dijkstra from the given site numbers of an augmented graph; sites numbered from 0."""
+    n, nb = graph.n_nodes, graph.n_buildings
+    if len(sources) == 0:
+        return TypeCoverage(type_code, radius_m, limit_m, "network", np.full(nb, -1, np.int64), np.full(nb, np.inf))
+    dist, _pred, source = dijkstra(augmented, directed=True, indices=n + sources, min_only=True, limit=limit_m,
+                                   return_predecessors=True)
     best, row = graph.building_distances(dist[:n])
-    facility = np.where(np.isfinite(best), source[graph.access_node[np.maximum(row, 0)]] - n, -1)
-    best = np.where(best <= limit, best, np.inf)
+    facility = source[graph.access_node[np.maximum(row, 0)]] - n
+    best = np.where(best <= limit_m, best, np.inf)
     facility = np.where(np.isfinite(best), facility, -1)
-    return TypeCoverage(type_code, radius_m, limit, "network", facility.astype(np.int64), best)
+    # ``source`` numbers sites within the augmented graph; report them relative to this type's first one.
+    facility = np.where(facility >= 0, facility - sources.min(), -1)
+    return TypeCoverage(type_code, radius_m, limit_m, "network", facility.astype(np.int64), best)
 
 
 def nearest_by_straight_line(
@@ -127,19 +138,32 @@ def compute_coverage(
     if mode not in ("network", "straight_line"):
         raise InvalidInput(f"mode must be 'network' or 'straight_line'; got {mode!r}")
     out: dict[str, TypeCoverage] = {}
-    for i, (code, radius) in enumerate(radii.items()):
-        progress(code, i / max(len(radii), 1))
-        points = np.asarray(facilities.get(code, np.empty(0, dtype=object)), dtype=object)
-        limit = radius * limit_factor
-        if mode == "network":
-            if graph is None:
-                raise InvalidInput("network mode needs an attached walk network")
-            out[code] = nearest_by_network(graph, locate_sites(graph, points), radius_m=radius, limit_m=limit,
-                                           type_code=code)
-        else:
-            if footprints is None:
-                raise InvalidInput("straight-line mode needs building footprints")
-            out[code] = nearest_by_straight_line(footprints, points, radius_m=radius, limit_m=limit, type_code=code)
+    codes = list(radii)
+    if mode == "network":
+        if graph is None:
+            raise InvalidInput("network mode needs an attached walk network")
+        # All facilities are located once and share one augmented graph; each type then starts its
+        # own multi-source search from its consecutive block of virtual sources.
+        blocks = [np.asarray(facilities.get(c, np.empty(0, dtype=object)), dtype=object) for c in codes]
+        sizes = [len(b) for b in blocks]
+        sites = locate_sites(graph, np.concatenate(blocks) if blocks else np.empty(0, dtype=object))
+        augmented = graph.with_sources(sites)
+        start = 0
+        for i, code in enumerate(codes):
+            progress(code, i / max(len(codes), 1))
+            radius = radii[code]
+            _check_radius(radius, None)
+            out[code] = _nearest(graph, augmented, np.arange(start, start + sizes[i]), radius_m=radius,
+                                 limit_m=radius * limit_factor, type_code=code)
+            start += sizes[i]
+    else:
+        if footprints is None:
+            raise InvalidInput("straight-line mode needs building footprints")
+        for i, code in enumerate(codes):
+            progress(code, i / max(len(codes), 1))
+            points = np.asarray(facilities.get(code, np.empty(0, dtype=object)), dtype=object)
+            out[code] = nearest_by_straight_line(footprints, points, radius_m=radii[code],
+                                                 limit_m=radii[code] * limit_factor, type_code=code)
     progress("done", 1.0)
     return out
 

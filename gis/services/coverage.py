@@ -42,7 +42,7 @@ from gis.coverage.siting import (
     what_if as reach_what_if,
 )
 from gis.crs import metric_crs_for_frame
-from gis.db.frames import copy_rows, read_frame
+from gis.db.frames import copy_rows
 from gis.errors import InvalidInput, NotFound
 from gis.layers import STORAGE_CRS
 
@@ -63,6 +63,20 @@ def noop_progress(_stage: str, _fraction: float) -> None:
 
 
 # --- loading ------------------------------------------------------------------------------
+
+
+def read_geo_frame(session: Session, sql: str, params: dict[str, Any] | None = None) -> gpd.GeoDataFrame:
+    """``gis.db.frames.read_frame``, with rows turned into tuples first.
+
+    pandas probes every SQLAlchemy ``Row`` it is handed with ``hasattr``, which costs an
+    exception per row inside SQLAlchemy: seconds for the 260,000 rows of a 100,000-node district.
+    """
+    result = session.execute(text(sql), params or {})
+    columns = list(result.keys())
+    frame = pd.DataFrame.from_records([tuple(r) for r in result.all()], columns=columns)
+    wkb = frame.pop("geom") if "geom" in frame else pd.Series([], dtype=object)
+    geoms = shapely.from_wkb([bytes(g) if g is not None else None for g in wkb])
+    return gpd.GeoDataFrame(frame, geometry=geoms, crs=STORAGE_CRS)
 
 
 def resolve_district(session: Session, district_code: str | None) -> tuple[str, str, int]:
@@ -192,7 +206,7 @@ def _load_district(session: Session, district_code: str, fingerprint: tuple[Any,
     p = {"d": district_code}
     progress("loading buildings", 0.0)
     # Buildings where people live: households recorded or estimated, or residents registered.
-    buildings = read_frame(session, """
+    buildings = read_geo_frame(session, """
         SELECT b.id, b.households, b.compound_id, ST_AsBinary(b.geom) AS geom FROM building b
         WHERE b.district_code = :d AND (b.households > 0
               OR EXISTS (SELECT 1 FROM resident r WHERE r.building_id = b.id))
@@ -202,15 +216,15 @@ def _load_district(session: Session, district_code: str, fingerprint: tuple[Any,
     crs = metric_crs_for_frame(buildings)
     footprints = np.asarray(buildings.geometry.to_crs(crs).values, dtype=object)
     progress("loading the walk network", 0.2)
-    nodes = read_frame(session, "SELECT id, ST_AsBinary(geom) AS geom FROM walk_node WHERE district_code = :d", p)
-    edges = read_frame(session, """
+    nodes = read_geo_frame(session, "SELECT id, ST_AsBinary(geom) AS geom FROM walk_node WHERE district_code = :d", p)
+    edges = read_geo_frame(session, """
         SELECT id, source, target, length_m, cost, reverse_cost, is_main_road, ST_AsBinary(geom) AS geom
         FROM walk_edge WHERE district_code = :d ORDER BY id""", p)
     graph = None
     if len(edges):
-        barriers = read_frame(session, "SELECT kind, ST_AsBinary(geom) AS geom FROM barrier WHERE district_code = :d",
+        barriers = read_geo_frame(session, "SELECT kind, ST_AsBinary(geom) AS geom FROM barrier WHERE district_code = :d",
                               p)
-        gates = read_frame(session, "SELECT compound_id, ST_AsBinary(geom) AS geom FROM compound_gate "
+        gates = read_geo_frame(session, "SELECT compound_id, ST_AsBinary(geom) AS geom FROM compound_gate "
                                     "WHERE district_code = :d ORDER BY id", p)
         progress("attaching buildings to the network", 0.5)
         net = build_network(nodes, edges, barriers=barriers, crs=crs)
@@ -226,7 +240,7 @@ def _load_district(session: Session, district_code: str, fingerprint: tuple[Any,
 
 
 def _facilities(session: Session, district_code: str, types: Sequence[str]) -> gpd.GeoDataFrame:
-    return read_frame(session, """
+    return read_geo_frame(session, """
         SELECT id, type_code, name, capacity, ST_AsBinary(geom) AS geom FROM facility
         WHERE district_code = :d AND type_code = ANY(:t) ORDER BY id""", {"d": district_code, "t": list(types)})
 
@@ -249,23 +263,24 @@ def _population(session: Session, prepared: PreparedDistrict) -> tuple[pd.DataFr
 
 def _units(session: Session, prepared: PreparedDistrict) -> tuple[pd.DataFrame, dict[str, dict[str, str]]]:
     """Street, community and grid code of every building (where its point-on-surface falls), and unit names."""
-    rows = session.execute(text("""
-        SELECT b.id,
-          (SELECT s.code FROM street s WHERE s.valid_to IS NULL AND ST_Intersects(s.geom, pt) ORDER BY s.code LIMIT 1),
-          (SELECT c.code FROM community c WHERE c.valid_to IS NULL AND ST_Intersects(c.geom, pt)
-           ORDER BY c.code LIMIT 1),
-          (SELECT g.code FROM grid g WHERE g.valid_to IS NULL AND ST_Intersects(g.geom, pt) ORDER BY g.code LIMIT 1)
-        FROM building b CROSS JOIN LATERAL ST_PointOnSurface(b.geom) AS pt
-        WHERE b.district_code = :d AND b.id = ANY(:ids)"""),
-        {"d": prepared.district_code, "ids": prepared.building_ids.tolist()}).all()
-    frame = pd.DataFrame(rows, columns=["id", "street_code", "community_code", "grid_code"]).set_index("id")
-    frame = frame.reindex(prepared.building_ids).reset_index(drop=True)
+    frame = pd.DataFrame(index=pd.Index(prepared.building_ids, name="id"),
+                         columns=list(LEVEL_COLUMNS.values()), dtype=object)
     names: dict[str, dict[str, str]] = {}
-    for level in LEVEL_COLUMNS:
+    for level, column in LEVEL_COLUMNS.items():
         names[level] = dict(session.execute(text(
             f"SELECT code, name FROM {level} WHERE valid_to IS NULL AND district_code = :d"),
             {"d": prepared.district_code}).all())
-    return frame, names
+        if not names[level]:
+            continue  # no boundaries of this level: nothing to look up per building
+        rows = session.execute(text(f"""
+            SELECT b.id, (SELECT u.code FROM {level} u WHERE u.valid_to IS NULL AND u.district_code = b.district_code
+                          AND ST_Intersects(u.geom, ST_PointOnSurface(b.geom)) ORDER BY u.code LIMIT 1)
+            FROM building b WHERE b.district_code = :d AND b.id = ANY(:ids)"""),
+            {"d": prepared.district_code, "ids": prepared.building_ids.tolist()}).all()
+        found = pd.Series({int(i): c for i, c in rows if c is not None}, dtype=object)
+        frame.loc[found.index, column] = found.to_numpy()
+    frame = frame.reset_index(drop=True)
+    return frame.astype(object).where(frame.notna(), None), names
 
 
 def _metric_points(frame: gpd.GeoDataFrame, crs: str) -> np.ndarray:
@@ -371,21 +386,25 @@ def _plain(value: Any) -> Any:
 
 def _summary(table: pd.DataFrame, coverages: Mapping[str, TypeCoverage], catalogue: Mapping[str, FacilityType],
              ids: Mapping[str, np.ndarray], names: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    totals = {row.pop("type_code"): row for row in rollup(table, "type_code").to_dict("records")}
+    by_level = {}
+    for level, column in LEVEL_COLUMNS.items():
+        if table[column].notna().any():
+            frame = rollup(table, ["type_code", column])
+            by_level[level] = {code: _records(part.drop(columns="type_code"), column, names.get(level, {}))
+                               for code, part in frame.groupby("type_code", sort=False)}
+        else:
+            by_level[level] = {}
     out: dict[str, Any] = {}
     for code, cov in coverages.items():
         ft = catalogue[code]
-        part = table[table["type_code"] == code]
-        total = rollup(part.assign(all="district"), "all").drop(columns="all").to_dict("records")[0]
         entry: dict[str, Any] = {
             "name_zh": ft.name_zh, "name_en": ft.name_en, "level": ft.level, "radius_m": ft.radius_m,
             "target_group": ft.target_group, "facilities": int(len(ids[code])), "search_limit_m": cov.limit_m,
-            "district": {k: _plain(v) for k, v in total.items()},
+            "district": {k: _plain(v) for k, v in totals[code].items()},
         }
-        for level, column in LEVEL_COLUMNS.items():
-            if part[column].notna().any():
-                entry[PLURAL[level]] = _records(rollup(part, column), column, names.get(level, {}))
-            else:
-                entry[PLURAL[level]] = []
+        for level in LEVEL_COLUMNS:
+            entry[PLURAL[level]] = by_level[level].get(code, [])
         out[code] = entry
     return out
 
@@ -494,7 +513,7 @@ def coverage_gaps(
     if run_id is None:
         run_id, computed = _run_for(session, code, type_code, lambda s, f: progress(s, 0.6 * f))
     progress("loading uncovered buildings", 0.6)
-    rows = read_frame(session, """
+    rows = read_geo_frame(session, """
         SELECT c.building_id, c.distance_m, c.within_standard, c.households, c.target_population,
                ST_AsBinary(b.geom) AS geom
         FROM building_coverage c JOIN building b ON b.id = c.building_id
@@ -568,7 +587,7 @@ def _candidate_points(session: Session, prepared: PreparedDistrict, *, weights: 
     facility; only those within the radius (as the crow flies, a lower bound of the walk) of an
     uncovered building with target population can add anything.
     """
-    frame = read_frame(session, "SELECT id, ST_AsBinary(ST_PointOnSurface(geom)) AS geom FROM building "
+    frame = read_geo_frame(session, "SELECT id, ST_AsBinary(ST_PointOnSurface(geom)) AS geom FROM building "
                                 "WHERE district_code = :d ORDER BY id", {"d": prepared.district_code})
     pts = np.asarray(frame.geometry.to_crs(prepared.crs).values, dtype=object)
     ids = frame["id"].to_numpy(dtype=np.int64)
