@@ -16,6 +16,11 @@ distance is exact, and a facility dropped anywhere on the network is exact too: 
 one chain segment, between two consecutive attached points, and enters the graph through
 both ends of that segment.
 
+Links only join edges of the network's major connected components (at least
+``MIN_COMPONENT_SHARE`` of its length; the largest always counts). OSM extracts are full of
+short footways and service roads that connect to nothing; a building linked to one of those
+would be stranded a few metres from a street it can in fact reach.
+
 All coordinates here are metric (a CGCS2000 Gauss-Krüger zone); costs are metres.
 """
 
@@ -29,6 +34,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 from shapely import STRtree
 
 from gis.crs import metric_crs_for_frame
@@ -51,6 +57,8 @@ __all__ = [
 SNAP_RADII_M = (60.0, 250.0, 800.0)
 # Attached points this close (metres along an edge) share a graph node.
 _MERGE_M = 0.01
+# Components holding less than this share of the network's length take no links (see above).
+MIN_COMPONENT_SHARE = 0.05
 
 
 @dataclass
@@ -73,6 +81,8 @@ class WalkNetwork:
     edge_geom: np.ndarray
     blocker_geom: np.ndarray
     blocker_edge: np.ndarray  # edge index of a main-road blocker, -1 for rivers, water and railways
+    link_edges: np.ndarray  # edges a link may join (those of major components), indexed by ``edge_tree``
+    components: int
     edge_tree: STRtree = field(repr=False)
     blocker_tree: STRtree = field(repr=False)
 
@@ -83,6 +93,11 @@ class WalkNetwork:
     @property
     def n_edges(self) -> int:
         return len(self.edge_ids)
+
+    @property
+    def fragment_edges(self) -> int:
+        """Edges of minor components, which take no links."""
+        return self.n_edges - len(self.link_edges)
 
 
 def _metric(frame: gpd.GeoDataFrame, crs: str, what: str) -> gpd.GeoSeries:
@@ -97,6 +112,7 @@ def build_network(
     *,
     barriers: gpd.GeoDataFrame | None = None,
     crs: str | None = None,
+    min_component_share: float = MIN_COMPONENT_SHARE,
 ) -> WalkNetwork:
     """Build a ``WalkNetwork`` from node and edge frames (any CRS; measured in ``crs``).
 
@@ -111,6 +127,8 @@ def build_network(
         Rivers, water areas and railways a link to the network must not cross.
     crs
         The metric CRS to work in; default the CGCS2000 Gauss-Krüger zone of the nodes.
+    min_component_share
+        Connected components with less of the network's length take no links.
     """
     for column in ("source", "target", "length_m"):
         if column not in edges:
@@ -150,11 +168,19 @@ def build_network(
         blockers.append(bgeom)
         blocker_edge.append(np.full(len(bgeom), -1))
     blocker_geom = np.concatenate(blockers)
+    n = len(node_ids)
+    count, label = connected_components(
+        sparse.coo_matrix((np.ones(len(u)), (u, v)), shape=(n, n)), directed=False)
+    comp_length = np.bincount(label[u], weights=np.abs(length), minlength=count)
+    major = comp_length >= min_component_share * comp_length.sum()
+    major[np.argmax(comp_length)] = True
+    link_edges = np.flatnonzero(major[label[u]])
     return WalkNetwork(
         crs=crs, node_ids=node_ids, node_xy=node_xy, edge_ids=edge_ids, edge_u=u.astype(np.int64),
         edge_v=v.astype(np.int64), edge_cost=cost, edge_reverse_cost=reverse, edge_main=main, edge_geom=geom,
         blocker_geom=blocker_geom, blocker_edge=np.concatenate(blocker_edge).astype(np.int64),
-        edge_tree=STRtree(geom), blocker_tree=STRtree(blocker_geom),
+        link_edges=link_edges, components=int(count),
+        edge_tree=STRtree(geom[link_edges]), blocker_tree=STRtree(blocker_geom),
     )
 
 
@@ -209,7 +235,7 @@ def link_to_network(net: WalkNetwork, geoms: Any, *, radii: tuple[float, ...] = 
                      np.empty(0, dtype=object))
     pairs = net.edge_tree.query_nearest(geoms, all_matches=False)
     edge = np.empty(n, dtype=np.int64)
-    edge[pairs[0]] = pairs[1]
+    edge[pairs[0]] = net.link_edges[pairs[1]]
     connectors, illegal = _links_for(net, geoms, edge)
     unresolved = np.flatnonzero(illegal)
     for radius in radii:
@@ -218,6 +244,7 @@ def link_to_network(net: WalkNetwork, geoms: Any, *, radii: tuple[float, ...] = 
         gi, ei = net.edge_tree.query(geoms[unresolved], predicate="dwithin", distance=radius)
         if len(gi) == 0:
             continue
+        ei = net.link_edges[ei]
         owner = unresolved[gi]
         cand, bad = _links_for(net, geoms[owner], ei)
         ok = ~bad

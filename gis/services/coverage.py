@@ -335,12 +335,16 @@ def compute_coverage(
                            target_group={c: catalogue[c].target_group for c in codes}, units=units)
     summary = _summary(table, coverages, catalogue, ids, names)
     illegal = int((~prepared.graph.building_legal).sum()) if prepared.has_network else None
+    network = ({"nodes": prepared.graph.network.n_nodes, "edges": prepared.graph.network.n_edges,
+                "components": prepared.graph.network.components,
+                "fragment_edges_without_links": prepared.graph.network.fragment_edges}
+               if prepared.has_network else None)
     report: dict[str, Any] = {
         "district_code": code, "district_name": name, "network_version": network_version, "mode": mode,
         "distance": NETWORK_NOTE if mode == "network" else STRAIGHT_LINE_NOTE,
         "buildings": int(len(prepared.building_ids)), "households": int(prepared.households.sum()),
         "population": int(population["all"].sum()), "population_source": population_source,
-        "links_across_barriers": illegal,
+        "links_across_barriers": illegal, "network": network,
         "parameters": {"types": codes, "limit_factor": limit_factor, "mode": mode},
         "types": summary,
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import coverage_town as town
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from shapely.geometry import LineString
 
@@ -124,3 +125,19 @@ def test_an_edge_stored_backwards_measures_from_its_source(net) -> None:
     flipped = build_network(town.nodes(), edges, barriers=town.barriers(), crs=town.CRS)
     graph = attach_buildings(flipped, town.buildings().geometry.values)
     assert distances(graph, town.F1).distance_m[N] == pytest.approx(645.0)
+
+
+def test_a_footway_that_connects_to_nothing_takes_no_links() -> None:
+    # A 20 m path 5 m from N, mapped without its connection to the streets: N must not be stranded on it.
+    stub = LineString([town.p(290, 45), town.p(310, 45)])
+    nodes = gpd.GeoDataFrame({"id": list(town.NODES) + [91, 92]},
+                             geometry=list(town.nodes().geometry) + [town.p(290, 45), town.p(310, 45)], crs=town.CRS)
+    edges = town.edges()
+    extra = gpd.GeoDataFrame({"id": [99], "source": [91], "target": [92], "length_m": [20.0], "highway": ["footway"],
+                              "is_main_road": [False]}, geometry=[stub], crs=town.CRS)
+    net = build_network(nodes, gpd.GeoDataFrame(pd.concat([edges, extra], ignore_index=True),
+                                                crs=town.CRS), barriers=town.barriers(), crs=town.CRS)
+    assert net.components == 2 and net.fragment_edges == 1
+    graph = attach_buildings(net, town.buildings().geometry.values)
+    assert graph.access_offset[N] == pytest.approx(20.0)  # to the main road, not 5 m to the stub
+    assert distances(graph, town.F2).distance_m[N] == pytest.approx(152.0)
