@@ -97,14 +97,16 @@ def find_gaps(
         outlines[lab] = shapely.union_all(np.r_[np.asarray([closed], dtype=object), parts])
     summary["geometry"] = pd.Series(outlines)
     summary["area_m2"] = shapely.area(summary["geometry"].to_numpy()).round(0)
-    for column in unit_cols:
-        values = units[column].to_numpy()[idx]
-        weights = pd.DataFrame({"label": label, "unit": values, "pop": pop[idx], "hh": hh[idx]})
-        weights = weights[weights["unit"].notna()]
-        best = (weights.groupby(["label", "unit"])[["pop", "hh"]].sum().reset_index()
-                .sort_values(["label", "pop", "hh", "unit"], ascending=[True, False, False, True])
-                .drop_duplicates("label").set_index("label")["unit"])
-        summary[column] = best.reindex(summary.index).astype(object).where(lambda s: s.notna(), None)
+    if unit_cols:
+        # Units are chosen together (the combination holding most of the gap's target population,
+        # then households), so a gap astride two communities never names one's grid and the other.
+        combo = units[unit_cols].iloc[idx].astype(object).where(units[unit_cols].iloc[idx].notna(), "")
+        weights = combo.assign(label=label, pop=pop[idx], hh=hh[idx])
+        best = (weights.groupby(["label", *unit_cols])[["pop", "hh"]].sum().reset_index()
+                .sort_values(["label", "pop", "hh", *unit_cols], ascending=[True, False, False, *[True] * len(unit_cols)])
+                .drop_duplicates("label").set_index("label"))
+        for column in unit_cols:
+            summary[column] = best[column].reindex(summary.index).replace("", None).astype(object)
     summary = summary.sort_values(["target_population", "households", "buildings"], ascending=False, kind="stable")
     summary["rank"] = np.arange(1, len(summary) + 1)
     summary["target_population"] = summary["target_population"].round().astype(np.int64)

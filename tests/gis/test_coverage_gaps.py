@@ -69,3 +69,12 @@ def test_coverage_needs_a_population_column_per_target_group() -> None:
     with pytest.raises(Exception, match="age_60_plus"):
         coverage_table({"elderly_daycare": cov}, households=np.array([1]), population=pd.DataFrame({"all": [1]}),
                        target_group={"elderly_daycare": "age_60_plus"})
+
+
+def test_a_gap_astride_two_communities_names_one_community_and_its_own_grid() -> None:
+    footprints = np.array([square(0, 0), square(30, 0), square(60, 0)], dtype=object)
+    units = pd.DataFrame({"community_code": ["A", "B", "B"], "grid_code": ["A01", "B01", "B02"]})
+    gaps = find_gaps(footprints, uncovered=np.ones(3, dtype=bool), target_population=np.array([50, 30, 30]),
+                     households=np.array([10, 10, 10]), units=units, link_m=60)
+    # Community B holds more people (60 against 50), but no single grid of B beats A01: the pair stays consistent.
+    assert (gaps["community_code"].iloc[0], gaps["grid_code"].iloc[0]) == ("A", "A01")
