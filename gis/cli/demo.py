@@ -43,5 +43,12 @@ def register(app: typer.Typer) -> None:
                           f"communities ({grids['in_range']} within 300–500 households; "
                           f"{grids['infeasible_areas']} infeasible areas reported, see `wangge plan list`)",
                           highlight=False)
+        with progress_bar("walking coverage") as update, db_transaction() as session:
+            from gis.services import coverage as coverage_service
+
+            run = coverage_service.compute_coverage(session, district_code="320102", progress=update)
+        console.print(f"coverage: run {run.get('run_id', run.get('id'))} stored for every facility type "
+                      "(see `wangge coverage summary` and `wangge coverage gaps --type kindergarten`)",
+                      highlight=False)
         if serve:
             run_server(s, port=port)
