@@ -486,6 +486,18 @@ class PartitionEngine:
 
     def _attach_empty(self, labels: np.ndarray, comp: np.ndarray, status: dict[int, str]) -> list[dict]:
         attached = []
+        # Empty cells beside a unit of their own area join it (e.g. the yard of a large building).
+        for _ in range(self.n):
+            unknown = np.flatnonzero(labels < 0)
+            changed = False
+            for x in unknown:
+                nl = labels[self.indices[self.indptr[x]:self.indptr[x + 1]]]
+                nl = nl[nl >= 0]
+                if len(nl):
+                    labels[x] = np.bincount(nl).argmax()
+                    changed = True
+            if not changed:
+                break
         for _ in range(self.n):
             empty = np.unique(comp[labels < 0])
             if len(empty) == 0:
@@ -501,6 +513,7 @@ class PartitionEngine:
                 if not across:
                     continue
                 length, other, e = max(across)
+                nodes = nodes[labels[nodes] < 0]
                 labels[nodes] = labels[other]
                 attached.append({"cells": nodes.tolist(), "to_label": int(labels[other]),
                                  "across": self.hard_name[e]})

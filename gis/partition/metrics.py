@@ -129,8 +129,10 @@ def _infeasible(graph: Any, result: Any, units: gpd.GeoDataFrame, crs: Any) -> l
         cells = graph.cells.geometry.to_numpy()[item.cells]
         point = gpd.GeoSeries([shapely.union_all(cells).representative_point()], crs=graph.crs).to_crs(crs).iloc[0]
         unit = label_of.get(int(result.labels[item.cells[0]]))
+        # An area that could not be split may hold several out-of-range units: name them all.
+        units_in_area = sorted({label_of.get(int(lab)) for lab in np.unique(result.labels[item.cells])} - {None})
         out.append({"reason": item.reason, "households": item.households, "message": item.message,
-                    "options": item.options, "bounded_by": item.neighbours, "unit": unit,
+                    "options": item.options, "bounded_by": item.neighbours, "unit": unit, "units": units_in_area,
                     "point": [round(point.x, 6), round(point.y, 6)]})
     return out
 

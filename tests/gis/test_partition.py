@@ -51,7 +51,7 @@ def _assert_hard_constraints(region, suggestion) -> None:
     assert gap == 0 and overlap == 0
     assert report["main_road_crossings"] == 0
     assert all(len(shapely.get_parts(g)) == 1 for g in units.geometry)
-    flagged = {item["unit"] for item in report["infeasible"]}
+    flagged = {u for item in report["infeasible"] for u in item["units"]}
     for unit in units.itertuples():
         if unit.kind == "general" and not 300 <= unit.households <= 500:
             assert unit.label in flagged, f"{unit.label} has {unit.households} households and no explanation"
