@@ -20,7 +20,11 @@ whole type.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import highspy
@@ -115,8 +119,27 @@ def _marginal_gains(cover: sparse.csr_matrix, weights: np.ndarray, chosen: list[
     return gains
 
 
+@contextmanager
+def _stdout_to_devnull() -> Iterator[None]:
+    """Silence file descriptor 1 while native code writes to it.
+
+    HiGHS (1.12+) prints its banner from the C++ constructor, before ``output_flag`` can be
+    set, straight to fd 1: it would corrupt a CLI's ``--json`` output.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _highs(time_limit_s: float) -> highspy.Highs:
-    h = highspy.Highs()
+    with _stdout_to_devnull():
+        h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("mip_rel_gap", 0.0)

@@ -149,3 +149,11 @@ def test_reach_tables_remove_and_append_sites() -> None:
     assert table.without(1).nearest()[1][1] == 400.0
     other = Reach(1, 3, 500.0, np.array([0]), np.array([2]), np.array([10.0]))
     assert table.plus(other).nearest()[0].tolist() == [0, 1, 2]
+
+
+def test_the_solver_writes_nothing_to_stdout(capfd) -> None:
+    # HiGHS prints a banner from its C++ constructor; a CLI's --json output must stay pure JSON.
+    from gis.coverage.siting import _highs
+
+    _highs(1.0).run()
+    assert capfd.readouterr().out == ""
