@@ -7,19 +7,37 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 
+from api.deps import authorize
 from api.errors import install_error_handlers
-from api.routes import health
+from api.routes import ROUTERS
 from gis import __version__
 from gis.db.engine import database_url, make_engine
+from gis.errors import SetupError
 from gis.settings import Settings
 
 logger = logging.getLogger("wangge.api")
 
 
-def create_app(settings: Settings, *, url: str | None = None) -> FastAPI:
-    """Build the app for ``settings``; ``url`` overrides the database (tests use it)."""
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def check_secret(settings: Settings, *, host: str | None = None) -> None:
+    """Refuse to run a real deployment (production, or reachable from other machines) with the demo secret."""
+    exposed = host is not None and host not in LOOPBACK_HOSTS
+    if settings.uses_demo_secret() and (settings.environment == "production" or exposed):
+        where = "WANGGE_ENVIRONMENT=production" if settings.environment == "production" else f"host {host}"
+        raise SetupError(f"refusing to start with the demo secret on {where}: set WANGGE_SECRET_KEY to a random "
+                         "string of 32+ characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+
+
+def create_app(settings: Settings, *, url: str | None = None, host: str | None = None) -> FastAPI:
+    """Build the app for ``settings``; ``url`` overrides the database (tests use it).
+
+    ``host`` is the address it will listen on: the demo secret is refused off loopback.
+    """
+    check_secret(settings, host=host)
     engine = make_engine(url or database_url(settings), pool_size=10, max_overflow=20)
 
     @asynccontextmanager
@@ -33,6 +51,7 @@ def create_app(settings: Settings, *, url: str | None = None) -> FastAPI:
         description="Community grid management: boundaries, plans, coverage, cases. "
         "Map data © OpenStreetMap contributors (ODbL).",
         lifespan=lifespan,
+        dependencies=[Depends(authorize)],
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -47,5 +66,6 @@ def create_app(settings: Settings, *, url: str | None = None) -> FastAPI:
         logger.info("%s %s -> %s [%s]", request.method, request.url.path, response.status_code, rid)
         return response
 
-    app.include_router(health.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app

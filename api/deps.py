@@ -1,16 +1,21 @@
-"""Dependencies shared by routes: settings, the engine, a session per request."""
+"""Dependencies shared by routes: settings, the engine, a session per request, the signed-in user."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from api.access import check_role, roles_for, route_key
+from api.security import oauth2_scheme, principal_from_token
 from gis.db.engine import unavailable
+from gis.errors import InvalidInput
+from gis.services.users import Principal
 from gis.settings import Settings
 
 
@@ -35,3 +40,57 @@ def get_session(request: Request) -> Iterator[Session]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def authorize(request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> None:
+    """Applied to every route: look the route up in the access table and check the caller's role."""
+    key = route_key(request)
+    if key is None:
+        return
+    if not roles_for(key):
+        return  # public
+    principal = principal_from_token(session, request.app.state.settings, token)
+    check_role(key, principal.role)
+    request.state.principal = principal
+
+
+def get_principal(request: Request) -> Principal:
+    return request.state.principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """What an audit row needs to know about the request besides the user."""
+
+    principal: Principal
+    request_id: str | None
+    client_ip: str | None
+    reason: str | None
+
+
+def get_audit_context(
+    request: Request,
+    reason: Annotated[str | None, Header(alias="X-Access-Reason",
+                                        description="why personal records are read (kept in the audit log)")] = None,
+) -> AuditContext:
+    return AuditContext(principal=request.state.principal, request_id=getattr(request.state, "request_id", None),
+                        client_ip=request.client.host if request.client else None, reason=reason)
+
+
+AuditDep = Annotated[AuditContext, Depends(get_audit_context)]
+
+
+def expected_version(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
+    """The version a write was based on, from ``If-Match: "7"`` (or W/"7"); None when absent."""
+    if if_match is None:
+        return None
+    raw = if_match.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise InvalidInput(f"If-Match: expected a version number such as \"3\", got {if_match!r}")
+    return int(raw)
+
+
+IfMatchDep = Annotated[int | None, Depends(expected_version)]

@@ -12,6 +12,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+DEMO_SECRET = "wangge-demo-secret-do-not-use-in-production-0000"
+
+
 class Settings(BaseSettings):
     """Runtime configuration, from ``WANGGE_*`` environment variables or a ``.env`` file."""
 
@@ -43,6 +46,16 @@ class Settings(BaseSettings):
 
     # Privacy (domain §6).
     patrol_retention_days: int = 180
+
+    # Sign-in. The demo secret is public (it is in this file): the app refuses it in production
+    # and on any non-loopback address, so that a demo set-up cannot be exposed by accident.
+    secret_key: str = Field(default=DEMO_SECRET, description="HMAC key for access tokens (32+ characters)")
+    token_minutes: int = Field(default=480, description="access token lifetime: one working shift")
+    environment: str = Field(default="local", description="local | production (production refuses demo secrets)")
+
+    def uses_demo_secret(self) -> bool:
+        """True while the public demo secret (or a short one) signs tokens."""
+        return self.secret_key == DEMO_SECRET or len(self.secret_key) < 32
 
     def state_dir(self) -> Path:
         """Absolute path of the project-local state folder."""

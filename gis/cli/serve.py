@@ -15,7 +15,7 @@ def run_server(settings: Settings, *, host: str | None = None, port: int | None 
     from api.app import create_app
 
     bind_host, bind_port = host or settings.host, port or settings.port
-    app = create_app(settings)
+    app = create_app(settings, host=bind_host)
     console.print(f"Wangge is at http://{bind_host}:{bind_port}/  (health: /health, API docs: /docs)",
                   highlight=False)
     uvicorn.run(app, host=bind_host, port=bind_port, log_level="info")

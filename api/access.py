@@ -1,0 +1,111 @@
+"""Who may call what: the one table of every route's roles, applied to every request.
+
+A route missing from ``ACCESS`` answers 500 and fails ``tests/api/test_access_matrix.py``,
+so nothing new is reachable until someone has decided who may reach it. The table says
+which roles may call a route at all; which rows they then see (their grids only, aggregates
+only) is decided in the services' queries, not here.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from gis.db.models import ROLES
+from gis.errors import PermissionDenied, SetupError
+
+PUBLIC: frozenset[str] = frozenset()  # no sign-in needed
+
+EVERYONE = frozenset(ROLES)
+ADMIN = frozenset({"admin"})
+PLANNERS = frozenset({"admin", "district_planner"})
+FACILITY_PLANNERS = frozenset({"admin", "facility_planner", "district_planner"})
+# Roles that may read personal records at all; services narrow grid staff to their grids.
+PERSONAL = frozenset({"admin", "grid_leader", "grid_worker"})
+FIELD_STAFF = frozenset({"admin", "grid_leader", "grid_worker"})
+
+ACCESS: dict[str, frozenset[str]] = {
+    # health and sign-in
+    "GET /health": PUBLIC,
+    "POST /auth/token": PUBLIC,
+    "GET /auth/me": EVERYONE,
+    # users and audit
+    "GET /users": ADMIN,
+    "POST /users": ADMIN,
+    "GET /users/{user_id}": ADMIN,
+    "PATCH /users/{user_id}": ADMIN,
+    "PUT /users/{user_id}/grids": ADMIN,
+    "GET /audit": ADMIN,
+    # boundaries and what lies in them (api/routes/boundaries.py); not personal data
+    "GET /districts": EVERYONE,
+    "GET /streets": EVERYONE,
+    "GET /streets/{code}": EVERYONE,
+    "GET /communities": EVERYONE,
+    "GET /communities/{code}": EVERYONE,
+    "GET /grids": EVERYONE,
+    "GET /grids/{code}": EVERYONE,
+    "GET /grids/{code}/history": EVERYONE,
+    "GET /buildings": EVERYONE,
+    "GET /buildings/{building_id}": EVERYONE,
+    "GET /compounds": EVERYONE,
+    "GET /facility-types": EVERYONE,
+    "GET /facilities": EVERYONE,
+    "GET /facilities/{facility_id}": EVERYONE,
+    "POST /facilities": frozenset({"admin", "facility_planner"}),
+    "PATCH /facilities/{facility_id}": frozenset({"admin", "facility_planner"}),
+    # boundary editing (api/routes/edits.py): planners redraw, every edit a new version with a reason
+    "PATCH /communities/{code}": PLANNERS,
+    "PATCH /grids/{code}": PLANNERS,
+    "POST /grids/{code}/move-buildings": PLANNERS,
+    "POST /grids/{code}/split": PLANNERS,
+    "POST /grids/merge": PLANNERS,
+    # plans (api/routes/plans.py)
+    "GET /plans": EVERYONE,
+    "GET /plans/{plan_id}": EVERYONE,
+    "GET /plans/{plan_id}/diff/{other_id}": EVERYONE,
+    "POST /plans/grid-suggestions": PLANNERS,
+    "POST /plans/community-suggestions": PLANNERS,
+    "POST /plans/{plan_id}/adopt": PLANNERS,
+    # coverage (api/routes/coverage.py)
+    "GET /coverage/runs": EVERYONE,
+    "GET /coverage/runs/{run_id}": EVERYONE,
+    "GET /coverage/runs/{run_id}/gaps": EVERYONE,
+    "POST /coverage/runs": FACILITY_PLANNERS,
+    "POST /coverage/site": FACILITY_PLANNERS,
+    # people (api/routes/people.py): personal records, grid-scoped and audited
+    "GET /residents": PERSONAL,
+    "GET /residents/export": PERSONAL,
+    "GET /residents/{resident_id}": PERSONAL,
+    "PATCH /residents/{resident_id}": FIELD_STAFF,
+    "GET /households": PERSONAL,
+    "GET /households/{household_id}": PERSONAL,
+    "GET /buildings/{building_id}/residents": PERSONAL,
+    "GET /stats/grids": EVERYONE,
+    # cases (api/routes/cases.py; the incidents issue adds the workflow)
+    "GET /incidents": EVERYONE,
+    "GET /incidents/{incident_id}": EVERYONE,
+    "GET /patrols": FIELD_STAFF,
+    "GET /patrols/{patrol_id}": FIELD_STAFF,
+    # vector tiles (api/routes/tiles.py)
+    "GET /tiles": EVERYONE,
+    "GET /tiles/{layer}/{z}/{x}/{y}.mvt": EVERYONE,
+}
+
+
+def route_key(request: Request) -> str | None:
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return f"{request.method} {path}" if path is not None else None
+
+
+def roles_for(key: str) -> frozenset[str]:
+    """The roles that may call the route ``key`` ("METHOD /path/{param}")."""
+    try:
+        return ACCESS[key]
+    except KeyError:
+        raise SetupError(f"route {key} has no entry in api/access.py ACCESS; refusing to serve it") from None
+
+
+def check_role(key: str, role: str) -> None:
+    allowed = roles_for(key)
+    if role not in allowed:
+        raise PermissionDenied(f"{role} may not call {key}", details={"allowed_roles": sorted(allowed)})

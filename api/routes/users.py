@@ -1,0 +1,101 @@
+"""User management and the audit log: admins only (see api/access.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from api.deps import AuditDep, IfMatchDep, SessionDep
+from gis.errors import InvalidInput
+from gis.services import privacy
+from gis.services import users as user_service
+
+router = APIRouter(tags=["users"])
+
+
+class UserCreate(BaseModel):
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=user_service.MIN_PASSWORD_LENGTH)
+    role: str
+    display_name: str | None = None
+    district_code: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
+    phone: str | None = None
+    grids: list[str] = Field(default_factory=list, description="grid codes, for grid leaders and workers")
+
+
+class UserUpdate(BaseModel):
+    display_name: str | None = None
+    role: str | None = None
+    district_code: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
+    phone: str | None = None
+    password: str | None = Field(default=None, min_length=user_service.MIN_PASSWORD_LENGTH)
+    is_active: bool | None = None
+    version: int | None = Field(default=None, description="the version you read; or send If-Match")
+
+
+class GridsUpdate(BaseModel):
+    grids: list[str]
+    public_phone: str | None = None
+
+
+@router.get("/users", summary="All users")
+def list_users(session: SessionDep) -> list[dict[str, Any]]:
+    return [user_service.describe_user(session, u) for u in user_service.list_users(session)]
+
+
+@router.post("/users", status_code=201, summary="Create a user")
+def create_user(body: UserCreate, session: SessionDep, audit: AuditDep, response: Response) -> dict[str, Any]:
+    user = user_service.create_user(session, username=body.username, password=body.password, role=body.role,
+                                    display_name=body.display_name, district_code=body.district_code,
+                                    phone=body.phone)
+    if body.grids:
+        user_service.assign_grids(session, user.id, body.grids)
+    privacy.record_change(session, audit.principal, entity="app_user", entity_id=user.id, action="create",
+                          request_id=audit.request_id, detail={"role": body.role, "grids": body.grids})
+    response.headers["ETag"] = f'"{user.version}"'
+    return user_service.describe_user(session, user)
+
+
+@router.get("/users/{user_id}", summary="One user")
+def get_user(user_id: int, session: SessionDep, response: Response) -> dict[str, Any]:
+    user = user_service.get_user(session, user_id)
+    response.headers["ETag"] = f'"{user.version}"'
+    return user_service.describe_user(session, user)
+
+
+@router.patch("/users/{user_id}", summary="Change a user (If-Match: version)")
+def update_user(user_id: int, body: UserUpdate, session: SessionDep, audit: AuditDep, if_match: IfMatchDep,
+                response: Response) -> dict[str, Any]:
+    version = if_match if if_match is not None else body.version
+    if version is None:
+        raise InvalidInput("send the version you read, as If-Match or in the body, so no change is overwritten")
+    changes = body.model_dump(exclude={"version"}, exclude_none=True)
+    user = user_service.update_user(session, user_id, expected_version=version, changes=changes)
+    privacy.record_change(session, audit.principal, entity="app_user", entity_id=user_id, action="update",
+                          request_id=audit.request_id,
+                          detail={"fields": sorted(k for k in changes if k != "password")
+                                  + (["password"] if "password" in changes else [])})
+    response.headers["ETag"] = f'"{user.version}"'
+    return user_service.describe_user(session, user)
+
+
+@router.put("/users/{user_id}/grids", summary="Set the grids of a grid leader or worker")
+def set_grids(user_id: int, body: GridsUpdate, session: SessionDep, audit: AuditDep) -> dict[str, Any]:
+    user_service.assign_grids(session, user_id, body.grids, public_phone=body.public_phone)
+    privacy.record_change(session, audit.principal, entity="app_user", entity_id=user_id, action="assign_grids",
+                          request_id=audit.request_id, detail={"grids": body.grids})
+    return user_service.describe_user(session, user_service.get_user(session, user_id))
+
+
+@router.get("/audit", summary="The audit log, newest first")
+def audit_log(session: SessionDep, user_id: int | None = None, entity: str | None = None,
+              entity_id: str | None = None, since: dt.datetime | None = None, limit: int = 100,
+              offset: int = 0) -> dict[str, Any]:
+    if not 1 <= limit <= 1000:
+        raise InvalidInput(f"limit: between 1 and 1000, got {limit}")
+    rows = privacy.list_audit(session, user_id=user_id, entity=entity, entity_id=entity_id, since=since,
+                              limit=limit, offset=offset)
+    return {"items": rows, "limit": limit, "offset": offset}
