@@ -16,6 +16,7 @@ from gis.cli import demo as demo_commands
 from gis.cli import partition as partition_commands
 from gis.cli import plan as plan_commands
 from gis.cli import serve as serve_commands
+from gis.cli import users as user_commands
 from gis.cli.output import err_console
 from gis.errors import WanggeError
 
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 app.add_typer(db_commands.app, name="db")
 app.add_typer(partition_commands.app, name="partition")
+app.add_typer(user_commands.app, name="user")
 serve_commands.register(app)
 demo_commands.register(app)
 data_commands.register(app)

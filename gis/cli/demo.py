@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.table import Table
 
 from gis.cli.output import console, db_transaction, log, progress_bar, settings
 from gis.cli.serve import run_server
@@ -50,5 +51,13 @@ def register(app: typer.Typer) -> None:
         console.print(f"coverage: run {run.get('run_id', run.get('id'))} stored for every facility type "
                       "(see `wangge coverage summary` and `wangge coverage gaps --type kindergarten`)",
                       highlight=False)
+        with db_transaction() as session:
+            accounts = demo_service.ensure_demo_users(session)
+        table = Table(title="demo accounts (demo only: public passwords, refused when WANGGE_ENVIRONMENT=production)")
+        for column in ("username", "role", "password", "grids"):
+            table.add_column(column)
+        for account in accounts:
+            table.add_row(account["username"], account["role"], account["password"], " ".join(account["grids"]))
+        console.print(table)
         if serve:
             run_server(s, port=port)

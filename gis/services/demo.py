@@ -74,3 +74,38 @@ def demo_grid_plans(session: Session, settings: Settings, *, progress: Progress 
         "in_range": sum(u["status"] == "in_range" for r in results for u in r["units"]),
         "infeasible_areas": sum(len(r["metrics"]["infeasible"]) for r in results),
     }
+
+
+# Demo accounts: public credentials, for trying each role on a laptop. Their names start with
+# ``demo_`` and sign-in refuses them when WANGGE_ENVIRONMENT=production.
+DEMO_PASSWORD = "wangge-demo-2026"
+DEMO_USERS = (  # username, role, display name
+    ("demo_admin", "admin", "演示管理员"),
+    ("demo_planner", "district_planner", "演示区规划员"),
+    ("demo_facility", "facility_planner", "演示设施规划员"),
+    ("demo_leader", "grid_leader", "演示网格长"),
+    ("demo_worker", "grid_worker", "演示网格员"),
+    ("demo_viewer", "viewer", "演示只读用户"),
+)
+
+
+def ensure_demo_users(session: Session) -> list[dict[str, Any]]:
+    """One demo user per role (created once); grid staff get the demo district's first grids."""
+    from gis.db.models import AppUser
+    from gis.services import users as user_service
+
+    code = DEMO_DISTRICT[0]
+    grids = list(session.scalars(text(
+        "SELECT code FROM grid WHERE district_code = :d AND valid_to IS NULL ORDER BY code LIMIT 2"), {"d": code}))
+    duties = {"demo_leader": grids[:2], "demo_worker": grids[:1]}
+    created = []
+    for username, role, display in DEMO_USERS:
+        user = session.scalar(select(AppUser).where(AppUser.username == username))
+        if user is None:
+            user = user_service.create_user(session, username=username, password=DEMO_PASSWORD, role=role,
+                                            display_name=display, district_code=code)
+            if duties.get(username):
+                user_service.assign_grids(session, user.id, duties[username])
+        created.append({"username": username, "role": role, "password": DEMO_PASSWORD,
+                        "grids": [a.grid_code for a in user_service.assigned_grids(session, user.id)]})
+    return created
