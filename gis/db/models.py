@@ -658,3 +658,17 @@ class BuildingCoverage(Base):
     within_standard: Mapped[bool] = mapped_column(Boolean, server_default="false")
     households: Mapped[int] = mapped_column(Integer, server_default="0")
     target_population: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+# --- vector tile versions -----------------------------------------------------------------
+
+
+class LayerVersion(Base):
+    """A change counter per source table and district, bumped by triggers (migration 0003); tiles' ETags use it."""
+
+    __tablename__ = "layer_version"
+
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    district_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    changed_at: Mapped[dt.datetime] = _now()

@@ -1,0 +1,77 @@
+"""Mapbox vector tiles from PostGIS ST_AsMVT, versioned so that an edit shows at once.
+
+Caching: every tile carries an ETag naming its layer version (and, for incidents, the
+caller's scope); ``If-None-Match`` with the current ETag gets 304 after one read of the tiny
+``layer_version`` table. A URL pinned to the current version (``?v=`` as ``GET /tiles``
+gives it) may be kept for a year, since a new version means a new URL; anything else must be
+revalidated on each use (``no-cache``). Every tile needs sign-in, so caches are ``private``.
+
+Below a layer's minimum zoom the answer is 204 No Content (no database work); within the
+zoom range an empty area is a 200 with an empty body.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+
+from api.deps import PrincipalDep, SessionDep
+from gis.services import tiles as tile_service
+
+router = APIRouter(tags=["tiles"])
+
+MVT = "application/vnd.mapbox-vector-tile"
+PINNED = "private, max-age=31536000, immutable"
+REVALIDATE = "private, no-cache"
+# Nothing is drawn below a layer's minimum zoom whatever the data: a day's cache is safe.
+BELOW_MIN_ZOOM = "private, max-age=86400"
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """Weak comparison (RFC 9110 §13.1.2) of ``If-None-Match`` against ``etag``."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    wanted = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == wanted for tag in if_none_match.split(","))
+
+
+@router.get("/tiles", summary="Tile layers: fields, zoom range, current version and URL template")
+def list_tile_layers(session: SessionDep, request: Request) -> dict[str, Any]:
+    """Every tile layer with its current version; the URL template pins it (``?v=``)."""
+    prefix = request.scope.get("root_path", "")
+    return {"layers": tile_service.list_layers(session, url_prefix=prefix),
+            "tile_size": 512, "extent": tile_service.EXTENT, "format": "mvt",
+            "attribution": "© OpenStreetMap contributors (ODbL)"}
+
+
+@router.get("/tiles/{layer}/{z}/{x}/{y}.mvt", summary="One Mapbox vector tile",
+            responses={200: {"content": {MVT: {}}}, 204: {"description": "below the layer's minimum zoom"},
+                       304: {"description": "the cached tile is current"}})
+def get_tile(
+    layer: str,
+    z: Annotated[int, Path(description="zoom, 0..22")],
+    x: Annotated[int, Path(description="column, 0..2^z-1")],
+    y: Annotated[int, Path(description="row from the top (XYZ), 0..2^z-1")],
+    session: SessionDep,
+    principal: PrincipalDep,
+    v: Annotated[int | None, Query(description="layer version the URL is pinned to (from GET /tiles)")] = None,
+    type_code: Annotated[str | None, Query(alias="type", description="coverage_gaps only: one facility type")] = None,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+) -> Response:
+    """A tile of ``layer``; ETag from the layer version, 304 when ``If-None-Match`` is current."""
+    spec = tile_service.get_layer(layer)
+    tile_service.check_tile(z, x, y)
+    if z < spec.min_zoom:
+        return Response(status_code=204, headers={"Cache-Control": BELOW_MIN_ZOOM})
+    version = tile_service.layer_version(session, layer)
+    etag = tile_service.tile_etag(spec, version, principal)
+    headers = {"ETag": etag, "Cache-Control": PINNED if v == version else REVALIDATE, "Vary": "Authorization",
+               "X-Layer-Version": str(version)}
+    if _matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    tile = tile_service.render_tile(session, principal, layer=layer, z=z, x=x, y=y, type_code=type_code,
+                                    version=version)
+    return Response(content=tile.data, media_type=MVT, headers=headers)

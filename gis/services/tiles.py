@@ -1,0 +1,309 @@
+"""Mapbox vector tiles from PostGIS: one ``ST_AsMVT`` statement per tile, versioned by layer.
+
+Each layer reads a few tables; triggers bump ``layer_version`` (per table and district) on
+every change to them (migration 0003), so a layer's version is the sum of its tables'
+counters and changes with every edit. Tiles carry no personal data: no residents, no
+reporters, no incident descriptions. Incidents are the one layer that depends on who asks:
+staff with personal access (admins, grid staff) get their scope's incidents with ids and
+urgency, grid staff only those of their grids; planners and viewers get every incident's
+point with its category and status only.
+
+Zoom rules: below a layer's ``min_zoom`` there is no tile at all (the API answers 204
+without touching the database); polygons and lines are simplified to about a quarter of a
+screen pixel (512-px tiles); point layers are clustered below ``CLUSTER_BELOW`` on a grid of
+1/64 of the tile, one point per cell with a ``count``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.errors import InvalidInput, NotFound
+from gis.services.privacy import scope_filter
+from gis.services.users import Principal
+
+MAX_ZOOM = 22
+EXTENT = 4096  # tile coordinate units
+BUFFER = 64  # units drawn beyond the tile edge, so strokes do not break at seams
+CLUSTER_BELOW = 15  # point layers are thinned below this zoom
+CLUSTER_CELLS = 64  # cells per tile side when thinning points
+SIMPLIFY_UNITS = 2.0  # tolerance in tile units (4096 per tile; 8 per screen pixel at 512 px)
+WEB_MERCATOR_WIDTH = 2 * 20037508.342789244
+# Bumped when a layer's attributes or geometry rules change, so that clients drop tiles cached before.
+TILE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TileLayer:
+    """A tile layer: where it comes from, from which zoom it is drawn and what each feature carries."""
+
+    name: str
+    title: str
+    geometry: str
+    sources: tuple[str, ...]
+    min_zoom: int
+    fields: dict[str, str] = field(default_factory=dict)
+    max_zoom: int = MAX_ZOOM
+    per_user: bool = False  # content depends on the caller (incidents)
+
+
+LAYERS: dict[str, TileLayer] = {layer.name: layer for layer in (
+    TileLayer("communities", "社区 communities (current) with households", "polygon", ("community", "building"), 8,
+              {"code": "string", "name": "string", "street_code": "string", "version": "number",
+               "households": "number"}),
+    TileLayer("grids", "网格 grids (current) with households", "polygon", ("grid", "building"), 11,
+              {"code": "string", "name": "string", "community_code": "string", "kind": "string", "level": "number",
+               "version": "number", "households": "number"}),
+    TileLayer("buildings", "楼栋 buildings", "polygon", ("building",), 14,
+              {"id": "number", "name": "string", "kind": "string", "floors": "number", "households": "number",
+               "households_estimated": "boolean"}),
+    TileLayer("walk_network", "walking network", "line", ("walk_edge",), 13,
+              {"id": "number", "highway": "string", "name": "string", "is_main_road": "boolean",
+               "length_m": "number"}),
+    TileLayer("facilities", "public service facilities", "point", ("facility",), 10,
+              {"id": "number", "type_code": "string", "name": "string", "capacity": "number",
+               "count": "number (features merged below z15)"}),
+    TileLayer("incidents", "事件 incidents (scope depends on the caller)", "point", ("incident",), 12,
+              {"id": "number (personal-access roles)", "category_class": "string", "category": "string",
+               "status": "string", "urgency": "string (personal-access roles)",
+               "grid_code": "string (personal-access roles)", "count": "number (features merged below z15)"},
+              per_user=True),
+    TileLayer("coverage_gaps", "buildings not covered per facility type, latest coverage run of each district",
+              "polygon", ("coverage_run", "building"), 14,
+              {"building_id": "number", "type_code": "string", "households": "number",
+               "target_population": "number", "distance_m": "number (absent: none within the search limit)",
+               "run_id": "number"}),
+)}
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A rendered tile (possibly empty) and the layer version it was drawn at."""
+
+    layer: str
+    data: bytes
+    version: int
+    etag: str
+
+
+def get_layer(name: str) -> TileLayer:
+    """The layer called ``name``; NotFound names the layers there are."""
+    try:
+        return LAYERS[name]
+    except KeyError:
+        raise NotFound(f"tile layer {name!r} does not exist; layers: {', '.join(LAYERS)}",
+                       details={"layers": list(LAYERS)}) from None
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    """Refuse a zoom outside 0..MAX_ZOOM or a column/row outside 0..2^z-1."""
+    if not 0 <= z <= MAX_ZOOM:
+        raise InvalidInput(f"tile zoom z={z} is out of range: expected 0..{MAX_ZOOM}", details={"z": z})
+    n = 1 << z
+    for axis, value in (("x", x), ("y", y)):
+        if not 0 <= value < n:
+            raise InvalidInput(f"tile {axis}={value} is out of range at zoom {z}: expected 0..{n - 1}",
+                               details={"z": z, axis: value})
+
+
+def layer_versions(session: Session) -> dict[str, int]:
+    """The current version of every layer: the sum of its source tables' change counters."""
+    counters = dict(session.execute(text(
+        "SELECT source, SUM(version) FROM layer_version GROUP BY source")).all())
+    return {name: int(sum(counters.get(s, 0) for s in layer.sources)) for name, layer in LAYERS.items()}
+
+
+def layer_version(session: Session, name: str) -> int:
+    """The current version of one layer (one indexed read of a tiny table)."""
+    layer = get_layer(name)
+    value = session.scalar(text("SELECT COALESCE(SUM(version), 0) FROM layer_version WHERE source = ANY(:s)"),
+                           {"s": list(layer.sources)})
+    return int(value or 0)
+
+
+def list_layers(session: Session, *, url_prefix: str = "") -> list[dict[str, Any]]:
+    """Every layer with its fields, zoom range, current version and URL template (``?v=`` pins the version)."""
+    versions = layer_versions(session)
+    return [{
+        "name": layer.name, "title": layer.title, "geometry": layer.geometry, "fields": layer.fields,
+        "min_zoom": layer.min_zoom, "max_zoom": layer.max_zoom, "version": versions[layer.name],
+        "per_user": layer.per_user,
+        "url": f"{url_prefix}/tiles/{layer.name}/{{z}}/{{x}}/{{y}}.mvt?v={versions[layer.name]}",
+    } for layer in LAYERS.values()]
+
+
+def scope_key(principal: Principal) -> str:
+    """Which incidents a caller sees, as a short key: the ETag of a per-user tile must differ between scopes."""
+    if not principal.may_read_personal_data:
+        key = "public"
+    elif principal.is_grid_scoped:
+        key = "grids:" + ",".join(sorted(principal.grid_codes))
+    else:
+        key = f"district:{principal.district_code or '*'}"
+    return hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+def tile_etag(layer: TileLayer, version: int, principal: Principal) -> str:
+    """A weak ETag naming the layer version (and, for per-user layers, the caller's scope)."""
+    scope = f".{scope_key(principal)}" if layer.per_user else ""
+    return f'W/"{layer.name}.f{TILE_FORMAT}.v{version}{scope}"'
+
+
+# --- SQL ------------------------------------------------------------------------------------
+
+_ENV = "ST_TileEnvelope(:z, :x, :y)"
+# CGCS2000 is taken as WGS84 lon/lat (PROJ's own 4490<->3857 path is a null datum shift too, with
+# identical output), but going through 4326 spares each new database connection ~0.3 s of PROJ
+# set-up. Features are fetched with the buffer margin, through the GiST index on the stored geometry.
+_BBOX = f"ST_SetSRID(ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326), 4490)"
+
+
+def _to_3857(column: str) -> str:
+    return f"ST_Transform(ST_SetSRID({column}, 4326), 3857)"
+
+
+def _mvt_geom(expr: str) -> str:
+    return f"ST_AsMVTGeom({expr}, {_ENV}, {EXTENT}, {BUFFER}, true)"
+
+
+def _simplified(column: str) -> str:
+    return f"ST_Simplify({_to_3857(column)}, :tol, true)"
+
+
+def _wrap(layer: str, inner: str, with_: str = "") -> str:
+    # ST_AsMVT skips rows whose clipped geometry is NULL; filtering them here would clip everything twice.
+    return f"{with_} SELECT ST_AsMVT(q, '{layer}', {EXTENT}, 'geom') FROM ({inner}) q"
+
+
+def _units_sql(layer: TileLayer) -> str:
+    table, columns = {
+        "communities": ("community", "u.code, u.name, u.street_code, u.version"),
+        "grids": ("grid", "u.code, u.name, u.community_code, u.kind, u.level, u.version"),
+    }[layer.name]
+    # Households per unit counted where each building's point on surface falls, as everywhere else.
+    with_ = f"""WITH u AS (SELECT * FROM {table} WHERE valid_to IS NULL AND geom && {_BBOX}),
+        h AS (SELECT u.id, CAST(COALESCE(SUM(b.households), 0) AS integer) AS households
+              FROM u LEFT JOIN building b ON b.geom && u.geom AND ST_Contains(u.geom, ST_PointOnSurface(b.geom))
+              GROUP BY u.id)"""
+    inner = f"SELECT {columns}, h.households, {_mvt_geom(_simplified('u.geom'))} AS geom FROM u JOIN h USING (id)"
+    return _wrap(layer.name, inner, with_)
+
+
+def _buildings_sql(layer: TileLayer) -> str:
+    inner = f"""SELECT b.id, b.name, b.kind, b.floors, b.households,
+                       b.households_source = 'estimated' AS households_estimated,
+                       {_mvt_geom(_simplified('b.geom'))} AS geom
+                FROM building b WHERE b.geom && {_BBOX}"""
+    return _wrap(layer.name, inner)
+
+
+def _walk_sql(layer: TileLayer) -> str:
+    inner = f"""SELECT e.id, e.highway, e.name, e.is_main_road, round(CAST(e.length_m AS numeric), 1)::float8
+                       AS length_m, {_mvt_geom(_simplified('e.geom'))} AS geom
+                FROM walk_edge e WHERE e.geom && {_BBOX}"""
+    return _wrap(layer.name, inner)
+
+
+def _points_sql(layer: TileLayer, *, table: str, columns: str, where: str, clustered: bool,
+                cluster_columns: str, cluster_by: str = "") -> str:
+    if not clustered:
+        inner = f"""SELECT {columns}, 1 AS count, {_mvt_geom(_to_3857('t.geom'))} AS geom
+                    FROM {table} t WHERE t.geom && {_BBOX} AND {where}"""
+        return _wrap(layer.name, inner)
+    # One point per cell of a grid 1/64 of the tile wide: the cell's first feature stands for all of them.
+    inner = f"""SELECT {cluster_columns}, count(*) AS count,
+                       {_mvt_geom(_to_3857('(array_agg(t.geom ORDER BY t.id))[1]'))} AS geom
+                FROM {table} t WHERE t.geom && {_BBOX} AND {where}
+                GROUP BY {cluster_by}ST_SnapToGrid({_to_3857('t.geom')}, :cell)"""
+    return _wrap(layer.name, inner)
+
+
+def _same(column: str) -> str:
+    """The cluster's value of ``column`` when all its members share it (absent otherwise)."""
+    return f"CASE WHEN count(DISTINCT t.{column}) = 1 THEN min(t.{column}) END AS {column}"
+
+
+def _facilities_sql(layer: TileLayer, clustered: bool) -> str:
+    return _points_sql(
+        layer, table="facility", columns="t.id, t.type_code, t.name, t.capacity", where="TRUE", clustered=clustered,
+        cluster_columns="min(t.id) AS id, t.type_code, CASE WHEN count(*) = 1 THEN min(t.name) END AS name",
+        cluster_by="t.type_code, ",  # clusters never mix types: a kindergarten must not hide behind a clinic
+    )
+
+
+def _incidents_sql(layer: TileLayer, clustered: bool, *, detailed: bool, where: str) -> str:
+    public = "t.category_class, t.category, t.status"
+    columns = f"t.id, {public}, t.urgency, t.grid_code" if detailed else public
+    cluster = ", ".join(_same(c) for c in ("category_class", "category", "status"))
+    if detailed:
+        cluster = f"min(t.id) AS id, {cluster}"
+    return _points_sql(layer, table="incident", columns=columns, where=where, clustered=clustered,
+                       cluster_columns=cluster)
+
+
+def _gaps_sql(layer: TileLayer, *, type_code: str | None) -> str:
+    type_filter = "AND t.code = :type_code" if type_code else ""
+    # The newest finished run of each district that covers each type.
+    with_ = f"""WITH latest AS (
+        SELECT DISTINCT ON (r.district_code, t.code) r.id AS run_id, r.district_code, t.code AS type_code
+        FROM coverage_run r CROSS JOIN LATERAL unnest(r.type_codes) AS t(code)
+        WHERE r.status = 'done' {type_filter}
+        ORDER BY r.district_code, t.code, r.id DESC)"""
+    inner = f"""SELECT b.id AS building_id, l.type_code, c.households, c.target_population,
+                       round(CAST(c.distance_m AS numeric))::float8 AS distance_m, l.run_id,
+                       {_mvt_geom(_simplified('b.geom'))} AS geom
+                FROM building b JOIN latest l ON l.district_code = b.district_code
+                JOIN building_coverage c ON c.run_id = l.run_id AND c.type_code = l.type_code AND c.building_id = b.id
+                WHERE b.geom && {_BBOX} AND NOT c.within_standard"""
+    return _wrap(layer.name, inner, with_)
+
+
+def tile_sql(layer: TileLayer, z: int, principal: Principal, *, type_code: str | None = None
+             ) -> tuple[str, dict[str, Any]]:
+    """The one statement that draws ``layer`` at zoom ``z`` for ``principal``, and its extra parameters."""
+    clustered = z < CLUSTER_BELOW
+    params: dict[str, Any] = {}
+    if layer.name in ("communities", "grids"):
+        sql = _units_sql(layer)
+    elif layer.name == "buildings":
+        sql = _buildings_sql(layer)
+    elif layer.name == "walk_network":
+        sql = _walk_sql(layer)
+    elif layer.name == "facilities":
+        sql = _facilities_sql(layer, clustered)
+    elif layer.name == "incidents":
+        if principal.may_read_personal_data:
+            where, params = scope_filter(principal, grid_column="t.grid_code", district_column="t.district_code")
+            sql = _incidents_sql(layer, clustered, detailed=True, where=where)
+        else:  # planners and viewers: where incidents are and what kind, nothing about anyone
+            sql = _incidents_sql(layer, clustered, detailed=False, where="TRUE")
+    elif layer.name == "coverage_gaps":
+        sql = _gaps_sql(layer, type_code=type_code)
+        if type_code:
+            params["type_code"] = type_code
+    else:  # pragma: no cover - LAYERS and this dispatch are kept together
+        raise NotFound(f"tile layer {layer.name!r} has no query")
+    return sql, params
+
+
+def render_tile(session: Session, principal: Principal, *, layer: str, z: int, x: int, y: int,
+                type_code: str | None = None, version: int | None = None) -> Tile:
+    """Draw one tile of ``layer`` (empty bytes when nothing is there) with its version and ETag.
+
+    ``version`` is the layer version read before drawing (read it first: the tile may then be
+    newer than its ETag, never older, so a cache is at worst refreshed once more than needed).
+    """
+    spec = get_layer(layer)
+    check_tile(z, x, y)
+    if version is None:
+        version = layer_version(session, layer)
+    sql, extra = tile_sql(spec, z, principal, type_code=type_code)
+    width = WEB_MERCATOR_WIDTH / (1 << z)
+    params = {"z": z, "x": x, "y": y, "tol": width / EXTENT * SIMPLIFY_UNITS, "cell": width / CLUSTER_CELLS, **extra}
+    data = session.scalar(text(sql), params)
+    return Tile(layer=layer, data=bytes(data or b""), version=version, etag=tile_etag(spec, version, principal))
