@@ -1214,3 +1214,16 @@ def _restore_rows(session: Session, table: str, ids: list[int], now: dt.datetime
         FROM {table} o WHERE o.id = ANY(:ids)
         RETURNING id, code, version"""), {"now": now, "reason": reason, "user": user_id, "ids": ids}).all()
     return sorted(({"id": int(i), "code": c, "version": int(v)} for i, c, v in rows), key=lambda r: r["code"])
+
+
+# --- for the API --------------------------------------------------------------------------
+
+
+def check_plan_version(session: Session, plan_id: int, expected_version: int | None) -> int:
+    """The plan's version; Conflict naming the current version when it is not ``expected_version``."""
+    plan = _get_plan(session, plan_id)
+    if expected_version is not None and plan.version != int(expected_version):
+        raise Conflict(f"plan {plan.id} is at version {plan.version}, not {expected_version}: it changed since "
+                       "you read it", details={"plan_id": plan.id, "current_version": plan.version,
+                                               "status": plan.status})
+    return plan.version

@@ -1,0 +1,145 @@
+"""Coverage runs, gaps and siting.
+
+A run measures, for every residential building and facility type, the walk to the nearest
+facility (GB 50180-2018 radii) and stores the figures per street, community and grid. Computing
+one for a large district takes a while: send ``"background": true`` to get a job (202).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from api.deps import PrincipalDep, SessionDep
+from api.geojson import GeoJSONResponse, feature_collection, paged_json
+from api.routes.jobs import JobsDep, start_job
+from gis.errors import InvalidInput, NotFound
+from gis.services import coverage as coverage_service
+from gis.services import resources
+from gis.services.resources import Page
+
+router = APIRouter(tags=["coverage"])
+
+MAX_SITES = 50
+MAX_TIME_LIMIT_S = 300.0
+
+
+class CoverageRunCreate(BaseModel):
+    district_code: str | None = Field(default=None, pattern=r"^[0-9]{6}$",
+                                      description="6-digit district (default: the only one loaded)")
+    types: list[str] | None = Field(default=None, description="facility type codes (default: the whole catalogue)")
+    mode: Literal["network", "straight_line"] = Field(
+        default="network", description="network (walking) or straight_line (a draft that overstates coverage)")
+    background: bool = Field(default=False, description="run as a job: 202 with its id")
+
+
+class SiteRequest(BaseModel):
+    type_code: str = Field(description="facility type, e.g. elderly_daycare")
+    k: int = Field(default=3, ge=1, le=MAX_SITES, description="how many new sites")
+    district_code: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
+    exact: bool = Field(default=False, description="also solve the exact MCLP (HiGHS); never worse than greedy")
+    capacity: float | None = Field(default=None, gt=0, description="places per facility: count people served")
+    candidates: list[tuple[float, float]] | None = Field(
+        default=None, description="candidate [lon, lat] points (default: building points near uncovered people)")
+    time_limit_s: float = Field(default=60.0, gt=0, le=MAX_TIME_LIMIT_S, description="seconds the exact solver may "
+                                                                                      "take")
+
+
+def _run_district(session: Session, run_id: int) -> tuple[str, list[str]]:
+    row = session.execute(text("SELECT district_code, type_codes FROM coverage_run WHERE id = :id"),
+                          {"id": run_id}).first()
+    if row is None:
+        raise NotFound(f"coverage run {run_id} does not exist", details={"run_id": run_id})
+    return row[0], list(row[1])
+
+
+@router.get("/coverage/runs", summary="Stored coverage runs, newest first")
+def list_runs(request: Request, session: SessionDep,
+              district_code: Annotated[str | None, Query(description="6-digit district code")] = None,
+              type: Annotated[str | None, Query(description="only runs covering this facility type")] = None,
+              mode: Annotated[str | None, Query(description="network or straight_line")] = None,
+              limit: int = resources.DEFAULT_LIMIT, offset: int = 0) -> JSONResponse:
+    resources.check_page(limit, offset)
+    rows, total = coverage_service.list_runs(session, district_code=district_code, type_code=type, mode=mode,
+                                             limit=limit, offset=offset)
+    items = [{**r, "href": f"/coverage/runs/{r['id']}"} for r in rows]
+    return paged_json(request, Page(items, total, limit, offset))
+
+
+@router.get("/coverage/runs/{run_id}", summary="A run's figures per type and per street, community and grid")
+def get_run(run_id: int, session: SessionDep) -> dict[str, Any]:
+    report = coverage_service.run_report(session, run_id)
+    return {**report, "links": {f"gaps_{t}": f"/coverage/runs/{run_id}/gaps?type={t}" for t in report["type_codes"]}}
+
+
+@router.get("/coverage/runs/{run_id}/gaps", summary="Gap areas (and uncovered buildings) of one type as GeoJSON",
+            response_class=GeoJSONResponse)
+def get_gaps(run_id: int, session: SessionDep,
+             type: Annotated[str | None, Query(description="facility type (default: the run's only type)")] = None,
+             top: Annotated[int | None, Query(ge=1, description="only the N largest gaps")] = None,
+             max_span_m: Annotated[float | None, Query(gt=0, description="widest gap in metres (default: the "
+                                                                          "walking radius)")] = None,
+             buildings: Annotated[bool, Query(description="also the uncovered buildings' footprints")] = False,
+             ) -> GeoJSONResponse:
+    district, types = _run_district(session, run_id)
+    if type is None:
+        if len(types) != 1:
+            raise InvalidInput(f"type: run {run_id} covers {len(types)} types ({', '.join(types)}); name one",
+                               details={"field": "type", "types": types})
+        type = types[0]
+    if type not in types:
+        raise InvalidInput(f"type: run {run_id} does not cover {type!r}; it covers {', '.join(types)}",
+                           details={"field": "type", "types": types})
+    gaps = coverage_service.coverage_gaps(session, type_code=type, district_code=district, run_id=run_id,
+                                          max_span_m=max_span_m, top=top)
+    features = [{**f, "id": f"gap-{f['properties']['rank']}",
+                 "properties": {"feature": "gap", "type_code": type, **f["properties"]}}
+                for f in gaps["geojson"]["features"]]
+    if buildings:
+        features += coverage_service.uncovered_buildings(session, run_id, type)
+    members = {k: v for k, v in gaps.items() if k not in ("geojson", "gaps", "computed_now")}
+    return GeoJSONResponse(feature_collection(features, **members))
+
+
+@router.post("/coverage/runs", status_code=201, summary="Compute coverage for a district and store it as a run")
+def create_run(body: CoverageRunCreate, session: SessionDep, principal: PrincipalDep, jobs: JobsDep) -> JSONResponse:
+    # Cheap checks now, so that a typo answers at once rather than as a failed job.
+    code, _, _ = coverage_service.resolve_district(session, body.district_code)
+    catalogue = coverage_service.facility_types(session)
+    unknown = [t for t in body.types or [] if t not in catalogue]
+    if unknown:
+        raise InvalidInput(f"types: unknown facility type {', '.join(unknown)}; see /facility-types",
+                           details={"field": "types", "unknown": unknown})
+    uid = principal.user_id
+
+    def work(s: Session, progress: Any) -> dict[str, Any]:
+        report = coverage_service.compute_coverage(s, district_code=code, types=body.types, mode=body.mode,
+                                                   progress=progress)
+        coverage_service.set_run_owner(s, report["run_id"], uid)
+        return {"run_id": report["run_id"], "href": f"/coverage/runs/{report['run_id']}", **report}
+
+    if body.background:
+        return start_job(jobs, principal, kind="coverage_run", work=work, links=lambda r: [r["href"]],
+                         parameters={**body.model_dump(exclude={"background"}), "district_code": code})
+    result = work(session, lambda _stage, _fraction: None)
+    return JSONResponse(result, status_code=201, headers={"Location": result["href"]})
+
+
+@router.post("/coverage/site", summary="Suggest sites for new facilities that newly cover the most people")
+def suggest_sites(body: SiteRequest, session: SessionDep) -> dict[str, Any]:
+    for i, (lon, lat) in enumerate(body.candidates or []):
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise InvalidInput(f"candidates[{i}]: [{lon}, {lat}] is not a [lon, lat] point",
+                               details={"field": f"candidates.{i}"})
+    if body.candidates is not None and not body.candidates:
+        raise InvalidInput("candidates: give at least one [lon, lat] point, or leave it out",
+                           details={"field": "candidates"})
+    return coverage_service.suggest_sites(session, type_code=body.type_code, k=body.k,
+                                          district_code=body.district_code, exact=body.exact,
+                                          capacity=body.capacity, candidates=body.candidates,
+                                          time_limit_s=body.time_limit_s)

@@ -1,0 +1,79 @@
+"""Background jobs: status, progress, result or error, and links to what they created.
+
+Jobs are held in this process's memory (``gis.services.jobs``): single-process deployments
+only, and a restart forgets them. A user sees their own jobs; an admin sees everyone's.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from api.deps import PrincipalDep
+from api.errors import error_body, status_for
+from gis.errors import WanggeError
+from gis.services.jobs import Job, JobRunner, Progress
+from gis.services.users import Principal
+
+router = APIRouter(tags=["jobs"])
+_RUNNER_LOCK = threading.Lock()
+
+
+def get_job_runner(request: Request) -> JobRunner:
+    """The app's job runner, made on first use with the app's engine."""
+    state = request.app.state
+    with _RUNNER_LOCK:
+        runner = getattr(state, "jobs", None)
+        if runner is None:
+            runner = state.jobs = JobRunner(state.engine)
+    return runner
+
+
+JobsDep = Annotated[JobRunner, Depends(get_job_runner)]
+
+
+def describe_job(job: Job, *, with_result: bool = True) -> dict[str, Any]:
+    """A job as the API shows it; a failure in the one error model, with the status it would have had."""
+    out: dict[str, Any] = {
+        "id": job.id, "href": f"/jobs/{job.id}", "kind": job.kind, "status": job.status,
+        "fraction": round(job.fraction, 4), "stage": job.stage, "owner": job.owner, "parameters": job.parameters,
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "links": job.links, "error": None,
+    }
+    if job.error is not None:
+        exc = job.error
+        if isinstance(exc, WanggeError):
+            out["error"] = {**error_body(exc.code, exc.message, exc.details), "status": status_for(exc)}
+        else:  # the log has the traceback; the client gets the job id to name it
+            out["error"] = {**error_body("internal", "internal error; the job id names it in the server log",
+                                         {"job_id": job.id}), "status": 500}
+    if with_result:
+        out["result"] = job.result
+    return out
+
+
+def start_job(runner: JobRunner, principal: Principal, *, kind: str, parameters: dict[str, Any],
+              work: Callable[[Any, Progress], Any], links: Callable[[Any], list[str]]) -> JSONResponse:
+    """Queue ``work`` for ``principal`` and answer 202 with the job and its Location."""
+    job = runner.submit(kind=kind, work=work, owner_id=principal.user_id, owner=principal.username,
+                        parameters=parameters, links=links)
+    return JSONResponse(describe_job(job), status_code=202, headers={"Location": f"/jobs/{job.id}"})
+
+
+@router.get("/jobs", summary="Your background jobs, newest first (admins: everyone's)")
+def list_jobs(runner: JobsDep, principal: PrincipalDep) -> dict[str, Any]:
+    owner = None if principal.role == "admin" else principal.user_id
+    jobs = [describe_job(j, with_result=False) for j in runner.list(owner_id=owner)]
+    return {"items": jobs, "total": len(jobs)}
+
+
+@router.get("/jobs/{job_id}", summary="A background job: status, progress, result or error")
+def get_job(job_id: str, runner: JobsDep, principal: PrincipalDep) -> dict[str, Any]:
+    owner = None if principal.role == "admin" else principal.user_id
+    return describe_job(runner.get(job_id, owner_id=owner))

@@ -1,0 +1,202 @@
+"""Plans: grid and community suggestions, diffs, adoption.
+
+Suggestions are stored as draft plans; nothing changes a boundary until a plan is adopted with
+a reason. Suggesting grids for every community of a district, or communities for a district,
+can take minutes: send ``"background": true`` to get a job (202, ``Location: /jobs/{id}``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from api.deps import AuditDep, IfMatchDep, PrincipalDep, SessionDep, SettingsDep
+from api.geojson import paged_json
+from api.routes.jobs import JobsDep, start_job
+from gis.errors import InvalidInput, NotFound
+from gis.services import partition as partition_service
+from gis.services import plans as plan_service
+from gis.services import privacy
+from gis.services import resources
+from gis.services.resources import Page
+
+router = APIRouter(tags=["plans"])
+
+CommunityCode = Field(default=None, pattern=r"^[0-9]{12}$", description="12-digit community code")
+DistrictCode = Field(default=None, pattern=r"^[0-9]{6}$", description="6-digit district code")
+
+
+class GridSuggestionRequest(BaseModel):
+    community_code: str | None = CommunityCode
+    district_code: str | None = Field(default=None, pattern=r"^[0-9]{6}$",
+                                      description="every community of this district (implies all)")
+    all: bool = Field(default=False, description="every current community (of district_code when given)")
+    min: int | None = Field(default=None, gt=0, description="fewest households per grid (default: settings)")
+    max: int | None = Field(default=None, gt=0, description="most households per grid (default: settings)")
+    keep_current: bool = Field(default=False, description="start from today's grids and move few households")
+    locked: list[str] = Field(default_factory=list, description="grid codes kept exactly as they are")
+    allow_crossing: list[str] = Field(default_factory=list, description="main roads a grid may cross, by name")
+    seed: int = 0
+    background: bool = Field(default=False, description="run as a job: 202 with its id")
+
+
+class CommunitySuggestionRequest(BaseModel):
+    street_code: str | None = Field(default=None, pattern=r"^[0-9]{9}$", description="9-digit street code")
+    district_code: str | None = Field(default=None, pattern=r"^[0-9]{6}$",
+                                      description="a district without streets, as one area")
+    min: int | None = Field(default=None, gt=0)
+    max: int | None = Field(default=None, gt=0)
+    keep_current: bool = False
+    allow_crossing: list[str] = Field(default_factory=list)
+    seed: int = 0
+    background: bool = False
+
+
+class PlanAdopt(BaseModel):
+    reason: str = Field(min_length=1, description="why (kept in the boundary history)")
+    allow_out_of_range: bool = Field(default=False, description="adopt general units outside the household bounds "
+                                                                 "(recorded in the reason)")
+    version: int | None = Field(default=None, description="the plan version you read; or send If-Match")
+
+
+def _check_bounds(lo: int | None, hi: int | None) -> None:
+    if lo is not None and hi is not None and hi < lo:
+        raise InvalidInput(f"min and max: min must not exceed max; got min {lo}, max {hi}",
+                           details={"field": "max"})
+
+
+def _with_links(summary: dict[str, Any]) -> dict[str, Any]:
+    metrics = summary.get("metrics") or {}
+    return {**summary, "href": f"/plans/{summary['plan_id']}", "infeasible": metrics.get("infeasible") or []}
+
+
+def _suggestions_body(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    plans = [_with_links(s) for s in summaries]
+    infeasible = [{"plan_id": p["plan_id"], **item} for p in plans for item in p["infeasible"]]
+    return {"plans": plans, "infeasible": infeasible}
+
+
+def _plan_links(result: dict[str, Any]) -> list[str]:
+    return [p["href"] for p in result["plans"]]
+
+
+def _created(body: dict[str, Any]) -> JSONResponse:
+    headers = {"Location": body["plans"][0]["href"]} if len(body["plans"]) == 1 else {}
+    return JSONResponse(body, status_code=201, headers=headers)
+
+
+def _communities_of(session: Session, district_code: str | None) -> int:
+    n = session.execute(text("SELECT count(*) FROM community WHERE valid_to IS NULL AND "
+                             "(CAST(:d AS text) IS NULL OR district_code = :d)"), {"d": district_code}).scalar_one()
+    if not n:
+        raise NotFound("no current communities" + (f" in district {district_code}" if district_code else "")
+                       + "; import community boundaries first", details={"district_code": district_code})
+    return int(n)
+
+
+@router.get("/plans", summary="Plans, newest first")
+def list_plans(request: Request, session: SessionDep,
+               status: Annotated[str | None, Query(description="draft, adopted or archived")] = None,
+               kind: Annotated[str | None, Query(description="grid_split, community_redraw, manual_edit, "
+                                                             "import")] = None,
+               scope_code: Annotated[str | None, Query(description="the community, street or district")] = None,
+               limit: int = resources.DEFAULT_LIMIT, offset: int = 0) -> JSONResponse:
+    resources.check_page(limit, offset)
+    rows = plan_service.list_plans(session, scope_code=scope_code, kind=kind, status=status)
+    items = [{**r, "href": f"/plans/{r['id']}"} for r in rows[offset:offset + limit]]
+    return paged_json(request, Page(items, len(rows), limit, offset))
+
+
+@router.get("/plans/{plan_id}", summary="A plan: metrics, units and their GeoJSON")
+def get_plan(plan_id: int, session: SessionDep, settings: SettingsDep, response: Response) -> dict[str, Any]:
+    shown = plan_service.show_plan(session, plan_id, settings=settings)
+    response.headers["ETag"] = f'"{shown["version"]}"'
+    return {**shown, "geojson": plan_service.plan_geojson(session, plan_id)}
+
+
+@router.get("/plans/{plan_id}/diff/{other_id}", summary="Buildings and households that change unit between two "
+                                                         "plans (other_id may be 'current')")
+def diff_plans(plan_id: int, other_id: str, session: SessionDep) -> dict[str, Any]:
+    return plan_service.diff_plans(session, plan_id, other_id)
+
+
+@router.post("/plans/grid-suggestions", status_code=201, summary="Suggest grids for a community (or all of a "
+                                                                  "district) as draft plans")
+def suggest_grids(body: GridSuggestionRequest, session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
+                  jobs: JobsDep) -> JSONResponse:
+    _check_bounds(body.min, body.max)
+    many = body.all or body.district_code is not None
+    if many == (body.community_code is not None):
+        raise InvalidInput("give community_code, or all (with district_code to keep to one district); not both",
+                           details={"field": "community_code"})
+    uid = principal.user_id
+    if many:
+        if body.locked or body.allow_crossing:
+            raise InvalidInput("locked and allow_crossing name grids and roads of one community: use "
+                               "community_code with them", details={"field": "locked" if body.locked else
+                                                                   "allow_crossing"})
+        _communities_of(session, body.district_code)
+
+        def work(s: Session, progress: Any) -> dict[str, Any]:
+            return _suggestions_body(partition_service.suggest_all_grids(
+                s, settings, district_code=body.district_code, lo=body.min, hi=body.max,
+                keep_current=body.keep_current, seed=body.seed, created_by=uid, progress=progress))
+    else:
+        _check_community(session, body.community_code)  # type: ignore[arg-type]
+
+        def work(s: Session, progress: Any) -> dict[str, Any]:
+            return _suggestions_body([partition_service.suggest_grids(
+                s, settings, community_code=body.community_code, lo=body.min, hi=body.max,  # type: ignore[arg-type]
+                keep_current=body.keep_current, locked=tuple(body.locked), allow_crossing=tuple(body.allow_crossing),
+                seed=body.seed, created_by=uid, progress=progress)])
+    if body.background:
+        return start_job(jobs, principal, kind="grid_suggestions", work=work, links=_plan_links,
+                         parameters=body.model_dump(exclude={"background"}))
+    return _created(work(session, lambda _stage, _fraction: None))
+
+
+def _check_community(session: Session, code: str) -> None:
+    found = session.execute(text("SELECT 1 FROM community WHERE code = :c AND valid_to IS NULL"), {"c": code}).first()
+    if found is None:
+        raise NotFound(f"community {code} has no current boundary; import community boundaries first",
+                       details={"community_code": code})
+
+
+@router.post("/plans/community-suggestions", status_code=201, summary="Suggest communities for a street (or a "
+                                                                       "district without streets) as a draft plan")
+def suggest_communities(body: CommunitySuggestionRequest, session: SessionDep, settings: SettingsDep,
+                        principal: PrincipalDep, jobs: JobsDep) -> JSONResponse:
+    _check_bounds(body.min, body.max)
+    if (body.street_code is None) == (body.district_code is None):
+        raise InvalidInput("give exactly one of street_code or district_code", details={"field": "street_code"})
+    uid = principal.user_id
+
+    def work(s: Session, progress: Any) -> dict[str, Any]:
+        return _suggestions_body([partition_service.suggest_communities(
+            s, settings, street_code=body.street_code, district_code=body.district_code, lo=body.min, hi=body.max,
+            keep_current=body.keep_current, allow_crossing=tuple(body.allow_crossing), seed=body.seed,
+            created_by=uid, progress=progress)])
+    if body.background:
+        return start_job(jobs, principal, kind="community_suggestions", work=work, links=_plan_links,
+                         parameters=body.model_dump(exclude={"background"}))
+    return _created(work(session, lambda _stage, _fraction: None))
+
+
+@router.post("/plans/{plan_id}/adopt", summary="Adopt a draft plan: its units become the new boundary versions")
+def adopt_plan(plan_id: int, body: PlanAdopt, session: SessionDep, settings: SettingsDep, audit: AuditDep,
+               if_match: IfMatchDep, response: Response) -> dict[str, Any]:
+    version = if_match if if_match is not None else body.version
+    plan_service.check_plan_version(session, plan_id, version)
+    result = plan_service.adopt_plan(session, plan_id, reason=body.reason, settings=settings,
+                                     user_id=audit.principal.user_id, expected_version=version,
+                                     allow_out_of_range=body.allow_out_of_range)
+    privacy.record_change(session, audit.principal, entity="plan", entity_id=plan_id, action="adopt",
+                          reason=body.reason, district_code=result["scope_code"][:6], request_id=audit.request_id,
+                          detail={"units": [u["code"] for u in result["units"]], "retired": result["retired"]})
+    response.headers["ETag"] = f'"{result["version"]}"'
+    return result
