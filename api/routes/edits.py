@@ -1,0 +1,101 @@
+"""Boundary editing: each edit a new version with a reason, optimistic concurrency.
+
+Every write names the version it was based on (``If-Match: "3"`` or ``version``/``versions`` in
+the body); a stale one gets 409 with the current version. The work is done by
+``gis.services.edits``; these routes only translate HTTP to its keyword arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from api.deps import AuditDep, IfMatchDep, SessionDep, SettingsDep
+from gis.errors import InvalidInput
+from gis.services import edits
+
+router = APIRouter(tags=["edits"])
+
+_REASON = Field(min_length=1, max_length=2000, description="why the boundary changes (kept in its history)")
+
+
+class BoundaryUpdate(BaseModel):
+    geometry: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon, longitude/latitude (CGCS2000)")
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    reason: str = _REASON
+    version: int | None = Field(default=None, description="the version you read; or send If-Match")
+
+
+class BuildingMove(BaseModel):
+    building_ids: list[int] = Field(min_length=1)
+    to_grid: str = Field(pattern=r"^[0-9]{15}$")
+    reason: str = _REASON
+    versions: dict[str, int] = Field(description="the version you read of both grids: {code: version}")
+
+
+class GridSplit(BaseModel):
+    line: dict[str, Any] = Field(description="GeoJSON LineString crossing the grid from edge to edge (lon/lat)")
+    reason: str = _REASON
+    names: list[str] | None = Field(default=None, description="names of the two new grids, in code order")
+    version: int | None = Field(default=None, description="the version you read; or send If-Match")
+
+
+class GridMerge(BaseModel):
+    codes: list[str] = Field(min_length=2, description="the grids to merge; the first code continues")
+    reason: str = _REASON
+    versions: dict[str, int] = Field(description="the version you read of every grid: {code: version}")
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+def _version(if_match: int | None, body_version: int | None) -> int | None:
+    if if_match is not None and body_version is not None and if_match != body_version:
+        raise InvalidInput(f"If-Match says version {if_match} but the body says {body_version}; send one version")
+    return if_match if if_match is not None else body_version
+
+
+def _update(level: str, code: str, body: BoundaryUpdate, session: SessionDep, settings: SettingsDep,
+            audit: AuditDep, if_match: int | None, response: Response) -> dict[str, Any]:
+    result = edits.update_boundary(session, level=level, code=code, geometry=body.geometry, name=body.name,
+                                   reason=body.reason, expected_version=_version(if_match, body.version),
+                                   principal=audit.principal, request_id=audit.request_id, settings=settings)
+    response.headers["ETag"] = f'"{result["version"]}"'
+    return result
+
+
+@router.patch("/communities/{code}", summary="Redraw a community (a new version; If-Match: version)")
+def update_community(code: str, body: BoundaryUpdate, session: SessionDep, settings: SettingsDep, audit: AuditDep,
+                     if_match: IfMatchDep, response: Response) -> dict[str, Any]:
+    return _update("community", code, body, session, settings, audit, if_match, response)
+
+
+@router.patch("/grids/{code}", summary="Redraw a grid (a new version; If-Match: version)")
+def update_grid(code: str, body: BoundaryUpdate, session: SessionDep, settings: SettingsDep, audit: AuditDep,
+                if_match: IfMatchDep, response: Response) -> dict[str, Any]:
+    return _update("grid", code, body, session, settings, audit, if_match, response)
+
+
+@router.post("/grids/merge", summary="Merge bordering grids of one community")
+def merge_grids(body: GridMerge, session: SessionDep, settings: SettingsDep, audit: AuditDep,
+                response: Response) -> dict[str, Any]:
+    result = edits.merge_grids(session, codes=body.codes, reason=body.reason, versions=body.versions, name=body.name,
+                               principal=audit.principal, request_id=audit.request_id, settings=settings)
+    response.headers["ETag"] = f'"{result["version"]}"'
+    return result
+
+
+@router.post("/grids/{code}/move-buildings", summary="Move whole buildings to a bordering grid")
+def move_buildings(code: str, body: BuildingMove, session: SessionDep, settings: SettingsDep,
+                   audit: AuditDep) -> dict[str, Any]:
+    return edits.move_buildings(session, from_grid=code, building_ids=body.building_ids, to_grid=body.to_grid,
+                                reason=body.reason, versions=body.versions, principal=audit.principal,
+                                request_id=audit.request_id, settings=settings)
+
+
+@router.post("/grids/{code}/split", summary="Split a grid in two along a line (new codes)")
+def split_grid(code: str, body: GridSplit, session: SessionDep, settings: SettingsDep, audit: AuditDep,
+               if_match: IfMatchDep) -> dict[str, Any]:
+    return edits.split_grid(session, code=code, line=body.line, reason=body.reason, names=body.names,
+                            expected_version=_version(if_match, body.version), principal=audit.principal,
+                            request_id=audit.request_id, settings=settings)
