@@ -71,6 +71,9 @@ ACCESS: dict[str, frozenset[str]] = {
     "GET /coverage/runs/{run_id}/gaps": EVERYONE,
     "POST /coverage/runs": FACILITY_PLANNERS,
     "POST /coverage/site": FACILITY_PLANNERS,
+    # background jobs (api/routes/jobs.py): each user sees their own, admins all
+    "GET /jobs": EVERYONE,
+    "GET /jobs/{job_id}": EVERYONE,
     # people (api/routes/people.py): personal records, grid-scoped and audited
     "GET /residents": PERSONAL,
     "GET /residents/export": PERSONAL,

@@ -43,6 +43,10 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        jobs = getattr(_app.state, "jobs", None)
+        if jobs is not None:
+            _app.state.jobs = None  # a restarted app (tests reuse one) makes a fresh runner
+            jobs.shutdown(wait=False)
         engine.dispose()
 
     app = FastAPI(

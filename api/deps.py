@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import unquote
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -39,7 +40,9 @@ def get_session(request: Request) -> Iterator[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit (or roll back) before the response is sent, so a failed commit never
+# follows a 200 (request-scoped yield dependencies finish after sending in FastAPI >= 0.118).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def authorize(request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> None:
@@ -71,13 +74,27 @@ class AuditContext:
     reason: str | None
 
 
+def access_reason(raw: str | None) -> str | None:
+    """The X-Access-Reason header as text: percent-encoded UTF-8 (``%E8%B5%B0%E8%AE%BF``) or raw UTF-8 bytes.
+
+    HTTP header values are ASCII (Starlette reads them as Latin-1), yet reasons are written in Chinese.
+    """
+    if raw is None:
+        return None
+    try:
+        raw = raw.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass  # not raw UTF-8 bytes: keep as received
+    return unquote(raw).strip() or None
+
+
 def get_audit_context(
     request: Request,
     reason: Annotated[str | None, Header(alias="X-Access-Reason",
                                         description="why personal records are read (kept in the audit log)")] = None,
 ) -> AuditContext:
     return AuditContext(principal=request.state.principal, request_id=getattr(request.state, "request_id", None),
-                        client_ip=request.client.host if request.client else None, reason=reason)
+                        client_ip=request.client.host if request.client else None, reason=access_reason(reason))
 
 
 AuditDep = Annotated[AuditContext, Depends(get_audit_context)]

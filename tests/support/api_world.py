@@ -67,4 +67,93 @@ def build_world(session: Session) -> dict[str, Any]:
             user_service.assign_grids(session, user.id, grid_codes)
         user_ids[username] = user.id
     session.flush()
-    return {**ids, "users": user_ids, "residents": {b: [r for r, bb in residents if bb == b] for b in "NQR"}}
+    return {**ids, "users": user_ids, "residents": {b: [r for r, bb in residents if bb == b] for b in "NQR"},
+            **add_households_and_patrols(session, user_ids), **add_plan(session, user_ids)}
+
+
+# --- households, patrols, incidents (appended for the people/cases endpoints) ---------------
+
+INCIDENT_CONTACT = "13912345678"
+
+
+def add_households_and_patrols(session: Session, user_ids: dict[str, int]) -> dict[str, Any]:
+    """The household id of each building, and one recent patrol each by worker_a (grid A) and worker_b (grid B).
+
+    Returns ``{"households": {"N": id, ..}, "patrols": {"worker_a": id, "worker_b": id}}``.
+    """
+    import datetime as dt
+
+    households = {name: hid for hid, name in session.execute(text(
+        "SELECT h.id, b.name FROM household h JOIN building b ON b.id = h.building_id ORDER BY h.id"))}
+    now = dt.datetime.now(dt.UTC)
+    tracks = {"worker_a": (GRID_A, [(50, 50), (200, 50), (350, 100)]),
+              "worker_b": (GRID_B, [(450, 50), (600, 50), (650, 150)])}
+    patrols = {username: add_patrol(session, worker_id=user_ids[username], grid_code=grid, xys=xys,
+                                    started_at=now - dt.timedelta(days=2))
+               for username, (grid, xys) in tracks.items()}
+    session.flush()
+    return {"households": households, "patrols": patrols}
+
+
+def add_incidents(session: Session, user_ids: dict[str, int]) -> dict[str, int]:
+    """One incident in each grid ("A", "B", "C"), reported by a resident with INCIDENT_CONTACT; returns their ids.
+
+    Not part of the world (the tile tests count the world's incidents): tests add them in their own transaction.
+    """
+    grid_of = {"A": (GRID_A, town.NORTH, (300, 60)), "B": (GRID_B, town.NORTH, (480, 60)),
+               "C": (GRID_C, town.SOUTH, (300, -200))}
+    points = dict(zip(grid_of, town._lonlat([town.p(*xy) for _g, _c, xy in grid_of.values()]), strict=True))
+    incidents = {}
+    for key, (grid, community, _xy) in grid_of.items():
+        incidents[key] = session.execute(text("""
+            INSERT INTO incident (district_code, street_code, community_code, grid_code, category_class, category,
+                                  description, source, reporter_contact, reported_by, geom)
+            VALUES (:d, :s, :c, :g, 'event', '市容环境', :desc, 'resident', :contact, :by, ST_GeomFromEWKT(:geom))
+            RETURNING id"""), {"d": town.DISTRICT, "s": town.STREET, "c": community, "g": grid,
+                               "desc": f"网格{key}: 垃圾堆放", "contact": INCIDENT_CONTACT,
+                               "by": user_ids["worker_a"], "geom": town._ewkt(points[key])}).scalar_one()
+        session.execute(text("INSERT INTO incident_event (incident_id, district_code, actor_id, action, to_status) "
+                             "VALUES (:i, :d, :a, 'report', 'reported')"),
+                        {"i": incidents[key], "d": town.DISTRICT, "a": user_ids["worker_a"]})
+    session.flush()
+    return incidents
+
+
+def add_patrol(session: Session, *, worker_id: int, grid_code: str, xys: list[tuple[float, float]],
+               started_at: Any) -> int:
+    """A patrol with one point a minute along ``xys`` (town metres); returns its id. Tests use it too."""
+    import datetime as dt
+
+    from shapely.geometry import LineString
+
+    lonlat = town._lonlat([town.p(*xy) for xy in xys])
+    line = LineString([(pt.x, pt.y) for pt in lonlat])
+    patrol = session.execute(text("""
+        INSERT INTO patrol (district_code, worker_id, grid_code, started_at, ended_at, point_count, geom)
+        VALUES (:d, :w, :g, :s, :e, :n, ST_GeomFromEWKT(:geom)) RETURNING id"""),
+        {"d": town.DISTRICT, "w": worker_id, "g": grid_code, "s": started_at,
+         "e": started_at + dt.timedelta(minutes=len(xys) - 1), "n": len(xys),
+         "geom": town._ewkt(line)}).scalar_one()
+    for i, pt in enumerate(lonlat):
+        session.execute(text("INSERT INTO patrol_point (patrol_id, district_code, at, geom) "
+                             "VALUES (:p, :d, :at, ST_GeomFromEWKT(:g))"),
+                        {"p": patrol, "d": town.DISTRICT, "at": started_at + dt.timedelta(minutes=i),
+                         "g": town._ewkt(pt)})
+    return patrol
+
+
+# --- a draft plan (appended for the plans endpoints) ---------------------------------------
+
+
+def add_plan(session: Session, user_ids: dict[str, int]) -> dict[str, Any]:
+    """A draft grid plan for the north community (grids of 120 and 60 households, by ``planner``).
+
+    No coverage run: tests that need one compute it, so that "no run yet" stays the world's state.
+    """
+    from gis.services import partition as partition_service
+    from gis.settings import Settings
+
+    plan = partition_service.suggest_grids(session, Settings(), community_code=town.NORTH, lo=50, hi=150,
+                                           created_by=user_ids["planner"])
+    session.flush()
+    return {"plan": plan["plan_id"]}
