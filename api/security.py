@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gis.db.models import AppUser
 from gis.errors import NotAuthenticated
-from gis.services.users import Principal, principal_for
+from gis.services.users import Principal, load_principal
 from gis.settings import Settings
 
 ALGORITHM = "HS256"
@@ -45,7 +45,8 @@ def principal_from_token(session: Session, settings: Settings, token: str | None
         raise NotAuthenticated("the access token has expired; sign in again") from None
     except jwt.PyJWTError:
         raise NotAuthenticated("the access token is not valid; sign in again") from None
-    user = session.get(AppUser, int(claims["sub"]))
-    if user is None or not user.is_active or user.version != claims.get("ver"):
+    subject = str(claims["sub"])
+    found = load_principal(session, int(subject)) if subject.isdigit() else None
+    if found is None or not found[2] or found[1] != claims.get("ver"):
         raise NotAuthenticated("the access token was revoked (the user changed or was deactivated); sign in again")
-    return principal_for(session, user)
+    return found[0]

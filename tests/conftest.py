@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from gis.db.engine import make_engine
 from gis.db.setup import scratch_database
 from gis.settings import Settings
+from helpers import rolled_back_session
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -42,14 +43,8 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def db(engine: Engine) -> Iterator[Session]:
     """A session inside a transaction that is rolled back after the test, whatever it committed."""
-    with engine.connect() as conn:
-        outer = conn.begin()
-        session = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
-        try:
-            yield session
-        finally:
-            session.close()
-            outer.rollback()
+    with rolled_back_session(engine) as session:
+        yield session
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -22,6 +22,7 @@ from api.deps import get_session
 from gis.db.engine import make_engine
 from gis.db.setup import scratch_database
 from gis.settings import Settings
+from helpers import rolled_back_session
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,14 +67,8 @@ def api_engine(api_app) -> Engine:
 @pytest.fixture
 def api_session(api_engine: Engine) -> Iterator[Session]:
     """The one session every request of a test uses, inside a transaction rolled back at the end."""
-    with api_engine.connect() as conn:
-        outer = conn.begin()
-        session = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
-        try:
-            yield session
-        finally:
-            session.close()
-            outer.rollback()
+    with rolled_back_session(api_engine) as session:
+        yield session
 
 
 @pytest.fixture

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 # A 1 km² community-sized square near Xinjiekou and a building inside it.
@@ -19,3 +23,16 @@ def count_rows(session: Session, table: str) -> int:
 
 def ewkt(wkt: str, srid: int = 4490) -> str:
     return f"SRID={srid};{wkt}"
+
+
+@contextmanager
+def rolled_back_session(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back at the end, whatever it committed."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        session = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        try:
+            yield session
+        finally:
+            session.close()
+            outer.rollback()
