@@ -1,7 +1,8 @@
-"""Incidents and patrols as located records, grid-scoped.
+"""Incidents and patrols as located records, grid-scoped; the incident case loop.
 
-Thin: scope, masking, retention and audit rows are gis.services.cases'. The case workflow
-(report, dispatch, close...) comes with the incidents issue.
+Thin: scope, masking, retention, audit rows, routing, the workflow and deadlines are
+gis.services.cases' (which calls gis.cases for the rules), so the CLI gets the same answers.
+Actions and photos need the case's version (``If-Match: "3"`` or ``version`` in the body).
 """
 
 from __future__ import annotations
@@ -9,14 +10,51 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import AuditDep, SessionDep, SettingsDep
+from api.deps import AuditDep, IfMatchDep, PrincipalDep, SessionDep, SettingsDep
 from api.routes.people import GEOJSON, Limit, Offset, reader_of
 from gis.services import cases as case_service
 
 router = APIRouter(tags=["cases"])
+
+LonLat = tuple[float, float]
+
+
+class IncidentCreate(BaseModel):
+    """A report: where (point, building or address), what (category), and who to call back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    point: LonLat | None = Field(default=None, description="[lon, lat] in EPSG:4490 (WGS84 taken as equal)")
+    building_id: int | None = Field(default=None, description="or a building: its point on surface")
+    address: str | None = Field(default=None, max_length=300, description="or an address that names one building")
+    category_code: str | None = Field(default=None, description="catalogue code, e.g. E0101 (Open311 service_code)")
+    category_class: str | None = Field(default=None, description="event (事件) or component (部件)")
+    category: str | None = Field(default=None, description="大类, e.g. 市容环境")
+    subcategory: str | None = Field(default=None, description="小类, e.g. 暴露垃圾")
+    description: str | None = Field(default=None, max_length=4000)
+    source: str = Field(default="patrol", description="patrol, hotline_12345, resident, video, higher_level")
+    urgency: str = Field(default="normal", description="normal or urgent")
+    area: str = Field(default="urban", description="urban or rural (picks the verification limit)")
+    reporter_contact: str | None = Field(default=None, max_length=100, description="personal: masked on read")
+    position: LonLat | None = Field(default=None, description="the reporter's GPS [lon, lat], kept in the log")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class IncidentAction(BaseModel):
+    """One step of the case loop (see GET /incidents/{id} ``allowed_actions`` and gis.cases.workflow)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field(description="register, reject, dispatch, accept, return, request_extension, ... evaluate")
+    note: str | None = Field(default=None, max_length=2000)
+    position: LonLat | None = Field(default=None, description="the actor's GPS [lon, lat]; verify: within 100 m")
+    satisfaction: int | None = Field(default=None, description="evaluate: 1 to 5")
+    handler_id: int | None = Field(default=None, description="dispatch: the grid staff member to handle it")
+    version: int | None = Field(default=None, description="the version you read; or send If-Match")
 
 
 @router.get("/incidents", summary="Incidents you may see, newest first (contacts masked)")
@@ -32,9 +70,69 @@ def list_incidents(session: SessionDep, audit: AuditDep, grid_code: str | None =
     return case_service.list_incidents(session, reader_of(audit), **args)
 
 
-@router.get("/incidents/{incident_id}", summary="One incident with its events")
+@router.post("/incidents", status_code=201,
+             summary="Report a case at a point; routed to its grid's staff, with duplicate hints and its deadline")
+def report_incident(body: IncidentCreate, session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
+                    response: Response) -> dict[str, Any]:
+    report = case_service.report_incident(session, principal, settings=settings,
+                                          **body.model_dump(exclude_unset=True))
+    response.headers["Location"] = f"/incidents/{report['incident']['id']}"
+    response.headers["ETag"] = f'"{report["incident"]["version"]}"'
+    return report
+
+
+# Before /incidents/{incident_id}: "overdue" is not an id.
+@router.get("/incidents/overdue", summary="Open cases you may see that are overdue or due soon")
+def overdue_incidents(session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
+                      grid_code: str | None = None) -> dict[str, Any]:
+    return case_service.overdue_incidents(session, principal, settings=settings, grid_code=grid_code)
+
+
+@router.get("/incidents/{incident_id}", summary="One incident with its events and photos")
 def get_incident(incident_id: int, session: SessionDep, audit: AuditDep) -> dict[str, Any]:
     return case_service.get_incident(session, reader_of(audit), incident_id)
+
+
+@router.post("/incidents/{incident_id}/actions", summary="Take a workflow action on a case (If-Match)")
+def act_on_incident(incident_id: int, body: IncidentAction, session: SessionDep, settings: SettingsDep,
+                    audit: AuditDep, if_match: IfMatchDep, response: Response) -> dict[str, Any]:
+    result = case_service.act_on_incident(
+        session, reader_of(audit), incident_id, action=body.action,
+        expected_version=if_match if if_match is not None else body.version, settings=settings, note=body.note,
+        position=body.position, satisfaction=body.satisfaction, handler_id=body.handler_id)
+    response.headers["ETag"] = f'"{result["incident"]["version"]}"'
+    return result
+
+
+@router.post("/incidents/{incident_id}/photos", status_code=201,
+             summary="Attach a photo (JPEG, PNG or WebP, checked by content; size-limited)")
+def add_photo(incident_id: int, session: SessionDep, settings: SettingsDep, audit: AuditDep,
+              file: Annotated[UploadFile, File(description="the photo")], response: Response) -> dict[str, Any]:
+    # One byte past the limit is enough to refuse; never read an oversized upload whole.
+    content = file.file.read(settings.incident_photo_max_bytes + 1)
+    photo = case_service.add_photo(session, reader_of(audit), incident_id, content=content, settings=settings)
+    if not photo["created"]:
+        response.status_code = 200
+    response.headers["Location"] = photo["href"]
+    return photo
+
+
+@router.get("/incidents/{incident_id}/photos/{photo_id}", summary="A photo of a case you may see",
+            response_class=FileResponse)
+def get_photo(incident_id: int, photo_id: int, session: SessionDep, settings: SettingsDep,
+              audit: AuditDep) -> FileResponse:
+    path, content_type = case_service.photo_file(session, reader_of(audit), incident_id, photo_id,
+                                                 settings=settings)
+    return FileResponse(path, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/stats/cases", summary="Response, resolution, on-time closure and satisfaction rates (三率)")
+def case_stats(session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
+               period: Annotated[str, Query(description="2026, 2026-10 or 2026-Q4")],
+               level: Annotated[Literal["grid", "community", "street", "total"], Query()] = "grid"
+               ) -> dict[str, Any]:
+    return case_service.case_statistics(session, period=period, level=level, settings=settings,
+                                        district_code=principal.district_code)
 
 
 @router.get("/patrols", summary="Patrols you may see within the retention period (audited)")

@@ -449,6 +449,7 @@ class Incident(Base):
         _one_of("category_class", ("event", "component")),
         _one_of("urgency", ("normal", "urgent")),
         _one_of("source", ("patrol", "hotline_12345", "resident", "video", "higher_level", "open311")),
+        _one_of("area", ("urban", "rural")),  # migration 0004
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -474,6 +475,10 @@ class Incident(Base):
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     geom: Mapped[Any] = _geom("POINT")
+    # migration 0004 (the case loop): catalogue code, urban/rural limits, who holds the case now
+    category_code: Mapped[str | None] = mapped_column(String(20))
+    area: Mapped[str] = mapped_column(String(10), server_default="urban")
+    handler_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
 
 
 class IncidentEvent(Base):
@@ -491,6 +496,11 @@ class IncidentEvent(Base):
     to_status: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text)
     geom: Mapped[Any] = _geom("POINT", nullable=True)
+    # migration 0004: system/citizen act without a user id; what the action assigned or scored
+    actor_role: Mapped[str | None] = mapped_column(String(20))
+    handler_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    satisfaction: Mapped[int | None] = mapped_column(SmallInteger)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class IncidentPhoto(Base):
@@ -506,6 +516,7 @@ class IncidentPhoto(Base):
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_at: Mapped[dt.datetime] = _now()
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))  # migration 0004
 
 
 class Patrol(Base):

@@ -1,33 +1,63 @@
-"""Incidents (事件) and patrols as located records: the read side, grid-scoped in the query.
+"""Incidents (事件) and patrols as located records, grid-scoped in the query; the case loop on incidents.
 
 Incidents: grid staff see their grids' incidents, admins all of their district, planners and
 viewers the incidents of their district without the reporter's contact. A contact leaves
 masked, and a read that shows one is audited. Patrol tracks are movements (行踪轨迹, sensitive
 under PIPL): a worker sees their own, a leader also their grids', an admin all; tracks older
 than the retention period are never returned, and every read is audited.
+
+The case loop (report, actions, photos, deadlines, escalation, figures, the public Open311
+view) is in the second half of this module; the rules themselves are :mod:`gis.cases`'.
+
+Routing rule (where a reported point belongs): the current grids within
+``Settings.case_boundary_tolerance_m`` (1 cm) of the point are its candidates, found in SQL;
+a point inside one grid and clear of its boundary has one candidate. A point on a boundary
+shared by several grids (within the tolerance) goes to the grid with the **lowest code**, so the
+same point always lands in the same grid. Community and street are those of the chosen grid's
+current community. A point outside every grid is refused, naming the nearest current
+community and its distance in metres.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import math
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.errors import InvalidInput, NotFound
+from gis.cases import IncidentCategory, check_category, load_categories
+from gis.cases.deadlines import (DEFAULT_LIMITS, CaseClock, DeadlineRules, WorkingCalendar, escalations_due,
+                                 sla_status)
+from gis.cases.duplicates import find_duplicates
+from gis.cases.stats import LEVELS, case_stats, period_bounds, stats_to_dict
+from gis.cases.workflow import (CLOSED_STATUSES, OPEN_STATUSES, STATUSES, TRANSITIONS, CaseState, allowed_actions,
+                                apply_action, replay)
+from gis.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from gis.settings import Settings
 from gis.services import privacy
 from gis.services.residents import Reader, Where, check_grid_code, check_paging
 from gis.services.users import Principal
 
-__all__ = ["Reader", "get_incident", "get_patrol", "incidents_geojson", "list_incidents", "list_patrols"]
+__all__ = [
+    "SOURCES", "Reader", "act_on_incident", "add_photo", "case_statistics", "deadline_rules", "escalate_overdue",
+    "get_incident", "get_patrol", "grid_staff", "incident_categories", "incidents_geojson", "list_incidents",
+    "list_patrols", "locate_point", "open311_create", "open311_request", "open311_requests", "open311_services",
+    "overdue_incidents", "photo_file", "report_incident", "resolve_category",
+]
 
 _INCIDENT_COLUMNS = """
     i.id, i.district_code, i.street_code, i.community_code, i.grid_code, i.category_class, i.category,
     i.subcategory, i.description, i.source, i.urgency, i.status, i.address, i.building_id, i.reported_by,
     i.reporter_contact, i.reported_at, i.due_at, i.closed_at, i.satisfaction, i.duplicate_of, i.version,
-    ST_AsGeoJSON(i.geom, 7) AS point
+    i.category_code, i.area, i.handler_id, ST_AsGeoJSON(i.geom, 7) AS point
 """
 
 
@@ -64,7 +94,8 @@ def _incident_record(row: Any, principal: Principal) -> dict[str, Any]:
         "source": row.source, "urgency": row.urgency, "status": row.status, "address": row.address,
         "building_id": row.building_id, "reported_by": row.reported_by, "reported_at": _iso(row.reported_at),
         "due_at": _iso(row.due_at), "closed_at": _iso(row.closed_at), "satisfaction": row.satisfaction,
-        "duplicate_of": row.duplicate_of, "version": row.version, "geometry": json.loads(row.point),
+        "duplicate_of": row.duplicate_of, "version": row.version, "category_code": row.category_code,
+        "area": row.area, "handler_id": row.handler_id, "geometry": json.loads(row.point),
     }
     # Planners and viewers never get the key at all; within scope the contact is masked.
     if principal.may_read_personal_data:
@@ -133,9 +164,14 @@ def get_incident(session: Session, reader: Reader, incident_id: int) -> dict[str
         raise _not_found(reader.principal, "incident", incident_id)
     record = _incident_record(row, reader.principal)
     events = session.execute(text("""
-        SELECT e.id, e.at, e.action, e.from_status, e.to_status, e.note, e.actor_id
+        SELECT e.id, e.at, e.action, e.from_status, e.to_status, e.note, e.actor_id, e.actor_role, e.handler_id,
+               e.satisfaction, CASE WHEN e.geom IS NULL THEN NULL ELSE ARRAY[ST_X(e.geom), ST_Y(e.geom)] END
+               AS position
         FROM incident_event e WHERE e.incident_id = :i ORDER BY e.at, e.id"""), {"i": incident_id}).mappings()
-    record["events"] = [{**e, "at": _iso(e["at"])} for e in events]
+    # The actor's GPS at an action is a movement (行踪): only for those who may read personal data.
+    shown = reader.principal.may_read_personal_data
+    record["events"] = [{**e, "at": _iso(e["at"]), "position": e["position"] if shown else None} for e in events]
+    record["photos"] = _photos_of(session, incident_id)
     _audit_contacts(session, reader, [record], action="read")
     return record
 
@@ -229,3 +265,668 @@ def get_patrol(session: Session, reader: Reader, patrol_id: int, *, retention_da
         geometry = json.loads(row.track) if row.track else None
     _audit_patrols(session, reader, [patrol_id], action="read", detail={"track": True})
     return {"type": "Feature", "id": patrol_id, "geometry": geometry, "properties": properties}
+
+
+# --- the case loop: settings, categories, routing ---------------------------------------------
+
+SOURCES = ("patrol", "hotline_12345", "resident", "video", "higher_level", "open311")
+URGENCIES = ("normal", "urgent")
+AREAS = ("urban", "rural")
+# Photo types by their first bytes (the filename and the client's content type are not trusted).
+PHOTO_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+# Open311 list answers hold at most this many requests (GeoReport v2 suggests 1,000 and 90 days).
+OPEN311_MAX = 1000
+OPEN311_DAYS = 90
+
+
+def _hhmm(value: str, name: str) -> dt.time:
+    try:
+        return dt.time.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name}: expected a time HH:MM, got {value!r}") from None
+
+
+def deadline_rules(settings: Settings) -> DeadlineRules:
+    """The deadline rules of :mod:`gis.cases.deadlines` with the limits and calendar of ``settings``."""
+    limits = dict(DEFAULT_LIMITS)
+    limits.update({
+        (None, "dispatch", "urgent", None): dt.timedelta(minutes=settings.case_dispatch_minutes_urgent),
+        (None, "dispatch", "normal", None): dt.timedelta(minutes=settings.case_dispatch_minutes_normal),
+        (None, "handling", "urgent", None): dt.timedelta(hours=settings.case_handling_hours_urgent),
+        (None, "handling", "normal", None): dt.timedelta(hours=settings.case_handling_hours_normal),
+        (None, "verification", None, "urban"): dt.timedelta(hours=settings.case_verification_hours_urban),
+        (None, "verification", None, "rural"): dt.timedelta(hours=settings.case_verification_hours_rural),
+    })
+    periods = tuple((_hhmm(a, "case_working_periods"), _hhmm(b, "case_working_periods"))
+                    for a, b in settings.case_working_periods)
+    calendar = WorkingCalendar(timezone=settings.case_timezone, periods=periods)
+    clocks = {"urgent": "wall" if settings.case_urgent_wall_clock else "working", "normal": "working"}
+    return DeadlineRules(limits=limits, clocks=clocks, calendar=calendar, due_soon_share=settings.case_due_soon_share)
+
+
+def incident_categories(settings: Settings) -> tuple[IncidentCategory, ...]:
+    """The category catalogue: the shipped list, or the city's own file (``case_categories_path``)."""
+    return load_categories(settings.case_categories_path)
+
+
+def resolve_category(settings: Settings, *, category_code: str | None = None, category_class: str | None = None,
+                     category: str | None = None, subcategory: str | None = None) -> dict[str, Any]:
+    """The catalogue entry of a report: by code (``E0101``), or by class + category (+ subcategory)."""
+    known = incident_categories(settings)
+    if category_code is not None:
+        found = next((c for c in known if c.code == category_code.strip()), None)
+        if found is None:
+            raise InvalidInput(f"category_code {category_code!r} is not in the catalogue; see "
+                               "GET /open311/v2/services.json for the codes (e.g. E0101 暴露垃圾)")
+        return {"category_code": found.code, "category_class": found.category_class, "category": found.category,
+                "subcategory": found.subcategory}
+    if category_class is None or category is None:
+        raise InvalidInput("category: send category_code (e.g. E0101), or category_class and category "
+                           "(and subcategory)")
+    check_category(category_class, category, subcategory, categories=known)
+    code = next((c.code for c in known if (c.category_class, c.category, c.subcategory)
+                 == (category_class, category, subcategory)), None)
+    return {"category_code": code, "category_class": category_class, "category": category,
+            "subcategory": subcategory}
+
+
+def _check_lonlat(lon: Any, lat: Any, name: str = "point") -> tuple[float, float]:
+    try:
+        x, y = float(lon), float(lat)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name}: expected lon and lat in degrees; got {lon!r}, {lat!r}") from None
+    if not (math.isfinite(x) and math.isfinite(y) and -180 <= x <= 180 and -90 <= y <= 90):
+        raise InvalidInput(f"{name}: ({x}, {y}) is not lon/lat (lon -180..180, lat -90..90; EPSG:4490)")
+    return x, y
+
+
+def locate_point(session: Session, *, lon: float, lat: float, tolerance_m: float = 0.01) -> dict[str, Any]:
+    """The grid, community and street of a point by the routing rule (module doc); InvalidInput outside every grid."""
+    lon, lat = _check_lonlat(lon, lat)
+    rows = session.execute(text("""
+        WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4490) AS g)
+        SELECT gr.code, gr.name, gr.district_code, gr.community_code,
+               COALESCE(c.street_code, left(gr.community_code, 9)) AS street_code,
+               ST_Intersects(gr.geom, pt.g) AS touches
+        FROM grid gr CROSS JOIN pt
+        LEFT JOIN community c ON c.code = gr.community_code AND c.valid_to IS NULL
+        WHERE gr.valid_to IS NULL AND gr.geom && ST_Expand(pt.g, :deg)
+          AND ST_DWithin(gr.geom::geography, pt.g::geography, :tol)
+        ORDER BY gr.code"""), {"lon": lon, "lat": lat, "tol": tolerance_m, "deg": tolerance_m / 50_000 + 1e-9}).all()
+    if not rows:
+        nearest = session.execute(text("""
+            WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4490) AS g),
+                 near AS (SELECT c.code, c.name, c.geom FROM community c, pt WHERE c.valid_to IS NULL
+                          ORDER BY c.geom <-> pt.g LIMIT 5)
+            SELECT near.code, near.name, ST_Distance(near.geom::geography, pt.g::geography) AS distance_m
+            FROM near, pt ORDER BY distance_m, near.code LIMIT 1"""), {"lon": lon, "lat": lat}).first()
+        if nearest is None:
+            raise InvalidInput(f"the point ({lon:.6f}, {lat:.6f}) lies outside every grid, and no community is "
+                               "stored yet", details={"lon": lon, "lat": lat})
+        raise InvalidInput(f"the point ({lon:.6f}, {lat:.6f}) lies outside every grid; the nearest community is "
+                           f"{nearest.name} ({nearest.code}), {nearest.distance_m:.0f} m away",
+                           details={"lon": lon, "lat": lat, "nearest_community": nearest.code,
+                                    "nearest_community_name": nearest.name,
+                                    "distance_m": round(float(nearest.distance_m), 1)})
+    chosen = rows[0]
+    return {"grid_code": chosen.code, "grid_name": chosen.name, "community_code": chosen.community_code,
+            "street_code": chosen.street_code, "district_code": chosen.district_code,
+            "rule": "shared_boundary_lowest_code" if len(rows) > 1 else "inside",
+            "candidates": [r.code for r in rows]}
+
+
+def grid_staff(session: Session, grid_code: str) -> list[dict[str, Any]]:
+    """The active leaders and workers currently assigned to a grid (whom its cases are routed to)."""
+    rows = session.execute(text("""
+        SELECT u.id, u.username, u.display_name, u.role_code, ga.duty, ga.public_phone
+        FROM grid_assignment ga JOIN app_user u ON u.id = ga.user_id
+        WHERE ga.grid_code = :g AND ga.valid_to IS NULL AND u.is_active
+        ORDER BY ga.duty, u.username"""), {"g": grid_code}).all()
+    return [{"user_id": r.id, "username": r.username, "display_name": r.display_name, "role": r.role_code,
+             "duty": r.duty, "public_phone": r.public_phone} for r in rows]
+
+
+def _resolve_place(session: Session, *, point: tuple[float, float] | None, building_id: int | None,
+                   address: str | None) -> tuple[tuple[float, float], int | None, str | None]:
+    """(lon, lat, building id, address) of a report: the point as given, or a building's point on surface."""
+    given = [name for name, value in (("point", point), ("building_id", building_id), ("address", address))
+             if value is not None]
+    if not given:
+        raise InvalidInput("where: send a point (lon, lat), a building_id or an address")
+    if point is not None:
+        if len(point) != 2:
+            raise InvalidInput(f"point: expected [lon, lat]; got {point!r}")
+        return _check_lonlat(*point), building_id, address
+    sql = """SELECT b.id, b.address, ST_X(ST_PointOnSurface(b.geom)) AS lon, ST_Y(ST_PointOnSurface(b.geom)) AS lat
+             FROM building b WHERE """
+    if building_id is not None:
+        row = session.execute(text(sql + "b.id = :id"), {"id": building_id}).first()
+        if row is None:
+            raise NotFound(f"building {building_id} does not exist")
+        return (row.lon, row.lat), row.id, address or row.address
+    wanted = (address or "").strip()
+    rows = session.execute(text(sql + """b.address = :a OR b.id IN (
+        SELECT d.building_id FROM dwelling d WHERE d.address = :a) ORDER BY b.id LIMIT 5"""), {"a": wanted}).all()
+    if not rows:
+        raise InvalidInput(f"address {wanted!r} matches no building; send a point or a building_id instead")
+    if len({r.id for r in rows}) > 1:
+        raise InvalidInput(f"address {wanted!r} matches {len(rows)} buildings ({', '.join(str(r.id) for r in rows)}); "
+                           "send the building_id", details={"building_ids": [r.id for r in rows]})
+    return (rows[0].lon, rows[0].lat), rows[0].id, wanted
+
+
+def _now(at: dt.datetime | None) -> dt.datetime:
+    if at is None:
+        return dt.datetime.now(dt.UTC)
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise InvalidInput(f"at: a timezone-aware time is required; got {at!r}")
+    return at
+
+
+def _events(session: Session, incident_id: int) -> list[dict[str, Any]]:
+    return [dict(e) for e in session.execute(text("""
+        SELECT action, from_status, to_status, at, actor_id, handler_id FROM incident_event
+        WHERE incident_id = :i ORDER BY at, id"""), {"i": incident_id}).mappings()]
+
+
+def _sla(events: list[dict[str, Any]], row: Any, rules: DeadlineRules, now: dt.datetime) -> dict[str, Any]:
+    return sla_status(events, now=now, rules=rules, category=row.category, urgency=row.urgency,
+                      area=row.area).to_dict()
+
+
+def _duplicates(session: Session, *, point: tuple[float, float], category_class: str, category: str,
+                at: dt.datetime, settings: Settings) -> list[dict[str, Any]]:
+    """Open cases the new report may repeat (gis.cases.duplicates), prefiltered in SQL by place and time."""
+    window = dt.timedelta(hours=settings.case_duplicate_window_hours)
+    rows = session.execute(text("""
+        SELECT i.id, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, COALESCE(i.category_code, i.category) AS category,
+               i.category_class, i.reported_at, i.status
+        FROM incident i
+        WHERE COALESCE(i.category_code, i.category) = :category AND i.status <> ALL(CAST(:closed AS text[]))
+          AND i.reported_at BETWEEN :since AND :until
+          AND ST_DWithin(i.geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4490)::geography, :radius)"""),
+        {"category": category, "closed": sorted(CLOSED_STATUSES), "since": at - window,
+         "until": at + window, "lon": point[0], "lat": point[1],
+         "radius": settings.case_duplicate_radius_m * 1.01}).mappings().all()
+    if not rows:
+        return []
+    found = find_duplicates(lon=point[0], lat=point[1], category=category, category_class=category_class,
+                            reported_at=at, open_cases=pd.DataFrame([dict(r) for r in rows]),
+                            max_distance_m=settings.case_duplicate_radius_m, window=window)
+    return [c.to_dict() for c in found]
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def report_incident(session: Session, principal: Principal | None, *, settings: Settings,
+                    point: tuple[float, float] | None = None, building_id: int | None = None,
+                    address: str | None = None, category_code: str | None = None,
+                    category_class: str | None = None, category: str | None = None, subcategory: str | None = None,
+                    description: str | None = None, source: str = "patrol", urgency: str = "normal",
+                    area: str = "urban", reporter_contact: str | None = None,
+                    position: tuple[float, float] | None = None, note: str | None = None,
+                    at: dt.datetime | None = None) -> dict[str, Any]:
+    """File a case at a point (or a building / address), route it to its grid's staff and flag duplicates.
+
+    ``principal`` None is a citizen (Open311). Grid staff and admins report anywhere in their
+    district; the case goes to the grid the routing rule picks, whoever reported it.
+    Returns the case, where it was routed, the staff it goes to, duplicate candidates and its deadline.
+    """
+    at = _now(at)
+    if source not in SOURCES:
+        raise InvalidInput(f"source {source!r}: choose one of {', '.join(SOURCES)}")
+    if urgency not in URGENCIES:
+        raise InvalidInput(f"urgency {urgency!r}: choose normal or urgent")
+    if area not in AREAS:
+        raise InvalidInput(f"area {area!r}: choose urban or rural")
+    if reporter_contact is not None and len(reporter_contact.strip()) > 100:
+        raise InvalidInput("reporter_contact: at most 100 characters")
+    cat = resolve_category(settings, category_code=category_code, category_class=category_class,
+                           category=category, subcategory=subcategory)
+    role = principal.role if principal is not None else "citizen"
+    actor = principal.user_id if principal is not None and principal.user_id else None
+    # The workflow table decides who may report; checked before anything is written.
+    transition = apply_action(None, "report", actor=actor, actor_role=role, at=at, note=note,
+                              actor_position=position)
+    where, building, place = _resolve_place(session, point=point, building_id=building_id, address=address)
+    routing = locate_point(session, lon=where[0], lat=where[1], tolerance_m=settings.case_boundary_tolerance_m)
+    if principal is not None and principal.district_code and principal.district_code != routing["district_code"]:
+        raise PermissionDenied(f"the point lies in district {routing['district_code']}, outside your district "
+                               f"{principal.district_code}")
+    # "Same category" is the subcategory (its code) when known: two 市容环境 reports of rubbish and
+    # of a dirty road are not duplicates.
+    duplicates = _duplicates(session, point=where, category_class=cat["category_class"],
+                             category=cat["category_code"] or cat["category"], at=at, settings=settings)
+    incident_id = session.execute(text("""
+        INSERT INTO incident (district_code, street_code, community_code, grid_code, category_code, category_class,
+                              category, subcategory, description, source, urgency, area, status, address,
+                              building_id, reported_by, reporter_contact, reported_at, geom)
+        VALUES (:district, :street, :community, :grid, :code, :class, :category, :sub, :description, :source,
+                :urgency, :area, :status, :address, :building, :by, :contact, :at,
+                ST_SetSRID(ST_MakePoint(:lon, :lat), 4490))
+        RETURNING id"""), {
+        "district": routing["district_code"], "street": routing["street_code"],
+        "community": routing["community_code"], "grid": routing["grid_code"], "code": cat["category_code"],
+        "class": cat["category_class"], "category": cat["category"], "sub": cat["subcategory"],
+        "description": description, "source": source, "urgency": urgency, "area": area,
+        "status": transition.status, "address": place, "building": building, "by": actor,
+        "contact": reporter_contact.strip() if reporter_contact else None, "at": at, "lon": where[0],
+        "lat": where[1]}).scalar_one()
+    _append_event(session, incident_id, routing["district_code"], transition.event, actor_id=actor,
+                  detail={"routing": routing, "duplicates": duplicates} if duplicates else {"routing": routing})
+    sla = _refresh_due(session, incident_id, settings=settings, now=at)
+    row = _locked(session, incident_id)
+    return {"incident": _incident_record(row, principal or _CITIZEN), "routing": routing,
+            "staff": grid_staff(session, routing["grid_code"]), "duplicates": duplicates, "sla": sla}
+
+
+_CITIZEN = Principal(user_id=0, username="citizen", role="viewer")  # sees no contact
+
+
+def _append_event(session: Session, incident_id: int, district_code: str, event: Any, *, actor_id: int | None,
+                  detail: dict[str, Any] | None = None) -> int:
+    """Append one row to the case's log (who, when, from, to, note, GPS, handler, score)."""
+    extra = dict(detail or {})
+    if event.distance_m is not None:
+        extra["distance_m"] = round(event.distance_m, 1)
+    lon, lat = event.position if event.position else (None, None)
+    return session.execute(text("""
+        INSERT INTO incident_event (incident_id, district_code, actor_id, actor_role, at, action, from_status,
+                                    to_status, note, handler_id, satisfaction, detail, geom)
+        VALUES (:i, :d, :actor, :role, :at, :action, :frm, :to, :note, :handler, :score, CAST(:detail AS jsonb),
+                CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
+                     ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4490) END)
+        RETURNING id"""), {
+        "i": incident_id, "d": district_code, "actor": actor_id, "role": event.actor_role, "at": event.at,
+        "action": event.action, "frm": event.from_status, "to": event.to_status, "note": event.note,
+        "handler": event.handler_id if isinstance(event.handler_id, int) else None, "score": event.satisfaction,
+        "detail": json.dumps(extra, ensure_ascii=False) if extra else None, "lon": lon, "lat": lat}).scalar_one()
+
+
+def _locked(session: Session, incident_id: int, *, lock: bool = False) -> Any:
+    row = session.execute(text(f"SELECT {_INCIDENT_COLUMNS}, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat "
+                               f"FROM incident i WHERE i.id = :id{' FOR UPDATE' if lock else ''}"),
+                          {"id": incident_id}).first()
+    if row is None:
+        raise NotFound(f"incident {incident_id} does not exist")
+    return row
+
+
+def _refresh_due(session: Session, incident_id: int, *, settings: Settings, now: dt.datetime) -> dict[str, Any]:
+    """Recompute the due time of the case's current stage from its log; store and return its SLA status."""
+    row = _locked(session, incident_id)
+    sla = _sla(_events(session, incident_id), row, deadline_rules(settings), now)
+    due = dt.datetime.fromisoformat(sla["due_at"]) if sla["due_at"] else None
+    session.execute(text("UPDATE incident SET due_at = :due WHERE id = :id"), {"due": due, "id": incident_id})
+    return sla
+
+
+# --- actions ------------------------------------------------------------------------------------
+
+
+def _acting_scope(principal: Principal, incident_id: int) -> tuple[str, dict[str, Any]]:
+    if not principal.may_read_personal_data:
+        raise PermissionDenied(f"{principal.role} may not act on cases; grid staff and admins do")
+    scope, params = privacy.scope_filter(principal, grid_column="i.grid_code", district_column="i.district_code")
+    return scope, {**params, "id": incident_id}
+
+
+def _case_in_scope(session: Session, principal: Principal, incident_id: int, *, lock: bool) -> Any:
+    scope, params = _acting_scope(principal, incident_id)
+    row = session.execute(text(f"SELECT {_INCIDENT_COLUMNS}, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat "
+                               f"FROM incident i WHERE i.id = :id AND {scope}{' FOR UPDATE' if lock else ''}"),
+                          params).first()
+    if row is None:
+        raise _not_found(principal, "incident", incident_id)
+    return row
+
+
+def _check_handler(session: Session, handler_id: int, grid_code: str | None) -> None:
+    staff = grid_staff(session, grid_code) if grid_code else []
+    if handler_id not in {s["user_id"] for s in staff}:
+        names = ", ".join(f"{s['username']} ({s['user_id']})" for s in staff) or "nobody is assigned"
+        raise InvalidInput(f"handler_id {handler_id} is not staff of grid {grid_code}; its staff: {names}",
+                           details={"grid_staff": [s["user_id"] for s in staff]})
+
+
+def act_on_incident(session: Session, reader: Reader, incident_id: int, *, action: str,
+                    expected_version: int | None, settings: Settings, note: str | None = None,
+                    position: tuple[float, float] | None = None, satisfaction: int | None = None,
+                    handler_id: int | None = None, at: dt.datetime | None = None) -> dict[str, Any]:
+    """Apply a workflow action to a case in the actor's scope and append it to the log.
+
+    The workflow table (gis.cases.workflow) decides role and state; grid staff act only on
+    cases of their grids (NotFound otherwise, so existence is not confirmed); a stale
+    ``expected_version`` is a Conflict naming the current one. Returns the case, the event,
+    the due time of its new stage and what the actor may do next.
+    """
+    principal = reader.principal
+    at = _now(at)
+    if expected_version is None:
+        raise InvalidInput("send the version you read, as If-Match or in the body, so no action is taken twice")
+    row = _case_in_scope(session, principal, incident_id, lock=True)
+    if row.version != expected_version:
+        raise Conflict(f"incident {incident_id} was changed by someone else (current version {row.version}, yours "
+                       f"{expected_version}); reload and try again", details={"current_version": row.version})
+    if handler_id is not None and action in {"dispatch", "report_in"}:
+        _check_handler(session, handler_id, row.grid_code)
+    events = _events(session, incident_id)
+    state = replay(events) if events else CaseState(status=row.status, handler_id=row.handler_id)
+    transition = apply_action(state, action, actor=principal.user_id, actor_role=principal.role, at=at, note=note,
+                              actor_position=position, case_position=(row.lon, row.lat), handler_id=handler_id,
+                              satisfaction=satisfaction, verify_max_distance_m=settings.case_verify_max_distance_m)
+    event_id = _append_event(session, incident_id, row.district_code, transition.event, actor_id=principal.user_id)
+    new = transition.state
+    # Finished cases keep when they finished; an evaluation keeps the closing time, a reopen clears it.
+    session.execute(text("""
+        UPDATE incident SET status = :status, handler_id = :handler, version = version + 1,
+               closed_at = CASE WHEN CAST(:keep AS boolean) THEN closed_at ELSE CAST(:closed AS timestamptz) END,
+               satisfaction = COALESCE(CAST(:score AS smallint), satisfaction)
+        WHERE id = :id"""), {
+        "status": new.status, "handler": new.handler_id if isinstance(new.handler_id, int) else None,
+        "keep": new.status == "evaluated", "closed": at if new.status in {"closed", "rejected"} else None,
+        "score": transition.event.satisfaction, "id": incident_id})
+    sla = _refresh_due(session, incident_id, settings=settings, now=at)
+    privacy.record_change(session, principal, entity="incident", entity_id=incident_id, action=action,
+                          reason=reader.reason, district_code=row.district_code, request_id=reader.request_id,
+                          detail={"from": transition.event.from_status, "to": new.status, "event_id": event_id})
+    record = _incident_record(_locked(session, incident_id), principal)
+    record.pop("reporter_contact", None)  # an action answer shows no contact, so it needs no read audit
+    return {"incident": record, "event": {**transition.event.to_dict(), "id": event_id}, "sla": sla,
+            "allowed_actions": allowed_actions(new.status, principal.role)}
+
+
+# --- photos -------------------------------------------------------------------------------------
+
+
+def photo_kind(content: bytes) -> str | None:
+    """``jpg``, ``png`` or ``webp`` from the file's first bytes; None for anything else."""
+    if content[:3] == b"\xff\xd8\xff":
+        return "jpg"
+    if content[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def _photos_of(session: Session, incident_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(text("""
+        SELECT id, content_type, size_bytes, sha256, uploaded_at FROM incident_photo WHERE incident_id = :i
+        ORDER BY id"""), {"i": incident_id}).all()
+    return [{"id": r.id, "content_type": r.content_type, "size_bytes": r.size_bytes, "sha256": r.sha256,
+             "uploaded_at": _iso(r.uploaded_at), "href": f"/incidents/{incident_id}/photos/{r.id}"} for r in rows]
+
+
+def add_photo(session: Session, reader: Reader, incident_id: int, *, content: bytes,
+              settings: Settings) -> dict[str, Any]:
+    """Attach a JPEG/PNG/WebP photo (checked by content and size) to a case in the uploader's scope.
+
+    Stored as ``<state>/uploads/incidents/<id>/<sha256>.<ext>``; the same file twice is one photo.
+    """
+    row = _case_in_scope(session, reader.principal, incident_id, lock=False)
+    limit = settings.incident_photo_max_bytes
+    if len(content) > limit:
+        raise InvalidInput(f"photo: {len(content):,} bytes is more than the {limit:,}-byte limit",
+                           details={"size_bytes": len(content), "max_bytes": limit})
+    kind = photo_kind(content)
+    if kind is None:
+        raise InvalidInput("photo: the file is not a JPEG, PNG or WebP image (checked by its content, not its name)")
+    digest = hashlib.sha256(content).hexdigest()
+    existing = session.execute(text("SELECT id FROM incident_photo WHERE incident_id = :i AND sha256 = :s"),
+                               {"i": incident_id, "s": digest}).scalar()
+    folder = settings.state_dir() / "uploads" / "incidents" / str(incident_id)
+    path = folder / f"{digest}.{kind}"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        # Write then rename: a reader never sees half a photo.
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        os.replace(tmp, path)
+    if existing is None:
+        existing = session.execute(text("""
+            INSERT INTO incident_photo (incident_id, district_code, path, content_type, size_bytes, sha256,
+                                        uploaded_by)
+            VALUES (:i, :d, :p, :t, :n, :s, :by) RETURNING id"""),
+            {"i": incident_id, "d": row.district_code, "p": str(path.relative_to(settings.state_dir())),
+             "t": PHOTO_TYPES[kind], "n": len(content), "s": digest,
+             "by": reader.principal.user_id or None}).scalar_one()
+        created = True
+    else:
+        created = False
+    photo = next(p for p in _photos_of(session, incident_id) if p["id"] == existing)
+    return {**photo, "created": created}
+
+
+def photo_file(session: Session, reader: Reader, incident_id: int, photo_id: int, *,
+               settings: Settings) -> tuple[Path, str]:
+    """The stored file and content type of a photo of a case the reader may see."""
+    where = _incident_where(reader.principal, incident_id=incident_id)
+    seen = session.execute(text(f"SELECT 1 FROM incident i WHERE {where.sql}"), where.params).first()
+    photo = session.execute(text("SELECT path, content_type FROM incident_photo WHERE id = :p AND incident_id = :i"),
+                            {"p": photo_id, "i": incident_id}).first() if seen else None
+    if photo is None:
+        raise _not_found(reader.principal, "photo", f"{photo_id} of incident {incident_id}")
+    path = settings.state_dir() / photo.path
+    if not path.is_file():
+        raise NotFound(f"photo {photo_id} of incident {incident_id}: the file {photo.path} is missing from the "
+                       "upload store")
+    return path, photo.content_type
+
+
+# --- deadlines: overdue lists and automatic escalation -----------------------------------------
+
+
+def _events_by_case(session: Session, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    by_case: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    if ids:
+        for e in session.execute(text("""
+                SELECT incident_id, action, from_status, to_status, at, actor_id, handler_id FROM incident_event
+                WHERE incident_id = ANY(:ids) ORDER BY at, id"""), {"ids": ids}).mappings():
+            by_case[e["incident_id"]].append(dict(e))
+    return by_case
+
+
+def overdue_incidents(session: Session, principal: Principal | None, *, settings: Settings,
+                      now: dt.datetime | None = None, grid_code: str | None = None) -> dict[str, Any]:
+    """Open cases in scope whose running stage is overdue or due soon, most urgent first (no contacts).
+
+    ``principal`` None (the command line) sees every district.
+    """
+    now = _now(now)
+    rules = deadline_rules(settings)
+    scope, params = _incident_scope(principal) if principal is not None else ("TRUE", {})
+    open_statuses = sorted(OPEN_STATUSES - {"escalated"})
+    rows = session.execute(text(f"""
+        SELECT i.id, i.grid_code, i.community_code, i.category_code, i.category, i.subcategory, i.status,
+               i.urgency, i.area, i.handler_id, i.reported_at, i.version
+        FROM incident i WHERE {scope} AND i.status = ANY(CAST(:open AS text[]))
+          AND (CAST(:grid AS text) IS NULL OR i.grid_code = :grid)
+        ORDER BY i.id"""), {**params, "open": open_statuses, "grid": grid_code}).all()
+    events = _events_by_case(session, [r.id for r in rows])
+    lists: dict[str, list[dict[str, Any]]] = {"overdue": [], "due_soon": []}
+    for r in rows:
+        sla = _sla(events[r.id], r, rules, now)
+        if sla["status"] in lists:
+            lists[sla["status"]].append({
+                "id": r.id, "grid_code": r.grid_code, "community_code": r.community_code,
+                "category_code": r.category_code, "category": r.category, "subcategory": r.subcategory,
+                "status": r.status, "urgency": r.urgency, "handler_id": r.handler_id,
+                "reported_at": _iso(r.reported_at), "version": r.version, "sla": sla})
+    for items in lists.values():
+        items.sort(key=lambda c: c["sla"]["remaining_seconds"] if c["sla"]["remaining_seconds"] is not None else 0)
+    return {"now": now.isoformat(), **lists}
+
+
+def escalate_overdue(session: Session, *, settings: Settings, now: dt.datetime | None = None,
+                     district_code: str | None = None) -> list[dict[str, Any]]:
+    """Escalate (吹哨, as role ``system``) every case whose running stage is over its limit; returns them.
+
+    Cases another transaction holds are skipped this round (SKIP LOCKED), so two schedulers never
+    escalate one case twice; an escalated case has no clock, so the next run leaves it alone.
+    """
+    now = _now(now)
+    rules = deadline_rules(settings)
+    escalable = sorted(f for (f, a), (_to, roles) in TRANSITIONS.items() if a == "escalate" and "system" in roles)
+    rows = session.execute(text("""
+        SELECT i.id, i.district_code, i.category, i.urgency, i.area FROM incident i
+        WHERE i.status = ANY(CAST(:s AS text[])) AND (CAST(:d AS text) IS NULL OR i.district_code = :d)
+        ORDER BY i.id FOR UPDATE SKIP LOCKED"""), {"s": escalable, "d": district_code}).all()
+    events = _events_by_case(session, [r.id for r in rows])
+    clocks = [CaseClock(case_id=r.id, events=events[r.id], category=r.category, urgency=r.urgency, area=r.area)
+              for r in rows]
+    district = {r.id: r.district_code for r in rows}
+    done = []
+    for breach in escalations_due(clocks, now=now, rules=rules):
+        hours = breach.overdue_by / dt.timedelta(hours=1)
+        transition = apply_action(replay(events[breach.case_id]), "escalate", actor=None, actor_role="system",
+                                  at=now,
+                                  note=f"自动吹哨: {breach.stage} stage overdue by {hours:.2f} counted hours")
+        event_id = _append_event(session, breach.case_id, district[breach.case_id], transition.event, actor_id=None,
+                                 detail={"automatic": True, "stage": breach.stage,
+                                         "due_at": _iso(breach.due_at), "overdue_hours": round(hours, 3)})
+        session.execute(text("UPDATE incident SET status = :s, handler_id = NULL, version = version + 1, "
+                             "due_at = NULL WHERE id = :id"), {"s": transition.status, "id": breach.case_id})
+        done.append({"id": breach.case_id, "from_status": breach.status, "stage": breach.stage,
+                     "due_at": _iso(breach.due_at), "overdue_hours": round(hours, 3), "event_id": event_id})
+    return done
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+
+def case_statistics(session: Session, *, period: str, level: str = "grid", settings: Settings,
+                    district_code: str | None = None, as_of: dt.datetime | None = None) -> dict[str, Any]:
+    """Response, resolution, on-time closure and satisfaction rates per grid, community or street (and in total)."""
+    if level not in LEVELS:
+        raise InvalidInput(f"level {level!r}: choose one of {', '.join(LEVELS)}")
+    rules = deadline_rules(settings)
+    start, end = period_bounds(period, timezone=settings.case_timezone)
+    cases = pd.DataFrame([dict(r) for r in session.execute(text("""
+        SELECT i.id, i.grid_code, i.community_code, i.street_code, i.reported_at, i.urgency, i.category, i.area,
+               i.satisfaction
+        FROM incident i WHERE i.reported_at >= :start AND i.reported_at < :end
+          AND (CAST(:d AS text) IS NULL OR i.district_code = :d)"""),
+        {"start": start, "end": end, "d": district_code}).mappings()],
+        columns=["id", "grid_code", "community_code", "street_code", "reported_at", "urgency", "category", "area",
+                 "satisfaction"])
+    ids = [int(i) for i in cases["id"]]
+    events = pd.DataFrame([dict(r) for r in session.execute(text("""
+        SELECT incident_id, action, to_status, at, satisfaction FROM incident_event WHERE incident_id = ANY(:ids)
+        ORDER BY at, id"""), {"ids": ids}).mappings()], columns=["incident_id", "action", "to_status", "at",
+                                                                 "satisfaction"])
+    levels = [level] if level == "total" else [level, "total"]
+    frame = case_stats(cases, events, start=start, end=end, as_of=as_of, rules=rules, levels=levels)
+    return {"district_code": district_code, "level": level, **stats_to_dict(frame, start=start, end=end, as_of=as_of)}
+
+
+# --- the public view (Open311 GeoReport v2) -----------------------------------------------------
+
+# status open/closed: a case is closed once nothing is left to do (rejected, closed, evaluated).
+
+
+def open311_services(settings: Settings) -> list[dict[str, Any]]:
+    """The catalogue as GeoReport v2 services: service_code = category code."""
+    return [{"service_code": c.code, "service_name": c.subcategory,
+             "description": f"{c.subcategory} ({c.subcategory_en}); {c.category} {c.category_en}",
+             "metadata": False, "type": "realtime", "keywords": f"{c.category_class},{c.category_en}",
+             "group": c.category} for c in incident_categories(settings)]
+
+
+_PUBLIC_COLUMNS = """
+    i.id, i.category_code, i.category, i.subcategory, i.status, i.source, i.description, i.reported_at,
+    i.due_at, i.closed_at, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, g.name AS grid_name,
+    (SELECT max(e.at) FROM incident_event e WHERE e.incident_id = i.id) AS updated_at
+"""
+_PUBLIC_FROM = "FROM incident i LEFT JOIN grid g ON g.code = i.grid_code AND g.valid_to IS NULL"
+
+
+def _public(row: Any, settings: Settings) -> dict[str, Any]:
+    """One case as a GeoReport v2 request: no contact, no reporter, no photos, no address, rounded point."""
+    digits = settings.open311_coordinate_decimals
+    return {
+        "service_request_id": str(row.id),
+        "status": "closed" if row.status in CLOSED_STATUSES else "open",
+        "status_notes": f"{row.status} ({STATUSES.get(row.status, row.status)})",
+        "service_name": row.subcategory or row.category,
+        "service_code": row.category_code,
+        # Only what a citizen published through Open311 is shown; staff notes may name residents.
+        "description": row.description if row.source == "open311" else None,
+        "agency_responsible": row.grid_name,
+        "service_notice": None,
+        "requested_datetime": _iso(row.reported_at),
+        "updated_datetime": _iso(row.updated_at or row.reported_at),
+        "expected_datetime": _iso(row.due_at),
+        "address": None,
+        "address_id": None,
+        "zipcode": None,
+        "lat": round(row.lat, digits),
+        "long": round(row.lon, digits),
+        "media_url": None,
+    }
+
+
+def open311_requests(session: Session, *, settings: Settings, ids: list[int] | None = None,
+                     service_code: str | None = None, start: dt.datetime | None = None,
+                     end: dt.datetime | None = None, status: str | None = None,
+                     now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Public requests, newest first: by id, or by code, period (default the last 90 days) and open/closed."""
+    params: dict[str, Any] = {"limit": OPEN311_MAX, "closed": sorted(CLOSED_STATUSES)}
+    where = ["TRUE"]
+    if ids:
+        where.append("i.id = ANY(:ids)")
+        params["ids"] = ids
+    else:
+        end = end or _now(now)
+        start = start or end - dt.timedelta(days=OPEN311_DAYS)
+        where.append("i.reported_at >= :start AND i.reported_at <= :end")
+        params.update(start=start, end=end)
+    if service_code:
+        where.append("i.category_code = ANY(:codes)")
+        params["codes"] = [c.strip() for c in service_code.split(",") if c.strip()]
+    if status is not None:
+        if status not in ("open", "closed"):
+            raise InvalidInput(f"status {status!r}: choose open or closed")
+        where.append("i.status " + ("= ANY" if status == "closed" else "<> ALL") + "(CAST(:closed AS text[]))")
+    rows = session.execute(text(f"SELECT {_PUBLIC_COLUMNS} {_PUBLIC_FROM} WHERE {' AND '.join(where)} "
+                                "ORDER BY i.reported_at DESC, i.id DESC LIMIT :limit"), params).all()
+    return [_public(r, settings) for r in rows]
+
+
+def open311_request(session: Session, request_id: int, *, settings: Settings) -> dict[str, Any]:
+    """One public request; NotFound when there is none."""
+    row = session.execute(text(f"SELECT {_PUBLIC_COLUMNS} {_PUBLIC_FROM} WHERE i.id = :id"),
+                          {"id": request_id}).first()
+    if row is None:
+        raise NotFound(f"service request {request_id} does not exist")
+    return _public(row, settings)
+
+
+def open311_create(session: Session, *, settings: Settings, service_code: str | None, lat: float | None,
+                   lon: float | None, address: str | None = None, address_id: int | None = None,
+                   description: str | None = None, contact: str | None = None, api_key: str | None = None,
+                   at: dt.datetime | None = None) -> dict[str, Any]:
+    """File a citizen's request (role ``citizen``): the api_key rule of Settings, then :func:`report_incident`."""
+    if settings.open311_api_keys and api_key not in settings.open311_api_keys:
+        raise PermissionDenied("api_key: this server accepts requests from registered citizen apps only; "
+                               "send a valid api_key" if api_key else "api_key is required by this server")
+    if not service_code:
+        raise InvalidInput("service_code is required (see services.json)")
+    point = None
+    if lat is not None or lon is not None:
+        if lat is None or lon is None:
+            raise InvalidInput("send both lat and long")
+        point = (lon, lat)
+    if point is None and address_id is None and not address:
+        raise InvalidInput("a location is required: lat and long, address_string or address_id")
+    report = report_incident(session, None, settings=settings, point=point, building_id=address_id,
+                             address=address if point is None and address_id is None else None,
+                             category_code=service_code, description=description, source="open311",
+                             reporter_contact=contact, at=at)
+    notice = None
+    if report["duplicates"]:
+        notice = (f"a similar open request lies {report['duplicates'][0]['distance_m']:.0f} m away "
+                  f"(#{report['duplicates'][0]['case_id']}); staff will check whether yours repeats it")
+    return {"service_request_id": str(report["incident"]["id"]), "service_notice": notice, "account_id": None}

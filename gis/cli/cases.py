@@ -1,0 +1,107 @@
+"""``wangge cases overdue | stats | escalate``: deadlines, figures and automatic escalation of incidents.
+
+Run from the command line the commands see every district (there is no signed-in user);
+``escalate`` acts as the pseudo-role ``system`` and is what a scheduler (cron, systemd timer)
+calls, e.g. every five minutes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gis.cli.output import JsonOption, console, db_transaction, emit, settings
+from gis.errors import InvalidInput
+from gis.services import cases as case_service
+
+app = typer.Typer(help="Incidents (事件): overdue lists, figures per grid/community/street, escalation.",
+                  no_args_is_help=True)
+
+Now = Annotated[str | None, typer.Option("--now", help="Judge as of this ISO time (default: now), e.g. "
+                                                       "2026-10-12T09:00+08:00.")]
+
+
+def _moment(raw: str | None) -> dt.datetime | None:
+    if raw is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(f"--now: expected an ISO time such as 2026-10-12T09:00+08:00, got {raw!r}") from None
+    if moment.tzinfo is None:
+        raise InvalidInput(f"--now: give a time zone, e.g. {raw}+08:00")
+    return moment
+
+
+def _hours(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds / 3600:+.1f} h"
+
+
+@app.command("overdue")
+def overdue(grid: str = typer.Option(None, "--grid", help="Only this 15-digit grid."), now: Now = None,
+            as_json: JsonOption = False) -> None:
+    """Open cases overdue or due soon, most urgent first."""
+    with db_transaction() as session:
+        found = case_service.overdue_incidents(session, None, settings=settings(), now=_moment(now), grid_code=grid)
+    if as_json:
+        emit(found, as_json=True)
+        return
+    for kind in ("overdue", "due_soon"):
+        items = found[kind]
+        console.print(f"{kind.replace('_', ' ')}: {len(items)}", highlight=False)
+        if not items:
+            continue
+        table = Table("id", "grid", "category", "status", "stage", "due", "left")
+        for c in items:
+            table.add_row(str(c["id"]), c["grid_code"] or "–", c["subcategory"] or c["category"], c["status"],
+                          c["sla"]["stage"] or "–", (c["sla"]["due_at"] or "–")[:16],
+                          _hours(c["sla"]["remaining_seconds"]))
+        console.print(table)
+
+
+@app.command("stats")
+def stats(period: str = typer.Option(..., "--period", help="2026, 2026-10 or 2026-Q4."),
+          level: str = typer.Option("grid", "--level", help="grid, community, street or total."),
+          district: str = typer.Option(None, "--district", help="Only this 6-digit district."),
+          as_json: JsonOption = False) -> None:
+    """Response, resolution, on-time closure and satisfaction rates (三率) over a period."""
+    with db_transaction() as session:
+        figures = case_service.case_statistics(session, period=period, level=level, settings=settings(),
+                                               district_code=district)
+    if as_json:
+        emit(figures, as_json=True)
+        return
+    p = figures["period"]
+    console.print(f"cases reported {p['start'][:10]} to {p['end'][:10]} (end excluded)", highlight=False)
+
+    def pct(value: float | None) -> str:
+        return "–" if value is None else f"{value:.0%}"
+
+    table = Table("level", "code", "reports", "response", "resolution", "on-time closure", "satisfaction",
+                  "handling h")
+    for name, rows in figures["levels"].items():
+        for r in rows:
+            hours = r["mean_handling_hours"]
+            table.add_row(name, str(r["code"]), str(r["reports"]), pct(r["response_rate"]), pct(r["resolution_rate"]),
+                          pct(r["on_time_closure_rate"]), pct(r["satisfaction_rate"]),
+                          "–" if hours is None else f"{hours:.1f}")
+    console.print(table)
+
+
+@app.command("escalate")
+def escalate(now: Now = None, district: str = typer.Option(None, "--district", help="Only this district."),
+             as_json: JsonOption = False) -> None:
+    """Escalate (吹哨) every case over its stage's limit, as the system; safe to run from a scheduler."""
+    with db_transaction() as session:
+        done = case_service.escalate_overdue(session, settings=settings(), now=_moment(now), district_code=district)
+    emit({"escalated": done}, as_json=as_json,
+         human=f"escalated {len(done)} case(s)" + "".join(
+             f"\n  #{c['id']}: {c['from_status']} → escalated, {c['stage']} overdue by {c['overdue_hours']:.1f} h"
+             for c in done))
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="cases")

@@ -1,0 +1,96 @@
+"""`wangge cases overdue | stats | escalate` against a throw-away database holding the API world and three
+cases filed at fixed times in September/October 2025 (the commands commit, so not the rolled-back one)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner, Result
+
+import api_world
+import coverage_town as town
+from gis.cli import app
+from gis.db.engine import make_engine, transaction
+from gis.db.setup import scratch_database
+from gis.services import cases as case_service
+from gis.services.users import Principal
+from gis.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def point(x: float, y: float) -> tuple[float, float]:
+    pt = town._lonlat([town.p(x, y)])[0]
+    return pt.x, pt.y
+
+
+@pytest.fixture(scope="module")
+def cases_db() -> Iterator[dict]:
+    settings = Settings(database_url=None, home=REPO / ".wangge")
+    with scratch_database(settings, prefix="wangge_cases_cli",
+                          server_url=os.environ.get("WANGGE_TEST_DATABASE_URL")) as url:
+        engine = make_engine(url)
+        with transaction(engine) as s:
+            world = api_world.build_world(s)
+            worker = Principal(user_id=world["users"]["worker_a"], username="worker_a", role="grid_worker",
+                               district_code=town.DISTRICT, grid_codes=frozenset({api_world.GRID_A}))
+            ids = {}
+            for name, when, xy in (("late", dt.datetime(2025, 9, 30, 17, 20, tzinfo=SH), (300, 60)),
+                                   ("early", dt.datetime(2025, 10, 9, 9, 0, tzinfo=SH), (100, 60)),
+                                   ("b", dt.datetime(2025, 9, 29, 9, 0, tzinfo=SH), (500, 60))):
+                ids[name] = case_service.report_incident(s, worker, settings=Settings(database_url=None),
+                                                         point=point(*xy), category_code="E0101",
+                                                         at=when)["incident"]["id"]
+        engine.dispose()
+        yield {"url": url, **ids}
+
+
+def wangge(db: dict, *args: str) -> Result:
+    return CliRunner().invoke(app, ["cases", *args], env={"WANGGE_DATABASE_URL": db["url"], "COLUMNS": "200"})
+
+
+def ok_json(done: Result) -> dict:
+    assert done.exit_code == 0, done.output + repr(done.exception)
+    return json.loads(done.stdout)
+
+
+def test_overdue_stats_and_escalate(cases_db: dict) -> None:
+    now = "2025-10-09T09:25+08:00"
+    listed = ok_json(wangge(cases_db, "overdue", "--now", now, "--json"))
+    assert {c["id"] for c in listed["overdue"]} == {cases_db["late"], cases_db["b"]}
+    assert [c["id"] for c in listed["due_soon"]] == [cases_db["early"]]  # 25 of its 30 minutes used
+    human = wangge(cases_db, "overdue", "--now", now)
+    assert human.exit_code == 0 and "overdue: 2" in human.stdout and "暴露垃圾" in human.stdout
+
+    figures = ok_json(wangge(cases_db, "stats", "--period", "2025-09", "--json"))
+    assert {r["code"]: r["reports"] for r in figures["levels"]["grid"]} == {api_world.GRID_A: 1,
+                                                                            api_world.GRID_B: 1}
+    community = ok_json(wangge(cases_db, "stats", "--period", "2025-09", "--level", "community", "--json"))
+    assert [(r["code"], r["reports"]) for r in community["levels"]["community"]] == [(town.NORTH, 2)]
+    assert "on-time closure" in wangge(cases_db, "stats", "--period", "2025-10").stdout
+
+    done = ok_json(wangge(cases_db, "escalate", "--now", now, "--json"))
+    assert sorted(c["id"] for c in done["escalated"]) == sorted([cases_db["late"], cases_db["b"]])
+    assert ok_json(wangge(cases_db, "escalate", "--now", now, "--json")) == {"escalated": []}
+    engine = make_engine(cases_db["url"])
+    try:
+        with engine.connect() as conn:
+            statuses = dict(conn.execute(text("SELECT id, status FROM incident")).all())
+    finally:
+        engine.dispose()
+    assert statuses == {cases_db["late"]: "escalated", cases_db["b"]: "escalated", cases_db["early"]: "reported"}
+
+
+def test_bad_options_are_one_line_errors(cases_db: dict) -> None:
+    bad = wangge(cases_db, "stats", "--period", "October")
+    assert bad.exit_code == 1 and "period 'October'" in str(bad.exception)
+    naive = wangge(cases_db, "overdue", "--now", "2025-10-09T09:00")
+    assert naive.exit_code == 1 and "time zone" in str(naive.exception)
