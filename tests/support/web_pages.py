@@ -1,0 +1,24 @@
+"""Helpers of the browser tests (tests/web): sign in through the login page, save screenshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gis.services.demo import DEMO_PASSWORD
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+
+
+def sign_in(page: object, username: str) -> None:
+    """Log in through the login page and wait until the role's view has loaded."""
+    page.goto("/")  # type: ignore[attr-defined]
+    page.wait_for_url("**/app/login")  # type: ignore[attr-defined]
+    page.fill("#username", username)  # type: ignore[attr-defined]
+    page.fill("#password", DEMO_PASSWORD)  # type: ignore[attr-defined]
+    page.click("#login-button")  # type: ignore[attr-defined]
+    page.wait_for_selector("body[data-ready='1']", timeout=60_000)  # type: ignore[attr-defined]
+
+
+def screenshot(page: object, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]

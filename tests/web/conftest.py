@@ -1,0 +1,136 @@
+"""Browser tests: the web app served by uvicorn on a free port, driven by Debian's headless Chromium.
+
+Every request to a non-local address is blocked and recorded; a test that made one fails. No
+browser is downloaded: Playwright drives /usr/bin/chromium (scripts/bootstrap.sh installs it), and
+a missing browser fails the test rather than skipping it. The database is a copy of the demo
+(``CREATE DATABASE … TEMPLATE``) with the demo accounts and a kindergarten coverage run, so that
+what these tests write (an adopted plan, an incident) never reaches other tests; it is dropped after.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from api.app import create_app
+from gis.db.engine import drop_database, libpq_url, make_engine, transaction
+from gis.services import coverage as coverage_service
+from gis.services.demo import DEMO_DISTRICT, ensure_demo_users
+from gis.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+@pytest.fixture(scope="session")
+def web_database_url(demo_database_url: str) -> Iterator[str]:
+    """A copy of the demo database with demo users and a kindergarten coverage run; dropped afterwards."""
+    template = make_url(demo_database_url)
+    url = template.set(database=f"wangge_web_{uuid.uuid4().hex[:8]}").render_as_string(hide_password=False)
+    admin = libpq_url(template.set(database="postgres").render_as_string(hide_password=False))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        # The template must have no other sessions: other fixtures dispose their engines after loading.
+        conn.execute(f'CREATE DATABASE "{make_url(url).database}" TEMPLATE "{template.database}"')
+    try:
+        engine = make_engine(url)
+        try:
+            with transaction(engine) as session:
+                ensure_demo_users(session)
+                # The staff's public phones go on the grid notice.
+                session.execute(text("UPDATE grid_assignment SET public_phone = '025-8400 1234'"))
+            with transaction(engine) as session:
+                coverage_service.compute_coverage(session, district_code=DEMO_DISTRICT[0], types=["kindergarten"])
+        finally:
+            engine.dispose()
+        yield url
+    finally:
+        drop_database(url)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(web_database_url: str) -> Iterator[str]:
+    """The app (API and web pages) on a free local port, in a background thread; its base URL."""
+    settings = Settings(database_url=None, home=REPO / ".wangge")
+    app = create_app(settings, url=web_database_url, host="127.0.0.1")
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(200):  # started flips once the socket listens (no wall-clock assertion: a bounded wait)
+        if srv.started:
+            break
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium (scripts/bootstrap.sh does)"
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+class BlockedNetwork:
+    """Aborts every request that leaves the machine and remembers it."""
+
+    def __init__(self) -> None:
+        self.attempted: list[str] = []
+
+    def __call__(self, route: object) -> None:
+        url = route.request.url  # type: ignore[attr-defined]
+        parts = urlsplit(url)
+        if parts.scheme in ("data", "blob") or parts.hostname in LOCAL_HOSTS:
+            route.continue_()  # type: ignore[attr-defined]
+        else:
+            self.attempted.append(url)
+            route.abort()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def open_page(browser: object, server: str, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A factory of fresh pages (own context, optional viewport) with the network blocked; checks afterwards."""
+    blocked = BlockedNetwork()
+    contexts = []
+    errors: list[str] = []
+
+    def make(viewport: dict[str, int] | None = None) -> object:
+        context = browser.new_context(viewport=viewport or {"width": 1280, "height": 860},  # type: ignore[attr-defined]
+                                      base_url=server)
+        context.route("**/*", blocked)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert blocked.attempted == [], f"requests outside the app: {blocked.attempted}"
+    assert errors == [], f"uncaught errors in the page: {errors}"
