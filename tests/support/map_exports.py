@@ -1,0 +1,21 @@
+"""Shared by the report-map tests: where screenshots go, the browser to use, and the CLI call."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "maps"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+INCIDENTS = 60
+CLOSED_EVERY = 3  # every third test incident is closed
+
+
+def wangge_map(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`wangge map export ARGS` in a subprocess, as a user would run it."""
+    return subprocess.run([sys.executable, "-m", "gis.cli", "map", "export", *args], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=600)
