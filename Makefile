@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench deps db-start db-stop clean
 
-$(STAMP): pyproject.toml scripts/bootstrap.sh
+$(STAMP): pyproject.toml scripts/bootstrap.sh web/package-lock.json
 	bash scripts/bootstrap.sh
 
 deps: $(STAMP)

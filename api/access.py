@@ -71,6 +71,8 @@ ACCESS: dict[str, frozenset[str]] = {
     "GET /coverage/runs/{run_id}/gaps": EVERYONE,
     "POST /coverage/runs": FACILITY_PLANNERS,
     "POST /coverage/site": FACILITY_PLANNERS,
+    "POST /coverage/what-if": FACILITY_PLANNERS,
+    "GET /coverage/isochrones": FACILITY_PLANNERS,
     # background jobs (api/routes/jobs.py): each user sees their own, admins all
     "GET /jobs": EVERYONE,
     "GET /jobs/{job_id}": EVERYONE,
@@ -86,8 +88,24 @@ ACCESS: dict[str, frozenset[str]] = {
     # cases (api/routes/cases.py; the incidents issue adds the workflow)
     "GET /incidents": EVERYONE,
     "GET /incidents/{incident_id}": EVERYONE,
+    "POST /incidents": FIELD_STAFF,  # the workflow table lets staff report; citizens file through Open311
+    "GET /incidents/overdue": EVERYONE,  # scoped like GET /incidents; no contacts
+    "POST /incidents/{incident_id}/actions": FIELD_STAFF,  # role × state: gis.cases.workflow.TRANSITIONS
+    "POST /incidents/{incident_id}/photos": FIELD_STAFF,
+    "GET /incidents/{incident_id}/photos/{photo_id}": EVERYONE,  # whoever may see the case
+    "GET /stats/cases": EVERYONE,  # aggregates (三率), not personal
+    # Open311 GeoReport v2 (api/routes/open311.py): public, no personal data; filing follows
+    # Settings.open311_api_keys (none: anyone, as on a 12345 web form; some: api_key required)
+    "GET /open311/v2/services.json": PUBLIC,
+    "GET /open311/v2/requests.json": PUBLIC,
+    "POST /open311/v2/requests.json": PUBLIC,
+    "GET /open311/v2/requests/{request_id}.json": PUBLIC,
     "GET /patrols": FIELD_STAFF,
     "GET /patrols/{patrol_id}": FIELD_STAFF,
+    # patrols (api/routes/patrols.py): field staff upload tracks; coverage is an aggregate (no worker, no track)
+    "POST /patrols": FIELD_STAFF,
+    "GET /patrols/coverage": EVERYONE,
+    "GET /patrols/weekly": EVERYONE,
     # vector tiles (api/routes/tiles.py)
     "GET /tiles": EVERYONE,
     "GET /tiles/{layer}/{z}/{x}/{y}.mvt": EVERYONE,

@@ -16,6 +16,7 @@ from gis import __version__
 from gis.db.engine import database_url, make_engine
 from gis.errors import SetupError
 from gis.settings import Settings
+from web import mount as mount_web
 
 logger = logging.getLogger("wangge.api")
 
@@ -72,4 +73,5 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
 
     for router in ROUTERS:
         app.include_router(router)
+    mount_web(app)  # pages and static files: plain routes, outside the access table (they hold no data)
     return app

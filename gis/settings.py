@@ -7,6 +7,7 @@ Every threshold the domain calls configurable lives here (env prefix ``WANGGE_``
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,12 +47,51 @@ class Settings(BaseSettings):
 
     # Privacy (domain §6).
     patrol_retention_days: int = 180
+    # Patrol coverage (domain §5, 每周定期网格巡查): a building counts as visited within this distance of a
+    # track, a street segment when this close to a track over half its length.
+    patrol_building_radius_m: float = 30.0
+    patrol_segment_radius_m: float = 20.0
+    # A day's walk at one fix a second is ~30,000 points, ~4 MB of GPX; a bigger upload is refused.
+    patrol_max_upload_bytes: int = 10_000_000
 
     # Sign-in. The demo secret is public (it is in this file): the app refuses it in production
     # and on any non-loopback address, so that a demo set-up cannot be exposed by accident.
     secret_key: str = Field(default=DEMO_SECRET, description="HMAC key for access tokens (32+ characters)")
     token_minutes: int = Field(default=480, description="access token lifetime: one working shift")
     environment: str = Field(default="local", description="local | production (production refuses demo secrets)")
+
+    # Incidents (domain §5, issue 7). Deadline limits per stage × urgency × area are the defaults of
+    # gis.cases.deadlines; these override them (minutes) without code.
+    case_timezone: str = Field(default="Asia/Shanghai", description="the working calendar's time zone")
+    case_working_periods: list[tuple[str, str]] = Field(
+        default=[("08:30", "12:00"), ("13:30", "17:30")], description="working periods of a working day (HH:MM)")
+    case_dispatch_minutes_urgent: float = 10
+    case_dispatch_minutes_normal: float = 30
+    case_handling_hours_urgent: float = 2
+    case_handling_hours_normal: float = 24
+    case_verification_hours_urban: float = 1
+    case_verification_hours_rural: float = 2
+    case_urgent_wall_clock: bool = Field(default=True, description="urgent cases count every hour, holidays too")
+    case_due_soon_share: float = Field(default=0.25, description="due soon once this share of a limit is left")
+    case_duplicate_radius_m: float = 50.0
+    case_duplicate_window_hours: float = 72.0
+    case_verify_max_distance_m: float = 100.0
+    case_boundary_tolerance_m: float = Field(
+        default=0.01, description="a reported point this close to a grid boundary counts as on it")
+    case_categories_path: Path | None = Field(default=None, description="a city's own incident_categories.csv")
+    incident_photo_max_bytes: int = Field(default=10 * 1024 * 1024, description="largest photo accepted")
+    # Open311 POST requests.json: with no keys, any citizen may file (like the 12345 web form);
+    # with keys, api_key must be one of them.
+    open311_api_keys: list[str] = Field(default=[], description="api keys of citizen apps allowed to file")
+    open311_coordinate_decimals: int = Field(default=4, description="public lat/long precision (4: about 10 m)")
+
+    # Web app (issue 8). Our own vector tiles are always drawn; an XYZ basemap under them is optional
+    # (Tianditu with a key, an intranet tile server). GCJ-02 basemaps (AMap, Tencent) need our overlays
+    # shifted to meet them; CGCS2000 and WGS84 ones line up as they are.
+    basemap_url: str | None = Field(default=None, description="XYZ template, e.g. http://tiles.local/{z}/{x}/{y}.png")
+    basemap_crs: Literal["gcj02", "wgs84", "cgcs2000"] = Field(default="wgs84", description="the basemap's datum")
+    basemap_attribution: str = Field(default="", description="credit line the basemap's licence asks for")
+    supervision_hotline: str = Field(default="12345", description="监督电话 printed on every grid notice")
 
     def uses_demo_secret(self) -> bool:
         """True while the public demo secret (or a short one) signs tokens."""

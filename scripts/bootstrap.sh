@@ -53,4 +53,14 @@ fi
 
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q -e '.[test,bench]'
+
+# The web app's browser tests drive Debian's Chromium (no browser download), and its front-end
+# libraries come from the npm registry into web/node_modules (served locally: no CDN at run time).
+command -v chromium >/dev/null || apt_install chromium
+# A small CJK font, so that pages and screenshots show Chinese rather than empty boxes (optional).
+apt_install fonts-wqy-microhei || echo "bootstrap: no CJK font; Chinese text may show as boxes" >&2
+command -v npm >/dev/null || apt_install nodejs npm
+if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  (cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 touch "$VENV/.installed"

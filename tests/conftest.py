@@ -47,6 +47,29 @@ def db(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+@pytest.fixture(scope="session")
+def demo_database_url(database_url: str) -> Iterator[str]:
+    """A database holding the whole demo (OSM extract, 24 communities, synthetic residents) and its adopted grids.
+
+    Loaded once per test session (a minute or two). Tests read it or write in a rolled-back
+    session; tests that commit (the coverage CLI) add coverage runs only.
+    """
+    from gis.db.engine import transaction
+    from gis.services.demo import demo_grid_plans, load_demo
+
+    settings = Settings(database_url=None, home=REPO / ".wangge")
+    with scratch_database(settings, prefix="wangge_demo", server_url=database_url) as url:
+        demo_engine = make_engine(url)
+        try:
+            with transaction(demo_engine) as session:
+                load_demo(session, settings)
+            with transaction(demo_engine) as session:
+                demo_grid_plans(session, settings)
+        finally:
+            demo_engine.dispose()
+        yield url
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if os.environ.get("CI", "").lower() not in {"1", "true", "yes"}:
         return

@@ -143,3 +143,28 @@ def suggest_sites(body: SiteRequest, session: SessionDep) -> dict[str, Any]:
                                           district_code=body.district_code, exact=body.exact,
                                           capacity=body.capacity, candidates=body.candidates,
                                           time_limit_s=body.time_limit_s)
+
+
+class WhatIfRequest(BaseModel):
+    type_code: str = Field(description="facility type, e.g. kindergarten")
+    district_code: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
+    add: tuple[float, float] | None = Field(default=None, description="[lon, lat] of a new facility")
+    remove: int | None = Field(default=None, description="id of a facility taken away")
+
+
+@router.post("/coverage/what-if", summary="Coverage of one type before and after adding or removing a facility "
+                                          "(nothing is stored)")
+def what_if(body: WhatIfRequest, session: SessionDep) -> dict[str, Any]:
+    if body.add is not None and not (-180 <= body.add[0] <= 180 and -90 <= body.add[1] <= 90):
+        raise InvalidInput(f"add: [{body.add[0]}, {body.add[1]}] is not a [lon, lat] point", details={"field": "add"})
+    return coverage_service.what_if(session, type_code=body.type_code, district_code=body.district_code,
+                                    add=body.add, remove=body.remove)
+
+
+@router.get("/coverage/isochrones", summary="Walking isochrones of a type's facilities as GeoJSON (display only)",
+            response_class=GeoJSONResponse)
+def isochrones(session: SessionDep, type_code: Annotated[str, Query(description="facility type")],
+               district_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
+               mode: Annotated[Literal["network", "straight_line"], Query()] = "network") -> GeoJSONResponse:
+    return GeoJSONResponse(coverage_service.facility_isochrones(session, district_code=district_code,
+                                                                type_code=type_code, mode=mode))

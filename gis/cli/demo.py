@@ -59,5 +59,17 @@ def register(app: typer.Typer) -> None:
         for account in accounts:
             table.add_row(account["username"], account["role"], account["password"], " ".join(account["grids"]))
         console.print(table)
+        with db_transaction() as session:
+            patrol = demo_service.demo_patrol(session, s)
+        if patrol.get("skipped"):
+            log(f"demo patrol: {patrol['skipped']}")
+        else:
+            sm = patrol["summary"]
+            share = "–" if sm["household_share"] is None else f"{sm['household_share']:.0%}"
+            console.print(f"demo patrol {patrol['patrol_id']} by demo_worker in grid {patrol['grid_code']} "
+                          f"(week {patrol['week']}): households covered {sm['households_covered']:,}/"
+                          f"{sm['households_total']:,} ({share}), street {sm['street_covered_m']:,.0f}/"
+                          f"{sm['street_length_m']:,.0f} m (see `wangge patrols coverage --grid "
+                          f"{patrol['grid_code']} --week {patrol['week']}`)", highlight=False)
         if serve:
             run_server(s, port=port)

@@ -109,3 +109,64 @@ def ensure_demo_users(session: Session) -> list[dict[str, Any]]:
         created.append({"username": username, "role": role, "password": DEMO_PASSWORD,
                         "grids": [a.grid_code for a in user_service.assigned_grids(session, user.id)]})
     return created
+
+
+DEMO_PATROL_NAME = "demo patrol"
+# About an hour's walk at a patrol's pace: the demo grid's streets nearest its centre, so that the
+# coverage figure shows what a patrol leaves out as well as what it covers.
+DEMO_PATROL_STREET_M = 3000.0
+
+
+def demo_patrol(session: Session, settings: Settings | None = None, *, start: Any = None) -> dict[str, Any]:
+    """A seeded demo patrol by ``demo_worker`` along the streets of their grid, stored, with its week's coverage.
+
+    Created once: a second call reports the stored one. ``start`` (tz-aware) defaults to an hour
+    and a half ago, so the track is within the retention period and in this week's figures.
+    """
+    import datetime as dt
+
+    import geopandas as gpd
+    import shapely
+
+    from gis.db.models import AppUser
+    from gis.patrols import iso_week
+    from gis.patrols.demo import demo_track
+    from gis.services import patrols as patrol_service
+    from gis.services import users as user_service
+
+    settings = settings or Settings()
+    radii = {"building_radius_m": settings.patrol_building_radius_m,
+             "segment_radius_m": settings.patrol_segment_radius_m}
+    worker = session.scalar(select(AppUser).where(AppUser.username == "demo_worker"))
+    grids = [a.grid_code for a in user_service.assigned_grids(session, worker.id)] if worker else []
+    if not grids:
+        return {"skipped": "no demo_worker with a grid: run the demo's grid plans and accounts first"}
+    existing = session.execute(text("""
+        SELECT id, grid_code, started_at FROM patrol WHERE worker_id = :w AND source_name = :n
+        ORDER BY id LIMIT 1"""), {"w": worker.id, "n": DEMO_PATROL_NAME}).first()
+    if existing is not None:
+        patrol_id, grid_code, started = existing
+        created = False
+    else:
+        grid_code = grids[0]
+        streets = patrol_service.grid_streets(session, [grid_code])
+        if streets.empty:
+            return {"skipped": f"grid {grid_code} has no walkable streets"}
+        centre = shapely.from_wkb(bytes(session.scalar(text(
+            "SELECT ST_AsBinary(ST_PointOnSurface(geom)) FROM grid WHERE code = :c AND valid_to IS NULL"),
+            {"c": grid_code})))
+        centre = gpd.GeoSeries([centre], crs="EPSG:4490").to_crs(streets.crs).iloc[0]
+        streets = streets.assign(away=streets.distance(centre)).sort_values(["away", "id"])
+        walked = streets.length.cumsum()
+        streets = streets[(walked <= DEMO_PATROL_STREET_M) | (walked == walked.iloc[0])]
+        started = start or (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=90)).replace(second=0, microsecond=0)
+        track = demo_track(streets, start=started, seed=DEMO_SEED, order="nearest", name=DEMO_PATROL_NAME)
+        district = session.scalar(text("SELECT district_code FROM grid WHERE code = :c AND valid_to IS NULL"),
+                                  {"c": grid_code})
+        patrol_id = patrol_service.store_track(session, track, worker_id=worker.id, grid_code=grid_code,
+                                               district_code=district, source_name=DEMO_PATROL_NAME)
+        created = True
+    week = iso_week(started)
+    coverage = patrol_service.patrol_coverage(session, grid_code=grid_code, week=week, **radii)
+    return {"patrol_id": int(patrol_id), "created": created, "worker": "demo_worker", "grid_code": grid_code,
+            "week": week, "patrols_that_week": coverage["patrols"], "summary": coverage["summary"]}

@@ -78,6 +78,10 @@ LAYERS: dict[str, TileLayer] = {layer.name: layer for layer in (
               {"building_id": "number", "type_code": "string", "households": "number",
                "target_population": "number", "distance_m": "number (absent: none within the search limit)",
                "run_id": "number"}),
+    # Barriers have no change trigger; they are only written by an OSM import, which rewrites the walk
+    # network too, so walk_edge's counter stands in for them.
+    TileLayer("water", "水系 rivers, canals and water bodies (background)", "polygon/line", ("barrier", "walk_edge"),
+              10, {"id": "number", "kind": "string (water or waterway)", "name": "string"}),
 )}
 
 
@@ -209,6 +213,12 @@ def _walk_sql(layer: TileLayer) -> str:
     return _wrap(layer.name, inner)
 
 
+def _water_sql(layer: TileLayer) -> str:
+    inner = f"""SELECT w.id, w.kind, w.name, {_mvt_geom(_simplified('w.geom'))} AS geom
+                FROM barrier w WHERE w.kind IN ('water', 'waterway') AND w.geom && {_BBOX}"""
+    return _wrap(layer.name, inner)
+
+
 def _points_sql(layer: TileLayer, *, table: str, columns: str, where: str, clustered: bool,
                 cluster_columns: str, cluster_by: str = "") -> str:
     if not clustered:
@@ -274,6 +284,8 @@ def tile_sql(layer: TileLayer, z: int, principal: Principal, *, type_code: str |
         sql = _buildings_sql(layer)
     elif layer.name == "walk_network":
         sql = _walk_sql(layer)
+    elif layer.name == "water":
+        sql = _water_sql(layer)
     elif layer.name == "facilities":
         sql = _facilities_sql(layer, clustered)
     elif layer.name == "incidents":

@@ -43,12 +43,18 @@ def features(response, layer: str) -> list[dict[str, Any]]:
     return decoded[layer]["features"] if layer in decoded else []
 
 
+def test_the_water_layer_draws_the_river_for_the_web_map_background(client: TestClient, as_user) -> None:
+    z, x, y = 14, 13600, 6652  # the world's tile (tests/support/access_examples_tiles.py)
+    water = features(client.get(f"/tiles/water/{z}/{x}/{y}.mvt", headers=as_user("viewer")), "water")
+    assert [(f["properties"]["kind"], f["properties"]["name"]) for f in water] == [("waterway", "玉带河")]
+
+
 def test_the_layer_list_names_fields_zooms_versions_and_url_templates(client: TestClient, as_user) -> None:
     response = client.get("/tiles", headers=as_user("viewer"))
     assert response.status_code == 200, response.text
     layers = {layer["name"]: layer for layer in response.json()["layers"]}
     assert set(layers) == {"communities", "grids", "buildings", "walk_network", "facilities", "incidents",
-                           "coverage_gaps"}
+                           "coverage_gaps", "water"}
     grids = layers["grids"]
     assert "households" in grids["fields"]
     assert grids["min_zoom"] < layers["buildings"]["min_zoom"] <= 15 <= grids["max_zoom"]

@@ -6,33 +6,19 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from gis.db.engine import make_engine, transaction
-from gis.db.setup import scratch_database
-from gis.services.demo import load_demo
-from gis.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def demo_env(database_url: str) -> Iterator[dict[str, str]]:
-    """The whole demo (OSM extract, 24 communities, synthetic residents), committed in a database of its own."""
-    settings = Settings(database_url=None, home=REPO / ".wangge")
-    with scratch_database(settings, prefix="wangge_cov_cli", server_url=database_url) as url:
-        engine = make_engine(url)
-        try:
-            with transaction(engine) as session:
-                load_demo(session, settings)
-        finally:
-            engine.dispose()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WANGGE_")}
-        env["WANGGE_DATABASE_URL"] = url
-        yield env
+def demo_env(demo_database_url: str) -> dict[str, str]:
+    """The environment of a command on the whole demo (tests/conftest.py loads it once per session)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANGGE_")}
+    env["WANGGE_DATABASE_URL"] = demo_database_url
+    return env
 
 
 def wangge(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
