@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from gis.catalogue import LEVELS, TARGET_AGES, TARGET_GROUPS, FacilityType, load_catalogue
 from gis.coverage.distances import DEFAULT_LIMIT_FACTOR, Reach, TypeCoverage, compute_coverage as compute_types
-from gis.coverage.distances import reach_by_network, reach_by_straight_line
+from gis.coverage.distances import reach_by_network
 from gis.coverage.gaps import DEFAULT_LINK_M, find_gaps
 from gis.coverage.isochrones import DEFAULT_WIDTH_M, network_isochrones, straight_line_isochrones
 from gis.coverage.network import AttachedNetwork, attach_buildings, build_network, locate_sites

@@ -10,38 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import time
-import uuid
 from collections.abc import Iterator
-import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from gis.db.engine import drop_database, libpq_url, make_engine, transaction
+from gis.db.engine import drop_database, make_engine, transaction
 from gis.services import coverage as coverage_service
 from gis.services.demo import DEMO_DISTRICT, ensure_demo_users
+from helpers import copy_database
 from map_exports import CLOSED_EVERY, INCIDENTS
 
 # Yesterday, 09:00 Beijing time: inside every retention period and within the cases view's 30 days.
 PATROL_START = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).replace(hour=1, minute=0, second=0, microsecond=0)
-
-
-def _copy_database(template_url: str) -> str:
-    template = make_url(template_url)
-    url = template.set(database=f"wangge_maps_{uuid.uuid4().hex[:8]}").render_as_string(hide_password=False)
-    admin = libpq_url(template.set(database="postgres").render_as_string(hide_password=False))
-    for attempt in range(10):
-        try:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{make_url(url).database}" TEMPLATE "{template.database}"')
-            return url
-        except psycopg.errors.ObjectInUse:
-            # The template must have no other session; another test's engine may still be closing.
-            if attempt == 9:
-                raise
-            time.sleep(1)
-    return url
 
 
 def _add_incidents(session) -> None:  # type: ignore[no-untyped-def]
@@ -93,7 +73,7 @@ def _add_patrols(session) -> None:  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def maps_database_url(demo_database_url: str) -> Iterator[str]:
     """A copy of the demo with a kindergarten coverage run, incidents and two patrols; dropped afterwards."""
-    url = _copy_database(demo_database_url)
+    url = copy_database(demo_database_url, prefix="wangge_maps")
     try:
         engine = make_engine(url)
         try:

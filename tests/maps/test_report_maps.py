@@ -21,7 +21,8 @@ from sqlalchemy import text
 from gis.db.engine import make_engine
 from gis.maps import ALLOWED_LINKS, MAX_HTML_BYTES, remote_references, strip_assets
 from gis.services.demo import DEMO_DISTRICT
-from map_exports import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, INCIDENTS, wangge_map
+from browser import chromium
+from map_exports import ARTIFACTS, INCIDENTS, wangge_map
 
 CODE = DEMO_DISTRICT[0]
 
@@ -133,13 +134,8 @@ class Visit:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's Chromium driven by Playwright (module scope: one Playwright per process at a time)."""
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium (scripts/bootstrap.sh does)"
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _recorder(visit: Visit) -> Any:

@@ -12,39 +12,30 @@ from __future__ import annotations
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg
 import pytest
 import uvicorn
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from api.app import create_app
-from gis.db.engine import drop_database, libpq_url, make_engine, transaction
+from gis.db.engine import drop_database, make_engine, transaction
 from gis.services import coverage as coverage_service
 from gis.services.demo import DEMO_DISTRICT, ensure_demo_users
 from gis.settings import Settings
+from browser import chromium
+from helpers import copy_database
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
 @pytest.fixture(scope="session")
 def web_database_url(demo_database_url: str) -> Iterator[str]:
     """A copy of the demo database with demo users and a kindergarten coverage run; dropped afterwards."""
-    template = make_url(demo_database_url)
-    url = template.set(database=f"wangge_web_{uuid.uuid4().hex[:8]}").render_as_string(hide_password=False)
-    admin = libpq_url(template.set(database="postgres").render_as_string(hide_password=False))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        # The template must have no other sessions: other fixtures dispose their engines after loading.
-        conn.execute(f'CREATE DATABASE "{make_url(url).database}" TEMPLATE "{template.database}"')
+    url = copy_database(demo_database_url, prefix="wangge_web")
     try:
         engine = make_engine(url)
         try:
@@ -88,13 +79,8 @@ def server(web_database_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium (scripts/bootstrap.sh does)"
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 class BlockedNetwork:
