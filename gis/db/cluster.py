@@ -114,7 +114,13 @@ def ensure_server(*, auto_install: bool, log: Log) -> Server:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether PostgreSQL could listen on ``port``.
+
+    SO_REUSEADDR, as PostgreSQL sets it: connections the server just closed linger in TIME_WAIT
+    on its port for a minute, and without the flag a stopped cluster would look "taken".
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
