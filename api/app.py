@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI, Request, Response
 
 from api.deps import authorize
 from api.errors import install_error_handlers
+from api.ratelimit import BodySizeLimit, LoginLimiter
 from api.routes import ROUTERS
 from gis import __version__
 from gis.db.engine import database_url, make_engine
@@ -39,7 +40,9 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
     ``host`` is the address it will listen on: the demo secret is refused off loopback.
     """
     check_secret(settings, host=host)
-    engine = make_engine(url or database_url(settings), pool_size=10, max_overflow=20)
+    # 40 connections at most: as many as the thread pool runs sync routes at once, so no request
+    # waits for a connection while holding a thread.
+    engine = make_engine(url or database_url(settings), pool_size=10, max_overflow=30)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -60,7 +63,11 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.login_limiter = LoginLimiter(per_username=settings.login_failures_per_username,
+                                           per_ip=settings.login_failures_per_ip,
+                                           window_seconds=settings.login_window_seconds)
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
