@@ -38,6 +38,7 @@ plan_commands.register(app)
 from gis.cli import maps as map_commands; app.add_typer(map_commands.app, name="map")  # noqa: E402, E702
 from gis.cli import patrols as patrol_commands; app.add_typer(patrol_commands.app, name="patrols")  # noqa: E402, E702
 from gis.cli import cases as case_commands; case_commands.register(app)  # noqa: E402, E702
+from gis.cli import backup as backup_commands; backup_commands.register(app)  # noqa: E402, E702
 
 
 def main() -> None:

@@ -1,0 +1,507 @@
+"""Load: ``wangge serve`` under many concurrent clients, then a check that no accepted write was lost.
+
+    .venv/bin/python bench/load.py [--clients 200] [--seconds 60] [--seed 1] [--url URL] [--json]
+
+The demo district (320102, Nanjing Xinjiekou) with its adopted grids and the demo accounts is read
+from ``--url`` or, by default, from a bench database ``wangge_bench_load`` on the embedded cluster,
+created and loaded the first time (a few minutes) and kept for the next run (``--reload``
+recreates it). ``wangge serve`` itself (uvicorn, one process) runs in a subprocess on a free
+loopback port with a fresh secret key.
+
+``--clients`` asyncio clients (one ``httpx.AsyncClient``, one connection each) loop for
+``--seconds``, each with its own seeded random stream, over a mix of:
+
+* vector tiles (``/tiles/{buildings|grids}/{z}/{x}/{y}.mvt``, z14–16 over the district), and GeoJSON
+  lists (``/grids?community_code=``, ``/buildings?bbox=``), as demo_viewer or demo_planner;
+* incident reports (``POST /incidents`` at a building's point in demo_worker's grid, as demo_worker),
+  each with a description token unique to the run and the request;
+* case transitions (``POST /incidents/{id}/actions`` with ``If-Match``) along the loop register →
+  dispatch → accept → feedback → verify → close, demo_leader running the case and demo_worker
+  handling it. Clients share the cases, so two may act on one case at once: the loser's 409 is an
+  expected conflict (counted apart), after which it reloads the case (``GET /incidents/{id}``).
+
+It prints per endpoint: requests, throughput, p50/p95/p99 latency and errors by status. Then it
+checks the database: the incidents carrying the run's token are exactly the 201s, each with the
+description, category, reporter and grid it was accepted with; every accepted transition has its
+event row (same id, case, action and status), no other event was written, and each case's version
+and status are what the accepted transitions left. Exit status 1 when an accepted write is missing
+or differs (or unacknowledged writes appear with no transport error to explain them); figures are
+printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from gis.db.engine import (
+    cluster_for,
+    drop_database,
+    ensure_database,
+    make_engine,
+    transaction,
+)
+from gis.db.setup import migrate_and_seed
+from gis.settings import Settings
+
+DISTRICT = "320102"
+BENCH_DB = "wangge_bench_load"
+ZOOMS = (14, 15, 16)
+CATEGORIES = ("E0101", "E0103", "E0201", "E0302")
+# Share of each kind of request; a transition falls back to a report while no case is open.
+MIX = (("tile", 40), ("grids", 10), ("buildings", 15), ("report", 15), ("transition", 20))
+# The next step of a case from each status, and who takes it (the leader runs the case, the worker handles it).
+NEXT_STEP = {"reported": ("register", "leader"), "registered": ("dispatch", "leader"),
+             "dispatched": ("accept", "worker"), "handling": ("feedback", "worker"),
+             "feedback": ("verify", "leader"), "verification": ("close", "leader")}
+CONFLICT = "409 (expected conflict)"
+
+
+def log(message: str) -> None:
+    print(f"· {message}", file=sys.stderr, flush=True)
+
+
+# --- the database -------------------------------------------------------------------------------
+
+
+def bench_database(settings: Settings, *, url: str | None, reload: bool) -> str:
+    """The URL of a database holding the demo district, its grids and the demo accounts, loading it when missing."""
+    from gis.services import demo as demo_service
+
+    if url is None:
+        cluster_for(settings, log=log).start()
+        url = make_url(cluster_for(settings).url("postgres")).set(database=BENCH_DB).render_as_string(
+            hide_password=False)
+        if reload:
+            drop_database(url)
+        ensure_database(url)
+        migrate_and_seed(url)
+    engine = make_engine(url)
+    try:
+        with transaction(engine) as session:
+            present = session.scalar(text("SELECT count(*) FROM grid WHERE district_code = :d AND valid_to IS NULL"),
+                                     {"d": DISTRICT})
+        if not present:
+            started = time.perf_counter()
+            with transaction(engine) as session:
+                if not demo_service.is_demo_loaded(session):
+                    log("loading the demo district (once; kept in the bench database)")
+                    demo_service.load_demo(session, settings)
+            with transaction(engine) as session:
+                log("suggesting and adopting the demo grids")
+                demo_service.demo_grid_plans(session, settings)
+            log(f"demo district ready in {time.perf_counter() - started:.0f} s")
+            with engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+        with transaction(engine) as session:
+            demo_service.ensure_demo_users(session)
+        return url
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class Targets:
+    """What the clients aim at: tiles, communities, the district's extent and building points in the worker's grid."""
+
+    tiles: list[tuple[int, int, int]]
+    communities: list[str]
+    extent: tuple[float, float, float, float]
+    points: list[tuple[int, float, float]]  # building id, lon, lat
+
+
+def targets(url: str, grid_code: str) -> Targets:
+    """Tiles over the district's buildings at each zoom, its communities, and building points in ``grid_code``."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            extent = tuple(conn.execute(text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                "(SELECT ST_Extent(geom) AS e FROM building WHERE district_code = :d) s"), {"d": DISTRICT}).one())
+            communities = list(conn.scalars(text(
+                "SELECT code FROM community WHERE district_code = :d AND valid_to IS NULL ORDER BY code"),
+                {"d": DISTRICT}))
+            # Points well inside the grid, so that routing (which settles points near an edge) keeps them there.
+            points = [tuple(r) for r in conn.execute(text("""
+                SELECT b.id, ST_X(p.pt), ST_Y(p.pt) FROM building b
+                JOIN grid g ON g.code = :g AND g.valid_to IS NULL
+                CROSS JOIN LATERAL (SELECT ST_PointOnSurface(b.geom) AS pt) p
+                WHERE ST_Contains(g.geom, p.pt)
+                  AND ST_Distance(ST_Boundary(g.geom)::geography, p.pt::geography) > 20
+                ORDER BY b.id"""), {"g": grid_code})]
+    finally:
+        engine.dispose()
+    west, south, east, north = extent
+
+    def tile(lon: float, lat: float, z: int) -> tuple[int, int]:
+        n = 1 << z
+        return int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+    tiles = []
+    for z in ZOOMS:
+        x0, y0 = tile(west, north, z)
+        x1, y1 = tile(east, south, z)
+        tiles += [(z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+    if not points:
+        raise SystemExit(f"no building lies well inside demo_worker's grid {grid_code}")
+    return Targets(tiles=tiles, communities=communities, extent=extent, points=points)
+
+
+# --- the server ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(stack: ExitStack, url: str, secret: str, server_log: Any) -> str:
+    """``wangge serve`` on a free loopback port, its log into ``server_log``; its base URL once it answers."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANGGE_")}
+    env.update(WANGGE_DATABASE_URL=url, WANGGE_SECRET_KEY=secret)
+    process = subprocess.Popen([str(Path(sys.executable).parent / "wangge"), "serve", "--host", "127.0.0.1",
+                                "--port", str(port)], env=env, cwd=tempfile.gettempdir(),
+                               stdout=subprocess.DEVNULL, stderr=server_log)
+    stack.callback(lambda: (process.terminate(), process.wait(10)))
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            server_log.seek(0)
+            raise SystemExit(f"wangge serve exited with {process.returncode}:\n"
+                             + server_log.read().decode(errors="replace")[-3000:])
+        try:
+            if httpx.get(base + "/health", timeout=2).status_code == 200:
+                return base
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"wangge serve did not answer on {base} within 60 s")
+        time.sleep(0.2)
+
+
+def sign_in(base: str, username: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """A demo user's auth header and who they are (``GET /auth/me``)."""
+    from gis.services.demo import DEMO_PASSWORD
+
+    response = httpx.post(base + "/auth/token", data={"username": username, "password": DEMO_PASSWORD}, timeout=30)
+    response.raise_for_status()
+    headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    me = httpx.get(base + "/auth/me", headers=headers, timeout=30)
+    me.raise_for_status()
+    return headers, me.json()
+
+
+# --- the load -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """What the clients know of a case: its version and status as last seen."""
+
+    version: int
+    status: str
+
+
+@dataclass
+class Run:
+    """Everything the clients measured and every write the server accepted."""
+
+    token: str
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    statuses: dict[str, Counter] = field(default_factory=dict)
+    # incident id -> what the 201 said: description, category, reporter, grid, version
+    created: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # event id -> (incident id, action, to_status, incident version after)
+    transitions: dict[int, tuple[int, str, str, int]] = field(default_factory=dict)
+    cases: dict[int, Case] = field(default_factory=dict)
+
+    def note(self, endpoint: str, status: int | str, seconds: float) -> None:
+        self.latencies.setdefault(endpoint, []).append(seconds)
+        self.statuses.setdefault(endpoint, Counter())[status] += 1
+
+    def seen(self, incident_id: int, record: dict[str, Any]) -> None:
+        """Keep the newest state of a case (answers may arrive out of order)."""
+        case = self.cases.get(incident_id)
+        if case is None or record["version"] > case.version:
+            self.cases[incident_id] = Case(version=record["version"], status=record["status"])
+
+
+async def client_loop(number: int, client: httpx.AsyncClient, run: Run, *, seed: int, stop_at: float,
+                      users: dict[str, tuple[dict[str, str], dict[str, Any]]], where: Targets) -> None:
+    """One simulated client: a seeded random walk over the mix until ``stop_at``."""
+    rng = random.Random(seed * 100_003 + number)
+    kinds = [k for k, _ in MIX]
+    weights = [w for _, w in MIX]
+    worker_id, leader_grids = users["worker"][1]["id"], set(users["leader"][1]["grids"])
+    sent = 0
+
+    async def call(endpoint: str, method: str, path: str, user: str, **kwargs: Any) -> httpx.Response | None:
+        started = time.perf_counter()
+        try:
+            response = await client.request(method, path, headers={**users[user][0], **kwargs.pop("headers", {})},
+                                            **kwargs)
+        except httpx.HTTPError as error:
+            run.note(endpoint, type(error).__name__, time.perf_counter() - started)
+            return None
+        status: int | str = response.status_code
+        if status == 409 and endpoint.endswith("/actions"):
+            status = CONFLICT
+        run.note(endpoint, status, time.perf_counter() - started)
+        return response
+
+    while time.monotonic() < stop_at:
+        kind = rng.choices(kinds, weights)[0]
+        reader = rng.choice(("viewer", "planner"))
+        open_cases = [i for i, c in run.cases.items() if c.status in NEXT_STEP]
+        if kind == "transition" and not open_cases:
+            kind = "report"
+        if kind == "tile":
+            layer = rng.choice(("buildings", "grids"))
+            z, x, y = rng.choice(where.tiles)
+            await call(f"GET /tiles/{layer}", "GET", f"/tiles/{layer}/{z}/{x}/{y}.mvt", reader)
+        elif kind == "grids":
+            await call("GET /grids?community_code", "GET", "/grids", reader,
+                       params={"community_code": rng.choice(where.communities)})
+        elif kind == "buildings":
+            west, south, east, north = where.extent
+            size = 0.004  # about 400 m × 450 m: a few dozen buildings
+            lon, lat = rng.uniform(west, east - size), rng.uniform(south, north - size)
+            await call("GET /buildings?bbox", "GET", "/buildings", reader,
+                       params={"bbox": f"{lon:.6f},{lat:.6f},{lon + size:.6f},{lat + size:.6f}"})
+        elif kind == "report":
+            sent += 1
+            building, lon, lat = rng.choice(where.points)
+            description = f"bench-load {run.token} client {number} report {sent}: building {building}"
+            category = rng.choice(CATEGORIES)
+            response = await call("POST /incidents", "POST", "/incidents", "worker", json={
+                "point": [lon, lat], "category_code": category, "description": description, "source": "patrol"})
+            if response is not None and response.status_code == 201:
+                answer = response.json()
+                incident = answer["incident"]
+                run.created[incident["id"]] = {"description": description, "category_code": category,
+                                               "reported_by": worker_id, "grid_code": answer["routing"]["grid_code"],
+                                               "version": incident["version"]}
+                if incident["grid_code"] in leader_grids:
+                    run.seen(incident["id"], incident)
+        else:
+            incident_id = rng.choice(open_cases)
+            case = run.cases[incident_id]
+            action, actor = NEXT_STEP[case.status]
+            body: dict[str, Any] = {"action": action, "note": f"bench-load {run.token}"}
+            if action == "dispatch":
+                body["handler_id"] = worker_id
+            response = await call("POST /incidents/{id}/actions", "POST", f"/incidents/{incident_id}/actions",
+                                  actor, json=body, headers={"If-Match": f'"{case.version}"'})
+            if response is None:
+                continue
+            if response.status_code == 200:
+                answer = response.json()
+                event = answer["event"]
+                run.transitions[event["id"]] = (incident_id, event["action"], event["to_status"],
+                                                answer["incident"]["version"])
+                run.seen(incident_id, answer["incident"])
+            elif response.status_code == 409:  # someone else moved it first: reload, as a real client would
+                fresh = await call("GET /incidents/{id}", "GET", f"/incidents/{incident_id}", "leader")
+                if fresh is not None and fresh.status_code == 200:
+                    run.seen(incident_id, fresh.json())
+
+
+async def load(base: str, run: Run, *, clients: int, seconds: float, seed: int,
+               users: dict[str, tuple[dict[str, str], dict[str, Any]]], where: Targets) -> float:
+    """Run the clients for ``seconds``; the elapsed time."""
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # A generous timeout: a request that times out may still commit, which would blur the write check.
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=300) as client:
+        started = time.monotonic()
+        await asyncio.gather(*(client_loop(n, client, run, seed=seed, stop_at=started + seconds, users=users,
+                                           where=where) for n in range(clients)))
+        return time.monotonic() - started
+
+
+# --- the write check ----------------------------------------------------------------------------
+
+
+def check_writes(url: str, run: Run) -> dict[str, Any]:
+    """Compare what the server accepted with what the database holds; the problems found."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = {r.id: r for r in conn.execute(text("""
+                SELECT id, description, category_code, reported_by, grid_code, version, status FROM incident
+                WHERE description LIKE :token"""), {"token": f"bench-load {run.token} %"})}
+            ids = sorted(set(rows) | set(run.created))
+            events = {r.id: r for r in conn.execute(text("""
+                SELECT id, incident_id, action, to_status FROM incident_event WHERE incident_id = ANY(:ids)"""),
+                {"ids": ids})}
+    finally:
+        engine.dispose()
+    transport_errors = {endpoint: sum(n for status, n in counts.items() if isinstance(status, str)
+                                      and status != CONFLICT) for endpoint, counts in run.statuses.items()}
+    problems: list[str] = []
+    missing = [i for i in run.created if i not in rows]
+    problems += [f"incident {i} was accepted (201) but is not in the database" for i in missing]
+    for incident_id, sent in run.created.items():
+        row = rows.get(incident_id)
+        if row is None:
+            continue
+        for key in ("description", "category_code", "reported_by", "grid_code"):
+            if getattr(row, key) != sent[key]:
+                problems.append(f"incident {incident_id}: {key} is {getattr(row, key)!r}, accepted {sent[key]!r}")
+    unacknowledged = sorted(set(rows) - set(run.created))
+    if unacknowledged and not transport_errors.get("POST /incidents"):
+        problems.append(f"{len(unacknowledged)} incidents carry the run's token but were never acknowledged: "
+                        f"{unacknowledged[:5]}")
+    reports = Counter(e.incident_id for e in events.values() if e.action == "report")
+    problems += [f"incident {i} has {reports[i]} report events, expected 1" for i in run.created if reports[i] != 1]
+    for event_id, (incident_id, action, to_status, _) in run.transitions.items():
+        event = events.get(event_id)
+        if event is None:
+            problems.append(f"event {event_id} ({action} on incident {incident_id}) was accepted but is missing")
+        elif (event.incident_id, event.action, event.to_status) != (incident_id, action, to_status):
+            problems.append(f"event {event_id}: is {event.action} → {event.to_status} on incident "
+                            f"{event.incident_id}, accepted {action} → {to_status} on incident {incident_id}")
+    stray = [e for e in events.values() if e.action != "report" and e.id not in run.transitions]
+    if stray and not transport_errors.get("POST /incidents/{id}/actions"):
+        problems.append(f"{len(stray)} events were written for requests that were not accepted: "
+                        f"{[e.id for e in stray[:5]]}")
+    if not any(transport_errors.values()):
+        # Each accepted transition raised the version by one, and the last one set the status.
+        accepted = Counter(t[0] for t in run.transitions.values())
+        last = {}
+        for incident_id, _, to_status, version in run.transitions.values():
+            if version > last.get(incident_id, (0, ""))[0]:
+                last[incident_id] = (version, to_status)
+        for incident_id, sent in run.created.items():
+            row = rows.get(incident_id)
+            if row is None:
+                continue
+            if row.version != sent["version"] + accepted[incident_id]:
+                problems.append(f"incident {incident_id}: version {row.version}, expected {sent['version']} + "
+                                f"{accepted[incident_id]} accepted transitions")
+            if incident_id in last and row.status != last[incident_id][1]:
+                problems.append(f"incident {incident_id}: status {row.status!r}, the last accepted transition "
+                                f"left {last[incident_id][1]!r}")
+    return {"incidents_accepted": len(run.created), "incidents_in_database": len(rows),
+            "unacknowledged_incidents": len(unacknowledged), "transitions_accepted": len(run.transitions),
+            "transition_events_in_database": sum(1 for e in events.values() if e.action != "report"),
+            "problems": problems}
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+def percentiles(ordered: list[float]) -> dict[float, float]:
+    """p50, p95 and p99 of sorted latencies in seconds, in milliseconds (nearest rank)."""
+    return {p: ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))] * 1000 for p in (0.50, 0.95, 0.99)}
+
+
+def summary(run: Run, elapsed: float) -> list[dict[str, Any]]:
+    """Per endpoint: requests, throughput, p50/p95/p99 in ms, and the count of each non-2xx outcome."""
+    rows = []
+    for endpoint in sorted(run.latencies):
+        latencies = sorted(run.latencies[endpoint])
+        pct = percentiles(latencies)
+        errors = {str(status): n for status, n in sorted(run.statuses[endpoint].items(), key=lambda kv: str(kv[0]))
+                  if not (isinstance(status, int) and 200 <= status < 300)}
+        rows.append({"endpoint": endpoint, "requests": len(latencies), "rps": len(latencies) / elapsed,
+                     "p50_ms": pct[0.50], "p95_ms": pct[0.95], "p99_ms": pct[0.99], "errors": errors})
+    return rows
+
+
+def print_report(results: dict[str, Any]) -> None:
+    print(f"load, district {DISTRICT}: {results['clients']} clients for {results['elapsed_s']:.1f} s against "
+          f"wangge serve (one uvicorn process), seed {results['seed']}")
+    print(f"{'endpoint':<32}{'requests':>9}{'req/s':>8}{'p50':>8}{'p95':>8}{'p99':>8}  errors")
+    total = 0
+    for row in results["endpoints"]:
+        total += row["requests"]
+        errors = ", ".join(f"{status}: {n}" for status, n in row["errors"].items()) or "-"
+        print(f"{row['endpoint']:<32}{row['requests']:>9}{row['rps']:>8.1f}{row['p50_ms']:>8.0f}"
+              f"{row['p95_ms']:>8.0f}{row['p99_ms']:>8.0f}  {errors}")
+    print(f"{'all':<32}{total:>9}{total / results['elapsed_s']:>8.1f}")
+    check = results["writes"]
+    print(f"writes: {check['incidents_accepted']} incidents accepted, {check['incidents_in_database']} in the "
+          f"database ({check['unacknowledged_incidents']} unacknowledged); {check['transitions_accepted']} "
+          f"transitions accepted, {check['transition_events_in_database']} transition events in the database")
+    if check["problems"]:
+        print(f"LOST OR ALTERED WRITES ({len(check['problems'])}):")
+        for problem in check["problems"][:20]:
+            print(f"  {problem}")
+    else:
+        print("every accepted write is in the database, as accepted")
+    if results["server_errors"]:
+        print(f"server log: {len(results['server_errors'])} error lines, the last: {results['server_errors'][-1]}")
+    print("latencies in ms (client side, queueing included); load average at the end: "
+          + " ".join(f"{x:.1f}" for x in os.getloadavg()))
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    secret = secrets.token_urlsafe(48)
+    url = bench_database(Settings(secret_key=secret), url=args.url, reload=args.reload)
+    with ExitStack() as stack:
+        server_log = stack.enter_context(open(args.server_log, "w+b") if args.server_log  # noqa: SIM115
+                                         else tempfile.TemporaryFile())  # noqa: SIM115
+        base = start_server(stack, url, secret, server_log)
+        users = {role: sign_in(base, f"demo_{role}") for role in ("viewer", "planner", "worker", "leader")}
+        grids = users["worker"][1]["grids"]
+        if not grids:
+            raise SystemExit("demo_worker has no grid: the demo grid plans were not adopted before the accounts")
+        where = targets(url, grids[0])
+        log(f"wangge serve at {base}; {len(where.tiles)} tiles, {len(where.communities)} communities, "
+            f"{len(where.points)} building points in grid {grids[0]}; {args.clients} clients for {args.seconds} s")
+        current = Run(token=secrets.token_hex(4))
+        elapsed = asyncio.run(load(base, current, clients=args.clients, seconds=args.seconds, seed=args.seed,
+                                   users=users, where=where))
+        server_log.seek(0)
+        server_errors = [line for line in server_log.read().decode(errors="replace").splitlines()
+                         if "Error" in line or "Exception" in line]
+    return {"clients": args.clients, "seconds": args.seconds, "elapsed_s": elapsed, "seed": args.seed,
+            "token": current.token, "endpoints": summary(current, elapsed), "writes": check_writes(url, current),
+            "server_errors": server_errors}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", help="database holding district 320102 (default: the bench database)")
+    parser.add_argument("--reload", action="store_true", help="recreate the bench database and load it again")
+    parser.add_argument("--clients", type=int, default=200, help="concurrent clients")
+    parser.add_argument("--seconds", type=float, default=60, help="how long the clients keep going")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the clients' random choices")
+    parser.add_argument("--server-log", help="keep wangge serve's log in this file (default: a temporary file)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = run(args)
+    if args.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+    else:
+        print_report(results)
+    sys.exit(1 if results["writes"]["problems"] else 0)
+
+
+if __name__ == "__main__":
+    main()
