@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gis import errors
@@ -20,6 +21,8 @@ logger = logging.getLogger("wangge.api")
 
 STATUS_CODES: dict[type[errors.WanggeError], int] = {
     errors.NotFound: 404,
+    errors.PayloadTooLarge: 413,
+    errors.TooManyRequests: 429,
     errors.Conflict: 409,
     errors.InvalidGeometry: 422,
     errors.CRSMismatch: 422,
@@ -54,6 +57,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: errors.WanggeError) -> JSONResponse:
         status = status_for(exc)
         headers = {"Retry-After": "5"} if status == 503 else None
+        if status == 429:
+            headers = {"Retry-After": str((exc.details or {}).get("retry_after_seconds", 60))}
         return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -65,9 +70,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated",
+                413: "payload_too_large"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses (a NUL in text, an id past bigint): the client's input, not our fault.
+        logger.info("database refused a value (request %s): %s", _request_id(request), type(exc.orig).__name__)
+        return JSONResponse(error_body("invalid_input", "a value is out of range or holds characters the database "
+                                       "cannot store (e.g. NUL)", {"problem": type(exc.orig).__name__}),
+                            status_code=422)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

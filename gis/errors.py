@@ -62,6 +62,18 @@ class NotAuthenticated(WanggeError):
     code = "not_authenticated"
 
 
+class PayloadTooLarge(InvalidInput):
+    """A request body over the size limit (WANGGE_MAX_REQUEST_BYTES)."""
+
+    code = "payload_too_large"
+
+
+class TooManyRequests(WanggeError):
+    """Too many attempts (failed sign-ins); ``details["retry_after_seconds"]`` says when to try again."""
+
+    code = "too_many_requests"
+
+
 class DatabaseUnavailable(WanggeError):
     """The database cannot be reached or is not set up."""
 

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     secret_key: str = Field(default=DEMO_SECRET, description="HMAC key for access tokens (32+ characters)")
     token_minutes: int = Field(default=480, description="access token lifetime: one working shift")
     environment: str = Field(default="local", description="local | production (production refuses demo secrets)")
+    # Request guards (api/ratelimit.py), counted per worker process.
+    max_request_bytes: int = Field(default=25 * 1024 * 1024, description="largest request body; bigger gets 413")
+    login_failures_per_username: int = Field(default=5, description="failed sign-ins per username per window")
+    login_failures_per_ip: int = Field(default=20, description="failed sign-ins per client address per window")
+    login_window_seconds: float = Field(default=60.0, description="the sign-in failure window")
 
     # Incidents (domain §5, issue 7). Deadline limits per stage × urgency × area are the defaults of
     # gis.cases.deadlines; these override them (minutes) without code.

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
 from api.security import TOKEN_URL, create_token
+from gis.errors import NotAuthenticated
 from gis.services import users as user_service
 
 router = APIRouter(tags=["auth"])
@@ -16,10 +17,21 @@ router = APIRouter(tags=["auth"])
 
 @router.post(TOKEN_URL, summary="Sign in: username and password for a bearer token")
 def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep,
-          settings: SettingsDep) -> dict[str, Any]:
-    """A JWT valid for ``WANGGE_TOKEN_MINUTES``; send it as ``Authorization: Bearer <token>``."""
-    user = user_service.authenticate(session, form.username, form.password,
-                                     allow_demo_accounts=settings.environment != "production")
+          settings: SettingsDep, request: Request) -> dict[str, Any]:
+    """A JWT valid for ``WANGGE_TOKEN_MINUTES``; send it as ``Authorization: Bearer <token>``.
+
+    Failed sign-ins are limited per username and per client address (api/ratelimit.py): 429 then.
+    """
+    limiter = request.app.state.login_limiter
+    ip = request.client.host if request.client else "unknown"
+    limiter.check(username=form.username, ip=ip)
+    try:
+        user = user_service.authenticate(session, form.username, form.password,
+                                         allow_demo_accounts=settings.environment != "production")
+    except NotAuthenticated:
+        limiter.record_failure(username=form.username, ip=ip)
+        raise
+    limiter.record_success(username=form.username)
     return create_token(settings, user)
 
 

@@ -1,0 +1,161 @@
+"""Request guards: a cap on request body size, and a limit on failed sign-ins.
+
+Both are in-process: each worker process (``uvicorn --workers N``) keeps its own counters, so with
+N workers an attacker gets up to N times the failures before every worker refuses. That is enough
+to stop password guessing from one machine; a shared limit would need a shared store (Redis).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from gis.errors import PayloadTooLarge, TooManyRequests
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+# --- body size -----------------------------------------------------------------------------------
+
+
+def _too_large_message(limit: int) -> str:
+    return (f"the request body is larger than the {limit:,}-byte limit (WANGGE_MAX_REQUEST_BYTES); "
+            "send a smaller file or geometry")
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive`` when a body without Content-Length grows past the cap.
+
+    A Starlette HTTPException because FastAPI turns any other error met while parsing a body into a
+    400; api/errors.py renders status 413 as the PayloadTooLarge error model.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=_too_large_message(limit))
+
+
+class BodySizeLimit:
+    """ASGI middleware refusing bodies over ``max_bytes`` with 413, before the app buffers them."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            # Refused on the header alone: nothing of the body is read.
+            error = PayloadTooLarge(_too_large_message(self.max_bytes),
+                                    details={"content_length": declared, "max_bytes": self.max_bytes})
+            response = JSONResponse({"error": error.code, "message": error.message, "details": error.details},
+                                    status_code=413, headers={"Connection": "close"})
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:  # chunked, or a Content-Length that lied
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+# --- sign-in failures ----------------------------------------------------------------------------
+
+
+def _user_key(username: str) -> tuple[str, str]:
+    # authenticate() strips the name; folding case too stops "Admin" from being a fresh counter.
+    return ("user", username.strip().casefold())
+
+
+class LoginLimiter:
+    """Counts failed sign-ins per username and per client address in a sliding window.
+
+    A caller over either limit is refused (TooManyRequests, with the seconds until the oldest
+    failure leaves the window) before the password is checked, so guessing costs no hashing.
+    ``clock`` returns seconds (monotonic); tests pass a fake one.
+    """
+
+    def __init__(self, *, per_username: int = 5, per_ip: int = 20, window_seconds: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
+        self.per_username = per_username
+        self.per_ip = per_ip
+        self.window = window_seconds
+        self.clock = clock
+        self.max_keys = max_keys
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()  # sync routes run in a thread pool
+
+    def check(self, *, username: str, ip: str) -> None:
+        """Raise TooManyRequests when ``username`` or ``ip`` has used up its failures."""
+        now = self.clock()
+        with self._lock:
+            waits = [self._wait(_user_key(username), self.per_username, now),
+                     self._wait(("ip", ip), self.per_ip, now)]
+        wait = max(waits)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            raise TooManyRequests(f"too many failed sign-ins for this account or address; try again in {seconds} s",
+                                  details={"retry_after_seconds": seconds})
+
+    def record_failure(self, *, username: str, ip: str) -> None:
+        """Count one failed sign-in against both the username and the address."""
+        now = self.clock()
+        with self._lock:
+            if len(self._failures) >= self.max_keys:
+                self._prune(now)
+            for key in (_user_key(username), ("ip", ip)):
+                self._failures.setdefault(key, deque()).append(now)
+
+    def record_success(self, *, username: str) -> None:
+        """A right password clears the username's failures (the address keeps its count)."""
+        with self._lock:
+            self._failures.pop(_user_key(username), None)
+
+    def _wait(self, key: tuple[str, str], limit: int, now: float) -> float:
+        times = self._failures.get(key)
+        if not times:
+            return 0.0
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            del self._failures[key]
+            return 0.0
+        return times[0] + self.window - now if len(times) >= limit else 0.0
+
+    def _prune(self, now: float) -> None:
+        for key in list(self._failures):
+            self._wait(key, 1, now)
+        if len(self._failures) >= self.max_keys:  # a flood of distinct names: forget the oldest half
+            oldest = sorted(self._failures, key=lambda k: self._failures[k][-1])
+            for key in oldest[: len(oldest) // 2]:
+                del self._failures[key]
