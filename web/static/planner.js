@@ -33,6 +33,7 @@ async function loadUnits() {
     onEachFeature: (f, layer) => {
       layer.bindTooltip(`${esc(f.properties.name)}<br>${t("households")} ${num(f.properties.households)}`);
       layer.on("click", () => showUnit(f.properties.code));
+      tagPath(layer, "code", f.properties.code);
     },
   })).addTo(map);
   communityLayer = L.geoJSON(communities, geoOptions({
@@ -44,6 +45,11 @@ async function loadUnits() {
     .join("");
   if (current) select.value = current;
   return grids;
+}
+
+// The unit's code on its SVG path (data-code / data-building): a stable handle for tests and assistive tools.
+function tagPath(layer, key, value) {
+  layer.on("add", () => { const el = layer.getElement && layer.getElement(); if (el) el.dataset[key] = value; });
 }
 
 function gridFeature(code) {
@@ -174,7 +180,8 @@ async function adopt() {
 
 function showEditResult(result) {
   clear("findings");
-  const findings = result.findings || [];
+  // The API reports the findings an edit created and those it resolved: show the new problems.
+  const findings = (result.findings && result.findings.created) || [];
   overlays.findings = L.layerGroup(findings.filter((f) => f.location).map((f) =>
     L.circleMarker(toMap(f.location[0], f.location[1]), { radius: 9, color: "#dc3545", fillOpacity: 0.6 })
       .bindTooltip(esc(f.message)))).addTo(map);
@@ -192,6 +199,8 @@ function startEdit() {
   const layer = L.geoJSON(selected.feature, geoOptions({ style: { color: "#fd7e14", weight: 3 } }))
     .getLayers()[0];
   overlays.edit = layer.addTo(map);
+  // Vertices are only draggable when the grid fills the view (a district view puts them on top of each other).
+  map.fitBounds(layer.getBounds(), { padding: [30, 30], animate: false });
   layer.pm.enable({ allowSelfIntersection: false });
   html($("#edit-box"), `<label>${t("reason")}<input id="edit-reason"></label><div class="row">
     <button id="edit-save">${t("planner.save_shape")}</button><button id="edit-cancel" class="secondary">${
@@ -227,14 +236,18 @@ async function startMove() {
   const chosen = new Set();
   overlays.pick = L.geoJSON(buildings, geoOptions({
     style: { color: "#0d6efd", weight: 1, fillOpacity: 0.3 },
-    onEachFeature: (f, layer) => layer.on("click", (e) => {
-      L.DomEvent.stopPropagation(e);
+    onEachFeature: (f, layer) => {
       const id = f.properties.id ?? f.id;
-      if (chosen.has(id)) chosen.delete(id); else chosen.add(id);
-      layer.setStyle({ fillColor: chosen.has(id) ? "#fd7e14" : "#0d6efd", fillOpacity: chosen.has(id) ? 0.9 : 0.3 });
-      $("#move-count").textContent = t("planner.selected", { n: chosen.size });
-    }),
+      tagPath(layer, "building", id);
+      layer.on("click", (e) => {
+        L.DomEvent.stopPropagation(e);
+        if (chosen.has(id)) chosen.delete(id); else chosen.add(id);
+        layer.setStyle({ fillColor: chosen.has(id) ? "#fd7e14" : "#0d6efd", fillOpacity: chosen.has(id) ? 0.9 : 0.3 });
+        $("#move-count").textContent = t("planner.selected", { n: chosen.size });
+      });
+    },
   })).addTo(map);
+  if (buildings.features.length) map.fitBounds(overlays.pick.getBounds(), { padding: [30, 30], animate: false });
   const others = siblings.features.filter((f) => f.properties.code !== code);
   html($("#edit-box"), `<p class="hint">${t("planner.move_hint")}</p><p id="move-count">${t("planner.selected", { n: 0 })}</p>
     <label>${t("planner.move_to")}<select id="move-to">${others.map((f) => `<option value="${f.properties.code}">${
