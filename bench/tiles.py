@@ -45,8 +45,7 @@ from sqlalchemy.engine import make_url
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from gis.db.engine import cluster_for, drop_database, ensure_database, make_engine, transaction  # noqa: E402
-from gis.db.setup import migrate_and_seed  # noqa: E402
+from gis.db.engine import make_engine, transaction  # noqa: E402
 from gis.settings import Settings  # noqa: E402
 
 DISTRICT = "320102"
@@ -68,37 +67,9 @@ def log(message: str) -> None:
 
 def bench_database(settings: Settings, *, url: str | None, reload: bool) -> str:
     """The URL of a database holding the demo district with its grids, loading it when missing."""
-    if url is None:
-        cluster_for(settings, log=log).start()
-        url = make_url(cluster_for(settings).url("postgres")).set(database=BENCH_DB).render_as_string(
-            hide_password=False)
-        if reload:
-            drop_database(url)
-        ensure_database(url)
-        migrate_and_seed(url)
-    engine = make_engine(url)
-    try:
-        with transaction(engine) as session:
-            present = session.scalar(text("SELECT count(*) FROM grid WHERE district_code = :d AND valid_to IS NULL"),
-                                     {"d": DISTRICT})
-        if present:
-            return url
-        from gis.services import demo as demo_service
+    from gis.services.demo import demo_database
 
-        started = time.perf_counter()
-        with transaction(engine) as session:
-            if not demo_service.is_demo_loaded(session):
-                log("loading the demo district (once; kept in the bench database)")
-                demo_service.load_demo(session, settings)
-        with transaction(engine) as session:
-            log("suggesting and adopting the demo grids")
-            demo_service.demo_grid_plans(session, settings)
-        log(f"demo district ready in {time.perf_counter() - started:.0f} s")
-        with engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
-        return url
-    finally:
-        engine.dispose()
+    return demo_database(settings, name=BENCH_DB, url=url, reload=reload, with_users=False, log=log)
 
 
 def bench_token(settings: Settings, url: str) -> str:

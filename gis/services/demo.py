@@ -170,3 +170,50 @@ def demo_patrol(session: Session, settings: Settings | None = None, *, start: An
     coverage = patrol_service.patrol_coverage(session, grid_code=grid_code, week=week, **radii)
     return {"patrol_id": int(patrol_id), "created": created, "worker": "demo_worker", "grid_code": grid_code,
             "week": week, "patrols_that_week": coverage["patrols"], "summary": coverage["summary"]}
+
+
+def demo_database(settings: Settings, *, name: str, url: str | None = None, reload: bool = False,
+                  with_users: bool = False, log: Any = lambda _m: None) -> str:
+    """The URL of a kept database holding the demo district and its grids (benchmarks use one each).
+
+    With no ``url``, database ``name`` on the embedded cluster, created and migrated when missing
+    (``reload`` starts it over); the demo is loaded only the first time.
+    """
+    import time
+
+    from sqlalchemy.engine import make_url
+
+    from gis.db.engine import cluster_for, drop_database, ensure_database, make_engine, transaction
+    from gis.db.setup import migrate_and_seed
+
+    if url is None:
+        cluster_for(settings, log=log).start()
+        url = make_url(cluster_for(settings).url("postgres")).set(database=name).render_as_string(
+            hide_password=False)
+        if reload:
+            drop_database(url)
+        ensure_database(url)
+        migrate_and_seed(url)
+    engine = make_engine(url)
+    try:
+        with transaction(engine) as session:
+            present = session.scalar(text("SELECT count(*) FROM grid WHERE district_code = :d AND valid_to IS NULL"),
+                                     {"d": DEMO_DISTRICT[0]})
+        if not present:
+            started = time.perf_counter()
+            with transaction(engine) as session:
+                if not is_demo_loaded(session):
+                    log(f"loading the demo district (once; kept in {name})")
+                    load_demo(session, settings)
+            with transaction(engine) as session:
+                log("suggesting and adopting the demo grids")
+                demo_grid_plans(session, settings)
+            log(f"demo district ready in {time.perf_counter() - started:.0f} s")
+            with engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+        if with_users:
+            with transaction(engine) as session:
+                ensure_demo_users(session)
+        return url
+    finally:
+        engine.dispose()
