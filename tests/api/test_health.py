@@ -37,3 +37,11 @@ def test_database_down_gives_503_with_retry_hint() -> None:
     assert body["error"] == "database_unavailable"
     assert "127.0.0.1:1" in body["message"] and "secret" not in body["message"]
     assert "Traceback" not in response.text
+
+
+def test_a_given_request_id_is_echoed_and_a_missing_one_is_made(database_url: str) -> None:
+    with TestClient(create_app(Settings(), url=database_url)) as client:
+        given = client.get("/health", headers={"X-Request-ID": "req-from-proxy-42"})
+        made = client.get("/health")
+    assert given.headers["X-Request-ID"] == "req-from-proxy-42"
+    assert len(made.headers["X-Request-ID"]) == 16
