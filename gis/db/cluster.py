@@ -291,12 +291,18 @@ class EmbeddedCluster:
         _wait_for_port(state.port, timeout_s)
         return state
 
-    def stop(self) -> bool:
-        """Stop the server; returns False when it was not running."""
+    def stop(self, *, mode: str = "fast") -> bool:
+        """Stop the server; returns False when it was not running.
+
+        ``fast`` rolls back open transactions and shuts down cleanly; ``immediate`` is a crash
+        (no checkpoint, WAL recovery at the next start), which the fault tests use.
+        """
+        if mode not in ("smart", "fast", "immediate"):
+            raise ValueError(f"unknown shutdown mode {mode!r}")
         if self.pid() is None:
             return False
         server = self._server()
-        self._run([server.bin_dir / "pg_ctl", "-D", self.data_dir, "-m", "fast", "-w", "stop"])
+        self._run([server.bin_dir / "pg_ctl", "-D", self.data_dir, "-m", mode, "-w", "stop"])
         return True
 
     def destroy(self) -> None:

@@ -1,0 +1,85 @@
+"""Fault fixtures: a PostgreSQL cluster of the tests' own, which they stop and start at will.
+
+The shared test cluster cannot be restarted under the other tests, so this module creates a
+second embedded cluster in a temporary folder (a few seconds) and destroys it afterwards. It is
+used whatever ``WANGGE_TEST_DATABASE_URL`` says: restarting someone else's server is not ours to do.
+
+``Outage`` stops the server from inside the operation under test, right before a chosen SQL
+statement, so the fault lands at an exact, repeatable point rather than after a sleep.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import api_world
+import pytest
+from faults import Outage, fault_settings
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from gis.db.cluster import EmbeddedCluster
+from gis.db.engine import make_engine
+from gis.db.setup import scratch_database
+
+
+@pytest.fixture(scope="session")
+def fault_cluster() -> Iterator[EmbeddedCluster]:
+    # Not tmp_path: pytest's base folder is private (0700), and when the tests run as root the
+    # server runs as the postgres user, who must be able to reach its data directory.
+    home = Path(tempfile.mkdtemp(prefix="wangge-faults-"))
+    home.chmod(0o755)
+    cluster = EmbeddedCluster(home)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def running(fault_cluster: EmbeddedCluster) -> Iterator[EmbeddedCluster]:
+    """The fault cluster, guaranteed up before and after the test whatever the test did to it."""
+    fault_cluster.start()
+    yield fault_cluster
+    fault_cluster.start()
+
+
+@pytest.fixture
+def fault_db(running: EmbeddedCluster) -> Iterator[str]:
+    """A fresh database at head on the fault cluster."""
+    with scratch_database(fault_settings(), prefix="wangge_fault", server_url=running.url("postgres")) as url:
+        yield url
+
+
+@pytest.fixture
+def world_db(fault_db: str) -> tuple[str, dict]:
+    """The API world (town, grids, residents, users of every role) committed in a fault database."""
+    engine = make_engine(fault_db)
+    try:
+        with Session(engine) as session, session.begin():
+            world = api_world.build_world(session)
+    finally:
+        engine.dispose()
+    return fault_db, world
+
+
+@pytest.fixture
+def outage(running: EmbeddedCluster) -> Iterator[Callable[..., Outage]]:
+    """``outage(engine, pattern=..., at=..., mode=...)`` arms an Outage on ``engine`` for this test."""
+    armed: list[tuple[Engine, Outage]] = []
+
+    def arm(engine: Engine, **kwargs) -> Outage:
+        fault = Outage(running, **kwargs)
+        event.listen(engine, "before_cursor_execute", fault)
+        armed.append((engine, fault))
+        return fault
+
+    yield arm
+    for engine, fault in armed:
+        event.remove(engine, "before_cursor_execute", fault)
