@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from gis.db.engine import unavailable
 from gis.errors import NotFound, WanggeError
 
 logger = logging.getLogger("wangge.jobs")
@@ -37,7 +39,7 @@ KEEP_FINISHED = 200
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass
@@ -100,6 +102,10 @@ class JobRunner:
                 result = work(session, progress)
             found = links(result) if links is not None else []
         except BaseException as exc:  # the job reports every failure; the worker thread lives on
+            if isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+                # The database went away mid-job: the transaction died with it, so nothing was
+                # written, and the user should hear that resubmitting is the remedy, not "internal error".
+                exc = unavailable(self._engine.url.render_as_string(hide_password=True), exc)
             if not isinstance(exc, WanggeError):
                 logger.exception("job %s (%s) failed", job.id, job.kind)
             with self._lock:

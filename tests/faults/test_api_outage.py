@@ -150,3 +150,32 @@ def test_the_pool_never_leaks_across_repeated_outages(http, app, running, observ
     assert pool.checkedout() == 0
     # Serial requests need one connection; the pool keeps what it opened, never more than its size.
     assert 1 <= server_connections(observer) <= POOL_SIZE
+
+
+def test_a_background_suggestion_cut_off_by_a_restart_fails_as_unavailable_and_a_resubmit_lands(http, app, outage,
+                                                                                               running, observer):
+    planner = sign_in(http, "planner")
+    body = {"community_code": town.NORTH, "min": 1, "max": 400, "background": True}
+    plans = text("SELECT id FROM plan WHERE scope_code = :c ORDER BY id")
+    with observer.connect() as conn:
+        before = conn.scalars(plans, {"c": town.NORTH}).all()
+
+    fault = outage(app.state.engine, pattern=r"INSERT INTO plan\b")
+    started = http.post("/plans/grid-suggestions", json=body, headers=planner)
+    assert started.status_code == 202, started.text
+    job = app.state.jobs.wait(started.json()["id"], timeout=120)
+    assert fault.fired_on is not None and job.status == "failed"
+    running.start()
+    shown = http.get(f"/jobs/{job.id}", headers=planner).json()
+    assert shown["status"] == "failed"
+    assert shown["error"]["error"] == "database_unavailable" and shown["error"]["status"] == 503, shown["error"]
+    with observer.connect() as conn:
+        assert conn.scalars(plans, {"c": town.NORTH}).all() == before
+
+    again = http.post("/plans/grid-suggestions", json=body, headers=planner)
+    done = app.state.jobs.wait(again.json()["id"], timeout=120)
+    assert done.status == "done", done.error
+    with observer.connect() as conn:
+        after = conn.scalars(plans, {"c": town.NORTH}).all()
+    assert len(after) == len(before) + 1
+    assert app.state.engine.pool.checkedout() == 0
