@@ -69,9 +69,8 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
     ``host`` is the address it will listen on: the demo secret is refused off loopback.
     """
     check_secret(settings, host=host)
-    # 40 connections at most: as many as the thread pool runs sync routes at once, so no request
-    # waits for a connection while holding a thread.
-    engine = make_engine(url or database_url(settings), pool_size=10, max_overflow=30)
+    engine = make_engine(url or database_url(settings), pool_size=settings.db_pool_size,
+                         max_overflow=settings.db_max_overflow, pool_timeout=settings.db_pool_timeout_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

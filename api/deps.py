@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import unquote
 from typing import Annotated
+from urllib.parse import unquote
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from api.access import check_role, roles_for, route_key
 from api.security import oauth2_scheme, principal_from_token
 from gis.db.engine import unavailable
-from gis.errors import InvalidInput
+from gis.errors import DatabaseUnavailable, InvalidInput
 from gis.services.users import Principal
 from gis.settings import Settings
 
@@ -36,6 +37,10 @@ def get_session(request: Request) -> Iterator[Session]:
             yield session
     except OperationalError as exc:
         raise unavailable(engine.url.render_as_string(hide_password=True), exc) from None
+    except PoolTimeout:
+        raise DatabaseUnavailable(
+            f"no database connection became free within {request.app.state.settings.db_pool_timeout_seconds:g} s: "
+            "the server is overloaded, retry shortly") from None
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -12,7 +12,6 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 DEMO_SECRET = "wangge-demo-secret-do-not-use-in-production-0000"
 
 
@@ -28,6 +27,11 @@ class Settings(BaseSettings):
     pg_port: int | None = Field(default=None, description="port of the embedded cluster; chosen free at creation")
     db_name: str = "wangge"
     auto_install: bool = Field(default=True, description="install missing PostgreSQL/PostGIS packages with apt")
+    # 40 connections at most by default: as many as the thread pool runs sync routes at once, so a
+    # request never waits for a connection while holding a thread.
+    db_pool_size: int = Field(default=10, description="database connections the API keeps open")
+    db_max_overflow: int = Field(default=30, description="extra connections the API opens under load")
+    db_pool_timeout_seconds: float = Field(default=10.0, description="wait for a free connection, then 503")
 
     # HTTP
     host: str = "127.0.0.1"

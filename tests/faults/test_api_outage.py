@@ -179,3 +179,25 @@ def test_a_background_suggestion_cut_off_by_a_restart_fails_as_unavailable_and_a
         after = conn.scalars(plans, {"c": town.NORTH}).all()
     assert len(after) == len(before) + 1
     assert app.state.engine.pool.checkedout() == 0
+
+
+def test_a_request_that_finds_every_connection_busy_is_503_not_500(world_db):
+    url, _world = world_db
+    settings = fault_settings().model_copy(update={"db_pool_size": 1, "db_max_overflow": 0,
+                                                   "db_pool_timeout_seconds": 0.2})
+    app = create_app(settings, url=url)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as http:
+            leader = sign_in(http, "leader_a")
+            assert http.get("/districts", headers=leader).status_code == 200
+            held = app.state.engine.connect()  # the pool's only connection
+            try:
+                busy = http.get("/districts", headers=leader)
+            finally:
+                held.close()
+            assert busy.status_code == 503, busy.text
+            assert int(busy.headers["Retry-After"]) > 0
+            assert busy.json()["error"] == "database_unavailable" and "overloaded" in busy.json()["message"]
+            assert http.get("/districts", headers=leader).status_code == 200
+    finally:
+        app.state.engine.dispose()
