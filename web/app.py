@@ -15,12 +15,14 @@ from typing import Any
 
 from fastapi import FastAPI
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from gis import __version__
+from gis.db.engine import unavailable
 from gis.errors import InvalidInput, NotFound
 from gis.services import cases as case_service
 from gis.services import notice as notice_service
@@ -153,6 +155,12 @@ def _notice(request: Request) -> Response:
         status = 404 if isinstance(exc, NotFound) else 422
         html = _templates.get_template("notice_missing.html").render(code=code, message=exc.message)
         return HTMLResponse(html, status_code=status)
+    except OperationalError as exc:
+        # A notice is printed and posted at the gate: say plainly that it is the server, not the code.
+        message = ("数据库暂时不可用，请稍后重试 · the database is unavailable, try again shortly ("
+                   f"{unavailable(request.app.state.engine.url.render_as_string(hide_password=True), exc).message})")
+        html = _templates.get_template("notice_missing.html").render(code=code, message=message)
+        return HTMLResponse(html, status_code=503, headers={"Retry-After": "5"})
     html = _templates.get_template("notice.html").render(n=notice_context(notice), version=__version__)
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 

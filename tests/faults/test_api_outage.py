@@ -69,6 +69,7 @@ def requests(http: TestClient, leader: dict[str, str]) -> list[tuple[str, object
         ("GET /communities", lambda: http.get("/communities", headers=leader)),
         ("POST /auth/token", lambda: http.post("/auth/token", data={"username": "leader_a",
                                                                       "password": api_world.PASSWORD})),
+        ("GET /app/notice/{grid}", lambda: http.get(f"/app/notice/{api_world.GRID_A}")),
         ("POST /incidents", lambda: http.post("/incidents", headers=leader, json={
             "point": lonlat(300, 60), "category_code": "E0101", "description": "井盖缺失", "source": "patrol"})),
     ]
@@ -80,13 +81,16 @@ def test_while_the_database_is_down_every_request_is_503_with_a_retry_hint_and_t
     calls = requests(http, leader)
     assert {name: call().status_code for name, call in calls} == {
         "GET /health": 200, "GET /incidents": 200, "GET /communities": 200, "POST /auth/token": 200,
-        "POST /incidents": 201}
+        "GET /app/notice/{grid}": 200, "POST /incidents": 201}
 
     running.stop()
     for name, call in calls:
         response = call()
         assert response.status_code == 503, f"{name}: {response.status_code} {response.text[:300]}"
         assert int(response.headers["Retry-After"]) > 0, name
+        if name.startswith("GET /app/"):  # a web page: HTML for people, not the API's JSON
+            assert "数据库暂时不可用" in response.text and "127.0.0.1" in response.text, name
+            continue
         body = response.json()
         assert body["error"] == "database_unavailable", name
         assert "PostgreSQL" in body["message"] and "127.0.0.1" in body["message"], name
@@ -96,7 +100,7 @@ def test_while_the_database_is_down_every_request_is_503_with_a_retry_hint_and_t
     running.start()
     assert {name: call().status_code for name, call in calls} == {
         "GET /health": 200, "GET /incidents": 200, "GET /communities": 200, "POST /auth/token": 200,
-        "POST /incidents": 201}
+        "GET /app/notice/{grid}": 200, "POST /incidents": 201}
     assert app.state.engine.pool.checkedout() == 0
     with observer.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM incident WHERE description = '井盖缺失'")).scalar_one() == 2
