@@ -19,6 +19,7 @@ from gis.cli import serve as serve_commands
 from gis.cli import users as user_commands
 from gis.cli.output import err_console
 from gis.errors import WanggeError
+from gis.services.scale import LOCAL_CLUSTER
 
 app = typer.Typer(
     name="wangge",
@@ -41,10 +42,26 @@ from gis.cli import cases as case_commands; case_commands.register(app)  # noqa:
 from gis.cli import backup as backup_commands; backup_commands.register(app)  # noqa: E402, E702
 
 
+def with_dask_default(args: list[str]) -> list[str]:
+    """Give a bare ``--dask`` its implied value ``local`` (a LocalCluster).
+
+    Click options take a value or none, never an optional one, so ``--dask`` alone (last, or
+    followed by another option) is rewritten to ``--dask local`` before parsing.
+    """
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        out.append(arg)
+        if arg == "--dask" and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            out.append(LOCAL_CLUSTER)
+    return out
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        app(args=with_dask_default(sys.argv[1:]))
     except WanggeError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(1)

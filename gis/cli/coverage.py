@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from gis.cli.output import JsonOption, console, db_transaction, emit, progress_bar
+from gis.cli.output import JsonOption, console, db_transaction, emit, err_console, progress_bar, settings
 from gis.services import coverage as coverage_service
+from gis.services import scale as scale_service
 
 coverage_app = typer.Typer(
     help="Life-circle walking coverage (十分钟服务圈, GB 50180-2018): compute, gaps, site, what-if, isochrones.",
@@ -21,6 +22,10 @@ DistrictCode = Annotated[str | None, typer.Option("--district-code",
                                                   help="6-digit adcode; default: the only district loaded.")]
 TypeCode = Annotated[str, typer.Option("--type", help="Facility type code, e.g. kindergarten (see `coverage "
                                                       "catalogue`).")]
+DaskOption = Annotated[str | None, typer.Option(
+    "--dask", metavar="[ADDRESS]",
+    help="With --all-districts: one Dask task per district. A bare --dask starts a LocalCluster on this machine; "
+         "--dask tcp://HOST:8786 uses a running scheduler (its workers need wangge and must reach the database).")]
 
 
 def _share(part: int, whole: int) -> str:
@@ -43,18 +48,73 @@ def compute(
                                        help="Straight-line distances: a draft for areas without a walk network."),
     level: str = typer.Option("district", "--level", help="What the text output lists: district, street, "
                                                           "community or grid (--json always has all)."),
+    all_districts: bool = typer.Option(False, "--all-districts",
+                                       help="A coverage run for every district that has buildings, each in its "
+                                            "own transaction (serially here, or on Dask with --dask)."),
+    dask: DaskOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Nearest facility and walking distance for every residential building; store a coverage run."""
     if level not in ("district", "street", "community", "grid"):
         raise typer.BadParameter("expected district, street, community or grid", param_hint="--level")
+    type_codes = types.split(",") if types else None
+    mode = "straight_line" if straight_line else "network"
+    if dask is not None and not all_districts:
+        raise typer.BadParameter("--dask fans out the districts of --all-districts; add --all-districts",
+                                 param_hint="--dask")
+    if all_districts:
+        if district_code:
+            raise typer.BadParameter("give either --district-code or --all-districts", param_hint="--all-districts")
+        if level != "district":
+            raise typer.BadParameter("with --all-districts the text output lists districts; per-unit figures of a "
+                                     "run: `wangge coverage summary --district-code CODE --level LEVEL`",
+                                     param_hint="--level")
+        _compute_all_districts(type_codes, mode, dask, as_json)
+        return
     with progress_bar("coverage") as update, db_transaction() as session:
-        report = coverage_service.compute_coverage(
-            session, district_code=district_code, types=types.split(",") if types else None,
-            mode="straight_line" if straight_line else "network", progress=update)
+        report = coverage_service.compute_coverage(session, district_code=district_code, types=type_codes, mode=mode,
+                                                   progress=update)
     if as_json:
         emit(report, as_json=True)
         return
+    _print_run(report, level)
+
+
+def _compute_all_districts(types: list[str] | None, mode: str, scheduler: str | None, as_json: bool) -> None:
+    from gis.db.engine import database_url
+
+    with progress_bar("coverage by district") as update:
+        report = scale_service.compute_coverage_for_districts(database_url(settings()), types=types, mode=mode,
+                                                              scheduler=scheduler, progress=update)
+    if as_json:
+        emit(report, as_json=True)
+    else:
+        for run in report["districts"]:
+            console.print(f"[bold]{run['district_code']} {run['district_name']}[/]: coverage run {run['run_id']}, "
+                          f"{run['buildings']:,} residential buildings, {run['households']:,} households, "
+                          f"{run['population']:,} people ({run['population_source']}), {run['elapsed_s']} s",
+                          highlight=False)
+            for code, entry in run["types"].items():
+                d = entry["district"]
+                console.print(f"  {code:<26} households {_share(d['households_covered'], d['households']):>24}   "
+                              f"target population {_share(d['target_population_covered'], d['target_population'])}",
+                              highlight=False)
+        console.print(f"[bold]{len(report['districts'])} of {len(report['district_codes'])} districts[/] stored a "
+                      f"coverage run; {report['runner']}, {report['elapsed_s']} s", highlight=False)
+    _exit_if_districts_failed(report)
+
+
+def _exit_if_districts_failed(report: dict[str, Any]) -> None:
+    failed = report["failed"]
+    if not failed:
+        return
+    err_console.print(f"[bold red]error:[/] {len(failed)} of {len(report['district_codes'])} districts failed "
+                      "(nothing was stored for them; the others' runs are stored): "
+                      + "; ".join(f"{f['district_code']}: {f['error']}" for f in failed), highlight=False)
+    raise typer.Exit(1)
+
+
+def _print_run(report: dict[str, Any], level: str) -> None:
     console.print(
         f"coverage run {report['run_id']}: {report['district_name']} ({report['district_code']}), network version "
         f"{report['network_version']}, {report['buildings']:,} residential buildings, {report['households']:,} "

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from gis.cli.output import JsonOption, console, db_transaction, emit, progress_bar, settings
+from gis.cli.output import JsonOption, console, db_transaction, emit, err_console, progress_bar, settings
 from gis.errors import InvalidInput
 from gis.services import partition as partition_service
+from gis.services import scale as scale_service
 
 app = typer.Typer(help="Suggest grid splits and community redraws (stored as draft plans).", no_args_is_help=True)
 
@@ -20,6 +21,10 @@ KeepCurrent = Annotated[bool, typer.Option("--keep-current", help="Start from th
 AllowCrossing = Annotated[list[str] | None, typer.Option("--allow-crossing", help="A main road (by name) that units "
                                                                                  "may span; repeatable.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same suggestion.")]
+DaskOption = Annotated[str | None, typer.Option(
+    "--dask", metavar="[ADDRESS]",
+    help="With --all-districts: one Dask task per district. A bare --dask starts a LocalCluster on this machine; "
+         "--dask tcp://HOST:8786 uses a running scheduler (its workers need wangge and must reach the database).")]
 
 
 @app.command("grids")
@@ -27,6 +32,10 @@ def grids(
     community: Annotated[str | None, typer.Option("--community", help="12-digit community code.")] = None,
     all_communities: Annotated[bool, typer.Option("--all", help="Every current community.")] = False,
     district: Annotated[str | None, typer.Option("--district", help="With --all: only this district.")] = None,
+    all_districts: Annotated[bool, typer.Option(
+        "--all-districts", help="Every current community of every district, each district in its own transaction "
+                                "(serially here, or on Dask with --dask).")] = False,
+    dask: DaskOption = None,
     lo: MinOption = None,
     hi: MaxOption = None,
     keep_current: KeepCurrent = False,
@@ -37,8 +46,20 @@ def grids(
     as_json: JsonOption = False,
 ) -> None:
     """Split a community into grids of --min..--max households (dedicated grids are kept as they are)."""
+    if dask is not None and not all_districts:
+        raise typer.BadParameter("--dask fans out the districts of --all-districts; add --all-districts",
+                                 param_hint="--dask")
+    if all_districts:
+        if community or all_communities or district:
+            raise typer.BadParameter("--all-districts takes every district; drop --community, --all and --district",
+                                     param_hint="--all-districts")
+        if lock or allow_crossing:
+            raise typer.BadParameter("--lock and --allow-crossing name grids and roads of one community; use "
+                                     "--community CODE for them", param_hint="--all-districts")
+        _grids_all_districts(lo, hi, keep_current, seed, dask, as_json)
+        return
     if bool(community) == bool(all_communities):
-        raise InvalidInput("give either --community CODE or --all")
+        raise InvalidInput("give either --community CODE or --all (or --all-districts)")
     with progress_bar("suggesting grids") as update, db_transaction() as session:
         if all_communities:
             results = partition_service.suggest_all_grids(session, settings(), district_code=district, lo=lo, hi=hi,
@@ -55,6 +76,32 @@ def grids(
         _print_suggestion(result)
     if all_communities:
         _print_overall(results)
+
+
+def _grids_all_districts(lo: int | None, hi: int | None, keep_current: bool, seed: int, scheduler: str | None,
+                        as_json: bool) -> None:
+    from gis.db.engine import database_url
+
+    config = settings()
+    with progress_bar("grids by district") as update:
+        report = scale_service.suggest_grids_for_districts(database_url(config), config, lo=lo, hi=hi,
+                                                           keep_current=keep_current, seed=seed,
+                                                           scheduler=scheduler, progress=update)
+    if as_json:
+        emit(report, as_json=True)
+    else:
+        for d in report["districts"]:
+            console.print(f"{d['district_code']}: {d['communities']} communities, {d['general_units']} general grids "
+                          f"({d['units_in_range']} units in range), {d['infeasible_areas']} infeasible areas reported; "
+                          f"draft plans {', '.join(map(str, d['plan_ids']))}; {d['elapsed_s']} s", highlight=False)
+        console.print(f"[bold]{len(report['districts'])} of {len(report['district_codes'])} districts[/] stored "
+                      f"draft grid plans; {report['runner']}, {report['elapsed_s']} s", highlight=False)
+    failed = report["failed"]
+    if failed:
+        err_console.print(f"[bold red]error:[/] {len(failed)} of {len(report['district_codes'])} districts failed "
+                          "(nothing was stored for them; the others' plans are stored): "
+                          + "; ".join(f"{f['district_code']}: {f['error']}" for f in failed), highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command("communities")
