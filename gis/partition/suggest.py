@@ -19,7 +19,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gis.codes import reading_order
 from gis.crs import metric_crs_for_frame
-from gis.errors import InvalidInput
+from gis.errors import Infeasible, InvalidInput
 from gis.partition.cells import CUT_COST, CellGraph, build_cells, union_faces
 from gis.partition.engine import EngineResult, PartitionEngine
 from gis.partition.metrics import households_moved, partition_metrics
@@ -90,6 +90,9 @@ def suggest_partition(
         free = shapely.make_valid(shapely.difference(region_m, shapely.union_all(fixed_m.geometry.to_numpy())))
         for i, geom in enumerate(fixed_m.geometry):
             in_fixed[shapely.intersects(geom, b_points) & (in_fixed < 0)] = i
+    if not (in_fixed < 0).any() and fixed_m is None:
+        raise Infeasible("the area holds no buildings, so there is nothing to put in units; "
+                         "import its buildings or leave it out")
     progress("cells", 0.1)
     graph = build_cells(free, b[in_fixed < 0], roads_m, barriers_m, max_households=hi,
                         allow_crossing=allow_crossing) if free.area > 1.0 else None

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.db.frames import read_frame
-from gis.errors import InvalidInput, NotFound
+from gis.errors import Infeasible, InvalidInput, NotFound
 from gis.partition.suggest import Suggestion, suggest_partition
 from gis.services.plans import store_plan
 from gis.settings import Settings
@@ -35,6 +35,12 @@ def _bounds(lo: int | None, hi: int | None, default_lo: int, default_hi: int) ->
     if lo <= 0 or hi < lo:
         raise InvalidInput(f"--min and --max must satisfy 0 < min ≤ max, got {lo} and {hi}")
     return lo, hi
+
+
+def _check_seed(seed: int) -> None:
+    # numpy's generators take only non-negative seeds.
+    if seed < 0:
+        raise InvalidInput(f"--seed must be a non-negative integer, got {seed}", details={"field": "seed"})
 
 
 def _scope_frames(session: Session, region_wkb_sql: str, params: dict[str, Any]) -> dict[str, gpd.GeoDataFrame]:
@@ -67,6 +73,7 @@ def suggest_grids(session: Session, settings: Settings, *, community_code: str, 
                   allow_crossing: tuple[str, ...] = (), seed: int = 0, created_by: int | None = None,
                   progress: Progress = _quiet) -> dict[str, Any]:
     """Suggest the grids of one community and store them as a draft ``grid_split`` plan."""
+    _check_seed(seed)
     lo, hi = _bounds(lo, hi, settings.grid_min_households, settings.grid_max_households)
     community = _community(session, community_code)
     progress("loading", 0.05)
@@ -80,12 +87,16 @@ def suggest_grids(session: Session, settings: Settings, *, community_code: str, 
         raise NotFound(f"cannot lock {', '.join(unknown)}: no such current grid in community {community_code}")
     fixed = grids[(grids["kind"] == "dedicated") | grids["code"].isin(locked)].copy()
     fixed["locked"] = fixed["code"].isin(locked)
-    suggestion = suggest_partition(
-        community.geometry.iloc[0], frames["buildings"], frames["roads"], frames["barriers"],
-        crs=STORAGE_CRS, lo=lo, hi=hi, current=grids[["code", "geometry"]] if len(grids) else None,
-        keep_current=keep_current, fixed=fixed if len(fixed) else None, allow_crossing=allow_crossing,
-        seed=seed, label_prefix="G", progress=lambda stage, f: progress(stage, 0.1 + 0.8 * f),
-    )
+    try:
+        suggestion = suggest_partition(
+            community.geometry.iloc[0], frames["buildings"], frames["roads"], frames["barriers"],
+            crs=STORAGE_CRS, lo=lo, hi=hi, current=grids[["code", "geometry"]] if len(grids) else None,
+            keep_current=keep_current, fixed=fixed if len(fixed) else None, allow_crossing=allow_crossing,
+            seed=seed, label_prefix="G", progress=lambda stage, f: progress(stage, 0.1 + 0.8 * f),
+        )
+    except Infeasible as exc:
+        raise Infeasible(f"community {community_code}: {exc.message}", details={"community_code": community_code}) \
+            from None
     parameters = {"min": lo, "max": hi, "keep_current": keep_current, "locked": list(locked),
                   "allow_crossing": list(allow_crossing), "seed": seed}
     plan_id = _store(session, suggestion, kind="grid_split", scope_code=community_code,
@@ -102,6 +113,7 @@ def suggest_communities(session: Session, settings: Settings, *, street_code: st
     """Suggest community redraws inside one street (or a district without streets, as one area)."""
     if bool(street_code) == bool(district_code):
         raise InvalidInput("give exactly one of --street or --district")
+    _check_seed(seed)
     lo, hi = _bounds(lo, hi, settings.community_min_households, settings.community_max_households)
     progress("loading", 0.05)
     if street_code:
@@ -144,6 +156,7 @@ def suggest_all_grids(session: Session, settings: Settings, *, district_code: st
                       lo: int | None = None, hi: int | None = None, keep_current: bool = False, seed: int = 0,
                       created_by: int | None = None, progress: Progress = _quiet) -> list[dict[str, Any]]:
     """A grid suggestion for every current community (of one district, or all)."""
+    _check_seed(seed)
     codes = list(session.scalars(text(
         "SELECT code FROM community WHERE valid_to IS NULL" + (" AND district_code = :d" if district_code else "")
         + " ORDER BY code"), {"d": district_code}))

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, box
 
-from gis.errors import InvalidInput
+from gis.errors import Infeasible, InvalidInput
 from gis.partition.engine import PartitionEngine
 from gis.partition.metrics import households_moved, tiling_errors
 from gis.partition.suggest import suggest_partition
@@ -218,3 +218,8 @@ def test_every_suggestion_tiles_its_community_and_respects_hard_constraints(comm
     _assert_hard_constraints(region, suggestion)
     assert suggestion.units["households"].sum() == buildings["households"].sum()
     assert len(suggestion.assignment) == len(buildings)
+
+
+def test_an_area_without_buildings_is_refused_with_a_reason() -> None:
+    with pytest.raises(Infeasible, match="no buildings"):
+        suggest_partition(_region(500, 500), _buildings([]), _roads([]), crs=CRS, lo=300, hi=500)
