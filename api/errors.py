@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -46,6 +47,26 @@ def status_for(exc: errors.WanggeError) -> int:
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": code, "message": message, "details": details}
+
+
+class ErrorBody(BaseModel):
+    """The body of every 4xx and 5xx response (what ``error_body`` builds)."""
+
+    error: str = Field(description="a stable code: invalid_input, not_found, conflict, not_authenticated, ...")
+    message: str = Field(description="what went wrong, for people")
+    details: Any = Field(description="what the message leaves out (the fields, the limits, the request id), or null")
+
+
+# Every router declares these (``APIRouter(responses=ERROR_RESPONSES)``), so the schema says what an
+# error looks like; they also take the place of FastAPI's default 422 body, which this API never sends.
+# The schema is inline rather than a ``model``: FastAPI would give a model the route's media type
+# (application/geo+json on GeoJSON routes), while errors are always application/json.
+_ERROR_CONTENT = {"application/json": {"schema": ErrorBody.model_json_schema()}}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"description": "Refused: the error code and message say why", "content": _ERROR_CONTENT},
+    "5XX": {"description": "Failed on our side (the details name the request id), or the database is "
+                           "unavailable (503, Retry-After)", "content": _ERROR_CONTENT},
+}
 
 
 def _request_id(request: Request) -> str | None:

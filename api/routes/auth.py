@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
+from api.errors import ERROR_RESPONSES
 from api.security import TOKEN_URL, create_token
 from gis.errors import NotAuthenticated
 from gis.services import users as user_service
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], responses=ERROR_RESPONSES)
 
 
 @router.post(TOKEN_URL, summary="Sign in: username and password for a bearer token")

@@ -15,14 +15,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import AuditDep, IfMatchDep, SessionDep
+from api.errors import ERROR_RESPONSES
 from api.geojson import GeoJSONResponse, feature_response, page_response, paged_json
 from gis.errors import InvalidInput
 from gis.services import coverage as coverage_service
 from gis.services import plans as plan_service
-from gis.services import privacy
-from gis.services import resources
+from gis.services import privacy, resources
 
-router = APIRouter(tags=["boundaries"])
+router = APIRouter(tags=["boundaries"], responses=ERROR_RESPONSES)
 
 BboxQuery = Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (EPSG:4490 ≈ WGS84 lon/lat)",
                                         examples=["118.77,32.03,118.80,32.06"])]

@@ -15,10 +15,12 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AuditDep, IfMatchDep, PrincipalDep, SessionDep, SettingsDep
+from api.errors import ERROR_RESPONSES
+from api.geojson import GeoJSONResponse
 from api.routes.people import GEOJSON, Limit, Offset, reader_of
 from gis.services import cases as case_service
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(tags=["cases"], responses=ERROR_RESPONSES)
 
 LonLat = tuple[float, float]
 
@@ -57,7 +59,8 @@ class IncidentAction(BaseModel):
     version: int | None = Field(default=None, description="the version you read; or send If-Match")
 
 
-@router.get("/incidents", summary="Incidents you may see, newest first (contacts masked)")
+@router.get("/incidents", summary="Incidents you may see, newest first (contacts masked)",
+            responses={200: {"content": {GEOJSON: {}}, "description": "JSON, or GeoJSON with format=geojson"}})
 def list_incidents(session: SessionDep, audit: AuditDep, grid_code: str | None = None, status: str | None = None,
                    category: str | None = None, source: str | None = None, since: dt.datetime | None = None,
                    until: dt.datetime | None = None,
@@ -105,7 +108,9 @@ def act_on_incident(incident_id: int, body: IncidentAction, session: SessionDep,
 
 
 @router.post("/incidents/{incident_id}/photos", status_code=201,
-             summary="Attach a photo (JPEG, PNG or WebP, checked by content; size-limited)")
+             summary="Attach a photo (JPEG, PNG or WebP, checked by content; size-limited)",
+             responses={200: {"description": "The case already has this photo (the same bytes): that photo",
+                              "content": {"application/json": {"schema": {"type": "object"}}}}})
 def add_photo(incident_id: int, session: SessionDep, settings: SettingsDep, audit: AuditDep,
               file: Annotated[UploadFile, File(description="the photo")], response: Response) -> dict[str, Any]:
     # One byte past the limit is enough to refuse; never read an oversized upload whole.
@@ -118,7 +123,8 @@ def add_photo(incident_id: int, session: SessionDep, settings: SettingsDep, audi
 
 
 @router.get("/incidents/{incident_id}/photos/{photo_id}", summary="A photo of a case you may see",
-            response_class=FileResponse)
+            response_class=FileResponse,
+            responses={200: {"content": {media_type: {} for media_type in case_service.PHOTO_TYPES.values()}}})
 def get_photo(incident_id: int, photo_id: int, session: SessionDep, settings: SettingsDep,
               audit: AuditDep) -> FileResponse:
     path, content_type = case_service.photo_file(session, reader_of(audit), incident_id, photo_id,
@@ -144,8 +150,9 @@ def list_patrols(session: SessionDep, settings: SettingsDep, audit: AuditDep, wo
                                      limit=limit, offset=offset)
 
 
-@router.get("/patrols/{patrol_id}", summary="One patrol's track as a GeoJSON Feature (audited)")
-def get_patrol(patrol_id: int, session: SessionDep, settings: SettingsDep, audit: AuditDep) -> JSONResponse:
+@router.get("/patrols/{patrol_id}", summary="One patrol's track as a GeoJSON Feature (audited)",
+            response_class=GeoJSONResponse)
+def get_patrol(patrol_id: int, session: SessionDep, settings: SettingsDep, audit: AuditDep) -> GeoJSONResponse:
     feature = case_service.get_patrol(session, reader_of(audit), patrol_id,
                                       retention_days=settings.patrol_retention_days)
-    return JSONResponse(feature, media_type=GEOJSON)
+    return GeoJSONResponse(feature)

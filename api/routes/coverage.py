@@ -16,14 +16,15 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.deps import PrincipalDep, SessionDep
+from api.errors import ERROR_RESPONSES
 from api.geojson import GeoJSONResponse, feature_collection, paged_json
-from api.routes.jobs import JobsDep, start_job
+from api.routes.jobs import JOB_STARTED, JobsDep, start_job
 from gis.errors import InvalidInput, NotFound
 from gis.services import coverage as coverage_service
 from gis.services import resources
 from gis.services.resources import Page
 
-router = APIRouter(tags=["coverage"])
+router = APIRouter(tags=["coverage"], responses=ERROR_RESPONSES)
 
 MAX_SITES = 50
 MAX_TIME_LIMIT_S = 300.0
@@ -43,7 +44,8 @@ class SiteRequest(BaseModel):
     k: int = Field(default=3, ge=1, le=MAX_SITES, description="how many new sites")
     district_code: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
     exact: bool = Field(default=False, description="also solve the exact MCLP (HiGHS); never worse than greedy")
-    capacity: float | None = Field(default=None, gt=0, description="places per facility: count people served")
+    capacity: float | None = Field(default=None, gt=0, le=coverage_service.MAX_PLACES,
+                                   description="places per facility: count people served")
     candidates: list[tuple[float, float]] | None = Field(
         default=None, description="candidate [lon, lat] points (default: building points near uncovered people)")
     time_limit_s: float = Field(default=60.0, gt=0, le=MAX_TIME_LIMIT_S, description="seconds the exact solver may "
@@ -106,7 +108,8 @@ def get_gaps(run_id: int, session: SessionDep,
     return GeoJSONResponse(feature_collection(features, **members))
 
 
-@router.post("/coverage/runs", status_code=201, summary="Compute coverage for a district and store it as a run")
+@router.post("/coverage/runs", status_code=201, summary="Compute coverage for a district and store it as a run",
+             responses=JOB_STARTED)
 def create_run(body: CoverageRunCreate, session: SessionDep, principal: PrincipalDep, jobs: JobsDep) -> JSONResponse:
     # Cheap checks now, so that a typo answers at once rather than as a failed job.
     code, _, _ = coverage_service.resolve_district(session, body.district_code)

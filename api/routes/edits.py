@@ -13,10 +13,11 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from api.deps import AuditDep, IfMatchDep, SessionDep, SettingsDep
+from api.errors import ERROR_RESPONSES
 from gis.errors import InvalidInput
 from gis.services import edits
 
-router = APIRouter(tags=["edits"])
+router = APIRouter(tags=["edits"], responses=ERROR_RESPONSES)
 
 _REASON = Field(min_length=1, max_length=2000, description="why the boundary changes (kept in its history)")
 

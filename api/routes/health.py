@@ -8,11 +8,12 @@ from fastapi import APIRouter
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import EngineDep
+from api.errors import ERROR_RESPONSES
 from gis import __version__
 from gis.db import migrate as migrations
 from gis.db.engine import describe_url, unavailable, versions
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=ERROR_RESPONSES)
 
 
 @router.get("/health", summary="Health of the API and its database")

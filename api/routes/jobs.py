@@ -14,12 +14,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import PrincipalDep
-from api.errors import error_body, status_for
+from api.errors import ERROR_RESPONSES, error_body, status_for
 from gis.errors import WanggeError
 from gis.services.jobs import Job, JobRunner, Progress
 from gis.services.users import Principal
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], responses=ERROR_RESPONSES)
 _RUNNER_LOCK = threading.Lock()
 
 
@@ -34,6 +34,11 @@ def get_job_runner(request: Request) -> JobRunner:
 
 
 JobsDep = Annotated[JobRunner, Depends(get_job_runner)]
+# What a route that takes ``"background": true`` declares besides its own answer.
+JOB_STARTED: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Started as a background job (background: true): the job as GET /jobs/{job_id} shows it; "
+                         "Location names it", "content": {"application/json": {"schema": {"type": "object"}}}},
+}
 
 
 def describe_job(job: Job, *, with_result: bool = True) -> dict[str, Any]:

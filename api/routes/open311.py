@@ -24,10 +24,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query
 
 from api.deps import SessionDep, SettingsDep
+from api.errors import ERROR_RESPONSES
 from gis.errors import InvalidInput
 from gis.services import cases as case_service
 
-router = APIRouter(prefix="/open311/v2", tags=["open311"])
+router = APIRouter(prefix="/open311/v2", tags=["open311"], responses=ERROR_RESPONSES)
 
 
 @router.get("/services.json", summary="The service list: incident categories (service_code = category code)")

@@ -13,9 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
 from api.deps import AuditDep, PrincipalDep, SessionDep, SettingsDep
+from api.errors import ERROR_RESPONSES
 from gis.services import patrols as patrol_service
 
-router = APIRouter(tags=["patrols"])
+router = APIRouter(tags=["patrols"], responses=ERROR_RESPONSES)
 
 Week = Annotated[str | None, Query(description="ISO week in Beijing time, e.g. 2026-W47 (default: this week)",
                                    pattern=r"^\d{4}-W\d{2}$")]

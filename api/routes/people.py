@@ -14,11 +14,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AuditContext, AuditDep, IfMatchDep, PrincipalDep, SessionDep
+from api.errors import ERROR_RESPONSES
 from gis.errors import InvalidInput
 from gis.services import residents as resident_service
 from gis.services.residents import Reader
 
-router = APIRouter(tags=["people"])
+router = APIRouter(tags=["people"], responses=ERROR_RESPONSES)
 
 GEOJSON = "application/geo+json"
 Limit = Annotated[int, Query(description=f"page size, 1 to {resident_service.MAX_PAGE}")]
@@ -60,7 +61,8 @@ class ResidentUpdate(BaseModel):
     version: int | None = Field(default=None, description="the version you read; or send If-Match")
 
 
-@router.get("/residents", summary="Residents within your grids (masked; audited)")
+@router.get("/residents", summary="Residents within your grids (masked; audited)",
+            responses={200: {"content": {GEOJSON: {}}, "description": "JSON, or GeoJSON with format=geojson"}})
 def list_residents(session: SessionDep, audit: AuditDep, filters: Annotated[ResidentFilters, Query()],
                    output: Format = "json", limit: Limit = 100, offset: Offset = 0) -> Any:
     args = filters.model_dump()
@@ -72,7 +74,7 @@ def list_residents(session: SessionDep, audit: AuditDep, filters: Annotated[Resi
 
 # Registered before /residents/{resident_id}, which would otherwise take "export" as an id.
 @router.get("/residents/export", summary="Residents within your grids as CSV (masked; audited)",
-            response_class=Response)
+            response_class=Response, responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
 def export_residents(session: SessionDep, audit: AuditDep, filters: Annotated[ResidentFilters, Query()]) -> Response:
     body, count = resident_service.export_residents_csv(session, reader_of(audit), **filters.model_dump())
     return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8",

@@ -16,16 +16,16 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.deps import AuditDep, IfMatchDep, PrincipalDep, SessionDep, SettingsDep
+from api.errors import ERROR_RESPONSES
 from api.geojson import paged_json
-from api.routes.jobs import JobsDep, start_job
+from api.routes.jobs import JOB_STARTED, JobsDep, start_job
 from gis.errors import InvalidInput, NotFound
 from gis.services import partition as partition_service
 from gis.services import plans as plan_service
-from gis.services import privacy
-from gis.services import resources
+from gis.services import privacy, resources
 from gis.services.resources import Page
 
-router = APIRouter(tags=["plans"])
+router = APIRouter(tags=["plans"], responses=ERROR_RESPONSES)
 
 CommunityCode = Field(default=None, pattern=r"^[0-9]{12}$", description="12-digit community code")
 DistrictCode = Field(default=None, pattern=r"^[0-9]{6}$", description="6-digit district code")
@@ -41,7 +41,7 @@ class GridSuggestionRequest(BaseModel):
     keep_current: bool = Field(default=False, description="start from today's grids and move few households")
     locked: list[str] = Field(default_factory=list, description="grid codes kept exactly as they are")
     allow_crossing: list[str] = Field(default_factory=list, description="main roads a grid may cross, by name")
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, description="the same seed gives the same plan")
     background: bool = Field(default=False, description="run as a job: 202 with its id")
 
 
@@ -53,7 +53,7 @@ class CommunitySuggestionRequest(BaseModel):
     max: int | None = Field(default=None, gt=0)
     keep_current: bool = False
     allow_crossing: list[str] = Field(default_factory=list)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, description="the same seed gives the same plan")
     background: bool = False
 
 
@@ -126,7 +126,7 @@ def diff_plans(plan_id: int, other_id: str, session: SessionDep) -> dict[str, An
 
 
 @router.post("/plans/grid-suggestions", status_code=201, summary="Suggest grids for a community (or all of a "
-                                                                  "district) as draft plans")
+                                                                  "district) as draft plans", responses=JOB_STARTED)
 def suggest_grids(body: GridSuggestionRequest, session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
                   jobs: JobsDep) -> JSONResponse:
     _check_bounds(body.min, body.max)
@@ -168,7 +168,8 @@ def _check_community(session: Session, code: str) -> None:
 
 
 @router.post("/plans/community-suggestions", status_code=201, summary="Suggest communities for a street (or a "
-                                                                       "district without streets) as a draft plan")
+                                                                       "district without streets) as a draft plan",
+             responses=JOB_STARTED)
 def suggest_communities(body: CommunitySuggestionRequest, session: SessionDep, settings: SettingsDep,
                         principal: PrincipalDep, jobs: JobsDep) -> JSONResponse:
     _check_bounds(body.min, body.max)

@@ -17,9 +17,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from api.deps import PrincipalDep, SessionDep
+from api.errors import ERROR_RESPONSES
 from gis.services import tiles as tile_service
 
-router = APIRouter(tags=["tiles"])
+router = APIRouter(tags=["tiles"], responses=ERROR_RESPONSES)
 
 MVT = "application/vnd.mapbox-vector-tile"
 PINNED = "private, max-age=31536000, immutable"

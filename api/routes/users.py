@@ -9,11 +9,12 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from api.deps import AuditDep, IfMatchDep, SessionDep
+from api.errors import ERROR_RESPONSES
 from gis.errors import InvalidInput
 from gis.services import privacy
 from gis.services import users as user_service
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
 
 
 class UserCreate(BaseModel):

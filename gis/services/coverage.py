@@ -55,6 +55,9 @@ STRAIGHT_LINE_NOTE = ("straight-line mode: distances as the crow flies, a draft 
 NETWORK_NOTE = "walking distance along the stored network (GB 50180-2018 radii)"
 # How many candidate sites siting considers at most (generated ones are thinned on a grid).
 DEFAULT_MAX_CANDIDATES = 1500
+# Most places one facility may be given in capacity-aware siting: HiGHS refuses coefficients from 1e15
+# on (a 500), and a million places is already no kindergarten or day-care centre.
+MAX_PLACES = 1_000_000
 _CACHE_SIZE = 4
 
 
@@ -119,6 +122,15 @@ def _check_types(catalogue: Mapping[str, FacilityType], types: Iterable[str] | N
     if unknown:
         raise InvalidInput(f"--types: unknown facility type {', '.join(unknown)}; known: {', '.join(catalogue)}")
     return codes
+
+
+def _check_type(catalogue: Mapping[str, FacilityType], type_code: str) -> str:
+    """The one facility type ``type_code`` names (blanks around it dropped); InvalidInput when it names none."""
+    code = type_code.strip()
+    if code not in catalogue:
+        raise InvalidInput(f"type_code: {type_code!r} is not a facility type; known: {', '.join(catalogue)}",
+                           details={"field": "type_code"})
+    return code
 
 
 @dataclass
@@ -512,7 +524,7 @@ def coverage_gaps(
     """
     code, _, _ = resolve_district(session, district_code)
     catalogue = facility_types(session)
-    _check_types(catalogue, [type_code])
+    type_code = _check_type(catalogue, type_code)
     computed = False
     if run_id is None:
         run_id, computed = _run_for(session, code, type_code, lambda s, f: progress(s, 0.6 * f))
@@ -635,11 +647,12 @@ def suggest_sites(
     """
     if k < 1:
         raise InvalidInput(f"--k must be at least 1; got {k}")
-    if capacity is not None and not capacity > 0:
-        raise InvalidInput(f"--capacity must be a positive number of places; got {capacity}")
+    if capacity is not None and not 0 < capacity <= MAX_PLACES:
+        raise InvalidInput(f"--capacity must be a positive number of places, at most {MAX_PLACES:,}; got {capacity}",
+                           details={"field": "capacity"})
     code, _, _ = resolve_district(session, district_code)
     catalogue = facility_types(session)
-    _check_types(catalogue, [type_code])
+    type_code = _check_type(catalogue, type_code)
     ft = catalogue[type_code]
     prepared = prepare_district(session, code, progress=lambda s, f: progress(s, 0.3 * f))
     graph = _require_network(prepared, code)
@@ -770,7 +783,7 @@ def what_if(
         raise InvalidInput("what-if: give exactly one of --add, --remove or --move")
     code, _, _ = resolve_district(session, district_code)
     catalogue = facility_types(session)
-    _check_types(catalogue, [type_code])
+    type_code = _check_type(catalogue, type_code)
     ft = catalogue[type_code]
     prepared = prepare_district(session, code, progress=lambda s, f: progress(s, 0.5 * f))
     graph = _require_network(prepared, code)

@@ -1,0 +1,82 @@
+"""Fuzz fixtures: the API world in a database of the fuzzer's own, an app on it, a token per role.
+
+The world comes from ``tests/api/conftest.py`` (loaded as ``tests/security`` does) and is copied
+into a database only the fuzz app uses; every fuzzed request then runs in a transaction rolled
+back after it, so each case meets the same world and nothing a case writes reaches another
+test. (Jobs started with ``"background": true`` run in sessions of their own and commit: into the
+fuzz database, which is dropped at the end.) The fuzz app is an app instance of its own, so its
+sign-in limiter (which fuzzing of ``POST /auth/token`` trips) never blocks the tokens other tests
+sign in for.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+import api_world
+from api.app import create_app
+from api.deps import get_session
+from gis.db.engine import drop_database
+from helpers import copy_database, rolled_back_session
+
+_spec = importlib.util.spec_from_file_location("fuzz_api_fixtures",
+                                               Path(__file__).resolve().parents[1] / "api" / "conftest.py")
+assert _spec is not None and _spec.loader is not None
+_api = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_api)
+
+# Re-exported as fixtures of this folder (pytest collects fixtures by name from a conftest's globals).
+api_database = _api.api_database
+world = _api.world
+api_settings = _api.api_settings
+
+
+@pytest.fixture(scope="session")
+def fuzz_database_url(api_database: tuple[str, dict]) -> Iterator[str]:
+    """A copy of the API world's database that only the fuzz app uses; dropped afterwards."""
+    url = copy_database(api_database[0], prefix="wangge_fuzz")
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def fuzz_app(fuzz_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+    """An app on the fuzz database whose every request runs in its own rolled-back transaction.
+
+    Its home (where uploaded photos go, which no rollback removes) is a temporary folder.
+    """
+    settings = api_settings().model_copy(update={"home": tmp_path_factory.mktemp("fuzz_home")})
+    app = create_app(settings, url=fuzz_database_url)
+    engine = app.state.engine
+
+    def rolled_back_request_session() -> Iterator[Session]:
+        # As api.deps.get_session (commit on success, roll back on error), inside an outer
+        # transaction that is always rolled back: a fuzzed PATCH /users/{id} cannot lock out a role.
+        with rolled_back_session(engine) as session, session.begin():
+            yield session
+
+    app.dependency_overrides[get_session] = rolled_back_request_session
+    yield app
+    app.dependency_overrides.clear()
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def fuzz_tokens(fuzz_app: FastAPI) -> dict[str, str]:
+    """A bearer token per role (api_world.ROLE_USERS), signed in through the fuzz app before any fuzzing."""
+    found = {}
+    with TestClient(fuzz_app) as client:
+        for role, username in api_world.ROLE_USERS.items():
+            response = client.post("/auth/token", data={"username": username, "password": api_world.PASSWORD})
+            assert response.status_code == 200, response.text
+            found[role] = response.json()["access_token"]
+    return found
