@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import authorize
 from api.errors import install_error_handlers
-from api.ratelimit import BodySizeLimit, LoginLimiter
+from api.ratelimit import BodySizeLimit, ConcurrencyLimit, LoginLimiter
 from api.routes import ROUTERS
 from gis import __version__
 from gis.db.engine import database_url, make_engine
@@ -96,6 +96,11 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
                                            window_seconds=settings.login_window_seconds)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    # Below both pools: one connection is left for the background job runner (one worker thread),
+    # and sync routes run on AnyIO's default thread pool of 40.
+    in_progress = max(1, min(settings.db_pool_size + settings.db_max_overflow - 1, 40 - 1))
+    app.add_middleware(ConcurrencyLimit, limit=in_progress,
+                       wait_seconds=settings.db_pool_timeout_seconds, exempt=("/app/static", "/app/vendor"))
 
     app.add_middleware(RequestId)
 

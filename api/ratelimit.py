@@ -1,4 +1,4 @@
-"""Request guards: a cap on request body size, and a limit on failed sign-ins.
+"""Request guards: a cap on request body size, a cap on requests in progress, and a limit on failed sign-ins.
 
 Both are in-process: each worker process (``uvicorn --workers N``) keeps its own counters, so with
 N workers an attacker gets up to N times the failures before every worker refuses. That is enough
@@ -7,6 +7,7 @@ to stop password guessing from one machine; a shared limit would need a shared s
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
@@ -17,7 +18,7 @@ from typing import Any
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from gis.errors import PayloadTooLarge, TooManyRequests
+from gis.errors import DatabaseUnavailable, PayloadTooLarge, TooManyRequests
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -77,6 +78,47 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+# --- requests in progress --------------------------------------------------------------------------
+
+
+class ConcurrencyLimit:
+    """ASGI middleware admitting at most ``limit`` requests at once; the rest wait here, then get 503.
+
+    Without it, under more clients than database connections every request starts, sync
+    dependencies check out a connection in one thread-pool hop and the route needs another hop:
+    with all threads blocked waiting for a connection that is held by requests waiting for a
+    thread, nothing moves until the pool timeout (measured: 200 clients, p50 31 s, 80% 503s).
+    Waiting here costs no thread and no connection. ``limit`` must stay below both the thread
+    pool and the connection pool. Static files (``exempt`` prefixes) touch neither and skip it.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int, wait_seconds: float, exempt: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.limit = limit
+        self.wait_seconds = wait_seconds
+        self.exempt = exempt
+        self._slots = asyncio.Semaphore(limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path", "").startswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+        try:
+            await asyncio.wait_for(self._slots.acquire(), timeout=self.wait_seconds)
+        except TimeoutError:
+            error = DatabaseUnavailable(
+                f"the server is busy ({self.limit} requests in progress for {self.wait_seconds:g} s); retry shortly",
+                details={"retry_after_seconds": 2})
+            response = JSONResponse({"error": error.code, "message": error.message, "details": error.details},
+                                    status_code=503, headers={"Retry-After": "2"})
+            await response(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._slots.release()
 
 
 def _content_length(scope: Scope) -> int | None:
