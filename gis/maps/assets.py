@@ -1,7 +1,7 @@
 """Offline HTML: every CDN link folium writes is replaced by the local file's content, inlined.
 
 folium names its JavaScript and CSS by CDN URL. An exported map must open with no network, so
-:data:`ASSETS` maps each URL folium may write to a file installed from the npm registry at set-up
+:data:`ASSETS` maps each library file folium may link to a file installed from the npm registry at set-up
 time (``web/node_modules``, by ``npm ci``) or shipped inside the folium package, or marks it as
 deliberately left out (with the reason). A URL that is in neither list is an error: a new folium
 version cannot slip a CDN link into an exported map unnoticed.
@@ -51,30 +51,32 @@ class Omit:
 _NO_ICONS = "our maps draw CircleMarkers and text labels, never icon-font markers"
 _NO_BOOTSTRAP = "no Bootstrap widgets in our maps: titles and legends are plain HTML with inline styles"
 
+# Keyed by the file name at the end of the URL folium writes (folium 0.20 pins versions and hosts we
+# do not need to repeat here: whatever host or version, the page gets our local copy or nothing).
 ASSETS: dict[str, Npm | FoliumFile | Omit] = {
-    # folium.Map (folium 0.20)
-    "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js": Npm("leaflet/dist/leaflet.js"),
-    "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css": Npm("leaflet/dist/leaflet.css"),
-    "https://code.jquery.com/jquery-3.7.1.min.js": Omit("only Bootstrap and awesome-markers need jQuery"),
-    "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js": Omit(_NO_BOOTSTRAP),
-    "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/css/bootstrap.min.css": Omit(_NO_BOOTSTRAP),
-    "https://netdna.bootstrapcdn.com/bootstrap/3.0.0/css/bootstrap-glyphicons.css": Omit(_NO_ICONS),
-    "https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.js": Omit(_NO_ICONS),
-    "https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.css": Omit(_NO_ICONS),
-    "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css": Omit(_NO_ICONS),
-    "https://cdn.jsdelivr.net/gh/python-visualization/folium/folium/templates/leaflet.awesome.rotate.min.css":
-        Omit(_NO_ICONS),
+    # folium.Map
+    "leaflet.js": Npm("leaflet/dist/leaflet.js"),
+    "leaflet.css": Npm("leaflet/dist/leaflet.css"),
+    "jquery-3.7.1.min.js": Omit("only Bootstrap and awesome-markers need jQuery"),
+    "bootstrap.bundle.min.js": Omit(_NO_BOOTSTRAP),
+    "bootstrap.min.css": Omit(_NO_BOOTSTRAP),
+    "bootstrap-glyphicons.css": Omit(_NO_ICONS),
+    "leaflet.awesome-markers.js": Omit(_NO_ICONS),
+    "leaflet.awesome-markers.css": Omit(_NO_ICONS),
+    "all.min.css": Omit(_NO_ICONS),  # Font Awesome
+    "leaflet.awesome.rotate.min.css": Omit(_NO_ICONS),
     # folium.plugins.MarkerCluster
-    "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/leaflet.markercluster.js":
-        Npm("leaflet.markercluster/dist/leaflet.markercluster.js"),
-    "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/MarkerCluster.css":
-        Npm("leaflet.markercluster/dist/MarkerCluster.css"),
-    "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/MarkerCluster.Default.css":
-        Npm("leaflet.markercluster/dist/MarkerCluster.Default.css"),
+    "leaflet.markercluster.js": Npm("leaflet.markercluster/dist/leaflet.markercluster.js"),
+    "MarkerCluster.css": Npm("leaflet.markercluster/dist/MarkerCluster.css"),
+    "MarkerCluster.Default.css": Npm("leaflet.markercluster/dist/MarkerCluster.Default.css"),
     # folium.plugins.HeatMap: folium ships its own build of leaflet.heat
-    "https://cdn.jsdelivr.net/gh/python-visualization/folium@main/folium/templates/leaflet_heat.min.js":
-        FoliumFile("leaflet_heat.min.js"),
+    "leaflet_heat.min.js": FoliumFile("leaflet_heat.min.js"),
 }
+
+
+def asset_for(url: str) -> Npm | FoliumFile | Omit | None:
+    """The local copy (or the omission) for a library URL folium writes; None when it has none."""
+    return ASSETS.get(_name(url))
 
 _SCRIPT = re.compile(r"""<script\s+src=["'](?P<url>[^"']+)["']\s*>\s*</script>""", re.IGNORECASE)
 _STYLESHEET = re.compile(r"""<link\s+(?=[^>]*rel=["']stylesheet["'])[^>]*href=["'](?P<url>[^"']+)["'][^>]*/?>""",
@@ -122,7 +124,7 @@ def _inline_css_urls(css: str, source: Path) -> str:
 
 
 def _asset_text(url: str, *, node_modules: Path, kind: str) -> str | None:
-    asset = ASSETS.get(url)
+    asset = asset_for(url)
     if asset is None:
         raise SetupError(
             f"the map refers to {url} ({kind}), which has no local copy: add it to gis.maps.assets.ASSETS "

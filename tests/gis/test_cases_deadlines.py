@@ -15,7 +15,7 @@ from gis.cases.deadlines import (
     WallClock,
     WorkingCalendar,
     due_at,
-    elapsed_working,
+    elapsed_working as working_time_between,
     escalations_due,
     sla_status,
     stage_clocks,
@@ -43,8 +43,8 @@ def test_a_deadline_skips_the_national_day_holiday_and_counts_the_make_up_saturd
     deadline = due_at(at(2025, 9, 30, 16, 0), 24 * H, calendar=CAL)
     assert deadline.at == at(2025, 10, 11, 17, 30)  # ends with the working day, not at 08:30 next morning
     assert not deadline.calendar_fallback
-    assert elapsed_working(at(2025, 9, 30, 16, 0), at(2025, 10, 11, 17, 30), calendar=CAL).counted == 24 * H
-    assert elapsed_working(at(2025, 10, 1, 0, 0), at(2025, 10, 8, 23, 59), calendar=CAL).counted == dt.timedelta(0)
+    assert working_time_between(at(2025, 9, 30, 16, 0), at(2025, 10, 11, 17, 30), calendar=CAL).counted == 24 * H
+    assert working_time_between(at(2025, 10, 1, 0, 0), at(2025, 10, 8, 23, 59), calendar=CAL).counted == dt.timedelta(0)
     # A weekends-only calendar would have counted the holiday week and finished on Fri 3 October.
     plain = WorkingCalendar(public_holidays=False)
     assert due_at(at(2025, 9, 30, 16, 0), 24 * H, calendar=plain).at == at(2025, 10, 3, 17, 30)
@@ -61,7 +61,7 @@ def test_a_make_up_sunday_is_a_working_day() -> None:
 def test_lunch_break_and_evening_do_not_count() -> None:
     assert due_at(at(2025, 11, 3, 11, 30), 1 * H, calendar=CAL).at == at(2025, 11, 3, 14, 0)
     assert due_at(at(2025, 11, 3, 17, 0), 1 * H, calendar=CAL).at == at(2025, 11, 4, 9, 0)
-    assert elapsed_working(at(2025, 11, 3, 8, 0), at(2025, 11, 3, 20, 0), calendar=CAL).counted == 7.5 * H
+    assert working_time_between(at(2025, 11, 3, 8, 0), at(2025, 11, 3, 20, 0), calendar=CAL).counted == 7.5 * H
     assert CAL.hours_per_day() == 7.5
     # Times in another zone are the same instants.
     utc = dt.datetime(2025, 11, 3, 3, 30, tzinfo=dt.UTC)  # 11:30 in Shanghai
@@ -74,8 +74,10 @@ def test_urgent_cases_run_on_the_wall_clock_normal_ones_on_working_time() -> Non
     urgent = DEFAULT_RULES.limit_for("dispatch", urgency="urgent")
     normal = DEFAULT_RULES.limit_for("dispatch", urgency="normal")
     assert urgent == Limit(10 * MIN, "wall") and normal == Limit(30 * MIN, "working")
-    assert due_at(reported, urgent.duration, calendar=DEFAULT_RULES.calendar_for("wall")).at == at(2025, 10, 4, 22, 10)
-    assert due_at(reported, normal.duration, calendar=DEFAULT_RULES.calendar_for("working")).at == at(2025, 10, 9, 9, 0)
+    urgent_due = due_at(reported, urgent.duration, calendar=DEFAULT_RULES.calendar_for(urgent.clock))
+    normal_due = due_at(reported, normal.duration, calendar=DEFAULT_RULES.calendar_for(normal.clock))
+    assert urgent_due.at == at(2025, 10, 4, 22, 10)  # ten minutes later, holiday night or not
+    assert normal_due.at == at(2025, 10, 9, 9, 0)  # 30 working minutes: the first working morning after the holiday
     assert DEFAULT_RULES.limit_for("handling", urgency="urgent") == Limit(2 * H, "wall")
     assert DEFAULT_RULES.limit_for("handling", urgency="normal") == Limit(24 * H, "working")
 
@@ -112,7 +114,7 @@ def test_an_approved_extension_pauses_the_handling_clock() -> None:
     assert sla_status(resumed, now=at(2025, 11, 6, 9, 0)).status == "on_time"  # 15 h of 24 used
     assert sla_status(resumed, now=at(2025, 11, 6, 12, 0)).status == "due_soon"  # 18 h used: a quarter left
     assert sla_status(resumed, now=at(2025, 11, 7, 10, 31)).status == "overdue"
-    spent = elapsed_working(at(2025, 11, 3, 9, 0), at(2025, 11, 4, 17, 30), calendar=CAL,
+    spent = working_time_between(at(2025, 11, 3, 9, 0), at(2025, 11, 4, 17, 30), calendar=CAL,
                             pauses=clock.pauses)
     assert spent.counted == 7 * H and spent.paused == 7.5 * H  # 14.5 working hours less the pause
 
@@ -121,11 +123,11 @@ def test_parking_pauses_and_an_open_pause_runs_to_the_end() -> None:
     pauses = [(at(2025, 11, 3, 13, 30), None)]
     assert due_at(at(2025, 11, 3, 9, 0), 4 * H, calendar=CAL, pauses=pauses).at is None
     assert due_at(at(2025, 11, 3, 9, 0), 2 * H, calendar=CAL, pauses=pauses).at == at(2025, 11, 3, 11, 0)
-    spent = elapsed_working(at(2025, 11, 3, 9, 0), at(2025, 11, 5, 9, 0), calendar=CAL, pauses=pauses)
+    spent = working_time_between(at(2025, 11, 3, 9, 0), at(2025, 11, 5, 9, 0), calendar=CAL, pauses=pauses)
     assert spent.counted == 3 * H
     # Overlapping pauses are merged, not subtracted twice.
     twice = [(at(2025, 11, 3, 9, 0), at(2025, 11, 3, 10, 0)), (at(2025, 11, 3, 9, 30), at(2025, 11, 3, 11, 0))]
-    assert elapsed_working(at(2025, 11, 3, 9, 0), at(2025, 11, 3, 12, 0), calendar=CAL,
+    assert working_time_between(at(2025, 11, 3, 9, 0), at(2025, 11, 3, 12, 0), calendar=CAL,
                            pauses=twice).counted == 1 * H
 
 

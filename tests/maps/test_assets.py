@@ -9,7 +9,7 @@ import pytest
 from folium.plugins import FastMarkerCluster, HeatMap, MarkerCluster, MiniMap
 
 from gis.errors import Infeasible, SetupError
-from gis.maps import ASSETS, render_html, strip_assets, to_offline_html
+from gis.maps import asset_for, render_html, strip_assets, to_offline_html
 from gis.maps.assets import NODE_MODULES, FoliumFile, Npm, Omit, _local_file
 
 
@@ -22,7 +22,7 @@ def test_every_link_folium_writes_for_our_layers_is_mapped(element: type) -> Non
     links = [url for _, url in [*getattr(element, "default_js", []), *getattr(element, "default_css", [])]]
     assert links
     for url in links:
-        asset = ASSETS.get(url)
+        asset = asset_for(url)
         assert asset is not None, f"{element.__name__} links {url}, which gis.maps.assets.ASSETS does not map"
         if isinstance(asset, Omit):
             assert asset.reason
