@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from gis.cli.output import JsonOption, console, db_transaction, emit, err_console, progress_bar, settings
+from gis.cli.output import (DaskOption, JsonOption, console, db_transaction, emit,
+                            exit_if_districts_failed, progress_bar, settings)
 from gis.services import coverage as coverage_service
 from gis.services import scale as scale_service
 
@@ -22,10 +23,6 @@ DistrictCode = Annotated[str | None, typer.Option("--district-code",
                                                   help="6-digit adcode; default: the only district loaded.")]
 TypeCode = Annotated[str, typer.Option("--type", help="Facility type code, e.g. kindergarten (see `coverage "
                                                       "catalogue`).")]
-DaskOption = Annotated[str | None, typer.Option(
-    "--dask", metavar="[ADDRESS]",
-    help="With --all-districts: one Dask task per district. A bare --dask starts a LocalCluster on this machine; "
-         "--dask tcp://HOST:8786 uses a running scheduler (its workers need wangge and must reach the database).")]
 
 
 def _share(part: int, whole: int) -> str:
@@ -101,17 +98,8 @@ def _compute_all_districts(types: list[str] | None, mode: str, scheduler: str | 
                               highlight=False)
         console.print(f"[bold]{len(report['districts'])} of {len(report['district_codes'])} districts[/] stored a "
                       f"coverage run; {report['runner']}, {report['elapsed_s']} s", highlight=False)
-    _exit_if_districts_failed(report)
+    exit_if_districts_failed(report, "runs")
 
-
-def _exit_if_districts_failed(report: dict[str, Any]) -> None:
-    failed = report["failed"]
-    if not failed:
-        return
-    err_console.print(f"[bold red]error:[/] {len(failed)} of {len(report['district_codes'])} districts failed "
-                      "(nothing was stored for them; the others' runs are stored): "
-                      + "; ".join(f"{f['district_code']}: {f['error']}" for f in failed), highlight=False)
-    raise typer.Exit(1)
 
 
 def _print_run(report: dict[str, Any], level: str) -> None:

@@ -17,6 +17,11 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+# A bare --dask gets the value "local" from gis.cli.with_dask_default (click has no optional values).
+DaskOption = Annotated[str | None, typer.Option(
+    "--dask", metavar="[ADDRESS]",
+    help="With --all-districts: one Dask task per district. A bare --dask starts a LocalCluster on this machine; "
+         "--dask tcp://HOST:8786 uses a running scheduler (its workers need wangge and must reach the database).")]
 
 
 def settings() -> Settings:
@@ -70,3 +75,14 @@ def db_transaction() -> Iterator[Any]:
             yield session
     finally:
         engine.dispose()
+
+
+def exit_if_districts_failed(report: dict[str, Any], stored: str) -> None:
+    """After an --all-districts run: name each failed district on stderr and exit 1 (the others' ``stored`` landed)."""
+    failed = report["failed"]
+    if not failed:
+        return
+    err_console.print(f"[bold red]error:[/] {len(failed)} of {len(report['district_codes'])} districts failed "
+                      f"(nothing was stored for them; the others' {stored} are stored): "
+                      + "; ".join(f"{f['district_code']}: {f['error']}" for f in failed), highlight=False)
+    raise typer.Exit(1)

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from gis.cli.output import JsonOption, console, db_transaction, emit, err_console, progress_bar, settings
+from gis.cli.output import (DaskOption, JsonOption, console, db_transaction, emit,
+                            exit_if_districts_failed, progress_bar, settings)
 from gis.errors import InvalidInput
 from gis.services import partition as partition_service
 from gis.services import scale as scale_service
@@ -21,10 +22,6 @@ KeepCurrent = Annotated[bool, typer.Option("--keep-current", help="Start from th
 AllowCrossing = Annotated[list[str] | None, typer.Option("--allow-crossing", help="A main road (by name) that units "
                                                                                  "may span; repeatable.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same suggestion.")]
-DaskOption = Annotated[str | None, typer.Option(
-    "--dask", metavar="[ADDRESS]",
-    help="With --all-districts: one Dask task per district. A bare --dask starts a LocalCluster on this machine; "
-         "--dask tcp://HOST:8786 uses a running scheduler (its workers need wangge and must reach the database).")]
 
 
 @app.command("grids")
@@ -96,12 +93,7 @@ def _grids_all_districts(lo: int | None, hi: int | None, keep_current: bool, see
                           f"draft plans {', '.join(map(str, d['plan_ids']))}; {d['elapsed_s']} s", highlight=False)
         console.print(f"[bold]{len(report['districts'])} of {len(report['district_codes'])} districts[/] stored "
                       f"draft grid plans; {report['runner']}, {report['elapsed_s']} s", highlight=False)
-    failed = report["failed"]
-    if failed:
-        err_console.print(f"[bold red]error:[/] {len(failed)} of {len(report['district_codes'])} districts failed "
-                          "(nothing was stored for them; the others' plans are stored): "
-                          + "; ".join(f"{f['district_code']}: {f['error']}" for f in failed), highlight=False)
-        raise typer.Exit(1)
+    exit_if_districts_failed(report, "plans")
 
 
 @app.command("communities")
