@@ -71,15 +71,17 @@ def world_db(fault_db: str) -> tuple[str, dict]:
 
 @pytest.fixture
 def outage(running: EmbeddedCluster) -> Iterator[Callable[..., Outage]]:
-    """``outage(engine, pattern=..., at=..., mode=...)`` arms an Outage on ``engine`` for this test."""
+    """``outage(engine, pattern=..., at=..., at_commit=..., mode=...)`` arms an Outage on ``engine`` for this test."""
     armed: list[tuple[Engine, Outage]] = []
 
     def arm(engine: Engine, **kwargs) -> Outage:
         fault = Outage(running, **kwargs)
-        event.listen(engine, "before_cursor_execute", fault)
+        event.listen(engine, "before_cursor_execute", fault.before_statement)
+        event.listen(engine, "commit", fault.before_commit)
         armed.append((engine, fault))
         return fault
 
     yield arm
     for engine, fault in armed:
-        event.remove(engine, "before_cursor_execute", fault)
+        event.remove(engine, "before_cursor_execute", fault.before_statement)
+        event.remove(engine, "commit", fault.before_commit)

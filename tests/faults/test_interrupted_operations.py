@@ -15,7 +15,7 @@ import api_world
 import coverage_town as town
 import pytest
 from faults import changed, count_statements, fault_settings, snapshot
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -42,19 +42,10 @@ def run_committed(engine: Engine, operation) -> object:
 def interrupt(engine: Engine, outage, operation, *, where: str, mode: str) -> str:
     """Run ``operation`` with the server stopped before its ``where`` write ("middle", "last" or "commit")."""
     if where == "commit":
-        fault = outage(engine, pattern=r"^$", mode=mode)  # armed below on COMMIT instead of a statement
-
-        def stop_before_commit(conn) -> None:
-            if fault.fired_on is None:
-                fault.fired_on = "COMMIT"
-                fault.cluster.stop(mode=mode)
-
-        event.listen(engine, "commit", stop_before_commit)
-        try:
-            with pytest.raises(OperationalError):
-                run_committed(engine, operation)
-        finally:
-            event.remove(engine, "commit", stop_before_commit)
+        fault = outage(engine, at_commit=True, mode=mode)
+        with pytest.raises(OperationalError):
+            run_committed(engine, operation)
+        assert fault.fired_on == "COMMIT"
         return fault.fired_on
     sent = count_statements(engine, operation)
     writes = [i for i, statement in enumerate(sent, start=1) if re.search(WRITES, statement, re.IGNORECASE)]

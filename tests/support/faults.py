@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import api_world
@@ -24,7 +24,8 @@ def fault_settings() -> Settings:
 
 @dataclass
 class Outage:
-    """Stop the server just before the ``at``-th statement matching ``pattern`` is sent on ``engine``.
+    """Stop the server just before the ``at``-th statement matching ``pattern`` is sent on ``engine``
+    (or, with ``at_commit``, just before the first COMMIT).
 
     The statement then goes out on a dead connection, exactly as if the database had gone away
     between two statements of the operation. ``mode`` is ``fast`` (a clean restart: the server
@@ -35,17 +36,21 @@ class Outage:
     pattern: str = r"."
     at: int = 1
     mode: str = "fast"
+    at_commit: bool = False
     seen: int = 0
     fired_on: str | None = None
-    statements: list[str] = field(default_factory=list)
 
-    def __call__(self, conn, cursor, statement: str, parameters, context, executemany) -> None:
-        self.statements.append(statement)
-        if self.fired_on is not None or not re.search(self.pattern, statement, re.IGNORECASE | re.DOTALL):
+    def before_statement(self, conn, cursor, statement: str, parameters, context, executemany) -> None:
+        if self.at_commit or self.fired_on is not None or not re.search(self.pattern, statement, re.IGNORECASE | re.DOTALL):
             return
         self.seen += 1
         if self.seen == self.at:
             self.fired_on = " ".join(statement.split())[:120]
+            self.cluster.stop(mode=self.mode)
+
+    def before_commit(self, conn) -> None:
+        if self.at_commit and self.fired_on is None:
+            self.fired_on = "COMMIT"
             self.cluster.stop(mode=self.mode)
 
 
