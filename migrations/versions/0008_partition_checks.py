@@ -1,0 +1,23 @@
+"""partition checks (placeholder revision: filled in by the work that needs it).
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-06 16:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Nothing yet."""
+
+
+def downgrade() -> None:
+    """Nothing yet."""
