@@ -52,6 +52,10 @@ ACCESS: dict[str, frozenset[str]] = {
     "GET /facilities/{facility_id}": EVERYONE,
     "POST /facilities": frozenset({"admin", "facility_planner"}),
     "PATCH /facilities/{facility_id}": frozenset({"admin", "facility_planner"}),
+    # households per building (api/routes/buildings.py): planners record counts (who and why kept, audited)
+    "GET /buildings/{building_id}/households": EVERYONE,
+    "PUT /buildings/{building_id}/households": PLANNERS,
+    "GET /household-estimates/review": EVERYONE,
     # boundary editing (api/routes/edits.py): planners redraw, every edit a new version with a reason
     "PATCH /communities/{code}": PLANNERS,
     "PATCH /grids/{code}": PLANNERS,

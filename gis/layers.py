@@ -50,6 +50,8 @@ class DistrictLayers:
     compounds: gpd.GeoDataFrame
     facilities: gpd.GeoDataFrame
     report: dict[str, Any] = field(default_factory=dict)
+    # Land use and amenity areas (``kind`` key=value, ``name``) that household estimates read; None if unknown.
+    land_use: gpd.GeoDataFrame | None = None
 
 
 def empty_frame(columns: tuple[str, ...]) -> gpd.GeoDataFrame:

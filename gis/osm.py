@@ -63,6 +63,7 @@ from pyproj import Geod
 
 from gis.catalogue import FacilityType, classify_facility, load_catalogue
 from gis.errors import InvalidInput
+from gis.households import building_use, context_kind
 from gis.layers import (
     BARRIER_COLUMNS,
     BUILDING_COLUMNS,
@@ -76,6 +77,7 @@ from gis.layers import (
 )
 
 __all__ = [
+    "BUILDING_OSM_EXTRAS",
     "MIN_PART_M2",
     "RAILWAY_KINDS",
     "WALK_HIGHWAYS",
@@ -106,6 +108,10 @@ _ACCESS_REFUSED = frozenset({"private", "no"})
 WATERWAY_LINES = frozenset({"river", "canal", "stream", "ditch", "drain"})
 RAILWAY_KINDS = frozenset({"rail", "light_rail", "subway", "narrow_gauge", "monorail"})
 _UNDERGROUND_TUNNELS = frozenset({"yes", "culvert"})
+
+# Columns read_osm adds to the buildings besides BUILDING_COLUMNS: ``layer`` (the lowest of
+# layer/level), ``location`` and ``use`` (the building's own use tag as key=value).
+BUILDING_OSM_EXTRAS = ("layer", "location", "use")
 
 # Polygon parts smaller than this (m²) left over by a repair are slivers and dropped.
 MIN_PART_M2 = 1.0
@@ -262,6 +268,7 @@ class _Area:
     facility: tuple[str, str] | None
     ring: np.ndarray | None = None  # (n, 2) lon/lat of a way's ring, missing nodes dropped
     geom: Any = None  # a relation's geometry
+    context: str = ""  # land use or amenity that tells what the buildings in it are (gis.households)
 
 
 @dataclass
@@ -298,11 +305,12 @@ class _Relation:
     water: bool
     compound: bool
     facility: tuple[str, str] | None
+    context: str = ""
 
     def area(self, rid: int, geom: Any) -> _Area:
         """The relation as an area feature with the given geometry (its id negated)."""
         return _Area(-rid, f"relation {rid}", self.tags, self.building, self.water, self.compound, self.facility,
-                     geom=geom)  # fmt: skip
+                     geom=geom, context=self.context)  # fmt: skip
 
 
 class _RelationScan:
@@ -320,10 +328,11 @@ class _RelationScan:
         tags = dict(tags)
         building, water, compound = _is_building(tags), _is_water_area(tags), _is_compound(tags)
         facility = self.classify(tags)
-        if not (building or water or compound or facility):
+        context = context_kind(tags)
+        if not (building or water or compound or facility or context):
             return
         members = [(m.ref, m.role) for m in rel.members if m.type == "w"]
-        self.relations[rel.id] = _Relation(tags, members, building, water, compound, facility)
+        self.relations[rel.id] = _Relation(tags, members, building, water, compound, facility, context)
         self.member_ways.update(ref for ref, _ in members)
 
 
@@ -391,7 +400,8 @@ def _collect(fp: osmium.FileProcessor, scan: _RelationScan, classify: _Classifie
             walk = is_walkable(taglist)
             line_kind = _barrier_line_kind(taglist)
             fac = classify(taglist)
-            if not (building or water or compound or walk or line_kind or fac or is_member):
+            context = context_kind(taglist)
+            if not (building or water or compound or walk or line_kind or fac or context or is_member):
                 continue
             tags = dict(taglist)
             refs, xy, missing = _way_nodes(obj)
@@ -401,7 +411,7 @@ def _collect(fp: osmium.FileProcessor, scan: _RelationScan, classify: _Classifie
                 out.walk.append(_Line(wid, tags, refs, xy))
             if line_kind:
                 out.barrier_lines.append((line_kind, _Line(wid, tags, refs, xy)))
-            if not (building or water or compound or fac):
+            if not (building or water or compound or fac or context):
                 continue
             if not _is_closed(refs, xy):
                 if building or water or compound:
@@ -421,7 +431,8 @@ def _collect(fp: osmium.FileProcessor, scan: _RelationScan, classify: _Classifie
             if missing:
                 counts["incomplete_rings"] += 1
                 out.problem(f"way {wid}: {missing} of {len(refs)} nodes missing from the extract; built from the rest")
-            out.areas.append(_Area(wid, f"way {wid}", tags, building, water, compound, fac, ring=ring))
+            out.areas.append(_Area(wid, f"way {wid}", tags, building, water, compound, fac, ring=ring,
+                                   context=context))
         elif kind == "a":
             if obj.from_way():
                 continue
@@ -552,6 +563,9 @@ def _area_geometries(out: _Collected) -> np.ndarray:
         reason = shapely.is_valid_reason(geoms[i])
         fixed = _polygonal_parts(shapely.make_valid(geoms[i], method="structure", keep_collapsed=False))
         geoms[i] = fixed
+        a = areas[i]
+        if not (a.building or a.water or a.compound or a.facility):
+            continue  # a land-use area only read for context: repaired silently, not a layer's problem
         if fixed is None:
             out.counts["invalid_skipped"] += 1
             out.problem(f"{areas[i].label}: invalid ring ({reason}); nothing polygonal left after repair, skipped")
@@ -702,7 +716,36 @@ def _buildings(out: _Collected, geoms: np.ndarray) -> gpd.GeoDataFrame:
         "households": pd.array([None] * len(areas), dtype="Int64"),
         "households_estimated": pd.array([None] * len(areas), dtype="boolean"),
     }
-    return _frame(BUILDING_COLUMNS, data, geoms[idx] if idx else [])
+    frame = _frame(BUILDING_COLUMNS, data, geoms[idx] if idx else [])
+    # What the household estimate reads besides the contract's columns (gis.households).
+    # (the columns of BUILDING_OSM_EXTRAS)
+    frame["layer"] = pd.array([_parse_layer(a.tags) for a in areas], dtype="Float64")
+    frame["location"] = [a.tags.get("location") for a in areas]
+    frame["use"] = [building_use(a.tags) for a in areas]
+    return frame
+
+
+def _parse_layer(tags: Mapping[str, str]) -> float | None:
+    """The lowest of ``layer`` and ``level`` ('-1', '-2;-1'), or None."""
+    found = []
+    for key in ("layer", "level"):
+        for part in (tags.get(key) or "").split(";"):
+            try:
+                found.append(float(part.strip()))
+            except ValueError:
+                continue
+    return min(found) if found else None
+
+
+def _land_use(out: _Collected, geoms: np.ndarray) -> gpd.GeoDataFrame:
+    """Land use and amenity areas that say what the buildings in them are (``kind``: key=value)."""
+    idx = [i for i, a in enumerate(out.areas) if a.context and geoms[i] is not None]
+    data = {
+        "kind": [out.areas[i].context for i in idx],
+        "name": [_name(out.areas[i].tags) for i in idx],
+        "osm_id": np.array([out.areas[i].osm_id for i in idx], dtype=np.int64),
+    }
+    return _frame(("kind", "name", "osm_id"), data, geoms[idx] if idx else [])
 
 
 def _barriers(out: _Collected, geoms: np.ndarray) -> gpd.GeoDataFrame:
@@ -911,6 +954,7 @@ def read_osm(
         raise InvalidInput(f"{path.name}: contains no buildings or walkable ways; expected a district extract")
     barriers = _barriers(out, geoms)
     compounds = _compounds(out, geoms)
+    land_use = _land_use(out, geoms)
     notify("areas", 0.9)
     facilities = _facilities(out, geoms)
 
@@ -922,6 +966,7 @@ def read_osm(
         "edges": len(edges),
         "barriers": {k: int(v) for k, v in sorted(Counter(barriers["kind"]).items())},
         "compounds": len(compounds),
+        "land_use_areas": len(land_use),
         "facilities": {k: int(v) for k, v in sorted(Counter(facilities["type_code"]).items())},
         "facility_duplicates_dropped": int(counts["facility_duplicates_dropped"]),
         "invalid_repaired": int(counts["invalid_repaired"]),
@@ -944,4 +989,5 @@ def read_osm(
         compounds=compounds,
         facilities=facilities,
         report=report,
+        land_use=land_use,
     )

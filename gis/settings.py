@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     mean_dwelling_m2: float = 90.0
     usable_share: float = 0.75
     default_residential_floors: int = 6
+    storey_height_m: float = Field(default=3.0, description="height of one storey, to turn a height into floors")
+    neighbour_floors_radius_m: float = Field(
+        default=150.0, description="floors of a building without levels: median of same-kind neighbours this close")
+    neighbour_floors_min: int = Field(default=2, description="neighbours with mapped floors needed for that median")
+    large_single_storey_m2: float = Field(
+        default=1500.0, description="a home on one mapped storey above this footprint is a hall or works, not flats")
+    large_footprint_m2: float = Field(
+        default=5000.0, description="a plain building of unknown height above this footprint is not one block of flats")
+    review_large_households: int = Field(default=300, description="`households review` flags estimates this large")
 
     # Privacy (domain §6).
     patrol_retention_days: int = 180

@@ -11,6 +11,7 @@ import typer
 from gis.cli.output import JsonOption, console, db_transaction, emit, progress_bar, settings
 from gis.services import boundaries as boundary_service
 from gis.services import districts as district_service
+from gis.services import privacy
 
 import_app = typer.Typer(help="Import OSM extracts and boundary files (atomic: all or nothing).",
                          no_args_is_help=True)
@@ -28,12 +29,20 @@ def import_osm(
     district_code: DistrictCode,
     name: str = typer.Option(..., "--name", help="District name, e.g. 玄武区."),
     replace: bool = typer.Option(False, "--replace", help="Replace the district's buildings, network and people."),
+    allow_overlap: bool = typer.Option(False, "--allow-overlap",
+                                       help="Import even where the data lies on another district's buildings."),
     as_json: JsonOption = False,
 ) -> None:
     """Load buildings, walk network, barriers, compounds and facilities from .osm / .osm.pbf."""
+    from gis.cli.households import print_review, print_warnings
+
     with progress_bar(f"importing {file.name}") as update, db_transaction() as session:
         report = district_service.import_osm(session, file, district_code=district_code, name=name,
-                                             settings=settings(), replace=replace, progress=update)
+                                             settings=settings(), replace=replace, allow_overlap=allow_overlap,
+                                             progress=update)
+    # Warnings and the estimates to check go to stderr, so that --json stays one document on stdout.
+    print_warnings(report["warnings"])
+    print_review(report["review"], heading="estimates to check first (wangge households review)")
     human = (
         f"{report['name']} ({report['district_code']}) from {file.name}: {report['buildings']} buildings "
         f"({report['residential_buildings']} residential, {report['households']} households, "
@@ -117,6 +126,7 @@ def generate_residents(
     """Synthetic households and residents (marked synthetic) for the district's residential buildings."""
     with progress_bar("generating residents") as update, db_transaction() as session:
         report = district_service.generate_residents_for_district(session, district_code=district_code, seed=seed,
+                                                                  keys=privacy.id_keys(settings()),
                                                                   replace=replace, progress=update)
     emit(report, as_json=as_json,
          human=f"{report['households']} households, {report['residents']} residents (synthetic, seed {seed}); "

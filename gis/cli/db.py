@@ -5,9 +5,8 @@ from __future__ import annotations
 import typer
 
 from gis.cli.output import JsonOption, emit, log, settings
-from gis.db import migrate as migrations
 from gis.db.engine import cluster_for, database_url, describe_url, drop_database
-from gis.db.setup import database_status, prepare_database
+from gis.db.setup import database_status, migrate_and_seed, prepare_database
 
 app = typer.Typer(help="Start, stop and migrate the database.", no_args_is_help=True)
 
@@ -65,9 +64,9 @@ def url() -> None:
 
 @app.command()
 def migrate(revision: str = typer.Argument("head", help="Target revision.")) -> None:
-    """Upgrade the schema to a revision (default: head)."""
+    """Upgrade the schema to a revision (default: head); at head, fill the facility catalogue's missing types."""
     target = database_url(settings())
-    migrations.upgrade(target, revision)
+    migrate_and_seed(target, revision)
     typer.echo(f"schema at {revision}")
 
 

@@ -208,6 +208,13 @@ class Building(Base):
     area_m2: Mapped[float | None] = mapped_column(Float)
     households: Mapped[int] = mapped_column(Integer, server_default="0")
     households_source: Mapped[str] = mapped_column(String(10), server_default="estimated")
+    # Why the count is what it is (migration 0006): a code of gis.households.REASONS and its parameters;
+    # a recorded count also keeps who set it, when and why.
+    households_reason: Mapped[str | None] = mapped_column(String(40))
+    households_reason_detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    households_recorded_by: Mapped[str | None] = mapped_column(String(100))
+    households_recorded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    households_recorded_reason: Mapped[str | None] = mapped_column(Text)
     compound_id: Mapped[int | None] = mapped_column(ForeignKey("compound.id", ondelete="SET NULL"), index=True)
     address: Mapped[str | None] = mapped_column(Text)
     synthetic: Mapped[bool] = mapped_column(Boolean, server_default="false")

@@ -61,9 +61,15 @@ def prepare_database(settings: Settings, *, log: Log = lambda _m: None) -> str:
     return url
 
 
-def migrate_and_seed(url: str) -> None:
-    """Schema to head, then the reference data the code relies on (the facility catalogue)."""
-    migrations.upgrade(url)
+def migrate_and_seed(url: str, revision: str = "head") -> None:
+    """Schema to ``revision``, then (at head) the reference data the code relies on (the facility catalogue).
+
+    ``wangge db migrate`` comes here too, so a database made with it alone holds the catalogue:
+    without it every OSM facility would be dropped as of an unknown type.
+    """
+    migrations.upgrade(url, revision)
+    if revision != "head" and revision != migrations.head_revision():
+        return  # an older schema may lack the catalogue's columns; the upgrade to head seeds it
     engine = make_engine(url)
     try:
         sync_facility_types(engine, load_catalogue())

@@ -5,6 +5,7 @@ Each runs in one transaction: on any error nothing is written.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from gis.db.frames import allocate_ids, copy_frame, copy_rows
 from gis.db.models import Building, District, FacilityType
 from gis.errors import Conflict, InvalidInput
 from gis.layers import DistrictLayers
+from gis.provinces import province_mismatch
 from gis.settings import Settings
 
 Progress = Callable[[str, float], None]
@@ -60,9 +62,15 @@ def store_layers(
     source: str,
     attribution: str | None,
     replace: bool = False,
+    allow_overlap: bool = False,
     progress: Progress = noop_progress,
 ) -> dict[str, Any]:
-    """Write a district's layers (buildings, network, barriers, compounds, facilities); returns counts."""
+    """Write a district's layers (buildings, network, barriers, compounds, facilities); returns counts.
+
+    Recorded household counts of the buildings replaced are kept (matched by OSM id). Data that
+    lies on another district's buildings is refused unless ``allow_overlap``; data far from the
+    province of ``district_code`` and an import that keeps no facility are named in ``warnings``.
+    """
     check_district_code(district_code)
     held = session.scalar(select(func.count()).select_from(Building).where(Building.district_code == district_code))
     if held and not replace:
@@ -70,6 +78,8 @@ def store_layers(
             f"district {district_code} already holds {held} buildings; pass --replace to load it again",
             details={"district_code": district_code, "buildings": held},
         )
+    warnings: list[str] = []
+    kept_records = _recorded_counts(session, district_code) if held and not _synthetic(layers) else {}
     if held:
         clear_district_data(session, district_code)
     district = session.scalar(select(District).where(District.code == district_code))
@@ -91,8 +101,15 @@ def store_layers(
 
     progress("buildings", 0.25)
     buildings = _building_rows(layers.buildings, compounds, district_code, synthetic=_synthetic(layers))
+    kept = _keep_recorded(buildings, kept_records)
     buildings["id"] = allocate_ids(session, "building", len(buildings))
     copy_frame(session, "building", buildings, BUILDING_ROW_COLUMNS)
+    _check_overlap(session, district_code, len(buildings), allow_overlap=allow_overlap, warnings=warnings)
+    if hull is not None:
+        centre = hull.centroid
+        mismatch = province_mismatch(district_code, centre.x, centre.y)
+        if mismatch:
+            warnings.append(mismatch)
 
     progress("walk network", 0.5)
     node_ids = allocate_ids(session, "walk_node", len(layers.nodes))
@@ -117,6 +134,14 @@ def store_layers(
     known = set(session.scalars(select(FacilityType.code)))
     facilities = layers.facilities[layers.facilities["type_code"].isin(known)]
     unknown_types = sorted(set(layers.facilities["type_code"]) - known)
+    if len(layers.facilities) and not len(facilities):
+        why = ("the facility catalogue is empty: run `wangge db migrate` (or `wangge db start`) to fill it"
+               if not known else f"none of their types ({', '.join(unknown_types)}) is in the facility catalogue")
+        warnings.append(f"none of the {len(layers.facilities)} facilities found in {source} was kept: {why}; "
+                        "coverage will find no facilities")
+    elif not len(layers.facilities) and not _synthetic(layers):
+        warnings.append(f"{source} holds no facility the catalogue recognises (by tag or name); "
+                        "coverage will find no facilities")
     facilities = facilities.assign(district_code=district_code, source="synthetic" if _synthetic(layers) else "osm")
     copy_frame(session, "facility", facilities,
                ("district_code", "type_code", "name", "osm_id", "classified_by", "source", "geom"))
@@ -139,12 +164,76 @@ def store_layers(
         "facility_types_not_in_catalogue": unknown_types,
         "network_version": district.network_version,
         "synthetic": _synthetic(layers),
+        "recorded_counts_kept": kept,
+        "warnings": warnings,
     }
+
+
+def _recorded_counts(session: Session, district_code: str) -> dict[int, dict[str, Any]]:
+    """Counts recorded by people in a district, by OSM id: a re-import keeps them."""
+    rows = session.execute(text("""
+        SELECT osm_id, households, households_reason_detail, households_recorded_by, households_recorded_at,
+               households_recorded_reason
+        FROM building WHERE district_code = :d AND households_source = 'recorded' AND osm_id IS NOT NULL
+          AND NOT synthetic"""), {"d": district_code}).mappings().all()
+    return {int(r["osm_id"]): dict(r) for r in rows}
+
+
+def _keep_recorded(buildings: gpd.GeoDataFrame, records: dict[int, dict[str, Any]]) -> int:
+    """Put recorded counts back on the new rows of the same OSM ids; returns how many."""
+    if not records or not len(buildings):
+        return 0
+    kept = 0
+    for i, osm_id in zip(buildings.index, buildings["osm_id"].tolist(), strict=True):
+        rec = records.get(int(osm_id)) if osm_id is not None and not pd.isna(osm_id) else None
+        if rec is None:
+            continue
+        detail = dict(rec["households_reason_detail"] or {})
+        detail.update(estimate=int(buildings.at[i, "households"]), estimate_reason=buildings.at[i, "households_reason"])
+        buildings.at[i, "households"] = int(rec["households"])
+        buildings.at[i, "households_source"] = "recorded"
+        buildings.at[i, "households_reason"] = "recorded"
+        buildings.at[i, "households_reason_detail"] = json.dumps(detail, ensure_ascii=False)
+        buildings.at[i, "households_recorded_by"] = rec["households_recorded_by"]
+        buildings.at[i, "households_recorded_at"] = rec["households_recorded_at"]
+        buildings.at[i, "households_recorded_reason"] = rec["households_recorded_reason"]
+        kept += 1
+    return kept
+
+
+# Another district's buildings may touch the new data along a shared edge; more than this share
+# (or this many) lying on new buildings means the same data loaded twice.
+_OVERLAP_SHARE = 0.05
+_OVERLAP_MIN = 10
+
+
+def _check_overlap(session: Session, district_code: str, n_new: int, *, allow_overlap: bool,
+                   warnings: list[str]) -> None:
+    """Refuse data that lies on another district's buildings (the same extract under a second code)."""
+    if not n_new:
+        return
+    rows = session.execute(text("""
+        SELECT o.district_code, d.name, count(DISTINCT o.id) AS n
+        FROM building n JOIN building o ON o.district_code <> n.district_code
+             AND o.geom && n.geom AND ST_Contains(n.geom, ST_PointOnSurface(o.geom))
+        LEFT JOIN district d ON d.code = o.district_code
+        WHERE n.district_code = :d GROUP BY o.district_code, d.name ORDER BY n DESC"""), {"d": district_code}).all()
+    for other, name, n in rows:
+        if n < _OVERLAP_MIN and n < _OVERLAP_SHARE * n_new:
+            continue
+        text_ = (f"the data of district {district_code} overlaps district {other} ({name or 'unnamed'}): {n} of its "
+                 f"buildings lie on buildings being imported")
+        if not allow_overlap:
+            raise Conflict(f"{text_}; is this the same extract under a second code? Pass --allow-overlap to "
+                           "import it anyway", details={"district_code": district_code, "overlaps": other,
+                                                        "buildings": int(n)})
+        warnings.append(text_ + " (allowed by --allow-overlap)")
 
 
 BUILDING_ROW_COLUMNS = (
     "id", "district_code", "osm_id", "name", "kind", "levels", "height_m", "floors", "floors_estimated", "area_m2",
-    "households", "households_source", "compound_id", "synthetic", "geom",
+    "households", "households_source", "households_reason", "households_reason_detail", "households_recorded_by",
+    "households_recorded_at", "households_recorded_reason", "compound_id", "synthetic", "geom",
 )
 
 
@@ -176,6 +265,13 @@ def _building_rows(
     frame["households"] = frame["households"].fillna(0).astype(int)
     estimated = frame["households_estimated"].fillna(True).astype(bool)
     frame["households_source"] = np.where(estimated, "estimated", "recorded")
+    if "households_reason" not in frame:
+        frame["households_reason"] = None
+    details = frame["households_reason_detail"] if "households_reason_detail" in frame else [None] * len(frame)
+    frame["households_reason_detail"] = [json.dumps(d, ensure_ascii=False) if isinstance(d, dict) else None
+                                         for d in details]
+    for column in ("households_recorded_by", "households_recorded_at", "households_recorded_reason"):
+        frame[column] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
     frame["district_code"] = district_code
     frame["synthetic"] = synthetic
     frame = frame.set_geometry(frame.geometry.apply(_multipolygon))
@@ -190,17 +286,26 @@ def import_osm(
     name: str,
     settings: Settings,
     replace: bool = False,
+    allow_overlap: bool = False,
+    review_top: int = 5,
     progress: Progress = noop_progress,
 ) -> dict[str, Any]:
-    """Read an OSM extract, estimate households, and store it as a district (atomic)."""
+    """Read an OSM extract, estimate households, and store it as a district (atomic).
+
+    The report's ``review`` lists the ``review_top`` estimates most likely wrong
+    (``gis.services.households.review_households``).
+    """
+    from gis.services.households import review_households
+
     check_district_code(district_code)
     started = time.perf_counter()
     layers = read_osm_with_households(path, settings, progress=lambda stage, f: progress(f"reading: {stage}", 0.4 * f))
     report = store_layers(
         session, layers, district_code=district_code, name=name, source=str(Path(path).name),
-        attribution=OSM_ATTRIBUTION, replace=replace,
+        attribution=OSM_ATTRIBUTION, replace=replace, allow_overlap=allow_overlap,
         progress=lambda stage, f: progress(f"storing: {stage}", 0.4 + 0.6 * f),
     )
+    report["review"] = review_households(session, settings, district_code=district_code, top=review_top)
     report["read"] = {k: v for k, v in layers.report.items() if k not in {"elapsed_s"}}
     report["invalid_repaired"] = layers.report.get("invalid_repaired", 0)
     report["invalid_skipped"] = layers.report.get("invalid_skipped", 0)
@@ -222,20 +327,33 @@ def read_osm_with_households(path: Path, settings: Settings, *, progress: Progre
     layers = read_osm(path, progress=progress)
     layers.buildings = estimate_households(
         layers.buildings,
-        mean_dwelling_m2=settings.mean_dwelling_m2,
-        usable_share=settings.usable_share,
-        default_residential_floors=settings.default_residential_floors,
+        context_areas=layers.land_use,
         non_residential_ids=_facility_building_ids(layers),
+        **estimate_options(settings),
     )
     return layers
 
 
-def _facility_building_ids(layers: DistrictLayers) -> set[int]:
-    """OSM ids of buildings that are themselves facilities (schools, clinics): not housing."""
+def estimate_options(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments of ``gis.households.estimate_households`` that settings configure."""
+    return {
+        "mean_dwelling_m2": settings.mean_dwelling_m2,
+        "usable_share": settings.usable_share,
+        "default_residential_floors": settings.default_residential_floors,
+        "storey_height_m": settings.storey_height_m,
+        "neighbour_radius_m": settings.neighbour_floors_radius_m,
+        "neighbour_min": settings.neighbour_floors_min,
+        "large_single_storey_m2": settings.large_single_storey_m2,
+        "large_footprint_m2": settings.large_footprint_m2,
+    }
+
+
+def _facility_building_ids(layers: DistrictLayers) -> dict[int, str]:
+    """OSM ids of buildings that are themselves facilities (schools, clinics), with their type: not housing."""
     if not len(layers.facilities) or "osm_id" not in layers.facilities:
-        return set()
-    ids = layers.facilities["osm_id"].dropna()
-    return {int(i) for i in ids}
+        return {}
+    frame = layers.facilities.dropna(subset=["osm_id"])
+    return {int(i): str(t) for i, t in zip(frame["osm_id"], frame["type_code"], strict=True)}
 
 
 def generate_and_store_district(

@@ -24,7 +24,7 @@ from gis.layers import (
     STORAGE_CRS,
     DistrictLayers,
 )
-from gis.osm import is_walkable, parse_height, parse_levels, read_osm
+from gis.osm import BUILDING_OSM_EXTRAS, is_walkable, parse_height, parse_levels, read_osm
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "osm"
 NANJING = DATA / "cn_nanjing_xinjiekou_2021.osm"
@@ -47,7 +47,7 @@ def helsinki() -> DistrictLayers:
 
 def _check_contract(layers: DistrictLayers) -> None:
     for frame, columns in (
-        (layers.buildings, BUILDING_COLUMNS),
+        (layers.buildings, BUILDING_COLUMNS + BUILDING_OSM_EXTRAS),
         (layers.nodes, NODE_COLUMNS),
         (layers.edges, EDGE_COLUMNS),
         (layers.barriers, BARRIER_COLUMNS),
@@ -59,6 +59,8 @@ def _check_contract(layers: DistrictLayers) -> None:
         assert frame.geometry.notna().all() and not frame.geometry.is_empty.any()
     assert set(layers.buildings.geom_type) <= {"Polygon", "MultiPolygon"}
     assert layers.buildings.is_valid.all()
+    assert layers.land_use is not None and tuple(c for c in layers.land_use.columns if c != "geometry") == (
+        "kind", "name", "osm_id")
     assert set(layers.edges.geom_type) == {"LineString"}
     assert set(layers.facilities.geom_type) <= {"Point"}
     assert set(layers.barriers["kind"]) <= {"waterway", "water", "railway"}
