@@ -13,6 +13,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_SECRET = "wangge-demo-secret-do-not-use-in-production-0000"
+# Public like DEMO_SECRET: encrypts demo and test ID numbers only; refused under production.
+DEMO_ID_KEY = "d2FuZ2dlLWRlbW8taWQta2V5LW5vdC1mb3ItcmVhbC0="
 
 
 class Settings(BaseSettings):
@@ -67,6 +69,14 @@ class Settings(BaseSettings):
     # A day's walk at one fix a second is ~30,000 points, ~4 MB of GPX; a bigger upload is refused.
     patrol_max_upload_bytes: int = 10_000_000
 
+    # ID numbers at rest (PIPL art. 28, 51; gis.idnumbers): AES-256-GCM key, 32 bytes base64url
+    # (`wangge keys new`). Never stored in the database or a backup; keep it apart from both.
+    id_key: str = Field(default=DEMO_ID_KEY, description="key that encrypts ID numbers (demo key refused in production)")
+    id_keys_previous: list[str] = Field(default=[], description="older ID keys, still read while `wangge keys rotate` runs")
+    id_lookup_key: str | None = Field(default=None, description="HMAC key for ID lookups; derived from id_key if unset")
+    # Registers (一标三实): a standard address's point belongs to the nearest footprint within this distance.
+    address_match_distance_m: float = 30.0
+
     # Sign-in. The demo secret is public (it is in this file): the app refuses it in production
     # and on any non-loopback address, so that a demo set-up cannot be exposed by accident.
     secret_key: str = Field(default=DEMO_SECRET, description="HMAC key for access tokens (32+ characters)")
@@ -114,6 +124,10 @@ class Settings(BaseSettings):
     def uses_demo_secret(self) -> bool:
         """True while the public demo secret (or a short one) signs tokens."""
         return self.secret_key == DEMO_SECRET or len(self.secret_key) < 32
+
+    def uses_demo_id_key(self) -> bool:
+        """True while the public demo key encrypts ID numbers."""
+        return self.id_key == DEMO_ID_KEY
 
     def state_dir(self) -> Path:
         """Absolute path of the project-local state folder."""

@@ -243,11 +243,15 @@ class Household(Base):
     __tablename__ = "household"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    __table_args__ = (Index("uq_household_district_no", "district_code", "household_no", unique=True,
+                            postgresql_where=text("household_no IS NOT NULL")),)
     district_code: Mapped[str] = _district_code()
     building_id: Mapped[int] = mapped_column(ForeignKey("building.id", ondelete="CASCADE"), index=True)
     dwelling_id: Mapped[int | None] = mapped_column(ForeignKey("dwelling.id", ondelete="SET NULL"), index=True)
     size: Mapped[int] = mapped_column(SmallInteger, server_default="1")
     synthetic: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # 户编号 of a population register; None for synthetic households. Re-imports find the household by it.
+    household_no: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[dt.datetime] = _now()
 
 
@@ -256,7 +260,7 @@ class Resident(Base):
 
     __tablename__ = "resident"
     __table_args__ = (
-        _one_of("residency", ("permanent", "floating")),
+        _one_of("residency", ("permanent", "floating", "overseas")),
         _one_of("sex", ("M", "F")),
     )
 
@@ -272,6 +276,10 @@ class Resident(Base):
     residency: Mapped[str] = mapped_column(String(10), server_default="permanent")
     party_member: Mapped[bool] = mapped_column(Boolean, server_default="false")
     synthetic: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # 户籍地址 from a register; 人户分离 when it lies outside the building the person lives in.
+    registered_address: Mapped[str | None] = mapped_column(Text)
+    registered_building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id", ondelete="SET NULL"))
+    separated: Mapped[bool] = mapped_column(Boolean, server_default="false")
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[dt.datetime] = _now()
     updated_at: Mapped[dt.datetime] = _now()
@@ -284,7 +292,10 @@ class ResidentPrivate(Base):
 
     resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"), primary_key=True)
     district_code: Mapped[str] = _district_code()
-    id_number: Mapped[str | None] = mapped_column(String(18))
+    # Ciphertext (gis.idnumbers: wg1.<key id>.<data>), its keyed lookup hash, and the masked form shown.
+    id_number: Mapped[str | None] = mapped_column(Text)
+    id_number_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    id_number_masked: Mapped[str | None] = mapped_column(String(18))
     phone: Mapped[str | None] = mapped_column(String(20))
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(40)), server_default="{}")
     health_notes: Mapped[str | None] = mapped_column(Text)
@@ -292,6 +303,87 @@ class ResidentPrivate(Base):
 
 class PartyOrg(Base):
     """A party organisation following the grid: 网格党支部 or 楼栋党小组."""
+class ResidentAway(Base):
+    """人户分离, the other way: registered (户籍) in the district, living elsewhere. Kept and counted, never shown."""
+
+    __tablename__ = "resident_away"
+    __table_args__ = (Index("uq_resident_away_district_hash", "district_code", "id_number_hash", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    district_code: Mapped[str] = _district_code()
+    household_no: Mapped[str | None] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(100))
+    sex: Mapped[str] = mapped_column(String(1))
+    birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    id_number: Mapped[str] = mapped_column(Text)
+    id_number_hash: Mapped[str] = mapped_column(String(64))
+    id_number_masked: Mapped[str] = mapped_column(String(18))
+    registered_address: Mapped[str | None] = mapped_column(Text)
+    registered_building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id", ondelete="SET NULL"))
+    address: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class ResidentMove(Base):
+    """A move seen between two register imports: from one address (or away) to another."""
+
+    __tablename__ = "resident_move"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    district_code: Mapped[str] = _district_code()
+    id_number_hash: Mapped[str] = mapped_column(String(64), index=True)
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id", ondelete="SET NULL"))
+    from_building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id", ondelete="SET NULL"))
+    to_building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id", ondelete="SET NULL"))
+    from_address: Mapped[str | None] = mapped_column(Text)
+    to_address: Mapped[str | None] = mapped_column(Text)
+    source_file: Mapped[str | None] = mapped_column(Text)
+    moved_at: Mapped[dt.datetime] = _now()
+
+
+class StandardAddress(Base):
+    """A standard address (标准地址) and the building it was attached to, with how."""
+
+    __tablename__ = "standard_address"
+    __table_args__ = (
+        _one_of("match", ("building_id", "inside", "nearest", "ambiguous", "unmatched")),
+        Index("uq_standard_address_district_key", "district_code", "address_key", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    district_code: Mapped[str] = _district_code()
+    address: Mapped[str] = mapped_column(Text)
+    # The normalised form (gis.io.registers.normalise_address) that register addresses are matched on.
+    address_key: Mapped[str] = mapped_column(Text)
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id", ondelete="SET NULL"), index=True)
+    match: Mapped[str] = mapped_column(String(12))
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    geom: Mapped[Any] = _geom("POINT", nullable=True)
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class OrgUnit(Base):
+    """实有单位: an organisation or shop at an address, with a contact."""
+
+    __tablename__ = "org_unit"
+    __table_args__ = (Index("uq_org_unit_district_key", "district_code", "unit_key", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    district_code: Mapped[str] = _district_code()
+    # 统一社会信用代码 when given, else name and normalised address: what re-imports match on.
+    unit_key: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str | None] = mapped_column(String(40))
+    credit_code: Mapped[str | None] = mapped_column(String(18))
+    address: Mapped[str | None] = mapped_column(Text)
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id", ondelete="SET NULL"), index=True)
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    contact_phone: Mapped[str | None] = mapped_column(String(20))
+    employees: Mapped[int | None] = mapped_column(Integer)
+    geom: Mapped[Any] = _geom("POINT", nullable=True)
+    created_at: Mapped[dt.datetime] = _now()
+
+
 
     __tablename__ = "party_org"
     __table_args__ = (_one_of("kind", ("grid_branch", "building_group")),)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from gis.db.models import District
 from gis.services import boundaries as boundary_service
 from gis.services import districts as district_service
+from gis.services import privacy
 from gis.services.districts import Progress, noop_progress
 from gis.settings import Settings
 
@@ -43,7 +44,7 @@ def load_demo(session: Session, settings: Settings, *, progress: Progress = noop
     report["communities"] = boundary_service.import_boundaries(session, DEMO_COMMUNITIES, level="community",
                                                                reason="demo district")["imported"]
     report["residents"] = district_service.generate_residents_for_district(
-        session, district_code=code, seed=DEMO_SEED, progress=lambda stage, f: progress(stage, 0.5 + 0.5 * f))
+        session, district_code=code, seed=DEMO_SEED, keys=privacy.id_keys(settings), progress=lambda stage, f: progress(stage, 0.5 + 0.5 * f))
     return report
 
 

@@ -22,8 +22,10 @@ from gis.crs import metric_crs_for_frame
 from gis.db.frames import allocate_ids, copy_frame, copy_rows
 from gis.db.models import Building, District, FacilityType
 from gis.errors import Conflict, InvalidInput
+from gis.idnumbers import IdKeys
 from gis.layers import DistrictLayers
 from gis.provinces import province_mismatch
+from gis.services import privacy
 from gis.settings import Settings
 
 Progress = Callable[[str, float], None]
@@ -382,9 +384,12 @@ def generate_and_store_district(
 
 
 def write_people(
-    session: Session, households: pd.DataFrame, residents: pd.DataFrame, *, district_code: str
+    session: Session, households: pd.DataFrame, residents: pd.DataFrame, *, district_code: str, keys: IdKeys
 ) -> dict[str, int]:
-    """COPY generated households (with their dwellings) and residents, the private part kept apart."""
+    """COPY generated households (with their dwellings) and residents, the private part kept apart.
+
+    ID numbers are written as privacy.seal_id_number makes them (ciphertext, lookup hash, mask), never plain.
+    """
     dwelling_ids = allocate_ids(session, "dwelling", len(households))
     household_ids = allocate_ids(session, "household", len(households))
     hh = households.assign(dwelling_db_id=dwelling_ids, household_db_id=household_ids, district_code=district_code)
@@ -406,14 +411,17 @@ def write_people(
               zip(res["id"], res["district_code"], res["household_db_id"], res["building_id"], res["name"], res["sex"],
                   res["birth_date"], res["relation"], res["residency"], res["party_member"], res["synthetic"],
                   strict=True))
-    copy_rows(session, "resident_private", ("resident_id", "district_code", "id_number", "phone", "tags"),
-              zip(res["id"], res["district_code"], res["id_number"], res["phone"],
-                  res["tags"].map(lambda t: list(t) if t is not None else []), strict=True))
+    sealed = [privacy.seal_id_number(keys, n) if n else (None, None, None) for n in res["id_number"]]
+    copy_rows(session, "resident_private",
+              ("resident_id", "district_code", "id_number", "id_number_hash", "id_number_masked", "phone", "tags"),
+              ((rid, d, *seal, phone, list(t) if t is not None else [])
+               for rid, d, seal, phone, t in zip(res["id"], res["district_code"], sealed, res["phone"], res["tags"],
+                                                 strict=True)))
     return {"households": len(households), "residents": len(residents)}
 
 
-def generate_residents_for_district(session: Session, *, district_code: str, seed: int, replace: bool = False,
-                                    progress: Progress = noop_progress) -> dict[str, Any]:
+def generate_residents_for_district(session: Session, *, district_code: str, seed: int, keys: IdKeys,
+                                    replace: bool = False, progress: Progress = noop_progress) -> dict[str, Any]:
     """Synthetic households and residents for every residential building of a district (atomic)."""
     from gis.synthetic import generate_residents
 
@@ -434,7 +442,7 @@ def generate_residents_for_district(session: Session, *, district_code: str, see
     progress("generating", 0.2)
     households, residents = generate_residents(buildings, seed=seed, district_code=district_code)
     progress("storing", 0.6)
-    counts = write_people(session, households, residents, district_code=district_code)
+    counts = write_people(session, households, residents, district_code=district_code, keys=keys)
     progress("done", 1.0)
     ages = (pd.Timestamp("today") - pd.to_datetime(residents["birth_date"])).dt.days / 365.25
     return {

@@ -15,21 +15,105 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis import idnumbers
 from gis.db.models import AuditLog
-from gis.errors import PermissionDenied
+from gis.errors import PermissionDenied, SetupError
+from gis.idnumbers import IdKeys
 from gis.services.users import Principal
+from gis.settings import Settings
 
 _DIGITS = re.compile(r"\D")
 
 
 def mask_id_number(value: str | None) -> str | None:
     """ID-card number with only the first 6 and last 4 characters shown (GB 11643: 18 characters)."""
-    if not value:
-        return value
-    value = value.strip()
-    if len(value) <= 10:
-        return "*" * len(value)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+    return idnumbers.mask(value)
+
+
+# --- ID numbers at rest -----------------------------------------------------------------------
+# resident_private.id_number holds ciphertext (gis.idnumbers), id_number_hash the keyed lookup hash
+# and id_number_masked the masked form. Reads that show a resident use the masked form, so the web
+# process never decrypts a number; the key is needed to write (import, generate), find a person by
+# number (the lookup key) and rotate keys.
+
+
+def id_keys(settings: Settings) -> IdKeys:
+    """The ID keys of ``settings``; the public demo key is refused under WANGGE_ENVIRONMENT=production."""
+    if settings.uses_demo_id_key() and settings.environment == "production":
+        raise SetupError("refusing to encrypt or read ID numbers with the demo key under "
+                         "WANGGE_ENVIRONMENT=production: set WANGGE_ID_KEY (make one with `wangge keys new`) and "
+                         "keep it outside the database and its backups")
+    return IdKeys.from_text(settings.id_key, lookup=settings.id_lookup_key, previous=settings.id_keys_previous)
+
+
+def seal_id_number(keys: IdKeys, id_number: str) -> tuple[str, str, str]:
+    """What is stored for an ID number: (ciphertext, lookup hash, masked form)."""
+    value = id_number.strip().upper()
+    return keys.encrypt(value), keys.lookup_hash(value), idnumbers.mask(value) or ""
+
+
+def reveal_id_numbers(session: Session, keys: IdKeys, resident_ids: Iterable[int]) -> dict[int, str]:
+    """The decrypted ID numbers of some residents, for tools that must have them (never a route)."""
+    ids = sorted({int(r) for r in resident_ids})
+    rows = session.execute(text("SELECT resident_id, id_number FROM resident_private "
+                                "WHERE resident_id = ANY(:ids) AND id_number IS NOT NULL"), {"ids": ids}).all()
+    return {int(r): _plain_or_decrypted(keys, token) for r, token in rows}
+
+
+def _plain_or_decrypted(keys: IdKeys, stored: str) -> str:
+    # A number stored before migration 0007 is still plain text until `wangge keys rotate` runs.
+    return keys.decrypt(stored) if stored.startswith(idnumbers.TOKEN_PREFIX + ".") else stored
+
+
+_SEALED_TABLES = (("resident_private", "resident_id"), ("resident_away", "id"))
+
+
+def rotate_id_keys(session: Session, keys: IdKeys) -> dict[str, int]:
+    """Re-encrypt every ID number not under the current key (and plain ones), and recompute lookup hashes.
+
+    Run with the new key in WANGGE_ID_KEY and the old ones in WANGGE_ID_KEYS_PREVIOUS; atomic. A
+    number under a key held by neither refuses the whole rotation (SetupError names the key id).
+    """
+    counts = {"checked": 0, "reencrypted": 0, "rehashed": 0}
+    for table, key in _SEALED_TABLES:
+        rows = session.execute(text(f"SELECT {key}, id_number, id_number_hash FROM {table} "
+                                    "WHERE id_number IS NOT NULL ORDER BY 1")).all()
+        for row_id, stored, digest in rows:
+            counts["checked"] += 1
+            plain = _plain_or_decrypted(keys, stored)
+            new_hash = keys.lookup_hash(plain)
+            changes: dict[str, Any] = {}
+            if not keys.is_current(stored):
+                changes["id_number"] = keys.encrypt(plain)
+                changes["id_number_masked"] = idnumbers.mask(plain.strip().upper())
+                counts["reencrypted"] += 1
+            if digest != new_hash:
+                changes["id_number_hash"] = new_hash
+                counts["rehashed"] += 1
+            if changes:
+                sets = ", ".join(f"{c} = :{c}" for c in changes)
+                session.execute(text(f"UPDATE {table} SET {sets} WHERE {key} = :row_id"), {**changes, "row_id": row_id})
+    return counts
+
+
+def check_id_numbers(session: Session, keys: IdKeys) -> dict[str, Any]:
+    """Decrypt every stored ID number and compare it with its hash and mask: proves the keys read the data."""
+    report: dict[str, Any] = {"checked": 0, "plain": 0, "bad": 0, "keys": {}}
+    for table, key in _SEALED_TABLES:
+        rows = session.execute(text(f"SELECT {key}, id_number, id_number_hash, id_number_masked FROM {table} "
+                                    "WHERE id_number IS NOT NULL")).all()
+        for _row_id, stored, digest, masked in rows:
+            report["checked"] += 1
+            if not stored.startswith(idnumbers.TOKEN_PREFIX + "."):
+                report["plain"] += 1
+                continue
+            kid = stored.split(".")[1]
+            report["keys"][kid] = report["keys"].get(kid, 0) + 1
+            plain = keys.decrypt(stored)
+            if keys.lookup_hash(plain) != digest or idnumbers.mask(plain) != masked:
+                report["bad"] += 1
+    report["current_key"] = keys.current_id
+    return report
 
 
 def mask_phone(value: str | None) -> str | None:

@@ -24,7 +24,7 @@ from gis.errors import Conflict, InvalidInput, NotFound
 from gis.services import privacy
 from gis.services.users import Principal
 
-RESIDENCIES = ("permanent", "floating")
+RESIDENCIES = ("permanent", "floating", "overseas")
 # Welfare tags are counted per grid for every role. Any other tag (key-population and security-side
 # categories) is sensitive under PIPL art. 28: counted only in grids the reader may see.
 WELFARE_TAGS = frozenset({"elderly_alone", "disabled", "low_income", "left_behind_child"})
@@ -49,7 +49,7 @@ _RESIDENT_COLUMNS = """
     r.id, r.district_code, r.household_id, r.building_id, b.name AS building_name,
     COALESCE(d.address, b.address) AS address, r.name, r.sex, r.birth_date,
     date_part('year', age(current_date, r.birth_date))::int AS age, r.relation, r.residency, r.party_member,
-    r.synthetic, r.version, p.id_number, p.phone, COALESCE(p.tags, '{}') AS tags, p.health_notes
+    r.synthetic, r.version, p.id_number_masked AS id_number, p.phone, COALESCE(p.tags, '{}') AS tags, p.health_notes
 """
 _RESIDENT_FROM = """
     FROM resident r JOIN building b ON b.id = r.building_id

@@ -18,7 +18,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 import coverage_town as town
+from gis.services import privacy
 from gis.services import users as user_service
+from gis.settings import Settings
 
 PASSWORD = "test-password-1"
 SECRET = "test-secret-key-for-the-api-tests-only-0123456789"
@@ -54,10 +56,12 @@ def build_world(session: Session) -> dict[str, Any]:
     # Q's retired couple also live in grid B; give everyone private data to mask.
     residents = session.execute(text("SELECT r.id, b.name FROM resident r JOIN building b ON b.id = r.building_id "
                                      "ORDER BY r.id")).all()
+    keys = privacy.id_keys(Settings())  # stored as the app stores them: ciphertext, lookup hash, mask
     for i, (rid, building) in enumerate(residents):
-        session.execute(text("INSERT INTO resident_private (resident_id, district_code, id_number, phone, tags) "
-                             "VALUES (:r, :d, :i, :p, :t)"),
-                        {"r": rid, "d": town.DISTRICT, "i": f"32010219800101{i:03d}X", "p": f"1380000{i:04d}",
+        token, digest, masked = privacy.seal_id_number(keys, f"32010219800101{i:03d}X")
+        session.execute(text("INSERT INTO resident_private (resident_id, district_code, id_number, id_number_hash, "
+                             "id_number_masked, phone, tags) VALUES (:r, :d, :i, :h, :m, :p, :t)"),
+                        {"r": rid, "d": town.DISTRICT, "i": token, "h": digest, "m": masked, "p": f"1380000{i:04d}",
                          "t": ["elderly_alone"] if building == "Q" else []})
     user_ids = {}
     for username, (role, grid_codes) in USERS.items():
