@@ -116,7 +116,11 @@ def _undecodable(raw: bytes, exc: UnicodeDecodeError, file: str, expected: str) 
     row = head.count(b"\n") + 1
     line_start = head.rfind(b"\n") + 1
     column_index = raw[line_start: exc.start].count(b",") + 1
-    header = raw.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff").split(",")
+    first = raw.split(b"\n", 1)[0]
+    try:
+        header = first.decode("utf-8").lstrip("\ufeff").split(",")
+    except UnicodeDecodeError:  # name the column as a person would read it
+        header = first.decode("gb18030", "replace").split(",")
     column = header[column_index - 1].strip() if column_index <= len(header) else f"#{column_index}"
     hint = ""
     line = raw[line_start: raw.find(b"\n", exc.start) if raw.find(b"\n", exc.start) >= 0 else len(raw)]

@@ -4,7 +4,6 @@ encrypted, recorded counts, 人户分离, moves, idempotent re-imports, faciliti
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -18,18 +17,7 @@ from gis.services import registers as register_service
 from gis.settings import Settings
 
 KEYS = privacy.id_keys(Settings())
-TABLES = ("standard_address", "dwelling", "household", "resident", "resident_private", "resident_away",
-          "resident_move", "building", "facility", "org_unit")
-
-
-def snapshot(db: Session) -> dict[str, tuple[int, str]]:
-    """Row count and md5 of every register table's rows (ordered), to prove what an import changed."""
-    out = {}
-    for table in TABLES:
-        count, digest = db.execute(text(
-            f"SELECT count(*), md5(COALESCE(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t")).one()
-        out[table] = (count, digest)
-    return out
+snapshot = rf.snapshot
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from gis.idnumbers import check_digit
 
+TABLES = ("standard_address", "dwelling", "household", "resident", "resident_private", "resident_away",
+          "resident_move", "building", "facility", "org_unit")
 DISTRICT = "320188"
 PREFIX = "南京市玄武区"
 RESIDENT_HEADERS = ["姓名", "身份证号", "性别", "出生日期", "户编号", "与户主关系", "现居住地址", "户籍地址", "联系电话",
@@ -117,3 +119,13 @@ def write_xlsx(path: Path, rows: list[dict[str, Any]]) -> Path:
         sheet.append([None if row.get(h) in (None, "") else str(row[h]) for h in headers])
     book.save(path)
     return path
+
+
+def snapshot(session: Session, tables: tuple[str, ...] = TABLES) -> dict[str, tuple[int, str]]:
+    """Row count and md5 of every register table's rows (ordered), to prove what an import changed."""
+    out = {}
+    for table in tables:
+        count, digest = session.execute(text(
+            f"SELECT count(*), md5(COALESCE(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t")).one()
+        out[table] = (count, digest)
+    return out
