@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from gis.cli.output import JsonOption, db_transaction, emit, err_console, settings
 from gis.services import households as household_service
@@ -46,7 +47,9 @@ def review(
     head = (f"{report['buildings_with_concerns']} estimated buildings to check, holding "
             f"{report['households_with_concerns']} of {report['estimated_households']} estimated households"
             + (f"; the first {len(report['buildings'])}:" if report["buildings"] else ""))
-    emit(report, as_json=as_json, human="\n".join([head, *(f"  {line}" for line in _lines(report["buildings"]))]))
+    # escape: the reason codes are printed in [brackets], which rich would take for markup.
+    emit(report, as_json=as_json,
+         human=escape("\n".join([head, *(f"  {line}" for line in _lines(report["buildings"]))])))
 
 
 @app.command("show")
@@ -54,7 +57,7 @@ def show(building_id: int = typer.Argument(..., help="Building id."), as_json: J
     """One building's households, recorded or estimated, and why."""
     with db_transaction() as session:
         report = household_service.building_households(session, building_id)
-    emit(report, as_json=as_json, human=_describe(report))
+    emit(report, as_json=as_json, human=escape(_describe(report)))
 
 
 @app.command("set")
@@ -69,7 +72,7 @@ def set_count(
     with db_transaction() as session:
         report = household_service.set_households(session, building_id=building_id, households=households, by=by,
                                                   reason=reason)
-    emit(report, as_json=as_json, human=_describe(report))
+    emit(report, as_json=as_json, human=escape(_describe(report)))
 
 
 def _describe(b: dict[str, Any]) -> str:

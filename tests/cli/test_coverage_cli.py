@@ -31,7 +31,7 @@ def test_compute_json_gives_every_type_per_community(demo_env: dict[str, str]) -
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["district_code"] == "320102" and report["mode"] == "network"
-    assert report["population_source"] == "residents" and report["population"] > 100_000
+    assert report["population_source"] == "residents" and report["population"] > 60_000
     assert set(report["types"]) >= {"kindergarten", "elderly_daycare", "health_station", "primary_school"}
     for code, entry in report["types"].items():
         communities = [c for c in entry["communities"] if c["community_code"]]

@@ -1,4 +1,4 @@
-"""gis.households.estimate_households (no database)."""
+"""gis.households: the home decision, floors, estimates and their reasons (no database)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import shapely
 
 from gis.errors import CRSMismatch, InvalidInput
-from gis.households import estimate_households
+from gis.households import describe_reason, estimate_households, review_concerns
 from gis.layers import BUILDING_COLUMNS, STORAGE_CRS
 
 NANJING = Path(__file__).resolve().parents[2] / "data" / "osm" / "cn_nanjing_xinjiekou_2021.osm"
@@ -38,6 +38,9 @@ def _buildings(rows: list[dict[str, Any]], *, crs: str = STORAGE_CRS) -> gpd.Geo
         "households": pd.array([r.get("households") for r in rows], dtype="Int64"),
         "households_estimated": pd.array([r.get("households_estimated") for r in rows], dtype="boolean"),
     }
+    for extra in ("layer", "location", "use"):  # what gis.osm adds (BUILDING_OSM_EXTRAS)
+        if any(extra in r for r in rows):
+            data[extra] = [r.get(extra) for r in rows]
     geoms = [r.get("geometry", _rect(30, 20, i)) for i, r in enumerate(rows)]
     frame = gpd.GeoDataFrame(data, geometry=geoms, crs=GK_120E)
     return frame.to_crs(crs)
@@ -184,3 +187,138 @@ def test_nanjing_estimate() -> None:
     # 石鼓路小学 is a building=yes that is a school: no households.
     assert out.loc[out["osm_id"] == 680512978, "households"].tolist() == [0]
     assert 20_000 < out["households"].sum() < 80_000
+
+
+# --------------------------------------------------------------------------- issue 16: what counts as a home
+
+
+def _context(kind: str, name: str | None, geom: shapely.Polygon) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"kind": [kind], "name": [name]}, geometry=[geom], crs=GK_120E)
+
+
+def test_plain_buildings_inside_a_campus_are_not_homes_unless_named_or_tagged_so() -> None:
+    campus = _context("amenity=university", "复旦大学", shapely.box(X0 - 50, Y0 - 50, X0 + 450, Y0 + 50))
+    rows = [
+        {"kind": "yes", "levels": 6},  # a plain building on campus
+        {"kind": "yes", "levels": 6, "name": "学生宿舍12号楼"},  # named as a home
+        {"kind": "dormitory", "levels": 6},  # tagged as one
+        {"kind": "yes", "levels": 6, "name": "3号楼"},  # a number says nothing either way
+        {"kind": "yes", "levels": 6, "use": "building:use=residential"},
+    ]
+    out = estimate_households(_buildings(rows), context_areas=campus)
+    assert out["households"].tolist() == [0, 30, 30, 0, 30]
+    assert out["households_reason"].tolist() == [
+        "not_home_context", "home_name", "home_kind", "not_home_context", "home_tag"]
+    detail = out["households_reason_detail"].iloc[0]
+    assert (detail["context"], detail["context_name"]) == ("amenity=university", "复旦大学")
+
+
+def test_staff_housing_inside_a_campus_follows_the_smallest_area() -> None:
+    campus = _context("amenity=university", "某大学", shapely.box(X0 - 50, Y0 - 50, X0 + 450, Y0 + 50))
+    housing = _context("landuse=residential", "教工新村", shapely.box(X0 + 60, Y0 - 40, X0 + 250, Y0 + 40))
+    areas = pd.concat([campus, housing], ignore_index=True)
+    out = estimate_households(_buildings([{"kind": "yes", "levels": 6}, {"kind": "yes", "levels": 6}]),
+                              context_areas=areas)
+    assert out["households"].tolist() == [0, 30]
+
+
+@pytest.mark.parametrize("name", ["第六教学楼", "化学实验室", "总部食堂", "工字厅", "财务处", "生命科学楼", "科技大楼",
+                                  "某某研究所", "中国银行新街口支行", "希尔顿酒店", "城市规划展览馆", "Central Library",
+                                  "Kansallismuseo"])
+def test_names_that_say_not_a_home(name: str) -> None:
+    out = estimate_households(_buildings([{"kind": "yes", "levels": 6, "name": name}]))
+    assert out["households"].tolist() == [0]
+    assert out["households_reason"].iloc[0] == "not_home_name"
+
+
+@pytest.mark.parametrize("name", ["梅花新村", "复旦大学第一宿舍", "教工住宅", "家属院3号楼", "永康路100弄", "学生公寓",
+                                  "华侨路二十六号小区"])
+def test_names_that_say_home_win(name: str) -> None:
+    out = estimate_households(_buildings([{"kind": "yes", "levels": 6, "name": name}]))
+    assert out["households"].tolist() == [30]
+    assert out["households_reason"].iloc[0] == "home_name"
+
+
+def test_underground_roofs_and_own_use_tags_hold_no_households() -> None:
+    rows = [
+        {"kind": "yes", "levels": 2, "layer": -1, "name": "新街口"},  # the underground mall of the demo
+        {"kind": "residential", "levels": 6, "location": "underground"},
+        {"kind": "roof"},
+        {"kind": "train_station", "levels": 3},
+        {"kind": "yes", "levels": 6, "use": "amenity=bank"},
+        {"kind": "apartments", "levels": 6, "use": "shop=bakery"},  # flats over a shop stay flats
+    ]
+    out = estimate_households(_buildings(rows))
+    assert out["households"].tolist() == [0, 0, 0, 0, 0, 30]
+    assert out["households_reason"].tolist() == [
+        "underground", "underground", "structure", "structure", "not_home_tag", "home_kind"]
+
+
+def test_huge_footprints_are_not_flats() -> None:
+    rows = [
+        {"kind": "yes", "levels": 1, "geometry": _rect(60, 40, 0)},  # 2,400 m² on one storey: a hall
+        {"kind": "yes", "geometry": _rect(120, 60, 1)},  # 7,200 m², height unknown: not one block
+        {"kind": "yes", "levels": 10, "geometry": _rect(120, 60, 3)},  # mapped high: estimated, reviewed
+        {"kind": "yes", "levels": 1, "geometry": _rect(30, 20, 5)},  # a small bungalow stays a home
+    ]
+    out = estimate_households(_buildings(rows))
+    assert out["households_reason"].tolist() == ["large_low_footprint", "large_footprint", "home_default",
+                                                 "home_default"]
+    assert out["households"].tolist()[:2] == [0, 0]
+    assert out["households"].iloc[2] == 600
+
+
+def test_floors_from_neighbours_of_the_same_kind_before_the_default() -> None:
+    rows = [
+        {"kind": "yes", "levels": 18, "geometry": _rect(30, 20, 0)},
+        {"kind": "residential", "levels": 20, "geometry": _rect(30, 20, 1)},
+        {"kind": "yes", "geometry": _rect(30, 20, 2)},  # 100 m and 200 m away... only one within 150 m
+        {"kind": "yes", "geometry": shapely.box(X0 + 50, Y0 + 50, X0 + 80, Y0 + 70)},  # near both: median 19
+        {"kind": "house", "geometry": shapely.box(X0 + 50, Y0 - 60, X0 + 60, Y0 - 50)},  # no house near: default
+    ]
+    out = estimate_households(_buildings(rows))
+    assert out["floors"].tolist() == [18, 20, 6, 19, 2]
+    assert out["floors_source"].tolist() == ["levels", "levels", "default", "neighbours", "default"]
+    assert out["households_reason_detail"].iloc[3]["neighbours"] == 2
+    one = estimate_households(_buildings(rows), neighbour_min=1)
+    assert one["floors"].iloc[2] == 20
+
+
+def test_every_estimate_says_why_in_words() -> None:
+    out = estimate_households(_buildings([{"kind": "yes", "levels": 6}, {"kind": "yes", "name": "财务处"},
+                                          {"levels": 6, "households": 12, "households_estimated": False}]))
+    words = [describe_reason(c, d) for c, d in zip(out["households_reason"], out["households_reason_detail"],
+                                                    strict=True)]
+    assert words[0] == "home: building=yes and nothing says otherwise; 600 m² × 6 floors (building:levels) × 0.75 ÷ 90 m²"
+    assert words[1] == "not a home: named …处"
+    assert words[2].startswith("recorded count") and "the estimate was 30" in words[2]
+    assert describe_reason("not_home_context", {"context": "amenity=hospital", "context_name": "鼓楼医院"},
+                           lang="zh") == "非住宅：位于amenity=hospital（鼓楼医院）内的一般建筑"
+    assert describe_reason("no_such_code") == "no_such_code"
+
+
+def test_review_concerns() -> None:
+    assert review_concerns(households=400, code="home_default", detail={"area_m2": 6000, "floors_from": "default"},
+                           name="科技大楼") == [
+        "name_says_not_home", "large_estimate", "large_footprint", "floors_guessed"]
+    assert review_concerns(households=20, code="home_kind", detail={"context": "amenity=university"},
+                           name=None) == ["context_says_not_home"]
+    assert review_concerns(households=0, code="not_home_name", detail={}, name="食堂") == []
+
+
+def test_real_extracts_hold_almost_no_households_in_buildings_named_or_placed_as_not_homes() -> None:
+    """The issue's check on the demo extract: named non-homes hold nothing, the underground mall nothing."""
+    import re
+
+    from gis.osm import read_osm
+
+    layers = read_osm(NANJING)
+    facilities = dict(zip(layers.facilities["osm_id"], layers.facilities["type_code"], strict=True))
+    out = estimate_households(layers.buildings, context_areas=layers.land_use, non_residential_ids=facilities)
+    named = out["name"].fillna("")
+    not_home = named.str.contains(r"教学|实验|食堂|研究|大楼|办公|医院|酒店|中心|厅$|馆$|处$") & ~named.str.contains(
+        r"住宅|宿舍|公寓|小区|家属")
+    assert out.loc[not_home, "households"].sum() == 0
+    assert out.loc[out["name"] == "新街口", "households"].tolist() == [0, 0]  # underground (layer=-1)
+    assert set(out.loc[out["name"] == "新街口", "households_reason"]) == {"underground"}
+    assert re.fullmatch(r"\d+", str(out["households"].sum()))

@@ -192,7 +192,7 @@ def test_demo_district_rolls_up_per_community(db: Session) -> None:
         boundary_service.import_boundaries(db, REPO / "data" / "boundaries" / f"{name}.geojson", level=level)
     report = coverage_service.compute_coverage(db, district_code="320102",
                                                types=["kindergarten", "health_centre", "food_market"])
-    assert report["buildings"] > 1000 and report["links_across_barriers"] is not None
+    assert report["buildings"] > 900 and report["links_across_barriers"] is not None
     for code, entry in report["types"].items():
         communities = entry["communities"]
         assert len([c for c in communities if c["community_code"]]) == 24, code
