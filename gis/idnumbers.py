@@ -67,11 +67,11 @@ def parse_id_number(raw: str) -> IdNumber:
     try:
         birth = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        raise InvalidInput(f"ID number {mask(value)}: digits 7-14 are not a date ({value[6:14]})") from None
+        raise InvalidInput(f"{mask(value)}: digits 7-14 are not a date ({value[6:14]})") from None
     expected = check_digit(value[:17])
     if value[17] != expected:
-        raise InvalidInput(f"ID number {mask(value)}: the GB 11643 check character is {value[17]}, "
-                           f"expected {expected} (a digit was mistyped)")
+        raise InvalidInput(f"{mask(value)} ends in check character {value[17]} where its digits give {expected} "
+                           "(a digit was mistyped)")
     return IdNumber(value=value, birth_date=birth, sex="M" if int(value[16]) % 2 else "F")
 
 

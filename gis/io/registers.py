@@ -530,7 +530,7 @@ def parse_residents(table: Table) -> Parsed:
             try:
                 parsed = parse_id_number(_text(raw_id))
             except InvalidInput as exc:
-                problems.add(number, columns["id_number"], f"a valid ID number (GB 11643): {exc}")
+                problems.add(number, columns["id_number"], f"a valid GB 11643 ID number; {exc}")
         if parsed is not None:
             if parsed.value in seen:
                 problems.add(number, columns["id_number"], f"each person once: the same ID number as row "

@@ -90,6 +90,9 @@ def rotate_id_keys(session: Session, keys: IdKeys) -> dict[str, int]:
             if digest != new_hash:
                 changes["id_number_hash"] = new_hash
                 counts["rehashed"] += 1
+                # The move history knows a person only by the hash: it follows the new one.
+                session.execute(text("UPDATE resident_move SET id_number_hash = :new WHERE id_number_hash = :old"),
+                                {"new": new_hash, "old": digest})
             if changes:
                 sets = ", ".join(f"{c} = :{c}" for c in changes)
                 session.execute(text(f"UPDATE {table} SET {sets} WHERE {key} = :row_id"), {**changes, "row_id": row_id})
