@@ -122,10 +122,11 @@ def building_residents(building_id: int, session: SessionDep, audit: AuditDep, l
     return resident_service.building_residents(session, reader_of(audit), building_id, limit=limit, offset=offset)
 
 
-@router.get("/stats/grids", summary="Per grid: households, residents, elderly, children, party members, tags")
+@router.get("/stats/grids", summary="Per grid: households, residents, elderly, children, party members, tags, "
+                                   "data quality (recorded vs estimated); per community: data quality")
 def grid_stats(session: SessionDep, principal: PrincipalDep,
                district_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
                code_prefix: Annotated[str | None, Query(description="grid codes starting with these digits")] = None
                ) -> dict[str, Any]:
-    return {"items": resident_service.grid_stats(session, principal, district_code=district_code,
-                                                 code_prefix=code_prefix)}
+    items = resident_service.grid_stats(session, principal, district_code=district_code, code_prefix=code_prefix)
+    return {"items": items, "communities": resident_service.community_quality(items)}

@@ -504,6 +504,10 @@ def grid_stats(session: Session, principal: Principal, *, district_code: str | N
         LEFT JOIN rs ON rs.grid_code = g.code LEFT JOIN tg ON tg.grid_code = g.code
         LEFT JOIN po ON po.grid_code = g.code
         ORDER BY g.code"""), params).mappings().all()
+    # Data quality (registers): households recorded vs estimated, residents per household, unplaced addresses.
+    from gis.services.registers import data_quality
+
+    quality = data_quality(session, district_code=district)["grids"] if rows else {}
     out = []
     for row in rows:
         shown = principal.sees_grid(row["code"])
@@ -514,7 +518,31 @@ def grid_stats(session: Session, principal: Principal, *, district_code: str | N
             **{k: int(row[k]) for k in ("buildings", "building_households", "households", "residents",
                                         "elderly_60_plus", "children_0_14", "party_members", "floating",
                                         "party_orgs")},
-            "tags": tags, "sensitive_tags_shown": shown,
+            "tags": tags, "sensitive_tags_shown": shown, "data_quality": quality.get(row["code"]),
         })
+    return out
+
+
+def community_quality(grid_items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Data quality per community, summed from :func:`grid_stats` items."""
+    sums: dict[str, dict[str, int]] = {}
+    for item in grid_items:
+        q = item.get("data_quality")
+        if q is None:
+            continue
+        s = sums.setdefault(item["community_code"], {"recorded": 0, "estimated": 0, "residents": 0,
+                                                     "households": 0, "unmatched": 0})
+        s["recorded"] += q["households_recorded"]
+        s["estimated"] += q["households_estimated"]
+        s["residents"] += item["residents"]
+        s["households"] += item["households"]
+        s["unmatched"] += q["unmatched_addresses"]
+    out = {}
+    for code, s in sorted(sums.items()):
+        total = s["recorded"] + s["estimated"]
+        out[code] = {"households_recorded": s["recorded"], "households_estimated": s["estimated"],
+                     "recorded_share": round(s["recorded"] / total, 3) if total else None,
+                     "residents_per_household": round(s["residents"] / s["households"], 2) if s["households"] else None,
+                     "unmatched_addresses": s["unmatched"]}
     return out
 

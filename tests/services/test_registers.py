@@ -233,3 +233,25 @@ def test_data_quality_per_grid_and_community(db: Session, district: dict, tmp_pa
     assert grid["households_recorded"] == 10 and grid["residents_per_household"] == 3.0
     assert grid["households_estimated"] == 0 and grid["recorded_share"] == 1.0  # all six buildings registered
     assert quality["communities"]["320188001001"]["households_recorded"] == 10
+
+
+def test_grid_statistics_carry_data_quality_per_grid_and_community(db: Session, district: dict,
+                                                                   tmp_path: Path) -> None:
+    from gis.services import residents as resident_service
+    from gis.services.users import Principal
+
+    db.execute(text("""INSERT INTO grid (code, community_code, district_code, name, geom)
+                       SELECT '320188001001001', '320188001001', CAST(:d AS varchar), '测试网格',
+                              ST_Multi(ST_Buffer(ST_Collect(geom), 0.0005))
+                       FROM building WHERE district_code = :d"""), {"d": rf.DISTRICT})
+    db.execute(text("UPDATE building SET households = 40, households_source = 'estimated' WHERE id = :b"),
+               {"b": district["buildings"][0]})
+    rows = rf.register_rows(12, district["addresses"][1:3])  # four households in buildings 2 and 3
+    register_service.import_residents(db, rf.write_csv(tmp_path / "r.csv", rows), district_code=rf.DISTRICT,
+                                      keys=KEYS)
+    viewer = Principal(user_id=0, username="planner", role="viewer", district_code=rf.DISTRICT)
+    items = resident_service.grid_stats(db, viewer, district_code=rf.DISTRICT)
+    quality = items[0]["data_quality"]
+    assert quality["households_recorded"] == 4 and quality["households_estimated"] == 4 * 40
+    assert quality["recorded_share"] == round(4 / 164, 3) and quality["residents_per_household"] == 3.0
+    assert resident_service.community_quality(items)["320188001001"]["households_recorded"] == 4
