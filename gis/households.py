@@ -32,7 +32,8 @@ A home whose footprint says it is not flats is then set aside: a single storey o
 ``large_single_storey_m2`` (a hall, market or works), or an unspecific building of unknown
 height over ``large_footprint_m2`` (a mall, a courtyard complex).
 
-Floors: ``levels``, else ``height ÷ storey_height_m``, else the median of the buildings of the
+Floors: ``levels``, else ``height ÷ storey_height_m``, else (a plain building with a footprint
+under ``house_footprint_m2``) the floors of a house, else the median of the buildings of the
 same kind (homes among homes) within ``neighbour_radius_m`` whose floors are mapped, else a
 default by kind.
 """
@@ -157,7 +158,7 @@ _NON_HOME_LATIN = re.compile(
     r"(?i:hotel|hostel|\bmall\b|office|school|college|universit|institut|hospital|clinic|church|cathedral|"
     r"chapel|temple|mosque|museum|library|theat(?:re|er)|cinema|station|\bbank\b|cent(?:er|re)|market|store|"
     r"restaurant|parking|garage|factory|warehouse|plaza|headquarters|laborator|"
-    r"kirkko|hotelli|museo|kirjasto|koulu|asema|sairaala|yliopisto|tavaratalo|teatteri|pankki|virasto|"
+    r"archive|kirkko|hotelli|museo|kirjasto|arkisto|koulu|asema|sairaala|yliopisto|tavaratalo|teatteri|pankki|virasto|"
     r"kauppa|ostoskeskus)"
 )
 # Tags of a building's own use that make an unspecific building no home.
@@ -189,6 +190,7 @@ _FLOORS_FROM = {
     "levels": ("building:levels", "标注层数"),
     "height": ("height {height_m:g} m", "高度 {height_m:g} 米"),
     "neighbours": ("median of {neighbours} neighbours", "周边 {neighbours} 栋同类建筑的中位数"),
+    "house_footprint": ("a house-sized footprint", "占地与独栋住宅相当"),
     "default": ("default for the kind", "同类默认值"),
 }
 
@@ -215,6 +217,7 @@ def estimate_households(
     neighbour_min: int = 2,
     large_single_storey_m2: float = 1500.0,
     large_footprint_m2: float = 5000.0,
+    house_footprint_m2: float = 200.0,
     metric_crs: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Return a copy of ``buildings`` with households, floors and the reason for each estimate.
@@ -258,6 +261,9 @@ def estimate_households(
     large_single_storey_m2, large_footprint_m2
         A home on one mapped storey above the first, or an unspecific building of unknown
         height above the second, is set aside as not flats.
+    house_footprint_m2
+        An unspecific building of unknown height with a smaller footprint gets the floors of a
+        house (``default_floors["house"]``), not those of a block of flats.
     metric_crs
         CRS to measure footprints in; by default the CGCS2000 Gauss-Krüger zone of the data.
 
@@ -270,7 +276,7 @@ def estimate_households(
     """
     _check_positive(mean_dwelling_m2=mean_dwelling_m2, storey_height_m=storey_height_m,
                     neighbour_radius_m=neighbour_radius_m, large_single_storey_m2=large_single_storey_m2,
-                    large_footprint_m2=large_footprint_m2)
+                    large_footprint_m2=large_footprint_m2, house_footprint_m2=house_footprint_m2)
     if not 0.0 < usable_share <= 1.0:
         raise InvalidInput(f"usable_share must be in (0, 1]; got {usable_share!r}")
     if int(default_residential_floors) < 1:
@@ -338,11 +344,17 @@ def estimate_households(
     neighbour_floors, neighbour_count = _neighbour_floors(out, mapped, group, metric_crs, neighbour_radius_m,
                                                           int(neighbour_min))
     default = np.array([int(floors_by_kind.get(k, default_residential_floors)) for k in kind], dtype=np.float64)
-    from_neighbours = np.isnan(mapped) & np.isfinite(neighbour_floors)
-    floors = np.where(np.isfinite(mapped), mapped, np.where(from_neighbours, neighbour_floors, default))
+    # A plain building with a house-sized footprint is not a block of flats (a six-storey block
+    # stands on 300 m² or more): it gets the floors of a house, before any neighbour's.
+    unspecific = np.array([k in _UNSPECIFIC_KINDS for k in kind], dtype=bool)
+    house_sized = np.isnan(mapped) & unspecific & (area > 0) & (area < house_footprint_m2)
+    from_neighbours = np.isnan(mapped) & ~house_sized & np.isfinite(neighbour_floors)
+    house_floors = float(floors_by_kind.get("house", 2))
+    floors = np.where(np.isfinite(mapped), mapped, np.where(
+        house_sized, house_floors, np.where(from_neighbours, neighbour_floors, default)))
     floors = floors.astype(np.int64)
-    source = np.where(has_levels, "levels", np.where(has_height, "height",
-                                                     np.where(from_neighbours, "neighbours", "default")))
+    source = np.where(has_levels, "levels", np.where(has_height, "height", np.where(
+        house_sized, "house_footprint", np.where(from_neighbours, "neighbours", "default"))))
 
     estimate = np.floor(area * floors * usable_share / mean_dwelling_m2 + _EPSILON)
     estimate = np.where(home & (area > MIN_DWELLING_FOOTPRINT_M2), np.maximum(estimate, 1), estimate)

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
         default=1500.0, description="a home on one mapped storey above this footprint is a hall or works, not flats")
     large_footprint_m2: float = Field(
         default=5000.0, description="a plain building of unknown height above this footprint is not one block of flats")
+    house_footprint_m2: float = Field(
+        default=200.0, description="a plain building of unknown height smaller than this gets a house's floors")
     review_large_households: int = Field(default=300, description="`households review` flags estimates this large")
 
     # Privacy (domain §6).

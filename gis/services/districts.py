@@ -347,6 +347,7 @@ def estimate_options(settings: Settings) -> dict[str, Any]:
         "neighbour_min": settings.neighbour_floors_min,
         "large_single_storey_m2": settings.large_single_storey_m2,
         "large_footprint_m2": settings.large_footprint_m2,
+        "house_footprint_m2": settings.house_footprint_m2,
     }
 
 

@@ -322,3 +322,15 @@ def test_real_extracts_hold_almost_no_households_in_buildings_named_or_placed_as
     assert out.loc[out["name"] == "新街口", "households"].tolist() == [0, 0]  # underground (layer=-1)
     assert set(out.loc[out["name"] == "新街口", "households_reason"]) == {"underground"}
     assert re.fullmatch(r"\d+", str(out["households"].sum()))
+
+
+def test_a_plain_house_sized_footprint_gets_a_houses_floors() -> None:
+    rows = [
+        {"kind": "yes", "geometry": _rect(10, 15, 0)},  # 150 m², height unknown: a house, 2 floors
+        {"kind": "apartments", "geometry": _rect(10, 15, 1)},  # tagged flats keep the flats' default
+        {"kind": "yes", "levels": 5, "geometry": _rect(10, 15, 2)},  # mapped floors win
+    ]
+    out = estimate_households(_buildings(rows))
+    assert out["floors"].tolist() == [2, 6, 5]
+    assert out["floors_source"].tolist() == ["house_footprint", "default", "levels"]
+    assert "a house-sized footprint" in describe_reason("home_default", out["households_reason_detail"].iloc[0])
