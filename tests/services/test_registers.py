@@ -255,3 +255,21 @@ def test_grid_statistics_carry_data_quality_per_grid_and_community(db: Session, 
     assert quality["households_recorded"] == 4 and quality["households_estimated"] == 4 * 40
     assert quality["recorded_share"] == round(4 / 164, 3) and quality["residents_per_household"] == 3.0
     assert resident_service.community_quality(items)["320188001001"]["households_recorded"] == 4
+
+
+def test_plain_numbers_from_before_0007_are_masked_for_reads_and_encrypted_by_rotation(
+        db: Session, district: dict, tmp_path: Path) -> None:
+    _report, rows = load_register(db, tmp_path, district, n=3)
+    rid = db.execute(text("SELECT min(resident_id) FROM resident_private")).scalar_one()
+    plain = rows[0]["身份证号"]
+    db.execute(text("UPDATE resident_private SET id_number = :p, id_number_hash = NULL WHERE resident_id = :r"),
+               {"p": plain, "r": rid})
+    assert privacy.check_id_numbers(db, KEYS)["plain"] == 1
+    assert privacy.reveal_id_numbers(db, KEYS, [rid]) == {rid: plain}
+    report = privacy.rotate_id_keys(db, KEYS)
+    assert report == {"checked": 3, "reencrypted": 1, "rehashed": 1}
+    stored = db.execute(text("SELECT id_number, id_number_hash FROM resident_private WHERE resident_id = :r"),
+                        {"r": rid}).one()
+    assert stored.id_number.startswith("wg1.") and stored.id_number_hash == KEYS.lookup_hash(plain)
+    assert privacy.check_id_numbers(db, KEYS) | {"keys": None} == {
+        "checked": 3, "plain": 0, "bad": 0, "keys": None, "current_key": KEYS.current_id}
