@@ -376,7 +376,8 @@ def import_residents(session: Session, path: Path, *, district_code: str, keys: 
         else:
             token, digest, masked = privacy.seal_id_number(keys, record["id_number"])
             session.execute(text(f"""
-                INSERT INTO resident_away (district_code, id_number, id_number_hash, id_number_masked, {', '.join(values)})
+                INSERT INTO resident_away (district_code, id_number, id_number_hash, id_number_masked,
+                                           {', '.join(values)})
                 VALUES (:d, :token, :digest, :masked, {', '.join(':' + k for k in values)})"""),
                 {**values, "d": district_code, "token": token, "digest": digest, "masked": masked})
             counts["inserted"] += 1
@@ -518,7 +519,8 @@ def _place_records(session: Session, parsed: Parsed, *, district_code: str, sour
     return out
 
 
-_POINT = """COALESCE(CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4490) END,
+_POINT = """COALESCE(CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
+                          ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4490) END,
                      (SELECT ST_PointOnSurface(geom) FROM building WHERE id = :bid))"""
 
 

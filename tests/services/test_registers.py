@@ -225,7 +225,8 @@ def test_facilities_and_units_import_atomically_and_idempotently(db: Session, di
 
 def test_data_quality_per_grid_and_community(db: Session, district: dict, tmp_path: Path) -> None:
     db.execute(text("""INSERT INTO grid (code, community_code, district_code, name, geom)
-                       SELECT '320188001001001', '320188001001', CAST(:d AS varchar), '测试网格', ST_Multi(ST_Buffer(ST_Collect(geom), 0.0005))
+                       SELECT '320188001001001', '320188001001', CAST(:d AS varchar), '测试网格',
+                              ST_Multi(ST_Buffer(ST_Collect(geom), 0.0005))
                        FROM building WHERE district_code = :d"""), {"d": rf.DISTRICT})
     load_register(db, tmp_path, district, n=30)
     quality = register_service.data_quality(db, district_code=rf.DISTRICT)
