@@ -382,7 +382,7 @@ def import_residents(session: Session, path: Path, *, district_code: str, keys: 
                 {**values, "d": district_code, "token": token, "digest": digest, "masked": masked})
             counts["inserted"] += 1
 
-    recorded = _set_recorded_counts(session, touched_buildings)
+    recorded = _set_recorded_counts(session, touched_buildings, parsed.file)
     households_here = len(members)
     return {
         "file": parsed.file, "district_code": district_code, "encoding": parsed.encoding,
@@ -455,17 +455,30 @@ def _record_move(session: Session, district_code: str, digest: str, resident_id:
          "fa": from_address, "ta": to_address, "f": source_file})
 
 
-def _set_recorded_counts(session: Session, buildings: set[int]) -> dict[str, int]:
-    """Recorded households per building: distinct 户编号 of the register's residents living there."""
+def _set_recorded_counts(session: Session, buildings: set[int], source_file: str) -> dict[str, int]:
+    """Recorded households per building: distinct 户编号 of the register's residents living there.
+
+    Written as a recorded count is (gis.services.households.set_households): reason ``recorded``, the
+    estimate it replaces kept in the detail, who (the register import) and why (the file).
+    """
     rows = session.execute(text("""
         WITH n AS (SELECT r.building_id, count(DISTINCT h.household_no) AS households
                    FROM resident r JOIN household h ON h.id = r.household_id
                    WHERE r.building_id = ANY(:ids) AND h.household_no IS NOT NULL AND NOT r.synthetic
                    GROUP BY r.building_id)
-        UPDATE building b SET households = n.households, households_source = 'recorded'
+        UPDATE building b SET households = n.households, households_source = 'recorded',
+               households_reason = 'recorded',
+               households_reason_detail = COALESCE(b.households_reason_detail, '{}'::jsonb)
+                   || CASE WHEN b.households_source = 'estimated' AND b.households_reason IS NOT NULL
+                           THEN jsonb_build_object('estimate', b.households, 'estimate_reason', b.households_reason)
+                           ELSE '{}'::jsonb END
+                   || jsonb_build_object('by', 'register import', 'why', CAST(:why AS text)),
+               households_recorded_by = 'register import', households_recorded_at = now(),
+               households_recorded_reason = :why
         FROM n WHERE b.id = n.building_id
           AND (b.households, b.households_source) IS DISTINCT FROM (n.households::int, 'recorded')
-        RETURNING b.id"""), {"ids": sorted(b for b in buildings if b is not None)}).all()
+        RETURNING b.id"""), {"ids": sorted(b for b in buildings if b is not None),
+                             "why": f"population register {source_file}"}).all()
     totals = session.execute(text("""
         SELECT count(DISTINCT r.building_id), count(DISTINCT h.id) FROM resident r JOIN household h
           ON h.id = r.household_id WHERE r.building_id = ANY(:ids) AND h.household_no IS NOT NULL"""),

@@ -86,6 +86,9 @@ def test_a_gbk_register_loads_every_registered_building_becomes_recorded(db: Ses
     recorded = dict(db.execute(text("SELECT s.address, b.households FROM building b JOIN standard_address s "
                                     "ON s.building_id = b.id WHERE b.households_source = 'recorded'")).all())
     assert recorded == {a: len(h) for a, h in expected.items()}
+    reason = db.execute(text("SELECT households_reason, households_recorded_by, households_recorded_reason "
+                             "FROM building WHERE households_source = 'recorded' LIMIT 1")).one()
+    assert tuple(reason) == ("recorded", "register import", "population register register.csv")
     separated = sum(1 for r in rows if r["户籍地址"] != r["现居住地址"])
     assert report["living_here_registered_elsewhere"] == separated > 0
     assert db.execute(text("SELECT count(*) FROM resident WHERE separated")).scalar_one() == separated
