@@ -54,6 +54,15 @@ def id_number(birth: dt.date, seq: int, male: bool) -> str:
     return first17 + check_digit(first17)
 
 
+def unique_id(birth: dt.date, male: bool, used: set[str]) -> str:
+    """An ID number not given yet: the sequence digits count up past the ones taken on that birth date."""
+    seq = 0
+    while (value := id_number(birth, seq, male)) in used:
+        seq += 1
+    used.add(value)
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--district-code", default="320102")
@@ -76,7 +85,7 @@ def main() -> None:
         writer.writeheader()
         writer.writerows(addresses)
 
-    people, household = [], 0
+    people, household, used = [], 0, set()
     while len(people) < args.people:
         household += 1
         home = addresses[(household * 7) % min(len(addresses), 60)]["地址"]
@@ -88,7 +97,7 @@ def main() -> None:
             elsewhere = rng.random() < 0.1
             people.append({
                 "姓名": rng.choice(SURNAMES) + rng.choice(GIVEN) + (rng.choice(GIVEN) if rng.random() < 0.7 else ""),
-                "身份证号": id_number(birth, len(people), male), "性别": "男" if male else "女",
+                "身份证号": unique_id(birth, male, used), "性别": "男" if male else "女",
                 "出生日期": f"{birth:%Y-%m-%d}", "户编号": f"3201020{household:05d}",
                 "与户主关系": RELATIONS[min(member, 4)], "现居住地址": dwelling,
                 "户籍地址": "上海市黄浦区南京东路1号" if elsewhere else dwelling,
