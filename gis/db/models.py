@@ -241,17 +241,17 @@ class Household(Base):
     """A household living in a dwelling (人房关联)."""
 
     __tablename__ = "household"
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     __table_args__ = (Index("uq_household_district_no", "district_code", "household_no", unique=True,
                             postgresql_where=text("household_no IS NOT NULL")),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     district_code: Mapped[str] = _district_code()
     building_id: Mapped[int] = mapped_column(ForeignKey("building.id", ondelete="CASCADE"), index=True)
     dwelling_id: Mapped[int | None] = mapped_column(ForeignKey("dwelling.id", ondelete="SET NULL"), index=True)
-    size: Mapped[int] = mapped_column(SmallInteger, server_default="1")
-    synthetic: Mapped[bool] = mapped_column(Boolean, server_default="false")
     # 户编号 of a population register; None for synthetic households. Re-imports find the household by it.
     household_no: Mapped[str | None] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(SmallInteger, server_default="1")
+    synthetic: Mapped[bool] = mapped_column(Boolean, server_default="false")
     created_at: Mapped[dt.datetime] = _now()
 
 
@@ -274,12 +274,12 @@ class Resident(Base):
     birth_date: Mapped[dt.date | None] = mapped_column(Date)
     relation: Mapped[str | None] = mapped_column(String(20))
     residency: Mapped[str] = mapped_column(String(10), server_default="permanent")
-    party_member: Mapped[bool] = mapped_column(Boolean, server_default="false")
-    synthetic: Mapped[bool] = mapped_column(Boolean, server_default="false")
     # 户籍地址 from a register; 人户分离 when it lies outside the building the person lives in.
     registered_address: Mapped[str | None] = mapped_column(Text)
     registered_building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id", ondelete="SET NULL"))
     separated: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    party_member: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    synthetic: Mapped[bool] = mapped_column(Boolean, server_default="false")
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[dt.datetime] = _now()
     updated_at: Mapped[dt.datetime] = _now()
@@ -301,8 +301,6 @@ class ResidentPrivate(Base):
     health_notes: Mapped[str | None] = mapped_column(Text)
 
 
-class PartyOrg(Base):
-    """A party organisation following the grid: 网格党支部 or 楼栋党小组."""
 class ResidentAway(Base):
     """人户分离, the other way: registered (户籍) in the district, living elsewhere. Kept and counted, never shown."""
 
@@ -384,6 +382,8 @@ class OrgUnit(Base):
     created_at: Mapped[dt.datetime] = _now()
 
 
+class PartyOrg(Base):
+    """A party organisation following the grid: 网格党支部 or 楼栋党小组."""
 
     __tablename__ = "party_org"
     __table_args__ = (_one_of("kind", ("grid_branch", "building_group")),)
