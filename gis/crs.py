@@ -396,3 +396,34 @@ def metric_crs_for_frame(gdf: gpd.GeoDataFrame) -> str:
         raise InvalidInput("metric_crs_for_frame: the frame has no geometries; expected at least one non-empty geometry")
     minx, miny, maxx, maxy = bounds
     return metric_crs_for((minx + maxx) / 2.0, (miny + maxy) / 2.0)
+
+
+# GRS 1980, the ellipsoid of CGCS2000 (and, to the millimetre here, of WGS84).
+_GRS80_A = 6378137.0
+_GRS80_F = 1 / 298.257222101
+
+
+def local_affine_crs(gdf: gpd.GeoDataFrame) -> CRS:
+    """A metric CRS that is an exact affine map of lon/lat around the centre of ``gdf``.
+
+    Straight edges in lon/lat stay straight in it, so lines noded in metres (a road meeting a
+    community's outline) land back exactly on the outline stored in EPSG:4490; a Gauss-Krüger
+    zone bends long edges by centimetres, which left units sticking out of their parent by
+    square metres. It is a plate carrée on a sphere of the local meridian radius M with the
+    standard parallel chosen so that east-west scale equals the ellipsoid's N·cos φ0: lengths
+    and areas are true at the centre and within 0.05% across a district (tens of kilometres).
+    """
+    frame = gdf if gdf.crs is None or gdf.crs.is_geographic else gdf.to_crs(STORAGE_CRS)
+    bounds = _finite_bounds(frame)
+    if bounds is None:
+        raise InvalidInput("local_affine_crs: the frame has no geometries; expected at least one non-empty geometry")
+    # Rounded so that one area always gets the same CRS (and the same figures).
+    lon0 = round(float(bounds[0] + bounds[2]) / 2.0, 4)
+    lat0 = round(float(bounds[1] + bounds[3]) / 2.0, 4)
+    e2 = _GRS80_F * (2 - _GRS80_F)
+    s = math.sin(math.radians(lat0))
+    n = _GRS80_A / math.sqrt(1 - e2 * s * s)
+    m = _GRS80_A * (1 - e2) / (1 - e2 * s * s) ** 1.5
+    lat_ts = math.degrees(math.acos(min(1.0, n * math.cos(math.radians(lat0)) / m)))
+    return CRS.from_proj4(f"+proj=eqc +lat_ts={lat_ts!r} +lat_0={lat0!r} +lon_0={lon0!r} +R={m!r} "
+                          "+x_0=0 +y_0=0 +units=m +no_defs +type=crs")

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     grid_max_residents: int = 2500
     community_min_households: int = 1000
     community_max_households: int = 3000
+    # A main road, river or railway ending this close (m) to the outline or another barrier is
+    # taken to reach it: grids never join its two sides around the end.
+    barrier_closing_m: float = 60.0
+    # A footprint with less than this share of its area in one unit counts as split.
+    split_building_share: float = 0.95
 
     # Household estimates from building footprints (domain §3).
     mean_dwelling_m2: float = 90.0

@@ -76,6 +76,7 @@ def check_tiling(
     max_households: int | None = None,
     dedicated: pd.Series | None = None,
     tolerance_m2: float = 1.0,
+    parent_level: str | None = None,
 ) -> list[Finding]:
     """Check that the children tile their parents; return every problem found.
 
@@ -95,6 +96,8 @@ def check_tiling(
         from the household bounds.
     tolerance_m2
         Overlaps, gaps and stray parts smaller than this are numerical slivers, not findings.
+    parent_level
+        The parents' level for messages, when it is not the one above ``child_level``.
 
     Returns
     -------
@@ -122,6 +125,8 @@ def check_tiling(
         raise InvalidInput(f"parent codes must be unique; duplicated: {', '.join(dups)}")
 
     words = _Words(child_level)
+    if parent_level:
+        words.parent = parent_level  # communities of a district without streets
     if parent.empty and children.empty:
         return []
     # Overlays run in the CRS the boundaries were drawn in, so shared vertices meet exactly;

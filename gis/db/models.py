@@ -124,6 +124,8 @@ class Street(_BoundaryVersion, Base):
     geom: Mapped[Any] = _geom("MULTIPOLYGON")
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("plan.id"))
     approved_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    # A district without streets stands as one provisional street until real boundaries are imported.
+    provisional: Mapped[bool] = mapped_column(Boolean, server_default="false")
 
 
 class Community(_BoundaryVersion, Base):

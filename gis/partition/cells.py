@@ -28,6 +28,7 @@ from shapely.errors import GEOSException
 from shapely.geometry.base import BaseGeometry
 
 from gis.errors import InvalidInput
+from gis.partition.barriers import close_barriers
 
 # What cutting one metre of shared boundary costs, by what the boundary would follow.
 CUT_COST = {"minor_road": 1.0, "interior": 3.0, "compound": 8.0}
@@ -77,6 +78,7 @@ def build_cells(
     *,
     max_households: int | None = None,
     allow_crossing: tuple[str, ...] = (),
+    closing_m: float = 0.0,
 ) -> CellGraph:
     """Cells of ``region`` (metric CRS, like every frame passed in).
 
@@ -84,7 +86,10 @@ def build_cells(
     the region when its point on surface does. ``roads``: geometry, is_main_road, name.
     ``barriers``: geometry, name (lines, or polygons whose outline is used). Main roads whose
     name is in ``allow_crossing`` are treated as minor roads. Compounds with at most
-    ``max_households`` households are kept whole inside a block (one cell).
+    ``max_households`` households are kept whole inside a block (one cell). Barrier ends
+    within ``closing_m`` of the outline or another barrier are closed (``close_barriers``).
+    A cell holds its buildings' whole footprints (the part inside the region): boundaries go
+    around buildings, never through them.
     """
     if region is None or region.is_empty or region.area <= 0:
         raise InvalidInput("the region to partition is empty")
@@ -100,6 +105,9 @@ def build_cells(
     if allow_crossing:
         is_main = is_main & ~np.isin(road_names.astype(str), list(allow_crossing))
     hard_lines, hard_names = _hard_lines(road_geoms[is_main], road_names[is_main], barriers, region)
+    if closing_m > 0 and hard_lines:
+        links, link_names = close_barriers(hard_lines, hard_names, region, closing_m)
+        hard_lines, hard_names = hard_lines + list(links), hard_names + list(link_names)
     soft_lines = [g for g in road_geoms[~is_main] if _linear(g) is not None]
 
     outline = region.boundary
@@ -107,24 +115,31 @@ def build_cells(
     areas = _faces(shapely.union_all([outline, *hard_lines]), region)
 
     seed_points = points[inside]
+    building_idx = np.flatnonzero(inside)
     voronoi_edges: list[BaseGeometry] = []
     unique_points = shapely.union_all(seed_points) if len(seed_points) else None
     if unique_points is not None and shapely.get_num_geometries(unique_points) > 1:
         edges = shapely.voronoi_polygons(unique_points, only_edges=True, extend_to=region)
         voronoi_edges = [shapely.intersection(edges, region)]
-    faces = _faces(shapely.union_all([outline, *soft_lines, *hard_lines, *voronoi_edges]), region)
+    footprints = _footprints(buildings.geometry.to_numpy()[building_idx], region)
+    footprint_lines = [shapely.boundary(g) for g in footprints if not g.is_empty]
+    faces = _faces(shapely.union_all([outline, *soft_lines, *hard_lines, *voronoi_edges, *footprint_lines]), region)
 
     face_points = shapely.point_on_surface(faces)
     face_block = _locate(face_points, blocks)
     face_area = _locate(face_points, areas)
     face_block_area = _locate(shapely.point_on_surface(blocks), areas)
-    # A face is seeded by the buildings whose point it contains; the rest join a neighbour.
-    building_idx = np.flatnonzero(inside)
+    # A face is seeded by the buildings whose point it contains, or whose footprint it lies in;
+    # the rest join a neighbour.
     building_face = _locate(points[building_idx], faces)
+    # Footprints mapped over one another (a tower on its podium) are one building to the grid.
+    building_face = building_face[_overlap_groups(footprints)]
+    face_building = _footprint_of(face_points, footprints)
     face_adj = _adjacency(faces)
 
     face_cell = _group_faces(
         n_faces=len(faces), face_block=face_block, building_face=building_face, face_adj=face_adj,
+        face_building=face_building, face_area=face_area,
     )
     # Cell households and the compound rule: same-compound cells in a block merge if small enough.
     households = buildings["households"].fillna(0).to_numpy(np.int64)
@@ -256,31 +271,114 @@ def _adjacency(polys: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"i": i[ok], "j": j[ok], "length": shared[ok]})
 
 
+def _footprints(geoms: np.ndarray, region: BaseGeometry) -> list[BaseGeometry]:
+    """Each building's footprint inside the region (empty where it has none there)."""
+    out = []
+    for g in geoms:
+        if g is None or g.is_empty or g.geom_type not in ("Polygon", "MultiPolygon"):
+            out.append(shapely.Polygon())
+            continue
+        g = g if g.is_valid else shapely.make_valid(g)
+        clipped = shapely.intersection(g, region) if not region.covers(g) else g
+        parts = [p for p in shapely.get_parts(clipped) if p.geom_type == "Polygon" and p.area > 0]
+        out.append(shapely.union_all(parts) if parts else shapely.Polygon())
+    return out
+
+
+def _overlap_groups(footprints: list[BaseGeometry], min_overlap_m2: float = 1.0) -> np.ndarray:
+    """For each footprint, the first footprint of the group it overlaps (by more than ``min_overlap_m2``)."""
+    n = len(footprints)
+    group = np.arange(n)
+    if n < 2:
+        return group
+    geoms = np.asarray(footprints, dtype=object)
+    i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    keep = i < j
+    i, j = i[keep], j[keep]
+    if len(i) == 0:
+        return group
+    overlap = shapely.area(shapely.intersection(geoms[i], geoms[j])) > min_overlap_m2
+    i, j = i[overlap], j[overlap]
+    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
+    label = connected_components(graph, directed=False)[1]
+    first = pd.Series(np.arange(n)).groupby(label).transform("min").to_numpy()
+    return first
+
+
+def _footprint_of(face_points: np.ndarray, footprints: list[BaseGeometry]) -> np.ndarray:
+    """Index (into the region's buildings) of the footprint holding each face (-1 for open land)."""
+    out = np.full(len(face_points), -1, dtype=np.int64)
+    if len(face_points) == 0 or not footprints:
+        return out
+    tree = shapely.STRtree(np.asarray(footprints, dtype=object))
+    pt, fp = tree.query(face_points, predicate="within")
+    out[pt[::-1]] = fp[::-1]  # overlapping footprints: the first one mapped wins
+    return out
+
+
 def _group_faces(*, n_faces: int, face_block: np.ndarray, building_face: np.ndarray,
-                 face_adj: pd.DataFrame) -> np.ndarray:
-    """Cell index per face: faces holding buildings seed cells; other faces of the block join
-    the neighbouring cell they share most boundary with; a block without buildings is one cell."""
+                 face_adj: pd.DataFrame, face_building: np.ndarray | None = None,
+                 face_area: np.ndarray | None = None) -> np.ndarray:
+    """Cell index per face: faces holding a building's point, and the rest of its footprint, seed
+    its cell; other faces of the block join the neighbouring cell they share most boundary with
+    (pieces cut off from their cell by a footprint too); a block without buildings is one cell."""
     owner = np.full(n_faces, -1, dtype=np.int64)
     seeded = np.unique(building_face)
     owner[seeded] = seeded
-    same_block = face_adj[face_block[face_adj["i"].to_numpy()] == face_block[face_adj["j"].to_numpy()]]
-    ii, jj, ll = (same_block[c].to_numpy() for c in ("i", "j", "length"))
+    fi, fj, fl = (face_adj[c].to_numpy() for c in ("i", "j", "length"))
+    if face_building is not None:
+        in_footprint = np.flatnonzero((face_building >= 0) & (owner < 0))
+        seed = building_face[face_building[in_footprint]]
+        if face_area is not None:
+            # A main road or river drawn through a footprint wins: the building keeps its own side.
+            keep = face_area[in_footprint] == face_area[seed]
+            in_footprint, seed = in_footprint[keep], seed[keep]
+        owner[in_footprint] = owner[seed]
+        _drop_detached(owner, fi, fj, n_faces)
+    same = face_block[fi] == face_block[fj]
+    _grow(owner, fi[same], fj[same], fl[same])
+    if face_area is not None:
+        # A footprint can cut a piece off the rest of its block: it joins a neighbour across a
+        # minor road (never across a barrier). Blocks with no building stay whole, as below.
+        seeded_block = np.zeros(int(face_block.max()) + 1 if len(face_block) else 0, dtype=bool)
+        seeded_block[face_block[owner >= 0]] = True
+        cut_off = (owner < 0) & seeded_block[face_block]
+        ok = (face_area[fi] == face_area[fj]) & (cut_off[fi] | cut_off[fj])
+        _grow(owner, fi[ok], fj[ok], fl[ok], receivers=cut_off)
+    for block in np.unique(face_block[owner < 0]):
+        members = np.flatnonzero((face_block == block) & (owner < 0))
+        owner[members] = members[0]
+    _, cell = np.unique(owner, return_inverse=True)
+    return cell.astype(np.int64)
+
+
+def _drop_detached(owner: np.ndarray, fi: np.ndarray, fj: np.ndarray, n_faces: int) -> None:
+    """Unown footprint pieces not connected to their building's point (overlapping footprints can cut
+    one apart), so that they join a neighbour instead of making a cell of two parts."""
+    same = (owner[fi] >= 0) & (owner[fi] == owner[fj])
+    graph = coo_matrix((np.ones(int(same.sum())), (fi[same], fj[same])), shape=(n_faces, n_faces))
+    comp = connected_components(graph, directed=False)[1]
+    owned = np.flatnonzero(owner >= 0)
+    detached = owned[comp[owned] != comp[owner[owned]]]
+    owner[detached] = -1
+
+
+def _grow(owner: np.ndarray, ii: np.ndarray, jj: np.ndarray, ll: np.ndarray,
+          receivers: np.ndarray | None = None) -> None:
+    """Give unowned faces (of ``receivers``, if given) the owner of the neighbour they share most
+    boundary with, one ring at a time."""
+    a = np.concatenate([ii, jj])
+    b = np.concatenate([jj, ii])
+    length = np.concatenate([ll, ll])
+    if receivers is not None:
+        a, b, length = a[receivers[a]], b[receivers[a]], length[receivers[a]]
     while True:
-        # One ring at a time, so each orphan joins its best labelled neighbour.
-        a = np.concatenate([ii, jj])
-        b = np.concatenate([jj, ii])
-        length = np.concatenate([ll, ll])
         candidate = (owner[a] < 0) & (owner[b] >= 0)
         if not candidate.any():
             break
         frame = pd.DataFrame({"a": a[candidate], "owner": owner[b[candidate]], "length": length[candidate]})
         best = frame.sort_values("length", ascending=False).drop_duplicates("a")
         owner[best["a"].to_numpy()] = best["owner"].to_numpy()
-    for block in np.unique(face_block[owner < 0]):
-        members = np.flatnonzero((face_block == block) & (owner < 0))
-        owner[members] = members[0]
-    _, cell = np.unique(owner, return_inverse=True)
-    return cell.astype(np.int64)
 
 
 def _merge_compounds(face_cell: np.ndarray, face_block: np.ndarray, b_cell: np.ndarray, compound: np.ndarray,

@@ -126,6 +126,8 @@ def _infeasible(graph: Any, result: Any, units: gpd.GeoDataFrame, crs: Any) -> l
     label_of = dict(zip(units["engine_label"], units["label"], strict=True)) if "label" in units else {}
     out = []
     for item in result.infeasible:
+        if item.households == 0 and int(graph.cells["buildings"].to_numpy()[item.cells].sum()) == 0:
+            continue  # land without buildings, joined to a neighbour (attached_empty_land), not a unit to explain
         cells = graph.cells.geometry.to_numpy()[item.cells]
         point = gpd.GeoSeries([shapely.union_all(cells).representative_point()], crs=graph.crs).to_crs(crs).iloc[0]
         unit = label_of.get(int(result.labels[item.cells[0]]))

@@ -18,10 +18,11 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from gis.codes import reading_order
-from gis.crs import metric_crs_for_frame
+from gis.crs import local_affine_crs
 from gis.errors import Infeasible, InvalidInput
 from gis.partition.cells import CUT_COST, CellGraph, build_cells, union_faces
 from gis.partition.engine import EngineResult, PartitionEngine
+from gis.partition.exact import fit_to_region
 from gis.partition.metrics import households_moved, partition_metrics
 
 Progress = Callable[[str, float], None]
@@ -58,6 +59,7 @@ def suggest_partition(
     seed: int = 0,
     restarts: int = 3,
     label_prefix: str = "G",
+    closing_m: float = 0.0,
     progress: Progress = _quiet,
 ) -> Suggestion:
     """Split ``region`` (in ``crs``) into contiguous units of ``lo``..``hi`` households.
@@ -67,6 +69,7 @@ def suggest_partition(
     used to report households moved and, with ``keep_current``, as the starting point.
     ``fixed``: units kept exactly as they are (dedicated grids, locked grids): code, kind,
     locked, geometry. Buildings belong to the unit holding their point on surface.
+    ``closing_m``: barrier ends this close to the outline or another barrier are closed.
     """
     started = time.perf_counter()
     if lo <= 0 or hi < lo:
@@ -74,7 +77,9 @@ def suggest_partition(
     if keep_current and (current is None or current.empty):
         raise InvalidInput("--keep-current needs a current plan, and this area has no current units")
     frame_for_crs = gpd.GeoDataFrame(geometry=[region], crs=crs)
-    metric = metric_crs_for_frame(frame_for_crs)
+    # Lon/lat is measured in an affine image of itself, so that the units go back onto the stored
+    # outline exactly; a projected input is measured as it is.
+    metric = frame_for_crs.crs if frame_for_crs.crs.is_projected else local_affine_crs(frame_for_crs)
     to_metric = _projector(crs, metric)
     region_m = shapely.make_valid(to_metric(region))
     b = _prepare_buildings(buildings, crs, metric)
@@ -95,7 +100,7 @@ def suggest_partition(
                          "import its buildings or leave it out")
     progress("cells", 0.1)
     graph = build_cells(free, b[in_fixed < 0], roads_m, barriers_m, max_households=hi,
-                        allow_crossing=allow_crossing) if free.area > 1.0 else None
+                        allow_crossing=allow_crossing, closing_m=closing_m) if free.area > 1.0 else None
 
     current_m = current.to_crs(metric) if current is not None and len(current) else None
     b_current = _current_of(b_points, current_m)
@@ -148,6 +153,7 @@ def suggest_partition(
     units = gpd.GeoDataFrame(units, geometry="geometry", crs=metric)
     assignment = pd.concat(assignment_parts, ignore_index=True) if assignment_parts else pd.DataFrame(
         {"row": [], "engine_label": []})
+    units, absorbed = _absorb_empty_units(units, set(assignment["engine_label"].astype(int)))
     # Labels in reading order (west→east, north→south), so that "G03" means the same on every map.
     order = reading_order(units.to_crs(crs).geometry) if len(units) else []
     label_of = {int(units["engine_label"].iloc[i]): f"{label_prefix}{rank + 1:02d}" for rank, i in enumerate(order)}
@@ -173,6 +179,9 @@ def suggest_partition(
         report["buildings_moved"] = moved["buildings"]
     else:
         report["households_moved"] = report["buildings_moved"] = None
+    if absorbed:
+        report["attached_empty_land"] = list(report.get("attached_empty_land") or []) + [
+            {"unit": label_of.get(a["to"]), "area_m2": a["area_m2"], "across": None} for a in absorbed]
     report["keep_current"] = bool(keep_current)
     report["bounds"] = [lo, hi]
     report["runtime_s"] = round(time.perf_counter() - started, 3)
@@ -183,9 +192,45 @@ def suggest_partition(
         original = fixed.to_crs(crs).geometry.to_numpy()
         is_fixed = out_units["engine_label"].to_numpy() < 0
         out_units.loc[is_fixed, "geometry"] = original[-1 - out_units["engine_label"].to_numpy()[is_fixed]]
+    is_free = out_units["engine_label"].to_numpy() >= 0
+    if is_free.any():
+        # Back in storage coordinates, the units are made to tile what is left of the region exactly.
+        free_region = region if fixed is None or not len(fixed) else shapely.difference(
+            region, shapely.union_all(fixed.to_crs(crs).geometry.to_numpy()))
+        fitted = fit_to_region(list(out_units.geometry.to_numpy()[is_free]), free_region,
+                               area=lambda g: float(to_metric(g).area))
+        out_units.loc[is_free, "geometry"] = gpd.GeoSeries(fitted, index=out_units.index[is_free], crs=crs)
     out_units = out_units.drop(columns=["engine_label"])
     out_units = out_units.sort_values("label").reset_index(drop=True)
     return Suggestion(units=out_units, assignment=assignment_out, report=report, graph=graph)  # type: ignore[arg-type]
+
+
+def _absorb_empty_units(units: gpd.GeoDataFrame, holding: set[int]) -> tuple[gpd.GeoDataFrame, list[dict]]:
+    """General units without a single building join the neighbour they share most boundary with.
+
+    Land nobody lives on (a sliver between a road and the outline, a park cut off by barriers)
+    is not a grid or a community of its own; the engine attaches what it can, and what is left
+    joins here, in metres, before the units go back to storage coordinates.
+    """
+    general = (units["kind"] == "general").to_numpy() & (units["engine_label"].to_numpy() >= 0)
+    empty = [i for i in np.flatnonzero(general) if int(units["engine_label"].iloc[i]) not in holding]
+    keep = [i for i in range(len(units)) if i not in set(empty)]
+    if not empty or not keep:
+        return units, []
+    geoms = units.geometry.to_numpy().copy()
+    absorbed = []
+    for i in sorted(empty, key=lambda k: -geoms[k].area):
+        candidates = [j for j in keep if shapely.intersects(geoms[i], geoms[j])]
+        if not candidates:
+            candidates = [min(keep, key=lambda j: geoms[i].distance(geoms[j]))]
+        shared = [shapely.length(shapely.intersection(geoms[i].boundary, geoms[j].boundary)) for j in candidates]
+        j = candidates[int(np.argmax(shared))]
+        geoms[j] = union_faces(np.array([geoms[j], geoms[i]], dtype=object))
+        absorbed.append({"to": int(units["engine_label"].iloc[j]), "area_m2": round(float(geoms[i].area), 1)})
+    out = units.copy()
+    out["geometry"] = geoms
+    return gpd.GeoDataFrame(out.iloc[keep], geometry="geometry", crs=units.crs).reset_index(drop=True), \
+        [a for a in absorbed if a["area_m2"] >= 1.0]
 
 
 def _projector(src: Any, dst: Any) -> Callable[[BaseGeometry], BaseGeometry]:

@@ -24,7 +24,8 @@ from gis.errors import InvalidInput, NotFound
 from gis.four_limits import describe_four_limits
 from gis.io.boundaries import read_boundaries, write_boundaries
 from gis.settings import Settings
-from gis.topology import Finding, check_tiling, findings_to_geojson
+from gis.services.checks import check_stored
+from gis.topology import Finding, findings_to_geojson
 
 MODELS: dict[str, type[Street] | type[Community] | type[Grid]] = {
     "street": Street, "community": Community, "grid": Grid,
@@ -197,13 +198,16 @@ def check_boundaries(session: Session, settings: Settings) -> dict[str, Any]:
     grids = current_units(session, "grid")
     findings: list[Finding] = []
     if len(communities) and len(streets):
-        findings += check_tiling(
-            communities, streets, child_level="community", households=household_counts(session, "community"),
+        findings += check_stored(
+            session, settings, communities, streets, child_level="community",
+            households=household_counts(session, "community"),
             min_households=settings.community_min_households, max_households=settings.community_max_households,
         )
     if len(grids) and len(communities):
-        findings += check_tiling(
-            grids, communities[communities["code"].isin(grids["parent_code"])], child_level="grid",
+        # Every community of a district that has grids should have them: one without is a finding.
+        gridded = communities[communities["district_code"].isin(set(grids["district_code"]))]
+        findings += check_stored(
+            session, settings, grids, gridded, child_level="grid",
             households=household_counts(session, "grid"), dedicated=grids.set_index("code")["kind"] == "dedicated",
             min_households=settings.grid_min_households, max_households=settings.grid_max_households,
         )
@@ -213,6 +217,9 @@ def check_boundaries(session: Session, settings: Settings) -> dict[str, Any]:
     return {
         "streets": len(streets), "communities": len(communities), "grids": len(grids),
         "clean": not findings, "findings_by_kind": by_kind,
+        "communities_without_grids": by_kind.get("empty_parent", 0) if len(grids) else None,
+        "grids_across_barriers": by_kind.get("across_barrier", 0),
+        "split_buildings": by_kind.get("split_building", 0),
         "findings": [f.message for f in findings],
         "geojson": findings_to_geojson(findings),
     }

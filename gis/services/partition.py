@@ -15,9 +15,11 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.checker import blocking, summarise
 from gis.db.frames import read_frame
 from gis.errors import Infeasible, InvalidInput, NotFound
 from gis.partition.suggest import Suggestion, suggest_partition
+from gis.services.checks import check_stored
 from gis.services.plans import store_plan
 from gis.settings import Settings
 
@@ -92,11 +94,13 @@ def suggest_grids(session: Session, settings: Settings, *, community_code: str, 
             community.geometry.iloc[0], frames["buildings"], frames["roads"], frames["barriers"],
             crs=STORAGE_CRS, lo=lo, hi=hi, current=grids[["code", "geometry"]] if len(grids) else None,
             keep_current=keep_current, fixed=fixed if len(fixed) else None, allow_crossing=allow_crossing,
-            seed=seed, label_prefix="G", progress=lambda stage, f: progress(stage, 0.1 + 0.8 * f),
+            seed=seed, label_prefix="G", closing_m=settings.barrier_closing_m, progress=lambda stage, f: progress(stage, 0.1 + 0.8 * f),
         )
     except Infeasible as exc:
         raise Infeasible(f"community {community_code}: {exc.message}", details={"community_code": community_code}) \
             from None
+    _checked(session, settings, suggestion, level="grid", parent_code=community_code,
+             region=community.geometry.iloc[0], allow_crossing=allow_crossing)
     parameters = {"min": lo, "max": hi, "keep_current": keep_current, "locked": list(locked),
                   "allow_crossing": list(allow_crossing), "seed": seed}
     plan_id = _store(session, suggestion, kind="grid_split", scope_code=community_code,
@@ -142,8 +146,10 @@ def suggest_communities(session: Session, settings: Settings, *, street_code: st
     suggestion = suggest_partition(
         region, frames["buildings"], frames["roads"], frames["barriers"], crs=STORAGE_CRS, lo=lo, hi=hi,
         current=current if len(current) else None, keep_current=keep_current, allow_crossing=allow_crossing,
-        seed=seed, label_prefix="C", progress=lambda stage, f: progress(stage, 0.1 + 0.8 * f),
+        seed=seed, label_prefix="C", closing_m=settings.barrier_closing_m, progress=lambda stage, f: progress(stage, 0.1 + 0.8 * f),
     )
+    _checked(session, settings, suggestion, level="community", parent_code=scope_code, region=region,
+             allow_crossing=allow_crossing)
     parameters = {"min": lo, "max": hi, "keep_current": keep_current, "allow_crossing": list(allow_crossing),
                   "seed": seed}
     plan_id = _store(session, suggestion, kind="community_redraw", scope_code=scope_code, district_code=district,
@@ -191,6 +197,34 @@ def _district_region(session: Session, district_code: str) -> tuple[Any, str]:
     if hull is None:
         raise NotFound(f"district {district_code} has no boundary and no buildings to draw one around")
     return shapely.from_wkb(bytes(hull)), row[0]
+
+
+def _checked(session: Session, settings: Settings, suggestion: Suggestion, *, level: str, parent_code: str,
+             region: Any, allow_crossing: tuple[str, ...]) -> None:
+    """Judge the suggestion with the checker adoption uses; its figures replace the engine's own.
+
+    A suggestion the checker faults (beyond household bounds) is refused here with the reason,
+    never stored as a draft that adoption would refuse.
+    """
+    units = suggestion.units
+    children = gpd.GeoDataFrame({"code": units["label"], "parent_code": parent_code},
+                                geometry=units.geometry.to_numpy(), crs=STORAGE_CRS)
+    parents = gpd.GeoDataFrame({"code": [parent_code]}, geometry=[region], crs=STORAGE_CRS)
+    findings = check_stored(session, settings, children, parents, child_level=level, allow_crossing=allow_crossing,
+                            parent_level={6: "district", 9: "street", 12: "community"}[len(parent_code)])
+    counts = summarise(findings)
+    report = suggestion.report
+    report["check"] = counts
+    report["multipart_units"] = counts["multipart"]
+    report["main_road_crossings"] = counts["across_barrier"]
+    report["joined_around_barrier_ends"] = counts["around_barrier_end"]
+    report["split_buildings"] = counts["split_building"]
+    faults = blocking(findings, allow_out_of_range=True, level=level)
+    if faults:
+        shown = "; ".join(f.message for f in faults[:5]) + (f"; and {len(faults) - 5} more" if len(faults) > 5 else "")
+        raise Infeasible(f"{parent_code}: the suggested {'grids' if level == 'grid' else 'communities'} fail the boundary check ({shown}); "
+                         f"nothing was stored", details={"scope_code": parent_code,
+                                                         "findings": [f.message for f in faults]})
 
 
 def _store(session: Session, suggestion: Suggestion, *, kind: str, scope_code: str, district_code: str,

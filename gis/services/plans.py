@@ -45,12 +45,13 @@ from sqlalchemy.orm import Session
 from gis.codes import assign_codes
 from gis.crs import metric_crs_for_frame
 from gis.db.frames import allocate_ids, copy_rows, ewkb_hex, read_frame
-from gis.db.models import AppUser, Community, Grid, Plan
+from gis.db.models import AppUser, Community, Grid, Plan, Street
 from gis.errors import Conflict, CRSMismatch, InvalidGeometry, InvalidInput, NotFound
 from gis.layers import STORAGE_CRS
 from gis.services.boundaries import codes_ever_used, describe_units
 from gis.settings import Settings
-from gis.topology import check_tiling
+from gis.checker import blocking
+from gis.services.checks import check_stored
 
 PLAN_KINDS = ("grid_split", "community_redraw", "manual_edit", "import")
 PLAN_STATUSES = ("draft", "adopted", "archived")
@@ -784,17 +785,24 @@ def _tiling_parents(session: Session, plan: Plan, level: str, scope: dict[str, A
     return streets
 
 
-def _check_topology(plan: Plan, level: str, units: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -> None:
+def _check_topology(session: Session, settings: Settings, plan: Plan, level: str, units: gpd.GeoDataFrame,
+                    parents: gpd.GeoDataFrame) -> None:
+    """Refuse a plan the checker faults on its stored geometry (household bounds are judged apart)."""
     children = gpd.GeoDataFrame({"code": units["label"], "parent_code": units["parent_code"]},
                                 geometry=units.geometry.to_numpy(), crs=STORAGE_CRS)
-    findings = check_tiling(children, parents, child_level=level)
+    parent_level = _scope_level(parents["code"].iloc[0])
+    allowed = tuple((plan.parameters or {}).get("allow_crossing") or ())
+    findings = blocking(check_stored(session, settings, children, parents, child_level=level,
+                                     allow_crossing=allowed, parent_level=parent_level), allow_out_of_range=True,
+                        level=level)
     if findings:
         messages = [f.message for f in findings]
         shown = "; ".join(messages[:5]) + (f"; and {len(messages) - 5} more" if len(messages) > 5 else "")
         where = ", ".join(parents["code"])
-        raise InvalidGeometry(f"plan {plan.id} cannot be adopted: its {_PLURAL[level]} do not tile "
-                              f"{_scope_level(parents['code'].iloc[0])} {where}: {shown}",
-                              details={"plan_id": plan.id, "findings": messages})
+        raise InvalidGeometry(f"plan {plan.id} cannot be adopted: its {_PLURAL[level]} fail the boundary check "
+                              f"against {parent_level} {where}: {shown}",
+                              details={"plan_id": plan.id, "findings": messages,
+                                       "kinds": sorted({f.kind for f in findings})})
 
 
 def _out_of_range(units: gpd.GeoDataFrame, level: str, settings: Settings) -> list[dict[str, Any]]:
@@ -828,8 +836,9 @@ def _match_current(units: gpd.GeoDataFrame, current: gpd.GeoDataFrame, points: g
                        index=in_current.to_numpy()).groupby(level=0).sum()
 
     metric = metric_crs_for_frame(units)
-    ug = units.to_crs(metric).geometry.to_numpy()
-    cg = current.to_crs(metric).geometry.to_numpy()
+    # Projection can leave a hair-thin spike of a valid unit crossing itself: repair before overlaying.
+    ug = shapely.make_valid(units.to_crs(metric).geometry.to_numpy())
+    cg = shapely.make_valid(current.to_crs(metric).geometry.to_numpy())
     u_area, c_area = shapely.area(ug), shapely.area(cg)
     labels, codes = list(units["label"]), list(current["code"])
     weight = np.zeros((len(labels), len(codes)))
@@ -930,7 +939,7 @@ def adopt_plan(
     units = _plan_units(session, plan.id)
     if units.empty:
         raise InvalidInput(f"plan {plan.id} has no units")
-    _check_topology(plan, level, units, _tiling_parents(session, plan, level, scope, units, current))
+    _check_topology(session, settings, plan, level, units, _tiling_parents(session, plan, level, scope, units, current))
 
     points = _building_points(session, _total_bounds(units, current))
     located = _locate(points, units, "label")
@@ -946,7 +955,12 @@ def adopt_plan(
             + "; allow out-of-range units explicitly (--allow-out-of-range) to adopt it anyway",
             details={"plan_id": plan.id, "out_of_range": out_of_range})
 
-    units["parent"] = [_parent_street(level, r, plan.scope_code, plan.id) for r in units.itertuples()]
+    street = _district_street(session, plan, scope, units) if level == "community" and scope["level"] == "district" \
+        else None
+    if street is not None:
+        units["parent"] = street["code"]
+    else:
+        units["parent"] = [_parent_street(level, r, plan.scope_code, plan.id) for r in units.itertuples()]
     codes, origin = _assign_plan_codes(session, plan, level, units, current, points)
     units["new_code"] = codes
     units["origin"] = origin
@@ -957,6 +971,7 @@ def adopt_plan(
 
     now = _db_now(session, current)
     model = _MODELS[level]
+    street_id = _write_district_street(session, street, plan, units, now, user_id) if street is not None else None
     if not current.empty:
         session.execute(text(f"UPDATE {level} SET valid_to = :now WHERE id = ANY(:ids)"),
                         {"now": now, "ids": [int(i) for i in current["id"]]})
@@ -1006,6 +1021,7 @@ def adopt_plan(
         "adopted_at": now, "retired_ids": [int(i) for i in current["id"]],
         "written_ids": [int(row.id) for _, row in written], "retired_grid_ids": retired_grid_ids,
         "archived_plan_ids": sorted(archived), "out_of_range": out_of_range,
+        "provisional_street_id": street_id,
     })}
     session.flush()
 
@@ -1018,7 +1034,50 @@ def adopt_plan(
         "retired": sorted(c for c in current["code"] if c not in kept),
         "four_limits": four_limits, "out_of_range": out_of_range, "archived_plans": sorted(archived),
         "retired_grids": retired_grids, "needs_grid_split": needs_split,
+        "provisional_street": street["code"] if street is not None and street["new"] else None,
     }
+
+
+def _district_street(session: Session, plan: Plan, scope: dict[str, Any], units: gpd.GeoDataFrame) -> dict[str, Any]:
+    """The street a district-wide community plan's communities belong to: the district's provisional street.
+
+    A district imported from an OSM extract has no streets (街道), and a community code needs one.
+    Until street boundaries are imported, the whole district stands as one provisional street
+    (the first free code, ``provisional`` set), so that the new-district flow never stops here.
+    A district with real streets is split per street instead.
+    """
+    rows = session.execute(text(
+        "SELECT id, code, provisional FROM street WHERE district_code = :d AND valid_to IS NULL ORDER BY code"),
+        {"d": scope["code"]}).all()
+    real = [r.code for r in rows if not r.provisional]
+    if real:
+        raise InvalidInput(
+            f"plan {plan.id}: district {scope['code']} has streets ({', '.join(real[:5])}), so its communities are "
+            f"suggested per street: use --street CODE", details={"plan_id": plan.id, "streets": real})
+    if rows:
+        return {"code": rows[0].code, "id": int(rows[0].id), "new": False}
+    used = set(codes_ever_used(session, "street", scope["code"]))
+    code = next(f"{scope['code']}{n:03d}" for n in range(1, 1000) if f"{scope['code']}{n:03d}" not in used)
+    return {"code": code, "id": None, "new": True}
+
+
+def _write_district_street(session: Session, street: dict[str, Any], plan: Plan, units: gpd.GeoDataFrame,
+                           now: dt.datetime, user_id: int | None) -> int | None:
+    """Write (or redraw) the provisional street as the union of the plan's communities; its id when new."""
+    outline = shapely.union_all(units.geometry.to_numpy())
+    geom = f"SRID=4490;{shapely.MultiPolygon(list(shapely.get_parts(outline))).wkt}"
+    if not street["new"]:
+        session.execute(text("UPDATE street SET geom = ST_GeomFromEWKT(:g) WHERE id = :id"),
+                        {"g": geom, "id": street["id"]})
+        return None
+    name = session.execute(text("SELECT name FROM district WHERE code = :d"), {"d": street["code"][:6]}).scalar()
+    row = Street(code=street["code"], district_code=street["code"][:6], name=f"{name or street['code'][:6]}（暂定街道）",
+                 geom=geom, valid_from=now, version=1, provisional=True, plan_id=plan.id, approved_by=user_id,
+                 reason=f"provisional street: the whole district until street boundaries are imported "
+                        f"(plan {plan.id})")
+    session.add(row)
+    session.flush()
+    return int(row.id)
 
 
 def _parent_names(session: Session, level: str, scope: dict[str, Any], units: pd.DataFrame) -> dict[str, str]:
@@ -1140,6 +1199,9 @@ def revert_plan(session: Session, plan_id: int, *, reason: str, settings: Settin
     session.execute(text(f"UPDATE {level} SET valid_to = :now WHERE id = ANY(:ids)"),
                     {"now": now, "ids": sorted(written)})
     restored = _restore_rows(session, level, adoption.get("retired_ids", []), now, full_reason, user_id)
+    if adoption.get("provisional_street_id"):
+        session.execute(text("UPDATE street SET valid_to = :now WHERE id = :id AND valid_to IS NULL"),
+                        {"now": now, "id": int(adoption["provisional_street_id"])})
     restored_grids = (_restore_rows(session, "grid", adoption.get("retired_grid_ids", []), now, full_reason, user_id)
                       if level == "community" else [])
     reinstated = list(session.execute(text(

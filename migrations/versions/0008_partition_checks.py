@@ -1,4 +1,4 @@
-"""partition checks (placeholder revision: filled in by the work that needs it).
+"""Provisional streets: a district without streets stands as one street until its boundaries come.
 
 Revision ID: 0008
 Revises: 0007
@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +19,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Nothing yet."""
+    """Add ``street.provisional``."""
+    op.add_column("street", sa.Column("provisional", sa.Boolean(), server_default="false", nullable=False))
 
 
 def downgrade() -> None:
-    """Nothing yet."""
+    """Drop ``street.provisional``."""
+    op.drop_column("street", "provisional")

@@ -1,0 +1,77 @@
+"""Units made exact in storage coordinates: valid single polygons that tile their region.
+
+The engine works in metres (an affine image of lon/lat, see ``gis.crs.local_affine_crs``),
+so its units come back onto the stored outline to within floating-point noise, not exactly.
+Noise is enough to break what adoption checks: a zero-width spike where two faces met at a
+vertex of the outline is a self-intersection, a sliver left outside is a part sticking out
+of the parent. ``fit_to_region`` repairs each unit against the region as stored: spikes and
+collapsed rings removed (``make_valid``), anything outside the region clipped off, slivers
+cut loose and every uncovered scrap of the region given to the unit it shares the longest
+boundary with. Written by hand because it is the glue between our cells and the stored
+parent; the overlay work itself is GEOS (shapely).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+Area = Callable[[BaseGeometry], float]
+
+
+def polygonal(geom: BaseGeometry | None) -> BaseGeometry:
+    """The polygonal part of a geometry, valid (spikes and zero-area rings dropped)."""
+    if geom is None or geom.is_empty:
+        return shapely.Polygon()
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom, method="structure", keep_collapsed=False)
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon") and not p.is_empty]
+    if not parts:
+        return shapely.Polygon()
+    return parts[0] if len(parts) == 1 else shapely.union_all(parts)
+
+
+def fit_to_region(geoms: list[BaseGeometry], region: BaseGeometry, *, area: Area,
+                  sliver_m2: float = 1.0) -> list[BaseGeometry]:
+    """Each unit valid, inside ``region``, in one piece where it was essentially one, and together tiling it.
+
+    ``area`` measures a geometry in m² (the caller knows the metric CRS); parts smaller
+    than ``sliver_m2`` are noise and move to the neighbour they share most boundary with.
+    A unit whose large parts are really apart keeps them: the checker reports it.
+    """
+    region = polygonal(region)
+    out: list[BaseGeometry] = []
+    loose: list[BaseGeometry] = []
+    for geom in geoms:
+        g = polygonal(geom)
+        if not region.covers(g):
+            g = polygonal(shapely.intersection(g, region))
+        parts = list(shapely.get_parts(g))
+        if len(parts) > 1:
+            sizes = np.array([area(p) for p in parts])
+            keep = sizes >= sliver_m2
+            if not keep.any():
+                keep[int(np.argmax(sizes))] = True
+            loose.extend(p for p, k in zip(parts, keep, strict=True) if not k)
+            g = shapely.union_all([p for p, k in zip(parts, keep, strict=True) if k])
+        out.append(g)
+    covered = shapely.union_all(out) if out else shapely.Polygon()
+    gaps = polygonal(shapely.difference(region, covered))
+    scraps = [p for p in shapely.get_parts(gaps) if not p.is_empty] + loose
+    if not scraps or not out:
+        return out
+    tree = shapely.STRtree(out)
+    additions: dict[int, list[BaseGeometry]] = {}
+    for scrap in scraps:
+        near = tree.query(scrap, predicate="intersects")
+        if len(near) == 0:
+            near = np.atleast_1d(tree.nearest(scrap))
+        shared = [shapely.length(shapely.intersection(scrap.boundary, out[i].boundary)) for i in near]
+        best = int(near[int(np.argmax(shared))])
+        additions.setdefault(best, []).append(scrap)
+    for i, extra in additions.items():
+        out[i] = polygonal(shapely.union_all([out[i], *extra]))
+    return out
