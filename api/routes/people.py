@@ -42,7 +42,7 @@ class ResidentFilters(BaseModel):
     household_id: int | None = None
     tag: str | None = Field(default=None, description="e.g. elderly_alone")
     q: str | None = Field(default=None, description="a part of the name")
-    residency: Literal["permanent", "floating"] | None = None
+    residency: Literal["permanent", "floating", "overseas"] | None = None
     min_age: int | None = Field(default=None, ge=0, le=150)
     max_age: int | None = Field(default=None, ge=0, le=150)
 
@@ -54,7 +54,7 @@ class ResidentUpdate(BaseModel):
 
     phone: str | None = None
     tags: list[str] | None = None
-    residency: Literal["permanent", "floating"] | None = None
+    residency: Literal["permanent", "floating", "overseas"] | None = None
     relation: str | None = Field(default=None, max_length=20)
     party_member: bool | None = None
     health_notes: str | None = Field(default=None, max_length=2000)
