@@ -233,8 +233,7 @@ def _across_water(units: gpd.GeoDataFrame, codes: np.ndarray, homes: gpd.GeoData
         if len(mine) < 2:
             continue
         cut = shapely.intersection(shapely.union_all(water_arr[near]), geom)
-        pieces = shapely.get_parts(shapely.polygonize(shapely.get_parts(
-            shapely.union_all([geom.boundary, cut]))))
+        pieces = _pieces(geom, water_arr[near])
         if len(pieces) < 2:
             continue
         holding = {int(k) for k in shapely.STRtree(pieces).query(mine, predicate="within")[1]}
@@ -279,8 +278,7 @@ def _crossings(units: gpd.GeoDataFrame, codes: np.ndarray, homes: gpd.GeoDataFra
         # Cut apart by the barrier inside the unit, or only joined around its end (which the planner
         # may close by hand, or accept)?
         geom = units.geometry.iloc[u]
-        cut = shapely.intersection(shapely.union_all(line_arr[near]), geom)
-        pieces = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all([geom.boundary, cut]))))
+        pieces = _pieces(geom, line_arr[line_tree.query(geom, predicate="intersects")])
         piece_of = np.full(len(mine), -1)
         if len(pieces) > 1:
             pt, pc = shapely.STRtree(pieces).query(points[mine], predicate="intersects")
@@ -304,3 +302,15 @@ def _crossings(units: gpd.GeoDataFrame, codes: np.ndarray, homes: gpd.GeoDataFra
                            f"{level} {codes[u]} holds households on both sides of {'、'.join(crossed)} "
                            f"(buildings {a} and {b}, crossing near {text}){tail}"))
     return out
+
+
+def _pieces(geom: BaseGeometry, lines: np.ndarray) -> np.ndarray:
+    """The pieces ``lines`` cut ``geom`` into (lines unclipped, so that links running a hair past
+    the outline still cut it)."""
+    if len(lines) == 0:
+        return np.array([geom], dtype=object)
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all([geom.boundary, *lines]))))
+    if len(faces) == 0:
+        return np.array([geom], dtype=object)
+    inside = shapely.within(shapely.point_on_surface(faces), geom)
+    return faces[inside] if inside.any() else np.array([geom], dtype=object)

@@ -1,0 +1,83 @@
+"""The one checker on hand-built units: barriers closed at their ends, crossings, split homes, slivers."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import shapely
+from shapely.geometry import LineString, box
+
+from gis.checker import BLOCKING, blocking, check_units, summarise
+from gis.partition.barriers import close_barriers
+
+CRS = "EPSG:4549"
+X0, Y0 = 385_000.0, 3_545_000.0
+
+
+def _frame(rows: list[tuple], columns: tuple[str, ...]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({c: [r[k] for r in rows] for k, c in enumerate(columns)},
+                            geometry=[r[-1] for r in rows], crs=CRS)
+
+
+def _box(x0: float, y0: float, x1: float, y1: float) -> shapely.Polygon:
+    return box(X0 + x0, Y0 + y0, X0 + x1, Y0 + y1)
+
+
+def _line(*xy: tuple[float, float]) -> LineString:
+    return LineString([(X0 + x, Y0 + y) for x, y in xy])
+
+
+def test_a_barrier_ending_short_of_the_outline_or_another_barrier_is_closed_ahead() -> None:
+    outline = box(0, 0, 1000, 1000)
+    lines = [LineString([(500, 0), (500, 970)]), LineString([(0, 500), (480, 500)]), LineString([(700, 0), (700, 100)])]
+    links, names = close_barriers(lines, ["A", "B", "C"], outline, 60)
+    ends = sorted((round(g.coords[0][0]), round(g.coords[0][1]), n) for g, n in zip(links, names, strict=True))
+    # A closes 30 m to the outline, B 20 m to A; C, a spur 900 m from anything ahead, stays open.
+    assert ends == [(480, 500, "B"), (500, 970, "A")]
+    assert all(g.length < 31 for g in links)
+
+
+def test_households_either_side_of_a_main_road_in_one_grid_are_a_fault_and_closing_matters() -> None:
+    community = _frame([("C1", _box(0, 0, 400, 400))], ("code",))
+    # 中山路 crosses the community but stops 30 m short of its east edge.
+    roads = _frame([(True, "中山路", _line((0, 200), (370, 200)))], ("is_main_road", "name"))
+    homes = _frame([(1, 100, _box(50, 50, 70, 70)), (2, 100, _box(50, 330, 70, 350))], ("id", "households"))
+    grid = _frame([("G1", "C1", _box(0, 0, 400, 400))], ("code", "parent_code"))
+    findings = check_units(grid, community, child_level="grid", buildings=homes, roads=roads)
+    assert [f.kind for f in findings] == ["across_barrier"]
+    assert "中山路" in findings[0].message and "buildings 1 and 2" in findings[0].message
+    # Allowed by the planner: no fault.
+    from gis.checker import CheckOptions
+    allowed = check_units(grid, community, child_level="grid", buildings=homes, roads=roads,
+                          options=CheckOptions(allow_crossing=("中山路",)))
+    assert allowed == []
+
+
+def test_a_road_ending_far_from_everything_is_reported_as_joined_around_its_end_not_a_fault() -> None:
+    community = _frame([("C1", _box(0, 0, 400, 400))], ("code",))
+    roads = _frame([(True, "断头路", _line((0, 200), (250, 200)))], ("is_main_road", "name"))
+    homes = _frame([(1, 100, _box(50, 150, 70, 170)), (2, 100, _box(50, 230, 70, 250))], ("id", "households"))
+    grid = _frame([("G1", "C1", _box(0, 0, 400, 400))], ("code", "parent_code"))
+    findings = check_units(grid, community, child_level="grid", buildings=homes, roads=roads)
+    assert [f.kind for f in findings] == ["around_barrier_end"]
+    assert blocking(findings) == []
+
+
+def test_a_home_split_between_grids_and_a_sliver_grid_are_faults() -> None:
+    community = _frame([("C1", _box(0, 0, 400, 200))], ("code",))
+    grids = _frame([("G1", "C1", _box(0, 0, 200, 200)), ("G2", "C1", _box(200, 0, 399.9, 200)),
+                    ("G3", "C1", _box(399.9, 0, 400, 200))], ("code", "parent_code"))
+    homes = _frame([(7, 120, _box(180, 80, 240, 120)), (8, 0, _box(10, 10, 30, 30))], ("id", "households"))
+    findings = check_units(grids, community, child_level="grid", buildings=homes)
+    kinds = summarise(findings)
+    assert kinds["split_building"] == 1 and kinds["sliver"] == 1
+    split = next(f for f in findings if f.kind == "split_building")
+    assert "building 7" in split.message and "G2 67%" in split.message and "G1 33%" in split.message
+    assert {f.kind for f in blocking(findings)} <= BLOCKING
+
+
+def test_clean_grids_have_no_findings() -> None:
+    community = _frame([("C1", _box(0, 0, 400, 200))], ("code",))
+    grids = _frame([("G1", "C1", _box(0, 0, 200, 200)), ("G2", "C1", _box(200, 0, 400, 200))], ("code", "parent_code"))
+    homes = _frame([(1, 120, _box(20, 80, 60, 120)), (2, 120, _box(260, 80, 300, 120))], ("id", "households"))
+    roads = _frame([(True, "中山路", _line((200, 0), (200, 200)))], ("is_main_road", "name"))
+    assert check_units(grids, community, child_level="grid", buildings=homes, roads=roads) == []
