@@ -133,7 +133,7 @@ def build_cells(
     # the rest join a neighbour.
     building_face = _locate(points[building_idx], faces)
     # Footprints mapped over one another (a tower on its podium) are one building to the grid.
-    building_face = building_face[_overlap_groups(footprints)]
+    building_face = building_face[_overlap_groups(footprints, face_area[building_face])]
     face_building = _footprint_of(face_points, footprints)
     face_adj = _adjacency(faces)
 
@@ -285,15 +285,16 @@ def _footprints(geoms: np.ndarray, region: BaseGeometry) -> list[BaseGeometry]:
     return out
 
 
-def _overlap_groups(footprints: list[BaseGeometry], min_overlap_m2: float = 1.0) -> np.ndarray:
-    """For each footprint, the first footprint of the group it overlaps (by more than ``min_overlap_m2``)."""
+def _overlap_groups(footprints: list[BaseGeometry], area_of: np.ndarray, min_overlap_m2: float = 1.0) -> np.ndarray:
+    """For each footprint, the first footprint of the group it overlaps (by more than ``min_overlap_m2``);
+    never across a barrier (``area_of``: the barrier-bounded area of each building's point)."""
     n = len(footprints)
     group = np.arange(n)
     if n < 2:
         return group
     geoms = np.asarray(footprints, dtype=object)
     i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
-    keep = i < j
+    keep = (i < j) & (area_of[i] == area_of[j])
     i, j = i[keep], j[keep]
     if len(i) == 0:
         return group
