@@ -30,6 +30,21 @@ def mask_id_number(value: str | None) -> str | None:
     return idnumbers.mask(value)
 
 
+# Half-open bands on completed years: the life-circle target groups (domain §4), then adults and elderly.
+AGE_BANDS = ((0, 3, "0-2"), (3, 6, "3-5"), (6, 12, "6-11"), (12, 15, "12-14"), (15, 18, "15-17"),
+             (18, 60, "18-59"), (60, 80, "60-79"), (80, None, "80+"))
+
+
+def age_band(age: int | None) -> str | None:
+    """The age band of a completed age in years (``None`` when the birth date is unknown)."""
+    if age is None:
+        return None
+    for low, high, label in AGE_BANDS:
+        if age >= low and (high is None or age < high):
+            return label
+    return None
+
+
 # --- ID numbers at rest -----------------------------------------------------------------------
 # resident_private.id_number holds ciphertext (gis.idnumbers), id_number_hash the keyed lookup hash
 # and id_number_masked the masked form. Reads that show a resident use the masked form, so the web

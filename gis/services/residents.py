@@ -47,7 +47,7 @@ _BUILDINGS_IN_GRID = """
 
 _RESIDENT_COLUMNS = """
     r.id, r.district_code, r.household_id, r.building_id, b.name AS building_name,
-    COALESCE(d.address, b.address) AS address, r.name, r.sex, r.birth_date,
+    COALESCE(d.address, b.address) AS address, r.name, r.sex,
     date_part('year', age(current_date, r.birth_date))::int AS age, r.relation, r.residency, r.party_member,
     r.synthetic, r.version, p.id_number_masked AS id_number, p.phone, COALESCE(p.tags, '{}') AS tags, p.health_notes
 """
@@ -59,7 +59,7 @@ _RESIDENT_FROM = """
 
 # Export columns: (header, record key). Chinese headers: the file is for grid staff and Excel.
 EXPORT_COLUMNS = (
-    ("编号", "id"), ("姓名", "name"), ("性别", "sex"), ("出生日期", "birth_date"), ("年龄", "age"),
+    ("编号", "id"), ("姓名", "name"), ("性别", "sex"), ("年龄", "age"), ("年龄段", "age_band"),
     ("与户主关系", "relation"), ("户籍类型", "residency"), ("党员", "party_member"), ("网格", "grid_code"),
     ("楼栋", "building_name"), ("户号", "household_id"), ("地址", "address"), ("身份证号(脱敏)", "id_number"),
     ("手机号(脱敏)", "phone"), ("标签", "tags"),
@@ -186,10 +186,13 @@ def _resident_where(principal: Principal, *, resident_id: int | None = None, gri
 
 
 def _resident_record(row: Any, grid_code: str | None, *, detail: bool = False) -> dict[str, Any]:
-    """The public view of a resident: ID and phone numbers masked; health notes only in the detail view."""
+    """The public view of a resident: ID and phone numbers masked; health notes only in the detail view.
+
+    No birth date: the mask hides exactly the 8 birth-date digits, so a birth date beside it would
+    give the whole number back (first 6 + date + last 4). Age and an age band say what staff need.
+    """
     record = {
-        "id": row.id, "name": row.name, "sex": row.sex,
-        "birth_date": row.birth_date.isoformat() if row.birth_date else None, "age": row.age,
+        "id": row.id, "name": row.name, "sex": row.sex, "age": row.age, "age_band": privacy.age_band(row.age),
         "relation": row.relation, "residency": row.residency, "party_member": row.party_member,
         "household_id": row.household_id, "building_id": row.building_id, "building_name": row.building_name,
         "address": row.address, "grid_code": grid_code, "district_code": row.district_code,
