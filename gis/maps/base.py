@@ -7,7 +7,10 @@ small enough to mail and opens with no network.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +63,20 @@ class Legend:
     notes: list[str] = field(default_factory=list)
 
 
+# Characters that are harmless in HTML but live in a JavaScript template literal, where folium puts a
+# Tooltip's text (`...${expr}...`): a backtick ends it, ${ runs code, a backslash escapes.
+_TEMPLATE_LITERAL = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;"})
+
+
+def escape_text(value: Any) -> str:
+    """``value`` as text safe in HTML that Leaflet inserts with innerHTML and in folium's JS template literals.
+
+    Every name that reaches a report map (OSM, facility, grid, community, road names, 四至) comes
+    from people outside the office, so none is ever written as markup.
+    """
+    return html.escape(str(value), quote=True).translate(_TEMPLATE_LITERAL)
+
+
 def check_geographic(frame: gpd.GeoDataFrame, name: str) -> None:
     """CRSMismatch unless ``frame`` is in lon/lat (EPSG:4490 or 4326): a map draws nothing else."""
     crs = frame.crs.to_string() if frame.crs is not None else None
@@ -83,13 +100,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _display(value: Any) -> Any:
+    value = _plain(value)
+    return escape_text(value) if isinstance(value, str) else value
+
+
 def to_features(frame: gpd.GeoDataFrame, *, name: str, columns: Sequence[str] = (),
                 simplify: float = SIMPLIFY_DEG) -> dict[str, Any]:
-    """A compact RFC 7946 FeatureCollection of ``frame`` (lon/lat) with the named property columns."""
+    """A compact RFC 7946 FeatureCollection of ``frame`` (lon/lat) with the named property columns.
+
+    String properties are HTML-escaped: the collection is for display, and GeoJsonTooltip writes
+    them with innerHTML.
+    """
     check_geographic(frame, name)
     geoms = compact(frame.geometry.values, simplify=simplify)
     records = frame[list(columns)].to_dict("records") if columns else [{} for _ in range(len(frame))]
-    features = [{"type": "Feature", "properties": {k: _plain(v) for k, v in props.items()},
+    features = [{"type": "Feature", "properties": {k: _display(v) for k, v in props.items()},
                  "geometry": shapely.geometry.mapping(g)}
                 for props, g in zip(records, geoms, strict=True) if g is not None and not g.is_empty]
     return {"type": "FeatureCollection", "features": features}
@@ -121,7 +147,8 @@ class TextLabels(Layer):
     def __init__(self, rows: Sequence[tuple[float, float, str]], *, name: str, show: bool = True) -> None:
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "TextLabels"
-        self.rows = [[round(float(lat), PRECISION), round(float(lon), PRECISION), str(label)]
+        # Leaflet writes a tooltip's string with innerHTML.
+        self.rows = [[round(float(lat), PRECISION), round(float(lon), PRECISION), escape_text(label)]
                      for lat, lon, label in rows]
 
 
@@ -179,7 +206,7 @@ def new_map(*, bounds: tuple[float, float, float, float], title: str, subtitle: 
     m.add_child(_Attribution(ATTRIBUTION))
     root = m.get_root()
     root.header.add_child(Element(_PAGE_CSS), name="wangge_css")
-    root.title = title  # branca writes it into <title>
+    root.title = escape_text(title)  # branca writes it into <title> as it is
     sub = f"<p>{html.escape(subtitle)}</p>" if subtitle else ""
     root.html.add_child(Element(f'<div class="wangge-title"><h1>{html.escape(title)}</h1>{sub}</div>'),
                         name="wangge_title")
@@ -216,9 +243,34 @@ def add_background(m: folium.Map, background: Background) -> None:
     group.add_to(m)
 
 
+_INLINE_SCRIPT = re.compile(r"<script(?:\s[^>]*)?>(.*?)</script>", re.DOTALL | re.IGNORECASE)
+
+
+def content_security_policy(page: str) -> str:
+    """The CSP of an exported map: its own inline scripts (by hash), inline styles, data: images, no fetch.
+
+    A second line behind :func:`escape_text`: no event-handler attribute, eval, frame, form or
+    network request can run from the file, whatever markup a name might smuggle into the DOM.
+    """
+    hashes = sorted({"'sha256-" + base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode("ascii")
+                     + "'" for body in _INLINE_SCRIPT.findall(page)})
+    return ("default-src 'none'; script-src " + " ".join(hashes) + "; style-src 'unsafe-inline'; "
+            "img-src data: blob:; font-src data:; connect-src 'none'; object-src 'none'; base-uri 'none'; "
+            "form-action 'none'")
+
+
+def with_csp(page: str) -> str:
+    """``page`` with its Content-Security-Policy meta tag first in <head> (before any script)."""
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(content_security_policy(page))}">'
+    head = re.search(r"<head[^>]*>", page, re.IGNORECASE)
+    if head is None:
+        raise Infeasible("the rendered map has no <head> to carry its Content-Security-Policy")
+    return page[:head.end()] + "\n    " + meta + page[head.end():]
+
+
 def render_html(m: folium.Map, *, max_bytes: int = MAX_HTML_BYTES, node_modules: Path = NODE_MODULES) -> str:
-    """The map as one self-contained HTML page; Infeasible when it would exceed ``max_bytes``."""
-    page = to_offline_html(m.get_root().render(), node_modules=node_modules)
+    """The map as one self-contained HTML page with a CSP meta tag; Infeasible when it would exceed ``max_bytes``."""
+    page = with_csp(to_offline_html(m.get_root().render(), node_modules=node_modules))
     size = len(page.encode("utf-8"))
     if size > max_bytes:
         raise Infeasible(f"the map would be {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB budget: "

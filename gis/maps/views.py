@@ -23,6 +23,7 @@ from gis.maps.base import (
     add_background,
     add_legend,
     check_geographic,
+    escape_text,
     lonlat_bounds,
     new_map,
     text_labels,
@@ -222,8 +223,9 @@ def facility_map(*, facilities: gpd.GeoDataFrame, uncovered: gpd.GeoDataFrame, g
             folium.CircleMarker([lat, lon], radius=4, color="#de2d26", weight=1, fill=True, fill_opacity=0.9,
                                 tooltip=tip, class_name="wangge-uncovered").add_to(group)
         group.add_to(m)
-    name = f"设施 Facilities: {type_label} ({len(facilities)})"
-    labels = [str(v) for v in facilities["name"].fillna(type_label)]
+    # Leaflet's layer control writes layer names with innerHTML, and a catalogue label is editable.
+    name = f"设施 Facilities: {escape_text(type_label)} ({len(facilities)})"
+    labels = [escape_text(v) for v in facilities["name"].fillna(type_label)]
     if len(facilities) > CLUSTER_AT:  # e.g. every convenience store of a district: clustered, no radius circles
         rows = [[lat, lon, label, "#4292c6"] for (lat, lon), label in zip(_points(facilities), labels, strict=True)]
         FastMarkerCluster(rows, callback=_cluster_callback("#4292c6", "wangge-facility"), name=name).add_to(m)
@@ -309,7 +311,7 @@ def cases_map(*, incidents: gpd.GeoDataFrame, tracks: pd.DataFrame, background: 
         HeatMap(_heat_cells(incidents), name=f"事件热力 Incident heat ({len(incidents)})", radius=18, blur=14,
                 min_opacity=0.3).add_to(m)
         shown = incidents.head(MAX_INCIDENT_MARKERS)
-        rows = [[lat, lon, f"#{int(i)} {c} · {s} · {pd.Timestamp(t).strftime('%Y-%m-%d')}",
+        rows = [[lat, lon, escape_text(f"#{int(i)} {c} · {s} · {pd.Timestamp(t).strftime('%Y-%m-%d')}"),
                  OPEN_COLOUR if o else CLOSED_COLOUR]
                 for (lat, lon), i, c, s, t, o in zip(_points(shown), shown["id"], shown["category"], shown["status"],
                                                      shown["reported_at"], shown["is_open"], strict=True)]
@@ -329,7 +331,8 @@ def cases_map(*, incidents: gpd.GeoDataFrame, tracks: pd.DataFrame, background: 
             grid = track["grid_code"].iloc[0]
             for latlngs, colour, period in _track_lines(track):
                 folium.PolyLine(latlngs, color=colour, weight=4, opacity=0.9, class_name="wangge-track",
-                                tooltip=f"巡查 patrol {patrol_id} · 网格 {grid} · {period}").add_to(group)
+                                tooltip=escape_text(f"巡查 patrol {patrol_id} · 网格 {grid} · {period}"),
+                                ).add_to(group)
         group.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     notes = [f"{len(incidents):,} incidents" + (f" (the newest {MAX_INCIDENT_MARKERS:,} as markers, all in the heat)"
