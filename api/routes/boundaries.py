@@ -21,6 +21,7 @@ from gis.errors import InvalidInput
 from gis.services import coverage as coverage_service
 from gis.services import plans as plan_service
 from gis.services import privacy, resources
+from gis.services import users as user_service
 
 router = APIRouter(tags=["boundaries"], responses=ERROR_RESPONSES)
 
@@ -192,8 +193,12 @@ class FacilityUpdate(BaseModel):
 @router.post("/facilities", status_code=201, summary="Add a facility (marks the district's coverage runs stale)",
              response_class=GeoJSONResponse)
 def create_facility(body: FacilityCreate, session: SessionDep, audit: AuditDep) -> GeoJSONResponse:
+    if body.district_code is not None:
+        user_service.require_district(audit.principal, body.district_code, "a facility")
     feature = resources.create_facility(session, **body.model_dump())
     props = feature["properties"]
+    # The district of a point: known only once the service has placed it (the transaction rolls back).
+    user_service.require_district(audit.principal, props["district_code"], f"facility {feature['id']}")
     privacy.record_change(session, audit.principal, entity="facility", entity_id=feature["id"], action="create",
                           district_code=props["district_code"], request_id=audit.request_id,
                           detail={"type_code": props["type_code"]})
@@ -214,7 +219,10 @@ def update_facility(facility_id: int, body: FacilityUpdate, session: SessionDep,
         if required in changes and changes[required] is None:
             raise InvalidInput(f"{required}: a facility always has one; send a new value, not null",
                                details={"field": required})
+    before = resources.get_facility(session, facility_id)
+    user_service.require_district(audit.principal, before["properties"]["district_code"], f"facility {facility_id}")
     feature = resources.update_facility(session, facility_id, expected_version=version, changes=changes)
+    user_service.require_district(audit.principal, feature["properties"]["district_code"], f"facility {facility_id}")
     privacy.record_change(session, audit.principal, entity="facility", entity_id=facility_id, action="update",
                           district_code=feature["properties"]["district_code"], request_id=audit.request_id,
                           detail={"fields": sorted(changes)})

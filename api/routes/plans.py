@@ -23,6 +23,7 @@ from gis.errors import InvalidInput, NotFound
 from gis.services import partition as partition_service
 from gis.services import plans as plan_service
 from gis.services import privacy, resources
+from gis.services import users as user_service
 from gis.services.resources import Page
 
 router = APIRouter(tags=["plans"], responses=ERROR_RESPONSES)
@@ -135,6 +136,11 @@ def suggest_grids(body: GridSuggestionRequest, session: SessionDep, settings: Se
         raise InvalidInput("give community_code, or all (with district_code to keep to one district); not both",
                            details={"field": "community_code"})
     uid = principal.user_id
+    if many and body.district_code is None and principal.district_code is not None:
+        # "all" for a planner with a district is every community of that district.
+        body = body.model_copy(update={"district_code": principal.district_code})
+    target = body.district_code if many else (body.community_code or "")[:6]
+    user_service.require_district(principal, target, "grid suggestions")
     if many:
         if body.locked or body.allow_crossing:
             raise InvalidInput("locked and allow_crossing name grids and roads of one community: use "
@@ -176,6 +182,8 @@ def suggest_communities(body: CommunitySuggestionRequest, session: SessionDep, s
     if (body.street_code is None) == (body.district_code is None):
         raise InvalidInput("give exactly one of street_code or district_code", details={"field": "street_code"})
     uid = principal.user_id
+    user_service.require_district(principal, (body.street_code or body.district_code or "")[:6],
+                                  "community suggestions")
 
     def work(s: Session, progress: Any) -> dict[str, Any]:
         return _suggestions_body([partition_service.suggest_communities(
@@ -192,6 +200,9 @@ def suggest_communities(body: CommunitySuggestionRequest, session: SessionDep, s
 def adopt_plan(plan_id: int, body: PlanAdopt, session: SessionDep, settings: SettingsDep, audit: AuditDep,
                if_match: IfMatchDep, response: Response) -> dict[str, Any]:
     version = if_match if if_match is not None else body.version
+    scope = session.execute(text("SELECT scope_code FROM plan WHERE id = :id"), {"id": plan_id}).scalar()
+    if scope is not None:  # a missing plan is answered by the plan service
+        user_service.require_district(audit.principal, scope[:6], f"plan {plan_id}")
     plan_service.check_plan_version(session, plan_id, version)
     result = plan_service.adopt_plan(session, plan_id, reason=body.reason, settings=settings,
                                      user_id=audit.principal.user_id, expected_version=version,

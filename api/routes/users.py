@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from api.deps import AuditDep, IfMatchDep, SessionDep
+from api.deps import AuditDep, IfMatchDep, PrincipalDep, SessionDep
 from api.errors import ERROR_RESPONSES
-from gis.errors import InvalidInput
+from gis.errors import InvalidInput, NotFound
 from gis.services import privacy
 from gis.services import users as user_service
 
@@ -42,27 +42,42 @@ class GridsUpdate(BaseModel):
     public_phone: str | None = None
 
 
-@router.get("/users", summary="All users")
-def list_users(session: SessionDep) -> list[dict[str, Any]]:
-    return [user_service.describe_user(session, u) for u in user_service.list_users(session)]
+# An admin with a district manages the users of that district only; one without (a city admin) all.
+# A user of another district answers 404, as a missing one does.
+
+
+def _check_grids(principal: user_service.Principal, grids: list[str]) -> None:
+    outside = sorted({code for code in grids if not principal.sees_district(code[:6])})
+    if outside:  # as for a grid that does not exist: a district admin assigns only their own grids
+        raise NotFound(f"no current grid with code {', '.join(outside)} in district {principal.district_code}",
+                       details={"grids": outside})
+
+
+@router.get("/users", summary="All users (of your district when you have one)")
+def list_users(session: SessionDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    return [user_service.describe_user(session, u)
+            for u in user_service.list_users(session, district_code=principal.district_code)]
 
 
 @router.post("/users", status_code=201, summary="Create a user")
 def create_user(body: UserCreate, session: SessionDep, audit: AuditDep, response: Response) -> dict[str, Any]:
+    district = user_service.check_managed_district(audit.principal, body.district_code)
+    _check_grids(audit.principal, body.grids)
     user = user_service.create_user(session, username=body.username, password=body.password, role=body.role,
-                                    display_name=body.display_name, district_code=body.district_code,
+                                    display_name=body.display_name, district_code=district,
                                     phone=body.phone)
     if body.grids:
         user_service.assign_grids(session, user.id, body.grids)
     privacy.record_change(session, audit.principal, entity="app_user", entity_id=user.id, action="create",
-                          request_id=audit.request_id, detail={"role": body.role, "grids": body.grids})
+                          district_code=district, request_id=audit.request_id,
+                          detail={"role": body.role, "grids": body.grids})
     response.headers["ETag"] = f'"{user.version}"'
     return user_service.describe_user(session, user)
 
 
 @router.get("/users/{user_id}", summary="One user")
-def get_user(user_id: int, session: SessionDep, response: Response) -> dict[str, Any]:
-    user = user_service.get_user(session, user_id)
+def get_user(user_id: int, session: SessionDep, principal: PrincipalDep, response: Response) -> dict[str, Any]:
+    user = user_service.get_user_for(session, principal, user_id)
     response.headers["ETag"] = f'"{user.version}"'
     return user_service.describe_user(session, user)
 
@@ -74,9 +89,12 @@ def update_user(user_id: int, body: UserUpdate, session: SessionDep, audit: Audi
     if version is None:
         raise InvalidInput("send the version you read, as If-Match or in the body, so no change is overwritten")
     changes = body.model_dump(exclude={"version"}, exclude_none=True)
+    target = user_service.get_user_for(session, audit.principal, user_id)
+    if "district_code" in changes:
+        user_service.require_district(audit.principal, changes["district_code"], f"user {target.username}")
     user = user_service.update_user(session, user_id, expected_version=version, changes=changes)
     privacy.record_change(session, audit.principal, entity="app_user", entity_id=user_id, action="update",
-                          request_id=audit.request_id,
+                          district_code=user.district_code, request_id=audit.request_id,
                           detail={"fields": sorted(k for k in changes if k != "password")
                                   + (["password"] if "password" in changes else [])})
     response.headers["ETag"] = f'"{user.version}"'
@@ -85,18 +103,21 @@ def update_user(user_id: int, body: UserUpdate, session: SessionDep, audit: Audi
 
 @router.put("/users/{user_id}/grids", summary="Set the grids of a grid leader or worker")
 def set_grids(user_id: int, body: GridsUpdate, session: SessionDep, audit: AuditDep) -> dict[str, Any]:
+    target = user_service.get_user_for(session, audit.principal, user_id)
+    _check_grids(audit.principal, body.grids)
     user_service.assign_grids(session, user_id, body.grids, public_phone=body.public_phone)
     privacy.record_change(session, audit.principal, entity="app_user", entity_id=user_id, action="assign_grids",
-                          request_id=audit.request_id, detail={"grids": body.grids})
+                          district_code=target.district_code, request_id=audit.request_id,
+                          detail={"grids": body.grids})
     return user_service.describe_user(session, user_service.get_user(session, user_id))
 
 
-@router.get("/audit", summary="The audit log, newest first")
-def audit_log(session: SessionDep, user_id: int | None = None, entity: str | None = None,
+@router.get("/audit", summary="The audit log, newest first (of your district when you have one)")
+def audit_log(session: SessionDep, principal: PrincipalDep, user_id: int | None = None, entity: str | None = None,
               entity_id: str | None = None, since: dt.datetime | None = None, limit: int = 100,
               offset: int = 0) -> dict[str, Any]:
     if not 1 <= limit <= 1000:
         raise InvalidInput(f"limit: between 1 and 1000, got {limit}")
     rows = privacy.list_audit(session, user_id=user_id, entity=entity, entity_id=entity_id, since=since,
-                              limit=limit, offset=offset)
+                              limit=limit, offset=offset, district_code=principal.district_code)
     return {"items": rows, "limit": limit, "offset": offset}

@@ -225,10 +225,18 @@ def record_change(session: Session, principal: Principal, *, entity: str, entity
 
 
 def list_audit(session: Session, *, user_id: int | None = None, entity: str | None = None,
-               entity_id: str | None = None, since: Any = None, limit: int = 100, offset: int = 0
-               ) -> list[dict[str, Any]]:
-    """Audit rows, newest first, filtered."""
+               entity_id: str | None = None, since: Any = None, limit: int = 100, offset: int = 0,
+               district_code: str | None = None) -> list[dict[str, Any]]:
+    """Audit rows, newest first, filtered; with ``district_code``, only that district's.
+
+    A district's rows are those naming it and those written by its users (sign-ins and other
+    rows that name no district).
+    """
     where, params = ["TRUE"], {"limit": limit, "offset": offset}
+    if district_code is not None:
+        where.append("(district_code = :district OR (district_code IS NULL AND user_id IN "
+                     "(SELECT id FROM app_user WHERE district_code = :district)))")
+        params["district"] = district_code
     for column, value in (("user_id", user_id), ("entity", entity), ("entity_id", entity_id)):
         if value is not None:
             where.append(f"{column} = :{column}")

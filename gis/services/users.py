@@ -18,7 +18,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from gis.db.models import ROLES, AppUser, Grid, GridAssignment
-from gis.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from gis.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
 
 _hasher = PasswordHasher()
 # Verifying against a fixed hash when the user is unknown keeps the timing of both failures alike.
@@ -48,6 +48,10 @@ class Principal:
     def may_read_personal_data(self) -> bool:
         return self.role in PERSONAL_DATA_ROLES
 
+    def sees_district(self, district_code: str | None) -> bool:
+        """Whether ``district_code`` is within this user's district (every district for a user without one)."""
+        return self.district_code is None or district_code == self.district_code
+
     def sees_grid(self, grid_code: str | None) -> bool:
         """Whether personal data located in ``grid_code`` is within this user's scope."""
         if not self.may_read_personal_data:
@@ -55,6 +59,19 @@ class Principal:
         if not self.is_grid_scoped:
             return True
         return grid_code is not None and grid_code in self.grid_codes
+
+
+def require_district(principal: Principal, district_code: str | None, what: str) -> None:
+    """PermissionDenied unless ``what`` (in ``district_code``) lies in the principal's district.
+
+    Users with a district (planners, district admins, grid staff) act in it only; a user without
+    one (a city admin, the command line) acts everywhere. Something with no district at all is
+    outside every district.
+    """
+    if not principal.sees_district(district_code):
+        raise PermissionDenied(f"{principal.username} works in district {principal.district_code} and may not "
+                               f"act on {what} of district {district_code or '(none)'}",
+                               details={"district_code": district_code})
 
 
 # A principal for work done from the command line or by the system itself.
@@ -112,8 +129,31 @@ def get_user_by_name(session: Session, username: str) -> AppUser:
     return user
 
 
-def list_users(session: Session) -> list[AppUser]:
-    return list(session.scalars(select(AppUser).order_by(AppUser.id)))
+def list_users(session: Session, *, district_code: str | None = None) -> list[AppUser]:
+    """Every user, or those of one district."""
+    query = select(AppUser).order_by(AppUser.id)
+    if district_code is not None:
+        query = query.where(AppUser.district_code == district_code)
+    return list(session.scalars(query))
+
+
+def get_user_for(session: Session, principal: Principal, user_id: int) -> AppUser:
+    """A user the principal may manage; NotFound (the same answer as a missing one) outside their district."""
+    user = session.get(AppUser, user_id)
+    if user is None or not principal.sees_district(user.district_code):
+        raise NotFound(f"user {user_id} does not exist" + (f" in district {principal.district_code}"
+                                                           if principal.district_code else ""))
+    return user
+
+
+def check_managed_district(principal: Principal, district_code: str | None) -> str | None:
+    """The district a user created or changed by ``principal`` gets: theirs when they have one."""
+    if principal.district_code is None:
+        return district_code
+    if district_code is None:
+        return principal.district_code
+    require_district(principal, district_code, "a user")
+    return district_code
 
 
 DEMO_PREFIX = "demo_"
