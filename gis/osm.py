@@ -19,10 +19,11 @@ bulk with shapely. The rules, in short:
 - **compounds**: ``landuse=residential`` areas with a name (小区).
 - **facilities**: every node, way or relation that ``gis.catalogue.classify_facility``
   recognises, buildings included (many Chinese POIs are only a named building polygon),
-  as a point: the node itself, a point inside a polygon, the middle of a line. A node that
-  lies inside a polygon facility of the same type with the same or no name (one name
-  containing the other counts as the same) is the same facility mapped twice: the polygon
-  is kept, and takes the node's name when it has none.
+  as a point: the node itself, a point inside a polygon, the middle of a line. One facility
+  mapped twice is kept once (``gis.catalogue.find_duplicates``): a node inside a polygon of
+  the same type with the same or no name, or two features of the same type within
+  ``DUPLICATE_DISTANCE_M`` with similar names (one containing the other, no campus
+  qualifier). The polygon (the larger one) is kept, and takes the node's name when it has none.
 
 Ids: ``osm_id`` is the OSM id of a node or way and **minus** the id of a relation (a
 multipolygon building, water area, compound or facility). Facilities mix nodes and ways,
@@ -61,7 +62,7 @@ import pandas as pd
 import shapely
 from pyproj import Geod
 
-from gis.catalogue import FacilityType, classify_facility, load_catalogue
+from gis.catalogue import FacilityType, classify_facility, find_duplicates, load_catalogue
 from gis.errors import InvalidInput
 from gis.households import building_use, context_kind
 from gis.layers import (
@@ -116,6 +117,8 @@ BUILDING_OSM_EXTRAS = ("layer", "location", "use")
 # Polygon parts smaller than this (m²) left over by a repair are slivers and dropped.
 MIN_PART_M2 = 1.0
 MAX_PROBLEMS = 200
+# One facility mapped twice: same type, similar names, this close (a node and a polygon 29 m apart seen).
+DUPLICATE_DISTANCE_M = 50.0
 # Levels above this are taken as a typo, not a building.
 _MAX_LEVELS = 200
 _MAX_HEIGHT_M = 1000.0
@@ -224,15 +227,20 @@ class _Classifier:
     catalogue pattern, a catalogue tag, or ``amenity=school``.
     """
 
-    def __init__(self, catalogue: Mapping[str, FacilityType]) -> None:
+    def __init__(self, catalogue: Mapping[str, FacilityType], counts_as: Mapping[str, str] | None = None) -> None:
         self.catalogue = catalogue
-        patterns = sorted({p for ft in catalogue.values() for p in ft.name_patterns}, key=len, reverse=True)
+        self.counts_as = dict(counts_as or {})
+        patterns = sorted({p for ft in catalogue.values() for p in ft.name_patterns}
+                          | ({"医院", "病院", "医疗中心", "总院"} if self.counts_as else set()), key=len, reverse=True)
         self.name_re = re.compile("|".join(map(re.escape, patterns))) if patterns else None
         self.tag_values: dict[str, set[str]] = {}
         for ft in catalogue.values():
             for key, value in ft.osm_tags:
                 self.tag_values.setdefault(key, set()).add(value)
         self.tag_values.setdefault("amenity", set()).add("school")
+        if self.counts_as:  # hospitals, tag-only ones too, are then a facility of the type they count as
+            for key, value in (("amenity", "hospital"), ("healthcare", "hospital"), ("building", "hospital")):
+                self.tag_values.setdefault(key, set()).add(value)
 
     def _candidate(self, tags: Mapping[str, str]) -> bool:
         name = tags.get("name:zh") or tags.get("name")
@@ -249,7 +257,7 @@ class _Classifier:
             return None
         if tags.get("landuse") == "residential" or any(k in tags for k in _NOT_FACILITY_KEYS):
             return None
-        return classify_facility(dict(tags), self.catalogue)
+        return classify_facility(dict(tags), self.catalogue, counts_as=self.counts_as)
 
 
 # --------------------------------------------------------------------------- collection
@@ -811,7 +819,7 @@ def _facilities(out: _Collected, geoms: np.ndarray) -> gpd.GeoDataFrame:
         points.append(shapely.Point(lon, lat))
         polygons.append(None)
 
-    drop = _duplicate_nodes(rows, points, polygons, n_poly_rows)
+    drop = _duplicates(rows, points, polygons)
     out.counts["facility_duplicates_dropped"] = len(drop)
     keep = [k for k in range(len(rows)) if k not in drop]
     data = {
@@ -823,32 +831,21 @@ def _facilities(out: _Collected, geoms: np.ndarray) -> gpd.GeoDataFrame:
     return _frame(FACILITY_COLUMNS, data, [points[k] for k in keep])
 
 
-def _same_name(a: str | None, b: str | None) -> bool:
-    return not a or not b or a in b or b in a
-
-
-def _duplicate_nodes(
-    rows: list[tuple[int, str | None, str, str]], points: list[Any], polygons: list[Any], first_node: int
-) -> set[int]:
-    """Rows of nodes that repeat a polygon facility they lie in (same type, same or no name).
-
-    The polygon row is kept and takes the node's name when it has none (``rows`` is updated).
-    """
-    poly_rows = [k for k in range(first_node) if polygons[k] is not None]
-    node_rows = list(range(first_node, len(rows)))
-    if not poly_rows or not node_rows:
+def _duplicates(rows: list[tuple[int, str | None, str, str]], points: list[Any], polygons: list[Any]) -> set[int]:
+    """Rows that map a facility already mapped (``gis.catalogue.find_duplicates``); kept rows take a lost name."""
+    if len(rows) < 2:
         return set()
-    tree = shapely.STRtree([polygons[k] for k in poly_rows])
-    node_idx, poly_idx = tree.query([points[k] for k in node_rows], predicate="within")
-    drop: set[int] = set()
-    for ni, pi in zip(node_idx, poly_idx, strict=True):
-        n, p = node_rows[ni], poly_rows[pi]
-        if n in drop or rows[n][2] != rows[p][2] or not _same_name(rows[n][1], rows[p][1]):
-            continue
-        drop.add(n)
-        if not rows[p][1] and rows[n][1]:
-            rows[p] = (rows[p][0], rows[n][1], rows[p][2], rows[p][3])
-    return drop
+    geoms = [p if p is not None else q for p, q in zip(polygons, points, strict=True)]
+    lat = float(np.mean([pt.y for pt in points]))
+    # Metres near the data: an equirectangular scale is exact enough for a 50 m test.
+    scale = (111_320.0 * math.cos(math.radians(lat)), 110_540.0)
+    metric = [shapely.transform(g, lambda xy: xy * np.asarray(scale)) for g in geoms]
+    found = find_duplicates([r[1] for r in rows], [r[2] for r in rows], metric,
+                            is_polygon=[p is not None for p in polygons], distance_m=DUPLICATE_DISTANCE_M)
+    for dropped, kept in found.items():
+        if not rows[kept][1] and rows[dropped][1]:
+            rows[kept] = (rows[kept][0], rows[dropped][1], rows[kept][2], rows[kept][3])
+    return set(found)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -901,6 +898,7 @@ def read_osm(
     path: str | Path,
     *,
     catalogue: Mapping[str, FacilityType] | None = None,
+    counts_as: Mapping[str, str] | None = None,
     progress: ProgressCallback | None = None,
 ) -> DistrictLayers:
     """Read an OSM XML or PBF extract into the layers of a district.
@@ -912,6 +910,9 @@ def read_osm(
         recognised from the content.
     catalogue
         Facility catalogue for classification; the shipped one when None.
+    counts_as
+        What a city counts a general hospital as (``{"general_hospital": "health_centre"}``);
+        by default a hospital is no life-circle facility (``gis.catalogue.explain_facility``).
     progress
         Called as ``progress(stage, fraction)`` with fraction rising from 0 to 1, so a
         caller can show a progress bar.
@@ -935,7 +936,7 @@ def read_osm(
     source = _input_file(path)
     cat = dict(catalogue) if catalogue is not None else load_catalogue()
 
-    classify = _Classifier(cat)
+    classify = _Classifier(cat, counts_as)
     scan = _RelationScan(classify)
     untagged_nodes = osmium.filter.EmptyTagFilter()
     untagged_nodes.enable_for(osmium.osm.NODE)

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     # Registers (一标三实): a standard address's point belongs to the nearest footprint within this distance.
     address_match_distance_m: float = 30.0
 
+    # Facility catalogue: what a general hospital counts as where a city says so (domain §4);
+    # unset, a hospital is no life-circle facility. Specialised hospitals never count.
+    general_hospital_counts_as: str | None = Field(
+        default=None, description="catalogue type a general hospital counts as (e.g. health_centre); off by default")
+
     # Sign-in. The demo secret is public (it is in this file): the app refuses it in production
     # and on any non-loopback address, so that a demo set-up cannot be exposed by accident.
     secret_key: str = Field(default=DEMO_SECRET, description="HMAC key for access tokens (32+ characters)")

@@ -144,7 +144,7 @@ _FACILITY_SUFFIX = {
     "nursery": "托儿所",
     "elderly_daycare": "日间照料中心",
     "health_station": "社区卫生服务站",
-    "sports_ground_small": "健身广场",
+    "sports_ground_small": "运动场地",
     "culture_station": "文化活动站",
     "primary_school": "小学",
     "food_market": "菜市场",

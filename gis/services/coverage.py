@@ -25,7 +25,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.catalogue import LEVELS, TARGET_AGES, TARGET_GROUPS, FacilityType, load_catalogue
+from gis.catalogue import LEVELS, TARGET_BANDS, TARGET_GROUPS, FacilityType, load_catalogue
 from gis.coverage.distances import DEFAULT_LIMIT_FACTOR, Reach, TypeCoverage, compute_coverage as compute_types
 from gis.coverage.distances import reach_by_network
 from gis.coverage.gaps import DEFAULT_LINK_M, find_gaps
@@ -259,9 +259,8 @@ def _facilities(session: Session, district_code: str, types: Sequence[str]) -> g
 
 def _population(session: Session, prepared: PreparedDistrict) -> tuple[pd.DataFrame, str]:
     """People per building (rows in prepared order) and target group; estimated when none are recorded."""
-    groups = ", ".join(
-        f"count(*) FILTER (WHERE age BETWEEN {lo} AND {hi}) AS {name}"
-        for name, (lo, hi) in TARGET_AGES.items() if name != "all")
+    groups = ", ".join(f"count(*) FILTER (WHERE {band_condition(name)}) AS {name}"
+                       for name in TARGET_BANDS if name != "all")
     rows = session.execute(text(f"""
         SELECT building_id, count(*) AS "all", {groups}
         FROM (SELECT building_id, date_part('year', age(current_date, birth_date))::int AS age
@@ -271,6 +270,12 @@ def _population(session: Session, prepared: PreparedDistrict) -> tuple[pd.DataFr
         return estimate_population(prepared.households), "estimated from households (no residents recorded)"
     frame = pd.DataFrame(rows).set_index("building_id").reindex(prepared.building_ids).fillna(0).astype(np.int64)
     return frame.reset_index(drop=True)[list(TARGET_GROUPS)], "residents"
+
+
+def band_condition(group: str, column: str = "age") -> str:
+    """SQL condition for target ``group`` on completed years in ``column`` (half-open, never BETWEEN)."""
+    low, high = TARGET_BANDS[group]
+    return f"{column} >= {int(low)}" + (f" AND {column} < {int(high)}" if high is not None else "")
 
 
 def _units(session: Session, prepared: PreparedDistrict) -> tuple[pd.DataFrame, dict[str, dict[str, str]]]:

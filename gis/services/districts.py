@@ -323,10 +323,12 @@ def read_osm_with_households(path: Path, settings: Settings, *, progress: Progre
     housing block there, so an unspecific building counts as housing unless its name or
     its use as a facility says otherwise (see ``gis.households.estimate_households``).
     """
+    from gis.catalogue import GENERAL_HOSPITAL
     from gis.households import estimate_households
     from gis.osm import read_osm
 
-    layers = read_osm(path, progress=progress)
+    counts_as = {GENERAL_HOSPITAL: settings.general_hospital_counts_as} if settings.general_hospital_counts_as else None
+    layers = read_osm(path, counts_as=counts_as, progress=progress)
     layers.buildings = estimate_households(
         layers.buildings,
         context_areas=layers.land_use,

@@ -32,7 +32,8 @@ HELSINKI = DATA / "fi_helsinki_centre_2019.osm.pbf"
 
 # What the reader finds (see the module docstring of gis.osm for the rules).
 NANJING_BUILDINGS = 1278  # 1,270 ways + 7 multipolygons libosmium assembles + 1 whose inner way is missing
-HELSINKI_INVALID = 11  # rings that are no valid polygon once the nodes missing from the extract are left out
+HELSINKI_INVALID = 12  # rings that are no valid polygon once the nodes missing from the extract are left out
+# (12 since parking became a catalogue type: car park way 24336531 self-intersects too)
 
 
 @pytest.fixture(scope="module")
@@ -135,13 +136,28 @@ def test_nanjing_facilities(nanjing: DistrictLayers) -> None:
     f = nanjing.facilities
     report = nanjing.report
     assert report["facilities"] == f["type_code"].value_counts().to_dict()
-    assert {"primary_school", "middle_school", "health_centre", "food_market"} <= set(f["type_code"])
+    assert {"primary_school", "middle_school", "food_market", "parking", "public_toilet"} <= set(f["type_code"])
     assert set(f["classified_by"]) == {"name", "tag"}
-    # A named building is a facility too: 石鼓路小学 is only building=yes + name.
-    assert 680512978 in set(f["osm_id"]) and 680512978 in set(nanjing.buildings["osm_id"])
+    # A named building is a facility too (石鼓路小学 is only building=yes + name), here the same
+    # school as the grounds beside it: one facility, the larger polygon kept.
+    assert 680512978 in set(nanjing.buildings["osm_id"]) and 680512978 not in set(f["osm_id"])
+    assert (f["name"] == "石鼓路小学").sum() == 1 and 147399444 in set(f["osm_id"])
+    # Hospitals (江苏省口腔医院, 眼科医院, 八一医院) are no community health centres unless a city says so.
+    assert "health_centre" not in set(f["type_code"])
+    assert not f["name"].fillna("").str.contains("医院").any()
+    # One facility mapped twice is one: the 南京图书馆 node beside its polygon, the two 五台山体育馆 ways.
+    assert report["facility_duplicates_dropped"] >= 2
+    assert (f["name"] == "南京图书馆").sum() == 1 and (f["name"] == "五台山体育馆").sum() == 1
+
+
+def test_nanjing_general_hospitals_counted_where_a_city_says_so() -> None:
+    layers = read_osm(NANJING, counts_as={"general_hospital": "health_centre"})
+    f = layers.facilities
+    centres = set(f.loc[f["type_code"] == "health_centre", "name"].dropna())
+    assert {"八一医院", "江苏省中医院"} <= centres
+    assert not {"江苏省口腔医院", "南京医科大学眼科医院"} & centres  # specialised: never
     # The 八一医院 node inside the 八一医院 polygon is dropped as a duplicate.
     assert 318197090 in set(f["osm_id"]) and 2153973734 not in set(f["osm_id"])
-    assert report["facility_duplicates_dropped"] >= 1
 
 
 def test_nanjing_network(nanjing: DistrictLayers) -> None:
@@ -195,10 +211,10 @@ def test_helsinki_layers_follow_the_contract(helsinki: DistrictLayers) -> None:
 
 def test_helsinki_invalid_rings_are_counted(helsinki: DistrictLayers) -> None:
     report = helsinki.report
-    # The extract drops nodes outside its box; 11 rings are self-intersecting once they are
-    # left out: 8 repaired with make_valid, 3 with nothing polygonal left.
+    # The extract drops nodes outside its box; 12 rings are self-intersecting once they are
+    # left out: 9 repaired with make_valid, 3 with nothing polygonal left.
     assert report["invalid_repaired"] + report["invalid_skipped"] == HELSINKI_INVALID
-    assert report["invalid_repaired"] == 8
+    assert report["invalid_repaired"] == 9
     assert report["incomplete_rings"] > 0 and report["incomplete_skipped"] > 0
     assert report["ways_clipped"] > 0
     assert any("Self-intersection" in p for p in report["problems"])

@@ -193,6 +193,9 @@ def test_demo_district_rolls_up_per_community(db: Session) -> None:
     report = coverage_service.compute_coverage(db, district_code="320102",
                                                types=["kindergarten", "health_centre", "food_market"])
     assert report["buildings"] > 900 and report["links_across_barriers"] is not None
+    # The demo's hospitals (口腔, 眼科, 八一, 中医院) are no community health centres: nobody is covered.
+    health = report["types"].pop("health_centre")
+    assert health["facilities"] == 0 and health["district"]["households_covered"] == 0
     for code, entry in report["types"].items():
         communities = entry["communities"]
         # Every community holding a home: 320102003002 (the 新街口 core) holds none under the estimate rules.
