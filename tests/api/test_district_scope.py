@@ -42,6 +42,9 @@ def other(api_session: Session) -> dict[str, Any]:
     facility = one("INSERT INTO facility (district_code, type_code, name, source, geom) VALUES "
                    "(:d, 'kindergarten', '他幼儿园', 'manual', ST_GeomFromText('POINT(119.005 33.005)', 4490)) "
                    "RETURNING id", d=OTHER)
+    building = one("INSERT INTO building (district_code, name, households, geom) VALUES (:d, '他楼', 10, "
+                   "ST_GeomFromEWKT('SRID=4490;MULTIPOLYGON(((119.004 33.004,119.005 33.004,119.005 33.005,"
+                   "119.004 33.005,119.004 33.004)))')) RETURNING id", d=OTHER)
     plan = one("INSERT INTO plan (district_code, kind, scope_code, status) VALUES (:d, 'grid_split', :s, 'draft') "
                "RETURNING id", d=OTHER, s=COMMUNITY)
     worker = user_service.create_user(api_session, username="worker_x", password=api_world.PASSWORD,
@@ -56,7 +59,7 @@ def other(api_session: Session) -> dict[str, Any]:
     api_session.flush()
     hash_before = api_session.execute(text("SELECT password_hash FROM app_user WHERE id = :i"),
                                       {"i": worker.id}).scalar()
-    return {"facility": facility, "plan": plan, "worker": worker.id, "admin": admin.id, "hash": hash_before}
+    return {"facility": facility, "plan": plan, "building": building, "worker": worker.id, "admin": admin.id, "hash": hash_before}
 
 
 @dataclass
@@ -85,6 +88,12 @@ PROBES = {
                                  lambda o, w: {"street_code": STREET}, ("admin", "planner"), 403),
     "adopt a plan": Probe("POST", lambda o, w: f"/plans/{o['plan']}/adopt", lambda o, w: {"reason": "x"},
                           ("admin", "planner"), 403, headers={"If-Match": '"1"'}),
+    "reshape a grid": Probe("PATCH", lambda o, w: f"/grids/{GRID}",
+                            lambda o, w: {"geometry": {"type": "Polygon", "coordinates": [[
+                                [119.0, 33.0], [119.01, 33.0], [119.01, 33.009], [119.0, 33.009], [119.0, 33.0]]]},
+                                "reason": "probe"}, ("admin", "planner"), 403, headers={"If-Match": '"1"'}),
+    "record households": Probe("PUT", lambda o, w: f"/buildings/{o['building']}/households",
+                               lambda o, w: {"households": 99, "reason": "probe"}, ("admin", "planner"), 403),
     "rename a user": Probe("PATCH", lambda o, w: f"/users/{o['worker']}",
                            lambda o, w: {"display_name": "x", "version": 1}, ("admin",), 404),
     "reset a password": Probe("PATCH", lambda o, w: f"/users/{o['worker']}",
@@ -110,7 +119,8 @@ def _state(session: Session, other: dict) -> tuple:
             q("SELECT status, version FROM plan WHERE district_code = :d", d=OTHER),
             q("SELECT username, display_name, password_hash, district_code, version FROM app_user ORDER BY id"),
             q("SELECT user_id, grid_code, valid_to FROM grid_assignment ORDER BY id"),
-            q("SELECT count(*) FROM plan"), q("SELECT code FROM grid WHERE valid_to IS NULL ORDER BY code"))
+            q("SELECT count(*) FROM plan"), q("SELECT code, valid_to, ST_AsEWKB(geom) FROM grid ORDER BY code, id"),
+            q("SELECT households, households_source FROM building WHERE district_code = :d", d=OTHER))
 
 
 @pytest.mark.parametrize(("name", "role"), CASES)
