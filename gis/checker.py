@@ -80,7 +80,9 @@ def check_units(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, *, child_
                             tolerance_m2=opts.tolerance_m2, parent_level=parent_level)
     if children.empty:
         return findings
-    metric = local_affine_crs(children)
+    # The engine measures a region in the affine CRS of that region: so does the checker, so
+    # that both close the same barrier ends (a 60 m rule must not flip on a rounding).
+    metric = local_affine_crs(parents if not parents.empty else children)
     units = children.to_crs(metric).reset_index(drop=True)
     units["geometry"] = [_valid(g) for g in units.geometry]
     codes = units["code"].astype(str).to_numpy()

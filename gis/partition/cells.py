@@ -136,6 +136,9 @@ def build_cells(
     building_face = building_face[_overlap_groups(footprints, face_area[building_face])]
     face_building = _footprint_of(face_points, footprints)
     face_adj = _adjacency(faces)
+    # Faces that meet along a main road or barrier are kept apart even when the barrier ends
+    # inside their area: a unit may reach around a barrier's end, never straight across it.
+    face_adj["on_hard"] = _on_lines(face_adj["mid"].to_numpy(), hard_lines)
 
     face_cell = _group_faces(
         n_faces=len(faces), face_block=face_block, building_face=building_face, face_adj=face_adj,
@@ -260,15 +263,18 @@ def _locate(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
 def _adjacency(polys: np.ndarray) -> pd.DataFrame:
     """Pairs i < j of polygons sharing a boundary, with its length."""
     if len(polys) < 2:
-        return pd.DataFrame({"i": np.zeros(0, np.int64), "j": np.zeros(0, np.int64), "length": np.zeros(0)})
+        return pd.DataFrame({"i": np.zeros(0, np.int64), "j": np.zeros(0, np.int64), "length": np.zeros(0),
+                             "mid": np.zeros(0, dtype=object)})
     tree = shapely.STRtree(polys)
     i, j = tree.query(polys, predicate="intersects")
     keep = i < j
     i, j = i[keep], j[keep]
     boundaries = shapely.boundary(polys)
-    shared = shapely.length(shapely.intersection(boundaries[i], boundaries[j]))
+    common = shapely.intersection(boundaries[i], boundaries[j])
+    shared = shapely.length(common)
     ok = shared > MIN_SHARED_M
-    return pd.DataFrame({"i": i[ok], "j": j[ok], "length": shared[ok]})
+    return pd.DataFrame({"i": i[ok], "j": j[ok], "length": shared[ok],
+                         "mid": shapely.point_on_surface(common[ok])})
 
 
 def _footprints(geoms: np.ndarray, region: BaseGeometry) -> list[BaseGeometry]:
@@ -282,6 +288,17 @@ def _footprints(geoms: np.ndarray, region: BaseGeometry) -> list[BaseGeometry]:
         clipped = shapely.intersection(g, region) if not region.covers(g) else g
         parts = [p for p in shapely.get_parts(clipped) if p.geom_type == "Polygon" and p.area > 0]
         out.append(shapely.union_all(parts) if parts else shapely.Polygon())
+    return out
+
+
+def _on_lines(points: np.ndarray, lines: list[BaseGeometry], tolerance_m: float = 0.01) -> np.ndarray:
+    """Whether each point lies on one of ``lines`` (within ``tolerance_m``)."""
+    out = np.zeros(len(points), dtype=bool)
+    if len(points) == 0 or not lines:
+        return out
+    tree = shapely.STRtree(np.asarray(lines, dtype=object))
+    hit, _ = tree.query(points, predicate="dwithin", distance=tolerance_m)
+    out[hit] = True
     return out
 
 
@@ -335,7 +352,9 @@ def _group_faces(*, n_faces: int, face_block: np.ndarray, building_face: np.ndar
             keep = face_area[in_footprint] == face_area[seed]
             in_footprint, seed = in_footprint[keep], seed[keep]
         owner[in_footprint] = owner[seed]
-        _drop_detached(owner, fi, fj, n_faces)
+        # A footprint a main road is drawn through keeps only the side its point is on.
+        apart = face_adj["on_hard"].to_numpy(bool) if "on_hard" in face_adj else np.zeros(len(fi), dtype=bool)
+        _drop_detached(owner, fi[~apart], fj[~apart], n_faces)
     same = face_block[fi] == face_block[fj]
     _grow(owner, fi[same], fj[same], fl[same])
     if face_area is not None:
@@ -345,6 +364,8 @@ def _group_faces(*, n_faces: int, face_block: np.ndarray, building_face: np.ndar
         seeded_block[face_block[owner >= 0]] = True
         cut_off = (owner < 0) & seeded_block[face_block]
         ok = (face_area[fi] == face_area[fj]) & (cut_off[fi] | cut_off[fj])
+        if "on_hard" in face_adj:
+            ok &= ~face_adj["on_hard"].to_numpy(bool)
         _grow(owner, fi[ok], fj[ok], fl[ok], receivers=cut_off)
     for block in np.unique(face_block[owner < 0]):
         members = np.flatnonzero((face_block == block) & (owner < 0))
@@ -408,10 +429,11 @@ def _cell_edges(face_adj: pd.DataFrame, face_cell: np.ndarray, face_block: np.nd
                 cell_compound: np.ndarray, hard_lines: list[BaseGeometry], hard_names: list[str | None],
                 faces: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     i, j, length = (face_adj[c].to_numpy() for c in ("i", "j", "length"))
+    on_hard = face_adj["on_hard"].to_numpy(bool) if "on_hard" in face_adj else np.zeros(len(i), dtype=bool)
     cu, cv = face_cell[i], face_cell[j]
     differ = cu != cv
-    i, j, length, cu, cv = i[differ], j[differ], length[differ], cu[differ], cv[differ]
-    hard = face_area[i] != face_area[j]
+    i, j, length, cu, cv, on_hard = i[differ], j[differ], length[differ], cu[differ], cv[differ], on_hard[differ]
+    hard = (face_area[i] != face_area[j]) | on_hard
     same_block = face_block[i] == face_block[j]
     comp_u, comp_v = cell_compound[cu], cell_compound[cv]
     same_compound = np.array([a is not None and a == b for a, b in zip(comp_u, comp_v, strict=True)], dtype=bool)

@@ -74,4 +74,14 @@ def fit_to_region(geoms: list[BaseGeometry], region: BaseGeometry, *, area: Area
         additions.setdefault(best, []).append(scrap)
     for i, extra in additions.items():
         out[i] = polygonal(shapely.union_all([out[i], *extra]))
-    return out
+    return [_without_dust(g, area) for g in out]
+
+
+def _without_dust(geom: BaseGeometry, area: Area, dust_m2: float = 0.01) -> BaseGeometry:
+    """Drop zero-width parts an overlay can leave behind (a 0 m² second part is still a second part)."""
+    parts = list(shapely.get_parts(geom))
+    if len(parts) < 2:
+        return geom
+    sizes = [area(p) for p in parts]
+    kept = [p for p, a in zip(parts, sizes, strict=True) if a >= dust_m2] or [parts[int(np.argmax(sizes))]]
+    return kept[0] if len(kept) == 1 else shapely.MultiPolygon(kept)

@@ -29,12 +29,12 @@ def stored_context(session: Session, parents: gpd.GeoDataFrame) -> dict[str, gpd
     return {
         "buildings": read_frame(session, f"""
             SELECT b.id, b.households, ST_AsBinary(b.geom) AS geom FROM building b
-            WHERE b.geom && {box}""", params),
+            WHERE b.geom && {box} ORDER BY b.id""", params),
         "roads": read_frame(session, f"""
             SELECT e.is_main_road, e.name, ST_AsBinary(e.geom) AS geom FROM walk_edge e
-            WHERE e.is_main_road AND e.geom && {box}""", params),
+            WHERE e.is_main_road AND e.geom && {box} ORDER BY e.id""", params),
         "barriers": read_frame(session, f"""
-            SELECT w.name, w.kind, ST_AsBinary(w.geom) AS geom FROM barrier w WHERE w.geom && {box}""", params),
+            SELECT w.name, w.kind, ST_AsBinary(w.geom) AS geom FROM barrier w WHERE w.geom && {box} ORDER BY w.id""", params),
     }
 
 

@@ -46,18 +46,21 @@ def _check_seed(seed: int) -> None:
 
 
 def _scope_frames(session: Session, region_wkb_sql: str, params: dict[str, Any]) -> dict[str, gpd.GeoDataFrame]:
-    """Buildings (by point on surface), roads and barriers of a region given by a SQL expression."""
+    """Buildings (by point on surface), roads and barriers of a region given by a SQL expression.
+
+    In a fixed order: the engine's ties (first hit wins) must not follow the planner's index scan.
+    """
     region = f"({region_wkb_sql})"
     return {
         "buildings": read_frame(session, f"""
             SELECT b.id, b.households, b.compound_id AS compound, ST_AsBinary(b.geom) AS geom
-            FROM building b WHERE ST_Intersects({region}, ST_PointOnSurface(b.geom))""", params),
+            FROM building b WHERE ST_Intersects({region}, ST_PointOnSurface(b.geom)) ORDER BY b.id""", params),
         "roads": read_frame(session, f"""
             SELECT e.is_main_road, e.name, e.highway, ST_AsBinary(e.geom) AS geom
-            FROM walk_edge e WHERE ST_Intersects({region}, e.geom)""", params),
+            FROM walk_edge e WHERE ST_Intersects({region}, e.geom) ORDER BY e.id""", params),
         "barriers": read_frame(session, f"""
             SELECT w.name, w.kind, ST_AsBinary(w.geom) AS geom
-            FROM barrier w WHERE ST_Intersects({region}, w.geom)""", params),
+            FROM barrier w WHERE ST_Intersects({region}, w.geom) ORDER BY w.id""", params),
     }
 
 
