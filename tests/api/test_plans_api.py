@@ -61,8 +61,9 @@ def test_suggestion_requests_are_checked_before_any_work(client: TestClient, as_
     assert bounds.status_code == 422 and "min must not exceed max" in bounds.json()["message"]
     unknown = client.post("/plans/grid-suggestions", json={"community_code": "320199001009"}, headers=headers)
     assert unknown.status_code == 404
+    # Another district is out of the planner's district before it is looked up (issue 23, finding 6).
     no_district = client.post("/plans/grid-suggestions", json={"district_code": "320198"}, headers=headers)
-    assert no_district.status_code == 404 and "320198" in no_district.json()["message"]
+    assert no_district.status_code == 403 and "320198" in no_district.json()["message"]
     bad_code = client.post("/plans/grid-suggestions", json={"community_code": "3201"}, headers=headers)
     assert bad_code.status_code == 422
 
