@@ -55,18 +55,29 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def check_secret(settings: Settings, *, host: str | None = None) -> None:
-    """Refuse to run a real deployment (production, or reachable from other machines) with the demo secret."""
-    exposed = host is not None and host not in LOOPBACK_HOSTS
-    if settings.uses_demo_secret() and (settings.environment == "production" or exposed):
-        where = "WANGGE_ENVIRONMENT=production" if settings.environment == "production" else f"host {host}"
-        raise SetupError(f"refusing to start with the demo secret on {where}: set WANGGE_SECRET_KEY to a random "
-                         "string of 32+ characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+    """Refuse the public demo secret outside demo mode, whatever the address; refuse demo mode where it is exposed.
+
+    Behind a reverse proxy the app listens on 127.0.0.1 and is still reachable by anyone, so only
+    an explicit demo mode (``wangge demo``, ``WANGGE_DEMO_MODE``) may run with the public secret.
+    """
+    if settings.demo_mode:
+        if settings.environment == "production":
+            raise SetupError("refusing to start in demo mode under WANGGE_ENVIRONMENT=production: demo mode signs "
+                             "in the demo_* accounts, whose passwords are public; unset WANGGE_DEMO_MODE")
+        if host is not None and host not in LOOPBACK_HOSTS:
+            raise SetupError(f"refusing to start in demo mode on host {host}: the demo secret and demo_* "
+                             "passwords are public; serve the demo on 127.0.0.1 only")
+        return
+    if settings.uses_demo_secret():
+        raise SetupError("refusing to start with the demo secret outside demo mode: set WANGGE_SECRET_KEY to a "
+                         "random string of 32+ characters (e.g. `python -c 'import secrets; "
+                         "print(secrets.token_urlsafe(48))'`), or run `wangge demo` for the demo")
 
 
 def create_app(settings: Settings, *, url: str | None = None, host: str | None = None) -> FastAPI:
     """Build the app for ``settings``; ``url`` overrides the database (tests use it).
 
-    ``host`` is the address it will listen on: the demo secret is refused off loopback.
+    ``host`` is the address it will listen on: demo mode is refused off loopback.
     """
     check_secret(settings, host=host)
     engine = make_engine(url or database_url(settings), pool_size=settings.db_pool_size,

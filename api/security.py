@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gis.db.models import AppUser
 from gis.errors import NotAuthenticated
-from gis.services.users import Principal, load_principal
+from gis.services.users import DEMO_PREFIX, Principal, load_principal
 from gis.settings import Settings
 
 ALGORITHM = "HS256"
@@ -49,4 +49,7 @@ def principal_from_token(session: Session, settings: Settings, token: str | None
     found = load_principal(session, int(subject)) if subject.isdigit() else None
     if found is None or not found[2] or found[1] != claims.get("ver"):
         raise NotAuthenticated("the access token was revoked (the user changed or was deactivated); sign in again")
+    if not settings.demo_mode and found[0].username.startswith(DEMO_PREFIX):
+        # A token issued in demo mode stops working once the server runs without it.
+        raise NotAuthenticated("demo accounts work in demo mode only (wangge demo)")
     return found[0]

@@ -147,7 +147,8 @@ def start_server(stack: ExitStack, url: str, secret: str, server_log: Any) -> st
     """``wangge serve`` on a free loopback port, its log into ``server_log``; its base URL once it answers."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANGGE_")}
-    env.update(WANGGE_DATABASE_URL=url, WANGGE_SECRET_KEY=secret)
+    # The clients sign in as the demo accounts, which only demo mode accepts.
+    env.update(WANGGE_DATABASE_URL=url, WANGGE_SECRET_KEY=secret, WANGGE_DEMO_MODE="true")
     process = subprocess.Popen([str(Path(sys.executable).parent / "wangge"), "serve", "--host", "127.0.0.1",
                                 "--port", str(port)], env=env, cwd=tempfile.gettempdir(),
                                stdout=subprocess.DEVNULL, stderr=server_log)

@@ -89,11 +89,15 @@ class Settings(BaseSettings):
     general_hospital_counts_as: str | None = Field(
         default=None, description="catalogue type a general hospital counts as (e.g. health_centre); off by default")
 
-    # Sign-in. The demo secret is public (it is in this file): the app refuses it in production
-    # and on any non-loopback address, so that a demo set-up cannot be exposed by accident.
+    # Sign-in. The demo secret is public (it is in this file): the app runs with it, and signs in
+    # the demo_* accounts (public passwords), only in demo mode, which `wangge demo` sets and which
+    # is refused in production and off loopback. Any other start needs a real secret: behind a
+    # proxy the app listens on loopback too, so the bind address proves nothing.
     secret_key: str = Field(default=DEMO_SECRET, description="HMAC key for access tokens (32+ characters)")
     token_minutes: int = Field(default=480, description="access token lifetime: one working shift")
     environment: str = Field(default="local", description="local | production (production refuses demo secrets)")
+    demo_mode: bool = Field(default=False, description="the public demo secret and demo_* accounts allowed "
+                                                       "(set by `wangge demo`; loopback only, never in production)")
     # Request guards (api/ratelimit.py), counted per worker process.
     max_request_bytes: int = Field(default=25 * 1024 * 1024, description="largest request body; bigger gets 413")
     login_failures_per_username: int = Field(default=5, description="failed sign-ins per username per window")

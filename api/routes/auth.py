@@ -28,7 +28,7 @@ def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: Sessio
     limiter.check(username=form.username, ip=ip)
     try:
         user = user_service.authenticate(session, form.username, form.password,
-                                         allow_demo_accounts=settings.environment != "production")
+                                         allow_demo_accounts=settings.demo_mode)
     except NotAuthenticated:
         limiter.record_failure(username=form.username, ip=ip)
         raise

@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
                       highlight=False)
         with db_transaction() as session:
             accounts = demo_service.ensure_demo_users(session)
-        table = Table(title="demo accounts (demo only: public passwords, refused when WANGGE_ENVIRONMENT=production)")
+        table = Table(title="demo accounts (public passwords: signed in only by `wangge demo`, never by `wangge serve`)")
         for column in ("username", "role", "password", "grids"):
             table.add_column(column)
         for account in accounts:
@@ -72,4 +72,5 @@ def register(app: typer.Typer) -> None:
                           f"{sm['street_length_m']:,.0f} m (see `wangge patrols coverage --grid "
                           f"{patrol['grid_code']} --week {patrol['week']}`)", highlight=False)
         if serve:
-            run_server(s, port=port)
+            # The one start that may use the public demo secret and sign in the demo_* accounts.
+            run_server(s.model_copy(update={"demo_mode": True}), port=port)

@@ -165,7 +165,7 @@ def authenticate(session: Session, username: str, password: str, *, allow_demo_a
     Demo accounts (``demo_*``, public passwords) are refused where ``allow_demo_accounts`` is off.
     """
     if not allow_demo_accounts and username.strip().startswith(DEMO_PREFIX):
-        raise NotAuthenticated("demo accounts are disabled in production")
+        raise NotAuthenticated("demo accounts work in demo mode only (wangge demo)")
     user = session.scalar(select(AppUser).where(AppUser.username == username.strip()))
     try:
         _hasher.verify(user.password_hash if user is not None else _DUMMY_HASH, password)

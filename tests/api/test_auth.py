@@ -84,10 +84,15 @@ def test_admin_creates_a_worker_with_grids_and_the_audit_log_says_so(client: Tes
     assert log[0]["detail"]["grids"] == [api_world.GRID_C]
 
 
-def test_demo_secret_is_refused_in_production_and_off_loopback(api_database_url: str) -> None:
+def test_demo_secret_is_refused_outside_demo_mode_and_demo_mode_off_loopback(api_database_url: str) -> None:
     with pytest.raises(SetupError, match="WANGGE_SECRET_KEY"):
         create_app(Settings(environment="production"), url=api_database_url)
+    # Behind a proxy the app listens on loopback: that is no reason to accept the public secret.
+    with pytest.raises(SetupError, match="outside demo mode"):
+        create_app(Settings(), url=api_database_url, host="127.0.0.1")
     with pytest.raises(SetupError, match="0.0.0.0"):
-        create_app(Settings(), url=api_database_url, host="0.0.0.0")
+        create_app(Settings(demo_mode=True), url=api_database_url, host="0.0.0.0")
+    with pytest.raises(SetupError, match="production"):
+        create_app(Settings(demo_mode=True, environment="production"), url=api_database_url, host="127.0.0.1")
     create_app(Settings(secret_key="x" * 40, environment="production"), url=api_database_url, host="0.0.0.0")
-    create_app(Settings(), url=api_database_url, host="127.0.0.1")
+    create_app(Settings(demo_mode=True), url=api_database_url, host="127.0.0.1")

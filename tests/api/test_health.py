@@ -7,9 +7,11 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from gis.settings import Settings
 
+SECRET = "health-test-secret-0123456789-abcdefghijklmnop"
+
 
 def test_health_reports_postgis_and_pgrouting_versions(database_url: str) -> None:
-    with TestClient(create_app(Settings(), url=database_url)) as client:
+    with TestClient(create_app(Settings(secret_key=SECRET), url=database_url)) as client:
         response = client.get("/health")
     assert response.status_code == 200
     body = response.json()
@@ -21,14 +23,14 @@ def test_health_reports_postgis_and_pgrouting_versions(database_url: str) -> Non
 
 
 def test_unknown_route_uses_the_error_model(database_url: str) -> None:
-    with TestClient(create_app(Settings(), url=database_url)) as client:
+    with TestClient(create_app(Settings(secret_key=SECRET), url=database_url)) as client:
         response = client.get("/no/such/thing")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
 
 
 def test_database_down_gives_503_with_retry_hint() -> None:
-    app = create_app(Settings(), url="postgresql://someone:secret@127.0.0.1:1/wangge")
+    app = create_app(Settings(secret_key=SECRET), url="postgresql://someone:secret@127.0.0.1:1/wangge")
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.get("/health")
     assert response.status_code == 503
@@ -40,7 +42,7 @@ def test_database_down_gives_503_with_retry_hint() -> None:
 
 
 def test_a_given_request_id_is_echoed_and_a_missing_one_is_made(database_url: str) -> None:
-    with TestClient(create_app(Settings(), url=database_url)) as client:
+    with TestClient(create_app(Settings(secret_key=SECRET), url=database_url)) as client:
         given = client.get("/health", headers={"X-Request-ID": "req-from-proxy-42"})
         made = client.get("/health")
     assert given.headers["X-Request-ID"] == "req-from-proxy-42"

@@ -61,7 +61,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def server(web_database_url: str) -> Iterator[str]:
     """The app (API and web pages) on a free local port, in a background thread; its base URL."""
-    settings = Settings(database_url=None, home=REPO / ".wangge")
+    # The web tests sign in as the demo accounts, as a `wangge demo` user would.
+    settings = Settings(database_url=None, home=REPO / ".wangge", demo_mode=True)
     app = create_app(settings, url=web_database_url, host="127.0.0.1")
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
