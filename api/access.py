@@ -73,6 +73,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "GET /coverage/runs": EVERYONE,
     "GET /coverage/runs/{run_id}": EVERYONE,
     "GET /coverage/runs/{run_id}/gaps": EVERYONE,
+    "GET /coverage/supply": EVERYONE,
     "POST /coverage/runs": FACILITY_PLANNERS,
     "POST /coverage/site": FACILITY_PLANNERS,
     "POST /coverage/what-if": FACILITY_PLANNERS,
@@ -106,7 +107,8 @@ ACCESS: dict[str, frozenset[str]] = {
     "GET /open311/v2/requests/{request_id}.json": PUBLIC,
     "GET /patrols": FIELD_STAFF,
     "GET /patrols/{patrol_id}": FIELD_STAFF,
-    # patrols (api/routes/patrols.py): field staff upload tracks; coverage is an aggregate (no worker, no track)
+    # patrols (api/routes/patrols.py): field staff upload tracks; coverage names no worker, and gives
+    # per-building rows and free periods to the grid's own staff and admins only (weekly figures to others)
     "POST /patrols": FIELD_STAFF,
     "GET /patrols/coverage": EVERYONE,
     "GET /patrols/weekly": EVERYONE,

@@ -2,7 +2,8 @@
 
 Thin: checks, storage, audit rows and the figures are gis.services.patrols'. Mounted before
 api/routes/cases.py, so that the fixed paths /patrols/coverage and /patrols/weekly win over
-/patrols/{patrol_id}. Coverage is an aggregate (no worker, no track): every role may read it.
+/patrols/{patrol_id}. Every role may read coverage; only a grid's own staff and admins get its
+per-building rows and free periods (see grid_coverage).
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from api.deps import AuditDep, PrincipalDep, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES
 from gis.services import patrols as patrol_service
+from gis.services.users import Principal
 
 router = APIRouter(tags=["patrols"], responses=ERROR_RESPONSES)
 
@@ -41,19 +45,37 @@ async def upload_patrol(
     return result
 
 
-@router.get("/patrols/coverage", summary="Buildings and street segments of a grid its patrols passed in a week")
+@router.get("/patrols/coverage", summary="Buildings and street segments of a grid its patrols passed in a week "
+                                         "(the grid's staff and admins); weekly figures for everyone else")
 def grid_coverage(
-    session: SessionDep, settings: SettingsDep,
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
     grid_code: Annotated[str, Query(description="15-digit grid code")],
     week: Week = None,
-    start: Annotated[dt.date | dt.datetime | None, Query(description="instead of week: first day (local)")] = None,
+    start: Annotated[dt.date | dt.datetime | None, Query(description="instead of week: first day (local); "
+                                                                     "the grid's staff and admins only")] = None,
     end: Annotated[dt.date | dt.datetime | None, Query(description="instead of week: last day, included")] = None,
 ) -> dict[str, Any]:
     if week is None and start is None and end is None:
         week = patrol_service.current_week()
+    # Tracks are movements (PIPL art. 28): times and per-building distances for the grid's own
+    # worker and leader and the admins of its district; a planner, viewer or another grid's staff
+    # gets the grid's figures for a whole week, which cannot time or place a walk.
     return patrol_service.patrol_coverage(session, grid_code=grid_code, week=week, start=start, end=end,
                                           building_radius_m=settings.patrol_building_radius_m,
-                                          segment_radius_m=settings.patrol_segment_radius_m)
+                                          segment_radius_m=settings.patrol_segment_radius_m,
+                                          retention_days=settings.patrol_retention_days,
+                                          detail=_sees_tracks(session, principal, grid_code))
+
+
+def _sees_tracks(session: Session, principal: Principal, grid_code: str) -> bool:
+    """Whether the principal is the grid's own worker or leader, or an admin of its district."""
+    if principal.is_grid_scoped:
+        return principal.sees_grid(grid_code)
+    if principal.role != "admin":
+        return False
+    district = session.execute(text("SELECT district_code FROM grid WHERE code = :c AND valid_to IS NULL"),
+                               {"c": grid_code}).scalar()
+    return principal.sees_district(district)
 
 
 @router.get("/patrols/weekly", summary="Per grid, one week: households covered by patrols, and the grids missed")
@@ -68,4 +90,5 @@ def weekly_coverage(
     return patrol_service.weekly_coverage(session, district_code=district_code, community_code=community_code,
                                           week=week or patrol_service.current_week(),
                                           building_radius_m=settings.patrol_building_radius_m,
-                                          segment_radius_m=settings.patrol_segment_radius_m)
+                                          segment_radius_m=settings.patrol_segment_radius_m,
+                                          retention_days=settings.patrol_retention_days)

@@ -65,7 +65,8 @@ def coverage(
     with db_transaction() as session:
         result = patrol_service.patrol_coverage(session, grid_code=grid, week=week or patrol_service.current_week(),
                                                 building_radius_m=s.patrol_building_radius_m,
-                                                segment_radius_m=s.patrol_segment_radius_m)
+                                                segment_radius_m=s.patrol_segment_radius_m,
+                                                retention_days=s.patrol_retention_days)
     if as_json:
         emit(result, as_json=True)
         return
@@ -96,7 +97,8 @@ def weekly(
         result = patrol_service.weekly_coverage(session, district_code=district, community_code=community,
                                                 week=week or patrol_service.current_week(),
                                                 building_radius_m=s.patrol_building_radius_m,
-                                                segment_radius_m=s.patrol_segment_radius_m)
+                                                segment_radius_m=s.patrol_segment_radius_m,
+                                                retention_days=s.patrol_retention_days)
     if as_json:
         emit(result, as_json=True)
         return

@@ -87,15 +87,12 @@ _GRID_EDGES = """
 
 
 def _user(session: Session, ident: int | str) -> Any:
-    """A user row by id or username, NotFound otherwise."""
+    """A user row by id or username; None when there is none."""
     column = "id" if isinstance(ident, int) or str(ident).isdigit() else "username"
     value: Any = int(ident) if column == "id" else str(ident).strip()
-    row = session.execute(text(f"""
+    return session.execute(text(f"""
         SELECT u.id, u.username, u.role_code, u.district_code, u.is_active FROM app_user u
         WHERE u.{column} = :v"""), {"v": value}).first()
-    if row is None:
-        raise NotFound(f"worker {ident!r}: no such user (give a user id or username)")
-    return row
 
 
 def _grids_of(session: Session, user_id: int, *, at: dt.datetime | None = None) -> list[str]:
@@ -108,26 +105,38 @@ def _grids_of(session: Session, user_id: int, *, at: dt.datetime | None = None) 
     return list(rows)
 
 
+def _may_upload_for(session: Session, uploader: Principal, row: Any) -> bool:
+    """Whether ``uploader`` may upload tracks of user ``row``: their own; a leader's workers; an admin's district."""
+    if row.id == uploader.user_id:
+        return True
+    if uploader.role == "grid_worker":
+        return False
+    if uploader.role == "grid_leader":
+        return bool(set(_grids_of(session, row.id)) & uploader.grid_codes)
+    return uploader.district_code is None or row.district_code == uploader.district_code
+
+
 def _resolve_worker(session: Session, uploader: Principal, worker: int | str | None) -> Any:
-    """The worker whose track it is, checked against what the uploader may do."""
+    """The worker whose track it is, checked against what the uploader may do.
+
+    Scope comes first and one answer covers "not yours" and "not there": nothing about a user
+    (name, role, active flag) is told to someone who may not upload their tracks.
+    """
     if worker is None:
         if uploader.role not in GRID_SCOPED_ROLES:
             raise InvalidInput(f"worker_id: {uploader.username} ({uploader.role}) uploads for a grid worker; "
                                "name the worker whose track it is (worker_id, or --worker on the command line)")
         worker = uploader.user_id
     row = _user(session, worker)
+    if row is None or not _may_upload_for(session, uploader, row):
+        raise NotFound(f"worker {worker!r}: no worker of that id or name whose tracks {uploader.username} may "
+                       "upload (grid workers upload their own, leaders their grids' workers, admins their "
+                       "district's)")
     if row.role_code not in GRID_SCOPED_ROLES:
         raise InvalidInput(f"worker {row.username} is a {row.role_code}; patrol tracks belong to grid workers "
                            "and grid leaders")
     if not row.is_active:
         raise InvalidInput(f"worker {row.username} is deactivated; their tracks can no longer be uploaded")
-    if uploader.role == "grid_worker" and row.id != uploader.user_id:
-        raise PermissionDenied(f"{uploader.username} is a grid worker and uploads only their own tracks, "
-                               f"not {row.username}'s")
-    if uploader.role not in GRID_SCOPED_ROLES and uploader.district_code and row.district_code \
-            and row.district_code != uploader.district_code:
-        raise PermissionDenied(f"worker {row.username} works in district {row.district_code}, "
-                               f"outside {uploader.username}'s district {uploader.district_code}")
     return row
 
 
@@ -354,9 +363,24 @@ def _grids(session: Session, codes: list[str]) -> pd.DataFrame:
     return pd.DataFrame([tuple(r) for r in rows], columns=["code", "name", "community_code", "district_code", "kind"])
 
 
-def _stored_tracks(session: Session, grid_codes: list[str], lo: dt.datetime, hi: dt.datetime
-                   ) -> list[tuple[int, str, Track]]:
-    """(patrol id, grid code, Track) of the grids' patrols that started in [lo, hi), from their stored points."""
+def retention_cutoff(retention_days: int | None, *, now: dt.datetime | None = None) -> dt.datetime | None:
+    """The oldest start a patrol may have to be read (None: no retention given)."""
+    if retention_days is None:
+        return None
+    if retention_days < 1:
+        raise InvalidInput(f"patrol_retention_days: 1 or more, got {retention_days}")
+    return (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=retention_days)
+
+
+def _stored_tracks(session: Session, grid_codes: list[str], lo: dt.datetime, hi: dt.datetime, *,
+                   retention_days: int | None = None) -> list[tuple[int, str, Track]]:
+    """(patrol id, grid code, Track) of the grids' patrols that started in [lo, hi), from their stored points.
+
+    Patrols older than ``retention_days`` are never read, purged or not (domain §6).
+    """
+    cutoff = retention_cutoff(retention_days)
+    if cutoff is not None:
+        lo = max(lo, cutoff)
     patrols = session.execute(text("""
         SELECT id, grid_code, started_at, ended_at, source_name, ST_AsBinary(geom) AS geom FROM patrol
         WHERE grid_code = ANY(CAST(:codes AS text[])) AND started_at >= :lo AND started_at < :hi
@@ -406,24 +430,36 @@ def patrol_coverage(
     segment_radius_m: float = DEFAULT_SEGMENT_RADIUS_M,
     segment_min_share: float = DEFAULT_SEGMENT_MIN_SHARE,
     timezone: str = DEFAULT_TIMEZONE,
+    retention_days: int | None = None,
+    detail: bool = True,
 ) -> dict[str, Any]:
-    """Which buildings and street segments of a grid its patrols of a week (or start..end) passed; an aggregate.
+    """Which buildings and street segments of a grid its patrols of a week (or start..end) passed.
 
     Dates in ``start``/``end`` are local days, ``end`` included; naive datetimes are local time.
+    Without ``detail`` (for anyone but the grid's own staff and admins) it is the grid's weekly
+    figures only: whole ISO weeks, no per-building or per-segment rows and no distances, so a
+    narrowed window cannot tell when or where a worker walked.
     """
     check_grid_code(grid_code)
+    if not detail and (start is not None or end is not None or week is None):
+        raise InvalidInput("patrol figures of a grid that is not yours come per ISO week only: give week "
+                           "(e.g. 2026-W47), not start and end", details={"field": "start"})
     lo, hi, label = _period(week, start, end, timezone)
     grid = _grids(session, [grid_code])
     if grid.empty:
         raise NotFound(f"grid_code: no current grid {grid_code}")
     buildings = _frame(session, _GRID_BUILDINGS, {"codes": [grid_code]})
     segments = grid_streets(session, [grid_code])
-    tracks = _stored_tracks(session, [grid_code], lo, hi)
+    tracks = _stored_tracks(session, [grid_code], lo, hi, retention_days=retention_days)
     cov = compute_patrol_coverage([t for _, _, t in tracks], buildings, segments,
                                   building_radius_m=building_radius_m, segment_radius_m=segment_radius_m,
                                   segment_min_share=segment_min_share)
     b, s = cov.buildings, cov.segments
     g = grid.iloc[0]
+    if not detail:
+        return {"grid_code": grid_code, "grid_name": g["name"], "community_code": g["community_code"],
+                "district_code": g["district_code"], "period": {"week": label, "timezone": timezone},
+                "patrols": len(tracks), "missed": not tracks, "summary": cov.summary(), "detail": False}
     return {
         "grid_code": grid_code, "grid_name": g["name"], "community_code": g["community_code"],
         "district_code": g["district_code"],
@@ -457,6 +493,7 @@ def weekly_coverage(
     segment_radius_m: float = DEFAULT_SEGMENT_RADIUS_M,
     segment_min_share: float = DEFAULT_SEGMENT_MIN_SHARE,
     timezone: str = DEFAULT_TIMEZONE,
+    retention_days: int | None = None,
 ) -> dict[str, Any]:
     """Per grid of a district (or community), one ISO week: households covered, street share, missed patrols."""
     if (district_code is None) == (community_code is None):
@@ -471,7 +508,7 @@ def weekly_coverage(
     grids = _grids(session, codes).set_index("code")
     buildings = _frame(session, _GRID_BUILDINGS, {"codes": codes})
     segments = grid_streets(session, codes)
-    tracks = _stored_tracks(session, codes, lo, hi)
+    tracks = _stored_tracks(session, codes, lo, hi, retention_days=retention_days)
     weekly = weekly_patrol_coverage([(code, t) for _, code, t in tracks], buildings, segments, weeks=[week],
                                     grid_codes=codes, timezone=timezone, building_radius_m=building_radius_m,
                                     segment_radius_m=segment_radius_m, segment_min_share=segment_min_share)
