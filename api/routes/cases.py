@@ -38,7 +38,8 @@ class IncidentCreate(BaseModel):
     category: str | None = Field(default=None, description="大类, e.g. 市容环境")
     subcategory: str | None = Field(default=None, description="小类, e.g. 暴露垃圾")
     description: str | None = Field(default=None, max_length=4000)
-    source: str = Field(default="patrol", description="patrol, hotline_12345, resident, video, higher_level")
+    source: str = Field(default="patrol", description="patrol, hotline_12345, resident, video, higher_level "
+                                                      "(open311 is the server's, for Open311 filings only)")
     urgency: str = Field(default="normal", description="normal or urgent")
     area: str = Field(default="urban", description="urban or rural (picks the verification limit)")
     reporter_contact: str | None = Field(default=None, max_length=100, description="personal: masked on read")

@@ -476,6 +476,12 @@ def report_incident(session: Session, principal: Principal | None, *, settings: 
     at = _now(at)
     if source not in SOURCES:
         raise InvalidInput(f"source {source!r}: choose one of {', '.join(SOURCES)}")
+    # "open311" is the server's mark on what a citizen filed through Open311 (principal None): only
+    # those descriptions reach the anonymous feed, and staff notes may name residents.
+    if (principal is None) != (source == "open311"):
+        staff = ", ".join(s for s in SOURCES if s != "open311")
+        raise InvalidInput(f"source {source!r}: 'open311' is set by the server for requests filed through "
+                           f"/open311/v2 only; staff reports choose one of {staff}", details={"field": "source"})
     if urgency not in URGENCIES:
         raise InvalidInput(f"urgency {urgency!r}: choose normal or urgent")
     if area not in AREAS:
@@ -836,7 +842,8 @@ def open311_services(settings: Settings) -> list[dict[str, Any]]:
 
 
 _PUBLIC_COLUMNS = """
-    i.id, i.category_code, i.category, i.subcategory, i.status, i.source, i.description, i.reported_at,
+    i.id, i.category_code, i.category, i.subcategory, i.status, i.source, i.reported_by, i.description,
+    i.reported_at,
     i.due_at, i.closed_at, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, g.name AS grid_name,
     (SELECT max(e.at) FROM incident_event e WHERE e.incident_id = i.id) AS updated_at
 """
@@ -853,7 +860,7 @@ def _public(row: Any, settings: Settings) -> dict[str, Any]:
         "service_name": row.subcategory or row.category,
         "service_code": row.category_code,
         # Only what a citizen published through Open311 is shown; staff notes may name residents.
-        "description": row.description if row.source == "open311" else None,
+        "description": row.description if row.source == "open311" and row.reported_by is None else None,
         "agency_responsible": row.grid_name,
         "service_notice": None,
         "requested_datetime": _iso(row.reported_at),
