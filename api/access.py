@@ -73,6 +73,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "GET /coverage/runs": EVERYONE,
     "GET /coverage/runs/{run_id}": EVERYONE,
     "GET /coverage/runs/{run_id}/gaps": EVERYONE,
+    "GET /coverage/supply": EVERYONE,
     "POST /coverage/runs": FACILITY_PLANNERS,
     "POST /coverage/site": FACILITY_PLANNERS,
     "POST /coverage/what-if": FACILITY_PLANNERS,

@@ -50,6 +50,8 @@ class SiteRequest(BaseModel):
         default=None, description="candidate [lon, lat] points (default: building points near uncovered people)")
     time_limit_s: float = Field(default=60.0, gt=0, le=MAX_TIME_LIMIT_S, description="seconds the exact solver may "
                                                                                       "take")
+    cover_all: bool = Field(default=False, description="the least number of new sites so every reachable target "
+                                                       "household is within the radius (set covering); k is ignored")
 
 
 def _run_district(session: Session, run_id: int) -> tuple[str, list[str]]:
@@ -142,6 +144,12 @@ def suggest_sites(body: SiteRequest, session: SessionDep) -> dict[str, Any]:
     if body.candidates is not None and not body.candidates:
         raise InvalidInput("candidates: give at least one [lon, lat] point, or leave it out",
                            details={"field": "candidates"})
+    if body.cover_all:
+        if body.capacity is not None or body.exact:
+            raise InvalidInput("cover_all is a set covering of its own: leave out capacity and exact",
+                               details={"field": "cover_all"})
+        return coverage_service.cover_all_sites(session, type_code=body.type_code, district_code=body.district_code,
+                                                candidates=body.candidates, time_limit_s=body.time_limit_s)
     return coverage_service.suggest_sites(session, type_code=body.type_code, k=body.k,
                                           district_code=body.district_code, exact=body.exact,
                                           capacity=body.capacity, candidates=body.candidates,
@@ -162,6 +170,16 @@ def what_if(body: WhatIfRequest, session: SessionDep) -> dict[str, Any]:
         raise InvalidInput(f"add: [{body.add[0]}, {body.add[1]}] is not a [lon, lat] point", details={"field": "add"})
     return coverage_service.what_if(session, type_code=body.type_code, district_code=body.district_code,
                                     add=body.add, remove=body.remove)
+
+
+@router.get("/coverage/supply", summary="Places needed (千人指标 × residents) against places provided, per community "
+                                        "or street, shortfall first")
+def supply(session: SessionDep,
+           type_code: Annotated[str | None, Query(description="one facility type (default: every type with a "
+                                                              "capacity_per_1000)")] = None,
+           level: Annotated[Literal["community", "street"], Query()] = "community",
+           district_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None) -> dict[str, Any]:
+    return coverage_service.supply_demand(session, type_code=type_code, level=level, district_code=district_code)
 
 
 @router.get("/coverage/isochrones", summary="Walking isochrones of a type's facilities as GeoJSON (display only)",

@@ -178,11 +178,26 @@ def site(
                                     help="Candidate points: CSV with lon,lat columns, or a GeoJSON/GeoPackage "
                                          "of points (default: building points near uncovered people)."),
     time_limit: float = typer.Option(60.0, "--time-limit", help="Seconds the exact solver may take."),
+    cover_all: bool = typer.Option(False, "--cover-all", help="The least number of new sites so every reachable "
+                                   "target household is within the radius (set covering, HiGHS); --k is ignored."),
     district_code: DistrictCode = None,
     as_json: JsonOption = False,
 ) -> None:
     """Suggest k new sites that newly cover the most target population (greedy, and exact with --exact)."""
     points = coverage_service.read_points(candidates) if candidates else None
+    if cover_all:
+        if capacity is not None or exact:
+            raise typer.BadParameter("--cover-all is a set covering of its own: leave out --capacity and --exact",
+                                     param_hint="--cover-all")
+        with progress_bar(f"full coverage: {type_code}") as update, db_transaction() as session:
+            report = coverage_service.cover_all_sites(session, type_code=type_code, candidates=points,
+                                                      district_code=district_code, time_limit_s=time_limit,
+                                                      progress=update)
+        if as_json:
+            emit(report, as_json=True)
+            return
+        _print_cover_all(report)
+        return
     with progress_bar(f"siting: {type_code}") as update, db_transaction() as session:
         report = coverage_service.suggest_sites(session, type_code=type_code, k=k, exact=exact, capacity=capacity,
                                                 candidates=points, district_code=district_code,
@@ -210,6 +225,76 @@ def site(
                 + f" in {s['community_code'] or '?'} {s['community_name'] or ''}: newly covers "
                 f"{s['newly_covered_target_population']:,} target population, {s['newly_covered_households']:,} "
                 "households", highlight=False)
+
+
+def _print_cover_all(report: dict[str, Any]) -> None:
+    console.print(
+        f"{report['type_code']} {report['name_zh']} ({report['radius_m']:.0f} m, target {report['target_group']}): "
+        f"{report['existing_facilities']} existing, {report['candidates']} candidate sites "
+        f"({report['candidate_source']}); {report['population_source']}", highlight=False)
+    console.print(
+        f"[bold]{report['sites_needed']} new sites[/] ({report['status']}, {report['solve_s']} s) cover every reachable "
+        f"target building; greedy until full coverage needs {report['greedy']['sites_needed']}. Target population "
+        f"covered {report['target_population_covered_before']:,} → {report['target_population_covered_after']:,} of "
+        f"{report['target_population']:,}; households {report['households_covered_before']:,} → "
+        f"{report['households_covered_after']:,} of {report['households']:,}", highlight=False)
+    for i, s in enumerate(report["sites"], start=1):
+        where = s["building_name"] or s["address"] or (f"building {s['building_id']}" if s["building_id"] else "")
+        console.print(
+            f"  {i}. {where or 'point'} ({s['lon']}, {s['lat']})"
+            + (f", {s['address']}" if s["address"] and s["address"] != where else "")
+            + f" in {s['community_code'] or '?'} {s['community_name'] or ''}: newly covers "
+            f"{s['newly_covered_target_population']:,} target population, {s['newly_covered_households']:,} households",
+            highlight=False)
+    if report["unreachable"]:
+        console.print(
+            f"unreachable: {report['unreachable_buildings']} buildings, {report['unreachable_households']:,} "
+            f"households, {report['unreachable_target_population']:,} target population", highlight=False)
+        for r in report["unreachable"][:10]:
+            console.print(f"  building {r['building_id']} {r['building_name'] or ''} in {r['community_code'] or '?'}: "
+                          f"{r['target_population']} target population; {r['reason']}", highlight=False)
+    else:
+        console.print("unreachable: none", highlight=False)
+
+
+@coverage_app.command("supply")
+def supply(
+    type_code: str = typer.Option(None, "--type", help="One facility type (default: every type with a "
+                                  "capacity_per_1000)."),
+    level: str = typer.Option("community", "--level", help="community or street."),
+    top: int = typer.Option(10, "--top", min=1, help="Rows shown per type (JSON has all)."),
+    district_code: DistrictCode = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Places needed (千人指标 × residents) against places provided, per community or street, shortfall first."""
+    if level not in coverage_service.SUPPLY_LEVELS:
+        raise typer.BadParameter(f"expected community or street; got {level!r}", param_hint="--level")
+    with db_transaction() as session:
+        report = coverage_service.supply_demand(session, type_code=type_code, level=level,
+                                                district_code=district_code)
+    if as_json:
+        emit(report, as_json=True)
+        return
+    plural = "communities" if level == "community" else "streets"
+    column = f"{level}_code"
+    console.print(f"{report['district_code']} {report['district_name']}: {report['basis']}; population from "
+                  f"{report['population_source']}", highlight=False)
+    for tc, entry in report["types"].items():
+        d = entry["district"]
+        console.print(f"[bold]{tc}[/] {entry['name_zh']} ({entry['capacity_per_1000']:g} per 1,000): needed "
+                      f"{d['places_needed']:,}, provided {d['places_provided']:,} by {d['facilities']} facilities, "
+                      f"short {d['shortfall']:,} in the {plural} short of places", highlight=False)
+        if entry["capacity_note"]:
+            console.print(f"  ({entry['capacity_note']})", highlight=False)
+        for r in entry[plural][:top]:
+            if not r["shortfall"]:
+                break
+            console.print(f"  {r[column] or '-'} {r['name'] or ''}: needs {r['places_needed']:,}, has "
+                          f"{r['places_provided']:,} ({r['facilities']} facilities), short {r['shortfall']:,}; "
+                          f"{r['residents']:,} residents, target {r['target_population']:,}", highlight=False)
+    if report["no_standard"]:
+        console.print("no capacity_per_1000 set for: " + ", ".join(report["no_standard"])
+                      + " (wangge coverage catalogue set TYPE --capacity-per-1000 N)", highlight=False)
 
 
 @coverage_app.command("what-if")

@@ -7,6 +7,11 @@ picks the site with the largest newly covered population, k times: instant, and 
 HiGHS; it is seeded with the greedy answer and never reports less than greedy (if the time
 limit cuts it short, the better of the two is returned and the status says so).
 
+Full coverage (``cover_all``): the least number of new sites so that every target building
+some candidate can reach is within the radius: the location set covering problem (Toregas
+et al.), solved by HiGHS, seeded with greedy run until nothing more can be covered, and never
+reporting more sites than that greedy answer.
+
 Capacity-aware siting: a facility serves at most its capacity (a kindergarten with 180
 places cannot serve 400 children). Served population is then a transport problem (each
 building's people go to facilities within reach, each facility takes up to its capacity),
@@ -36,6 +41,7 @@ from gis.errors import InvalidInput
 
 __all__ = [
     "SitingResult",
+    "cover_all",
     "cover_matrix",
     "exact_capacitated",
     "exact_mclp",
@@ -219,6 +225,69 @@ def exact_mclp(cover: sparse.csr_matrix, weights: np.ndarray, k: int, *, covered
         status = f"{status}; greedy answer kept"
     return SitingResult("exact", False, chosen, gains, before, after, status, gap, time.perf_counter() - started,
                         detail={"candidates": int(nj), "demand_buildings": int(nd)})
+
+
+def cover_all(cover: sparse.csr_matrix, weights: np.ndarray, *, covered: np.ndarray,
+              time_limit_s: float = 60.0) -> SitingResult:
+    """The least number of candidate sites covering every reachable target building (set covering, HiGHS).
+
+    Demand is every building with target population not yet covered; the reachable ones are those
+    some candidate covers. ``detail`` holds ``greedy_chosen`` (greedy run until nothing more can be
+    covered), ``unreachable`` (demand buildings no candidate covers) and the problem size. The
+    answer never has more sites than greedy: if the solver stops early with more, greedy's stands.
+    """
+    _check(1, weights, cover.shape[1])
+    started = time.perf_counter()
+    w = np.asarray(weights, dtype=float)
+    demand = (w > 0) & ~covered
+    reachable = demand & (np.asarray(cover.sum(axis=0)).ravel() > 0)
+    unreachable = np.flatnonzero(demand & ~reachable)
+    greedy = greedy_mclp(cover, w, max(cover.shape[0], 1), covered=covered)
+    detail: dict = {"greedy_chosen": greedy.chosen, "greedy_gains": greedy.gains, "unreachable": unreachable,
+                    "demand_buildings": int(demand.sum()), "reachable_buildings": int(reachable.sum())}
+    rows = np.flatnonzero(reachable)
+    if len(rows) == 0:
+        return SitingResult("cover_all", False, [], [], greedy.before, greedy.before, "optimal", 0.0,
+                            time.perf_counter() - started, detail=detail)
+    sub = cover[:, rows].tocsc()
+    useful = np.flatnonzero(np.diff(sub.tocsr().indptr) > 0)
+    a = sub.tocsr()[useful]  # useful candidates × reachable buildings
+    nj, nd = a.shape
+    # min sum x_j  s.t.  sum_{j covers d} x_j >= 1 for every reachable demand building d, x binary
+    lp = _lp(a.T.tocsc(), np.ones(nj), np.zeros(nj), np.ones(nj), np.ones(nd), np.full(nd, np.inf),
+             np.ones(nj, dtype=bool))
+    lp.sense_ = highspy.ObjSense.kMinimize
+    h = _highs(time_limit_s)
+    h.passModel(lp)
+    pos = {int(j): i for i, j in enumerate(useful)}
+    start = np.zeros(nj)
+    for j in greedy.chosen:
+        start[pos[j]] = 1.0
+    sol = highspy.HighsSolution()
+    sol.col_value = list(start)
+    sol.value_valid = True
+    h.setSolution(sol)
+    h.run()
+    status, gap = _status(h)
+    x = np.asarray(h.getSolution().col_value[:nj])
+    chosen = [int(useful[i]) for i in np.flatnonzero(x > 0.5)] if len(x) == nj else []
+    if not chosen or len(chosen) > len(greedy.chosen) or (a[[pos[j] for j in chosen]].sum(axis=0) < 1).any():
+        # Stopped early (or no solution read back): greedy's full cover stands.
+        chosen, status = list(greedy.chosen), f"{status}; greedy answer kept"
+    # Largest contribution first, so a planner building them one by one sees the order that pays most.
+    order, now, gains = [], covered.copy(), []
+    left = list(chosen)
+    while left:
+        best = max(left, key=lambda j: float(w[cover.indices[cover.indptr[j]:cover.indptr[j + 1]]][
+            ~now[cover.indices[cover.indptr[j]:cover.indptr[j + 1]]]].sum()))
+        idx = cover.indices[cover.indptr[best]:cover.indptr[best + 1]]
+        gains.append(float(w[idx][~now[idx]].sum()))
+        now[idx] = True
+        order.append(best)
+        left.remove(best)
+    detail.update(candidates=int(nj), sites_greedy=len(greedy.chosen))
+    return SitingResult("cover_all", False, order, gains, greedy.before, greedy.before + sum(gains), status, gap,
+                        time.perf_counter() - started, detail=detail)
 
 
 # --- capacity-aware ------------------------------------------------------------------------

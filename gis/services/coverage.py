@@ -32,8 +32,10 @@ from gis.coverage.gaps import DEFAULT_LINK_M, find_gaps
 from gis.coverage.isochrones import DEFAULT_WIDTH_M, network_isochrones, straight_line_isochrones
 from gis.coverage.network import AttachedNetwork, attach_buildings, build_network, locate_sites
 from gis.coverage.rollup import coverage_table, estimate_population, rollup
+from gis.coverage.supply import supply_table
 from gis.coverage.siting import (
     SitingResult,
+    cover_all,
     cover_matrix,
     exact_capacitated,
     exact_mclp,
@@ -739,6 +741,156 @@ def suggest_sites(
     }
 
 
+# Cover-all considers every building that could newly cover someone, thinned only beyond this.
+COVER_ALL_MAX_CANDIDATES = 20000
+
+
+def cover_all_sites(
+    session: Session,
+    *,
+    type_code: str,
+    district_code: str | None = None,
+    candidates: Sequence[tuple[float, float]] | None = None,
+    max_candidates: int = COVER_ALL_MAX_CANDIDATES,
+    time_limit_s: float = 60.0,
+    progress: Progress = noop_progress,
+) -> dict[str, Any]:
+    """The least number of new sites so every reachable target building is within the walking radius.
+
+    Set covering solved by HiGHS beside greedy run until nothing more can be covered (the answer
+    never has more sites). Each site names its building, address and community; the target
+    buildings no candidate can reach are listed with the reason.
+    """
+    code, _, _ = resolve_district(session, district_code)
+    catalogue = facility_types(session)
+    type_code = _check_type(catalogue, type_code)
+    ft = catalogue[type_code]
+    prepared = prepare_district(session, code, progress=lambda s, f: progress(s, 0.3 * f))
+    graph = _require_network(prepared, code)
+    facilities = _facilities(session, code, [type_code])
+    population, population_source = _population(session, prepared)
+    weights = population[ft.target_group].to_numpy(dtype=float)
+    progress("existing coverage", 0.3)
+    existing_reach, _ = _reach(prepared, facilities, type_code, ft.radius_m)
+    covered = np.asarray(cover_matrix(existing_reach, ft.radius_m).sum(axis=0)).ravel() > 0
+    progress("candidate sites", 0.4)
+    thinned = False
+    if candidates is not None:
+        pts = gpd.GeoSeries(shapely.points(np.asarray(candidates, dtype=float)), crs=STORAGE_CRS)
+        cand_pts = np.asarray(pts.to_crs(prepared.crs).values, dtype=object)
+        cand_building = np.full(len(cand_pts), -1, dtype=np.int64)
+        source = "given"
+    else:
+        cand_pts, cand_building = _candidate_points(session, prepared, weights=weights, covered=covered,
+                                                    radius_m=ft.radius_m, max_candidates=max_candidates)
+        source = "building points"
+        thinned = len(cand_pts) >= max_candidates
+    sites = locate_sites(graph, cand_pts)
+    cand = cover_matrix(reach_by_network(graph, sites, limit_m=ft.radius_m,
+                                         progress=lambda s, f: progress("candidate reach", 0.4 + 0.3 * f)),
+                        ft.radius_m)
+    progress("set covering", 0.7)
+    result = cover_all(cand, weights, covered=covered, time_limit_s=time_limit_s)
+    hh = prepared.households.astype(float)
+    units, names = _units(session, prepared)
+    lonlat = gpd.GeoSeries(cand_pts, crs=prepared.crs).to_crs(STORAGE_CRS) if len(cand_pts) else None
+
+    def describe(chosen: list[int]) -> list[dict[str, Any]]:
+        now = covered.copy()
+        out = []
+        info = _buildings_info(session, [int(cand_building[j]) for j in chosen if cand_building[j] >= 0])
+        for j in chosen:
+            idx = cand.indices[cand.indptr[j]:cand.indptr[j + 1]]
+            new = idx[~now[idx]]
+            community = _site_community(session, lonlat.iloc[j])
+            building = info.get(int(cand_building[j]), {})
+            out.append({
+                "lon": round(lonlat.iloc[j].x, 6), "lat": round(lonlat.iloc[j].y, 6),
+                "building_id": int(cand_building[j]) if cand_building[j] >= 0 else None,
+                "building_name": building.get("name"), "address": building.get("address"),
+                "community_code": community, "community_name": names["community"].get(community),
+                "newly_covered_buildings": int(len(new)), "newly_covered_households": int(hh[new].sum()),
+                "newly_covered_target_population": int(round(weights[new].sum())),
+            })
+            now[idx] = True
+        return out
+
+    unreachable = result.detail["unreachable"]
+    reasons = _unreachable_reasons(prepared, unreachable, cand_pts, ft.radius_m, thinned)
+    ids = prepared.building_ids[unreachable]
+    info = _buildings_info(session, ids.tolist())
+    unreachable_rows = [{
+        "building_id": int(b), "building_name": info.get(int(b), {}).get("name"),
+        "address": info.get(int(b), {}).get("address"),
+        "community_code": units.iloc[i]["community_code"],
+        "community_name": names["community"].get(units.iloc[i]["community_code"]),
+        "households": int(hh[i]), "target_population": int(round(weights[i])), "reason": reason,
+    } for i, b, reason in zip(unreachable.tolist(), ids.tolist(), reasons, strict=True)]
+    unreachable_rows.sort(key=lambda r: -r["target_population"])
+    after = covered.copy()
+    for j in result.chosen:
+        after[cand.indices[cand.indptr[j]:cand.indptr[j + 1]]] = True
+    progress("done", 1.0)
+    return {
+        "district_code": code, "type_code": type_code, "name_zh": ft.name_zh, "radius_m": ft.radius_m,
+        "target_group": ft.target_group, "existing_facilities": int(len(facilities)),
+        "population_source": population_source, "distance": NETWORK_NOTE,
+        "candidates": int(sites.n), "candidate_source": source, "candidates_thinned": thinned,
+        "target_buildings": int(((weights > 0)).sum()),
+        "target_buildings_covered_before": int(((weights > 0) & covered).sum()),
+        "target_buildings_reachable": result.detail["reachable_buildings"],
+        "target_population": int(weights.sum()), "households": int(hh.sum()),
+        "target_population_covered_before": int(round(weights[covered].sum())),
+        "target_population_covered_after": int(round(weights[after].sum())),
+        "households_covered_before": int(hh[covered].sum()), "households_covered_after": int(hh[after].sum()),
+        "sites_needed": len(result.chosen), "status": result.status, "gap": result.gap,
+        "solve_s": round(result.solve_s, 3), "sites": describe(result.chosen),
+        "greedy": {"sites_needed": len(result.detail["greedy_chosen"]),
+                   "sites": describe(result.detail["greedy_chosen"])},
+        "unreachable_buildings": len(unreachable_rows),
+        "unreachable_households": int(hh[unreachable].sum()),
+        "unreachable_target_population": int(round(weights[unreachable].sum())),
+        "unreachable": unreachable_rows,
+    }
+
+
+def _buildings_info(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Name and address of buildings: the first standard address (一标三实), else compound and building name."""
+    if not ids:
+        return {}
+    rows = session.execute(text("""
+        SELECT b.id, b.name,
+               (SELECT a.address FROM standard_address a WHERE a.building_id = b.id ORDER BY a.id LIMIT 1),
+               c.name
+        FROM building b LEFT JOIN compound c ON c.id = b.compound_id WHERE b.id = ANY(:ids)"""),
+        {"ids": list(ids)}).all()
+    return {int(r[0]): {"name": r[1], "address": r[2] or (" ".join(x for x in (r[3], r[1]) if x) or None)}
+            for r in rows}
+
+
+def _unreachable_reasons(prepared: PreparedDistrict, unreachable: np.ndarray, cand_pts: np.ndarray,
+                         radius_m: float, thinned: bool) -> list[str]:
+    """Why no candidate covers each of these buildings, in words."""
+    if len(unreachable) == 0:
+        return []
+    if len(cand_pts) == 0:
+        return ["no candidate site at all"] * len(unreachable)
+    tree = shapely.STRtree(cand_pts)
+    near = tree.query(prepared.footprints[unreachable], predicate="dwithin", distance=radius_m)[0]
+    has_near = np.zeros(len(unreachable), dtype=bool)
+    has_near[near] = True
+    out = []
+    for ok in has_near:
+        if ok:
+            out.append(f"candidate sites lie within {radius_m:.0f} m as the crow flies but none within {radius_m:.0f} m "
+                       "on foot: a main road, river or railway in the way, or the building is far from any path"
+                       + ("; candidates were thinned" if thinned else ""))
+        else:
+            out.append(f"no candidate site within {radius_m:.0f} m even as the crow flies"
+                       + ("; candidates were thinned" if thinned else ""))
+    return out
+
+
 def _site_community(session: Session, point: Any) -> str | None:
     return session.execute(text(
         "SELECT code FROM community WHERE valid_to IS NULL AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, :y), "
@@ -892,6 +1044,81 @@ def facility_isochrones(
             "properties": {"district_code": code, "mode": mode,
                            "note": ("display geometry; coverage figures come from per-building distances"
                                     if mode == "network" else STRAIGHT_LINE_NOTE)}}
+
+
+# --- supply against demand ----------------------------------------------------------------
+
+
+SUPPLY_LEVELS = ("community", "street")
+
+
+def supply_demand(
+    session: Session,
+    *,
+    type_code: str | None = None,
+    level: str = "community",
+    district_code: str | None = None,
+) -> dict[str, Any]:
+    """Places needed (``capacity_per_1000`` × residents) against places provided, per community or street.
+
+    Provided places are the facilities' recorded capacities, or the type's default capacity where
+    none is recorded (counted as assumed). Types without a ``capacity_per_1000`` are listed as such.
+    Rows are ranked by shortfall.
+    """
+    if level not in SUPPLY_LEVELS:
+        raise InvalidInput(f"level must be community or street; got {level!r}", details={"field": "level"})
+    code, name, _ = resolve_district(session, district_code)
+    catalogue = facility_types(session)
+    codes = [_check_type(catalogue, type_code)] if type_code else list(catalogue)
+    shipped = load_catalogue()
+    homes = session.execute(text("""
+        SELECT b.id, b.households FROM building b WHERE b.district_code = :d AND (b.households > 0
+               OR EXISTS (SELECT 1 FROM resident r WHERE r.building_id = b.id)) ORDER BY b.id"""), {"d": code}).all()
+    ids = np.array([r[0] for r in homes], dtype=np.int64)
+    shim = PreparedDistrict(district_code=code, fingerprint=(), crs="", graph=None, building_ids=ids,
+                            footprints=np.empty(0, dtype=object),
+                            households=np.array([r[1] or 0 for r in homes], dtype=np.int64), load_s=0.0)
+    population, population_source = _population(session, shim)
+    units, names = _units(session, shim)
+    column = LEVEL_COLUMNS[level]
+    unit_names = names.get(level, {})
+    facilities = session.execute(text(f"""
+        SELECT f.id, f.type_code, f.capacity,
+               (SELECT u.code FROM {level} u WHERE u.valid_to IS NULL AND u.district_code = f.district_code
+                AND ST_Intersects(u.geom, f.geom) ORDER BY u.code LIMIT 1)
+        FROM facility f WHERE f.district_code = :d AND f.type_code = ANY(:t)"""),
+        {"d": code, "t": codes}).all()
+    fac = pd.DataFrame(facilities, columns=["id", "type_code", "capacity", "unit"])
+    out: dict[str, Any] = {}
+    no_standard = []
+    for tc in codes:
+        ft = catalogue[tc]
+        if ft.capacity_per_1000 is None:
+            no_standard.append(tc)
+            continue
+        default = shipped[tc].default_capacity if tc in shipped else None
+        demand = pd.DataFrame({"unit": units[column].to_numpy(), "residents": population["all"].to_numpy(),
+                               "target_population": population[ft.target_group].to_numpy()})
+        mine = fac[fac["type_code"] == tc]
+        table = supply_table(demand, mine[["unit", "capacity"]].astype({"capacity": float}),
+                             capacity_per_1000=float(ft.capacity_per_1000), default_capacity=default)
+        rows = [{column: r.pop("unit"), "name": None, **{k: _plain(v) for k, v in r.items()}}
+                for r in table.to_dict("records")]
+        for r in rows:
+            r["name"] = unit_names.get(r[column]) if r[column] else "(outside every unit)"
+        totals = {k: int(table[k].sum()) for k in ("residents", "target_population", "places_needed", "facilities",
+                                                   "places_provided", "facilities_capacity_assumed")}
+        totals["shortfall"] = int(table["shortfall"].sum())  # units short, not netted against others' surplus
+        out[tc] = {"name_zh": ft.name_zh, "capacity_per_1000": ft.capacity_per_1000, "default_capacity": default,
+                   "target_group": ft.target_group, "district": totals, PLURAL[level]: rows,
+                   "capacity_note": (f"{totals['facilities_capacity_assumed']} facilities without a recorded "
+                                     f"capacity counted at the type default ({default} places)" if default else
+                                     f"{totals['facilities_capacity_assumed']} facilities without a recorded "
+                                     "capacity counted as 0 places (no type default)")
+                   if totals["facilities_capacity_assumed"] else None}
+    return {"district_code": code, "district_name": name, "level": level, "population_source": population_source,
+            "basis": "places needed = capacity_per_1000 × residents / 1,000 (千人指标), rounded up",
+            "types": out, "no_standard": no_standard}
 
 
 # --- catalogue ----------------------------------------------------------------------------

@@ -94,3 +94,21 @@ def test_siting_suggests_a_place_that_reaches_the_uncovered_children(client: Tes
     bad = client.post("/coverage/site", json={"type_code": "kindergarten", "candidates": [[200.0, 32.0]]},
                       headers=as_user("facility"))
     assert bad.status_code == 422 and bad.json()["details"]["field"] == "candidates.0"
+
+
+def test_supply_and_cover_all_over_http(client: TestClient, as_user) -> None:
+    viewer = as_user("viewer")
+    response = client.get("/coverage/supply", params={"district_code": town.DISTRICT, "type_code": "kindergarten"},
+                          headers=viewer)
+    assert response.status_code == 200, response.text
+    rows = response.json()["types"]["kindergarten"]["communities"]
+    assert {r["community_code"] for r in rows} == {town.NORTH, town.SOUTH}
+    assert client.get("/coverage/supply", params={"level": "grid"}, headers=viewer).status_code == 422
+    site = client.post("/coverage/site", json={"type_code": "kindergarten", "cover_all": True,
+                                               "district_code": town.DISTRICT}, headers=as_user("facility"))
+    assert site.status_code == 200, site.text
+    body = site.json()
+    assert body["sites_needed"] == 1 and body["sites"][0]["community_code"] == town.SOUTH
+    bad = client.post("/coverage/site", json={"type_code": "kindergarten", "cover_all": True, "exact": True,
+                                              "district_code": town.DISTRICT}, headers=as_user("facility"))
+    assert bad.status_code == 422 and bad.json()["details"]["field"] == "cover_all"

@@ -82,3 +82,35 @@ def test_what_if_catalogue_and_errors(demo_env: dict[str, str]) -> None:
     assert "unknown facility type kindergartens" in bad.stderr and "Traceback" not in bad.stderr
     bad_point = wangge(demo_env, "what-if", "--type", "kindergarten", "--add", "here")
     assert bad_point.returncode != 0 and "lon,lat" in bad_point.stderr
+
+
+def test_site_cover_all_on_the_demo(demo_env: dict[str, str]) -> None:
+    done = wangge(demo_env, "site", "--type", "elderly_daycare", "--cover-all", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["status"] == "optimal" and 0 < report["sites_needed"] <= report["greedy"]["sites_needed"]
+    assert report["target_population_covered_after"] + report["unreachable_target_population"] \
+        == report["target_population"]
+    assert all(s["community_code"] and s["community_name"] and s["building_id"] for s in report["sites"])
+    human = wangge(demo_env, "site", "--type", "elderly_daycare", "--cover-all")
+    assert human.returncode == 0, human.stderr
+    assert f"{report['sites_needed']} new sites" in human.stdout and "greedy until full coverage needs" in human.stdout
+    bad = wangge(demo_env, "site", "--type", "elderly_daycare", "--cover-all", "--exact")
+    assert bad.returncode != 0 and "--cover-all" in bad.stderr
+
+
+def test_supply_per_community_and_street(demo_env: dict[str, str]) -> None:
+    done = wangge(demo_env, "supply", "--type", "kindergarten", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    kg = report["types"]["kindergarten"]
+    rows = kg["communities"]
+    assert len([r for r in rows if r["community_code"]]) >= 23
+    assert [r["shortfall"] for r in rows] == sorted((r["shortfall"] for r in rows), reverse=True)
+    assert kg["district"]["places_needed"] == sum(r["places_needed"] for r in rows)
+    assert all(r["places_needed"] * 1000 >= r["residents"] * 30 for r in rows)
+    streets = wangge(demo_env, "supply", "--level", "street")
+    assert streets.returncode == 0, streets.stderr
+    assert "kindergarten" in streets.stdout and "no capacity_per_1000 set for" in streets.stdout
+    bad = wangge(demo_env, "supply", "--level", "grid")
+    assert bad.returncode != 0 and "--level" in bad.stderr

@@ -157,3 +157,39 @@ def test_the_solver_writes_nothing_to_stdout(capfd) -> None:
 
     _highs(1.0).run()
     assert capfd.readouterr().out == ""
+
+
+# --- full coverage (set covering) ---------------------------------------------------------------
+
+
+def _matrix(rows: list[list[int]], n_buildings: int) -> "sparse.csr_matrix":
+    from scipy import sparse
+
+    dense = np.zeros((len(rows), n_buildings))
+    for j, covered in enumerate(rows):
+        dense[j, covered] = 1.0
+    return sparse.csr_matrix(dense)
+
+
+def test_cover_all_beats_greedy_where_greedy_is_trapped() -> None:
+    from gis.coverage.siting import cover_all
+
+    # The classic trap: one big site covers the middle of two halves; greedy takes it, then needs
+    # both halves anyway (3 sites); the optimum is the two halves.
+    cover = _matrix([[0, 1, 2, 3, 4, 5], [0, 1, 2, 6], [3, 4, 5, 7]], 9)
+    weights = np.array([5, 5, 5, 5, 5, 5, 1, 1, 3.0])
+    result = cover_all(cover, weights, covered=np.zeros(9, dtype=bool))
+    assert sorted(result.chosen) == [1, 2] and result.status == "optimal"
+    assert len(result.detail["greedy_chosen"]) == 3
+    assert result.detail["unreachable"].tolist() == [8]  # no candidate reaches building 8
+    assert result.after == result.before + 32
+
+
+def test_cover_all_ignores_covered_and_empty_buildings() -> None:
+    from gis.coverage.siting import cover_all
+
+    cover = _matrix([[0], [1], [2]], 3)
+    result = cover_all(cover, np.array([4.0, 0.0, 2.0]), covered=np.array([True, False, False]))
+    assert result.chosen == [2] and result.before == 4 and result.after == 6
+    nothing = cover_all(cover, np.zeros(3), covered=np.zeros(3, dtype=bool))
+    assert nothing.chosen == [] and nothing.detail["demand_buildings"] == 0
