@@ -39,9 +39,8 @@ from gis.topology import Finding, check_tiling
 # Kinds that make a set of units unfit to adopt (household bounds are waived separately).
 BLOCKING = frozenset({"invalid", "multipart", "overlap", "gap", "outside_parent", "orphan", "split_building",
                       "sliver"})
-# Households across a barrier are reported on every plan and by ``wangge check boundaries``, but do
-# not yet refuse adoption: on the demo the engine still joins a few areas a reviewer would call cut
-# apart (see the README), and refusing would leave those communities without any grid.
+# Households across a barrier refuse a grid; a community (1,000–3,000 households) often has to take
+# in more than one area between main roads, so for communities they are reported, not refused.
 CROSSINGS = frozenset({"across_barrier"})
 BOUNDS = frozenset({"households_below", "households_above"})
 NOTES = frozenset({"around_barrier_end"})
@@ -119,9 +118,11 @@ def summarise(findings: Iterable[Finding]) -> dict[str, int]:
 def blocking(findings: Iterable[Finding], *, allow_out_of_range: bool = False, level: str = "grid") -> list[Finding]:
     """The findings that refuse adoption (bounds only when not waived).
 
-    ``level`` is kept for the day crossings refuse grids (``CROSSINGS``); today they are reported.
+    Households across a barrier (``CROSSINGS``) refuse grids, not communities.
     """
     kinds = BLOCKING if allow_out_of_range else BLOCKING | BOUNDS
+    if level == "grid":
+        kinds = kinds | CROSSINGS
     return [f for f in findings if f.kind in kinds]
 
 

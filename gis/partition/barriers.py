@@ -69,13 +69,22 @@ def close_barriers(lines: Sequence[BaseGeometry], names: Sequence[str | None], o
             if others.distance(point) == 0:
                 continue
             if others.distance(point) <= _TOUCH_M:
-                # Mapped to end on the outline or a barrier, but a hair short of it: join it.
-                link = LineString([point, nearest_points(others, point)[0]])
-            elif not outline.buffer(_TOUCH_M).covers(point):
-                continue  # the end lies outside the area: nothing to close here
-            else:
+                # Mapped to end on the outline or a barrier, but a hair short of it: run on through it.
+                # Straight ahead, not towards the nearest point: at a micrometre that direction is noise.
                 heading = _heading(coords, at_start)
-                link = _ahead(point, heading, others, closing_m) or _nearest_ahead(point, heading, others, closing_m)
+                gap = others.distance(point)
+                reach = gap + _OVERSHOOT_M
+                links = [LineString([(point.x, point.y), (point.x + heading[0] * reach, point.y + heading[1] * reach)])]
+                if gap > 1e-6:  # far enough for the direction to the nearest point to mean something
+                    links.append(_overshoot(point, nearest_points(others, point)[0]))
+                nearest = int(name_tree.nearest(point)) if name_tree is not None else -1
+                connectors.extend(links)
+                connector_names.extend([named[nearest][1] if nearest >= 0 else None] * len(links))
+                continue
+            if not outline.buffer(_TOUCH_M).covers(point):
+                continue  # the end lies outside the area: nothing to close here
+            heading = _heading(coords, at_start)
+            link = _ahead(point, heading, others, closing_m) or _nearest_ahead(point, heading, others, closing_m)
             if link is None:
                 continue
             connectors.append(_overshoot(point, Point(link.coords[-1])))

@@ -34,11 +34,9 @@ def test_every_demo_community_gets_a_suggestion_within_the_hard_constraints(db: 
     for result in results:
         m = result["metrics"]
         assert m["multipart_units"] == 0, result["scope_code"]
-        # The checker's figure, from the stored geometry. One demo community (320102002004, 中山路) still
-        # holds households on both sides of a main road; it is reported, not hidden (README: what the
-        # checker still finds).
-        assert m["main_road_crossings"] == m["check"]["across_barrier"], result["scope_code"]
-        assert m["main_road_crossings"] == 0 or result["scope_code"] == "320102002004", result["scope_code"]
+        # The checker's figure, from the suggested geometry and the stored barriers.
+        assert m["main_road_crossings"] == m["check"]["across_barrier"] == 0, result["scope_code"]
+        assert m["split_buildings"] == 0, result["scope_code"]
         assert m["gap_m2"] == 0 and m["overlap_m2"] == 0, result["scope_code"]
         flagged = {u for item in m["infeasible"] for u in item["units"]}
         for unit in result["units"]:
