@@ -298,16 +298,20 @@ def find_duplicates(
             i = parent[i]
         return i
 
+    # A node without a name (or inside an unnamed polygon) belongs to one polygon only: linking it
+    # to every polygon it touches would chain two neighbouring buildings into one facility.
+    host: dict[int, int] = {}
     for a, b in zip(left.tolist(), right.tolist(), strict=True):
         if a >= b or codes[a] != codes[b]:
             continue
-        node_in_polygon = (is_polygon[a] != is_polygon[b]) and shapely.intersects(geoms[a], geoms[b])
-        same = (node_in_polygon and _same_or_no_name(names[a], names[b])) or (
-            bool(names[a]) and bool(names[b]) and is_similar_name(names[a], names[b]))  # type: ignore[arg-type]
-        if same:
+        if bool(names[a]) and bool(names[b]) and is_similar_name(names[a], names[b]):  # type: ignore[arg-type]
             ra, rb = root(a), root(b)
             if ra != rb:
                 parent[rb] = ra
+        elif is_polygon[a] != is_polygon[b] and shapely.intersects(geoms[a], geoms[b]) and _same_or_no_name(
+                names[a], names[b]):
+            node, polygon = (b, a) if is_polygon[a] else (a, b)
+            host.setdefault(node, polygon)
     groups: dict[int, list[int]] = {}
     for i in range(n):
         groups.setdefault(root(i), []).append(i)
@@ -316,6 +320,9 @@ def find_duplicates(
         if len(members) > 1:
             keep = max(members, key=lambda i: (is_polygon[i], area[i], bool(names[i]), -i))
             drop.update({i: keep for i in members if i != keep})
+    for node, polygon in host.items():
+        if node not in drop and root(node) == node and len(groups[node]) == 1:
+            drop[node] = drop.get(polygon, polygon)
     return drop
 
 

@@ -1,8 +1,8 @@
 """Roll per-building coverage up to streets, communities and grids.
 
 Coverage is reported as households and target population reached and not reached (domain
-§4): everybody for a health station, people aged 60+ for elderly day-care, children 3–6 for a
-kindergarten. Each facility type is counted on its own; a 15-minute facility does not excuse a
+§4): everybody for a health station, people aged 60+ for elderly day-care, children 3–5 for a
+kindergarten (the half-open bands of ``gis.catalogue.TARGET_BANDS``). Each facility type is counted on its own; a 15-minute facility does not excuse a
 missing 5-minute one.
 """
 
@@ -24,7 +24,8 @@ FIGURES = (
 )
 
 # Used only for a district without resident records: persons per urban household and the
-# share of each target group, roughly those of the 2020 census. Figures built on them are
+# share of each target group (the bands of ``gis.catalogue.TARGET_BANDS``: three cohorts for
+# 0-2, 3-5 and 12-14, six for 6-11), roughly those of the 2020 census. Figures built on them are
 # reported as estimated.
 PERSONS_PER_HOUSEHOLD = 2.62
 GROUP_SHARE = {"all": 1.0, "age_0_3": 0.029, "age_3_6": 0.045, "school_age": 0.085, "age_12_15": 0.045,

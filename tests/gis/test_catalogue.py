@@ -146,3 +146,11 @@ def test_find_duplicates_node_and_polygon() -> None:
     assert far == {}
     with pytest.raises(InvalidInput, match="one entry per row"):
         find_duplicates(names, codes[:2], geoms, is_polygon=[True])
+
+
+def test_a_node_between_two_unnamed_polygons_joins_one_not_both() -> None:
+    # Two neighbouring police buildings and the station's node on their shared wall (Nanjing, 五老村).
+    west, east = shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)
+    drop = find_duplicates([None, None, "Wulaocun Police Station"], ["police_station"] * 3,
+                           [west, east, shapely.Point(10, 5)], is_polygon=[True, True, False])
+    assert list(drop) == [2] and drop[2] in (0, 1)
