@@ -69,6 +69,32 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+class GeoReportError(BaseModel):
+    """One error as Open311 GeoReport v2 writes it (the body is a list of these)."""
+
+    code: int = Field(description="the HTTP status")
+    description: str = Field(description="what went wrong")
+
+
+_GEOREPORT_CONTENT = {"application/json": {"schema": {"type": "array",
+                                                      "items": GeoReportError.model_json_schema()}}}
+# Open311 clients parse GeoReport's error list, not our error body: the same statuses, their format.
+OPEN311_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"description": "Refused (GeoReport error list)", "content": _GEOREPORT_CONTENT},
+    "5XX": {"description": "Failed on our side, or the database is unavailable (503, Retry-After)",
+            "content": _GEOREPORT_CONTENT},
+}
+OPEN311_PREFIX = "/open311/"
+
+
+def error_response(request: Request, status: int, code: str, message: str, details: Any = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    """The error body of ``request``'s API: ours, or GeoReport's list under /open311/."""
+    if request.url.path.startswith(OPEN311_PREFIX):
+        return JSONResponse([{"code": status, "description": message}], status_code=status, headers=headers)
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
 def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
@@ -80,35 +106,37 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"Retry-After": "5"} if status == 503 else None
         if status == 429:
             headers = {"Retry-After": str((exc.details or {}).get("retry_after_seconds", 60))}
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers)
+        return error_response(request, status, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [
             {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg")} for e in exc.errors()
         ]
-        return JSONResponse(error_body("invalid_input", "the request is not valid", details), status_code=422)
+        message = "the request is not valid"
+        if request.url.path.startswith(OPEN311_PREFIX):  # GeoReport has no details: name the fields here
+            message += "".join(f"; {d['where']}: {d['problem']}" for d in details[:3])
+        return error_response(request, 422, "invalid_input", message, details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated",
                 413: "payload_too_large"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return error_response(request, exc.status_code, code, str(exc.detail), None,
+                              getattr(exc, "headers", None))
 
     @app.exception_handler(DataError)
     async def _data(request: Request, exc: DataError) -> JSONResponse:
         # A value the database refuses (a NUL in text, an id past bigint): the client's input, not our fault.
         logger.info("database refused a value (request %s): %s", _request_id(request), type(exc.orig).__name__)
-        return JSONResponse(error_body("invalid_input", "a value is out of range or holds characters the database "
-                                       "cannot store (e.g. NUL)", {"problem": type(exc.orig).__name__}),
-                            status_code=422)
+        return error_response(request, 422, "invalid_input", "a value is out of range or holds characters the "
+                              "database cannot store (e.g. NUL)", {"problem": type(exc.orig).__name__})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         rid = _request_id(request)
         logger.exception("unhandled error (request %s)", rid)
-        return JSONResponse(
-            error_body("internal", "internal error; the request id names it in the server log", {"request_id": rid}),
-            status_code=500,
-        )
+        message = "internal error; the request id names it in the server log"
+        if request.url.path.startswith(OPEN311_PREFIX):
+            message += f" ({rid})"
+        return error_response(request, 500, "internal", message, {"request_id": rid})

@@ -124,9 +124,18 @@ class Settings(BaseSettings):
         default=0.01, description="a reported point this close to a grid boundary counts as on it")
     case_categories_path: Path | None = Field(default=None, description="a city's own incident_categories.csv")
     incident_photo_max_bytes: int = Field(default=10 * 1024 * 1024, description="largest photo accepted")
-    # Open311 POST requests.json: with no keys, any citizen may file (like the 12345 web form);
-    # with keys, api_key must be one of them.
+    # Open311 POST requests.json: api_key must be one of the keys, unless filing is opened to anyone
+    # (like a 12345 web form). Every filing lands as a case with a deadline on grid staff, so both
+    # ways are rate limited per client address and per key, in PostgreSQL (shared by all processes).
     open311_api_keys: list[str] = Field(default=[], description="api keys of citizen apps allowed to file")
+    open311_open_filing: bool = Field(default=False, description="anyone may file without an api key")
+    open311_filings_per_address: int = Field(default=10, description="filings per client address per window")
+    open311_filings_per_key: int = Field(default=500, description="filings per api key per window")
+    open311_window_seconds: int = Field(default=3600, description="the Open311 rate-limit window")
+    # Addresses of reverse proxies whose X-Forwarded-For is believed (none: the peer address is
+    # the client's, and a forged header changes nothing).
+    trusted_proxies: list[str] = Field(default=[], description="proxy addresses (or networks) trusted for "
+                                                               "X-Forwarded-For")
     open311_coordinate_decimals: int = Field(default=4, description="public lat/long precision (4: about 10 m)")
 
     # Web app (issue 8). Our own vector tiles are always drawn; an XYZ basemap under them is optional

@@ -722,6 +722,18 @@ class AuditLog(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     client_ip: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # What the client sent as X-Request-ID, kept apart from the server's own id (request_id).
+    client_request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class RateLimit(Base):
+    """Hits per bucket (e.g. Open311 filings of one address) in one fixed window, shared by every process."""
+
+    __tablename__ = "rate_limit"
+
+    bucket: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 # --- coverage -----------------------------------------------------------------------------

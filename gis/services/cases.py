@@ -47,9 +47,10 @@ from gis.services.residents import Reader, Where, check_grid_code, check_paging
 from gis.services.users import Principal
 
 __all__ = [
-    "SOURCES", "Reader", "act_on_incident", "add_photo", "case_statistics", "deadline_rules", "escalate_overdue",
-    "get_incident", "get_patrol", "grid_staff", "incident_categories", "incidents_geojson", "list_incidents",
-    "list_patrols", "locate_point", "open311_create", "open311_request", "open311_requests", "open311_services",
+    "SOURCES", "Reader", "act_on_incident", "add_photo", "case_statistics", "check_open311_key", "deadline_rules",
+    "escalate_overdue", "get_incident", "get_patrol", "grid_staff", "incident_categories", "incidents_geojson",
+    "list_incidents", "list_patrols", "locate_point", "open311_create", "open311_request", "open311_requests",
+    "open311_services",
     "overdue_incidents", "photo_file", "report_incident", "resolve_category",
 ]
 
@@ -911,14 +912,28 @@ def open311_request(session: Session, request_id: int, *, settings: Settings) ->
     return _public(row, settings)
 
 
+def check_open311_key(settings: Settings, api_key: str | None) -> bool:
+    """Whether a filing comes with a registered key; PermissionDenied when one is needed and missing or wrong.
+
+    A key is needed unless ``open311_open_filing`` opens filing to anyone; a wrong key is refused
+    either way (an app sending one expects it to count).
+    """
+    if api_key and api_key in settings.open311_api_keys:
+        return True
+    if api_key:
+        raise PermissionDenied("api_key: not a key of a registered citizen app on this server")
+    if settings.open311_open_filing:
+        return False
+    raise PermissionDenied("api_key is required: this server takes Open311 filings from registered citizen apps "
+                           "only (WANGGE_OPEN311_API_KEYS), unless WANGGE_OPEN311_OPEN_FILING=true opens it")
+
+
 def open311_create(session: Session, *, settings: Settings, service_code: str | None, lat: float | None,
                    lon: float | None, address: str | None = None, address_id: int | None = None,
                    description: str | None = None, contact: str | None = None, api_key: str | None = None,
                    at: dt.datetime | None = None) -> dict[str, Any]:
     """File a citizen's request (role ``citizen``): the api_key rule of Settings, then :func:`report_incident`."""
-    if settings.open311_api_keys and api_key not in settings.open311_api_keys:
-        raise PermissionDenied("api_key: this server accepts requests from registered citizen apps only; "
-                               "send a valid api_key" if api_key else "api_key is required by this server")
+    check_open311_key(settings, api_key)
     if not service_code:
         raise InvalidInput("service_code is required (see services.json)")
     point = None

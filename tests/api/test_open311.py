@@ -28,7 +28,8 @@ def file_request(client: TestClient, status: int = 201, **form: str):
 @pytest.fixture
 def api_keys(api_app):
     original = api_app.state.settings
-    api_app.state.settings = original.model_copy(update={"open311_api_keys": ["app-key-1"]})
+    api_app.state.settings = original.model_copy(update={"open311_api_keys": ["app-key-1"],
+                                                         "open311_open_filing": False})
     try:
         yield
     finally:
@@ -92,17 +93,19 @@ def test_staff_descriptions_stay_private_and_a_second_filing_is_hinted(client: T
 
 
 def test_bad_filings_are_refused(client: TestClient) -> None:
-    outside = file_request(client, status=422, **latlong(300, 400))
-    assert "outside every grid" in outside["message"] and "北社区" in outside["message"]
-    assert "E0101X" in file_request(client, status=422, service_code="E0101X")["message"]
-    assert "location" in client.post(f"{BASE}/requests.json", data={"service_code": "E0101"}).json()["message"]
+    # Errors in GeoReport's format: a list of {code, description}.
+    [outside] = file_request(client, status=422, **latlong(300, 400))
+    assert outside["code"] == 422
+    assert "outside every grid" in outside["description"] and "北社区" in outside["description"]
+    assert "E0101X" in file_request(client, status=422, service_code="E0101X")[0]["description"]
+    assert "location" in client.post(f"{BASE}/requests.json", data={"service_code": "E0101"}).json()[0]["description"]
     assert client.get(f"{BASE}/requests/999999.json").status_code == 404
 
 
 def test_with_api_keys_configured_filing_needs_one(client: TestClient, api_keys) -> None:
-    refused = file_request(client, status=403)
-    assert "api_key" in refused["message"]
-    assert file_request(client, status=403, api_key="wrong")["error"] == "permission_denied"
+    [refused] = file_request(client, status=403)
+    assert "api_key" in refused["description"] and refused["code"] == 403
+    assert file_request(client, status=403, api_key="wrong")[0]["code"] == 403
     file_request(client, api_key="app-key-1")
     # Reading stays public.
     assert client.get(f"{BASE}/requests.json").status_code == 200

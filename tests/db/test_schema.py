@@ -18,7 +18,7 @@ from gis.db.engine import drop_database, ensure_database, make_engine
 from gis.db.models import Base, Building, Community, District, Grid, IncidentEvent
 
 # Small reference tables need no district code (district itself is keyed by it); all others carry one.
-WITHOUT_DISTRICT = {"district", "facility_type", "role", "app_user", "grid_assignment", "audit_log"}
+WITHOUT_DISTRICT = {"district", "facility_type", "role", "app_user", "grid_assignment", "audit_log", "rate_limit"}
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:
