@@ -121,6 +121,8 @@ COUNTS_AS_KEYS = (GENERAL_HOSPITAL,)
 _HEALTH_SERVICE = "卫生服务站|卫生服务中心|社区医院|卫生院|卫生站|卫生室"
 _MEDICAL = "医院|病院|医疗|医学|专科|诊|保健|卫生|防治|中心|医"
 _SCHOOL_STAGE = "初中|初级中学|初[一二三]|中学部|小学|附小|幼儿园|托儿所|附属学校|实验学校|九年|一贯制"
+# Communities are often named after a university (…大学社区居委会): that is no college.
+_COMMUNITY = "社区|居委会|居民委员会"
 
 _RULES: tuple[tuple[str, str, str | None, str | None], ...] = (
     ("part of a school or hospital (a canteen, office, gate or building of it)",
@@ -139,7 +141,7 @@ _RULES: tuple[tuple[str, str, str | None, str | None], ...] = (
     ("senior high school, college or other school outside the compulsory years",
      r"高中|高级中学|附中|附属中学|中等专业|中专|职业|职校|技校|技工|技术学校|大学|学院|党校|进修|培训|"
      r"音乐学校|艺术学校|体育运动学校|体校|少年宫|青少年宫|师范|驾校",
-     None, _SCHOOL_STAGE),
+     None, f"{_SCHOOL_STAGE}|{_COMMUNITY}|{_HEALTH_SERVICE}"),
     ("sports venue outside the life circles (shooting, bowling, billiards, a hotel's)",
      r"射击|射箭|保龄|台球|桌球|棋牌|卡丁|高尔夫|电竞|马术|宾馆|酒店|饭店|会所", None, None),
     ("private or depot parking", r"教职工|员工|内部|职工|公交|公共交通|专用", "停车", None),

@@ -76,6 +76,10 @@ def test_labelled_facility(case: dict[str, str]) -> None:
     ("鼓楼区人民政府", {"amenity": "townhall"}, None),
     ("", {"office": "government"}, None),
     ("小学路", {"highway": "residential"}, None),
+    ("复旦大学理科图书馆", {"amenity": "library"}, None),
+    ("东南大学社区居委会", {"office": "community"}, "community_service_station"),
+    ("南京大学社区卫生服务中心", {"amenity": "clinic"}, "health_centre"),
+    ("南京大学幼儿园", {"amenity": "kindergarten"}, "kindergarten"),
 ])
 def test_rules(name: str, tags: dict[str, str], expected: str | None) -> None:
     found = classify_facility({**tags, **({"name": name} if name else {})}, CATALOGUE)
