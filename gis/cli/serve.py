@@ -18,7 +18,9 @@ def run_server(settings: Settings, *, host: str | None = None, port: int | None 
     app = create_app(settings, host=bind_host)
     console.print(f"Wangge is at http://{bind_host}:{bind_port}/  (health: /health, API docs: /docs)",
                   highlight=False)
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level="info")
+    # No proxy headers from uvicorn: it would believe X-Forwarded-For from loopback, where a local
+    # nginx and an attacker look alike; the app trusts only WANGGE_TRUSTED_PROXIES.
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level="info", proxy_headers=False)
 
 
 def register(app: typer.Typer) -> None:

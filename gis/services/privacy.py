@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -23,6 +25,20 @@ from gis.services.users import Principal
 from gis.settings import Settings
 
 _DIGITS = re.compile(r"\D")
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who is asking, as the HTTP edge knows it: the server's request id, the client's, the client address."""
+
+    request_id: str | None = None
+    client_request_id: str | None = None
+    client_ip: str | None = None
+
+
+# Set by the API for each request (api/app.py), read by every audit row written while it runs, so
+# that no row (a read, a change, a refusal) lacks the address or the two request ids.
+REQUEST_CONTEXT: ContextVar[RequestContext] = ContextVar("wangge_request_context", default=RequestContext())
 
 
 def mask_id_number(value: str | None) -> str | None:
@@ -202,10 +218,12 @@ def record_read(session: Session, principal: Principal, *, entity: str, entity_i
     ids = [str(i) for i in entity_ids]
     if not ids:
         return None
+    context = REQUEST_CONTEXT.get()
     row = AuditLog(
         user_id=principal.user_id or None, username=principal.username, action=action, entity=entity,
         entity_id=ids[0] if len(ids) == 1 else None, district_code=district_code, reason=reason,
-        request_id=request_id, client_ip=client_ip, detail={"ids": ids, **(detail or {})},
+        request_id=context.request_id or request_id, client_ip=client_ip or context.client_ip,
+        client_request_id=context.client_request_id, detail={"ids": ids, **(detail or {})},
     )
     session.add(row)
     session.flush()
@@ -215,10 +233,12 @@ def record_read(session: Session, principal: Principal, *, entity: str, entity_i
 def record_change(session: Session, principal: Principal, *, entity: str, entity_id: Any, action: str,
                   reason: str | None = None, district_code: str | None = None, request_id: str | None = None,
                   detail: dict[str, Any] | None = None) -> AuditLog:
-    """An audit row for a change (edits, adoptions, user management)."""
+    """An audit row for a change (edits, adoptions, user management), with the client's address."""
+    context = REQUEST_CONTEXT.get()
     row = AuditLog(user_id=principal.user_id or None, username=principal.username, action=action, entity=entity,
-                   entity_id=str(entity_id), district_code=district_code, reason=reason, request_id=request_id,
-                   detail=detail)
+                   entity_id=str(entity_id), district_code=district_code, reason=reason,
+                   request_id=context.request_id or request_id, client_request_id=context.client_request_id,
+                   client_ip=context.client_ip, detail=detail)
     session.add(row)
     session.flush()
     return row
@@ -246,6 +266,6 @@ def list_audit(session: Session, *, user_id: int | None = None, entity: str | No
         params["since"] = since
     rows = session.execute(text(f"""
         SELECT id, at, user_id, username, action, entity, entity_id, district_code, reason, request_id,
-               client_ip, detail FROM audit_log WHERE {' AND '.join(where)}
+               client_request_id, client_ip, detail FROM audit_log WHERE {' AND '.join(where)}
         ORDER BY id DESC LIMIT :limit OFFSET :offset"""), params).mappings().all()
     return [{**row, "at": row["at"].isoformat()} for row in rows]

@@ -28,7 +28,7 @@ def incidents(api_session: Session, world: dict) -> dict[str, int]:
 
 def audit_rows(session: Session, request_id: str) -> list:
     return session.execute(text("SELECT username, action, entity, entity_id, reason, detail FROM audit_log "
-                                "WHERE request_id = :r ORDER BY id"), {"r": request_id}).all()
+                                "WHERE client_request_id = :r ORDER BY id"), {"r": request_id}).all()
 
 
 def traced(headers: dict[str, str]) -> tuple[dict[str, str], str]:

@@ -41,9 +41,10 @@ def test_database_down_gives_503_with_retry_hint() -> None:
     assert "Traceback" not in response.text
 
 
-def test_a_given_request_id_is_echoed_and_a_missing_one_is_made(database_url: str) -> None:
+def test_the_server_names_every_request_and_keeps_the_clients_id_beside(database_url: str) -> None:
     with TestClient(create_app(Settings(secret_key=SECRET), url=database_url)) as client:
         given = client.get("/health", headers={"X-Request-ID": "req-from-proxy-42"})
         made = client.get("/health")
-    assert given.headers["X-Request-ID"] == "req-from-proxy-42"
-    assert len(made.headers["X-Request-ID"]) == 16
+    assert given.headers["X-Client-Request-ID"] == "req-from-proxy-42"
+    assert len(given.headers["X-Request-ID"]) == 16 and given.headers["X-Request-ID"] != "req-from-proxy-42"
+    assert len(made.headers["X-Request-ID"]) == 16 and "X-Client-Request-ID" not in made.headers

@@ -223,7 +223,7 @@ def test_reading_the_contact_is_audited_and_planners_never_see_it(client: TestCl
                                                             "X-Access-Reason": "callback"})
     assert shown.json()["reporter_contact"] == "138****5678" and "13812345678" not in shown.text
     (row,) = api_session.execute(text("SELECT username, action, entity, detail, reason FROM audit_log "
-                                      "WHERE request_id = :r"), {"r": rid}).all()
+                                      "WHERE client_request_id = :r"), {"r": rid}).all()
     assert (row.username, row.action, row.entity, row.reason) == ("leader_a", "read", "incident", "callback")
     assert row.detail["field"] == "reporter_contact" and row.detail["ids"] == [str(case["id"])]
     planner = client.get(f"/incidents/{case['id']}", headers=as_user("planner")).json()

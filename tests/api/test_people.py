@@ -24,7 +24,7 @@ import api_world
 def audit_rows(session: Session, request_id: str) -> list:
     """The audit rows one request wrote, identified by its X-Request-ID."""
     return session.execute(text("SELECT user_id, username, action, entity, entity_id, reason, request_id, "
-                                "client_ip, detail FROM audit_log WHERE request_id = :r ORDER BY id"),
+                                "client_ip, detail FROM audit_log WHERE client_request_id = :r ORDER BY id"),
                            {"r": request_id}).all()
 
 
