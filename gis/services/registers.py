@@ -82,12 +82,12 @@ def _place_points(session: Session, district_code: str, rows: list[int], lons: l
             out[row] = {"building_id": given, "match": "building_id", "distance_m": None}
         elif inside:
             out[row] = ({"building_id": inside[0], "match": "inside", "distance_m": 0.0} if len(inside) == 1 else
-                        {"building_id": None, "match": "ambiguous", "distance_m": 0.0, "candidates": inside})
+                        {"building_id": None, "match": "ambiguous", "distance_m": 0.0, "candidates": sorted(inside)})
         elif near_ids:
             # Two footprints about equally near (within a metre): which one is a guess, so it is not made.
             if len(near_ids) > 1 and near_dist[1] - near_dist[0] < 1.0:
                 out[row] = {"building_id": None, "match": "ambiguous", "distance_m": near_dist[0],
-                            "candidates": list(near_ids)}
+                            "candidates": sorted(near_ids)}
             else:
                 out[row] = {"building_id": near_ids[0], "match": "nearest", "distance_m": near_dist[0]}
         else:

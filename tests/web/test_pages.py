@@ -11,7 +11,7 @@ from gis.crs import wgs84_to_gcj02
 from gis.db.engine import make_engine
 from web_pages import screenshot, sign_in
 
-COMMUNITY = "320102003012"  # 常府社区: four grids, all within 300–500 households
+COMMUNITY = "320102003008"  # 太平南社区: four grids, all within 300–500 households (seed 1)
 
 
 def _scalar(url: str, sql: str, **params: object) -> object:
