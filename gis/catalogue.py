@@ -142,8 +142,10 @@ _RULES: tuple[tuple[str, str, str | None, str | None], ...] = (
      r"高中|高级中学|附中|附属中学|中等专业|中专|职业|职校|技校|技工|技术学校|大学|学院|党校|进修|培训|"
      r"音乐学校|艺术学校|体育运动学校|体校|少年宫|青少年宫|师范|驾校",
      None, f"{_SCHOOL_STAGE}|{_COMMUNITY}|{_HEALTH_SERVICE}"),
-    ("sports venue outside the life circles (shooting, bowling, billiards, a hotel's)",
-     r"射击|射箭|保龄|台球|桌球|棋牌|卡丁|高尔夫|电竞|马术|宾馆|酒店|饭店|会所", None, None),
+    ("sports venue outside the life circles (shooting, bowling, billiards)",
+     r"射击|射箭|保龄|台球|桌球|棋牌|卡丁|高尔夫|电竞|马术", None, None),
+    ("a hotel's or club's sports venue, not open to residents", r"宾馆|酒店|饭店|会所",
+     r"体育|运动|健身|游泳|泳池|球|场|馆", None),
     ("private or depot parking", r"教职工|员工|内部|职工|公交|公共交通|专用", "停车", None),
     ("a shop of another kind (bicycles, a brand's store)", r"自行车|单车|专卖|(?i:bicycle|bike|speciality store|specialty store)",
      None, None),

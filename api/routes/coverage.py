@@ -178,8 +178,11 @@ def supply(session: SessionDep,
            type_code: Annotated[str | None, Query(description="one facility type (default: every type with a "
                                                               "capacity_per_1000)")] = None,
            level: Annotated[Literal["community", "street"], Query()] = "community",
+           per: Annotated[Literal["residents", "target_group"], Query(
+               description="residents (千人指标) or target_group (a place per person of the group)")] = "residents",
            district_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None) -> dict[str, Any]:
-    return coverage_service.supply_demand(session, type_code=type_code, level=level, district_code=district_code)
+    return coverage_service.supply_demand(session, type_code=type_code, level=level, per=per,
+                                          district_code=district_code)
 
 
 @router.get("/coverage/isochrones", summary="Walking isochrones of a type's facilities as GeoJSON (display only)",

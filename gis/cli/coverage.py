@@ -262,6 +262,8 @@ def supply(
     type_code: str = typer.Option(None, "--type", help="One facility type (default: every type with a "
                                   "capacity_per_1000)."),
     level: str = typer.Option("community", "--level", help="community or street."),
+    per: str = typer.Option("residents", "--per", help="residents (capacity_per_1000 × residents, 千人指标) or "
+                            "target_group (a place for every person of the type's target group)."),
     top: int = typer.Option(10, "--top", min=1, help="Rows shown per type (JSON has all)."),
     district_code: DistrictCode = None,
     as_json: JsonOption = False,
@@ -269,8 +271,10 @@ def supply(
     """Places needed (千人指标 × residents) against places provided, per community or street, shortfall first."""
     if level not in coverage_service.SUPPLY_LEVELS:
         raise typer.BadParameter(f"expected community or street; got {level!r}", param_hint="--level")
+    if per not in coverage_service.SUPPLY_BASES:
+        raise typer.BadParameter(f"expected residents or target_group; got {per!r}", param_hint="--per")
     with db_transaction() as session:
-        report = coverage_service.supply_demand(session, type_code=type_code, level=level,
+        report = coverage_service.supply_demand(session, type_code=type_code, level=level, per=per,
                                                 district_code=district_code)
     if as_json:
         emit(report, as_json=True)
@@ -281,7 +285,8 @@ def supply(
                   f"{report['population_source']}", highlight=False)
     for tc, entry in report["types"].items():
         d = entry["district"]
-        console.print(f"[bold]{tc}[/] {entry['name_zh']} ({entry['capacity_per_1000']:g} per 1,000): needed "
+        console.print(f"[bold]{tc}[/] {entry['name_zh']} ({entry['places_per_1000']:g} per 1,000 "
+                      f"{'residents' if entry['per'] == 'residents' else entry['target_group']}): needed "
                       f"{d['places_needed']:,}, provided {d['places_provided']:,} by {d['facilities']} facilities, "
                       f"short {d['shortfall']:,} in the {plural} short of places", highlight=False)
         if entry["capacity_note"]:
@@ -292,9 +297,10 @@ def supply(
             console.print(f"  {r[column] or '-'} {r['name'] or ''}: needs {r['places_needed']:,}, has "
                           f"{r['places_provided']:,} ({r['facilities']} facilities), short {r['shortfall']:,}; "
                           f"{r['residents']:,} residents, target {r['target_population']:,}", highlight=False)
-    if report["no_standard"]:
+    if report["no_standard"] and per == "residents":
         console.print("no capacity_per_1000 set for: " + ", ".join(report["no_standard"])
-                      + " (wangge coverage catalogue set TYPE --capacity-per-1000 N)", highlight=False)
+                      + " (wangge coverage catalogue set TYPE --capacity-per-1000 N, or --per target_group)",
+                      highlight=False)
 
 
 @coverage_app.command("what-if")

@@ -1,7 +1,8 @@
 """Supply against demand (千人指标): places needed per unit against places its facilities provide.
 
 Places needed are the catalogue's ``capacity_per_1000`` (places per 1,000 residents, the
-千人指标 of the planning norms) times the unit's residents; places provided are the recorded
+千人指标 of the planning norms) times the unit's residents, or, per target group, a place for
+every person of the type's target group (every child of kindergarten age); places provided are the recorded
 capacities of the facilities inside the unit, or the type's ``default_capacity`` where none is
 recorded (counted and flagged as assumed). The shortfall ranks the units.
 """
@@ -13,7 +14,9 @@ import pandas as pd
 
 from gis.errors import InvalidInput
 
-__all__ = ["SUPPLY_COLUMNS", "supply_table"]
+__all__ = ["BASES", "SUPPLY_COLUMNS", "supply_table"]
+
+BASES = ("residents", "target_population")
 
 SUPPLY_COLUMNS = ("unit", "residents", "target_population", "places_needed", "facilities", "places_provided",
                   "facilities_capacity_assumed", "shortfall", "surplus", "provision_ratio")
@@ -25,6 +28,7 @@ def supply_table(
     *,
     capacity_per_1000: float,
     default_capacity: float | None,
+    basis: str = "residents",
 ) -> pd.DataFrame:
     """One row per unit, ranked by shortfall (largest first), then by places needed.
 
@@ -40,7 +44,12 @@ def supply_table(
     default_capacity
         Places assumed for a facility with no recorded capacity; None counts such a facility as 0
         places (and flags it all the same).
+    basis
+        ``residents`` (places per 1,000 residents, the 千人指标) or ``target_population`` (places
+        per 1,000 people of the type's target group: 1,000 is a place for every child).
     """
+    if basis not in BASES:
+        raise InvalidInput(f"basis must be one of {', '.join(BASES)}; got {basis!r}")
     for frame, name, columns in ((demand, "demand", ("unit", "residents", "target_population")),
                                  (facilities, "facilities", ("unit", "capacity"))):
         missing = [c for c in columns if c not in frame]
@@ -59,7 +68,7 @@ def supply_table(
     supply = f.groupby(key, sort=True).agg(facilities=("places", "size"), places_provided=("places", "sum"),
                                            facilities_capacity_assumed=("assumed", "sum"))
     table = d.join(supply, how="outer").fillna(0)
-    needed = np.ceil(table["residents"].to_numpy(dtype=float) * capacity_per_1000 / 1000.0 - 1e-9)
+    needed = np.ceil(table[basis].to_numpy(dtype=float) * capacity_per_1000 / 1000.0 - 1e-9)
     table["places_needed"] = needed.astype(np.int64)
     table["places_provided"] = table["places_provided"].round().astype(np.int64)
     gap = table["places_needed"] - table["places_provided"]

@@ -1050,6 +1050,7 @@ def facility_isochrones(
 
 
 SUPPLY_LEVELS = ("community", "street")
+SUPPLY_BASES = ("residents", "target_group")
 
 
 def supply_demand(
@@ -1057,9 +1058,13 @@ def supply_demand(
     *,
     type_code: str | None = None,
     level: str = "community",
+    per: str = "residents",
     district_code: str | None = None,
 ) -> dict[str, Any]:
     """Places needed (``capacity_per_1000`` × residents) against places provided, per community or street.
+
+    With ``per="target_group"`` a place is needed for every person of the type's target group
+    (types whose target group is everybody are then left out).
 
     Provided places are the facilities' recorded capacities, or the type's default capacity where
     none is recorded (counted as assumed). Types without a ``capacity_per_1000`` are listed as such.
@@ -1067,6 +1072,8 @@ def supply_demand(
     """
     if level not in SUPPLY_LEVELS:
         raise InvalidInput(f"level must be community or street; got {level!r}", details={"field": "level"})
+    if per not in SUPPLY_BASES:
+        raise InvalidInput(f"per must be residents or target_group; got {per!r}", details={"field": "per"})
     code, name, _ = resolve_district(session, district_code)
     catalogue = facility_types(session)
     codes = [_check_type(catalogue, type_code)] if type_code else list(catalogue)
@@ -1093,7 +1100,11 @@ def supply_demand(
     no_standard = []
     for tc in codes:
         ft = catalogue[tc]
-        if ft.capacity_per_1000 is None:
+        if per == "residents":
+            per_1000, basis = ft.capacity_per_1000, "residents"
+        else:
+            per_1000, basis = (None if ft.target_group == "all" else 1000.0), "target_population"
+        if per_1000 is None:
             no_standard.append(tc)
             continue
         default = shipped[tc].default_capacity if tc in shipped else None
@@ -1101,7 +1112,7 @@ def supply_demand(
                                "target_population": population[ft.target_group].to_numpy()})
         mine = fac[fac["type_code"] == tc]
         table = supply_table(demand, mine[["unit", "capacity"]].astype({"capacity": float}),
-                             capacity_per_1000=float(ft.capacity_per_1000), default_capacity=default)
+                             capacity_per_1000=float(per_1000), default_capacity=default, basis=basis)
         rows = [{column: r.pop("unit"), "name": None, **{k: _plain(v) for k, v in r.items()}}
                 for r in table.to_dict("records")]
         for r in rows:
@@ -1109,7 +1120,8 @@ def supply_demand(
         totals = {k: int(table[k].sum()) for k in ("residents", "target_population", "places_needed", "facilities",
                                                    "places_provided", "facilities_capacity_assumed")}
         totals["shortfall"] = int(table["shortfall"].sum())  # units short, not netted against others' surplus
-        out[tc] = {"name_zh": ft.name_zh, "capacity_per_1000": ft.capacity_per_1000, "default_capacity": default,
+        out[tc] = {"name_zh": ft.name_zh, "capacity_per_1000": ft.capacity_per_1000, "places_per_1000": per_1000,
+                   "per": basis, "default_capacity": default,
                    "target_group": ft.target_group, "district": totals, PLURAL[level]: rows,
                    "capacity_note": (f"{totals['facilities_capacity_assumed']} facilities without a recorded "
                                      f"capacity counted at the type default ({default} places)" if default else
@@ -1117,7 +1129,8 @@ def supply_demand(
                                      "capacity counted as 0 places (no type default)")
                    if totals["facilities_capacity_assumed"] else None}
     return {"district_code": code, "district_name": name, "level": level, "population_source": population_source,
-            "basis": "places needed = capacity_per_1000 × residents / 1,000 (千人指标), rounded up",
+            "basis": ("places needed = capacity_per_1000 × residents / 1,000 (千人指标), rounded up per unit"
+                      if per == "residents" else "places needed = one per person of the type's target group"),
             "types": out, "no_standard": no_standard}
 
 

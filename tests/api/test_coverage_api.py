@@ -104,6 +104,10 @@ def test_supply_and_cover_all_over_http(client: TestClient, as_user) -> None:
     rows = response.json()["types"]["kindergarten"]["communities"]
     assert {r["community_code"] for r in rows} == {town.NORTH, town.SOUTH}
     assert client.get("/coverage/supply", params={"level": "grid"}, headers=viewer).status_code == 422
+    per_child = client.get("/coverage/supply", params={"district_code": town.DISTRICT, "type_code": "kindergarten",
+                                                       "per": "target_group"}, headers=viewer).json()
+    assert {r["community_code"]: r["places_needed"] for r in per_child["types"]["kindergarten"]["communities"]} \
+        == {town.NORTH: 2, town.SOUTH: 1}
     site = client.post("/coverage/site", json={"type_code": "kindergarten", "cover_all": True,
                                                "district_code": town.DISTRICT}, headers=as_user("facility"))
     assert site.status_code == 200, site.text

@@ -114,3 +114,7 @@ def test_supply_per_community_and_street(demo_env: dict[str, str]) -> None:
     assert "kindergarten" in streets.stdout and "no capacity_per_1000 set for" in streets.stdout
     bad = wangge(demo_env, "supply", "--level", "grid")
     assert bad.returncode != 0 and "--level" in bad.stderr
+    per_child = wangge(demo_env, "supply", "--type", "kindergarten", "--per", "target_group", "--json")
+    assert per_child.returncode == 0, per_child.stderr
+    kg_child = json.loads(per_child.stdout)["types"]["kindergarten"]
+    assert all(r["places_needed"] == r["target_population"] for r in kg_child["communities"])

@@ -80,6 +80,8 @@ def test_labelled_facility(case: dict[str, str]) -> None:
     ("东南大学社区居委会", {"office": "community"}, "community_service_station"),
     ("南京大学社区卫生服务中心", {"amenity": "clinic"}, "health_centre"),
     ("南京大学幼儿园", {"amenity": "kindergarten"}, "kindergarten"),
+    ("珠岛宾馆游泳池", {"leisure": "sports_centre"}, None),
+    ("金陵饭店便利店", {"shop": "convenience"}, "convenience_store"),
 ])
 def test_rules(name: str, tags: dict[str, str], expected: str | None) -> None:
     found = classify_facility({**tags, **({"name": name} if name else {})}, CATALOGUE)

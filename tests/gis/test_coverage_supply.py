@@ -40,3 +40,16 @@ def test_bad_input_is_named() -> None:
     with pytest.raises(InvalidInput, match="capacity_per_1000"):
         supply_table(pd.DataFrame({"unit": [], "residents": [], "target_population": []}),
                      pd.DataFrame({"unit": [], "capacity": []}), capacity_per_1000=-1, default_capacity=None)
+
+
+def test_per_target_group_needs_a_place_per_person_of_the_group() -> None:
+    demand = pd.DataFrame({"unit": ["A", "B"], "residents": [1000, 500], "target_population": [40, 11]})
+    facilities = pd.DataFrame({"unit": ["A"], "capacity": [30]})
+    table = supply_table(demand, facilities, capacity_per_1000=1000, default_capacity=None,
+                         basis="target_population")
+    rows = {r["unit"]: r for r in table.to_dict("records")}
+    assert (rows["A"]["places_needed"], rows["A"]["shortfall"]) == (40, 10)
+    assert (rows["B"]["places_needed"], rows["B"]["shortfall"]) == (11, 11)
+    assert table["unit"].tolist() == ["B", "A"]
+    with pytest.raises(InvalidInput, match="basis"):
+        supply_table(demand, facilities, capacity_per_1000=1, default_capacity=None, basis="households")

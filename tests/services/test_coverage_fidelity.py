@@ -70,6 +70,15 @@ def test_supply_against_demand_ranks_the_shortfall(db: Session, ids: dict) -> No
     assert {"kindergarten", "nursery"} <= set(whole["types"]) and "health_station" in whole["no_standard"]
     with pytest.raises(InvalidInput, match="level"):
         coverage_service.supply_demand(db, level="grid", district_code=town.DISTRICT)
+    # Per target group: a place for every child of kindergarten age (4 and 5 in N, 4 in R).
+    per_child = coverage_service.supply_demand(db, type_code="kindergarten", district_code=town.DISTRICT,
+                                               per="target_group")
+    needed = {r["community_code"]: r["places_needed"] for r in per_child["types"]["kindergarten"]["communities"]}
+    assert needed == {town.NORTH: 2, town.SOUTH: 1}
+    everybody = coverage_service.supply_demand(db, district_code=town.DISTRICT, per="target_group")
+    assert "health_station" in everybody["no_standard"] and "elderly_daycare" in everybody["types"]
+    with pytest.raises(InvalidInput, match="per"):
+        coverage_service.supply_demand(db, per="households", district_code=town.DISTRICT)
 
 
 def lonlat(x: float, y: float) -> tuple[float, float]:
