@@ -124,6 +124,8 @@ class Settings(BaseSettings):
         default=0.01, description="a reported point this close to a grid boundary counts as on it")
     case_categories_path: Path | None = Field(default=None, description="a city's own incident_categories.csv")
     incident_photo_max_bytes: int = Field(default=10 * 1024 * 1024, description="largest photo accepted")
+    incident_photo_max_pixels: int = Field(default=50_000_000,
+                                           description="most pixels a photo may decode to (bigger: refused unread)")
     # Open311 POST requests.json: api_key must be one of the keys, unless filing is opened to anyone
     # (like a 12345 web form). Every filing lands as a case with a deadline on grid staff, so both
     # ways are rate limited per client address and per key, in PostgreSQL (shared by all processes).

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import math
 import os
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from PIL import Image, ImageOps
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -47,8 +49,8 @@ from gis.services.residents import Reader, Where, check_grid_code, check_paging
 from gis.services.users import Principal
 
 __all__ = [
-    "SOURCES", "Reader", "act_on_incident", "add_photo", "case_statistics", "check_open311_key", "deadline_rules",
-    "escalate_overdue", "get_incident", "get_patrol", "grid_staff", "incident_categories", "incidents_geojson",
+    "SOURCES", "Reader", "act_on_incident", "add_photo", "case_statistics", "check_open311_key", "clean_photo",
+    "deadline_rules", "escalate_overdue", "get_incident", "get_patrol", "grid_staff", "incident_categories", "incidents_geojson",
     "list_incidents", "list_patrols", "locate_point", "open311_create", "open311_request", "open311_requests",
     "open311_services",
     "overdue_incidents", "photo_file", "report_incident", "resolve_category",
@@ -658,6 +660,48 @@ def photo_kind(content: bytes) -> str | None:
     return None
 
 
+_PIL_FORMATS = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
+
+
+def clean_photo(content: bytes, *, max_pixels: int) -> tuple[bytes, str]:
+    """The photo decoded and re-encoded in its own format without any metadata (EXIF GPS, comments); and its kind.
+
+    The pixel count is read from the header and checked before anything is decoded, so a small
+    file that would decompress to gigabytes (a "bomb") is refused without being expanded. The
+    EXIF orientation is applied to the pixels first, as viewers would have shown it.
+    """
+    kind = photo_kind(content)
+    if kind is None:
+        raise InvalidInput("photo: the file is not a JPEG, PNG or WebP image (checked by its content, not its name)")
+    try:
+        with Image.open(io.BytesIO(content), formats=[_PIL_FORMATS[kind]]) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise InvalidInput(f"photo: {width}×{height} is {width * height:,} pixels, more than the "
+                                   f"{max_pixels:,} allowed (WANGGE_INCIDENT_PHOTO_MAX_PIXELS)",
+                                   details={"width": width, "height": height, "max_pixels": max_pixels})
+            image.load()
+            frame = ImageOps.exif_transpose(image)  # a copy: the first frame only
+    except Image.DecompressionBombError:  # Pillow's own ceiling, met while reading the header
+        raise InvalidInput(f"photo: the image holds far more pixels than the {max_pixels:,} allowed "
+                           "(WANGGE_INCIDENT_PHOTO_MAX_PIXELS)", details={"max_pixels": max_pixels}) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidInput(f"photo: the {kind.upper()} data cannot be decoded ({type(exc).__name__}); "
+                           "send the photo as the camera wrote it") from None
+    # Encoders write some of ``info`` back (a JPEG comment, for one): keep only what a pixel needs.
+    frame.info = {k: v for k, v in frame.info.items() if k == "transparency"}
+    out = io.BytesIO()
+    if kind == "jpg":
+        if frame.mode not in ("RGB", "L"):
+            frame = frame.convert("RGB")
+        frame.save(out, format="JPEG", quality=90, optimize=True)
+    elif kind == "png":
+        frame.save(out, format="PNG", optimize=True)
+    else:
+        frame.save(out, format="WEBP", quality=90)
+    return out.getvalue(), kind
+
+
 def _photos_of(session: Session, incident_id: int) -> list[dict[str, Any]]:
     rows = session.execute(text("""
         SELECT id, content_type, size_bytes, sha256, uploaded_at FROM incident_photo WHERE incident_id = :i
@@ -668,18 +712,18 @@ def _photos_of(session: Session, incident_id: int) -> list[dict[str, Any]]:
 
 def add_photo(session: Session, reader: Reader, incident_id: int, *, content: bytes,
               settings: Settings) -> dict[str, Any]:
-    """Attach a JPEG/PNG/WebP photo (checked by content and size) to a case in the uploader's scope.
+    """Attach a JPEG/PNG/WebP photo (checked by content, size and pixels) to a case in the uploader's scope.
 
-    Stored as ``<state>/uploads/incidents/<id>/<sha256>.<ext>``; the same file twice is one photo.
+    Decoded and re-encoded without metadata (:func:`clean_photo`), stored as
+    ``<state>/uploads/incidents/<id>/<sha256 of the clean file>.<ext>``; the same photo twice is one.
     """
     row = _case_in_scope(session, reader.principal, incident_id, lock=False)
     limit = settings.incident_photo_max_bytes
     if len(content) > limit:
         raise InvalidInput(f"photo: {len(content):,} bytes is more than the {limit:,}-byte limit",
                            details={"size_bytes": len(content), "max_bytes": limit})
-    kind = photo_kind(content)
-    if kind is None:
-        raise InvalidInput("photo: the file is not a JPEG, PNG or WebP image (checked by its content, not its name)")
+    # Only pixels are kept: the stored file is our own encoding, never the uploaded bytes.
+    content, kind = clean_photo(content, max_pixels=settings.incident_photo_max_pixels)
     digest = hashlib.sha256(content).hexdigest()
     existing = session.execute(text("SELECT id FROM incident_photo WHERE incident_id = :i AND sha256 = :s"),
                                {"i": incident_id, "s": digest}).scalar()
@@ -720,6 +764,11 @@ def photo_file(session: Session, reader: Reader, incident_id: int, photo_id: int
     if not path.is_file():
         raise NotFound(f"photo {photo_id} of incident {incident_id}: the file {photo.path} is missing from the "
                        "upload store")
+    # Photos of a case may show people and homes: every read is kept.
+    privacy.record_read(session, reader.principal, entity="incident_photo", entity_ids=[photo_id],
+                        reason=reader.reason, district_code=reader.principal.district_code,
+                        request_id=reader.request_id, client_ip=reader.client_ip,
+                        detail={"incident_id": incident_id})
     return path, photo.content_type
 
 
