@@ -344,6 +344,9 @@ def _group_faces(*, n_faces: int, face_block: np.ndarray, building_face: np.ndar
     seeded = np.unique(building_face)
     owner[seeded] = seeded
     fi, fj, fl = (face_adj[c].to_numpy() for c in ("i", "j", "length"))
+    # Faces meeting along a main road or barrier never share a cell, even where the barrier ends
+    # inside their block (a dead end is no boundary for polygonize, but it is for people).
+    apart = face_adj["on_hard"].to_numpy(bool) if "on_hard" in face_adj else np.zeros(len(fi), dtype=bool)
     if face_building is not None:
         in_footprint = np.flatnonzero((face_building >= 0) & (owner < 0))
         seed = building_face[face_building[in_footprint]]
@@ -353,9 +356,8 @@ def _group_faces(*, n_faces: int, face_block: np.ndarray, building_face: np.ndar
             in_footprint, seed = in_footprint[keep], seed[keep]
         owner[in_footprint] = owner[seed]
         # A footprint a main road is drawn through keeps only the side its point is on.
-        apart = face_adj["on_hard"].to_numpy(bool) if "on_hard" in face_adj else np.zeros(len(fi), dtype=bool)
         _drop_detached(owner, fi[~apart], fj[~apart], n_faces)
-    same = face_block[fi] == face_block[fj]
+    same = (face_block[fi] == face_block[fj]) & ~apart
     _grow(owner, fi[same], fj[same], fl[same])
     if face_area is not None:
         # A footprint can cut a piece off the rest of its block: it joins a neighbour across a
@@ -363,13 +365,15 @@ def _group_faces(*, n_faces: int, face_block: np.ndarray, building_face: np.ndar
         seeded_block = np.zeros(int(face_block.max()) + 1 if len(face_block) else 0, dtype=bool)
         seeded_block[face_block[owner >= 0]] = True
         cut_off = (owner < 0) & seeded_block[face_block]
-        ok = (face_area[fi] == face_area[fj]) & (cut_off[fi] | cut_off[fj])
-        if "on_hard" in face_adj:
-            ok &= ~face_adj["on_hard"].to_numpy(bool)
+        ok = (face_area[fi] == face_area[fj]) & (cut_off[fi] | cut_off[fj]) & ~apart
         _grow(owner, fi[ok], fj[ok], fl[ok], receivers=cut_off)
-    for block in np.unique(face_block[owner < 0]):
-        members = np.flatnonzero((face_block == block) & (owner < 0))
-        owner[members] = members[0]
+    # Land without buildings: one cell per block, or per side of a barrier ending inside it.
+    free = owner < 0
+    link = same & free[fi] & free[fj]
+    graph = coo_matrix((np.ones(int(link.sum())), (fi[link], fj[link])), shape=(n_faces, n_faces))
+    piece = connected_components(graph, directed=False)[1]
+    first = pd.Series(np.arange(n_faces)).groupby(piece).transform("min").to_numpy()
+    owner[free] = first[free]
     _, cell = np.unique(owner, return_inverse=True)
     return cell.astype(np.int64)
 

@@ -223,3 +223,64 @@ def test_every_suggestion_tiles_its_community_and_respects_hard_constraints(comm
 def test_an_area_without_buildings_is_refused_with_a_reason() -> None:
     with pytest.raises(Infeasible, match="no buildings"):
         suggest_partition(_region(500, 500), _buildings([]), _roads([]), crs=CRS, lo=300, hi=500)
+
+
+@st.composite
+def real_like_communities(draw):  # type: ignore[no-untyped-def]
+    """What real data has: barriers ending short of an edge, long straight outlines, L- and ring-shaped
+    communities, superblocks of a few huge buildings; built in metres, handed over in lon/lat."""
+    w = draw(st.integers(300, 900))
+    h = draw(st.integers(300, 900))
+    region = box(X0, Y0, X0 + w, Y0 + h)
+    shape = draw(st.sampled_from(["box", "L", "ring"]))
+    if shape == "L":
+        region = region.difference(box(X0 + w / 2, Y0 + h / 2, X0 + w, Y0 + h))
+    elif shape == "ring":
+        region = region.difference(box(X0 + w / 3, Y0 + h / 3, X0 + 2 * w / 3, Y0 + 2 * h / 3))
+    lines = []
+    if draw(st.booleans()):
+        x = draw(st.integers(60, w - 60))
+        short = draw(st.integers(0, 90))  # a main road stopping short of the far edge
+        lines.append(([(x, 0), (x, h - short)], True, "主干路"))
+    for _ in range(draw(st.integers(0, 2))):
+        y = draw(st.integers(30, h - 30))
+        lines.append(([(0, y), (w, y)], False, None))
+    roads = _roads(lines)
+    n = draw(st.integers(1, 40))
+    xs = draw(st.lists(st.integers(10, w - 10), min_size=n, max_size=n))
+    ys = draw(st.lists(st.integers(10, h - 10), min_size=n, max_size=n))
+    hh = draw(st.lists(st.integers(0, 140), min_size=n, max_size=n))
+    sizes = [6.0] * n
+    for k in range(min(n, draw(st.integers(0, 2)))):  # superblocks: a campus or compound building
+        sizes[k], hh[k] = 30.0, draw(st.integers(100, 700))
+    geoms = [box(X0 + x - s, Y0 + y - s, X0 + x + s, Y0 + y + s) for x, y, s in zip(xs, ys, sizes, strict=True)]
+    road_union = shapely.union_all(roads.geometry.to_numpy()) if len(roads) else None
+    keep = [i for i, g in enumerate(geoms) if region.contains(g)
+            and (road_union is None or g.distance(road_union) > 1.0)]
+    buildings = gpd.GeoDataFrame({"id": np.arange(1, len(keep) + 1), "households": [hh[i] for i in keep]},
+                                 geometry=[geoms[i] for i in keep], crs=CRS)
+    to_lonlat = "EPSG:4490"
+    return (gpd.GeoSeries([region], crs=CRS).to_crs(to_lonlat).iloc[0], buildings.to_crs(to_lonlat),
+            roads.to_crs(to_lonlat))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(real_like_communities(), st.integers(0, 2))
+def test_suggestions_in_lonlat_pass_the_checker(community, seed) -> None:
+    from gis.checker import CheckOptions, blocking, check_units
+
+    region, buildings, roads = community
+    if buildings.empty:
+        return
+    suggestion = suggest_partition(region, buildings, roads, crs="EPSG:4490", lo=300, hi=500, seed=seed, closing_m=60)
+    units = suggestion.units
+    children = gpd.GeoDataFrame({"code": units["label"], "parent_code": "P"}, geometry=units.geometry.to_numpy(),
+                                crs="EPSG:4490")
+    parents = gpd.GeoDataFrame({"code": ["P"]}, geometry=[region], crs="EPSG:4490")
+    findings = check_units(children, parents, child_level="grid", buildings=buildings, roads=roads,
+                           options=CheckOptions(closing_m=60))
+    assert blocking(findings, allow_out_of_range=True) == [], [f.message for f in findings]
+    # Exact in storage coordinates: the units cover the region as stored, with no overlap.
+    union = shapely.union_all(children.geometry.to_numpy())
+    assert shapely.area(shapely.symmetric_difference(union, region)) < 1e-12
+    assert all(g.is_valid and g.geom_type == "Polygon" for g in children.geometry)
