@@ -72,7 +72,8 @@ def test_patching_a_grid_answers_the_new_version_counts_and_findings(
     plan = api_session.execute(text("SELECT kind, status, created_by FROM plan WHERE id = :p"),
                                {"p": body["plan_id"]}).one()
     assert plan.kind == "manual_edit" and plan.status == "adopted"
-    audit = api_session.execute(text("SELECT username, action, request_id FROM audit_log ORDER BY id DESC LIMIT 1"))
+    audit = api_session.execute(text("SELECT username, action, client_request_id FROM audit_log "
+                                     "ORDER BY id DESC LIMIT 1"))
     assert tuple(audit.one()) == ("planner", "update", "edit-1")
     # The version can come in the body too; the next edit builds on version 2.
     again = client.patch(f"/grids/{A}", json={"geometry": polygon(-100, -100, 400, 300), "reason": "undo",

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import coverage_town as town
-from api.errors import ErrorBody
+from api.errors import ErrorBody, GeoReportError
 
 
 def declared(api_app, method: str, path: str, status: str) -> dict[str, Any]:
@@ -76,12 +76,15 @@ def test_every_operation_declares_the_error_body_it_sends(api_app) -> None:
     document = api_app.openapi()
     assert "HTTPValidationError" not in document.get("components", {}).get("schemas", {})
     error_schema = ErrorBody.model_json_schema()
+    # Open311 answers errors in GeoReport's own list format (issue 23).
+    georeport = {"type": "array", "items": GeoReportError.model_json_schema()}
     for path, item in document["paths"].items():
         for method, operation in item.items():
             responses = operation["responses"]
             assert "422" not in responses, f"{method.upper()} {path}"
+            schema = georeport if path.startswith("/open311/") else error_schema
             for status in ("4XX", "5XX"):
-                assert responses[status]["content"] == {"application/json": {"schema": error_schema}}, (
+                assert responses[status]["content"] == {"application/json": {"schema": schema}}, (
                     f"{method.upper()} {path} {status}")
 
 
