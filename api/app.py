@@ -14,6 +14,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.deps import authorize
 from api.errors import install_error_handlers
+from api.headers import SecurityHeaders, mount_docs, page_policy
 from api.ratelimit import BodySizeLimit, ConcurrencyLimit, LoginLimiter
 from api.routes import ROUTERS
 from gis import __version__
@@ -122,6 +123,8 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
         "Map data © OpenStreetMap contributors (ODbL).",
         lifespan=lifespan,
         dependencies=[Depends(authorize)],
+        docs_url=None,  # served by api.headers.mount_docs from installed files, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -136,6 +139,7 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
     app.add_middleware(ConcurrencyLimit, limit=in_progress,
                        wait_seconds=settings.db_pool_timeout_seconds, exempt=("/app/static", "/app/vendor"))
 
+    app.add_middleware(SecurityHeaders, page_csp=page_policy(settings))
     app.add_middleware(RequestId)
     # Outermost: X-Forwarded-For names the client only when the peer is a configured proxy (none by
     # default), so a forged header changes neither the logged address nor the per-address limits.
@@ -145,5 +149,6 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
 
     for router in ROUTERS:
         app.include_router(router)
+    mount_docs(app)
     mount_web(app)  # pages and static files: plain routes, outside the access table (they hold no data)
     return app
