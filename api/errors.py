@@ -13,10 +13,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gis import errors
+from gis.services import privacy
 
 logger = logging.getLogger("wangge.api")
 
@@ -99,10 +101,25 @@ def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
+def _keep_refusal(request: Request, status: int, message: str) -> None:
+    """An audit row for a signed-in user's refused request: probes outside one's scope are kept."""
+    principal = getattr(request.state, "principal", None)
+    route = getattr(request.scope.get("route"), "path", None)
+    if principal is None or route is None:
+        return
+    try:
+        privacy.record_refusal(request.app.state.engine, principal, route=f"{request.method} {route}",
+                               status=status, message=message)
+    except SQLAlchemyError:  # the refusal itself must still be answered when the database is not there
+        logger.warning("could not keep the refusal of %s %s in the audit log", request.method, route)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.WanggeError)
     async def _domain(request: Request, exc: errors.WanggeError) -> JSONResponse:
         status = status_for(exc)
+        if status in (403, 404):
+            await run_in_threadpool(_keep_refusal, request, status, exc.message)
         headers = {"Retry-After": "5"} if status == 503 else None
         if status == 429:
             headers = {"Retry-After": str((exc.details or {}).get("retry_after_seconds", 60))}

@@ -100,20 +100,28 @@ def _incident_record(row: Any, principal: Principal) -> dict[str, Any]:
         "duplicate_of": row.duplicate_of, "version": row.version, "category_code": row.category_code,
         "area": row.area, "handler_id": row.handler_id, "geometry": json.loads(row.point),
     }
-    # Planners and viewers never get the key at all; within scope the contact is masked.
+    # Planners and viewers never get the key at all; within scope the contact is masked. A
+    # description (and an event's note) may name residents: theirs to read who may read personal
+    # data (and audited), never a planner's or viewer's, who work with counts.
     if principal.may_read_personal_data:
         record["reporter_contact"] = privacy.mask_phone(row.reporter_contact)
+    else:
+        record["description"] = None
     return record
 
 
 def _audit_contacts(session: Session, reader: Reader, records: list[dict[str, Any]], *, action: str,
                     detail: dict[str, Any] | None = None) -> None:
-    """One audit row naming the incidents whose reporter's contact was shown (none shown: no row)."""
-    ids = [r["id"] for r in records if r.get("reporter_contact")]
-    privacy.record_read(session, reader.principal, entity="incident", entity_ids=ids, action=action,
-                        reason=reader.reason, district_code=reader.principal.district_code,
+    """One audit row naming the incidents whose contact, description or notes were shown (none: no row)."""
+    shown = [r for r in records if r.get("reporter_contact") or r.get("description")
+             or any(e.get("note") for e in r.get("events", []))]
+    fields = sorted({f for r in shown for f in ("reporter_contact", "description") if r.get(f)}
+                    | ({"notes"} if any(e.get("note") for r in shown for e in r.get("events", [])) else set()))
+    main = "reporter_contact" if "reporter_contact" in fields else (fields[0] if fields else None)
+    privacy.record_read(session, reader.principal, entity="incident", entity_ids=[r["id"] for r in shown],
+                        action=action, reason=reader.reason, district_code=reader.principal.district_code,
                         request_id=reader.request_id, client_ip=reader.client_ip,
-                        detail={"field": "reporter_contact", **(detail or {})})
+                        detail={"field": main, "fields": fields, **(detail or {})})
 
 
 def _select_incidents(session: Session, reader: Reader, *, limit: int, offset: int, **filters: Any
@@ -173,7 +181,8 @@ def get_incident(session: Session, reader: Reader, incident_id: int) -> dict[str
         FROM incident_event e WHERE e.incident_id = :i ORDER BY e.at, e.id"""), {"i": incident_id}).mappings()
     # The actor's GPS at an action is a movement (行踪): only for those who may read personal data.
     shown = reader.principal.may_read_personal_data
-    record["events"] = [{**e, "at": _iso(e["at"]), "position": e["position"] if shown else None} for e in events]
+    record["events"] = [{**e, "at": _iso(e["at"]), "position": e["position"] if shown else None,
+                         "note": e["note"] if shown else None} for e in events]
     record["photos"] = _photos_of(session, incident_id)
     _audit_contacts(session, reader, [record], action="read")
     return record

@@ -213,11 +213,17 @@ def grid_of_buildings(session: Session, building_ids: Iterable[int]) -> dict[int
 def record_read(session: Session, principal: Principal, *, entity: str, entity_ids: Iterable[Any],
                 action: str = "read", reason: str | None = None, district_code: str | None = None,
                 request_id: str | None = None, client_ip: str | None = None,
-                detail: dict[str, Any] | None = None) -> AuditLog | None:
-    """One audit row naming who read which personal records, when and why; none when nothing was read."""
+                detail: dict[str, Any] | None = None, total: int | None = None) -> AuditLog | None:
+    """One audit row naming who read which personal records, when and why; none when nothing was read.
+
+    ``total`` is how many records matched: a page with no rows still tells how many people match
+    a filter (a count-only query), so it is kept too when it is above 0.
+    """
     ids = [str(i) for i in entity_ids]
-    if not ids:
+    if not ids and not total:
         return None
+    if total is not None:
+        detail = {**(detail or {}), "total": total}
     context = REQUEST_CONTEXT.get()
     row = AuditLog(
         user_id=principal.user_id or None, username=principal.username, action=action, entity=entity,
@@ -228,6 +234,20 @@ def record_read(session: Session, principal: Principal, *, entity: str, entity_i
     session.add(row)
     session.flush()
     return row
+
+
+def record_refusal(engine: Any, principal: Principal, *, route: str, status: int, message: str) -> None:
+    """A row for a refused request (403/404) of a signed-in user, in its own transaction.
+
+    The request's own transaction is rolled back with the error, and a probe for records outside
+    one's scope is exactly what the log must keep.
+    """
+    context = REQUEST_CONTEXT.get()
+    with Session(engine) as session, session.begin():
+        session.add(AuditLog(user_id=principal.user_id or None, username=principal.username, action="refused",
+                             entity=route[:50], district_code=principal.district_code,
+                             request_id=context.request_id, client_request_id=context.client_request_id,
+                             client_ip=context.client_ip, detail={"status": status, "message": message[:300]}))
 
 
 def record_change(session: Session, principal: Principal, *, entity: str, entity_id: Any, action: str,

@@ -205,10 +205,10 @@ def _resident_record(row: Any, grid_code: str | None, *, detail: bool = False) -
 
 
 def _audit_read(session: Session, reader: Reader, *, entity: str, ids: list[Any], action: str = "read",
-                detail: dict[str, Any] | None = None) -> None:
+                detail: dict[str, Any] | None = None, total: int | None = None) -> None:
     privacy.record_read(session, reader.principal, entity=entity, entity_ids=ids, action=action,
                         reason=reader.reason, district_code=reader.principal.district_code,
-                        request_id=reader.request_id, client_ip=reader.client_ip, detail=detail)
+                        request_id=reader.request_id, client_ip=reader.client_ip, detail=detail, total=total)
 
 
 def _select_residents(session: Session, reader: Reader, *, limit: int | None, offset: int, points: bool = False,
@@ -244,7 +244,7 @@ def list_residents(session: Session, reader: Reader, *, grid_code: str | None = 
         session, reader, limit=limit, offset=offset, grid_code=grid_code, building_id=building_id,
         household_id=household_id, tag=tag, q=q, residency=residency, min_age=min_age, max_age=max_age)
     _audit_read(session, reader, entity="resident", ids=[r["id"] for r in records], action="list",
-                detail={"filters": given})
+                detail={"filters": given}, total=total)
     return {"items": records, "total": total, "limit": limit, "offset": offset}
 
 
@@ -258,7 +258,7 @@ def residents_geojson(session: Session, reader: Reader, *, grid_code: str | None
         session, reader, limit=limit, offset=offset, points=True, grid_code=grid_code, building_id=building_id,
         household_id=household_id, tag=tag, q=q, residency=residency, min_age=min_age, max_age=max_age)
     _audit_read(session, reader, entity="resident", ids=[r["id"] for r in records], action="list",
-                detail={"filters": given, "format": "geojson"})
+                detail={"filters": given, "format": "geojson"}, total=total)
     features = [{"type": "Feature", "id": r["id"], "geometry": r.pop("_point"), "properties": r}
                 for r in records]
     return {"type": "FeatureCollection", "features": features, "total": total, "limit": limit, "offset": offset}

@@ -150,7 +150,9 @@ def test_another_workers_track_is_404(client: TestClient, as_user, world: dict, 
     headers, rid = traced(as_user("worker_a"))
     assert client.get(f"/patrols/{world['patrols']['worker_b']}", headers=headers).status_code == 404
     assert client.get(f"/patrols/{world['patrols']['worker_b']}", headers=as_user("leader_a")).status_code == 404
-    assert audit_rows(api_session, rid) == []
+    # Nothing was read, but the probe is kept (issue 23, finding 9).
+    (row,) = audit_rows(api_session, rid)
+    assert (row.action, row.entity, row.detail["status"]) == ("refused", "GET /patrols/{patrol_id}", 404)
 
 
 def test_patrols_older_than_the_retention_period_are_not_returned(client: TestClient, as_user, world: dict,

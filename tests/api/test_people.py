@@ -161,7 +161,9 @@ def test_detail_outside_the_grid_is_404_like_a_missing_one(client: TestClient, a
     assert other.status_code == missing.status_code == 404
     assert other.json()["message"].replace(str(world["residents"]["Q"][0]), "#") == \
         missing.json()["message"].replace("999999", "#")
-    assert audit_rows(api_session, rid) == []
+    # No record was read; both probes are kept as refusals (issue 23, finding 9), alike.
+    rows = audit_rows(api_session, rid)
+    assert [(r.action, r.detail["status"]) for r in rows] == [("refused", 404), ("refused", 404)]
 
 
 # --- edits ------------------------------------------------------------------------------------
