@@ -135,10 +135,14 @@ def _print_suggestion(result: dict[str, Any]) -> None:
              else f"; moved against current: {m['households_moved']} households, {m['buildings_moved']} buildings")
     console.print(
         f"in range {_pct(m['in_range_share'])} (feasible areas {_pct(m['in_range_share_feasible_areas'])}); "
-        f"households {m['households_min']}–{m['households_max']}; multi-part {m['multipart_units']}; "
-        f"gap {m['gap_m2']} m², overlap {m['overlap_m2']} m²; main-road crossings {m['main_road_crossings']}; "
+        f"households {m['households_min']}–{m['households_max']}; "
         f"Polsby-Popper mean {m['polsby_popper_mean']} min {m['polsby_popper_min']}; "
         f"boundary on roads {_pct(m['boundary_on_roads_share'])}{moved}; {m['runtime_s']} s", highlight=False)
+    console.print(
+        f"checked on the result: multi-part {m['multipart_units']}; gap {m['gap_m2']} m², overlap "
+        f"{m['overlap_m2']} m²; households across a main road/river/rail {m['main_road_crossings']}; "
+        f"joined around a barrier's end {m.get('joined_around_barrier_ends', 0)}; "
+        f"split homes {m.get('split_buildings', 0)}", highlight=False)
     for item in m["infeasible"]:
         console.print(f"[yellow]infeasible:[/] {item['message']} (unit {item['unit']}); options: "
                       + "; ".join(item["options"]), highlight=False)

@@ -222,6 +222,8 @@ def _checked(session: Session, settings: Settings, suggestion: Suggestion, *, le
     report["main_road_crossings"] = counts["across_barrier"]
     report["joined_around_barrier_ends"] = counts["around_barrier_end"]
     report["split_buildings"] = counts["split_building"]
+    report["gap_m2"] = round(sum(f.area_m2 or 0.0 for f in findings if f.kind == "gap"), 2)
+    report["overlap_m2"] = round(sum(f.area_m2 or 0.0 for f in findings if f.kind == "overlap"), 2)
     faults = blocking(findings, allow_out_of_range=True, level=level)
     if faults:
         shown = "; ".join(f.message for f in faults[:5]) + (f"; and {len(faults) - 5} more" if len(faults) > 5 else "")
