@@ -128,6 +128,9 @@ def _resolve_worker(session: Session, uploader: Principal, worker: int | str | N
                                "name the worker whose track it is (worker_id, or --worker on the command line)")
         worker = uploader.user_id
     row = _user(session, worker)
+    if row is None and not uploader.is_grid_scoped and uploader.district_code is None:
+        # A city admin or the command line may upload anyone's tracks: "not there" is all there is.
+        raise NotFound(f"worker {worker!r}: no such user (give a user id or username)")
     if row is None or not _may_upload_for(session, uploader, row):
         raise NotFound(f"worker {worker!r}: no worker of that id or name whose tracks {uploader.username} may "
                        "upload (grid workers upload their own, leaders their grids' workers, admins their "

@@ -124,14 +124,16 @@ def test_a_file_over_the_size_cap_is_refused_before_reading(s: Session, world: d
 
 def test_who_may_upload_for_whom(s: Session, world: dict) -> None:
     track = town_gpx(MAIN_ROAD_WALK)
-    with pytest.raises(PermissionDenied, match="only their own tracks"):
+    # Another worker, or a worker outside the leader's grids, reads as no such worker (issue 23).
+    with pytest.raises(NotFound, match="grid workers upload their own"):
         patrols.import_patrol(s, track, uploader=who(world, "worker_a"), worker="worker_b")
     with pytest.raises(PermissionDenied, match="grid 320199001001002"):
         patrols.import_patrol(s, track, uploader=who(world, "worker_a"), grid_code=B)
+    for grid in (A, B):
+        with pytest.raises(NotFound, match="leaders their grids' workers"):
+            patrols.import_patrol(s, track, uploader=who(world, "leader_a"), worker="worker_b", grid_code=grid)
     with pytest.raises(PermissionDenied, match="their grids are 320199001001001"):
-        patrols.import_patrol(s, track, uploader=who(world, "leader_a"), worker="worker_b", grid_code=B)
-    with pytest.raises(InvalidInput, match="worker_b does not hold grid 320199001001001"):
-        patrols.import_patrol(s, track, uploader=who(world, "leader_a"), worker="worker_b", grid_code=A)
+        patrols.import_patrol(s, track, uploader=who(world, "leader_a"), worker="leader_a", grid_code=B)
     with pytest.raises(InvalidInput, match="name the worker"):
         patrols.import_patrol(s, track, uploader=who(world, "admin"))
     with pytest.raises(InvalidInput, match="patrol tracks belong to grid workers"):

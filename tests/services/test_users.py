@@ -32,5 +32,5 @@ def test_demo_accounts_get_grids_and_are_refused_in_production(db: Session) -> N
     assert db.scalar(text("SELECT count(*) FROM app_user WHERE username LIKE 'demo\\_%'")) == 6
     principal = users.principal_for(db, users.authenticate(db, "demo_worker", demo.DEMO_PASSWORD))
     assert principal.grid_codes == frozenset({"320102001001001"}) and principal.is_grid_scoped
-    with pytest.raises(NotAuthenticated, match="demo accounts are disabled in production"):
+    with pytest.raises(NotAuthenticated, match="demo accounts work in demo mode only"):
         users.authenticate(db, "demo_worker", demo.DEMO_PASSWORD, allow_demo_accounts=False)
