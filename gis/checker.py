@@ -89,6 +89,7 @@ def check_units(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, *, child_
     if buildings is None or buildings.empty:
         return findings
     homes = buildings.to_crs(metric).reset_index(drop=True)
+    homes_all = homes
     # Homes are what may not be split; a main road bridging a warehouse cuts it wherever units run.
     findings.extend(_split_buildings(units, codes, homes[homes["households"].fillna(0).to_numpy() > 0], opts,
                                      child_level, children.crs))
@@ -98,7 +99,10 @@ def check_units(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, *, child_
         # Barriers as the engine sees them: clipped to the parent, then closed at their free ends.
         lines, names = _clipped(lines, names, parent_outline)
         water, water_names = _clipped(water, water_names, parent_outline)
-        links, link_names = close_barriers(lines + water, names + water_names, parent_outline, opts.closing_m)
+        # The engine's obstacles: the footprints of the buildings whose point lies in the parent.
+        inside = shapely.intersects(parent_outline, shapely.point_on_surface(homes_all.geometry.to_numpy()))
+        links, link_names = close_barriers(lines + water, names + water_names, parent_outline, opts.closing_m,
+                                           obstacles=list(homes_all.geometry.to_numpy()[inside]))
         lines, names = lines + links, names + link_names
     if lines:
         findings.extend(_crossings(units, codes, homes, lines, names, child_level, children.crs))

@@ -7,7 +7,7 @@ each with the offending area or point and one human line a planner can act on;
 
 Overlays run in the CRS the boundaries were drawn in (EPSG:4490), so that vertices shared
 by neighbours meet exactly; only their results are projected, and areas are measured in
-a metric CRS (CGCS2000 Gauss-Krüger zone, ``gis.crs.metric_crs_for_frame``), never in
+an affine image of lon/lat (``gis.crs.local_affine_crs``: straight edges stay straight), never in
 degrees. Slivers smaller than ``tolerance_m2`` are numerical noise, not findings. Pairs
 of overlapping children are found with an STRtree, not by comparing every pair.
 """
@@ -25,7 +25,7 @@ import shapely
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
-from gis.crs import metric_crs_for_frame
+from gis.crs import local_affine_crs, metric_crs_for_frame
 from gis.errors import CRSMismatch, InvalidInput
 from gis.layers import STORAGE_CRS
 
@@ -131,7 +131,11 @@ def check_tiling(
         return []
     # Overlays run in the CRS the boundaries were drawn in, so shared vertices meet exactly;
     # only the results are projected, to a metric CRS for areas and to lon/lat for locations.
-    ctx = _Context(children.crs, metric_crs_for_frame(parent if not parent.empty else children), words, tolerance_m2)
+    # Areas in an affine image of the boundaries' CRS: a hair-thin sliver along a long straight edge
+    # stays hair-thin there, where a Gauss-Krüger zone bows the edge and makes square metres of it.
+    frame = parent if not parent.empty else children
+    metric = local_affine_crs(frame) if frame.crs.is_geographic else metric_crs_for_frame(frame)
+    ctx = _Context(children.crs, metric, words, tolerance_m2)
 
     child_codes = children["code"].astype(str).to_numpy()
     child_parents = children["parent_code"].astype(str).to_numpy()
@@ -351,7 +355,7 @@ class _Words:
 class _Context:
     """The working CRS of the boundaries, with projections to metres (areas) and lon/lat (locations)."""
 
-    def __init__(self, work_crs: Any, metric_crs: str, words: _Words, tolerance_m2: float) -> None:
+    def __init__(self, work_crs: Any, metric_crs: Any, words: _Words, tolerance_m2: float) -> None:
         from pyproj import CRS, Transformer
 
         work = CRS.from_user_input(work_crs)

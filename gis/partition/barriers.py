@@ -33,8 +33,14 @@ _AHEAD_DEG = 75.0
 
 
 def close_barriers(lines: Sequence[BaseGeometry], names: Sequence[str | None], outline: BaseGeometry,
-                   closing_m: float) -> tuple[list[LineString], list[str | None]]:
-    """Connectors (and the name of the barrier each extends) closing every free end within ``closing_m``."""
+                   closing_m: float, obstacles: Sequence[BaseGeometry] | None = None,
+                   ) -> tuple[list[LineString], list[str | None]]:
+    """Connectors (and the name of the barrier each extends) closing every free end within ``closing_m``.
+
+    A connector that would run through one of ``obstacles`` (building footprints) is not drawn:
+    a person closes a road's end, not a house; that end stays open (the checker then reports a
+    grid reaching around it, never a split house).
+    """
     parts = [p for g in lines if g is not None and not g.is_empty
              for p in shapely.get_parts(shapely.line_merge(g) if g.geom_type == "MultiLineString" else g)
              if p.geom_type == "LineString" and p.length > 0]
@@ -51,6 +57,8 @@ def close_barriers(lines: Sequence[BaseGeometry], names: Sequence[str | None], o
     named = [(g, n) for g, n in zip(lines, names, strict=True) if g is not None and not g.is_empty]
     name_tree = shapely.STRtree(np.array([g for g, _ in named], dtype=object)) if named else None
 
+    blockers = [g for g in (obstacles or []) if g is not None and not g.is_empty]
+    blocker_tree = shapely.STRtree(np.asarray(blockers, dtype=object)) if blockers else None
     targets = np.array([rim, *pieces], dtype=object)
     target_tree = shapely.STRtree(targets)
     connectors: list[LineString] = []
@@ -85,7 +93,7 @@ def close_barriers(lines: Sequence[BaseGeometry], names: Sequence[str | None], o
                 continue  # the end lies outside the area: nothing to close here
             heading = _heading(coords, at_start)
             link = _ahead(point, heading, others, closing_m) or _nearest_ahead(point, heading, others, closing_m)
-            if link is None:
+            if link is None or _blocked(link, blocker_tree, blockers):
                 continue
             connectors.append(_overshoot(point, Point(link.coords[-1])))
             nearest = int(name_tree.nearest(point)) if name_tree is not None else -1
@@ -139,3 +147,13 @@ def _overshoot(start: Point, target: Point) -> LineString:
     dx, dy = target.x - start.x, target.y - start.y
     norm = math.hypot(dx, dy) or 1.0
     return LineString([(start.x, start.y), (target.x + dx / norm * _OVERSHOOT_M, target.y + dy / norm * _OVERSHOOT_M)])
+
+
+def _blocked(link: LineString, tree: shapely.STRtree | None, blockers: list[BaseGeometry]) -> bool:
+    """Whether ``link`` runs through (not just along) any blocker."""
+    if tree is None:
+        return False
+    for k in tree.query(link, predicate="intersects"):
+        if not shapely.touches(link, blockers[int(k)]):
+            return True
+    return False

@@ -106,7 +106,8 @@ def build_cells(
         is_main = is_main & ~np.isin(road_names.astype(str), list(allow_crossing))
     hard_lines, hard_names = _hard_lines(road_geoms[is_main], road_names[is_main], barriers, region)
     if closing_m > 0 and hard_lines:
-        links, link_names = close_barriers(hard_lines, hard_names, region, closing_m)
+        links, link_names = close_barriers(hard_lines, hard_names, region, closing_m,
+                                           obstacles=list(buildings.geometry.to_numpy()[inside]))
         hard_lines, hard_names = hard_lines + list(links), hard_names + list(link_names)
     soft_lines = [g for g in road_geoms[~is_main] if _linear(g) is not None]
 

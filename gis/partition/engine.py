@@ -156,6 +156,19 @@ class PartitionEngine:
 
     # --- areas ----------------------------------------------------------------------------
 
+    def _components_by_label(self, nodes: np.ndarray, labels: np.ndarray) -> list[np.ndarray]:
+        """The connected pieces of every label among ``nodes``, in one pass over the graph (a unit
+        METIS or a current plan left in two pieces becomes two units)."""
+        if len(nodes) == 0:
+            return []
+        sub = self.cost[nodes][:, nodes].tocoo()
+        same = labels[sub.row] == labels[sub.col]
+        graph = coo_matrix((np.ones(int(same.sum())), (sub.row[same], sub.col[same])), shape=(len(nodes),) * 2)
+        _, piece = connected_components(graph, directed=False)
+        order = np.argsort(piece, kind="stable")
+        bounds = np.flatnonzero(np.diff(piece[order])) + 1
+        return [nodes[g] for g in np.split(order, bounds)]
+
     def _components_of(self, nodes: np.ndarray) -> list[np.ndarray]:
         if len(nodes) == 0:
             return []
@@ -208,11 +221,7 @@ class PartitionEngine:
                                           options=options)
         except RuntimeError:
             return None
-        parts = np.asarray(parts)
-        units: list[np.ndarray] = []
-        for lab in np.unique(parts):
-            units.extend(self._components_of(nodes[parts == lab]))
-        return units
+        return self._components_by_label(nodes, np.asarray(parts))
 
     def _score(self, units: list[np.ndarray], anchor: np.ndarray | None) -> tuple[float, float]:
         violation = sum(self._violation(int(self.h[u].sum())) for u in units)
@@ -323,10 +332,7 @@ class PartitionEngine:
     # --- repair and improvement -----------------------------------------------------------
 
     def _units_from_labels(self, nodes: np.ndarray, start: np.ndarray) -> list[np.ndarray]:
-        units = []
-        for lab in np.unique(start[nodes]):
-            units.extend(self._components_of(nodes[start[nodes] == lab]))
-        return units
+        return self._components_by_label(nodes, start[nodes])
 
     def _repair(self, nodes: np.ndarray, units: list[np.ndarray], anchor: np.ndarray | None) -> list[np.ndarray]:
         units = [u for u in units if len(u)]

@@ -35,17 +35,26 @@ def polygonal(geom: BaseGeometry | None) -> BaseGeometry:
 
 
 def fit_to_region(geoms: list[BaseGeometry], region: BaseGeometry, *, area: Area,
-                  sliver_m2: float = 1.0) -> list[BaseGeometry]:
+                  sliver_m2: float = 1.0, grid_size: float = 0.0,
+                  points: np.ndarray | None = None) -> list[BaseGeometry]:
     """Each unit valid, inside ``region``, in one piece where it was essentially one, and together tiling it.
 
     ``area`` measures a geometry in m² (the caller knows the metric CRS); parts smaller
     than ``sliver_m2`` are noise and move to the neighbour they share most boundary with.
-    A unit whose large parts are really apart keeps them: the checker reports it.
+    A unit whose large parts are really apart keeps them: the checker reports it. ``grid_size``
+    (in the geometries' units) is the grid an invalid unit is snapped to before repair. With
+    ``points`` (the buildings' points), a part holding none of them moves to a neighbour whatever
+    its size.
     """
     region = polygonal(region)
     out: list[BaseGeometry] = []
     loose: list[BaseGeometry] = []
     for geom in geoms:
+        if grid_size and geom is not None and not geom.is_valid:
+            # Where a unit's ring comes within a rounding error of itself (a hole touching the shell),
+            # the way back can cross it over; snapping to a fine grid keeps it valid, and in one piece,
+            # and moves every shared vertex the same way, so neighbours still meet exactly.
+            geom = shapely.set_precision(geom, grid_size)
         g = polygonal(geom)
         if not region.covers(g):
             g = polygonal(shapely.intersection(g, region))
@@ -53,6 +62,11 @@ def fit_to_region(geoms: list[BaseGeometry], region: BaseGeometry, *, area: Area
         if len(parts) > 1:
             sizes = np.array([area(p) for p in parts])
             keep = sizes >= sliver_m2
+            if points is not None and len(points):
+                # A part cut off by a hair-thin neck but holding no building is land, not part of
+                # the unit's community of households: it goes to its neighbour like a sliver.
+                holds = np.array([bool(shapely.intersects(p, points).any()) for p in parts])
+                keep &= holds | (sizes == sizes.max())
             if not keep.any():
                 keep[int(np.argmax(sizes))] = True
             loose.extend(p for p, k in zip(parts, keep, strict=True) if not k)

@@ -198,7 +198,10 @@ def suggest_partition(
         free_region = region if fixed is None or not len(fixed) else shapely.difference(
             region, shapely.union_all(fixed.to_crs(crs).geometry.to_numpy()))
         fitted = fit_to_region(list(out_units.geometry.to_numpy()[is_free]), free_region,
-                               area=lambda g: float(to_metric(g).area))
+                               area=lambda g: float(to_metric(g).area),
+                               grid_size=1e-10 if gpd.GeoSeries(crs=crs).crs.is_geographic else 1e-5,
+                               points=shapely.point_on_surface(b.to_crs(crs).geometry.to_numpy())
+                               if len(b) else None)
         out_units.loc[is_free, "geometry"] = gpd.GeoSeries(fitted, index=out_units.index[is_free], crs=crs)
     out_units = out_units.drop(columns=["engine_label"])
     out_units = out_units.sort_values("label").reset_index(drop=True)
