@@ -8,7 +8,8 @@ each with the offending area or point and one human line a planner can act on;
 Overlays run in the CRS the boundaries were drawn in (EPSG:4490), so that vertices shared
 by neighbours meet exactly; only their results are projected, and areas are measured in
 an affine image of lon/lat (``gis.crs.local_affine_crs``: straight edges stay straight), never in
-degrees. Slivers smaller than ``tolerance_m2`` are numerical noise, not findings. Pairs
+degrees. Slivers smaller than ``tolerance_m2`` or thinner than ``MIN_WIDTH_M`` are numerical
+noise, not findings. Pairs
 of overlapping children are found with an STRtree, not by comparing every pair.
 """
 
@@ -40,6 +41,9 @@ FINDING_KINDS = (
     "households_below",
     "households_above",
 )
+
+# Gaps, overlaps and stray parts thinner than this (mean width) are digitising noise, not findings.
+MIN_WIDTH_M = 0.05
 
 # Plural of each level (for messages) and the level above it.
 _PLURALS = {"grid": "grids", "community": "communities", "street": "streets", "district": "districts"}
@@ -281,9 +285,9 @@ def _overlaps(ctx, idx, geoms, codes, pcode) -> list[Finding]:
     if len(left) == 0:
         return []
     inter = shapely.intersection(sub[left], sub[right])
-    areas = ctx.areas(inter)
     out = []
-    for a, b, g, area in zip(left, right, inter, areas, strict=True):
+    for a, b, g in zip(left, right, inter, strict=True):
+        area = float(sum(pa for _, pa in ctx.large_parts(_polygonal(g))))
         if area <= ctx.tolerance_m2:
             continue
         ca, cb = sorted((codes[idx[a]], codes[idx[b]]))
@@ -378,12 +382,23 @@ class _Context:
         return float(self.areas(np.array([geom], dtype=object))[0])
 
     def large_parts(self, geom: BaseGeometry) -> list[tuple[BaseGeometry, float]]:
-        """The polygons of ``geom`` larger than the tolerance, with their areas in m²."""
+        """The polygons of ``geom`` that are more than noise, with their areas in m².
+
+        Noise is smaller than the tolerance, or thinner than ``MIN_WIDTH_M`` (mean width
+        2·area/perimeter): boundaries drawn in a projected CRS and stored in lon/lat part by
+        millimetres along a long shared edge, square metres of area but no width a person could see.
+        """
         parts = shapely.get_parts(geom)
         if len(parts) == 0:
             return []
-        areas = self.areas(parts)
-        return [(p, float(a)) for p, a in zip(parts, areas, strict=True) if a > self.tolerance_m2]
+        metric = self._project(np.asarray(parts, dtype=object), self._to_metric)
+        areas = shapely.area(metric)
+        perimeters = shapely.length(shapely.boundary(metric))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            widths = np.where(perimeters > 0, 2 * areas / perimeters, 0.0)
+        min_width = MIN_WIDTH_M if self.tolerance_m2 > 0 else 0.0  # a zero tolerance reports every hair
+        return [(p, float(a)) for p, a, w in zip(parts, areas, widths, strict=True)
+                if a > self.tolerance_m2 and w > min_width]
 
     def lonlat(self, geom: BaseGeometry) -> BaseGeometry:
         if geom is None or geom.is_empty or self._to_lonlat is None:
