@@ -226,13 +226,18 @@ def _barrier_lines(roads: gpd.GeoDataFrame | None, barriers: gpd.GeoDataFrame | 
     return lines, names, water, water_names
 
 
+def _residential(homes: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """The buildings with households, and their points on surface."""
+    residential = homes[homes["households"].fillna(0).to_numpy() > 0]
+    return residential, shapely.point_on_surface(residential.geometry.to_numpy())
+
+
 def _across_water(units: gpd.GeoDataFrame, codes: np.ndarray, homes: gpd.GeoDataFrame, water: list[BaseGeometry],
                   names: list[str | None], level: str, crs: object) -> list[Finding]:
     """Units whose households lie on pieces of land that water cuts apart inside the unit."""
-    residential = homes[homes["households"].fillna(0).to_numpy() > 0]
+    residential, points = _residential(homes)
     if residential.empty:
         return []
-    points = shapely.point_on_surface(residential.geometry.to_numpy())
     water_arr = np.asarray(water, dtype=object)
     water_tree = shapely.STRtree(water_arr)
     out = []
@@ -261,10 +266,9 @@ def _across_water(units: gpd.GeoDataFrame, codes: np.ndarray, homes: gpd.GeoData
 def _crossings(units: gpd.GeoDataFrame, codes: np.ndarray, homes: gpd.GeoDataFrame, lines: list[BaseGeometry],
                names: list[str | None], level: str, crs: object) -> list[Finding]:
     """Units holding two residential buildings whose connecting segment crosses a barrier."""
-    residential = homes[homes["households"].fillna(0).to_numpy() > 0]
+    residential, points = _residential(homes)
     if residential.empty:
         return []
-    points = shapely.point_on_surface(residential.geometry.to_numpy())
     hh = residential["households"].to_numpy()
     line_arr = np.asarray(lines, dtype=object)
     line_tree = shapely.STRtree(line_arr)
