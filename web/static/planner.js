@@ -2,14 +2,18 @@
 // 四至 and history, grid suggestions beside the current grids with the moving households, adoption with a
 // reason, redrawing a boundary and moving buildings between grids with live counts and topology findings.
 import { api, etagVersion } from "./api.js";
-import { t } from "./i18n.js";
+import { lang, t } from "./i18n.js";
 import { createMap, fromMap, geoOptions, legend, toMap } from "./map.js";
 import { $, BOUNDS_COLOURS, boundsClass, boundsLegend, esc, fail, html, num, say, waitForJob } from "./ui.js";
 
 let map, config, me, district, bounds, gridLayer, communityLayer, selected = null;
-const overlays = { plan: null, moves: null, findings: null, edit: null, pick: null };
+const overlays = { plan: null, moves: null, findings: null, edit: null, pick: null, homes: null };
 let plan = null; // the suggestion on show: {id, version, data, diff}
 const mayEdit = () => ["admin", "district_planner"].includes(me.role);
+let unitToken = 0; // the latest grid clicked: answers for an earlier click are dropped
+let quality = null; // the selected grid's data quality (from /stats/grids), or {error}
+let building = null; // the building whose households are on show (GET /buildings/{id}/households), or {error}
+const HOME_COLOURS = { recorded: "#2b8a3e", estimated: "#8a5a2b" };
 
 function clear(name) {
   if (overlays[name]) map.removeLayer(overlays[name]);
@@ -60,6 +64,10 @@ function gridFeature(code) {
 
 async function showUnit(code) {
   const box = $("#unit");
+  const token = ++unitToken;
+  clear("homes");
+  quality = null;
+  building = null;
   html(box, `<p>${t("loading")}</p>`);
   try {
     const [{ data: grid, headers }, { data: history }] = await Promise.all([
@@ -78,6 +86,10 @@ async function showUnit(code) {
         <tr><th>${t("four_limits")}</th><td id="unit-four-limits">${esc(p.four_limits || "—")}</td></tr>
         <tr><th>${t("version")}</th><td>${p.version}</td></tr>
       </table>
+      <h3>${t("dq.title")}</h3>
+      <div id="unit-quality"><p class="small">${t("loading")}</p></div>
+      <h3>${t("hh.title")}</h3>
+      <div id="building-box"><p class="hint">${t("planner.click_building")}</p></div>
       <p><a href="/app/notice/${p.code}" target="_blank" id="notice-link">网格公示 / notice</a></p>
       <h3>${t("history")}</h3>
       <table class="list" id="unit-history">${history.versions.map((v) => `<tr><td>v${v.version}</td><td>${
@@ -91,6 +103,205 @@ async function showUnit(code) {
     }
   } catch (exc) {
     fail(exc);
+    return;
+  }
+  await Promise.all([loadQuality(code, token), loadHomes(code, token)]);
+}
+
+// --- households per building and the grid's data quality ------------------------------------------
+
+const pct = (share) => `${(share * 100).toFixed(1)}`;
+
+async function loadQuality(code, token) {
+  let found;
+  try {
+    const { data } = await api("/stats/grids", { params: { code_prefix: code } });
+    const item = data.items.find((i) => i.grid_code === code);
+    found = (item && item.data_quality) || {};
+  } catch (exc) {
+    found = { error: exc.message || String(exc) };
+  }
+  if (token !== unitToken) return;
+  quality = found;
+  renderQuality();
+}
+
+function renderQuality() {
+  const box = $("#unit-quality");
+  if (!box || !quality) return;
+  if (quality.error) {
+    html(box, `<p class="error" id="dq-error">${esc(t("dq.error", { msg: quality.error }))}</p>`);
+    return;
+  }
+  const q = quality;
+  const share = q.recorded_share === null || q.recorded_share === undefined ? t("dq.no_data")
+    : t("dq.share_value", { p: pct(q.recorded_share), r: num(q.households_recorded), e: num(q.households_estimated) });
+  const rph = q.residents_per_household === null || q.residents_per_household === undefined ? t("dq.no_data")
+    : Number(q.residents_per_household).toFixed(2);
+  html(box, `<table class="kv">
+    <tr><th>${t("dq.recorded_share")}</th><td id="dq-share">${esc(share)}</td></tr>
+    <tr><th>${t("dq.residents_per_household")}</th><td id="dq-rph">${esc(rph)}</td></tr>
+    <tr><th>${t("dq.unmatched")}</th><td id="dq-unmatched">${num(q.unmatched_addresses)}</td></tr>
+  </table>`);
+}
+
+function homeStyle(source) {
+  const colour = HOME_COLOURS[source] || HOME_COLOURS.estimated;
+  return { color: colour, weight: 1, fillColor: colour, fillOpacity: 0.25 };
+}
+
+// The selected grid's buildings, clickable: a click shows the building's households.
+async function loadHomes(code, token) {
+  let buildings;
+  try {
+    ({ data: buildings } = await api("/buildings", { params: { grid_code: code, limit: 5000 } }));
+  } catch (exc) {
+    if (token === unitToken) fail(exc);
+    return;
+  }
+  if (token !== unitToken) return;
+  clear("homes");
+  overlays.homes = L.geoJSON(buildings, geoOptions({
+    style: (f) => homeStyle(f.properties.households_source),
+    onEachFeature: (f, layer) => {
+      const id = f.properties.id ?? f.id;
+      tagPath(layer, "building", id);
+      layer.on("click", (e) => {
+        L.DomEvent.stopPropagation(e);
+        showBuilding(id, layer);
+      });
+    },
+  })).addTo(map);
+}
+
+async function showBuilding(id, layer) {
+  const box = $("#building-box");
+  if (!box) return;
+  const token = unitToken;
+  html(box, `<p>${t("loading")}</p>`);
+  let shown;
+  try {
+    const { data } = await api(`/buildings/${id}/households`);
+    shown = { data, layer };
+  } catch (exc) {
+    shown = { error: exc.message || String(exc), id };
+  }
+  if (token !== unitToken) return; // another grid was clicked meanwhile
+  building = shown;
+  renderBuilding();
+}
+
+// The reason code and its stored parameters in words, from the i18n table (as gis.households.describe_reason).
+function reasonText(code, detail = {}) {
+  if (!code) return t("hh.reason.none");
+  const key = `hh.reason.${code}`;
+  if (t(key) === key) return t("hh.reason.unknown");
+  const whole = (n) => { // rounded as Python's format does: an exact half goes to the even neighbour
+    const x = Number(n || 0), f = Math.floor(x);
+    const r = x - f === 0.5 ? (f % 2 === 0 ? f : f + 1) : Math.round(x);
+    return r.toLocaleString("en-US", { maximumFractionDigits: 0 });
+  };
+  const vars = { kind: "yes", match: "", tag: "", facility: "", context: "", context_name: "", ...detail };
+  vars.area_m2 = whole(detail.area_m2);
+  if (vars.context_name) vars.context_name = lang() === "en" ? `(${vars.context_name})` : `（${vars.context_name}）`;
+  let s = t(key, vars);
+  if (code === "recorded") {
+    const { by: who, why } = detail;
+    if (who) s += t("hh.reason.recorded_by", { who, why });
+    else if (why) s += t("hh.reason.recorded_why", { why });
+    if (detail.estimate !== undefined) s += t("hh.reason.recorded_estimate", { n: detail.estimate });
+    return s;
+  }
+  if (code.startsWith("home_") && detail.floors !== undefined) {
+    const fromKey = `hh.floors.${detail.floors_from}`;
+    const how = t(fromKey) === fromKey ? ""
+      : t(fromKey, { height_m: detail.height_m ?? 0, neighbours: detail.neighbours ?? 0 });
+    s += t("hh.formula", { area: whole(detail.area_m2), floors: detail.floors, how,
+                           share: detail.usable_share ?? 0.75, mean: detail.mean_dwelling_m2 ?? 90 });
+  }
+  return s;
+}
+
+function renderBuilding() {
+  const box = $("#building-box");
+  if (!box || !building) return;
+  if (building.error) {
+    html(box, `<p class="error" id="hh-error">${esc(t("hh.load_error", { msg: building.error }))}</p>`);
+    return;
+  }
+  const b = building.data;
+  const recorded = b.households_source === "recorded";
+  const at = b.recorded_at ? new Date(b.recorded_at).toLocaleString(lang() === "en" ? "en-GB" : "zh-CN") : null;
+  html(box, `
+    <table class="kv" id="hh-table">
+      <tr><th>${t("hh.building", { id: b.building_id })}</th><td id="hh-name">${esc(b.name || "—")}</td></tr>
+      <tr><th>${t("households")}</th><td id="hh-count">${num(b.households)}</td></tr>
+      <tr><th>${t("hh.source")}</th><td><span id="hh-source" class="badge ${recorded ? "ok" : ""}">${
+        t(recorded ? "hh.source.recorded" : "hh.source.estimated")}</span></td></tr>
+      <tr><th>${t("hh.basis")}</th><td id="hh-reason">${esc(reasonText(b.reason, b.reason_detail || {}))}</td></tr>
+      ${recorded && b.recorded_by ? `<tr><th>${t("hh.recorded_by")}</th><td id="hh-by">${
+        esc(b.recorded_by)}</td></tr>` : ""}
+      ${recorded && at ? `<tr><th>${t("hh.recorded_at")}</th><td id="hh-at">${esc(at)}</td></tr>` : ""}
+      ${recorded && b.recorded_reason ? `<tr><th>${t("hh.recorded_reason")}</th><td id="hh-why">${
+        esc(b.recorded_reason)}</td></tr>` : ""}
+    </table>
+    ${mayEdit() ? `<h3>${t("hh.set")}</h3>
+    <div class="row"><label style="flex:0 0 110px">${t("hh.count")}<input id="hh-input" type="number" min="0"
+      max="100000" step="1" value="${b.households}"></label>
+      <label style="flex:1">${t("reason")}<input id="hh-reason-input" placeholder="${
+        esc(t("hh.reason_hint"))}"></label></div>
+    <div class="row"><button id="hh-save">${t("hh.save")}</button></div>
+    <p id="hh-result" class="small"></p>` : ""}`);
+  if (mayEdit()) $("#hh-save").addEventListener("click", saveHouseholds);
+}
+
+// The selected grid's households after a recorded count: its row in the panel, its colour and tooltip on the map.
+async function refreshUnitHouseholds(code) {
+  try {
+    const { data: grid } = await api(`/grids/${code}`);
+    const households = grid.properties.households;
+    const layer = gridFeature(code);
+    if (layer) {
+      layer.feature.properties.households = households;
+      layer.setTooltipContent(`${esc(layer.feature.properties.name)}<br>${t("households")} ${num(households)}`);
+    }
+    gridLayer.setStyle(gridStyle);
+    const cell = $("#unit-households");
+    if (cell && selected && selected.code === code) {
+      const cls = boundsClass(households, bounds);
+      html(cell, `${num(households)} <span class="badge ${cls}">${t("legend." + cls, bounds)}</span>`);
+    }
+  } catch (exc) {
+    fail(exc);
+  }
+}
+
+async function saveHouseholds() {
+  const b = building.data;
+  const raw = $("#hh-input").value.trim();
+  const households = Number(raw);
+  const reason = $("#hh-reason-input").value.trim();
+  if (!/^[0-9]+$/.test(raw) || households > 100000) return say(t("hh.count_needed"), { error: true });
+  if (!reason) return say(t("planner.reason_needed"), { error: true });
+  $("#hh-save").disabled = true;
+  try {
+    const { data } = await api(`/buildings/${b.building_id}/households`,
+      { method: "PUT", body: { households, reason } });
+    building = { data, layer: building.layer };
+    if (building.layer) building.layer.setStyle(homeStyle(data.households_source));
+    renderBuilding();
+    $("#hh-result").textContent = t("hh.saved", { n: num(data.households) });
+    say(t("hh.saved", { n: num(data.households) }));
+    if (selected) await Promise.all([loadQuality(selected.code, unitToken), refreshUnitHouseholds(selected.code)]);
+  } catch (exc) {
+    const key = `hh.error.${exc.status}`;
+    const msg = exc.message || String(exc);
+    const text = t(key) === key ? t("hh.error", { msg }) : t(key, { msg });
+    say(text, { error: true });
+    const out = $("#hh-result");
+    if (out) { out.textContent = text; out.classList.add("error"); }
+    const button = $("#hh-save");
+    if (button) button.disabled = false;
   }
 }
 
@@ -195,6 +406,7 @@ function showEditResult(result) {
 
 function startEdit() {
   clear("edit");
+  clear("homes");
   const code = selected.code;
   const layer = L.geoJSON(selected.feature, geoOptions({ style: { color: "#fd7e14", weight: 3 } }))
     .getLayers()[0];
@@ -228,6 +440,7 @@ function startEdit() {
 
 async function startMove() {
   clear("pick");
+  clear("homes");
   const code = selected.code;
   const community = selected.feature.properties.community_code;
   const [{ data: buildings }, { data: siblings }] = await Promise.all([
@@ -291,5 +504,6 @@ export async function start(context) {
     <div id="unit"><p class="hint">${t("planner.click_unit")}</p></div>`);
   if (mayEdit()) $("#suggest").addEventListener("click", suggest);
   await loadUnits();
-  return { map };
+  // The language toggle: the panel's household and data-quality parts are drawn again in the new language.
+  return { map, refreshText: () => { renderQuality(); renderBuilding(); } };
 }
