@@ -513,12 +513,19 @@ class PartitionEngine:
                 nodes = np.flatnonzero(comp == c)
                 in_c = np.zeros(self.n, dtype=bool)
                 in_c[nodes] = True
-                across = [(self.hard_length[e], self.hard_v[e] if in_c[self.hard_u[e]] else self.hard_u[e], e)
-                          for e in range(len(self.hard_u)) if in_c[self.hard_u[e]] != in_c[self.hard_v[e]]]
-                across = [a for a in across if labels[a[1]] >= 0]
-                if not across:
+                edges = np.flatnonzero(in_c[self.hard_u] != in_c[self.hard_v])
+                others = np.where(in_c[self.hard_u[edges]], self.hard_v[edges], self.hard_u[edges])
+                labelled = labels[others] >= 0
+                edges, others = edges[labelled], others[labelled]
+                if len(edges) == 0:
                     continue
-                length, other, e = max(across)
+                # The longest shared barrier wins (ties: the later edge, as max() over tuples had it).
+                lengths = self.hard_length[edges]
+                pick = int(np.flatnonzero(lengths == lengths.max())[-1])
+                if (lengths == lengths.max()).sum() > 1:
+                    tied = np.flatnonzero(lengths == lengths.max())
+                    pick = int(tied[np.lexsort((edges[tied], others[tied]))[-1]])
+                other, e = int(others[pick]), int(edges[pick])
                 nodes = nodes[labels[nodes] < 0]
                 labels[nodes] = labels[other]
                 attached.append({"cells": nodes.tolist(), "to_label": int(labels[other]),

@@ -264,7 +264,8 @@ def real_like_communities(draw):  # type: ignore[no-untyped-def]
             roads.to_crs(to_lonlat))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(real_like_communities(), st.integers(0, 2))
 def test_suggestions_in_lonlat_pass_the_checker(community, seed) -> None:
     from gis.checker import CheckOptions, blocking, check_units
