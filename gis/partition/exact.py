@@ -20,6 +20,8 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 Area = Callable[[BaseGeometry], float]
+# Below this a scrap is floating-point dust: nothing to give anyone.
+_DUST_M2 = 1e-4
 
 
 def polygonal(geom: BaseGeometry | None) -> BaseGeometry:
@@ -74,7 +76,9 @@ def fit_to_region(geoms: list[BaseGeometry], region: BaseGeometry, *, area: Area
         out.append(g)
     covered = shapely.union_all(out) if out else shapely.Polygon()
     gaps = polygonal(shapely.difference(region, covered))
-    scraps = [p for p in shapely.get_parts(gaps) if not p.is_empty] + loose
+    # Scraps of no area at all (a zero-width triangle along an edge) are left out: adding them to a
+    # unit is an overlay on degenerate input, which has been seen to fill a hole the unit rings.
+    scraps = [p for p in [*shapely.get_parts(gaps), *loose] if not p.is_empty and area(p) >= _DUST_M2]
     if not scraps or not out:
         return out
     tree = shapely.STRtree(out)
