@@ -25,13 +25,13 @@ from gis.services.checks import check_stored
 from gis.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
+OSM = REPO / "data" / "osm"  # every real extract we hold, with its SOURCES.md (ODbL)
 EXTRACTS = [
-    (REPO / "data" / "osm" / "cn_nanjing_xinjiekou_2021.osm", "320102"),
-    (SHARED / "cn_shanghai_wujiaochang_2023.osm", "310110"),
-    (SHARED / "cn_guangzhou_donghu_2026.osm", "440104"),
-    (SHARED / "cn_xiamen_gulangyu_2023.osm", "350203"),
-    (SHARED / "fi_helsinki_centre_2019.osm.pbf", "990901"),
+    (OSM / "cn_nanjing_xinjiekou_2021.osm", "320102"),
+    (OSM / "cn_shanghai_wujiaochang_2023.osm", "310110"),
+    (OSM / "cn_guangzhou_donghu_2026.osm", "440104"),
+    (OSM / "cn_xiamen_gulangyu_2023.osm", "350203"),
+    (OSM / "fi_helsinki_centre_2019.osm.pbf", "990901"),
 ]
 
 
@@ -42,7 +42,7 @@ def _scalar(session, sql: str, **params) -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize(("path", "code"), EXTRACTS, ids=[p.name for p, _ in EXTRACTS])
 def test_the_new_district_flow_holds_on_a_real_extract(engine: Engine, path: Path, code: str) -> None:
-    assert path.exists(), f"{path} is missing: the real extracts live in data/osm and ../shared/data"
+    assert path.exists(), f"{path} is missing: the real extracts live in data/osm (see its SOURCES.md)"
     settings = Settings()
     with rolled_back_session(engine) as session:
         district_service.import_osm(session, path, district_code=code, name=f"district {code}", settings=settings)
