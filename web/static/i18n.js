@@ -150,6 +150,22 @@ const TEXT = {
   "facility.beyond": ["超出半径", "beyond radius"],
   "facility.none": ["搜索范围内无设施", "none within reach"],
   "viewer.title": ["浏览", "Browse"],
+  "reason.title": ["查阅个人信息的原因", "Why you are reading personal records"],
+  "reason.hint": ["本次会话中查阅居民、住户、事件描述、照片或巡查轨迹，都将连同此原因记入审计日志。",
+                  "Every read of residents, households, case descriptions, photos or patrol tracks in this session is kept in the audit log with this reason."],
+  "reason.label": ["原因", "Reason"],
+  "reason.ok": ["确定", "OK"],
+  "reason.cancel": ["取消", "Cancel"],
+  "reason.empty": ["请填写原因", "Give a reason"],
+  "reason.current": ["查阅原因：{reason}", "Reason: {reason}"],
+  "reason.change": ["更改查阅原因", "Change the reason"],
+  "reason.declined": ["未说明查阅原因，不显示个人信息", "No reason given: personal records are not shown"],
+  "reason.default.worker": ["网格走访", "Grid visit"],
+  "reason.default.planner": ["数据核查", "Data check"],
+  "reason.default.facility": ["设施规划", "Facility planning"],
+  "reason.option.household_check": ["入户核查", "Door-to-door check"],
+  "reason.option.case": ["事件处置", "Case handling"],
+  "reason.option.care": ["关爱回访", "Welfare follow-up"],
 };
 
 export function lang() {

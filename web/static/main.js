@@ -1,6 +1,7 @@
 // After sign-in: who am I, then the view of my role.
 import { api, clearToken, getToken } from "./api.js";
 import { installToggle, t } from "./i18n.js";
+import { installReason, setReasonDefault, showReason } from "./reason.js";
 import { $, fail, say } from "./ui.js";
 
 const VIEWS = {
@@ -10,6 +11,15 @@ const VIEWS = {
   grid_leader: "./worker.js",
   grid_worker: "./worker.js",
   viewer: "./planner.js",
+};
+// What each view most often reads personal records for: the reason offered when it first asks.
+const REASON_DEFAULTS = {
+  admin: "reason.default.planner",
+  district_planner: "reason.default.planner",
+  facility_planner: "reason.default.facility",
+  grid_leader: "reason.default.worker",
+  grid_worker: "reason.default.worker",
+  viewer: "reason.default.planner",
 };
 
 async function start() {
@@ -22,7 +32,11 @@ async function start() {
     return;
   }
   let view;
-  installToggle(() => view && view.refreshText && view.refreshText());
+  installToggle(() => {
+    showReason();
+    if (view && view.refreshText) view.refreshText();
+  });
+  installReason();
   $("#logout").addEventListener("click", () => {
     clearToken();
     location.href = "/app/login";
@@ -31,6 +45,7 @@ async function start() {
     const [{ data: me }, { data: config }] = await Promise.all([api("/auth/me"), api("/app/config.json")]);
     $("#who").textContent = `${me.display_name || me.username} · ${t("role." + me.role)}`;
     document.body.dataset.role = me.role;
+    setReasonDefault(REASON_DEFAULTS[me.role] || "reason.default.planner");
     const module = await import(VIEWS[me.role] || "./planner.js");
     view = await module.start({ me, config });
     document.body.dataset.ready = "1";

@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import { lang, t } from "./i18n.js";
 import { createMap, fromMap, geoOptions, toMap } from "./map.js";
+import { ensureReason } from "./reason.js";
 import { $, esc, fail, html, num, say } from "./ui.js";
 
 let map, me, config, picked = null, pickMarker = null, buildingLayer = null;
@@ -49,8 +50,7 @@ async function drill(filters, what) {
   const box = $("#drill");
   html(box, `<p>${t("loading")}</p>`);
   try {
-    const { data } = await api("/residents", { params: { ...filters, limit: 50 },
-      headers: { "X-Access-Reason": encodeURIComponent("网格走访 grid visit") } });
+    const { data } = await api("/residents", { params: { ...filters, limit: 50 } });
     html(box, `<h3 id="drill-title">${esc(t("worker.residents_of", { what, n: data.total }))}</h3>
       <table class="list">${data.items.map((r) => `<tr><td>${esc(r.name)}</td><td>${r.age ?? ""}</td><td>${
         esc(r.address || "")}</td><td>${esc(r.phone || "")}</td></tr>`).join("")}</table>`);
@@ -149,6 +149,8 @@ async function submitReport() {
 export async function start(context) {
   ({ me, config } = context);
   $("#view-title").textContent = t("worker.title");
+  // Cases, patrols and residents are personal records: ask why once, before the first is read.
+  await ensureReason();
   const { data: districts } = await api("/districts");
   const district = districts.items.find((d) => d.code === me.district_code) || districts.items[0];
   map = createMap("map", config, district.bbox);
