@@ -7,12 +7,13 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api.deps import authorize
+from api.deps import authorize, mark_reasons_required
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders, mount_docs, page_policy
 from api.ratelimit import BodySizeLimit, ConcurrencyLimit, LoginLimiter
@@ -98,6 +99,20 @@ def check_secret(settings: Settings, *, host: str | None = None) -> None:
                          "print(secrets.token_urlsafe(48))'`), or run `wangge demo` for the demo")
 
 
+def install_reason_schema(app: FastAPI) -> None:
+    """Make ``/openapi.json`` declare X-Access-Reason required where the routes require it."""
+    build = app.openapi
+    # The routers' own routes: the app holds them wrapped as included routers.
+    routes = [route for router in ROUTERS for route in router.routes]
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = mark_reasons_required(build(), routes)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings, *, url: str | None = None, host: str | None = None) -> FastAPI:
     """Build the app for ``settings``; ``url`` overrides the database (tests use it).
 
@@ -149,6 +164,7 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
 
     for router in ROUTERS:
         app.include_router(router)
+    install_reason_schema(app)
     mount_docs(app)
     mount_web(app)  # pages and static files: plain routes, outside the access table (they hold no data)
     return app

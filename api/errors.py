@@ -33,6 +33,7 @@ STATUS_CODES: dict[type[errors.WanggeError], int] = {
     errors.Infeasible: 422,
     errors.NotAuthenticated: 401,
     errors.PermissionDenied: 403,
+    errors.AccessReasonRequired: 428,
     errors.DatabaseUnavailable: 503,
     errors.SetupError: 500,
     errors.WanggeError: 400,
@@ -118,7 +119,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.WanggeError)
     async def _domain(request: Request, exc: errors.WanggeError) -> JSONResponse:
         status = status_for(exc)
-        if status in (403, 404):
+        if status in (403, 404, 428):
             await run_in_threadpool(_keep_refusal, request, status, exc.message)
         headers = {"Retry-After": "5"} if status == 503 else None
         if status == 429:

@@ -62,6 +62,12 @@ class NotAuthenticated(WanggeError):
     code = "not_authenticated"
 
 
+class AccessReasonRequired(WanggeError):
+    """A read of personal records without a stated reason (PIPL: each access is kept with its purpose)."""
+
+    code = "access_reason_required"
+
+
 class PayloadTooLarge(InvalidInput):
     """A request body over the size limit (WANGGE_MAX_REQUEST_BYTES)."""
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, File, Query, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import AuditDep, IfMatchDep, PrincipalDep, SessionDep, SettingsDep
+from api.deps import AuditDep, CaseAuditDep, IfMatchDep, PersonalAuditDep, PrincipalDep, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES
 from api.geojson import GeoJSONResponse
 from api.routes.people import GEOJSON, Limit, Offset, reader_of
@@ -62,7 +62,7 @@ class IncidentAction(BaseModel):
 
 @router.get("/incidents", summary="Incidents you may see, newest first (contacts masked)",
             responses={200: {"content": {GEOJSON: {}}, "description": "JSON, or GeoJSON with format=geojson"}})
-def list_incidents(session: SessionDep, audit: AuditDep, grid_code: str | None = None, status: str | None = None,
+def list_incidents(session: SessionDep, audit: CaseAuditDep, grid_code: str | None = None, status: str | None = None,
                    category: str | None = None, source: str | None = None, since: dt.datetime | None = None,
                    until: dt.datetime | None = None,
                    output: Annotated[Literal["json", "geojson"], Query(alias="format")] = "json",
@@ -93,7 +93,7 @@ def overdue_incidents(session: SessionDep, settings: SettingsDep, principal: Pri
 
 
 @router.get("/incidents/{incident_id}", summary="One incident with its events and photos")
-def get_incident(incident_id: int, session: SessionDep, audit: AuditDep) -> dict[str, Any]:
+def get_incident(incident_id: int, session: SessionDep, audit: CaseAuditDep) -> dict[str, Any]:
     return case_service.get_incident(session, reader_of(audit), incident_id)
 
 
@@ -127,7 +127,7 @@ def add_photo(incident_id: int, session: SessionDep, settings: SettingsDep, audi
             response_class=FileResponse,
             responses={200: {"content": {media_type: {} for media_type in case_service.PHOTO_TYPES.values()}}})
 def get_photo(incident_id: int, photo_id: int, session: SessionDep, settings: SettingsDep,
-              audit: AuditDep) -> FileResponse:
+              audit: PersonalAuditDep) -> FileResponse:
     path, content_type = case_service.photo_file(session, reader_of(audit), incident_id, photo_id,
                                                  settings=settings)
     # Our own re-encoded image, and the browser is told not to take it for anything else.
@@ -147,7 +147,7 @@ def case_stats(session: SessionDep, settings: SettingsDep, principal: PrincipalD
 
 
 @router.get("/patrols", summary="Patrols you may see within the retention period (audited)")
-def list_patrols(session: SessionDep, settings: SettingsDep, audit: AuditDep, worker_id: int | None = None,
+def list_patrols(session: SessionDep, settings: SettingsDep, audit: PersonalAuditDep, worker_id: int | None = None,
                  grid_code: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
                  limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     return case_service.list_patrols(session, reader_of(audit), retention_days=settings.patrol_retention_days,
@@ -157,7 +157,7 @@ def list_patrols(session: SessionDep, settings: SettingsDep, audit: AuditDep, wo
 
 @router.get("/patrols/{patrol_id}", summary="One patrol's track as a GeoJSON Feature (audited)",
             response_class=GeoJSONResponse)
-def get_patrol(patrol_id: int, session: SessionDep, settings: SettingsDep, audit: AuditDep) -> GeoJSONResponse:
+def get_patrol(patrol_id: int, session: SessionDep, settings: SettingsDep, audit: PersonalAuditDep) -> GeoJSONResponse:
     feature = case_service.get_patrol(session, reader_of(audit), patrol_id,
                                       retention_days=settings.patrol_retention_days)
     return GeoJSONResponse(feature)

@@ -1,8 +1,8 @@
 """Residents and households: personal data, grid-scoped, masked, audited; aggregates per grid.
 
 Thin: scope, masking and audit rows are the services' (gis.services.residents), so the CLI
-gets the same guarantees. Send ``X-Access-Reason`` (percent-encoded UTF-8 for Chinese) to have
-the reason kept in the audit log.
+gets the same guarantees. Every route that returns or counts people requires ``X-Access-Reason``
+(percent-encoded UTF-8 for Chinese), kept in the audit row: none, and the answer is 428.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import AuditContext, AuditDep, IfMatchDep, PrincipalDep, SessionDep
+from api.deps import AuditContext, IfMatchDep, PersonalAuditDep, PrincipalDep, SessionDep
 from api.errors import ERROR_RESPONSES
 from gis.errors import InvalidInput
 from gis.services import residents as resident_service
@@ -63,7 +63,7 @@ class ResidentUpdate(BaseModel):
 
 @router.get("/residents", summary="Residents within your grids (masked; audited)",
             responses={200: {"content": {GEOJSON: {}}, "description": "JSON, or GeoJSON with format=geojson"}})
-def list_residents(session: SessionDep, audit: AuditDep, filters: Annotated[ResidentFilters, Query()],
+def list_residents(session: SessionDep, audit: PersonalAuditDep, filters: Annotated[ResidentFilters, Query()],
                    output: Format = "json", limit: Limit = 100, offset: Offset = 0) -> Any:
     args = filters.model_dump()
     if output == "geojson":
@@ -75,7 +75,8 @@ def list_residents(session: SessionDep, audit: AuditDep, filters: Annotated[Resi
 # Registered before /residents/{resident_id}, which would otherwise take "export" as an id.
 @router.get("/residents/export", summary="Residents within your grids as CSV (masked; audited)",
             response_class=Response, responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
-def export_residents(session: SessionDep, audit: AuditDep, filters: Annotated[ResidentFilters, Query()]) -> Response:
+def export_residents(session: SessionDep, audit: PersonalAuditDep,
+                     filters: Annotated[ResidentFilters, Query()]) -> Response:
     body, count = resident_service.export_residents_csv(session, reader_of(audit), **filters.model_dump())
     return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="residents.csv"',
@@ -83,14 +84,14 @@ def export_residents(session: SessionDep, audit: AuditDep, filters: Annotated[Re
 
 
 @router.get("/residents/{resident_id}", summary="One resident (masked; audited)")
-def get_resident(resident_id: int, session: SessionDep, audit: AuditDep, response: Response) -> dict[str, Any]:
+def get_resident(resident_id: int, session: SessionDep, audit: PersonalAuditDep, response: Response) -> dict[str, Any]:
     record = resident_service.get_resident(session, reader_of(audit), resident_id)
     response.headers["ETag"] = f'"{record["version"]}"'
     return record
 
 
 @router.patch("/residents/{resident_id}", summary="Update a resident's phone, tags, residency... (If-Match)")
-def update_resident(resident_id: int, body: ResidentUpdate, session: SessionDep, audit: AuditDep,
+def update_resident(resident_id: int, body: ResidentUpdate, session: SessionDep, audit: PersonalAuditDep,
                     if_match: IfMatchDep, response: Response) -> dict[str, Any]:
     version = if_match if if_match is not None else body.version
     if version is None:
@@ -105,19 +106,19 @@ def update_resident(resident_id: int, body: ResidentUpdate, session: SessionDep,
 
 
 @router.get("/households", summary="Households within your grids (audited)")
-def list_households(session: SessionDep, audit: AuditDep, grid_code: str | None = None,
+def list_households(session: SessionDep, audit: PersonalAuditDep, grid_code: str | None = None,
                     building_id: int | None = None, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     return resident_service.list_households(session, reader_of(audit), grid_code=grid_code,
                                             building_id=building_id, limit=limit, offset=offset)
 
 
 @router.get("/households/{household_id}", summary="One household and its members (masked; audited)")
-def get_household(household_id: int, session: SessionDep, audit: AuditDep) -> dict[str, Any]:
+def get_household(household_id: int, session: SessionDep, audit: PersonalAuditDep) -> dict[str, Any]:
     return resident_service.get_household(session, reader_of(audit), household_id)
 
 
 @router.get("/buildings/{building_id}/residents", summary="The residents of a building within your grids (audited)")
-def building_residents(building_id: int, session: SessionDep, audit: AuditDep, limit: Limit = 100,
+def building_residents(building_id: int, session: SessionDep, audit: PersonalAuditDep, limit: Limit = 100,
                        offset: Offset = 0) -> dict[str, Any]:
     return resident_service.building_residents(session, reader_of(audit), building_id, limit=limit, offset=offset)
 

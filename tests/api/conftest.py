@@ -76,7 +76,11 @@ def api_session(api_engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def client(api_app, api_session: Session) -> Iterator[TestClient]:
-    """An anonymous client whose requests share ``api_session`` (rolled back after the test)."""
+    """An anonymous client whose requests share ``api_session`` (rolled back after the test).
+
+    Like the web app it sends an X-Access-Reason with every request (``api_world.REASON_HEADER``);
+    a test of the refusal without one removes it: ``client.headers.pop("X-Access-Reason")``.
+    """
 
     def session_override() -> Iterator[Session]:
         with api_session.begin_nested():
@@ -84,7 +88,7 @@ def client(api_app, api_session: Session) -> Iterator[TestClient]:
 
     api_app.dependency_overrides[get_session] = session_override
     try:
-        with TestClient(api_app, raise_server_exceptions=False) as test_client:
+        with TestClient(api_app, raise_server_exceptions=False, headers=api_world.REASON_HEADER) as test_client:
             yield test_client
     finally:
         api_app.dependency_overrides.pop(get_session, None)

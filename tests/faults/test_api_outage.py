@@ -47,7 +47,7 @@ def observer(world_db) -> Iterator[Engine]:
 def sign_in(http: TestClient, username: str) -> dict[str, str]:
     response = http.post("/auth/token", data={"username": username, "password": api_world.PASSWORD})
     assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return {"Authorization": f"Bearer {response.json()['access_token']}", **api_world.REASON_HEADER}
 
 
 def lonlat(x: float, y: float) -> list[float]:

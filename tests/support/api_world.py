@@ -12,6 +12,7 @@ Grids (lon/lat from the town's metric frame)::
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from shapely.geometry import box
 from sqlalchemy import text
@@ -24,6 +25,9 @@ from gis.settings import Settings
 
 PASSWORD = "test-password-1"
 SECRET = "test-secret-key-for-the-api-tests-only-0123456789"
+# What the test clients send as X-Access-Reason by default (percent-encoded, as the web app sends it).
+ACCESS_REASON = "自动化测试 automated test"
+REASON_HEADER = {"X-Access-Reason": quote(ACCESS_REASON)}
 GRID_A, GRID_B, GRID_C = "320199001001001", "320199001001002", "320199001002001"
 USERS = {  # username: (role, grids)
     "admin": ("admin", []),
