@@ -48,6 +48,13 @@ def status_for(exc: errors.WanggeError) -> int:
     return 500
 
 
+def public_message(exc: errors.WanggeError) -> str:
+    """The message of ``exc`` as a caller may read it (an unreachable database is not named)."""
+    if isinstance(exc, errors.DatabaseUnreachable):
+        return exc.public_message
+    return exc.message
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": code, "message": message, "details": details}
 
@@ -124,7 +131,11 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"Retry-After": "5"} if status == 503 else None
         if status == 429:
             headers = {"Retry-After": str((exc.details or {}).get("retry_after_seconds", 60))}
-        return error_response(request, status, exc.code, exc.message, exc.details, headers)
+        details = exc.details
+        if isinstance(exc, errors.DatabaseUnreachable):
+            logger.warning("%s (request %s)", exc.message, _request_id(request))
+            details = {"request_id": _request_id(request)}
+        return error_response(request, status, exc.code, public_message(exc), details, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

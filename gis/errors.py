@@ -86,6 +86,14 @@ class DatabaseUnavailable(WanggeError):
     code = "database_unavailable"
 
 
+class DatabaseUnreachable(DatabaseUnavailable):
+    """The database server did not answer: the message names it, which the CLI shows and the API only logs."""
+
+    # What a caller of the API or the web pages is told instead: the host, port and database name
+    # help an attacker map the network and nobody else outside the server.
+    public_message = "数据库暂时不可用，请稍后重试 · the database is unavailable, try again shortly"
+
+
 class SetupError(WanggeError):
     """The machine lacks something Wangge needs and could not install it."""
 

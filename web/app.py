@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from gis import __version__
 from gis.db.engine import unavailable
-from gis.errors import InvalidInput, NotFound
+from gis.errors import DatabaseUnreachable, InvalidInput, NotFound
 from gis.services import cases as case_service
 from gis.services import notice as notice_service
 from gis.settings import Settings
@@ -156,9 +156,11 @@ def _notice(request: Request) -> Response:
         html = _templates.get_template("notice_missing.html").render(code=code, message=exc.message)
         return HTMLResponse(html, status_code=status)
     except OperationalError as exc:
-        # A notice is printed and posted at the gate: say plainly that it is the server, not the code.
-        message = ("数据库暂时不可用，请稍后重试 · the database is unavailable, try again shortly ("
-                   f"{unavailable(request.app.state.engine.url.render_as_string(hide_password=True), exc).message})")
+        # A notice is printed and posted at the gate: say plainly that it is the server, not the code;
+        # which server, and why, is for the log, not for whoever opens the public page.
+        logger.warning("grid notice %s: %s", code,
+                       unavailable(request.app.state.engine.url.render_as_string(hide_password=True), exc).message)
+        message = DatabaseUnreachable.public_message
         html = _templates.get_template("notice_missing.html").render(code=code, message=message)
         return HTMLResponse(html, status_code=503, headers={"Retry-After": "5"})
     html = _templates.get_template("notice.html").render(n=notice_context(notice), version=__version__)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import PrincipalDep
-from api.errors import ERROR_RESPONSES, error_body, status_for
+from api.errors import ERROR_RESPONSES, error_body, public_message, status_for
 from gis.errors import WanggeError
 from gis.services.jobs import Job, JobRunner, Progress
 from gis.services.users import Principal
@@ -54,7 +54,12 @@ def describe_job(job: Job, *, with_result: bool = True) -> dict[str, Any]:
     if job.error is not None:
         exc = job.error
         if isinstance(exc, WanggeError):
-            out["error"] = {**error_body(exc.code, exc.message, exc.details), "status": status_for(exc)}
+            message = public_message(exc)
+            if message != exc.message:  # the stage repeats the message: the server's own words stay in its log
+                out["stage"], details = f"failed: {message}", {"job_id": job.id}
+            else:
+                details = exc.details
+            out["error"] = {**error_body(exc.code, message, details), "status": status_for(exc)}
         else:  # the log has the traceback; the client gets the job id to name it
             out["error"] = {**error_body("internal", "internal error; the job id names it in the server log",
                                          {"job_id": job.id}), "status": 500}

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gis.db.cluster import EXTENSIONS, EmbeddedCluster
-from gis.errors import DatabaseUnavailable, SetupError
+from gis.errors import DatabaseUnreachable, SetupError
 from gis.settings import Settings
 
 
@@ -57,13 +57,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(sqlalchemy_url(url), **kwargs)
 
 
-def unavailable(url: str, exc: BaseException) -> DatabaseUnavailable:
-    """A one-line error naming the server that could not be reached and why."""
+def unavailable(url: str, exc: BaseException) -> DatabaseUnreachable:
+    """A one-line error naming the server that could not be reached and why (for logs and the CLI, not callers)."""
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     first = reason[0] if reason else type(exc).__name__
     # libpq repeats the address in its message; keep the part that says why.
     first = first.split(": ", 1)[-1] if first.startswith("connection") else first
-    return DatabaseUnavailable(f"cannot reach PostgreSQL at {describe_url(url)}: {first}")
+    return DatabaseUnreachable(f"cannot reach PostgreSQL at {describe_url(url)}: {first}")
 
 
 def check_connection(engine: Engine) -> None:

@@ -106,6 +106,7 @@ class JobRunner:
                 # The database went away mid-job: the transaction died with it, so nothing was
                 # written, and the user should hear that resubmitting is the remedy, not "internal error".
                 exc = unavailable(self._engine.url.render_as_string(hide_password=True), exc)
+                logger.warning("job %s (%s) lost its database: %s", job.id, job.kind, exc.message)
             if not isinstance(exc, WanggeError):
                 logger.exception("job %s (%s) failed", job.id, job.kind)
             with self._lock:

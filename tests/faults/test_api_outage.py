@@ -88,13 +88,13 @@ def test_while_the_database_is_down_every_request_is_503_with_a_retry_hint_and_t
         response = call()
         assert response.status_code == 503, f"{name}: {response.status_code} {response.text[:300]}"
         assert int(response.headers["Retry-After"]) > 0, name
+        # Which database did not answer is for the server log, not the caller.
+        assert "127.0.0.1" not in response.text and "password" not in response.text.lower(), name
         if name.startswith("GET /app/"):  # a web page: HTML for people, not the API's JSON
-            assert "数据库暂时不可用" in response.text and "127.0.0.1" in response.text, name
+            assert "数据库暂时不可用" in response.text, name
             continue
         body = response.json()
-        assert body["error"] == "database_unavailable", name
-        assert "PostgreSQL" in body["message"] and "127.0.0.1" in body["message"], name
-        assert "password" not in response.text.lower(), name
+        assert body["error"] == "database_unavailable" and "the database is unavailable" in body["message"], name
     assert app.state.engine.pool.checkedout() == 0
 
     running.start()
