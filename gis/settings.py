@@ -13,7 +13,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_SECRET = "wangge-demo-secret-do-not-use-in-production-0000"
-# Public like DEMO_SECRET: encrypts demo and test ID numbers only; refused under production.
+# Public like DEMO_SECRET: encrypts the demo's synthetic ID numbers only; refused outside demo mode.
 DEMO_ID_KEY = "d2FuZ2dlLWRlbW8taWQta2V5LW5vdC1mb3ItcmVhbC0="
 
 
@@ -78,7 +78,7 @@ class Settings(BaseSettings):
 
     # ID numbers at rest (PIPL art. 28, 51; gis.idnumbers): AES-256-GCM key, 32 bytes base64url
     # (`wangge keys new`). Never stored in the database or a backup; keep it apart from both.
-    id_key: str = Field(default=DEMO_ID_KEY, description="key that encrypts ID numbers (demo key refused in production)")
+    id_key: str = Field(default=DEMO_ID_KEY, description="key that encrypts ID numbers (the demo key in demo mode only)")
     id_keys_previous: list[str] = Field(default=[], description="older ID keys, still read while `wangge keys rotate` runs")
     id_lookup_key: str | None = Field(default=None, description="HMAC key for ID lookups; derived from id_key if unset")
     # Registers (一标三实): a standard address's point belongs to the nearest footprint within this distance.
@@ -96,8 +96,9 @@ class Settings(BaseSettings):
     secret_key: str = Field(default=DEMO_SECRET, description="HMAC key for access tokens (32+ characters)")
     token_minutes: int = Field(default=480, description="access token lifetime: one working shift")
     environment: str = Field(default="local", description="local | production (production refuses demo secrets)")
-    demo_mode: bool = Field(default=False, description="the public demo secret and demo_* accounts allowed "
-                                                       "(set by `wangge demo`; loopback only, never in production)")
+    demo_mode: bool = Field(default=False, description="the public demo secret, demo ID key and demo_* accounts "
+                                                       "allowed (set by `wangge demo`; loopback only, never in "
+                                                       "production)")
     # Request guards (api/ratelimit.py), counted per worker process.
     max_request_bytes: int = Field(default=25 * 1024 * 1024, description="largest request body; bigger gets 413")
     login_failures_per_username: int = Field(default=5, description="failed sign-ins per username per window")

@@ -57,7 +57,8 @@ def demo_database_url(database_url: str) -> Iterator[str]:
     from gis.db.engine import transaction
     from gis.services.demo import demo_grid_plans, load_demo
 
-    settings = Settings(database_url=None, home=REPO / ".wangge")
+    # Loaded as `wangge demo` loads it: in demo mode, the synthetic residents sealed with the demo key.
+    settings = Settings(database_url=None, home=REPO / ".wangge", demo_mode=True)
     with scratch_database(settings, prefix="wangge_demo", server_url=database_url) as url:
         demo_engine = make_engine(url)
         try:

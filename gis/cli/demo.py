@@ -19,7 +19,9 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(None, help="HTTP port (default: WANGGE_PORT or 8000)."),
     ) -> None:
         """Start the local PostGIS, load the demo district, compute analyses and serve the web app."""
-        s = settings()
+        # The demo runs in demo mode from its first step: its synthetic residents are sealed with the
+        # public demo ID key, which every other command refuses.
+        s = settings().model_copy(update={"demo_mode": True})
         url = prepare_database(s, log=log)
         console.print(f"database ready at {describe_url(url)}", highlight=False)
         with db_transaction() as session:
@@ -73,4 +75,4 @@ def register(app: typer.Typer) -> None:
                           f"{patrol['grid_code']} --week {patrol['week']}`)", highlight=False)
         if serve:
             # The one start that may use the public demo secret and sign in the demo_* accounts.
-            run_server(s.model_copy(update={"demo_mode": True}), port=port)
+            run_server(s, port=port)

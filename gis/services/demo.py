@@ -205,7 +205,9 @@ def demo_database(settings: Settings, *, name: str, url: str | None = None, relo
             with transaction(engine) as session:
                 if not is_demo_loaded(session):
                     log(f"loading the demo district (once; kept in {name})")
-                    load_demo(session, settings)
+                    # A database of its own holding nothing but the demo: its synthetic residents are
+                    # the demo's, sealed with the demo key as `wangge demo` seals them.
+                    load_demo(session, settings.model_copy(update={"demo_mode": True}))
             with transaction(engine) as session:
                 log("suggesting and adopting the demo grids")
                 demo_grid_plans(session, settings)

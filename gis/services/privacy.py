@@ -69,11 +69,16 @@ def age_band(age: int | None) -> str | None:
 
 
 def id_keys(settings: Settings) -> IdKeys:
-    """The ID keys of ``settings``; the public demo key is refused under WANGGE_ENVIRONMENT=production."""
-    if settings.uses_demo_id_key() and settings.environment == "production":
-        raise SetupError("refusing to encrypt or read ID numbers with the demo key under "
-                         "WANGGE_ENVIRONMENT=production: set WANGGE_ID_KEY (make one with `wangge keys new`) and "
-                         "keep it outside the database and its backups")
+    """The ID keys of ``settings``; the public demo key only in demo mode (``wangge demo``), never in production.
+
+    The demo key is in the source: a number sealed with it is as good as plain text, so a register
+    must never be imported, looked up or rotated under it, whatever the environment is called.
+    """
+    if settings.uses_demo_id_key() and (not settings.demo_mode or settings.environment == "production"):
+        where = "in production" if settings.demo_mode else "outside demo mode"
+        raise SetupError(f"refusing to encrypt or read ID numbers with the public demo key {where}: set "
+                         "WANGGE_ID_KEY (make one with `wangge keys new`) and keep it outside the database and its "
+                         "backups; the demo (`wangge demo`, WANGGE_DEMO_MODE=true) alone uses the demo key")
     return IdKeys.from_text(settings.id_key, lookup=settings.id_lookup_key, previous=settings.id_keys_previous)
 
 

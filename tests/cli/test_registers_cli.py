@@ -20,15 +20,17 @@ from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
 import register_files as rf
+from helpers import ID_KEY
 from gis.cli import app
 from gis.db.engine import libpq_url, make_engine, transaction
 from gis.db.setup import scratch_database
 from gis.services import backup as backup_service
 from gis.services import privacy
-from gis.settings import Settings
+from gis.errors import SetupError
+from gis.settings import DEMO_ID_KEY, Settings
 
 REPO = Path(__file__).resolve().parents[2]
-KEYS = privacy.id_keys(Settings())
+KEYS = privacy.id_keys(Settings(id_key=ID_KEY))
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,8 @@ def files(url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
 
 
 def wangge(url: str, *args: str, **env: str) -> Result:
-    return CliRunner().invoke(app, list(args), env={"WANGGE_DATABASE_URL": url, "COLUMNS": "200", **env})
+    return CliRunner().invoke(app, list(args), env={"WANGGE_DATABASE_URL": url, "COLUMNS": "200",
+                                                    "WANGGE_ID_KEY": ID_KEY, **env})
 
 
 def snapshot(url: str) -> dict:
@@ -99,7 +102,7 @@ def test_the_register_loads_and_every_registered_building_is_recorded(url: str, 
 def test_a_bad_checksum_refuses_the_file_with_one_line_and_writes_nothing(url: str, files: dict,
                                                                            loaded: dict) -> None:
     before = snapshot(url)
-    env = {**os.environ, "WANGGE_DATABASE_URL": url}
+    env = {**os.environ, "WANGGE_DATABASE_URL": url, "WANGGE_ID_KEY": ID_KEY}
     done = subprocess.run([sys.executable, "-m", "gis.cli", "import", "residents", str(files["bad"]),
                            "--district-code", rf.DISTRICT], capture_output=True, text=True, env=env, cwd=REPO)
     assert done.returncode == 1
@@ -148,14 +151,25 @@ def test_keys_check_reads_with_the_key_and_fails_without_it(url: str, loaded: di
     assert wrong.exit_code != 0 and "neither WANGGE_ID_KEY" in str(wrong.exception)
 
 
-def test_the_demo_key_is_refused_in_production(url: str, files: dict) -> None:
-    done = wangge(url, "import", "residents", str(files["register"]), "--district-code", rf.DISTRICT,
-                  WANGGE_ENVIRONMENT="production")
-    assert done.exit_code != 0 and "demo key" in str(done.exception)
+@pytest.mark.parametrize("environment", ["local", "production", "staging"])
+def test_the_demo_key_is_refused_outside_demo_mode_whatever_the_environment(url: str, files: dict,
+                                                                            environment: str) -> None:
+    before = snapshot(url)
+    for command in (["import", "residents", str(files["register"]), "--district-code", rf.DISTRICT],
+                    ["keys", "check"], ["keys", "rotate"], ["generate", "residents", "--district-code", rf.DISTRICT]):
+        done = wangge(url, *command, WANGGE_ID_KEY=DEMO_ID_KEY, WANGGE_ENVIRONMENT=environment)
+        assert done.exit_code != 0 and "public demo key outside demo mode" in str(done.exception), command
+    assert snapshot(url) == before
+
+
+def test_the_demo_key_is_used_in_demo_mode_only_and_never_in_production() -> None:
+    assert privacy.id_keys(Settings(id_key=DEMO_ID_KEY, demo_mode=True)).current_id
+    with pytest.raises(SetupError, match="public demo key in production"):
+        privacy.id_keys(Settings(id_key=DEMO_ID_KEY, demo_mode=True, environment="production"))
 
 
 def test_key_rotation_reencrypts_and_people_are_still_found(url: str, files: dict, loaded: dict) -> None:
-    old = Settings().id_key
+    old = ID_KEY
     new = wangge(url, "keys", "new").stdout.strip()
     rotated = wangge(url, "keys", "rotate", "--json", WANGGE_ID_KEY=new, WANGGE_ID_KEYS_PREVIOUS=json.dumps([old]))
     assert rotated.exit_code == 0 and json.loads(rotated.stdout)["reencrypted"] == 60

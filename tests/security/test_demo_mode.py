@@ -1,9 +1,12 @@
-"""Finding 5 of issue 23: the public demo secret and demo_* accounts work in explicit demo mode only.
+"""Finding 5 of issue 23: the public demo secret, demo ID key and demo_* accounts work in explicit demo mode only.
 
 The attack: a server bound to 127.0.0.1 behind nginx ran with the demo secret (it is in the
 source), so anyone could sign an admin token; and the demo_* accounts (public passwords) signed in.
-Outside demo mode the app now refuses to start with the demo secret, whatever the address, and a
-server with a real secret signs in no demo account and accepts no token of one.
+Outside demo mode the app now refuses to start with the demo secret, whatever the address or the
+environment, and a server with a real secret signs in no demo account and accepts no token of one.
+The public demo ID key (which would make encrypted ID numbers readable by anyone) is refused the
+same way, not only under WANGGE_ENVIRONMENT=production (tests/cli/test_registers_cli.py runs the
+commands that would use it).
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ import api_world
 from api.app import create_app
 from api.security import ALGORITHM
 from gis.errors import SetupError
+from gis.services import privacy
 from gis.services import users as user_service
-from gis.settings import DEMO_SECRET, Settings
+from gis.settings import DEMO_ID_KEY, DEMO_SECRET, Settings
+from helpers import ID_KEY
 
 
 def _admin_claims(world: dict) -> dict:
@@ -34,6 +39,26 @@ def test_no_start_with_the_demo_secret_outside_demo_mode_whatever_the_address(ap
                                                                               host: str | None) -> None:
     with pytest.raises(SetupError, match="WANGGE_SECRET_KEY"):
         create_app(Settings(), url=api_database_url, host=host)
+
+
+@pytest.mark.parametrize("environment", ["local", "staging", "test", "production"])
+def test_no_start_with_the_demo_secret_outside_demo_mode_whatever_the_environment(api_database_url: str,
+                                                                                  environment: str) -> None:
+    with pytest.raises(SetupError, match="outside demo mode"):
+        create_app(Settings(environment=environment), url=api_database_url, host="127.0.0.1")
+
+
+@pytest.mark.parametrize("environment", ["local", "staging", "test", "production"])
+def test_the_demo_id_key_is_refused_outside_demo_mode_whatever_the_environment(environment: str) -> None:
+    with pytest.raises(SetupError, match="public demo key"):
+        privacy.id_keys(Settings(id_key=DEMO_ID_KEY, environment=environment))
+    # A real key works everywhere; demo mode (never in production) alone takes the demo key.
+    assert privacy.id_keys(Settings(id_key=ID_KEY, environment=environment)).current_id
+    if environment == "production":
+        with pytest.raises(SetupError, match="in production"):
+            privacy.id_keys(Settings(id_key=DEMO_ID_KEY, environment=environment, demo_mode=True))
+    else:
+        assert privacy.id_keys(Settings(id_key=DEMO_ID_KEY, environment=environment, demo_mode=True)).current_id
 
 
 def test_a_forged_demo_secret_admin_token_is_refused_outside_demo_mode(client: TestClient, world: dict) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 import coverage_town as town
+from helpers import ID_KEY
 from gis.services import privacy
 from gis.services import users as user_service
 from gis.settings import Settings
@@ -60,7 +61,7 @@ def build_world(session: Session) -> dict[str, Any]:
     # Q's retired couple also live in grid B; give everyone private data to mask.
     residents = session.execute(text("SELECT r.id, b.name FROM resident r JOIN building b ON b.id = r.building_id "
                                      "ORDER BY r.id")).all()
-    keys = privacy.id_keys(Settings())  # stored as the app stores them: ciphertext, lookup hash, mask
+    keys = privacy.id_keys(Settings(id_key=ID_KEY))  # stored as the app stores them: ciphertext, hash, mask
     for i, (rid, building) in enumerate(residents):
         token, digest, masked = privacy.seal_id_number(keys, f"32010219800101{i:03d}X")
         session.execute(text("INSERT INTO resident_private (resident_id, district_code, id_number, id_number_hash, "
