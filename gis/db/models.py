@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -796,3 +797,21 @@ class LayerVersion(Base):
     district_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, server_default="0")
     changed_at: Mapped[dt.datetime] = _now()
+
+
+class TileCache(Base):
+    """A rendered vector tile, shared by every server process (migration 0011: UNLOGGED, older versions pruned)."""
+
+    __tablename__ = "tile_cache"
+    __table_args__ = (Index("ix_tile_cache_layer_version", "layer", "version"),)
+
+    # A digest of the layer, version, tile and the exact statement with its parameters (scope included).
+    key: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    layer: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(BigInteger)
+    z: Mapped[int] = mapped_column(SmallInteger)
+    x: Mapped[int] = mapped_column(Integer)
+    y: Mapped[int] = mapped_column(Integer)
+    scope: Mapped[str] = mapped_column(Text, server_default="")
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = _now()

@@ -17,8 +17,10 @@ from gis.db import migrate as migrations
 from gis.db.engine import drop_database, ensure_database, make_engine
 from gis.db.models import Base, Building, Community, District, Grid, IncidentEvent
 
-# Small reference tables need no district code (district itself is keyed by it); all others carry one.
-WITHOUT_DISTRICT = {"district", "facility_type", "role", "app_user", "grid_assignment", "audit_log", "rate_limit"}
+# Small reference tables need no district code (district itself is keyed by it), nor does the tile cache (a tile
+# spans districts); all others carry one.
+WITHOUT_DISTRICT = {"district", "facility_type", "role", "app_user", "grid_assignment", "audit_log", "rate_limit",
+                    "tile_cache"}
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:
