@@ -141,15 +141,23 @@ def list_layers(session: Session, *, url_prefix: str = "") -> list[dict[str, Any
     } for layer in LAYERS.values()]
 
 
+def scope_name(principal: Principal) -> str:
+    """Which incidents a caller sees, in full: ``public``, ``grids:<codes>`` or ``district:<code or *>``."""
+    if not principal.may_read_personal_data:
+        return "public"
+    if principal.is_grid_scoped:
+        return "grids:" + ",".join(sorted(principal.grid_codes))
+    return f"district:{principal.district_code or '*'}"
+
+
 def scope_key(principal: Principal) -> str:
     """Which incidents a caller sees, as a short key: the ETag of a per-user tile must differ between scopes."""
-    if not principal.may_read_personal_data:
-        key = "public"
-    elif principal.is_grid_scoped:
-        key = "grids:" + ",".join(sorted(principal.grid_codes))
-    else:
-        key = f"district:{principal.district_code or '*'}"
-    return hashlib.sha1(key.encode()).hexdigest()[:10]
+    return hashlib.sha1(scope_name(principal).encode()).hexdigest()[:10]
+
+
+def tile_scope(layer: TileLayer, principal: Principal) -> str:
+    """The part of a tile's cache key that depends on the caller: their scope on per-user layers, else nothing."""
+    return scope_name(principal) if layer.per_user else ""
 
 
 def tile_etag(layer: TileLayer, version: int, principal: Principal) -> str:
@@ -303,6 +311,15 @@ def tile_sql(layer: TileLayer, z: int, principal: Principal, *, type_code: str |
     return sql, params
 
 
+def tile_statement(layer: TileLayer, z: int, x: int, y: int, principal: Principal, *,
+                   type_code: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The statement drawing one tile and all its parameters."""
+    sql, extra = tile_sql(layer, z, principal, type_code=type_code)
+    width = WEB_MERCATOR_WIDTH / (1 << z)
+    return sql, {"z": z, "x": x, "y": y, "tol": width / EXTENT * SIMPLIFY_UNITS, "cell": width / CLUSTER_CELLS,
+                 **extra}
+
+
 def render_tile(session: Session, principal: Principal, *, layer: str, z: int, x: int, y: int,
                 type_code: str | None = None, version: int | None = None) -> Tile:
     """Draw one tile of ``layer`` (empty bytes when nothing is there) with its version and ETag.
@@ -314,8 +331,48 @@ def render_tile(session: Session, principal: Principal, *, layer: str, z: int, x
     check_tile(z, x, y)
     if version is None:
         version = layer_version(session, layer)
-    sql, extra = tile_sql(spec, z, principal, type_code=type_code)
-    width = WEB_MERCATOR_WIDTH / (1 << z)
-    params = {"z": z, "x": x, "y": y, "tol": width / EXTENT * SIMPLIFY_UNITS, "cell": width / CLUSTER_CELLS, **extra}
+    sql, params = tile_statement(spec, z, x, y, principal, type_code=type_code)
     data = session.scalar(text(sql), params)
     return Tile(layer=layer, data=bytes(data or b""), version=version, etag=tile_etag(spec, version, principal))
+
+
+# --- the shared cache (table tile_cache, migration 0011) -------------------------------------
+
+# One statement: the stored tile when there is one; otherwise draw it (the drawing is never
+# executed on a hit: its NOT EXISTS is a one-time filter), store it, and delete this layer's rows
+# of older versions. SKIP LOCKED: two processes pruning at once neither wait for nor deadlock on
+# each other, and whatever one skips the next drawing deletes.
+_CACHED = """WITH hit AS (SELECT data FROM tile_cache WHERE key = :tc_key),
+drawn AS (SELECT COALESCE(t.mvt, '') AS data FROM ({sql}) t(mvt) WHERE NOT EXISTS (SELECT FROM hit)),
+stored AS (INSERT INTO tile_cache (key, layer, version, z, x, y, scope, data)
+           SELECT :tc_key, :tc_layer, :tc_version, :z, :x, :y, :tc_scope, data FROM drawn
+           ON CONFLICT (key) DO NOTHING),
+pruned AS (DELETE FROM tile_cache WHERE NOT EXISTS (SELECT FROM hit) AND key IN (
+           SELECT key FROM tile_cache WHERE layer = :tc_layer AND version < :tc_version FOR UPDATE SKIP LOCKED))
+SELECT COALESCE((SELECT data FROM hit), (SELECT data FROM drawn))"""
+
+
+def cache_key(layer: TileLayer, version: int, sql: str, params: dict[str, Any], scope: str) -> bytes:
+    """The shared cache's key: the layer version and the exact statement with its parameters.
+
+    The statement's text is part of it, so rows drawn by an older release (other SQL) are never
+    served by a newer one, and so are the scope and its parameters: a grid worker's key can never
+    equal that of a wider scope.
+    """
+    named = repr((TILE_FORMAT, layer.name, version, scope, sql, sorted((k, repr(v)) for k, v in params.items())))
+    return hashlib.sha256(named.encode()).digest()
+
+
+def draw_or_fetch_tile(session: Session, principal: Principal, *, layer: TileLayer, z: int, x: int, y: int,
+                       version: int, type_code: str | None = None) -> bytes:
+    """One tile through the shared cache: the stored bytes for this version, or drawn (one ST_AsMVT) and stored.
+
+    ``version`` is the layer version read before (see ``render_tile``). The row is written in the
+    caller's transaction, so a rolled-back request leaves nothing behind.
+    """
+    sql, params = tile_statement(layer, z, x, y, principal, type_code=type_code)
+    scope = tile_scope(layer, principal)
+    key = cache_key(layer, version, sql, params, scope)
+    data = session.scalar(text(_CACHED.format(sql=sql)),
+                          {**params, "tc_key": key, "tc_layer": layer.name, "tc_version": version, "tc_scope": scope})
+    return bytes(data or b"")
