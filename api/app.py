@@ -18,6 +18,7 @@ from api.errors import install_error_handlers
 from api.headers import SecurityHeaders, mount_docs, page_policy
 from api.ratelimit import BodySizeLimit, ConcurrencyLimit, LoginLimiter
 from api.routes import ROUTERS
+from api.tilecache import TileCache, TileFastPath
 from gis import __version__
 from gis.db.engine import database_url, make_engine
 from gis.errors import SetupError
@@ -122,9 +123,12 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
     engine = make_engine(url or database_url(settings), pool_size=settings.db_pool_size,
                          max_overflow=settings.db_max_overflow, pool_timeout=settings.db_pool_timeout_seconds)
 
+    tile_cache = TileCache(engine)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        tile_cache.close()
         jobs = getattr(_app.state, "jobs", None)
         if jobs is not None:
             _app.state.jobs = None  # a restarted app (tests reuse one) makes a fresh runner
@@ -146,7 +150,10 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
     app.state.login_limiter = LoginLimiter(per_username=settings.login_failures_per_username,
                                            per_ip=settings.login_failures_per_ip,
                                            window_seconds=settings.login_window_seconds)
+    app.state.tile_cache = tile_cache
     install_error_handlers(app)
+    # Innermost: tile repeats are answered from memory before routing, inside every other middleware.
+    app.add_middleware(TileFastPath, cache=tile_cache)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     # Below both pools: one connection is left for the background job runner (one worker thread),
     # and sync routes run on AnyIO's default thread pool of 40.
