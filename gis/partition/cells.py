@@ -136,10 +136,9 @@ def build_cells(
     # Footprints mapped over one another (a tower on its podium) are one building to the grid.
     building_face = building_face[_overlap_groups(footprints, face_area[building_face])]
     face_building = _footprint_of(face_points, footprints)
-    face_adj = _adjacency(faces)
     # Faces that meet along a main road or barrier are kept apart even when the barrier ends
     # inside their area: a unit may reach around a barrier's end, never straight across it.
-    face_adj["on_hard"] = _on_lines(face_adj["mid"].to_numpy(), hard_lines)
+    face_adj = _adjacency(faces, hard_lines)
 
     face_cell = _group_faces(
         n_faces=len(faces), face_block=face_block, building_face=building_face, face_adj=face_adj,
@@ -261,21 +260,39 @@ def _locate(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     return out
 
 
-def _adjacency(polys: np.ndarray) -> pd.DataFrame:
-    """Pairs i < j of polygons sharing a boundary, with its length."""
+def _adjacency(polys: np.ndarray, hard_lines: list[BaseGeometry]) -> pd.DataFrame:
+    """Pairs i < j of faces sharing a boundary, with its length and whether any of it runs along
+    one of ``hard_lines`` (``on_hard``).
+
+    Faces come from one polygonize, so neighbours share their edges vertex for vertex: matching
+    ring segments by their end points finds every pair without a geometric intersection per pair
+    (a tenth of the time at 800,000 households)."""
+    empty = pd.DataFrame({"i": np.zeros(0, np.int64), "j": np.zeros(0, np.int64), "length": np.zeros(0),
+                          "on_hard": np.zeros(0, dtype=bool)})
     if len(polys) < 2:
-        return pd.DataFrame({"i": np.zeros(0, np.int64), "j": np.zeros(0, np.int64), "length": np.zeros(0),
-                             "mid": np.zeros(0, dtype=object)})
-    tree = shapely.STRtree(polys)
-    i, j = tree.query(polys, predicate="intersects")
-    keep = i < j
-    i, j = i[keep], j[keep]
-    boundaries = shapely.boundary(polys)
-    common = shapely.intersection(boundaries[i], boundaries[j])
-    shared = shapely.length(common)
-    ok = shared > MIN_SHARED_M
-    return pd.DataFrame({"i": i[ok], "j": j[ok], "length": shared[ok],
-                         "mid": shapely.point_on_surface(common[ok])})
+        return empty
+    rings, ring_poly = shapely.get_rings(polys, return_index=True)
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    same_ring = ring_of[:-1] == ring_of[1:]
+    a, b = coords[:-1][same_ring], coords[1:][same_ring]
+    face = ring_poly[ring_of[:-1][same_ring]]
+    flip = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
+    start, end = np.where(flip[:, None], b, a), np.where(flip[:, None], a, b)
+    key = np.ascontiguousarray(np.hstack([start, end])).view(np.dtype((np.void, 32))).ravel()
+    order = np.argsort(key, kind="stable")
+    twin = np.flatnonzero(key[order][1:] == key[order][:-1])
+    first, second = order[twin], order[twin + 1]
+    i, j = np.minimum(face[first], face[second]), np.maximum(face[first], face[second])
+    middle = (start[first] + end[first]) / 2
+    seg = pd.DataFrame({"i": i, "j": j, "length": np.hypot(*(end[first] - start[first]).T),
+                        "on_hard": _on_lines(shapely.points(middle), hard_lines)})
+    seg = seg[seg["i"] != seg["j"]]
+    pairs = seg.groupby(["i", "j"], sort=True).agg(length=("length", "sum"), on_hard=("on_hard", "any")).reset_index()
+    pairs = pairs[pairs["length"] > MIN_SHARED_M]
+    if pairs.empty:
+        return empty
+    return pd.DataFrame({"i": pairs["i"].to_numpy(np.int64), "j": pairs["j"].to_numpy(np.int64),
+                         "length": pairs["length"].to_numpy(float), "on_hard": pairs["on_hard"].to_numpy(bool)})
 
 
 def _footprints(geoms: np.ndarray, region: BaseGeometry) -> list[BaseGeometry]:
@@ -297,7 +314,11 @@ def _on_lines(points: np.ndarray, lines: list[BaseGeometry], tolerance_m: float 
     out = np.zeros(len(points), dtype=bool)
     if len(points) == 0 or not lines:
         return out
-    tree = shapely.STRtree(np.asarray(lines, dtype=object))
+    # Two-point pieces, so the tree prunes by each piece's small box rather than a whole road's.
+    coords, part = shapely.get_coordinates(shapely.get_parts(np.asarray(lines, dtype=object)), return_index=True)
+    same = part[:-1] == part[1:]
+    pieces = shapely.linestrings(np.stack([coords[:-1][same], coords[1:][same]], axis=1))
+    tree = shapely.STRtree(pieces)
     hit, _ = tree.query(points, predicate="dwithin", distance=tolerance_m)
     out[hit] = True
     return out
