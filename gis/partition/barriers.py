@@ -74,10 +74,10 @@ def close_barriers(lines: Sequence[BaseGeometry], names: Sequence[str | None], o
             if not near:
                 continue
             others = shapely.union_all(targets[near])
-            if others.distance(point) == 0:
-                continue
             if others.distance(point) <= _TOUCH_M:
-                # Mapped to end on the outline or a barrier, but a hair short of it: run on through it.
+                # Mapped to end on the outline or a barrier, or a hair short of it: run on through it.
+                # Even at distance 0 — an end computed by clipping lies on the outline only to
+                # rounding, and noding does not split an edge at a point that merely touches it.
                 # Straight ahead, not towards the nearest point: at a micrometre that direction is noise.
                 heading = _heading(coords, at_start)
                 gap = others.distance(point)

@@ -30,10 +30,35 @@ def test_a_barrier_ending_short_of_the_outline_or_another_barrier_is_closed_ahea
     outline = box(0, 0, 1000, 1000)
     lines = [LineString([(500, 0), (500, 970)]), LineString([(0, 500), (480, 500)]), LineString([(700, 0), (700, 100)])]
     links, names = close_barriers(lines, ["A", "B", "C"], outline, 60)
-    ends = sorted((round(g.coords[0][0]), round(g.coords[0][1]), n) for g, n in zip(links, names, strict=True))
+    closing = [(g, n) for g, n in zip(links, names, strict=True) if g.length > 1]
+    ends = sorted((round(g.coords[0][0]), round(g.coords[0][1]), n) for g, n in closing)
     # A closes 30 m to the outline, B 20 m to A; C, a spur 900 m from anything ahead, stays open.
     assert ends == [(480, 500, "B"), (500, 970, "A")]
-    assert all(g.length < 31 for g in links)
+    assert all(g.length < 31 for g, _ in closing)
+    # Ends that already reach the outline only run on 5 cm through it, so noding always splits it.
+    stubs = sorted((round(g.coords[0][0]), round(g.coords[0][1]), n) for g, n in zip(links, names, strict=True)
+                   if g.length <= 1)
+    assert stubs == [(0, 500, "B"), (500, 0, "A"), (700, 0, "C")]
+    assert all(g.length <= 0.051 for g in links if g.length <= 1)
+
+
+def test_a_barrier_ending_on_the_outline_to_rounding_still_divides_the_area() -> None:
+    # An end computed by clipping lies on a slanted outline edge only to rounding (coordinates from
+    # the property test, in a local metric CRS): the road stayed a dangle, and homes on its two
+    # sides shared a grid.
+    from gis.partition.cells import build_cells
+
+    outline = shapely.Polygon([(319.81254116706225, -342.87822669991067), (-319.02186708199866, -350.05635376116425),
+                               (-326.7503350365095, 335.7882892917654), (-7.311932776526384, 339.383207453513),
+                               (-3.458130413440335, -3.5394569640527793), (315.9700568725021, 0.0450382937624094)])
+    road = LineString([(194.8447725289611, -344.27925398066196),
+                       (187.16203757853884, 340.56699378896116)]).intersection(outline)
+    homes = gpd.GeoDataFrame({"households": [100, 100]}, geometry=[box(142.7, -340.8, 154.7, -328.8),
+                                                                   box(273.7, -339.3, 285.7, -327.3)], crs=CRS)
+    roads = gpd.GeoDataFrame({"is_main_road": [True], "name": ["主干路"]}, geometry=[road], crs=CRS)
+    graph = build_cells(outline, homes, roads, closing_m=60)
+    west, east = graph.cells["area"].to_numpy()[graph.building_cell]
+    assert west != east
 
 
 def test_households_either_side_of_a_main_road_in_one_grid_are_a_fault_and_closing_matters() -> None:
