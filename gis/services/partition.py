@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from gis.checker import blocking, summarise
 from gis.db.frames import read_frame
 from gis.errors import Infeasible, InvalidInput, NotFound
+from gis.partition.entrances import divide_by_entrances
 from gis.partition.suggest import Suggestion, suggest_partition
 from gis.services.checks import check_stored
 from gis.services.plans import store_plan
@@ -104,6 +105,7 @@ def suggest_grids(session: Session, settings: Settings, *, community_code: str, 
             from None
     _checked(session, settings, suggestion, level="grid", parent_code=community_code,
              region=community.geometry.iloc[0], allow_crossing=allow_crossing)
+    _divide_large_buildings(session, suggestion, lo=lo, hi=hi)
     parameters = {"min": lo, "max": hi, "keep_current": keep_current, "locked": list(locked),
                   "allow_crossing": list(allow_crossing), "seed": seed}
     plan_id = _store(session, suggestion, kind="grid_split", scope_code=community_code,
@@ -230,6 +232,38 @@ def _checked(session: Session, settings: Settings, suggestion: Suggestion, *, le
         raise Infeasible(f"{parent_code}: the suggested {'grids' if level == 'grid' else 'communities'} fail the boundary check ({shown}); "
                          f"nothing was stored", details={"scope_code": parent_code,
                                                          "findings": [f.message for f in faults]})
+
+
+def _divide_large_buildings(session: Session, suggestion: Suggestion, *, lo: int, hi: int) -> None:
+    """A building over the maximum stays one grid, flagged; where the address register names its
+    单元, the report also lists how it divides by entrance into parts within the bounds."""
+    assignment = suggestion.assignment
+    for item in suggestion.report.get("infeasible", []):
+        if item.get("reason") != "building_too_large" or not item.get("unit"):
+            continue
+        ids = [int(b) for b in assignment.loc[assignment["label"] == item["unit"], "building_id"]]
+        if not ids:
+            continue
+        # Households per entrance from the register: its households where they are recorded, else its dwellings.
+        rows = session.execute(text("""
+            SELECT d.unit, count(DISTINCT h.id) AS households, count(DISTINCT d.id) AS dwellings
+            FROM dwelling d LEFT JOIN household h ON h.dwelling_id = d.id
+            WHERE d.building_id = ANY(:ids) AND coalesce(btrim(d.unit), '') <> ''
+            GROUP BY d.unit"""), {"ids": ids}).all()
+        entrances = [(r.unit, int(r.households) or int(r.dwellings)) for r in rows]
+        if not entrances:
+            continue
+        parts = divide_by_entrances(entrances, lo, hi)
+        if parts is None:
+            item["entrances"] = {"divisible": False, "units": len(entrances),
+                                 "households": sum(n for _, n in entrances)}
+            continue
+        item["entrances"] = {"divisible": True, "units": len(entrances),
+                             "households": sum(p.households for p in parts),
+                             "parts": [{"units": list(p.units), "label": p.label, "households": p.households}
+                                       for p in parts]}
+        listed = "; ".join(f"{p.label} ({p.households} households)" for p in parts)
+        item["options"] = [f"divide the building by 单元 into {len(parts)} grids: {listed}", *item["options"]]
 
 
 def _store(session: Session, suggestion: Suggestion, *, kind: str, scope_code: str, district_code: str,

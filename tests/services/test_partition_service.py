@@ -120,3 +120,39 @@ def test_bad_requests_name_what_is_wrong(db: Session, demo: None) -> None:
         partition_service.suggest_grids(db, SETTINGS, community_code="320102003010", keep_current=True)
     with pytest.raises(InvalidInput, match="exactly one"):
         partition_service.suggest_communities(db, SETTINGS)
+
+
+def test_a_building_over_the_maximum_is_divided_by_its_registered_entrances(db: Session, demo: None) -> None:
+    big = db.execute(text("""
+        SELECT b.id, b.households, c.code FROM building b
+        JOIN community c ON c.valid_to IS NULL AND ST_Contains(c.geom, ST_PointOnSurface(b.geom))
+        WHERE b.households > 500 ORDER BY b.households DESC, b.id LIMIT 1""")).one()
+    # The address register names four entrances; two have households recorded, two only dwellings.
+    sizes = {"1单元": 120, "2单元": 260, "3单元": 230, "10单元": 190}
+    for unit, n in sizes.items():
+        db.execute(text("""INSERT INTO dwelling (district_code, building_id, unit, room)
+                           SELECT '320102', :b, :u, g::text FROM generate_series(1, :n) g"""),
+                   {"b": big.id, "u": unit, "n": n})
+    db.execute(text("""INSERT INTO household (district_code, building_id, dwelling_id, size)
+                       SELECT '320102', :b, d.id, 2 FROM dwelling d
+                       WHERE d.building_id = :b AND d.unit IN ('1单元', '2单元')"""), {"b": big.id})
+    result = partition_service.suggest_grids(db, SETTINGS, community_code=big.code)
+    (item,) = [i for i in result["metrics"]["infeasible"] if i["reason"] == "building_too_large"
+               and i["households"] == big.households]
+    # Entrances in their numbered order (10单元 last); 1+2 = 380 and 3+10 = 420 is the grouping nearest 400.
+    assert item["entrances"]["parts"] == [
+        {"units": ["1单元", "2单元"], "label": "1单元–2单元", "households": 380},
+        {"units": ["3单元", "10单元"], "label": "3单元–10单元", "households": 420},
+    ]
+    assert item["options"][0].startswith("divide the building by 单元 into 2 grids")
+    stored = db.execute(text("SELECT metrics FROM plan WHERE id = :id"), {"id": result["plan_id"]}).scalar_one()
+    assert any(i.get("entrances", {}).get("divisible") for i in stored["infeasible"])
+
+
+def test_entrances_are_grouped_in_order_within_bounds_or_not_at_all() -> None:
+    from gis.partition.entrances import divide_by_entrances
+
+    parts = divide_by_entrances([("3单元", 300), ("1单元", 150), ("2单元", 200)], 300, 500)
+    assert [(p.units, p.households) for p in parts] == [(("1单元", "2单元"), 350), (("3单元",), 300)]
+    assert divide_by_entrances([("1单元", 600), ("2单元", 400)], 300, 500) is None  # one entrance over the maximum
+    assert divide_by_entrances([("1单元", 700)], 300, 500) is None
