@@ -8,6 +8,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from shapely.geometry.base import BaseGeometry
@@ -85,7 +86,7 @@ def partition_metrics(*, region: BaseGeometry, units: gpd.GeoDataFrame, graph: A
     }
     report.update(_boundary_metrics(graph, engine_result))
     report["infeasible"] = _infeasible(graph, engine_result, units, crs)
-    report["attached_empty_land"] = _attached(graph, engine_result, units)
+    report["attached_empty_land"] = _attached(graph, engine_result, units, crs)
     return report
 
 
@@ -139,15 +140,22 @@ def _infeasible(graph: Any, result: Any, units: gpd.GeoDataFrame, crs: Any) -> l
     return out
 
 
-def _attached(graph: Any, result: Any, units: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+def _attached(graph: Any, result: Any, units: gpd.GeoDataFrame, crs: Any) -> list[dict[str, Any]]:
+    """Each piece of land without households joined to a unit across a barrier: the unit, its area,
+    the barrier, and its outline (GeoJSON in ``crs``) so that maps can draw what was joined."""
     if result is None:
         return []
     label_of = dict(zip(units["engine_label"], units["label"], strict=True)) if "label" in units else {}
     out = []
     for item in result.attached:
-        area = float(shapely.area(graph.cells.geometry.to_numpy()[item["cells"]]).sum())
+        cells = graph.cells.geometry.to_numpy()[item["cells"]]
+        area = float(shapely.area(cells).sum())
         if area < 1.0:
             continue  # slivers between carriageways: not worth a line in the report
         across = item["across"] if isinstance(item["across"], str) else None
-        out.append({"unit": label_of.get(item["to_label"]), "area_m2": round(area, 1), "across": across})
+        outline = gpd.GeoSeries([shapely.union_all(cells)], crs=graph.crs).to_crs(crs).iloc[0]
+        # Seven decimals of a degree is about a centimetre: plenty for a map, small in the stored metrics.
+        outline = shapely.set_precision(outline, 1e-7 if CRS.from_user_input(crs).is_geographic else 0.01)
+        out.append({"unit": label_of.get(item["to_label"]), "area_m2": round(area, 1), "across": across,
+                    "geometry": shapely.geometry.mapping(outline) if not outline.is_empty else None})
     return out

@@ -285,3 +285,18 @@ def test_suggestions_in_lonlat_pass_the_checker(community, seed) -> None:
     union = shapely.union_all(children.geometry.to_numpy())
     assert shapely.area(shapely.symmetric_difference(union, region)) < 1e-12
     assert all(g.is_valid and g.geom_type == "Polygon" for g in children.geometry)
+
+
+def test_empty_land_joined_across_a_barrier_is_listed_with_its_outline() -> None:
+    # A park strip north of 北京东路 holds no home: it joins the grid south of the road, and the
+    # report says so with the strip's outline for the map.
+    region = _region(400, 300)
+    roads = _roads([([(0, 250), (400, 250)], True, "北京东路")])
+    homes = [(x, y, 40) for x in (50, 150, 250, 350) for y in (40, 120, 200)]  # 480 south of the road
+    suggestion = suggest_partition(region, _buildings(homes), roads, crs=CRS, lo=300, hi=500)
+    [joined] = suggestion.report["attached_empty_land"]
+    assert joined["across"] == "北京东路"
+    assert joined["unit"] == suggestion.units["label"].iloc[0]
+    strip = shapely.geometry.shape(joined["geometry"])
+    assert abs(strip.area - 400 * 50) < 1 and abs(joined["area_m2"] - 400 * 50) < 1
+    assert strip.bounds[1] == Y0 + 250 and strip.bounds[3] == Y0 + 300
