@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 import shapely
+from shapely.errors import GEOSException
 from shapely.geometry.base import BaseGeometry
 
 Area = Callable[[BaseGeometry], float]
@@ -56,7 +57,7 @@ def fit_to_region(geoms: list[BaseGeometry], region: BaseGeometry, *, area: Area
             # Where a unit's ring comes within a rounding error of itself (a hole touching the shell),
             # the way back can cross it over; snapping to a fine grid keeps it valid, and in one piece,
             # and moves every shared vertex the same way, so neighbours still meet exactly.
-            geom = shapely.set_precision(geom, grid_size)
+            geom = _snapped(geom, grid_size)
         g = polygonal(geom)
         if not region.covers(g):
             g = polygonal(shapely.intersection(g, region))
@@ -93,6 +94,19 @@ def fit_to_region(geoms: list[BaseGeometry], region: BaseGeometry, *, area: Area
     for i, extra in additions.items():
         out[i] = polygonal(shapely.union_all([out[i], *extra]))
     return [_without_dust(g, area) for g in out]
+
+
+def _snapped(geom: BaseGeometry, grid_size: float) -> BaseGeometry:
+    """``geom`` on the grid; GEOS can fail to snap a ring that crosses itself ("unable to assign free
+    hole to a shell", seen on Shanghai), so such a unit is repaired first and then snapped."""
+    try:
+        return shapely.set_precision(geom, grid_size)
+    except GEOSException:
+        repaired = polygonal(geom)
+        try:
+            return shapely.set_precision(repaired, grid_size)
+        except GEOSException:
+            return repaired
 
 
 def _without_dust(geom: BaseGeometry, area: Area, dust_m2: float = 0.01) -> BaseGeometry:
