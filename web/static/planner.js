@@ -7,7 +7,7 @@ import { createMap, fromMap, geoOptions, legend, toMap } from "./map.js";
 import { $, BOUNDS_COLOURS, boundsClass, boundsLegend, esc, fail, html, num, say, waitForJob } from "./ui.js";
 
 let map, config, me, district, bounds, gridLayer, communityLayer, selected = null;
-const overlays = { plan: null, moves: null, findings: null, edit: null, pick: null, homes: null };
+const overlays = { plan: null, joined: null, moves: null, findings: null, edit: null, pick: null, homes: null };
 let plan = null; // the suggestion on show: {id, version, data, diff}
 const mayEdit = () => ["admin", "district_planner"].includes(me.role);
 let unitToken = 0; // the latest grid clicked: answers for an earlier click are dropped
@@ -314,7 +314,7 @@ async function suggest() {
   $("#suggest").disabled = true;
   $("#job-progress").hidden = false;
   bar.style.width = "0%";
-  clear("plan"); clear("moves");
+  clear("plan"); clear("joined"); clear("moves");
   html($("#plan"), "");
   try {
     const { data: job } = await api("/plans/grid-suggestions", { method: "POST",
@@ -346,6 +346,13 @@ async function showPlan(id, community) {
   overlays.moves = L.geoJSON({ type: "FeatureCollection", features: buildings.features.filter((f) => moved.has(f.id)
     || moved.has(f.properties.id)) }, geoOptions({ style: { color: "#d63384", weight: 2, fillColor: "#d63384",
     fillOpacity: 0.8 } })).addTo(map);
+  // Land without households joined to a grid across a main road or barrier: drawn, so the planner sees it.
+  const joined = (data.metrics.attached_empty_land || []).filter((j) => j.geometry);
+  overlays.joined = L.geoJSON({ type: "FeatureCollection", features: joined.map((j) => ({ type: "Feature",
+    geometry: j.geometry, properties: j })) }, geoOptions({
+    style: { color: "#fd7e14", weight: 2, dashArray: "2 4", fillColor: "#fd7e14", fillOpacity: 0.25 },
+    onEachFeature: (f, layer) => layer.bindTooltip(esc(joinedText(f.properties))),
+  })).addTo(map);
   map.fitBounds(overlays.plan.getBounds());
   const infeasible = data.metrics.infeasible || [];
   html($("#plan"), `
@@ -363,12 +370,26 @@ async function showPlan(id, community) {
     <p id="plan-moves"><span class="badge" style="background:#d63384;color:#fff">&nbsp;</span> ${
       t("planner.moves", { b: diff.buildings_moved, h: diff.households_moved })}</p>
     ${infeasible.length ? `<h3>${t("planner.infeasible")}</h3><ul class="small">${infeasible.map((i) =>
-      `<li>${esc(i.unit)}: ${esc(i.message)}</li>`).join("")}</ul>` : ""}
+      `<li>${esc(i.unit)}: ${esc(i.message)}${entrancesText(i)}</li>`).join("")}</ul>` : ""}
+    ${joined.length ? `<h3>${t("planner.joined_title")}</h3><ul class="small" id="plan-joined">${joined.map((j) =>
+      `<li>${esc(joinedText(j))}</li>`).join("")}</ul>` : ""}
     ${mayEdit() ? `<label>${t("reason")}<input id="adopt-reason"></label>
     ${infeasible.length ? `<label class="small"><input type="checkbox" id="allow-out" style="width:auto"> ${
       t("planner.allow_out")}</label>` : ""}
     <button id="adopt">${t("planner.adopt")}</button>` : ""}`);
   if (mayEdit()) $("#adopt").addEventListener("click", adopt);
+}
+
+function joinedText(j) {
+  return t(j.across ? "planner.joined" : "planner.joined_unnamed", { unit: j.unit || "—", area: num(Math.round(j.area_m2)),
+    across: j.across || "" });
+}
+
+function entrancesText(item) {
+  const e = item.entrances;
+  if (!e || !e.divisible) return "";
+  return `<br>${esc(t("planner.entrances", { n: e.parts.length }))} ${e.parts.map((p) =>
+    `${esc(p.label)}（${num(p.households)}）`).join("；")}`;
 }
 
 async function adopt() {
@@ -379,7 +400,7 @@ async function adopt() {
     const { data } = await api(`/plans/${plan.id}/adopt`, { method: "POST", headers: { "If-Match": `"${plan.version}"` },
       body: { reason, allow_out_of_range: allow } });
     say(t("planner.adopted", { id: plan.id, n: data.units.length }));
-    clear("plan"); clear("moves");
+    clear("plan"); clear("joined"); clear("moves");
     html($("#plan"), `<p id="adopted">${t("planner.adopted", { id: plan.id, n: data.units.length })}</p>`);
     await loadUnits();
   } catch (exc) {
