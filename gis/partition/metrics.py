@@ -155,7 +155,9 @@ def _attached(graph: Any, result: Any, units: gpd.GeoDataFrame, crs: Any) -> lis
         across = item["across"] if isinstance(item["across"], str) else None
         outline = gpd.GeoSeries([shapely.union_all(cells)], crs=graph.crs).to_crs(crs).iloc[0]
         # Seven decimals of a degree is about a centimetre: plenty for a map, small in the stored metrics.
-        outline = shapely.set_precision(outline, 1e-7 if CRS.from_user_input(crs).is_geographic else 0.01)
+        # Rounded, not snapped: the outline is only drawn, and snapping can fail on what a union leaves.
+        decimals = 7 if CRS.from_user_input(crs).is_geographic else 2
+        outline = shapely.transform(outline, lambda xy: np.round(xy, decimals))
         out.append({"unit": label_of.get(item["to_label"]), "area_m2": round(area, 1), "across": across,
                     "geometry": shapely.geometry.mapping(outline) if not outline.is_empty else None})
     return out
