@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     grid_max_residents: int = 2500
     community_min_households: int = 1000
     community_max_households: int = 3000
+    # Level-2 grids (微网格): a building or a few, tens to about a hundred households (domain §2).
+    micro_grid_max_households: int = 100
+    # A party branch (网格党支部) needs at least this many full (not probationary) members (domain §6).
+    party_branch_min_full_members: int = 3
     # A main road, river or railway ending this close (m) to the outline or another barrier is
     # taken to reach it: grids never join its two sides around the end.
     barrier_closing_m: float = 60.0

@@ -282,6 +282,8 @@ class Resident(Base):
     registered_building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id", ondelete="SET NULL"))
     separated: Mapped[bool] = mapped_column(Boolean, server_default="false")
     party_member: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # 预备党员 (migration 0012): a party member not yet full; branches need 3 full members.
+    party_probationary: Mapped[bool] = mapped_column(Boolean, server_default="false")
     synthetic: Mapped[bool] = mapped_column(Boolean, server_default="false")
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[dt.datetime] = _now()
@@ -389,7 +391,11 @@ class PartyOrg(Base):
     """A party organisation following the grid: 网格党支部 or 楼栋党小组."""
 
     __tablename__ = "party_org"
-    __table_args__ = (_one_of("kind", ("grid_branch", "building_group")),)
+    __table_args__ = (
+        _one_of("kind", ("grid_branch", "building_group")),
+        # One branch per grid (migration 0012); groups are per building or level-2 grid.
+        Index("uq_party_org_grid_branch", "grid_code", unique=True, postgresql_where=text("kind = 'grid_branch'")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     district_code: Mapped[str] = _district_code()
@@ -398,6 +404,23 @@ class PartyOrg(Base):
     grid_code: Mapped[str | None] = mapped_column(String(15), index=True)
     building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id", ondelete="SET NULL"), index=True)
     secretary_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class GridContact(Base):
+    """A building or unit head (楼栋长/单元长) of a level-2 grid; the phone is only ever shown masked."""
+
+    __tablename__ = "grid_contact"
+    __table_args__ = (_one_of("role", ("building_head", "unit_head")),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    district_code: Mapped[str] = _district_code()
+    grid_code: Mapped[str] = mapped_column(String(15), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id", ondelete="SET NULL"))
+    unit: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = _now()
 
 
@@ -491,7 +514,7 @@ class Plan(Base):
 
     __tablename__ = "plan"
     __table_args__ = (
-        _one_of("kind", ("grid_split", "community_redraw", "manual_edit", "import")),
+        _one_of("kind", ("grid_split", "community_redraw", "manual_edit", "import", "micro_split")),
         _one_of("status", ("draft", "adopted", "archived")),
     )
 
