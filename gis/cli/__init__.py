@@ -42,6 +42,7 @@ from gis.cli import cases as case_commands; case_commands.register(app)  # noqa:
 from gis.cli import backup as backup_commands; backup_commands.register(app)  # noqa: E402, E702
 from gis.cli import registers as register_commands; register_commands.register(app, data_commands.import_app)  # noqa: E402, E702, E501
 from gis.cli import households as household_commands; app.add_typer(household_commands.app, name="households")  # noqa: E402, E702, E501
+from gis.cli import levels as level_commands; level_commands.register(app, partition_commands.app)  # noqa: E402, E702, E501
 
 
 def with_dask_default(args: list[str]) -> list[str]:

@@ -46,7 +46,7 @@ def current_units(session: Session, level: str, *, district_code: str | None = N
                   as_of: dt.datetime | None = None) -> gpd.GeoDataFrame:
     """Current (or as-of) boundaries of one level, with ``code``, ``name``, ``parent_code``."""
     table = _check_level(level)
-    extra = ", kind, level AS grid_level" if level == "grid" else ""
+    extra = ", kind, level AS grid_level, parent_grid_code" if level == "grid" else ""
     when = ("valid_from <= :as_of AND (valid_to IS NULL OR valid_to > :as_of)" if as_of
             else "valid_to IS NULL")
     sql = (f"SELECT id, code, name, {PARENT_COLUMN[level]} AS parent_code, district_code, version, "
@@ -203,19 +203,29 @@ def check_boundaries(session: Session, settings: Settings) -> dict[str, Any]:
             households=household_counts(session, "community"),
             min_households=settings.community_min_households, max_households=settings.community_max_households,
         )
-    if len(grids) and len(communities):
+    # Level-2 grids tile their parent grid, not the community: checked against it alone, never as
+    # overlaps of the level-1 grids.
+    from gis.services.levels import level_frames
+
+    first, micro, micro_parents = level_frames(grids) if len(grids) else (grids, grids, grids)
+    if len(first) and len(communities):
         # Every community of a district that has grids should have them: one without is a finding.
-        gridded = communities[communities["district_code"].isin(set(grids["district_code"]))]
+        gridded = communities[communities["district_code"].isin(set(first["district_code"]))]
         findings += check_stored(
-            session, settings, grids, gridded, child_level="grid",
-            households=household_counts(session, "grid"), dedicated=grids.set_index("code")["kind"] == "dedicated",
+            session, settings, first, gridded, child_level="grid",
+            households=household_counts(session, "grid"), dedicated=first.set_index("code")["kind"] == "dedicated",
             min_households=settings.grid_min_households, max_households=settings.grid_max_households,
         )
+    if len(micro):
+        findings += check_stored(session, settings, micro, micro_parents, child_level="grid", parent_level="grid",
+                                 households=household_counts(session, "grid"),
+                                 max_households=settings.micro_grid_max_households)
     by_kind: dict[str, int] = {}
     for f in findings:
         by_kind[f.kind] = by_kind.get(f.kind, 0) + 1
     return {
         "streets": len(streets), "communities": len(communities), "grids": len(grids),
+        "level_2_grids": len(micro) if len(grids) else 0,
         "clean": not findings, "findings_by_kind": by_kind,
         "communities_without_grids": by_kind.get("empty_parent", 0) if len(grids) else None,
         "grids_across_barriers": by_kind.get("across_barrier", 0),

@@ -920,6 +920,12 @@ def adopt_plan(
     when general units are outside the household bounds, unless ``allow_out_of_range`` (then
     the exception is recorded in the reason and the plan's metrics).
     """
+    if session.scalar(text("SELECT kind FROM plan WHERE id = :id"), {"id": plan_id}) == "micro_split":
+        # Level-2 grids tile a parent grid, not a community: their own adoption (gis.services.levels).
+        from gis.services.levels import adopt_micro_plan
+
+        return adopt_micro_plan(session, plan_id, reason=reason, settings=settings, user_id=user_id,
+                                expected_version=expected_version)
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput(f"adopting plan {plan_id} needs a reason (it is kept in the boundary history)")
