@@ -22,6 +22,8 @@ FACILITY_PLANNERS = frozenset({"admin", "facility_planner", "district_planner"})
 # Roles that may read personal records at all; services narrow grid staff to their grids.
 PERSONAL = frozenset({"admin", "grid_leader", "grid_worker"})
 FIELD_STAFF = frozenset({"admin", "grid_leader", "grid_worker"})
+# Who sets up and dissolves party branches and groups: admins, and grid leaders in their grids.
+PARTY_WRITERS = frozenset({"admin", "grid_leader"})
 
 ACCESS: dict[str, frozenset[str]] = {
     # health and sign-in
@@ -115,6 +117,14 @@ ACCESS: dict[str, frozenset[str]] = {
     # vector tiles (api/routes/tiles.py)
     "GET /tiles": EVERYONE,
     "GET /tiles/{layer}/{z}/{x}/{y}.mvt": EVERYONE,
+    # party organisation per grid (api/routes/party.py): counts and checks are aggregates; the
+    # heads of level-2 grids are people (names, masked phones), read with a reason and audited
+    "GET /party/orgs": EVERYONE,
+    "POST /party/orgs": PARTY_WRITERS,
+    "DELETE /party/orgs/{org_id}": PARTY_WRITERS,
+    "GET /party/check": EVERYONE,
+    "GET /grids/{code}/contacts": PERSONAL,
+    "POST /grids/{code}/contacts": FIELD_STAFF,
 }
 
 

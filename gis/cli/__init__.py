@@ -43,6 +43,7 @@ from gis.cli import backup as backup_commands; backup_commands.register(app)  # 
 from gis.cli import registers as register_commands; register_commands.register(app, data_commands.import_app)  # noqa: E402, E702, E501
 from gis.cli import households as household_commands; app.add_typer(household_commands.app, name="households")  # noqa: E402, E702, E501
 from gis.cli import levels as level_commands; level_commands.register(app, partition_commands.app)  # noqa: E402, E702, E501
+from gis.cli import party as party_commands; app.add_typer(party_commands.app, name="party")  # noqa: E402, E702
 
 
 def with_dask_default(args: list[str]) -> list[str]:
