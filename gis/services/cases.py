@@ -9,7 +9,8 @@ than the retention period are never returned, and every read is audited.
 The case loop (report, actions, photos, deadlines, escalation, figures, the public Open311
 view) is in the second half of this module; the rules themselves are :mod:`gis.cases`'.
 
-Routing rule (where a reported point belongs): the current grids within
+Routing rule (where a reported point belongs): the current level-1 grids (a level-2 grid lies
+inside one; its cases go to the level-1 grid's staff) within
 ``Settings.case_boundary_tolerance_m`` (1 cm) of the point are its candidates, found in SQL;
 a point inside one grid and clear of its boundary has one candidate. A point on a boundary
 shared by several grids (within the tolerance) goes to the grid with the **lowest code**, so the
@@ -362,7 +363,7 @@ def locate_point(session: Session, *, lon: float, lat: float, tolerance_m: float
                ST_Intersects(gr.geom, pt.g) AS touches
         FROM grid gr CROSS JOIN pt
         LEFT JOIN community c ON c.code = gr.community_code AND c.valid_to IS NULL
-        WHERE gr.valid_to IS NULL AND gr.geom && ST_Expand(pt.g, :deg)
+        WHERE gr.valid_to IS NULL AND gr.level = 1 AND gr.geom && ST_Expand(pt.g, :deg)
           AND ST_DWithin(gr.geom::geography, pt.g::geography, :tol)
         ORDER BY gr.code"""), {"lon": lon, "lat": lat, "tol": tolerance_m, "deg": tolerance_m / 50_000 + 1e-9}).all()
     if not rows:

@@ -204,13 +204,13 @@ def scope_filter(principal: Principal, *, building_column: str | None = None, gr
 
 
 def grid_of_buildings(session: Session, building_ids: Iterable[int]) -> dict[int, str]:
-    """The current grid code of each building (buildings outside every grid are left out)."""
+    """The current level-1 grid code of each building (buildings outside every grid are left out)."""
     ids = sorted({int(b) for b in building_ids})
     if not ids:
         return {}
     rows = session.execute(text("""
         SELECT b.id, g.code FROM building b JOIN grid g
-          ON g.valid_to IS NULL AND ST_Intersects(g.geom, b.geom) AND ST_Contains(g.geom, ST_PointOnSurface(b.geom))
+          ON g.valid_to IS NULL AND g.level = 1 AND ST_Intersects(g.geom, b.geom) AND ST_Contains(g.geom, ST_PointOnSurface(b.geom))
         WHERE b.id = ANY(:ids)"""), {"ids": ids}).all()
     return {int(b): code for b, code in rows}
 

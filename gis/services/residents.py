@@ -474,7 +474,8 @@ def grid_stats(session: Session, principal: Principal, *, district_code: str | N
         where.append("g.code LIKE :prefix")
         params["prefix"] = code_prefix + "%"
     rows = session.execute(text(f"""
-        WITH g AS (SELECT g.code, g.name, g.community_code, g.district_code, g.kind, g.geom FROM grid g
+        WITH g AS (SELECT g.code, g.name, g.community_code, g.district_code, g.kind, g.level, g.parent_grid_code,
+                          g.geom FROM grid g
                    WHERE {' AND '.join(where)}),
         bg AS (SELECT g.code AS grid_code, b.id AS building_id, b.households
                FROM g JOIN building b ON ST_Intersects(g.geom, b.geom)
@@ -497,7 +498,7 @@ def grid_stats(session: Session, principal: Principal, *, district_code: str | N
                      JOIN bg ON bg.building_id = r.building_id CROSS JOIN LATERAL unnest(p.tags) AS t(tag)
                      GROUP BY bg.grid_code, t.tag) x GROUP BY grid_code),
         po AS (SELECT grid_code, count(*) AS party_orgs FROM party_org WHERE grid_code IS NOT NULL GROUP BY grid_code)
-        SELECT g.code, g.name, g.community_code, g.district_code, g.kind,
+        SELECT g.code, g.name, g.community_code, g.district_code, g.kind, g.level, g.parent_grid_code,
                COALESCE(bs.buildings, 0) AS buildings, COALESCE(bs.building_households, 0) AS building_households,
                COALESCE(hh.households, 0) AS households, COALESCE(rs.residents, 0) AS residents,
                COALESCE(rs.elderly_60_plus, 0) AS elderly_60_plus, COALESCE(rs.children_0_14, 0) AS children_0_14,
@@ -518,6 +519,8 @@ def grid_stats(session: Session, principal: Principal, *, district_code: str | N
         out.append({
             "grid_code": row["code"], "name": row["name"], "community_code": row["community_code"],
             "district_code": row["district_code"], "kind": row["kind"],
+            # A level-2 grid's people are also counted in its parent grid's row.
+            "level": int(row["level"]), "parent_grid_code": row["parent_grid_code"],
             **{k: int(row[k]) for k in ("buildings", "building_households", "households", "residents",
                                         "elderly_60_plus", "children_0_14", "party_members", "floating",
                                         "party_orgs")},

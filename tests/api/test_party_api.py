@@ -34,7 +34,9 @@ def _stats(client: TestClient, as_user: Callable) -> dict[str, dict]:
 
 
 def test_written_orgs_appear_in_grid_stats(client: TestClient, as_user: Callable, world: dict) -> None:
-    assert {c: g["party_orgs"] for c, g in _stats(client, as_user).items()} == {GRID_A: 0, GRID_B: 0, GRID_C: 0}
+    before = _stats(client, as_user)
+    assert {c: g["party_orgs"] for c, g in before.items()} == {GRID_A: 0, GRID_B: 0, GRID_C: 0}
+    assert {(g["level"], g["parent_grid_code"]) for g in before.values()} == {(1, None)}
     branch = client.post("/party/orgs", json={"kind": "grid_branch", "grid_code": GRID_A},
                          headers=as_user("leader_a"))
     assert branch.status_code == 201, branch.text

@@ -129,3 +129,18 @@ def test_a_building_over_the_maximum_is_a_flagged_micro_grid_of_its_own(db: Sess
     plan_service.adopt_plan(db, result["plan_id"], reason="flagged", settings=SETTINGS)
     new = [f for f in _findings(db) if f not in before]
     assert len(new) == 1 and "150 households, above the maximum of 100" in new[0], new
+
+
+def test_cases_and_residents_stay_with_the_level_1_grid(db: Session, grid: str) -> None:
+    from gis.services import cases as case_service
+    from gis.services import privacy
+
+    result = level_service.suggest_micro_grids(db, SETTINGS, grid_code=grid)
+    micro = plan_service.adopt_plan(db, result["plan_id"], reason="routing", settings=SETTINGS)["grids"][0]["code"]
+    lon, lat, building = db.execute(text("""
+        SELECT ST_X(ST_PointOnSurface(b.geom)), ST_Y(ST_PointOnSurface(b.geom)), b.id FROM building b
+        JOIN grid g ON g.code = :m AND g.valid_to IS NULL AND ST_Contains(g.geom, ST_PointOnSurface(b.geom))
+        ORDER BY b.id LIMIT 1"""), {"m": micro}).one()
+    where = case_service.locate_point(db, lon=lon, lat=lat)
+    assert (where["grid_code"], where["rule"]) == (grid, "inside")
+    assert privacy.grid_of_buildings(db, [building]) == {building: grid}
