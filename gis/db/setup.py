@@ -6,14 +6,13 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from gis.catalogue import FacilityType, load_catalogue
 from gis.db import migrate as migrations
 from gis.db.cluster import Log
 from gis.db.engine import (
@@ -27,9 +26,11 @@ from gis.db.engine import (
     transaction,
     versions,
 )
-from gis.db.models import FacilityType as FacilityTypeRow
 from gis.errors import WanggeError
 from gis.settings import Settings
+
+if TYPE_CHECKING:
+    from gis.catalogue import FacilityType
 
 
 @dataclass
@@ -67,6 +68,10 @@ def migrate_and_seed(url: str, revision: str = "head") -> None:
     ``wangge db migrate`` comes here too, so a database made with it alone holds the catalogue:
     without it every OSM facility would be dropped as of an unknown type.
     """
+    # Imported here, not at the top: `wangge db status` imports this module and needs neither
+    # shapely (the catalogue) nor the ORM models.
+    from gis.catalogue import load_catalogue
+
     migrations.upgrade(url, revision)
     if revision != "head" and revision != migrations.head_revision():
         return  # an older schema may lack the catalogue's columns; the upgrade to head seeds it
@@ -79,6 +84,8 @@ def migrate_and_seed(url: str, revision: str = "head") -> None:
 
 def sync_facility_types(engine: Engine, catalogue: Mapping[str, FacilityType]) -> int:
     """Add catalogue types the database lacks; types already there keep local edits. Returns rows added."""
+    from gis.db.models import FacilityType as FacilityTypeRow
+
     with transaction(engine) as session:
         present = set(session.scalars(select(FacilityTypeRow.code)))
         rows = [
