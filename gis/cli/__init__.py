@@ -2,6 +2,10 @@
 
 Errors of the WanggeError family become one line on stderr and exit status 1; figures go to
 stdout (as one JSON document with ``--json``); progress and logs go to stderr.
+
+Every command module imports its services, the database layer and the settings inside its
+commands, never at the top: ``wangge --help`` and each command would otherwise pay for loading
+all of them (scipy, dask, folium, GeoPandas: seconds). tests/cli/test_startup.py keeps it so.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from gis.cli import serve as serve_commands
 from gis.cli import users as user_commands
 from gis.cli.output import err_console
 from gis.errors import WanggeError
-from gis.services.scale import LOCAL_CLUSTER
+from gis.schedulers import LOCAL_CLUSTER
 
 app = typer.Typer(
     name="wangge",

@@ -5,19 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gis.cli.output import JsonOption, emit, log, progress_bar, settings
-from gis.db.engine import cluster_for, database_url, describe_url
-from gis.services import backup as backup_service
+
+if TYPE_CHECKING:
+    from gis.services import backup as backup_service
 
 BackupFile = Annotated[Path, typer.Argument(help="The backup file (a tar: manifest.json + pg_dump custom format).")]
 
 
 def _configured_url() -> str:
     """The configured database's URL, starting the embedded cluster when it is the one configured."""
+    from gis.db.engine import cluster_for, database_url
+
     s = settings()
     if not s.database_url:
         cluster_for(s, log=log).start()
@@ -40,6 +43,9 @@ def _lazy_progress(description: str) -> Iterator[backup_service.Progress]:
 
 def backup(file: BackupFile, as_json: JsonOption = False) -> None:
     """Back up the configured database to FILE (pg_dump custom format, with schema revision and row counts)."""
+    from gis.db.engine import describe_url
+    from gis.services import backup as backup_service
+
     url = _configured_url()
     with _lazy_progress(f"backing up {describe_url(url)}") as update:
         manifest = backup_service.backup_database(url, file, progress=update)
@@ -57,6 +63,9 @@ def restore(
     as_json: JsonOption = False,
 ) -> None:
     """Restore FILE into the configured database, then migrate it to this code's schema if it is older."""
+    from gis.db.engine import describe_url
+    from gis.services import backup as backup_service
+
     url = _configured_url()
     with _lazy_progress(f"restoring {file.name} into {describe_url(url)}") as update:
         result = backup_service.restore_database(url, file, replace=yes, progress=update)

@@ -15,7 +15,6 @@ from rich.table import Table
 
 from gis.cli.output import JsonOption, console, db_transaction, emit, settings
 from gis.errors import InvalidInput
-from gis.services import cases as case_service
 
 app = typer.Typer(help="Incidents (事件): overdue lists, figures per grid/community/street, escalation.",
                   no_args_is_help=True)
@@ -44,6 +43,8 @@ def _hours(seconds: float | None) -> str:
 def overdue(grid: str = typer.Option(None, "--grid", help="Only this 15-digit grid."), now: Now = None,
             as_json: JsonOption = False) -> None:
     """Open cases overdue or due soon, most urgent first."""
+    from gis.services import cases as case_service
+
     with db_transaction() as session:
         found = case_service.overdue_incidents(session, None, settings=settings(), now=_moment(now), grid_code=grid)
     if as_json:
@@ -68,6 +69,8 @@ def stats(period: str = typer.Option(..., "--period", help="2026, 2026-10 or 202
           district: str = typer.Option(None, "--district", help="Only this 6-digit district."),
           as_json: JsonOption = False) -> None:
     """Response, resolution, on-time closure and satisfaction rates (三率) over a period."""
+    from gis.services import cases as case_service
+
     with db_transaction() as session:
         figures = case_service.case_statistics(session, period=period, level=level, settings=settings(),
                                                district_code=district)
@@ -95,6 +98,8 @@ def stats(period: str = typer.Option(..., "--period", help="2026, 2026-10 or 202
 def escalate(now: Now = None, district: str = typer.Option(None, "--district", help="Only this district."),
              as_json: JsonOption = False) -> None:
     """Escalate (吹哨) every case over its stage's limit, as the system; safe to run from a scheduler."""
+    from gis.services import cases as case_service
+
     with db_transaction() as session:
         done = case_service.escalate_overdue(session, settings=settings(), now=_moment(now), district_code=district)
     emit({"escalated": done}, as_json=as_json,

@@ -9,8 +9,6 @@ from typing import Annotated, Any
 import typer
 from gis.cli.output import (DaskOption, JsonOption, console, db_transaction, emit,
                             exit_if_districts_failed, progress_bar, settings)
-from gis.services import coverage as coverage_service
-from gis.services import scale as scale_service
 
 coverage_app = typer.Typer(
     help="Life-circle walking coverage (十分钟服务圈, GB 50180-2018): compute, gaps, site, what-if, isochrones.",
@@ -68,6 +66,8 @@ def compute(
                                      param_hint="--level")
         _compute_all_districts(type_codes, mode, dask, as_json)
         return
+    from gis.services import coverage as coverage_service
+
     with progress_bar("coverage") as update, db_transaction() as session:
         report = coverage_service.compute_coverage(session, district_code=district_code, types=type_codes, mode=mode,
                                                    progress=update)
@@ -79,6 +79,7 @@ def compute(
 
 def _compute_all_districts(types: list[str] | None, mode: str, scheduler: str | None, as_json: bool) -> None:
     from gis.db.engine import database_url
+    from gis.services import scale as scale_service
 
     with progress_bar("coverage by district") as update:
         report = scale_service.compute_coverage_for_districts(database_url(settings()), types=types, mode=mode,
@@ -103,6 +104,8 @@ def _compute_all_districts(types: list[str] | None, mode: str, scheduler: str | 
 
 
 def _print_run(report: dict[str, Any], level: str) -> None:
+    from gis.services import coverage as coverage_service
+
     console.print(
         f"coverage run {report['run_id']}: {report['district_name']} ({report['district_code']}), network version "
         f"{report['network_version']}, {report['buildings']:,} residential buildings, {report['households']:,} "
@@ -128,6 +131,8 @@ def summary(
     as_json: JsonOption = False,
 ) -> None:
     """Figures of a stored coverage run at one level."""
+    from gis.services import coverage as coverage_service
+
     with db_transaction() as session:
         report = coverage_service.coverage_summary(session, district_code=district_code, run_id=run_id, level=level)
     emit(report, as_json=as_json)
@@ -145,6 +150,8 @@ def gaps(
     as_json: JsonOption = False,
 ) -> None:
     """Uncovered buildings clustered into gap areas, ranked by uncovered target population."""
+    from gis.services import coverage as coverage_service
+
     with progress_bar(f"gaps: {type_code}") as update, db_transaction() as session:
         report = coverage_service.coverage_gaps(session, type_code=type_code, district_code=district_code,
                                                 run_id=run_id, top=top, max_span_m=max_span_m, progress=update)
@@ -184,6 +191,8 @@ def site(
     as_json: JsonOption = False,
 ) -> None:
     """Suggest k new sites that newly cover the most target population (greedy, and exact with --exact)."""
+    from gis.services import coverage as coverage_service
+
     points = coverage_service.read_points(candidates) if candidates else None
     if cover_all:
         if capacity is not None or exact:
@@ -269,6 +278,8 @@ def supply(
     as_json: JsonOption = False,
 ) -> None:
     """Places needed (千人指标 × residents) against places provided, per community or street, shortfall first."""
+    from gis.services import coverage as coverage_service
+
     if level not in coverage_service.SUPPLY_LEVELS:
         raise typer.BadParameter(f"expected community or street; got {level!r}", param_hint="--level")
     if per not in coverage_service.SUPPLY_BASES:
@@ -314,6 +325,8 @@ def what_if(
     as_json: JsonOption = False,
 ) -> None:
     """Coverage of one type if one facility were added, moved or removed (nothing is stored)."""
+    from gis.services import coverage as coverage_service
+
     if (move is None) != (to is None):
         raise typer.BadParameter("--move needs --to (and --to needs --move)", param_hint="--move/--to")
     with db_transaction() as session:
@@ -337,6 +350,8 @@ def isochrones(
     as_json: JsonOption = False,
 ) -> None:
     """Write isochrone polygons per facility (display geometry; the figures come from `coverage compute`)."""
+    from gis.services import coverage as coverage_service
+
     with progress_bar("isochrones") as update, db_transaction() as session:
         collection = coverage_service.facility_isochrones(
             session, district_code=district_code, type_code=type_code,
@@ -351,6 +366,8 @@ def catalogue(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List the catalogue as the database holds it (edit with `coverage catalogue set`)."""
     if ctx.invoked_subcommand is not None:
         return
+    from gis.services import coverage as coverage_service
+
     with db_transaction() as session:
         rows = coverage_service.list_facility_types(session)
     if as_json:
@@ -371,6 +388,8 @@ def catalogue_set(
     as_json: JsonOption = False,
 ) -> None:
     """Edit one catalogue row in the database (a deployment's local standard)."""
+    from gis.services import coverage as coverage_service
+
     with db_transaction() as session:
         row = coverage_service.update_facility_type(session, code, radius_m=radius_m, level=level,
                                                     target_group=target_group, capacity_per_1000=capacity_per_1000)

@@ -9,9 +9,6 @@ from typing import Annotated
 import typer
 
 from gis.cli.output import JsonOption, console, db_transaction, emit, progress_bar, settings
-from gis.services import boundaries as boundary_service
-from gis.services import districts as district_service
-from gis.services import privacy
 
 import_app = typer.Typer(help="Import OSM extracts and boundary files (atomic: all or nothing).",
                          no_args_is_help=True)
@@ -35,6 +32,7 @@ def import_osm(
 ) -> None:
     """Load buildings, walk network, barriers, compounds and facilities from .osm / .osm.pbf."""
     from gis.cli.households import print_review, print_warnings
+    from gis.services import districts as district_service
 
     with progress_bar(f"importing {file.name}") as update, db_transaction() as session:
         report = district_service.import_osm(session, file, district_code=district_code, name=name,
@@ -69,6 +67,8 @@ def import_boundaries(
     as_json: JsonOption = False,
 ) -> None:
     """Import street, community or grid boundaries (GeoJSON, GeoPackage, Shapefile, CSV with WKT)."""
+    from gis.services import boundaries as boundary_service
+
     with db_transaction() as session:
         report = boundary_service.import_boundaries(session, file, level=level, source_crs=source_crs,
                                                     encoding=encoding, code_field=code_field,
@@ -88,6 +88,8 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Export current boundaries of one level."""
+    from gis.services import boundaries as boundary_service
+
     with db_transaction() as session:
         report = boundary_service.export_boundaries(session, level=level, path=out, fmt=fmt,
                                                     district_code=district_code)
@@ -100,6 +102,8 @@ def check_boundaries(
     as_json: JsonOption = False,
 ) -> None:
     """Report overlaps, gaps, parts outside the parent, multi-part and invalid units, and size bounds."""
+    from gis.services import boundaries as boundary_service
+
     with db_transaction() as session:
         report = boundary_service.check_boundaries(session, settings())
     if geojson:
@@ -124,6 +128,9 @@ def generate_residents(
     as_json: JsonOption = False,
 ) -> None:
     """Synthetic households and residents (marked synthetic) for the district's residential buildings."""
+    from gis.services import districts as district_service
+    from gis.services import privacy
+
     with progress_bar("generating residents") as update, db_transaction() as session:
         report = district_service.generate_residents_for_district(session, district_code=district_code, seed=seed,
                                                                   keys=privacy.id_keys(settings()),
@@ -143,6 +150,8 @@ def generate_district(
     as_json: JsonOption = False,
 ) -> None:
     """A synthetic city (street grid, blocks, buildings, facilities) for benchmarks."""
+    from gis.services import districts as district_service
+
     with progress_bar(f"generating {households} households") as update, db_transaction() as session:
         report = district_service.generate_and_store_district(session, households=households, seed=seed,
                                                               district_code=district_code, name=name,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import typer
 
 from gis.cli.output import JsonOption, emit, log, settings
-from gis.db.engine import cluster_for, database_url, describe_url, drop_database
-from gis.db.setup import database_status, migrate_and_seed, prepare_database
 
 app = typer.Typer(help="Start, stop and migrate the database.", no_args_is_help=True)
 
@@ -14,6 +12,9 @@ app = typer.Typer(help="Start, stop and migrate the database.", no_args_is_help=
 @app.command()
 def start(as_json: JsonOption = False) -> None:
     """Create (first time) and start the project-local PostGIS, create the database, migrate."""
+    from gis.db.engine import describe_url
+    from gis.db.setup import database_status, prepare_database
+
     s = settings()
     if s.database_url:
         log(f"WANGGE_DATABASE_URL is set: using {describe_url(s.database_url)}, starting no server")
@@ -27,6 +28,8 @@ def start(as_json: JsonOption = False) -> None:
 @app.command()
 def stop() -> None:
     """Stop the project-local server (external servers are never touched)."""
+    from gis.db.engine import cluster_for
+
     s = settings()
     if s.database_url:
         log("WANGGE_DATABASE_URL is set: nothing to stop here")
@@ -38,6 +41,8 @@ def stop() -> None:
 @app.command()
 def status(as_json: JsonOption = False) -> None:
     """Say what database is used, where, whether it answers, and at which schema revision."""
+    from gis.db.setup import database_status
+
     st = database_status(settings())
     if as_json:
         emit(st.as_dict(), as_json=True)
@@ -59,12 +64,17 @@ def status(as_json: JsonOption = False) -> None:
 @app.command()
 def url() -> None:
     """Print the database URL (with its password: for psql and other tools)."""
+    from gis.db.engine import database_url
+
     typer.echo(database_url(settings()))
 
 
 @app.command()
 def migrate(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Upgrade the schema to a revision (default: head); at head, fill the facility catalogue's missing types."""
+    from gis.db.engine import database_url
+    from gis.db.setup import migrate_and_seed
+
     target = database_url(settings())
     migrate_and_seed(target, revision)
     typer.echo(f"schema at {revision}")
@@ -73,6 +83,9 @@ def migrate(revision: str = typer.Argument("head", help="Target revision.")) -> 
 @app.command()
 def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
     """Drop the database and create it again, empty, at the newest schema."""
+    from gis.db.engine import cluster_for, database_url, describe_url, drop_database
+    from gis.db.setup import prepare_database
+
     s = settings()
     if not s.database_url:
         cluster_for(s, log=log).start()

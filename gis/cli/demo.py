@@ -7,9 +7,6 @@ from rich.table import Table
 
 from gis.cli.output import console, db_transaction, log, progress_bar, settings
 from gis.cli.serve import run_server
-from gis.db.engine import describe_url
-from gis.db.setup import prepare_database
-from gis.services import demo as demo_service
 
 
 def register(app: typer.Typer) -> None:
@@ -19,6 +16,11 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(None, help="HTTP port (default: WANGGE_PORT or 8000)."),
     ) -> None:
         """Start the local PostGIS, load the demo district, compute analyses and serve the web app."""
+        from gis.db.engine import describe_url
+        from gis.db.setup import prepare_database
+        from gis.services import coverage as coverage_service
+        from gis.services import demo as demo_service
+
         # The demo runs in demo mode from its first step: its synthetic residents are sealed with the
         # public demo ID key, which every other command refuses.
         s = settings().model_copy(update={"demo_mode": True})
@@ -47,8 +49,6 @@ def register(app: typer.Typer) -> None:
                           f"{grids['infeasible_areas']} infeasible areas reported, see `wangge plan list`)",
                           highlight=False)
         with progress_bar("walking coverage") as update, db_transaction() as session:
-            from gis.services import coverage as coverage_service
-
             run = coverage_service.compute_coverage(session, district_code="320102", progress=update)
         console.print(f"coverage: run {run.get('run_id', run.get('id'))} stored for every facility type "
                       "(see `wangge coverage summary` and `wangge coverage gaps --type kindergarten`)",

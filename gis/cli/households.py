@@ -8,7 +8,6 @@ import typer
 from rich.markup import escape
 
 from gis.cli.output import JsonOption, db_transaction, emit, err_console, settings
-from gis.services import households as household_service
 
 app = typer.Typer(help="Household counts per building: review estimates, record counts.", no_args_is_help=True)
 
@@ -42,6 +41,8 @@ def review(
     as_json: JsonOption = False,
 ) -> None:
     """The estimated homes most likely wrong: largest, against their name or area, huge footprints."""
+    from gis.services import households as household_service
+
     with db_transaction() as session:
         report = household_service.review_households(session, settings(), district_code=district, top=top)
     head = (f"{report['buildings_with_concerns']} estimated buildings to check, holding "
@@ -55,6 +56,8 @@ def review(
 @app.command("show")
 def show(building_id: int = typer.Argument(..., help="Building id."), as_json: JsonOption = False) -> None:
     """One building's households, recorded or estimated, and why."""
+    from gis.services import households as household_service
+
     with db_transaction() as session:
         report = household_service.building_households(session, building_id)
     emit(report, as_json=as_json, human=escape(_describe(report)))
@@ -69,6 +72,8 @@ def set_count(
     as_json: JsonOption = False,
 ) -> None:
     """Record a building's households: a recorded count wins over any estimate, also on re-import."""
+    from gis.services import households as household_service
+
     with db_transaction() as session:
         report = household_service.set_households(session, building_id=building_id, households=households, by=by,
                                                   reason=reason)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from gis.settings import Settings
+if TYPE_CHECKING:
+    from gis.settings import Settings
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -26,6 +26,8 @@ DaskOption = Annotated[str | None, typer.Option(
 
 def settings() -> Settings:
     """Settings for this invocation, read from the environment now (never at import)."""
+    from gis.settings import Settings
+
     return Settings()
 
 
@@ -46,6 +48,8 @@ def emit(data: Any, *, as_json: bool, human: str | None = None) -> None:
 @contextmanager
 def progress_bar(description: str, total: float = 1.0) -> Iterator[Any]:
     """A rich progress bar on stderr; yields ``update(stage, fraction)``."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),

@@ -10,8 +10,6 @@ from rich.table import Table
 from gis.cli.output import (DaskOption, JsonOption, console, db_transaction, emit,
                             exit_if_districts_failed, progress_bar, settings)
 from gis.errors import InvalidInput
-from gis.services import partition as partition_service
-from gis.services import scale as scale_service
 
 app = typer.Typer(help="Suggest grid splits and community redraws (stored as draft plans).", no_args_is_help=True)
 
@@ -57,6 +55,8 @@ def grids(
         return
     if bool(community) == bool(all_communities):
         raise InvalidInput("give either --community CODE or --all (or --all-districts)")
+    from gis.services import partition as partition_service
+
     with progress_bar("suggesting grids") as update, db_transaction() as session:
         if all_communities:
             results = partition_service.suggest_all_grids(session, settings(), district_code=district, lo=lo, hi=hi,
@@ -78,6 +78,7 @@ def grids(
 def _grids_all_districts(lo: int | None, hi: int | None, keep_current: bool, seed: int, scheduler: str | None,
                         as_json: bool) -> None:
     from gis.db.engine import database_url
+    from gis.services import scale as scale_service
 
     config = settings()
     with progress_bar("grids by district") as update:
@@ -109,6 +110,8 @@ def communities(
     as_json: JsonOption = False,
 ) -> None:
     """Suggest communities of --min..--max households inside a street (merge or split toward the target)."""
+    from gis.services import partition as partition_service
+
     with progress_bar("suggesting communities") as update, db_transaction() as session:
         result = partition_service.suggest_communities(
             session, settings(), street_code=street, district_code=district, lo=lo, hi=hi,

@@ -9,8 +9,6 @@ import typer
 
 from gis.cli.output import JsonOption, console, db_transaction, emit, settings
 from gis.errors import InvalidInput
-from gis.services import patrols as patrol_service
-from gis.services.users import SYSTEM
 
 app = typer.Typer(help="Patrol tracks (巡查): import GPX/GeoJSON, weekly coverage per grid, purge after retention.",
                   no_args_is_help=True)
@@ -34,6 +32,9 @@ def import_track(
     as_json: JsonOption = False,
 ) -> None:
     """Read, clean and store a patrol track; print the cleaning report."""
+    from gis.services import patrols as patrol_service
+    from gis.services.users import SYSTEM
+
     s = settings()
     try:
         data = file.read_bytes()
@@ -61,6 +62,8 @@ def coverage(
     as_json: JsonOption = False,
 ) -> None:
     """Buildings (with households) and street segments of a grid that its patrols of a week passed."""
+    from gis.services import patrols as patrol_service
+
     s = settings()
     with db_transaction() as session:
         result = patrol_service.patrol_coverage(session, grid_code=grid, week=week or patrol_service.current_week(),
@@ -90,6 +93,8 @@ def weekly(
     as_json: JsonOption = False,
 ) -> None:
     """Per grid, one week: share of households the patrols covered, and the grids that missed the patrol."""
+    from gis.services import patrols as patrol_service
+
     s = settings()
     if district is None and community is None:
         raise typer.BadParameter("name a district (or --community)", param_hint="--district")
@@ -120,6 +125,8 @@ def purge(
     as_json: JsonOption = False,
 ) -> None:
     """Delete patrol tracks (and their points) older than the retention period; audited."""
+    from gis.services import patrols as patrol_service
+
     days = older_than_days if older_than_days is not None else settings().patrol_retention_days
     if days < 1:
         raise typer.BadParameter(f"1 or more days, got {days}", param_hint="--older-than-days")

@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from gis.cli.output import JsonOption, console, db_transaction, emit, settings
-from gis.services import plans as plan_service
 
 app = typer.Typer(help="Draft plans (grid splits, community redraws): list, compare, adopt, revert.",
                   no_args_is_help=True)
@@ -31,6 +30,8 @@ def list_plans(
     as_json: JsonOption = False,
 ) -> None:
     """List plans, newest first."""
+    from gis.services import plans as plan_service
+
     with db_transaction() as session:
         rows = plan_service.list_plans(session, scope_code=scope, kind=kind, status=status)
     if as_json:
@@ -49,6 +50,8 @@ def list_plans(
 @app.command("show")
 def show(plan_id: PlanId, as_json: JsonOption = False) -> None:
     """A plan's units (households, in range or not), parameters and metrics."""
+    from gis.services import plans as plan_service
+
     with db_transaction() as session:
         shown = plan_service.show_plan(session, plan_id, settings=settings())
     if as_json:
@@ -87,6 +90,8 @@ def diff(
     as_json: JsonOption = False,
 ) -> None:
     """The buildings and households that change unit between two plans (or a plan and the current boundaries)."""
+    from gis.services import plans as plan_service
+
     with db_transaction() as session:
         result = plan_service.diff_plans(session, a, b)
     if as_json:
@@ -124,6 +129,8 @@ def adopt(
     as_json: JsonOption = False,
 ) -> None:
     """Adopt a draft: check it again and write its units as new boundary versions."""
+    from gis.services import plans as plan_service
+
     with db_transaction() as session:
         user_id, reason = _who(session, by, reason)
         result = plan_service.adopt_plan(session, plan_id, reason=reason, settings=settings(), user_id=user_id,
@@ -154,6 +161,8 @@ def history(
     as_json: JsonOption = False,
 ) -> None:
     """Every version of a unit and of the units under it, with the reason, the plan and who approved."""
+    from gis.services import plans as plan_service
+
     with db_transaction() as session:
         result = plan_service.boundary_history(session, code)
     if as_json:
@@ -175,6 +184,8 @@ def revert(
     as_json: JsonOption = False,
 ) -> None:
     """Undo an adopted plan: the boundaries before it come back as new versions."""
+    from gis.services import plans as plan_service
+
     with db_transaction() as session:
         user_id, reason = _who(session, by, reason)
         result = plan_service.revert_plan(session, plan_id, reason=reason, settings=settings(), user_id=user_id)
@@ -192,6 +203,8 @@ def revert(
 
 def _who(session: Any, username: str | None, reason: str) -> tuple[int | None, str]:
     """The app user behind --by, or None with the name kept in the reason."""
+    from gis.services import plans as plan_service
+
     if not username:
         return None, reason
     user_id = plan_service.find_user_id(session, username)

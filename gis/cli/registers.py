@@ -8,9 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from gis.cli.output import JsonOption, db_transaction, emit, settings
-from gis.idnumbers import new_key
-from gis.services import privacy
-from gis.services import registers as register_service
 
 keys_app = typer.Typer(help="ID-number keys: make one, rotate, check that the key reads the data.",
                        no_args_is_help=True)
@@ -32,6 +29,8 @@ def _listed(rows: list[dict[str, Any]], what: str) -> str:
 def import_addresses(file: RegisterFile, district_code: DistrictCode, source_crs: SourceCrs = "wgs84",
                      strict: Strict = False, encoding: Encoding = None, as_json: JsonOption = False) -> None:
     """Standard addresses (标准地址) attached to buildings: point in footprint, else nearest within a distance."""
+    from gis.services import registers as register_service
+
     config = settings()
     with db_transaction() as session:
         report = register_service.import_addresses(session, file, district_code=district_code, source_crs=source_crs,
@@ -52,6 +51,9 @@ def import_residents(file: RegisterFile, district_code: DistrictCode, strict: St
                                                          help="Delete the district's synthetic residents first."),
                      as_json: JsonOption = False) -> None:
     """A population register: ID numbers checked and encrypted, addresses resolved, recorded counts set."""
+    from gis.services import privacy
+    from gis.services import registers as register_service
+
     keys = privacy.id_keys(settings())
     with db_transaction() as session:
         report = register_service.import_residents(session, file, district_code=district_code, keys=keys,
@@ -73,6 +75,8 @@ def import_residents(file: RegisterFile, district_code: DistrictCode, strict: St
 def import_facilities(file: RegisterFile, district_code: DistrictCode, source_crs: SourceCrs = "wgs84",
                       strict: Strict = False, encoding: Encoding = None, as_json: JsonOption = False) -> None:
     """Facilities: name, catalogue type, address or lon/lat, capacity, floor area."""
+    from gis.services import registers as register_service
+
     config = settings()
     with db_transaction() as session:
         report = register_service.import_facilities(session, file, district_code=district_code,
@@ -87,6 +91,8 @@ def import_facilities(file: RegisterFile, district_code: DistrictCode, source_cr
 def import_units(file: RegisterFile, district_code: DistrictCode, source_crs: SourceCrs = "wgs84",
                  strict: Strict = False, encoding: Encoding = None, as_json: JsonOption = False) -> None:
     """实有单位: organisations and shops with a contact, by address or lon/lat."""
+    from gis.services import registers as register_service
+
     config = settings()
     with db_transaction() as session:
         report = register_service.import_units(session, file, district_code=district_code, source_crs=source_crs,
@@ -100,12 +106,16 @@ def import_units(file: RegisterFile, district_code: DistrictCode, source_crs: So
 @keys_app.command("new")
 def keys_new() -> None:
     """Print a fresh random key for WANGGE_ID_KEY (keep it outside the database and its backups)."""
+    from gis.idnumbers import new_key
+
     typer.echo(new_key())
 
 
 @keys_app.command("rotate")
 def keys_rotate(as_json: JsonOption = False) -> None:
     """Re-encrypt every ID number under WANGGE_ID_KEY (old keys in WANGGE_ID_KEYS_PREVIOUS); atomic."""
+    from gis.services import privacy
+
     keys = privacy.id_keys(settings())
     with db_transaction() as session:
         report = privacy.rotate_id_keys(session, keys)
@@ -117,6 +127,8 @@ def keys_rotate(as_json: JsonOption = False) -> None:
 @keys_app.command("check")
 def keys_check(as_json: JsonOption = False) -> None:
     """Decrypt every stored ID number and check it against its lookup hash and mask; exit 1 if any fails."""
+    from gis.services import privacy
+
     keys = privacy.id_keys(settings())
     with db_transaction() as session:
         report = privacy.check_id_numbers(session, keys)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from gis.cli.output import console, settings
-from gis.settings import Settings
+
+if TYPE_CHECKING:
+    from gis.settings import Settings
 
 
 def run_server(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:

@@ -8,10 +8,7 @@ import typer
 from rich.table import Table
 
 from gis.cli.output import JsonOption, console, db_transaction, emit
-from gis.db.models import ROLES
-from gis.services import users as user_service
-from gis.services.privacy import record_change
-from gis.services.users import SYSTEM
+from gis.roles import ROLES
 
 app = typer.Typer(help="User accounts: roles, passwords, grid assignments.", no_args_is_help=True)
 
@@ -19,6 +16,8 @@ Username = Annotated[str, typer.Argument(help="Sign-in name.")]
 
 
 def _password(given: str | None) -> tuple[str, bool]:
+    from gis.services import users as user_service
+
     return (given, False) if given else (user_service.generate_password(), True)
 
 
@@ -33,6 +32,10 @@ def add(
     as_json: JsonOption = False,
 ) -> None:
     """Create a user."""
+    from gis.services import users as user_service
+    from gis.services.privacy import record_change
+    from gis.services.users import SYSTEM
+
     secret, generated = _password(password)
     with db_transaction() as session:
         user = user_service.create_user(session, username=username, password=secret, role=role,
@@ -51,6 +54,8 @@ def add(
 @app.command("list")
 def list_users(as_json: JsonOption = False) -> None:
     """List users."""
+    from gis.services import users as user_service
+
     with db_transaction() as session:
         rows = [user_service.describe_user(session, u) for u in user_service.list_users(session)]
     if as_json:
@@ -66,6 +71,10 @@ def list_users(as_json: JsonOption = False) -> None:
 
 
 def _update(username: str, changes: dict, action: str) -> dict:
+    from gis.services import users as user_service
+    from gis.services.privacy import record_change
+    from gis.services.users import SYSTEM
+
     with db_transaction() as session:
         user = user_service.get_user_by_name(session, username)
         user = user_service.update_user(session, user.id, expected_version=user.version, changes=changes)
@@ -96,6 +105,10 @@ def grids(username: Username,
           codes: Annotated[list[str], typer.Argument(help="Grid codes the user is now responsible for.")],
           as_json: JsonOption = False) -> None:
     """Set the grids of a grid leader or worker (ended assignments keep their dates)."""
+    from gis.services import users as user_service
+    from gis.services.privacy import record_change
+    from gis.services.users import SYSTEM
+
     with db_transaction() as session:
         user = user_service.get_user_by_name(session, username)
         user_service.assign_grids(session, user.id, codes)

@@ -34,6 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from gis.roles import ROLES  # noqa: F401  (kept importable from here: api.access, gis.services.users)
+
 SRID = 4490
 
 # Deterministic constraint names, so that migrations can drop what they created.
@@ -676,15 +678,6 @@ class PatrolPoint(Base):
 
 
 # --- users, access and audit --------------------------------------------------------------
-
-ROLES: dict[str, tuple[str, str]] = {
-    "admin": ("系统管理员", "Administrator"),
-    "district_planner": ("区规划人员", "District planner"),
-    "facility_planner": ("设施规划人员", "Facility planner"),
-    "grid_leader": ("网格长", "Grid leader"),
-    "grid_worker": ("网格员", "Grid worker"),
-    "viewer": ("只读用户", "Viewer"),
-}
 
 
 class Role(Base):

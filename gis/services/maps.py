@@ -20,19 +20,18 @@ from sqlalchemy.orm import Session
 from gis.cases.workflow import CLOSED_STATUSES
 from gis.db.frames import read_frame
 from gis.errors import InvalidInput, NotFound
+from gis.map_views import DEFAULT_CASE_DAYS, VIEWS
 from gis.maps import Background, cases_map, facility_map, grid_map, layer_names, planner_map, render_html
 from gis.services import privacy
 from gis.services.coverage import coverage_gaps, facility_types, latest_run, resolve_district
 from gis.services.users import SYSTEM, Principal
 from gis.settings import Settings
 
-VIEWS = ("planner", "grid", "facility", "cases")
 # Background beyond the drawn units: ~200 m, so that roads at the edge are not cut off.
 MARGIN_DEG = 0.002
 BACKGROUND_SIMPLIFY_DEG = 2e-5
 # Gap polygons drawn at most (best ranked first); the legend gives the totals.
 MAX_GAPS = 100
-DEFAULT_CASE_DAYS = 30
 
 # Households of the buildings whose point on surface lies in the unit (as boundaries.household_counts counts).
 _HOUSEHOLDS = """

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from gis.db.engine import check_connection, describe_url, make_engine, transaction
 from gis.errors import InvalidInput, NotFound
+from gis.schedulers import LOCAL_CLUSTER
 from gis.services import coverage as coverage_service
 from gis.services import partition as partition_service
 from gis.services.districts import store_layers
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str, float], None]
 Task = Callable[..., dict[str, Any]]
-LOCAL_CLUSTER = "local"
 # Long enough for a scheduler across a network, short enough that a wrong address is reported promptly.
 CONNECT_TIMEOUT_S = 10.0
 

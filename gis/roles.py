@@ -1,0 +1,16 @@
+"""The roles a user can hold, with their Chinese and English names.
+
+Plain data with no imports, so that the CLI can list the roles in its help without loading the
+database models (:mod:`gis.db.models` re-exports :data:`ROLES` and seeds the ``role`` table).
+"""
+
+from __future__ import annotations
+
+ROLES: dict[str, tuple[str, str]] = {
+    "admin": ("系统管理员", "Administrator"),
+    "district_planner": ("区规划人员", "District planner"),
+    "facility_planner": ("设施规划人员", "Facility planner"),
+    "grid_leader": ("网格长", "Grid leader"),
+    "grid_worker": ("网格员", "Grid worker"),
+    "viewer": ("只读用户", "Viewer"),
+}
