@@ -89,7 +89,10 @@ def store_layers(
         district = District(code=district_code, name=name)
         session.add(district)
     district.name, district.source, district.attribution = name, source, attribution
-    hull = shapely.convex_hull(shapely.union_all(layers.buildings.geometry.values)) if len(layers.buildings) else None
+    # The hull of the footprints taken together, not of their union: the same polygon without
+    # overlaying every footprint first (0.24 s of a 1.4 s store at 200,000 households).
+    hull = (shapely.convex_hull(shapely.geometrycollections(layers.buildings.geometry.values))
+            if len(layers.buildings) else None)
     if hull is not None and hull.geom_type == "Polygon":
         district.geom = f"SRID=4490;{shapely.MultiPolygon([hull]).wkt}"
     session.flush()
@@ -98,7 +101,7 @@ def store_layers(
     progress("compounds", 0.1)
     compound_ids = allocate_ids(session, "compound", len(layers.compounds))
     compounds = layers.compounds.assign(id=compound_ids, district_code=district_code)
-    compounds = compounds.set_geometry(compounds.geometry.apply(_multipolygon))
+    compounds = compounds.set_geometry(_multipolygons(compounds.geometry))
     copy_frame(session, "compound", compounds, ("id", "district_code", "osm_id", "name", "geom"))
 
     progress("buildings", 0.25)
@@ -243,8 +246,14 @@ def _synthetic(layers: DistrictLayers) -> bool:
     return bool(layers.report.get("synthetic", False))
 
 
-def _multipolygon(geom: Any) -> Any:
-    return shapely.MultiPolygon([geom]) if geom is not None and geom.geom_type == "Polygon" else geom
+def _multipolygons(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
+    """Polygons as one-part MultiPolygons (the tables' type); other geometries and None as they are."""
+    values = np.asarray(geoms.values, dtype=object)
+    polygons = np.flatnonzero(shapely.get_type_id(values) == shapely.GeometryType.POLYGON)
+    if len(polygons):
+        values = values.copy()
+        values[polygons] = shapely.multipolygons(values[polygons], indices=np.arange(len(polygons)))
+    return gpd.GeoSeries(values, index=geoms.index, crs=geoms.crs, name=geoms.name)
 
 
 def _building_rows(
@@ -276,7 +285,7 @@ def _building_rows(
         frame[column] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
     frame["district_code"] = district_code
     frame["synthetic"] = synthetic
-    frame = frame.set_geometry(frame.geometry.apply(_multipolygon))
+    frame = frame.set_geometry(_multipolygons(frame.geometry))
     return frame
 
 
