@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     grid_max_residents: int = 2500
     community_min_households: int = 1000
     community_max_households: int = 3000
+    # Which plans must go through propose (street) → review (district) → approve (批复文号) before
+    # adoption: none, community (community plans; grid plans stay one-step) or all. Plans put into
+    # the chain are always adopted from approved, whatever this says.
+    plan_approval: Literal["none", "community", "all"] = "none"
     # Level-2 grids (微网格): a building or a few, tens to about a hundred households (domain §2).
     micro_grid_max_households: int = 100
     # A party branch (网格党支部) needs at least this many full (not probationary) members (domain §6).

@@ -517,7 +517,7 @@ class Plan(Base):
     __tablename__ = "plan"
     __table_args__ = (
         _one_of("kind", ("grid_split", "community_redraw", "manual_edit", "import", "micro_split")),
-        _one_of("status", ("draft", "adopted", "archived")),
+        _one_of("status", ("draft", "proposed", "reviewed", "approved", "adopted", "archived")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -534,6 +534,50 @@ class Plan(Base):
     adopted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, server_default="1")
+    # The approval's document number (批复文号), set by the approve step of the chain.
+    document_no: Mapped[str | None] = mapped_column(String(100))
+
+
+class PlanApproval(Base):
+    """One step of a plan's approval chain: who moved it from which status to which, when, and why."""
+
+    __tablename__ = "plan_approval"
+    __table_args__ = (_one_of("step", ("propose", "review", "approve", "return", "adopt")),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id", ondelete="CASCADE"), index=True)
+    district_code: Mapped[str] = _district_code()
+    step: Mapped[str] = mapped_column(String(10))
+    from_status: Mapped[str] = mapped_column(String(10))
+    to_status: Mapped[str] = mapped_column(String(10))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    at: Mapped[dt.datetime] = _now()
+    note: Mapped[str | None] = mapped_column(Text)
+    document_no: Mapped[str | None] = mapped_column(String(100))
+
+
+class CommunityCode(Base):
+    """A community code given out by a plan: provisional until the statistics bureau confirms it.
+
+    Kept by code rather than on the versioned community rows, so edits and reverts that write
+    new versions never lose it; imported codes have no row and count as confirmed.
+    """
+
+    __tablename__ = "community_code"
+    __table_args__ = (
+        _one_of("status", ("provisional", "confirmed")),
+        _one_of("committee", ("neighbourhood", "village")),
+    )
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    district_code: Mapped[str] = _district_code()
+    status: Mapped[str] = mapped_column(String(12), server_default="provisional")
+    committee: Mapped[str] = mapped_column(String(15))
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plan.id"))
+    issued_at: Mapped[dt.datetime] = _now()
+    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class PlanUnit(Base):
@@ -694,6 +738,10 @@ class AppUser(Base):
     """A person who signs in."""
 
     __tablename__ = "app_user"
+    __table_args__ = (
+        CheckConstraint("street_code IS NULL OR (street_code ~ '^[0-9]{9}$' AND district_code IS NOT NULL "
+                        "AND left(street_code, 6) = district_code)", name="street_in_district"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
@@ -702,6 +750,8 @@ class AppUser(Base):
     role_code: Mapped[str] = mapped_column(ForeignKey("role.code"))
     phone: Mapped[str | None] = mapped_column(String(20))
     district_code: Mapped[str | None] = mapped_column(String(6))
+    # A user scoped to one street of their district (the 街道 that proposes plans); None: the whole district.
+    street_code: Mapped[str | None] = mapped_column(String(9))
     is_active: Mapped[bool] = mapped_column(Boolean, server_default="true")
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[dt.datetime] = _now()

@@ -46,15 +46,17 @@ from gis.codes import assign_codes
 from gis.crs import metric_crs_for_frame
 from gis.db.frames import allocate_ids, copy_rows, ewkb_hex, read_frame
 from gis.db.models import AppUser, Community, Grid, Plan, Street
-from gis.errors import Conflict, CRSMismatch, InvalidGeometry, InvalidInput, NotFound
+from gis.errors import Conflict, CRSMismatch, Infeasible, InvalidGeometry, InvalidInput, NotFound
 from gis.layers import STORAGE_CRS
 from gis.services.boundaries import codes_ever_used, describe_units
 from gis.settings import Settings
 from gis.checker import blocking
+from gis.services import approvals as approval_service
 from gis.services.checks import check_stored
+from gis import approvals as approval_rules
 
 PLAN_KINDS = ("grid_split", "community_redraw", "manual_edit", "import")
-PLAN_STATUSES = ("draft", "adopted", "archived")
+PLAN_STATUSES = ("draft", "proposed", "reviewed", "approved", "adopted", "archived")
 UNIT_KINDS = ("general", "dedicated")
 CURRENT = "current"
 
@@ -385,7 +387,8 @@ def list_plans(session: Session, *, scope_code: str | None = None, kind: str | N
         raise InvalidInput(f"status must be one of {', '.join(PLAN_STATUSES)}; received {status!r}")
     rows = session.execute(text("""
         SELECT p.id, p.kind, p.status, p.scope_code, p.district_code, p.created_at, p.adopted_at, p.reason,
-               p.version, p.base_plan_id, p.metrics, cu.username AS created_by, au.username AS adopted_by,
+               p.document_no, p.version, p.base_plan_id, p.metrics, cu.username AS created_by,
+               au.username AS adopted_by,
                coalesce(u.units, 0) AS units, coalesce(u.households, 0) AS households
         FROM plan p
         LEFT JOIN app_user cu ON cu.id = p.created_by
@@ -434,12 +437,17 @@ def show_plan(session: Session, plan_id: int, *, settings: Settings | None = Non
                           "locked": bool(r.locked), "households": int(r.households),
                           "in_range": _in_range(int(r.households), r.kind, lo, hi)})
     checked = [u for u in unit_rows if u["in_range"] is not None]
+    if level == "community":
+        statuses = approval_service.code_statuses(session, [u["code"] for u in unit_rows if u["code"]])
+        for u in unit_rows:
+            u["code_status"] = statuses[u["code"]]["status"] if u["code"] else None
     return {
         "id": plan.id, "kind": plan.kind, "status": plan.status, "level": level, "scope_code": plan.scope_code,
         "district_code": plan.district_code, "version": plan.version, "base_plan_id": plan.base_plan_id,
         "created_at": _iso(plan.created_at), "created_by": _username(session, plan.created_by),
         "adopted_at": _iso(plan.adopted_at), "adopted_by": _username(session, plan.adopted_by),
         "reason": plan.reason, "parameters": plan.parameters, "metrics": plan.metrics,
+        "document_no": plan.document_no, "approvals": approval_service.approval_history(session, plan.id),
         "bounds": {"min": lo, "max": hi},
         "summary": {"units": len(unit_rows), "households": sum(u["households"] for u in unit_rows),
                     "buildings": int(buildings), "in_range": sum(1 for u in checked if u["in_range"]),
@@ -871,9 +879,56 @@ def _parent_street(level: str, unit: Any, scope_code: str, plan_id: int) -> str:
                        f"street; a community code needs its street (import street boundaries and re-suggest)")
 
 
+def _committees(group: gpd.GeoDataFrame, keep: list[str | None], current: gpd.GeoDataFrame) -> list[str | None]:
+    """The committee kind of each community: that of its kept code, else of the current community it overlaps most.
+
+    A unit overlapping nothing current (or only codes outside both ranges) is a neighbourhood
+    committee (居委会), the common case in a city; a kept code outside both ranges has None.
+    """
+    kinds: list[str | None] = []
+    cur_geoms = current.geometry.to_numpy() if not current.empty else np.array([])
+    for code, geom in zip(keep, group.geometry, strict=True):
+        if code:
+            kinds.append(approval_rules.committee_of(code))
+            continue
+        kind = None
+        if len(cur_geoms):
+            overlap = shapely.area(shapely.intersection(shapely.make_valid(cur_geoms), shapely.make_valid(geom)))
+            if float(overlap.max()) > 0:
+                kind = approval_rules.committee_of(str(current["code"].iloc[int(overlap.argmax())]))
+        kinds.append(kind or "neighbourhood")
+    return kinds
+
+
+def _range_codes(session: Session, plan: Plan, parent: str, frame: gpd.GeoDataFrame, keep: list[str | None],
+                 kind: str | None, used: list[str]) -> pd.Series:
+    """Codes for one committee kind's communities of a street, new ones numbered inside that kind's range."""
+    if kind is None:
+        return assign_codes(frame, parent_code=parent, existing_codes=used)
+    lo, hi = approval_rules.COMMITTEE_RANGES[kind]
+    existing = [c for c in used if approval_rules.in_range(c, kind)]
+    if lo > 1:
+        # Numbering starts after the largest code used, so the range's floor stands in as one.
+        existing.append(f"{parent}{lo - 1:03d}")
+    codes = assign_codes(frame, parent_code=parent, existing_codes=existing)
+    over = [c for c, k in zip(codes, keep, strict=True) if not k and not approval_rules.in_range(c, kind)]
+    if over:
+        zh, en = approval_rules.COMMITTEE_NAMES[kind]
+        raise Infeasible(f"方案 {plan.id}：街道 {parent} 的{zh}代码（{lo:03d}–{hi:03d}）已用尽，还需 {len(over)} 个 · plan "
+                         f"{plan.id}: street {parent} has no {en} codes left in {lo:03d}-{hi:03d} for "
+                         f"{len(over)} new {'community' if len(over) == 1 else 'communities'} (retired codes are "
+                         f"never given out again)",
+                         details={"plan_id": plan.id, "street_code": parent, "committee": kind})
+    return codes
+
+
 def _assign_plan_codes(session: Session, plan: Plan, level: str, units: gpd.GeoDataFrame,
                        current: gpd.GeoDataFrame, points: gpd.GeoDataFrame) -> tuple[pd.Series, pd.Series]:
-    """The code of every plan unit (with its ``parent`` street or community) and where it came from."""
+    """The code of every plan unit (with its ``parent`` street or community) and where it came from.
+
+    New community codes stay in their committee kind's range (居委会 001–199, 村委会 200–399);
+    the kind of each community is left in ``units["committee"]``.
+    """
     current_codes = set(current["code"])
     carried = {r.label: r.code for r in units.itertuples() if r.code}
     for label, code in carried.items():
@@ -891,12 +946,21 @@ def _assign_plan_codes(session: Session, plan: Plan, level: str, units: gpd.GeoD
         matched.update(_match_current(group, cands, points))
     codes = pd.Series(index=units.index, dtype=object)
     origin = pd.Series(index=units.index, dtype=object)
+    units["committee"] = None
     for parent, group in units.groupby("parent"):
         keep = [carried.get(lab) or matched.get(lab) for lab in group["label"]]
         frame = gpd.GeoDataFrame({"keep_code": keep}, geometry=group.geometry.to_numpy(), index=group.index,
                                  crs=STORAGE_CRS)
-        codes.loc[group.index] = assign_codes(frame, parent_code=parent,
-                                              existing_codes=codes_ever_used(session, level, parent))
+        used = list(codes_ever_used(session, level, parent))
+        if level != "community":
+            codes.loc[group.index] = assign_codes(frame, parent_code=parent, existing_codes=used)
+            continue
+        kinds = _committees(group, keep, current)
+        units.loc[group.index, "committee"] = pd.Series(kinds, index=group.index, dtype=object)
+        for kind in set(kinds):
+            mask = np.array([k == kind for k in kinds])
+            codes.loc[group.index[mask]] = _range_codes(session, plan, parent, frame[mask],
+                                                        [k for k, m in zip(keep, mask, strict=True) if m], kind, used)
     for i, lab in units["label"].items():
         origin[i] = "carried" if lab in carried else "matched" if lab in matched else "new"
     return codes, origin
@@ -930,7 +994,7 @@ def adopt_plan(
     if not reason:
         raise InvalidInput(f"adopting plan {plan_id} needs a reason (it is kept in the boundary history)")
     plan = _lock_plan(session, plan_id)
-    if plan.status != "draft":
+    if plan.status not in ("draft", *approval_rules.IN_CHAIN):
         raise Conflict(f"plan {plan.id} is {plan.status}, not a draft; only a draft can be adopted",
                        details={"plan_id": plan.id, "status": plan.status})
     if expected_version is not None and plan.version != int(expected_version):
@@ -938,6 +1002,8 @@ def adopt_plan(
                        f"you read it", details={"plan_id": plan.id, "version": plan.version})
     _check_user(session, user_id, f"adopting plan {plan.id}")
     level = plan_level(plan.kind, plan.scope_code)
+    approval_service.check_adoption(session, plan, level=level, user_id=user_id, settings=settings)
+    status_before = plan.status
     scope = _scope_row(session, level, plan.scope_code, lock=True)
     current = _current_units(session, level, plan.scope_code, lock=True)
     _check_base(plan, level, scope, current)
@@ -1018,10 +1084,14 @@ def adopt_plan(
         "AND (scope_code = :scope OR scope_code = ANY(:changed)) RETURNING id"),
         {"id": plan.id, "scope": plan.scope_code, "changed": changed_old}).scalars())
 
+    if level == "community":
+        approval_service.record_new_codes(session, plan_id=plan.id, codes={
+            r.new_code: r.committee for r in units.itertuples() if r.origin == "new"})
     plan.status = "adopted"
     plan.adopted_at = now
     plan.adopted_by = user_id
     plan.reason = full_reason
+    approval_service.record_adoption(session, plan, from_status=status_before, user_id=user_id, reason=full_reason)
     plan.version = plan.version + 1
     plan.metrics = {**(plan.metrics or {}), "adoption": _jsonable({
         "adopted_at": now, "retired_ids": [int(i) for i in current["id"]],

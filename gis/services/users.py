@@ -101,18 +101,34 @@ def generate_password() -> str:
 
 
 def create_user(session: Session, *, username: str, password: str, role: str, display_name: str | None = None,
-                district_code: str | None = None, phone: str | None = None) -> AppUser:
-    """A new active user; the username must be free."""
+                district_code: str | None = None, phone: str | None = None,
+                street_code: str | None = None) -> AppUser:
+    """A new active user; the username must be free. ``street_code`` scopes them to one street of their district."""
     username = username.strip()
     if not username:
         raise InvalidInput("username: empty")
     if session.scalar(select(AppUser.id).where(AppUser.username == username)) is not None:
         raise Conflict(f"user {username!r} already exists")
+    street_code = check_street(street_code, district_code)
     user = AppUser(username=username, display_name=display_name or username, role_code=check_role(role),
-                   password_hash=hash_password(_check_password(password)), district_code=district_code, phone=phone)
+                   password_hash=hash_password(_check_password(password)), district_code=district_code, phone=phone,
+                   street_code=street_code)
     session.add(user)
     session.flush()
     return user
+
+
+def check_street(street_code: str | None, district_code: str | None) -> str | None:
+    """A street scope: 9 digits inside the user's district; None (or blank) for the whole district."""
+    street = (street_code or "").strip() or None
+    if street is None:
+        return None
+    if not (len(street) == 9 and street.isdigit()):
+        raise InvalidInput(f"street_code must be a 9-digit street code; received {street_code!r}")
+    if not district_code or street[:6] != district_code:
+        raise InvalidInput(f"street_code {street} must lie in the user's district ({district_code or 'none'}): a "
+                           f"street-scoped user works in one street of their district")
+    return street
 
 
 def get_user(session: Session, user_id: int) -> AppUser:
@@ -194,6 +210,9 @@ def update_user(session: Session, user_id: int, *, expected_version: int, change
             values["role_code"] = check_role(value)
         elif key in {"display_name", "district_code", "phone", "is_active"}:
             values[key] = value
+        elif key == "street_code":
+            # "" clears the street scope (None means "unchanged" here).
+            values[key] = check_street(value, changes.get("district_code") or user.district_code)
         else:
             raise InvalidInput(f"user field {key!r} cannot be changed")
     row = session.execute(
@@ -270,7 +289,8 @@ def describe_user(session: Session, user: AppUser) -> dict[str, Any]:
     """The public view of a user (never the hash)."""
     return {
         "id": user.id, "username": user.username, "display_name": user.display_name, "role": user.role_code,
-        "district_code": user.district_code, "is_active": user.is_active, "version": user.version,
+        "district_code": user.district_code, "street_code": user.street_code, "is_active": user.is_active,
+        "version": user.version,
         "grids": [a.grid_code for a in assigned_grids(session, user.id)],
         "created_at": user.created_at.isoformat() if user.created_at else None,
     }

@@ -166,7 +166,7 @@ def test_list_and_show_plans(db: Session, area: None) -> None:
     assert plans.list_plans(db, status="adopted") == []
     assert plans.list_plans(db, scope_code=C2) == []
     with pytest.raises(InvalidInput, match="status"):
-        plans.list_plans(db, status="approved")
+        plans.list_plans(db, status="rejected")
 
     shown = plans.show_plan(db, second, settings=SETTINGS)
     assert shown["status"] == "draft" and shown["level"] == "grid" and shown["metrics"] == {"in_range_share": 1.0}
