@@ -193,6 +193,31 @@ def adopt_micro_plan(session: Session, plan_id: int, *, reason: str, settings: S
             "archived_plans": [], "four_limits": {}, "out_of_range": [], "needs_grid_split": []}
 
 
+def show_micro_plan(session: Session, plan: Plan, *, settings: Settings | None = None) -> dict[str, Any]:
+    """A ``micro_split`` plan shaped like ``gis.services.plans.show_plan``'s answer, bounds 1..its max."""
+    hi = int((plan.parameters or {}).get("max") or (settings or Settings()).micro_grid_max_households)
+    units = session.execute(text("SELECT label, code, parent_code, kind, locked, households FROM plan_unit "
+                                 "WHERE plan_id = :p ORDER BY label"), {"p": plan.id}).mappings().all()
+    buildings = session.execute(text("SELECT count(*) FROM plan_assignment WHERE plan_id = :p"),
+                                {"p": plan.id}).scalar_one()
+    rows = [{**u, "households": int(u["households"]), "in_range": 1 <= int(u["households"]) <= hi} for u in units]
+    users = dict(session.execute(text("SELECT id, username FROM app_user WHERE id = ANY(:ids)"),
+                                 {"ids": [i for i in (plan.created_by, plan.adopted_by) if i]}).all())
+    return {
+        "id": plan.id, "kind": plan.kind, "status": plan.status, "level": "level-2 grid",
+        "scope_code": plan.scope_code, "district_code": plan.district_code, "version": plan.version,
+        "base_plan_id": plan.base_plan_id, "created_at": plan.created_at.isoformat() if plan.created_at else None,
+        "created_by": users.get(plan.created_by),
+        "adopted_at": plan.adopted_at.isoformat() if plan.adopted_at else None, "adopted_by": users.get(plan.adopted_by),
+        "reason": plan.reason, "parameters": plan.parameters, "metrics": plan.metrics, "approvals": [],
+        "bounds": {"min": 1, "max": hi},
+        "summary": {"units": len(rows), "households": sum(u["households"] for u in rows), "buildings": int(buildings),
+                    "in_range": sum(1 for u in rows if u["in_range"]),
+                    "out_of_range": sum(1 for u in rows if not u["in_range"]), "dedicated": 0},
+        "units": rows,
+    }
+
+
 # --- building heads ------------------------------------------------------------------------
 
 

@@ -426,6 +426,10 @@ def _username(session: Session, user_id: int | None) -> str | None:
 def show_plan(session: Session, plan_id: int, *, settings: Settings | None = None) -> dict[str, Any]:
     """A plan's fields, parameters, metrics and units, each unit with whether it is within the bounds."""
     plan = _get_plan(session, plan_id)
+    if plan.kind == "micro_split":
+        from gis.services.levels import show_micro_plan  # level-2 grids: bounds 1..max, parent a grid
+
+        return show_micro_plan(session, plan, settings=settings)
     level = plan_level(plan.kind, plan.scope_code)
     lo, hi = _bounds(settings or Settings(), level)
     units = _plan_units(session, plan.id)

@@ -144,3 +144,14 @@ def test_cases_and_residents_stay_with_the_level_1_grid(db: Session, grid: str) 
     where = case_service.locate_point(db, lon=lon, lat=lat)
     assert (where["grid_code"], where["rule"]) == (grid, "inside")
     assert privacy.grid_of_buildings(db, [building]) == {building: grid}
+
+
+def test_a_level_2_plan_is_listed_and_shown_like_a_grid_plan(db: Session, grid: str) -> None:
+    result = level_service.suggest_micro_grids(db, SETTINGS, grid_code=grid)
+    shown = plan_service.show_plan(db, result["plan_id"], settings=SETTINGS)
+    assert (shown["kind"], shown["status"], shown["scope_code"]) == ("micro_split", "draft", grid)
+    assert shown["bounds"] == {"min": 1, "max": 100}
+    assert [u["label"] for u in shown["units"]] == [u["label"] for u in result["units"]]
+    assert shown["summary"]["households"] == result["metrics"]["households"]
+    listed = plan_service.list_plans(db, scope_code=grid)
+    assert [(p["id"], p["units"]) for p in listed] == [(result["plan_id"], len(result["units"]))]
