@@ -206,6 +206,10 @@ class PartitionEngine:
                     break
             if best is not None and start is None and best[0][0] == 0 and len(nodes) > LARGE_AREA_CELLS:
                 return best[1]
+        if start is None and best is not None and best[0][0] == 0:
+            # METIS already met every bound: one tree construction competes on cut cost (a second
+            # gained 1.5% in cut at 800,000 households for a quarter of the engine's time).
+            restarts = 1
         for attempt in range(max(1, restarts) + RESCUE_RESTARTS):
             if attempt >= max(1, restarts) and (best is None or best[0][0] == 0):
                 break
