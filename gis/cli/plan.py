@@ -1,4 +1,7 @@
-"""``wangge plan list | show | diff | adopt | history | revert``: draft plans, compared and adopted."""
+"""``wangge plan list | show | diff | propose | review | approve | return | adopt | history | revert | confirm-code``.
+
+Draft plans, compared, taken through the approval chain and adopted.
+"""
 
 from __future__ import annotations
 
@@ -65,15 +68,30 @@ def show(plan_id: PlanId, as_json: JsonOption = False) -> None:
     if shown["adopted_at"]:
         console.print(f"adopted {shown['adopted_at'][:16]} by {_dash(shown['adopted_by'])}: {_dash(shown['reason'])}",
                       highlight=False)
-    table = Table("label", "code", "kind", "locked", "households", "in range")
+    if shown.get("document_no"):
+        console.print(f"批复文号 document number: {shown['document_no']}", highlight=False)
+    community = shown["level"] == "community"
+    table = Table("label", "code", *(["code status"] if community else []), "kind", "locked", "households",
+                  "in range")
     for u in shown["units"]:
         in_range = "exempt" if u["in_range"] is None else ("yes" if u["in_range"] else "[red]no[/]")
-        table.add_row(u["label"], _dash(u["code"]), u["kind"], "yes" if u["locked"] else "", str(u["households"]),
-                      in_range)
+        table.add_row(u["label"], _dash(u["code"]), *([_dash(u.get("code_status"))] if community else []), u["kind"],
+                      "yes" if u["locked"] else "", str(u["households"]), in_range)
     console.print(table)
+    _print_approvals(shown.get("approvals") or [])
     metrics = {k: v for k, v in shown["metrics"].items() if not isinstance(v, dict | list)}
     if metrics:
         console.print("metrics: " + ", ".join(f"{k} {v}" for k, v in metrics.items()), highlight=False)
+
+
+def _print_approvals(approvals: list[dict[str, Any]]) -> None:
+    if not approvals:
+        return
+    table = Table("step", "from → to", "by", "at (Asia/Shanghai)", "document no.", "note", title="approvals 审批记录")
+    for a in approvals:
+        table.add_row(f"{a['step']} {a['step_zh']}", f"{a['from_status']} → {a['to_status']}", _dash(a["by"]),
+                      _dash(a["at_local"]), _dash(a["document_no"]), _dash(a["note"]))
+    console.print(table)
 
 
 def _unit(ref: dict[str, Any] | None) -> str:
@@ -199,6 +217,83 @@ def revert(
                      if result["restored_grids"] else ""), highlight=False)
     for o in result["out_of_range"]:
         console.print(f"[yellow]out of range:[/] {o['text']}", highlight=False)
+
+
+By = Annotated[str, typer.Option("--by", help="Username of who takes the step (recorded; their role and scope "
+                                             "decide whether they may).")]
+Note = Annotated[str, typer.Option("--note", help="Why (kept in the plan's approval history).")]
+
+
+def _step(plan_id: int, step: str, by: str, note: str | None, document_no: str | None, as_json: bool) -> None:
+    from gis.errors import NotFound
+    from gis.services import approvals as approval_service
+    from gis.services import plans as plan_service
+
+    with db_transaction() as session:
+        user_id = plan_service.find_user_id(session, by)
+        if user_id is None:
+            raise NotFound(f"用户 {by} 不存在 · no user {by!r} (see `wangge user list`)")
+        result = approval_service.take_step(session, plan_id, step, user_id=user_id, note=note,
+                                            document_no=document_no)
+    if as_json:
+        emit(result, as_json=True)
+        return
+    done = result["step"]
+    console.print(f"plan {result['plan_id']}: {done['step_zh']} {step} by {done['by']} at {done['at_local']} "
+                  f"(Asia/Shanghai) → {result['status']}"
+                  + (f"; 批复文号 {result['document_no']}" if result["document_no"] else ""), highlight=False)
+
+
+@app.command("propose")
+def propose(plan_id: PlanId, by: By, note: Note = None, as_json: JsonOption = False) -> None:
+    """街道报送: a street-scoped planner proposes a draft (draft → proposed)."""
+    _step(plan_id, "propose", by, note, None, as_json)
+
+
+@app.command("review")
+def review(plan_id: PlanId, by: By, note: Note = None, as_json: JsonOption = False) -> None:
+    """区级审核: a district-scoped planner reviews a proposed plan (proposed → reviewed)."""
+    _step(plan_id, "review", by, note, None, as_json)
+
+
+@app.command("approve")
+def approve(
+    plan_id: PlanId,
+    by: By,
+    document_no: str = typer.Option(..., "--document-no", help="批复文号, the approval's document number, e.g. "
+                                                               "汝政办函[2004]54号."),
+    note: Note = None,
+    as_json: JsonOption = False,
+) -> None:
+    """批复: record the approval with its document number (reviewed → approved); then `plan adopt` it."""
+    _step(plan_id, "approve", by, note, document_no, as_json)
+
+
+@app.command("return")
+def return_plan(plan_id: PlanId, by: By, note: Note, as_json: JsonOption = False) -> None:
+    """退回: a district-scoped planner sends a plan in the chain back to draft, saying why."""
+    _step(plan_id, "return", by, note, None, as_json)
+
+
+@app.command("confirm-code")
+def confirm_code(
+    code: Annotated[str, typer.Argument(help="A 12-digit community code given out by a plan (provisional).")],
+    by: By,
+    note: Note = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Confirm a provisional community code once the statistics bureau has issued it."""
+    from gis.errors import NotFound
+    from gis.services import approvals as approval_service
+    from gis.services import plans as plan_service
+
+    with db_transaction() as session:
+        user_id = plan_service.find_user_id(session, by)
+        if user_id is None:
+            raise NotFound(f"用户 {by} 不存在 · no user {by!r} (see `wangge user list`)")
+        result = approval_service.confirm_code(session, code, user_id=user_id, note=note)
+    emit(result, as_json=as_json, human=f"community code {result['code']} ({result['committee']}) confirmed by "
+                                        f"{result['confirmed_by']} at {result['confirmed_at_local']} (Asia/Shanghai)")
 
 
 def _who(session: Any, username: str | None, reason: str) -> tuple[int | None, str]:

@@ -28,6 +28,8 @@ def add(
     password: str = typer.Option(None, "--password", help="Initial password (default: a random one, printed)."),
     display_name: str = typer.Option(None, "--name", help="Display name."),
     district: str = typer.Option(None, "--district", help="6-digit district code the user works in."),
+    street: str = typer.Option(None, "--street", help="9-digit street of that district: a street-scoped user "
+                                                       "(proposes plans in the approval chain)."),
     grids: list[str] = typer.Option([], "--grid", help="Grid code (repeatable), for grid leaders and workers."),
     as_json: JsonOption = False,
 ) -> None:
@@ -39,7 +41,7 @@ def add(
     secret, generated = _password(password)
     with db_transaction() as session:
         user = user_service.create_user(session, username=username, password=secret, role=role,
-                                        display_name=display_name, district_code=district)
+                                        display_name=display_name, district_code=district, street_code=street)
         if grids:
             user_service.assign_grids(session, user.id, grids)
         record_change(session, SYSTEM, entity="app_user", entity_id=user.id, action="create",
