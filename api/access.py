@@ -71,6 +71,13 @@ ACCESS: dict[str, frozenset[str]] = {
     "POST /plans/grid-suggestions": PLANNERS,
     "POST /plans/community-suggestions": PLANNERS,
     "POST /plans/{plan_id}/adopt": PLANNERS,
+    # the approval chain: the roles here, the street or district scope each step needs in gis.approvals
+    "POST /plans/{plan_id}/propose": PLANNERS,
+    "POST /plans/{plan_id}/review": PLANNERS,
+    "POST /plans/{plan_id}/approve": PLANNERS,
+    "POST /plans/{plan_id}/return": PLANNERS,
+    "GET /plans/{plan_id}/approvals": EVERYONE,
+    "POST /community-codes/{code}/confirm": PLANNERS,
     # coverage (api/routes/coverage.py)
     "GET /coverage/runs": EVERYONE,
     "GET /coverage/runs/{run_id}": EVERYONE,

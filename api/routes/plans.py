@@ -20,6 +20,7 @@ from api.errors import ERROR_RESPONSES
 from api.geojson import paged_json
 from api.routes.jobs import JOB_STARTED, JobsDep, start_job
 from gis.errors import InvalidInput, NotFound
+from gis.services import approvals as approval_service
 from gis.services import partition as partition_service
 from gis.services import plans as plan_service
 from gis.services import privacy, resources
@@ -211,4 +212,81 @@ def adopt_plan(plan_id: int, body: PlanAdopt, session: SessionDep, settings: Set
                           reason=body.reason, district_code=result["scope_code"][:6], request_id=audit.request_id,
                           detail={"units": [u["code"] for u in result["units"]], "retired": result["retired"]})
     response.headers["ETag"] = f'"{result["version"]}"'
+    return result
+
+
+# --- the approval chain (gis.services.approvals) ------------------------------------------
+
+
+class PlanStep(BaseModel):
+    note: str | None = Field(default=None, description="why (kept in the plan's approval history); required "
+                                                        "to return a plan")
+    version: int | None = Field(default=None, description="the plan version you read; or send If-Match")
+
+
+class PlanApprove(PlanStep):
+    # Checked by the service, so a blank one is refused in both languages like every other step.
+    document_no: str | None = Field(default=None, description="批复文号, the approval's document number, e.g. "
+                                                              "汝政办函[2004]54号 (required)")
+
+
+class CodeConfirm(BaseModel):
+    note: str | None = Field(default=None, description="e.g. the statistics bureau's notice")
+
+
+def _take_step(plan_id: int, step: str, body: PlanStep, session: Session, audit: Any, if_match: int | None,
+               response: Response, document_no: str | None = None) -> dict[str, Any]:
+    version = if_match if if_match is not None else body.version
+    scope = session.execute(text("SELECT scope_code FROM plan WHERE id = :id"), {"id": plan_id}).scalar()
+    if scope is not None:  # a missing plan is answered by the service
+        user_service.require_district(audit.principal, scope[:6], f"plan {plan_id}")
+    result = approval_service.take_step(session, plan_id, step, user_id=audit.principal.user_id, note=body.note,
+                                        document_no=document_no, expected_version=version)
+    privacy.record_change(session, audit.principal, entity="plan", entity_id=plan_id, action=step,
+                          reason=body.note, district_code=scope[:6], request_id=audit.request_id,
+                          detail={"status": result["status"], "document_no": result["document_no"]})
+    response.headers["ETag"] = f'"{result["version"]}"'
+    return result
+
+
+@router.post("/plans/{plan_id}/propose", summary="街道报送: a street-scoped planner proposes a draft")
+def propose_plan(plan_id: int, body: PlanStep, session: SessionDep, audit: AuditDep, if_match: IfMatchDep,
+                 response: Response) -> dict[str, Any]:
+    return _take_step(plan_id, "propose", body, session, audit, if_match, response)
+
+
+@router.post("/plans/{plan_id}/review", summary="区级审核: a district-scoped planner reviews a proposed plan")
+def review_plan(plan_id: int, body: PlanStep, session: SessionDep, audit: AuditDep, if_match: IfMatchDep,
+                response: Response) -> dict[str, Any]:
+    return _take_step(plan_id, "review", body, session, audit, if_match, response)
+
+
+@router.post("/plans/{plan_id}/approve", summary="批复: the approval with its document number (批复文号)")
+def approve_plan(plan_id: int, body: PlanApprove, session: SessionDep, audit: AuditDep, if_match: IfMatchDep,
+                 response: Response) -> dict[str, Any]:
+    return _take_step(plan_id, "approve", body, session, audit, if_match, response, document_no=body.document_no)
+
+
+@router.post("/plans/{plan_id}/return", summary="退回: send a plan in the chain back to draft, saying why")
+def return_plan(plan_id: int, body: PlanStep, session: SessionDep, audit: AuditDep, if_match: IfMatchDep,
+                response: Response) -> dict[str, Any]:
+    return _take_step(plan_id, "return", body, session, audit, if_match, response)
+
+
+@router.get("/plans/{plan_id}/approvals", summary="A plan's approval history: who, when (Asia/Shanghai), note, "
+                                                  "document number")
+def plan_approvals(plan_id: int, session: SessionDep) -> dict[str, Any]:
+    row = session.execute(text("SELECT status, document_no FROM plan WHERE id = :id"), {"id": plan_id}).first()
+    if row is None:
+        raise NotFound(f"方案 {plan_id} 不存在 · plan {plan_id} does not exist")
+    return {"plan_id": plan_id, "status": row.status, "document_no": row.document_no,
+            "approvals": approval_service.approval_history(session, plan_id)}
+
+
+@router.post("/community-codes/{code}/confirm", summary="Confirm a provisional community code (statistics bureau)")
+def confirm_community_code(code: str, body: CodeConfirm, session: SessionDep, audit: AuditDep) -> dict[str, Any]:
+    result = approval_service.confirm_code(session, code, user_id=audit.principal.user_id, note=body.note)
+    privacy.record_change(session, audit.principal, entity="community_code", entity_id=code, action="confirm",
+                          reason=body.note, district_code=code[:6], request_id=audit.request_id,
+                          detail={"code": code})
     return result
