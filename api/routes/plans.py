@@ -103,7 +103,8 @@ def _communities_of(session: Session, district_code: str | None) -> int:
 
 @router.get("/plans", summary="Plans, newest first")
 def list_plans(request: Request, session: SessionDep,
-               status: Annotated[str | None, Query(description="draft, adopted or archived")] = None,
+               status: Annotated[str | None, Query(description="draft, proposed, reviewed, approved, adopted "
+                                                               "or archived")] = None,
                kind: Annotated[str | None, Query(description="grid_split, community_redraw, manual_edit, "
                                                              "import")] = None,
                scope_code: Annotated[str | None, Query(description="the community, street or district")] = None,

@@ -28,7 +28,7 @@ def _dash(value: Any) -> str:
 @app.command("list")
 def list_plans(
     scope: str = typer.Option(None, "--scope", help="Community, street or district code."),
-    status: str = typer.Option(None, "--status", help="draft, adopted or archived."),
+    status: str = typer.Option(None, "--status", help="draft, proposed, reviewed, approved, adopted or archived."),
     kind: str = typer.Option(None, "--kind", help="grid_split, community_redraw, manual_edit or import."),
     as_json: JsonOption = False,
 ) -> None:
