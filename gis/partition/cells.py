@@ -121,7 +121,9 @@ def build_cells(
     unique_points = shapely.union_all(seed_points) if len(seed_points) else None
     if unique_points is not None and shapely.get_num_geometries(unique_points) > 1:
         edges = shapely.voronoi_polygons(unique_points, only_edges=True, extend_to=region)
-        voronoi_edges = [shapely.intersection(edges, region)]
+        # Not clipped to the region: the noding below cuts them at the outline anyway, and faces
+        # outside the region are dropped (clipping 40,000 edges cost a second at 800,000 households).
+        voronoi_edges = [edges]
     footprints = _footprints(buildings.geometry.to_numpy()[building_idx], region)
     footprint_lines = [shapely.boundary(g) for g in footprints if not g.is_empty]
     faces = _faces(shapely.union_all([outline, *soft_lines, *hard_lines, *voronoi_edges, *footprint_lines]), region)
@@ -163,7 +165,9 @@ def build_cells(
     for cell, comp in zip(b_cell_raw, compound[building_idx], strict=True):
         if comp is not None and not (isinstance(comp, float) and np.isnan(comp)):
             cell_compound[cell] = comp
-    cell_geom = [union_faces(faces[face_cell == c]) for c in range(n_cells)]
+    by_cell = np.argsort(face_cell, kind="stable")
+    cell_faces = np.split(faces[by_cell], np.flatnonzero(np.diff(face_cell[by_cell])) + 1) if n_cells else []
+    cell_geom = [union_faces(group) for group in cell_faces]
     cells = gpd.GeoDataFrame(
         {"households": cell_hh, "buildings": cell_nb, "block": cell_block, "area": cell_area,
          "compound": cell_compound},
@@ -198,6 +202,8 @@ def clean_region(region: BaseGeometry, min_area: float = 1.0) -> BaseGeometry:
 
 def union_faces(faces: np.ndarray) -> BaseGeometry:
     """Union of faces from one noding: the fast coverage union, or the general one if noding slipped."""
+    if len(faces) == 1:
+        return faces[0]
     try:
         return shapely.coverage_union_all(faces)
     except GEOSException:
@@ -297,15 +303,19 @@ def _adjacency(polys: np.ndarray, hard_lines: list[BaseGeometry]) -> pd.DataFram
 
 def _footprints(geoms: np.ndarray, region: BaseGeometry) -> list[BaseGeometry]:
     """Each building's footprint inside the region (empty where it has none there)."""
+    shapely.prepare(region)
     out = []
     for g in geoms:
         if g is None or g.is_empty or g.geom_type not in ("Polygon", "MultiPolygon"):
             out.append(shapely.Polygon())
             continue
         g = g if g.is_valid else shapely.make_valid(g)
+        if g.geom_type == "Polygon" and region.covers(g):
+            out.append(g)  # the common case, without an overlay
+            continue
         clipped = shapely.intersection(g, region) if not region.covers(g) else g
         parts = [p for p in shapely.get_parts(clipped) if p.geom_type == "Polygon" and p.area > 0]
-        out.append(shapely.union_all(parts) if parts else shapely.Polygon())
+        out.append(parts[0] if len(parts) == 1 else shapely.union_all(parts) if parts else shapely.Polygon())
     return out
 
 
