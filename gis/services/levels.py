@@ -32,6 +32,8 @@ from gis.settings import Settings
 
 MICRO_KIND = "micro_split"
 STORAGE_CRS = "EPSG:4490"
+# A parent whose outline differs from its level-2 grids' union by less than this still holds them.
+_SAME_AREA_M2 = 1.0
 CONTACT_ROLES = {"building_head": ("楼栋长", "building head"), "unit_head": ("单元长", "unit head")}
 
 
@@ -216,6 +218,22 @@ def show_micro_plan(session: Session, plan: Plan, *, settings: Settings | None =
                     "out_of_range": sum(1 for u in rows if not u["in_range"]), "dedicated": 0},
         "units": rows,
     }
+
+
+def retire_stale_micro_grids(session: Session, *, community_code: str, at: dt.datetime) -> list[str]:
+    """Retire a community's level-2 grids whose parent grid is gone or no longer the area they tile.
+
+    Called when a level-1 plan is adopted: a parent kept as it was keeps its level-2 grids.
+    """
+    return sorted(session.scalars(text("""
+        WITH kids AS (SELECT parent_grid_code AS parent, ST_Union(geom) AS geom FROM grid
+                      WHERE level = 2 AND valid_to IS NULL AND community_code = :c GROUP BY parent_grid_code),
+        stale AS (SELECT k.parent FROM kids k
+                  LEFT JOIN grid p ON p.code = k.parent AND p.valid_to IS NULL AND p.level = 1
+                  WHERE p.id IS NULL OR ST_Area(ST_SymDifference(p.geom, k.geom)::geography) >= :tolerance)
+        UPDATE grid m SET valid_to = GREATEST(:at, m.valid_from + interval '1 microsecond') FROM stale
+        WHERE m.parent_grid_code = stale.parent AND m.level = 2 AND m.valid_to IS NULL
+        RETURNING m.code"""), {"c": community_code, "at": at, "tolerance": _SAME_AREA_M2}))
 
 
 # --- building heads ------------------------------------------------------------------------

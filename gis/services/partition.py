@@ -87,7 +87,7 @@ def suggest_grids(session: Session, settings: Settings, *, community_code: str, 
     frames = _scope_frames(session, region_sql, {"c": community_code})
     grids = read_frame(session, """
         SELECT code, kind, version, ST_AsBinary(geom) AS geom FROM grid
-        WHERE community_code = :c AND valid_to IS NULL ORDER BY code""", {"c": community_code})
+        WHERE community_code = :c AND level = 1 AND valid_to IS NULL ORDER BY code""", {"c": community_code})
     unknown = sorted(set(locked) - set(grids["code"]))
     if unknown:
         raise NotFound(f"cannot lock {', '.join(unknown)}: no such current grid in community {community_code}")

@@ -123,7 +123,8 @@ def _scope_row(session: Session, level: str, scope_code: str, *, lock: bool = Fa
 def _current_units(session: Session, level: str, scope_code: str, *, lock: bool = False) -> gpd.GeoDataFrame:
     """Current units of a plan's level inside its scope, optionally locked (``FOR UPDATE``)."""
     if level == "grid":
-        where, extra = "community_code = :s", "kind"
+        # Level-1 grids: level-2 grids follow their parent (gis.services.levels).
+        where, extra = "community_code = :s AND level = 1", "kind"
     elif len(scope_code) == 9:
         where, extra = "street_code = :s", "'general'::text AS kind"
     else:
@@ -1072,6 +1073,11 @@ def adopt_plan(
     session.flush()
     for r, _row in written:
         session.execute(text("UPDATE plan_unit SET code = :c WHERE id = :id"), {"c": r.new_code, "id": int(r.id)})
+    retired_micro: list[str] = []
+    if level == "grid":
+        from gis.services.levels import retire_stale_micro_grids  # level-2 grids of a changed parent go with it
+
+        retired_micro = retire_stale_micro_grids(session, community_code=plan.scope_code, at=now)
 
     # Communities whose area changed lose their grids: they need a new grid split.
     retired_grids: list[dict[str, Any]] = []
@@ -1113,7 +1119,7 @@ def adopt_plan(
                    "kind": r.kind, "households": int(r.households_now)} for r, row in written],
         "retired": sorted(c for c in current["code"] if c not in kept),
         "four_limits": four_limits, "out_of_range": out_of_range, "archived_plans": sorted(archived),
-        "retired_grids": retired_grids, "needs_grid_split": needs_split,
+        "retired_grids": retired_grids, "needs_grid_split": needs_split, "retired_level_2_grids": retired_micro,
         "provisional_street": street["code"] if street is not None and street["new"] else None,
     }
 

@@ -155,3 +155,24 @@ def test_a_level_2_plan_is_listed_and_shown_like_a_grid_plan(db: Session, grid: 
     assert shown["summary"]["households"] == result["metrics"]["households"]
     listed = plan_service.list_plans(db, scope_code=grid)
     assert [(p["id"], p["units"]) for p in listed] == [(result["plan_id"], len(result["units"]))]
+
+
+def test_a_new_level_1_split_keeps_the_level_2_grids_of_unchanged_parents_only(db: Session, grid: str) -> None:
+    result = level_service.suggest_micro_grids(db, SETTINGS, grid_code=grid)
+    micro = {g["code"] for g in plan_service.adopt_plan(db, result["plan_id"], reason="micro",
+                                                         settings=SETTINGS)["grids"]}
+    # Level-2 grids are not current level-1 units: starting from today's grids moves nobody.
+    again = partition_service.suggest_grids(db, SETTINGS, community_code=COMMUNITY, keep_current=True)
+    assert again["metrics"]["households_moved"] == 0
+    kept = plan_service.adopt_plan(db, again["plan_id"], reason="same grids", settings=SETTINGS,
+                                   allow_out_of_range=True)
+    still = set(db.scalars(text("SELECT code FROM grid WHERE level = 2 AND valid_to IS NULL")))
+    assert still == micro and kept["retired_level_2_grids"] == []
+    assert not [f for f in _findings(db) if any(c in f for c in micro)]
+    # Grids of another size: the parent changes, its level-2 grids are retired with it.
+    other = partition_service.suggest_grids(db, SETTINGS, community_code=COMMUNITY, lo=150, hi=250)
+    changed = plan_service.adopt_plan(db, other["plan_id"], reason="smaller grids", settings=SETTINGS,
+                                      allow_out_of_range=True)
+    assert changed["retired_level_2_grids"] == sorted(still)
+    assert db.scalar(text("SELECT count(*) FROM grid WHERE level = 2 AND valid_to IS NULL")) == 0
+    assert not [f for f in _findings(db) if any(c in f for c in micro)]
