@@ -100,3 +100,37 @@ def split_grid(code: str, body: GridSplit, session: SessionDep, settings: Settin
     return edits.split_grid(session, code=code, line=body.line, reason=body.reason, names=body.names,
                             expected_version=_version(if_match, body.version), principal=audit.principal,
                             request_id=audit.request_id, settings=settings)
+
+
+class CommunitySplit(BaseModel):
+    line: dict[str, Any] = Field(description="GeoJSON LineString crossing the community from edge to edge (lon/lat)")
+    reason: str = _REASON
+    name: str | None = Field(default=None, min_length=1, max_length=100,
+                             description="name of the new community (the part with fewer households)")
+    version: int | None = Field(default=None, description="the version you read; or send If-Match")
+
+
+class CommunityMerge(BaseModel):
+    codes: list[str] = Field(min_length=2, description="the communities to merge (撤并); the first code continues")
+    reason: str = _REASON
+    versions: dict[str, int] = Field(description="the version you read of every community: {code: version}")
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+@router.post("/communities/{code}/split", summary="Split a community in two along a line (the new part's code is "
+                                                  "provisional; its grids retire)")
+def split_community(code: str, body: CommunitySplit, session: SessionDep, settings: SettingsDep, audit: AuditDep,
+                    if_match: IfMatchDep) -> dict[str, Any]:
+    return edits.split_community(session, code=code, line=body.line, reason=body.reason, name=body.name,
+                                 expected_version=_version(if_match, body.version), principal=audit.principal,
+                                 request_id=audit.request_id, settings=settings)
+
+
+@router.post("/communities/merge", summary="Merge bordering communities of one street (撤并; their grids retire)")
+def merge_communities(body: CommunityMerge, session: SessionDep, settings: SettingsDep, audit: AuditDep,
+                      response: Response) -> dict[str, Any]:
+    result = edits.merge_communities(session, codes=body.codes, reason=body.reason, versions=body.versions,
+                                     name=body.name, principal=audit.principal, request_id=audit.request_id,
+                                     settings=settings)
+    response.headers["ETag"] = f'"{result["version"]}"'
+    return result

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from gis import approvals as rules
 from gis.db.models import AppUser, CommunityCode, Plan, PlanApproval
-from gis.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from gis.errors import Conflict, Infeasible, InvalidInput, NotFound, PermissionDenied
 from gis.settings import Settings
 
 SHOWN_ZONE = ZoneInfo("Asia/Shanghai")
@@ -210,3 +210,21 @@ def confirm_code(session: Session, code: str, *, user_id: int | None, note: str 
     row.note = rules.check_note(note, required=False, step="confirm")
     session.flush()
     return code_statuses(session, [code])[code]
+
+
+def committee_of(code: str | None) -> str | None:
+    """The committee kind a community code's number says (居委会 001–199, 村委会 200–399), or None."""
+    return rules.committee_of(code)
+
+
+def next_code_in_range(used: list[str], *, street_code: str, committee: str, what: str) -> str:
+    """The next community code of a street inside a committee's range, after every code ever used in it."""
+    lo, hi = rules.COMMITTEE_RANGES[committee]
+    numbers = [int(c[-3:]) for c in used if c.startswith(street_code) and rules.in_range(c, committee)]
+    n = max(numbers, default=lo - 1) + 1
+    if n > hi:
+        zh, en = rules.COMMITTEE_NAMES[committee]
+        raise Infeasible(f"街道 {street_code} 的{zh}代码（{lo:03d}–{hi:03d}）已用尽 · {what}: street "
+                         f"{street_code} has no {en} codes left in {lo:03d}-{hi:03d} (retired codes are never given "
+                         f"out again)", details={"street_code": street_code, "committee": committee})
+    return f"{street_code}{n:03d}"

@@ -56,6 +56,7 @@ from gis.db.models import Plan
 from gis.errors import Conflict, CRSMismatch, InvalidGeometry, InvalidInput, NotFound, PermissionDenied
 from gis.layers import STORAGE_CRS
 from gis.partition.cells import build_cells
+from gis.services import approvals as approval_service
 from gis.services import privacy
 from gis.services.boundaries import codes_ever_used, describe_units
 from gis.services.users import SYSTEM, Principal
@@ -901,4 +902,142 @@ def merge_grids(
     edit = _Edit("merge", "grid", parent, [units[c] for c in codes], write, reason, {"codes": codes})
     result = _apply(session, edit, principal=principal, request_id=request_id, settings=settings, siblings=siblings)
     result.update(code=first.code, version=result["written"][0]["version"], merged=codes)
+    return result
+
+
+# --- communities: split and merge by hand --------------------------------------------------
+
+
+def _households_in(session: Session, geom: BaseGeometry) -> int:
+    return int(session.execute(text(
+        "SELECT COALESCE(SUM(households), 0) FROM building WHERE geom && ST_GeomFromEWKT(:g) "
+        "AND ST_Contains(ST_GeomFromEWKT(:g), ST_PointOnSurface(geom))"),
+        {"g": f"SRID=4490;{geom.wkt}"}).scalar_one())
+
+
+def _retire_grids_of(session: Session, plan_id: int, communities: list[str]) -> list[dict[str, Any]]:
+    """Retire the current grids of communities whose boundary an edit changed; the plan remembers them for a revert.
+
+    A grid code starts with its community's code and a community's grids must tile it, so grids drawn
+    for the old boundary cannot stay: the community needs a new grid split.
+    """
+    plan = session.get(Plan, plan_id)
+    now = plan.adopted_at
+    rows = session.execute(text(
+        "UPDATE grid SET valid_to = GREATEST(:now, valid_from + interval '1 microsecond') "
+        "WHERE valid_to IS NULL AND community_code = ANY(:c) RETURNING id, code, community_code"),
+        {"now": now, "c": communities}).all()
+    adoption = dict((plan.metrics or {}).get("adoption") or {})
+    adoption["retired_grid_ids"] = sorted(int(i) for i, _, _ in rows)
+    plan.metrics = {**(plan.metrics or {}), "adoption": adoption}
+    by_community: dict[str, list[str]] = {}
+    for _, code, community in rows:
+        by_community.setdefault(community, []).append(code)
+    session.flush()
+    return [{"community_code": c, "grids": sorted(g)} for c, g in sorted(by_community.items())]
+
+
+def split_community(
+    session: Session,
+    *,
+    code: str,
+    line: Any,
+    reason: str,
+    expected_version: int | None,
+    name: str | None = None,
+    principal: Principal = SYSTEM,
+    request_id: str | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Cut a community in two along a line: the part with more households keeps the code, the other is new.
+
+    The new community's code follows every code ever used in the street inside the committee range
+    of the old one (居委会 001–199, 村委会 200–399) and is provisional until confirmed
+    (``wangge plan confirm-code``). The community's grids are retired: both parts need a grid split.
+    """
+    code = _check_code("community", code)
+    reason = _check_reason(reason, f"splitting community {code}")
+    cut = parse_geometry(line, where="line", kinds=("LineString",))
+    new_name = None if name is None else str(name).strip()
+    if new_name is not None and not 1 <= len(new_name) <= 100:
+        raise InvalidInput(f"name: 1 to 100 characters; received {name!r}")
+
+    # Exclusive on the street: a new code is given out, so two splits must not pick the same one.
+    parent = _lock_parent(session, "community", code, principal, exclusive=True)
+    unit = _lock_unit(session, "community", code)
+    _check_versions([unit], {code: expected_version})
+    metric = _Metric(parent.geom)
+    blade = metric.to_lonlat(_extend(metric.to_metric(cut), PARENT_TOLERANCE_M))
+    pieces = _parts(split_geometry(unit.geom, blade), metric)
+    if len(pieces) != 2:
+        raise InvalidGeometry(f"the line cuts community {code} into {len(pieces)} piece(s); draw a line across the "
+                              f"community from one edge to another, crossing it once", details={"pieces": len(pieces)})
+    households = [_households_in(session, p) for p in pieces]
+    keep = max(range(2), key=lambda i: (households[i], metric.area(pieces[i])))
+    committee = approval_service.committee_of(code) or "neighbourhood"
+    new_code = approval_service.next_code_in_range(codes_ever_used(session, "community", parent.code),
+                                                   street_code=parent.code, committee=committee,
+                                                   what=f"splitting community {code}")
+    write = [_NewVersion(code=code, name=unit.name, geom=MultiPolygon([pieces[keep]]), previous=unit),
+             _NewVersion(code=new_code, name=new_name or f"{parent.name}第{int(new_code[-3:])}社区"[:100],
+                         geom=MultiPolygon([pieces[1 - keep]]))]
+    siblings = _children(session, "community", parent.code)
+    edit = _Edit("split", "community", parent, [unit], write, reason,
+                 {"codes": [code], "new_codes": [new_code], "line": mapping(cut)})
+    result = _apply(session, edit, principal=principal, request_id=request_id, settings=settings, siblings=siblings)
+    approval_service.record_new_codes(session, codes={new_code: committee}, plan_id=result["plan_id"])
+    retired_grids = _retire_grids_of(session, result["plan_id"], [code])
+    result.update(code=code, new_codes=[new_code], code_status={new_code: "provisional"},
+                  retired_grids=retired_grids, needs_grid_split=[code, new_code],
+                  staff_to_reassign=_staff_of(session, [g for r in retired_grids for g in r["grids"]]))
+    return result
+
+
+def merge_communities(
+    session: Session,
+    *,
+    codes: list[str],
+    reason: str,
+    versions: dict[str, int],
+    name: str | None = None,
+    principal: Principal = SYSTEM,
+    request_id: str | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Merge bordering communities of one street (撤并): the first code continues, the others retire with their grids."""
+    if not isinstance(codes, list | tuple) or len(codes) < 2:
+        raise InvalidInput(f"codes: name at least two communities to merge; received {codes!r}")
+    codes = [_check_code("community", c) for c in codes]
+    dup = sorted({c for c in codes if codes.count(c) > 1})
+    if dup:
+        raise InvalidInput(f"codes: community {', '.join(dup)} is named more than once")
+    streets = sorted({c[:9] for c in codes})
+    if len(streets) > 1:
+        raise InvalidInput(f"communities {', '.join(codes)} lie in streets {', '.join(streets)}; only communities "
+                           f"of one street merge")
+    reason = _check_reason(reason, f"merging communities {', '.join(codes)}")
+    new_name = None if name is None else str(name).strip()
+    if new_name is not None and not 1 <= len(new_name) <= 100:
+        raise InvalidInput(f"name: 1 to 100 characters; received {name!r}")
+
+    parent = _lock_parent(session, "community", codes[0], principal)
+    units = {c: _lock_unit(session, "community", c) for c in sorted(codes)}
+    _check_versions([units[c] for c in codes], {str(k): v for k, v in (versions or {}).items()})
+    metric = _Metric(parent.geom)
+    merged = _clean(shapely.union_all([units[c].geom for c in codes]), metric)
+    parts = _parts(merged, metric)
+    if len(parts) > 1:
+        groups = [sorted(c for c in codes if units[c].geom.intersects(p)) for p in parts]
+        raise InvalidGeometry(f"communities {', '.join(codes)} do not form one piece: their union has {len(parts)} "
+                              f"separate parts ({'; '.join(', '.join(g) for g in groups)}); merge communities that "
+                              f"border each other", details={"parts": groups})
+    first = units[codes[0]]
+    siblings = _children(session, "community", parent.code)
+    write = [_NewVersion(code=first.code, name=new_name or first.name, geom=merged, previous=first)]
+    edit = _Edit("merge", "community", parent, [units[c] for c in codes], write, reason, {"codes": codes})
+    result = _apply(session, edit, principal=principal, request_id=request_id, settings=settings, siblings=siblings)
+    retired_grids = _retire_grids_of(session, result["plan_id"], codes)
+    result.update(code=first.code, version=result["written"][0]["version"], merged=codes,
+                  retired_grids=retired_grids, needs_grid_split=[first.code],
+                  staff_to_reassign=_staff_of(session, [g for r in retired_grids for g in r["grids"]]))
     return result

@@ -1,4 +1,5 @@
-"""Access-matrix examples for the approval chain: past the role check, an unknown plan or code answers 404."""
+"""Access-matrix examples for the approval chain and community edits: past the role check, an unknown plan,
+code or community answers 404."""
 
 from __future__ import annotations
 
@@ -15,4 +16,10 @@ EXAMPLES: dict[str, Callable[[dict], Example]] = {
     "GET /plans/{plan_id}/approvals": lambda w: Example("/plans/999999/approvals", ok=404),
     "POST /community-codes/{code}/confirm": lambda w: Example("/community-codes/320199001999/confirm", ok=404,
                                                               json={}),
+    "POST /communities/{code}/split": lambda w: Example(
+        "/communities/320199009001/split", ok=404,
+        json={"line": {"type": "LineString", "coordinates": [[118.83, 32.02], [118.84, 32.02]]}, "reason": "x"}),
+    "POST /communities/merge": lambda w: Example(
+        "/communities/merge", ok=404, json={"codes": ["320199009001", "320199009002"], "reason": "x",
+                                            "versions": {}}),
 }
