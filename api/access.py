@@ -64,8 +64,6 @@ ACCESS: dict[str, frozenset[str]] = {
     "POST /grids/{code}/move-buildings": PLANNERS,
     "POST /grids/{code}/split": PLANNERS,
     "POST /grids/merge": PLANNERS,
-    "POST /communities/{code}/split": PLANNERS,
-    "POST /communities/merge": PLANNERS,
     # plans (api/routes/plans.py)
     "GET /plans": EVERYONE,
     "GET /plans/{plan_id}": EVERYONE,
@@ -73,6 +71,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "POST /plans/grid-suggestions": PLANNERS,
     "POST /plans/community-suggestions": PLANNERS,
     "POST /plans/{plan_id}/adopt": PLANNERS,
+    "POST /plans/micro-suggestions": PLANNERS,  # level-2 grids (api/routes/levels.py)
     # the approval chain: the roles here, the street or district scope each step needs in gis.approvals
     "POST /plans/{plan_id}/propose": PLANNERS,
     "POST /plans/{plan_id}/review": PLANNERS,

@@ -1,9 +1,9 @@
 """Route modules, one per resource family; ``ROUTERS`` is what the app mounts."""
 
-from api.routes import (auth, boundaries, buildings, cases, coverage, edits, health, jobs, open311, party, patrols,
-                        people, plans, tiles, users)
+from api.routes import (auth, boundaries, buildings, cases, coverage, edits, health, jobs, levels, open311, party,
+                        patrols, people, plans, tiles, users)
 
 # Order matters where paths overlap: fixed paths (/grids/merge, /residents/export) before {params}.
 ROUTERS = [health.router, auth.router, users.router, edits.router, buildings.router, boundaries.router,
            plans.router, coverage.router, jobs.router, people.router, patrols.router,
-           cases.router, open311.router, tiles.router, party.router]
+           cases.router, open311.router, tiles.router, party.router, levels.router]

@@ -85,6 +85,11 @@ def take_step(session: Session, plan_id: int, step: str, *, user_id: int | None,
         raise InvalidInput(f"步骤 {step!r} 不存在 · step {step!r} does not exist; choose one of "
                            f"{', '.join(s for s in rules.STEPS if s != 'adopt')}")
     plan = _lock_plan(session, plan_id)
+    if plan.kind == "micro_split":
+        # Level-2 grids are the community's own work inside one grid, adopted by their own one-step adoption.
+        raise InvalidInput(f"二级网格方案直接采用，不走审批 · plan {plan.id} splits a grid into level-2 grids, which "
+                           f"are adopted directly (wangge plan adopt), not through the approval chain",
+                           details={"plan_id": plan.id, "kind": plan.kind})
     _check_version(plan, expected_version)
     actor = actor_of(session, user_id, rules.STEP_NAMES[step])
     target = rules.check_step(step, plan_id=plan.id, status=plan.status, plan_district=plan.district_code,

@@ -189,7 +189,8 @@ def adopt_micro_plan(session: Session, plan_id: int, *, reason: str, settings: S
                          "version = version + 1 WHERE id = :id"),
                     {"u": user_id, "now": now, "r": reason, "id": plan_id})
     # Shaped like gis.services.plans.adopt_plan's answer, which `wangge plan adopt` prints.
-    return {"plan_id": plan_id, "kind": MICRO_KIND, "status": "adopted", "level": "level-2 grid",
+    return {"plan_id": plan_id, "kind": MICRO_KIND, "status": "adopted", "version": int(plan["version"]) + 1,
+            "adopted_at": now.isoformat(), "reason": reason, "level": "level-2 grid",
             "scope_code": parent["code"], "parent_grid": parent["code"], "retired": list(current["code"]),
             "grids": written, "units": [{**g, "origin": "new", "version": 1} for g in written],
             "archived_plans": [], "four_limits": {}, "out_of_range": [], "needs_grid_split": []}

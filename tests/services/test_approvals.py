@@ -300,3 +300,11 @@ def test_street_scope_lies_in_the_users_district(db: Session, area: dict[str, in
     with pytest.raises(InvalidInput, match="9-digit street code"):
         users.create_user(db, username="y", password="password-1", role="district_planner",
                           district_code=DISTRICT, street_code="3201")
+
+
+def test_level_2_grid_plans_stay_out_of_the_chain(db: Session, area: dict[str, int]) -> None:
+    pid = db.execute(text("INSERT INTO plan (district_code, kind, scope_code) VALUES (:d, 'micro_split', :g) "
+                          "RETURNING id"), {"d": DISTRICT, "g": f"{C1}001"}).scalar_one()
+    with pytest.raises(InvalidInput, match="adopted directly .*not through the approval chain"):
+        approvals.take_step(db, pid, "propose", user_id=area["street_planner"])
+    assert state(db, pid) == ("draft", 1, None, 0)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from access_examples import Example
-from api_world import GRID_A
+from api_world import GRID_A, GRID_C
 
 EXAMPLES: dict[str, Callable[[dict], Example]] = {
+    # Past the role check, grid C split into level-2 grids: a draft plan (201).
+    "POST /plans/micro-suggestions": lambda w: Example("/plans/micro-suggestions", ok=201,
+                                                       json={"grid_code": GRID_C, "max": 100}),
     "GET /party/orgs": lambda w: Example("/party/orgs"),
     "POST /party/orgs": lambda w: Example("/party/orgs", json={"kind": "grid_branch", "grid_code": GRID_A}, ok=201),
     # No organisation has this id: past the role check, 404.
