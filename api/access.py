@@ -64,6 +64,8 @@ ACCESS: dict[str, frozenset[str]] = {
     "POST /grids/{code}/move-buildings": PLANNERS,
     "POST /grids/{code}/split": PLANNERS,
     "POST /grids/merge": PLANNERS,
+    "POST /communities/{code}/split": PLANNERS,
+    "POST /communities/merge": PLANNERS,
     # plans (api/routes/plans.py)
     "GET /plans": EVERYONE,
     "GET /plans/{plan_id}": EVERYONE,
