@@ -94,6 +94,9 @@ def close_barriers(lines: Sequence[BaseGeometry], names: Sequence[str | None], o
             heading = _heading(coords, at_start)
             link = _ahead(point, heading, others, closing_m) or _nearest_ahead(point, heading, others, closing_m)
             if link is None or _blocked(link, blocker_tree, blockers):
+                # A house stands in the way: the shortest link ahead that passes between buildings.
+                link = _between_buildings(point, heading, others, closing_m, blocker_tree, blockers)
+            if link is None:
                 continue
             connectors.append(_overshoot(point, Point(link.coords[-1])))
             nearest = int(name_tree.nearest(point)) if name_tree is not None else -1
@@ -140,6 +143,29 @@ def _nearest_ahead(point: Point, heading: tuple[float, float], targets: BaseGeom
     if math.degrees(math.acos(max(-1.0, min(1.0, dx * heading[0] + dy * heading[1])))) > _AHEAD_DEG:
         return None
     return LineString([(point.x, point.y), (near.x, near.y)])
+
+
+def _between_buildings(point: Point, heading: tuple[float, float], targets: BaseGeometry, closing_m: float,
+                       tree: shapely.STRtree | None, blockers: list[BaseGeometry],
+                       step_m: float = 2.0, tries: int = 200) -> LineString | None:
+    """The shortest link ahead of the end, to a point of ``targets`` within ``closing_m``, that runs
+    through no building (targets sampled every ``step_m``)."""
+    window = shapely.intersection(targets, point.buffer(closing_m))
+    lines = [g for g in shapely.get_parts(window) if g.geom_type in ("LineString", "LinearRing") and g.length > 0]
+    if not lines:
+        return None
+    samples = np.concatenate([shapely.get_coordinates(shapely.line_interpolate_point(
+        line, np.append(np.arange(0.0, line.length, step_m), line.length))) for line in lines])
+    offset = samples - np.array([point.x, point.y])
+    distance = np.hypot(offset[:, 0], offset[:, 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosine = (offset[:, 0] * heading[0] + offset[:, 1] * heading[1]) / distance
+    ahead = (distance > _TOUCH_M) & (distance <= closing_m) & (cosine >= math.cos(math.radians(_AHEAD_DEG)))
+    for k in np.flatnonzero(ahead)[np.argsort(distance[ahead], kind="stable")][:tries]:
+        link = LineString([(point.x, point.y), tuple(samples[k])])
+        if not _blocked(link, tree, blockers):
+            return link
+    return None
 
 
 def _overshoot(start: Point, target: Point) -> LineString:

@@ -106,3 +106,14 @@ def test_clean_grids_have_no_findings() -> None:
     homes = _frame([(1, 120, _box(20, 80, 60, 120)), (2, 120, _box(260, 80, 300, 120))], ("id", "households"))
     roads = _frame([(True, "中山路", _line((200, 0), (200, 200)))], ("is_main_road", "name"))
     assert check_units(grids, community, child_level="grid", buildings=homes, roads=roads) == []
+
+
+def test_a_barrier_end_blocked_by_a_house_straight_ahead_is_closed_between_buildings() -> None:
+    outline = box(0, 0, 1000, 1000)
+    road = LineString([(500, 0), (500, 960)])  # 40 m short of the north edge
+    house = box(495, 985, 505, 995)  # right in front of the end, 25 m ahead
+    links, names = close_barriers([road], ["中山路"], outline, 60, obstacles=[house])
+    [link] = [g for g in links if g.length > 1]
+    assert names[links.index(link)] == "中山路"
+    assert not link.crosses(house) and not link.within(house) and link.length <= 60.1
+    assert link.coords[0] == (500, 960) and abs(link.coords[-1][1] - 1000) < 0.1
