@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from gis.db.cluster import EXTENSIONS, EmbeddedCluster
 from gis.errors import DatabaseUnreachable, SetupError
 from gis.settings import Settings
+
+if TYPE_CHECKING:
+    # The ORM is imported by the functions that make sessions: `wangge db status` needs none.
+    from sqlalchemy.orm import Session, sessionmaker
 
 
 def cluster_for(settings: Settings, **kwargs: Any) -> EmbeddedCluster:
@@ -128,11 +131,15 @@ def drop_database(url: str) -> None:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """A session whose work commits on success and rolls back entirely on any error."""
+    from sqlalchemy.orm import Session
+
     with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
