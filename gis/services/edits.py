@@ -488,6 +488,11 @@ def _apply(session: Session, edit: _Edit, *, principal: Principal, request_id: s
                                   user_id=user_id)
         written.append((new, row_id, version))
     _store_plan_units(session, plan.id, level, parent.code, [(n, i) for n, i, _ in written])
+    retired_micro: list[str] = []
+    if level == "grid" and all(u.grid_level == 1 for u in edit.retire):
+        from gis.services.levels import retire_stale_micro_grids  # level-2 grids of a changed parent go with it
+
+        retired_micro = retire_stale_micro_grids(session, community_code=parent.code, at=now)
     four_limits = describe_units(session, level=level, codes=[n.code for n, _, _ in written])
 
     counts = _households(session, level, parent.code)
@@ -518,6 +523,7 @@ def _apply(session: Session, edit: _Edit, *, principal: Principal, request_id: s
         "units": units,
         "findings": findings,
         "staff_to_reassign": staff,
+        "retired_level_2_grids": retired_micro,
     }
     plan.metrics = {
         "adoption": {"adopted_at": now.isoformat(), "retired_ids": [u.id for u in edit.retire],

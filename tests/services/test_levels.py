@@ -176,3 +176,20 @@ def test_a_new_level_1_split_keeps_the_level_2_grids_of_unchanged_parents_only(d
     assert changed["retired_level_2_grids"] == sorted(still)
     assert db.scalar(text("SELECT count(*) FROM grid WHERE level = 2 AND valid_to IS NULL")) == 0
     assert not [f for f in _findings(db) if any(c in f for c in micro)]
+
+
+def test_redrawing_a_parent_by_hand_retires_its_level_2_grids(db: Session, grid: str) -> None:
+    from shapely import wkt as shapely_wkt
+
+    from gis.services import edits
+
+    result = level_service.suggest_micro_grids(db, SETTINGS, grid_code=grid)
+    micro = sorted(g["code"] for g in plan_service.adopt_plan(db, result["plan_id"], reason="micro",
+                                                              settings=SETTINGS)["grids"])
+    shape, version = db.execute(text("SELECT ST_AsText(geom), version FROM grid WHERE code = :g AND valid_to IS NULL"),
+                                {"g": grid}).one()
+    smaller = shapely_wkt.loads(shape).buffer(-0.00005)
+    out = edits.update_boundary(db, level="grid", code=grid, geometry=smaller.__geo_interface__,
+                                reason="收缩边界 test", expected_version=version)
+    assert out["retired_level_2_grids"] == micro
+    assert db.scalar(text("SELECT count(*) FROM grid WHERE level = 2 AND valid_to IS NULL")) == 0
