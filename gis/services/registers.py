@@ -614,7 +614,7 @@ def data_quality(session: Session, *, district_code: str | None = None) -> dict[
     params = {"d": district_code}
     where = "g.valid_to IS NULL" + (" AND g.district_code = :d" if district_code else "")
     grids = session.execute(text(f"""
-        WITH g AS (SELECT code, community_code, geom FROM grid g WHERE {where}),
+        WITH g AS (SELECT code, community_code, level, geom FROM grid g WHERE {where}),
         bg AS (SELECT g.code, g.community_code, b.id, b.households, b.households_source FROM g JOIN building b
                ON ST_Intersects(g.geom, b.geom) AND ST_Contains(g.geom, ST_PointOnSurface(b.geom))),
         hh AS (SELECT bg.code, sum(bg.households) FILTER (WHERE bg.households_source = 'recorded') AS recorded,
@@ -624,7 +624,7 @@ def data_quality(session: Session, *, district_code: str | None = None) -> dict[
                FROM bg JOIN resident r ON r.building_id = bg.id GROUP BY bg.code),
         ad AS (SELECT g.code, count(*) FILTER (WHERE s.building_id IS NULL) AS unmatched, count(*) AS addresses
                FROM g JOIN standard_address s ON ST_Contains(g.geom, s.geom) GROUP BY g.code)
-        SELECT g.code, g.community_code, COALESCE(hh.recorded, 0) AS recorded, COALESCE(hh.estimated, 0) AS estimated,
+        SELECT g.code, g.community_code, g.level, COALESCE(hh.recorded, 0) AS recorded, COALESCE(hh.estimated, 0) AS estimated,
                COALESCE(rs.residents, 0) AS residents, COALESCE(rs.households, 0) AS resident_households,
                COALESCE(ad.unmatched, 0) AS unmatched_addresses, COALESCE(ad.addresses, 0) AS addresses
         FROM g LEFT JOIN hh ON hh.code = g.code LEFT JOIN rs ON rs.code = g.code LEFT JOIN ad ON ad.code = g.code
@@ -632,6 +632,8 @@ def data_quality(session: Session, *, district_code: str | None = None) -> dict[
     per_grid = {row["code"]: _quality(row) for row in grids}
     by_community: dict[str, Counter[str]] = defaultdict(Counter)
     for row in grids:
+        if row["level"] == 2:
+            continue  # its buildings are already in its parent grid's row
         for key in ("recorded", "estimated", "residents", "resident_households", "unmatched_addresses", "addresses"):
             by_community[row["community_code"]][key] += int(row[key])
     per_community = {code: _quality(values) for code, values in sorted(by_community.items())}

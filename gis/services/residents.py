@@ -534,7 +534,8 @@ def community_quality(grid_items: list[dict[str, Any]]) -> dict[str, dict[str, A
     sums: dict[str, dict[str, int]] = {}
     for item in grid_items:
         q = item.get("data_quality")
-        if q is None:
+        # A level-2 grid's buildings are already in its parent's row.
+        if q is None or item.get("level") == 2:
             continue
         s = sums.setdefault(item["community_code"], {"recorded": 0, "estimated": 0, "residents": 0,
                                                      "households": 0, "unmatched": 0})

@@ -306,7 +306,7 @@ _BUILDING_SELECT = f"""
     b.id, b.name, b.kind, b.levels, b.floors, b.floors_estimated, b.area_m2, b.households, b.households_source,
     b.compound_id, b.address, b.district_code, b.synthetic,
     (SELECT g.code FROM grid g WHERE g.valid_to IS NULL AND ST_Intersects(g.geom, b.geom)
-       AND ST_Contains(g.geom, ST_PointOnSurface(b.geom)) ORDER BY g.code LIMIT 1) AS grid_code,
+       AND ST_Contains(g.geom, ST_PointOnSurface(b.geom)) ORDER BY g.level, g.code LIMIT 1) AS grid_code,
     ST_AsGeoJSON(b.geom, {PRECISION}, 0)::json AS geometry"""
 HOUSEHOLD_SOURCES = ("recorded", "estimated")
 

@@ -10,7 +10,10 @@ import coverage_town as town
 from api_world import GRID_A, GRID_C
 
 
-def test_a_planner_splits_a_grid_and_field_staff_record_its_heads(client: TestClient, as_user: Callable) -> None:
+def test_a_planner_splits_a_grid_and_field_staff_record_its_heads(client: TestClient, as_user: Callable,
+                                                                  world: dict) -> None:
+    quality = client.get("/stats/grids", params={"district_code": town.DISTRICT},
+                         headers=as_user("planner")).json()["communities"]
     made = client.post("/plans/micro-suggestions", json={"grid_code": GRID_A, "max": 100},
                        headers=as_user("planner"))
     assert made.status_code == 201, made.text
@@ -22,9 +25,12 @@ def test_a_planner_splits_a_grid_and_field_staff_record_its_heads(client: TestCl
                           json={"reason": "微网格"})
     assert adopted.status_code == 200, adopted.text
     micro = adopted.json()["units"][0]["code"]
-    stats = {g["grid_code"]: g for g in client.get("/stats/grids", params={"district_code": town.DISTRICT},
-                                                   headers=as_user("planner")).json()["items"]}
+    answer = client.get("/stats/grids", params={"district_code": town.DISTRICT}, headers=as_user("planner")).json()
+    stats = {g["grid_code"]: g for g in answer["items"]}
     assert (stats[micro]["level"], stats[micro]["parent_grid_code"]) == (2, GRID_A)
+    assert answer["communities"] == quality  # a level-2 grid's buildings are not counted twice
+    building = client.get(f"/buildings/{world['N']}", headers=as_user("viewer")).json()
+    assert building["properties"]["grid_code"] == GRID_A  # a building's grid is its level-1 grid
 
     # worker_a holds grid A, so its level-2 grids too; worker_b does not.
     head = {"role": "unit_head", "name": "赵敏", "phone": "13900001111", "unit": "2单元"}
@@ -45,3 +51,4 @@ def test_a_planner_of_another_district_may_not_split(client: TestClient, as_user
     assert refused.status_code == 403, refused.text
     assert client.post("/plans/micro-suggestions", json={"grid_code": GRID_C},
                        headers=as_user("viewer")).status_code == 403
+
