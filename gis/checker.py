@@ -33,7 +33,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from gis.crs import local_affine_crs
-from gis.partition.barriers import close_barriers
+from gis.partition.barriers import FOLLOW_STREET_M, close_barriers
 from gis.topology import Finding, check_tiling
 
 # Kinds that make a set of units unfit to adopt (household bounds are waived separately).
@@ -102,7 +102,8 @@ def check_units(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, *, child_
         # The engine's obstacles: the footprints of the buildings whose point lies in the parent.
         inside = shapely.intersects(parent_outline, shapely.point_on_surface(homes_all.geometry.to_numpy()))
         links, link_names = close_barriers(lines + water, names + water_names, parent_outline, opts.closing_m,
-                                           obstacles=list(homes_all.geometry.to_numpy()[inside]))
+                                           obstacles=list(homes_all.geometry.to_numpy()[inside]),
+                                           streets=_streets(roads, metric, parent_outline), follow_m=FOLLOW_STREET_M)
         lines, names = lines + links, names + link_names
     if lines:
         findings.extend(_crossings(units, codes, homes, lines, names, child_level, children.crs))
@@ -329,6 +330,14 @@ def _pieces(geom: BaseGeometry, lines: np.ndarray) -> np.ndarray:
         return np.array([geom], dtype=object)
     inside = shapely.within(shapely.point_on_surface(faces), geom)
     return faces[inside] if inside.any() else np.array([geom], dtype=object)
+
+
+def _streets(roads: gpd.GeoDataFrame | None, metric: object, outline: BaseGeometry) -> list[BaseGeometry]:
+    """Minor roads inside the outline: where a barrier's end turns into one, the engine follows it."""
+    if roads is None or not len(roads):
+        return []
+    minor = roads[~roads["is_main_road"].fillna(False).astype(bool)].to_crs(metric)
+    return _clipped(list(minor.geometry.dropna()), [None] * int(minor.geometry.notna().sum()), outline)[0]
 
 
 def _clipped(lines: list[BaseGeometry], names: list[str | None],

@@ -22,7 +22,7 @@ import numpy as np
 import shapely
 from shapely.geometry import LineString, Point
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import nearest_points
+from shapely.ops import nearest_points, substring
 
 # Ends closer than this to something are already joined to it.
 _TOUCH_M = 0.05
@@ -30,16 +30,22 @@ _TOUCH_M = 0.05
 _OVERSHOOT_M = 0.05
 # A nearest point more than this many degrees off the barrier's heading is behind the end, not ahead.
 _AHEAD_DEG = 75.0
+# How far a barrier's end is continued along the street it turns into (engine and checker alike).
+FOLLOW_STREET_M = 400.0
 
 
 def close_barriers(lines: Sequence[BaseGeometry], names: Sequence[str | None], outline: BaseGeometry,
                    closing_m: float, obstacles: Sequence[BaseGeometry] | None = None,
+                   streets: Sequence[BaseGeometry] = (), follow_m: float = 0.0,
                    ) -> tuple[list[LineString], list[str | None]]:
     """Connectors (and the name of the barrier each extends) closing every free end within ``closing_m``.
 
     A connector that would run through one of ``obstacles`` (building footprints) is not drawn:
-    a person closes a road's end, not a house; that end stays open (the checker then reports a
-    grid reaching around it, never a split house).
+    a person closes a road's end, not a house. An end that nothing closes within ``closing_m``
+    but where a street of ``streets`` (minor roads) carries straight on is continued along that
+    street, for at most ``follow_m``, when the street reaches the outline or another barrier: a
+    main road that ends where it turns into a side street is bounded by that street. Other ends
+    stay open (the checker then reports a grid reaching around them, never a split house).
     """
     parts = [p for g in lines if g is not None and not g.is_empty
              for p in shapely.get_parts(shapely.line_merge(g) if g.geom_type == "MultiLineString" else g)
@@ -72,6 +78,12 @@ def close_barriers(lines: Sequence[BaseGeometry], names: Sequence[str | None], o
             point = Point(end)
             near = [int(k) for k in target_tree.query(point, predicate="dwithin", distance=closing_m) if k != i + 1]
             if not near:
+                followed = _follow_street(point, _heading(coords, at_start), streets, targets, i + 1, follow_m,
+                                          blocker_tree, blockers)
+                if followed is not None:
+                    nearest = int(name_tree.nearest(point)) if name_tree is not None else -1
+                    connectors.append(followed)
+                    connector_names.append(named[nearest][1] if nearest >= 0 else None)
                 continue
             others = shapely.union_all(targets[near])
             if others.distance(point) <= _TOUCH_M:
@@ -97,6 +109,11 @@ def close_barriers(lines: Sequence[BaseGeometry], names: Sequence[str | None], o
                 # A house stands in the way: the shortest link ahead that passes between buildings.
                 link = _between_buildings(point, heading, others, closing_m, blocker_tree, blockers)
             if link is None:
+                followed = _follow_street(point, heading, streets, targets, i + 1, follow_m, blocker_tree, blockers)
+                if followed is not None:
+                    nearest = int(name_tree.nearest(point)) if name_tree is not None else -1
+                    connectors.append(followed)
+                    connector_names.append(named[nearest][1] if nearest >= 0 else None)
                 continue
             connectors.append(_overshoot(point, Point(link.coords[-1])))
             nearest = int(name_tree.nearest(point)) if name_tree is not None else -1
@@ -165,6 +182,72 @@ def _between_buildings(point: Point, heading: tuple[float, float], targets: Base
         link = LineString([(point.x, point.y), tuple(samples[k])])
         if not _blocked(link, tree, blockers):
             return link
+    return None
+
+
+def _follow_street(point: Point, heading: tuple[float, float], streets: Sequence[BaseGeometry],
+                   targets: np.ndarray, own: int, follow_m: float, tree: shapely.STRtree | None,
+                   blockers: list[BaseGeometry], straight_deg: float = 35.0) -> LineString | None:
+    """The path along the street that carries straight on from a barrier's end, up to the first
+    target it reaches (the outline or another barrier), or None when there is no such street, it
+    turns away (more than ``straight_deg`` at a junction), or it reaches nothing within ``follow_m``."""
+    if follow_m <= 0 or not streets:
+        return None
+    # Noded at every crossing but not merged: a barrier's end is a junction of the streets even
+    # where only two of them meet there.
+    network = [p for p in shapely.get_parts(shapely.union_all(list(streets)))
+               if p.geom_type == "LineString" and p.length > 0]
+    if not network:
+        return None
+    pieces = np.asarray(network, dtype=object)
+    piece_tree = shapely.STRtree(pieces)
+    others = shapely.union_all([t for k, t in enumerate(targets) if k != own])
+    path: list[tuple[float, float]] = [(point.x, point.y)]
+    here, direction, walked, used = point, heading, 0.0, set()
+    while walked < follow_m:
+        best, best_angle = None, straight_deg
+        for k in piece_tree.query(here, predicate="dwithin", distance=_TOUCH_M):
+            k = int(k)
+            if k in used:
+                continue
+            line = pieces[k]
+            if Point(line.coords[0]).distance(here) <= _TOUCH_M:
+                ways = [line]
+            elif Point(line.coords[-1]).distance(here) <= _TOUCH_M:
+                ways = [line.reverse()]
+            else:  # the street passes the end mid-way: it can be taken either way from there
+                at = line.project(here)
+                ways = [substring(line, at, line.length), substring(line, at, 0)]
+            for oriented in ways:
+                if oriented.geom_type != "LineString" or oriented.length <= _TOUCH_M:
+                    continue
+                out = _heading(oriented.coords, True)
+                angle = math.degrees(math.acos(max(-1.0, min(1.0, -(out[0] * direction[0] + out[1] * direction[1])))))
+                if angle <= best_angle:
+                    best, best_angle = (k, oriented), angle
+        if best is None:
+            return None
+        k, oriented = best
+        used.add(k)
+        hit = shapely.intersection(oriented, others)
+        reached = [oriented.project(p) for p in shapely.get_parts(shapely.extract_unique_points(hit))
+                   if not hit.is_empty]
+        reached = [d for d in reached if d > _TOUCH_M]
+        if reached:
+            stop = min(reached)
+            if walked + stop > follow_m:
+                return None
+            piece = substring(oriented, 0, stop)
+            path.extend(piece.coords[1:])
+            link = LineString(path)
+            tail = _heading(link.coords, False)
+            last = link.coords[-1]
+            link = LineString([*link.coords, (last[0] + tail[0] * _OVERSHOOT_M, last[1] + tail[1] * _OVERSHOOT_M)])
+            return None if _blocked(link, tree, blockers) else link
+        path.extend(oriented.coords[1:])
+        walked += oriented.length
+        here = Point(oriented.coords[-1])
+        direction = _heading(oriented.coords, False)
     return None
 
 

@@ -28,7 +28,7 @@ from shapely.errors import GEOSException
 from shapely.geometry.base import BaseGeometry
 
 from gis.errors import InvalidInput
-from gis.partition.barriers import close_barriers
+from gis.partition.barriers import FOLLOW_STREET_M, close_barriers
 
 # What cutting one metre of shared boundary costs, by what the boundary would follow.
 CUT_COST = {"minor_road": 1.0, "interior": 3.0, "compound": 8.0}
@@ -102,12 +102,15 @@ def build_cells(
     road_geoms = shapely.intersection(roads.geometry.to_numpy(), region) if len(roads) else np.array([])
     is_main = roads["is_main_road"].fillna(False).to_numpy(bool) if len(roads) else np.zeros(0, bool)
     road_names = roads["name"].to_numpy(object) if len(roads) and "name" in roads else np.full(len(roads), None)
+    minor = ~is_main
     if allow_crossing:
         is_main = is_main & ~np.isin(road_names.astype(str), list(allow_crossing))
     hard_lines, hard_names = _hard_lines(road_geoms[is_main], road_names[is_main], barriers, region)
     if closing_m > 0 and hard_lines:
+        streets = [line for line in (_linear(g) for g in road_geoms[minor]) if line is not None]
         links, link_names = close_barriers(hard_lines, hard_names, region, closing_m,
-                                           obstacles=list(buildings.geometry.to_numpy()[inside]))
+                                           obstacles=list(buildings.geometry.to_numpy()[inside]),
+                                           streets=streets, follow_m=FOLLOW_STREET_M)
         hard_lines, hard_names = hard_lines + list(links), hard_names + list(link_names)
     soft_lines = [g for g in road_geoms[~is_main] if _linear(g) is not None]
 

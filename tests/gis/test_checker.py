@@ -7,7 +7,7 @@ import shapely
 from shapely.geometry import LineString, box
 
 from gis.checker import BLOCKING, blocking, check_units, summarise
-from gis.partition.barriers import close_barriers
+from gis.partition.barriers import FOLLOW_STREET_M, close_barriers
 
 CRS = "EPSG:4549"
 X0, Y0 = 385_000.0, 3_545_000.0
@@ -117,3 +117,41 @@ def test_a_barrier_end_blocked_by_a_house_straight_ahead_is_closed_between_build
     assert names[links.index(link)] == "中山路"
     assert not link.crosses(house) and not link.within(house) and link.length <= 60.1
     assert link.coords[0] == (500, 960) and abs(link.coords[-1][1] - 1000) < 0.1
+
+
+def test_a_main_road_that_turns_into_a_side_street_is_continued_along_it_to_the_outline() -> None:
+    outline = box(0, 0, 1000, 1000)
+    road = LineString([(500, 0), (500, 650)])  # ends 350 m from the north edge
+    streets = [LineString([(500, 650), (500, 800)]), LineString([(500, 800), (505, 1000)]),
+               LineString([(0, 800), (1000, 800)]), LineString([(500, 650), (900, 670)])]
+    links, names = close_barriers([road], ["解放路"], outline, 60, streets=streets, follow_m=FOLLOW_STREET_M)
+    [link] = [g for g in links if g.length > 1]
+    assert names[links.index(link)] == "解放路"
+    # Straight on through the junction at y=800, not along the cross street or the one turning east.
+    assert link.coords[0] == (500, 650) and abs(link.coords[-1][1] - 1000) < 0.1
+    assert abs(link.length - (150 + LineString([(500, 800), (505, 1000)]).length)) < 0.1
+    # A street that turns away, or one longer than the limit, leaves the end open.
+    bent = [LineString([(500, 650), (800, 750)])]
+    assert [g for g in close_barriers([road], ["解放路"], outline, 60, streets=bent, follow_m=400)[0]
+            if g.length > 1] == []
+    assert [g for g in close_barriers([road], ["解放路"], outline, 60, streets=streets, follow_m=300)[0]
+            if g.length > 1] == []
+
+
+def test_households_joined_around_a_road_end_are_separated_along_the_street_it_turns_into() -> None:
+    from gis.partition.suggest import suggest_partition
+
+    community = _box(0, 0, 600, 600)
+    roads = _frame([(True, "解放路", _line((300, 0), (300, 400))), (False, "小巷", _line((300, 400), (300, 600)))],
+                   ("is_main_road", "name"))
+    west = [(1, 180, _box(100, 100, 130, 130)), (2, 180, _box(100, 450, 130, 480))]
+    east = [(3, 180, _box(470, 100, 500, 130)), (4, 180, _box(470, 450, 500, 480))]
+    homes = _frame(west + east, ("id", "households"))
+    suggestion = suggest_partition(community, homes, roads, crs=CRS, lo=300, hi=500, closing_m=60)
+    grid_of = dict(zip(suggestion.assignment["building_id"], suggestion.assignment["label"], strict=True))
+    assert grid_of[1] == grid_of[2] and grid_of[3] == grid_of[4] and grid_of[1] != grid_of[3]
+    grids = gpd.GeoDataFrame({"code": suggestion.units["label"], "parent_code": "C1"},
+                             geometry=suggestion.units.geometry.to_numpy(), crs=CRS)
+    findings = check_units(grids, _frame([("C1", community)], ("code",)), child_level="grid", buildings=homes,
+                           roads=roads)
+    assert [f.kind for f in findings if f.kind in ("across_barrier", "around_barrier_end")] == []
