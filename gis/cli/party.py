@@ -30,7 +30,8 @@ def add_branch(
     with db_transaction() as session:
         org = party_service.create_org(session, SYSTEM, kind="grid_branch", grid_code=grid, name=name,
                                        secretary_id=secretary)
-    emit(org, as_json=as_json, human=f"party org {org['id']}: {org['name']} ({org['kind_zh']}, grid {org['grid_code']})")
+    emit(org, as_json=as_json,
+         human=f"party org {org['id']}: {org['name']} ({org['kind_zh']}, grid {org['grid_code']})")
 
 
 @app.command("add-group")
@@ -48,7 +49,8 @@ def add_group(
     with db_transaction() as session:
         org = party_service.create_org(session, SYSTEM, kind="building_group", grid_code=grid, building_id=building,
                                        name=name, secretary_id=secretary)
-    emit(org, as_json=as_json, human=f"party org {org['id']}: {org['name']} ({org['kind_zh']}, grid {org['grid_code']})")
+    emit(org, as_json=as_json,
+         human=f"party org {org['id']}: {org['name']} ({org['kind_zh']}, grid {org['grid_code']})")
 
 
 @app.command("remove")

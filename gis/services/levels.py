@@ -53,10 +53,11 @@ def _grid(session: Session, code: str, *, lock: bool = False) -> dict[str, Any]:
                                 "ST_AsBinary(geom) AS geom FROM grid WHERE code = :c AND valid_to IS NULL"
                        + (" FOR UPDATE" if lock else ""), {"c": code})
     if frame.empty:
-        raise NotFound(f"grid {code} has no current boundary")
+        raise NotFound(f"网格 {code} 无现行边界 · grid {code} has no current boundary")
     row = frame.iloc[0]
     if int(row["level"]) != 1:
-        raise InvalidInput(f"grid {code} is a level-2 grid; micro grids are suggested inside a level-1 grid")
+        raise InvalidInput(f"网格 {code} 已是二级网格，微网格须在一级网格内划分 · grid {code} is a level-2 grid; "
+                           "micro grids are suggested inside a level-1 grid")
     return {"id": int(row["id"]), "code": code, "name": row["name"], "community_code": row["community_code"],
             "district_code": row["district_code"], "version": int(row["version"]), "geom": row.geometry}
 
@@ -83,7 +84,8 @@ def suggest_micro_grids(session: Session, settings: Settings, *, grid_code: str,
 
     hi = settings.micro_grid_max_households if hi is None else int(hi)
     if hi <= 0:
-        raise InvalidInput(f"--max must be a positive number of households, got {hi}", details={"field": "max"})
+        raise InvalidInput(f"--max 须为正整数户数 · --max must be a positive number of households, got {hi}",
+                           details={"field": "max"})
     parent = _grid(session, grid_code)
     frames = _scope_frames(session, "SELECT geom FROM grid WHERE code = :c AND valid_to IS NULL", {"c": grid_code})
     try:
@@ -91,12 +93,14 @@ def suggest_micro_grids(session: Session, settings: Settings, *, grid_code: str,
                                        crs=STORAGE_CRS, lo=1, hi=hi, seed=seed, label_prefix="M",
                                        closing_m=settings.barrier_closing_m)
     except Infeasible as exc:
-        raise Infeasible(f"grid {grid_code}: {exc.message}", details={"grid_code": grid_code}) from None
+        raise Infeasible(f"网格 {grid_code} 无法划分微网格 · grid {grid_code}: {exc.message}",
+                         details={"grid_code": grid_code}) from None
     units = suggestion.units
     findings = _check(session, settings, units, parent)
     faults = blocking(findings, allow_out_of_range=True, level="grid")
     if faults:
-        raise Infeasible(f"grid {grid_code}: the suggested level-2 grids fail the boundary check ("
+        raise Infeasible(f"网格 {grid_code} 的微网格方案未通过边界检查 · grid {grid_code}: the suggested level-2 grids "
+                         "fail the boundary check ("
                          + "; ".join(f.message for f in faults[:5]) + "); nothing was stored",
                          details={"grid_code": grid_code, "findings": [f.message for f in faults]})
     per_building = suggestion.assignment.merge(frames["buildings"][["id", "households"]], left_on="building_id",
@@ -140,28 +144,33 @@ def adopt_micro_plan(session: Session, plan_id: int, *, reason: str, settings: S
     level-2 grids and write the plan's units as level-2 grids with new codes in the community."""
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidInput(f"adopting plan {plan_id} needs a reason (it is kept in the boundary history)")
+        raise InvalidInput(f"采用方案 {plan_id} 须说明理由 · adopting plan {plan_id} needs a reason (it is kept in the "
+                           "boundary history)")
     plan = session.execute(text("SELECT * FROM plan WHERE id = :id FOR UPDATE"), {"id": plan_id}).mappings().first()
     if plan is None or plan["kind"] != MICRO_KIND:
-        raise NotFound(f"plan {plan_id} is not a level-2 grid plan")
+        raise NotFound(f"方案 {plan_id} 不是二级网格方案 · plan {plan_id} is not a level-2 grid plan")
     if plan["status"] != "draft":
-        raise Conflict(f"plan {plan_id} is {plan['status']}, not a draft; only a draft can be adopted",
+        raise Conflict(f"方案 {plan_id} 不是草稿，只有草稿可以采用 · plan {plan_id} is {plan['status']}, not a draft; "
+                       "only a draft can be adopted",
                        details={"plan_id": plan_id, "status": plan["status"]})
     if expected_version is not None and int(plan["version"]) != int(expected_version):
-        raise Conflict(f"plan {plan_id} is at version {plan['version']}, not {expected_version}: it changed since "
+        raise Conflict(f"方案 {plan_id} 已被修改 · plan {plan_id} is at version {plan['version']}, not {expected_version}: "
+                       "it changed since "
                        f"you read it", details={"plan_id": plan_id, "version": plan["version"]})
     parent = _grid(session, plan["scope_code"], lock=True)
     current = _children(session, parent["code"], lock=True)
     params = plan["parameters"] or {}
     now_versions = {str(c): int(v) for c, v in zip(current["code"], current["version"], strict=True)}
     if params.get("scope_version") != parent["version"] or params.get("base_versions", {}) != now_versions:
-        raise Conflict(f"plan {plan_id} is stale: grid {parent['code']} or its level-2 grids changed since it was "
+        raise Conflict(f"方案 {plan_id} 已过期：网格 {parent['code']} 或其二级网格已变更，请重新划分 · plan {plan_id} is "
+                       f"stale: grid {parent['code']} or its level-2 grids changed since it was "
                        f"computed; compute a new suggestion", details={"plan_id": plan_id})
     units = read_frame(session, "SELECT id, label, households, ST_AsBinary(geom) AS geom FROM plan_unit "
                                 "WHERE plan_id = :p ORDER BY label", {"p": plan_id})
     faults = blocking(_check(session, settings, units, parent), allow_out_of_range=True, level="grid")
     if faults:
-        raise InvalidGeometry(f"plan {plan_id} cannot be adopted: its level-2 grids fail the boundary check against "
+        raise InvalidGeometry(f"方案 {plan_id} 的二级网格未通过边界检查，不能采用 · plan {plan_id} cannot be adopted: its "
+                              "level-2 grids fail the boundary check against "
                               f"grid {parent['code']}: " + "; ".join(f.message for f in faults[:5]),
                               details={"plan_id": plan_id, "findings": [f.message for f in faults]})
     community = parent["community_code"]
@@ -211,7 +220,8 @@ def show_micro_plan(session: Session, plan: Plan, *, settings: Settings | None =
         "scope_code": plan.scope_code, "district_code": plan.district_code, "version": plan.version,
         "base_plan_id": plan.base_plan_id, "created_at": plan.created_at.isoformat() if plan.created_at else None,
         "created_by": users.get(plan.created_by),
-        "adopted_at": plan.adopted_at.isoformat() if plan.adopted_at else None, "adopted_by": users.get(plan.adopted_by),
+        "adopted_at": plan.adopted_at.isoformat() if plan.adopted_at else None,
+        "adopted_by": users.get(plan.adopted_by),
         "reason": plan.reason, "parameters": plan.parameters, "metrics": plan.metrics, "approvals": [],
         "bounds": {"min": 1, "max": hi},
         "summary": {"units": len(rows), "households": sum(u["households"] for u in rows), "buildings": int(buildings),
@@ -244,12 +254,13 @@ def _require_micro_grid(session: Session, principal: Principal, grid_code: str, 
     grid = session.execute(text("SELECT code, district_code, level, parent_grid_code FROM grid "
                                 "WHERE code = :c AND valid_to IS NULL"), {"c": grid_code}).first()
     if grid is None:
-        raise NotFound(f"grid {grid_code} has no current boundary")
+        raise NotFound(f"网格 {grid_code} 无现行边界 · grid {grid_code} has no current boundary")
     require_district(principal, grid.district_code, what)
     # Staff of the level-1 grid look after its level-2 grids too.
     if not principal.may_read_personal_data or (
             principal.is_grid_scoped and not ({grid.code, grid.parent_grid_code} & set(principal.grid_codes))):
-        raise PermissionDenied(f"{principal.username} may not see {what}: grid {grid_code} is not one of theirs",
+        raise PermissionDenied(f"网格 {grid_code} 不在 {principal.username} 的管辖范围内 · {principal.username} may not see "
+                               f"{what}: grid {grid_code} is not one of theirs",
                                details={"grid_code": grid_code})
     return grid
 
@@ -258,16 +269,18 @@ def add_contact(session: Session, principal: Principal, *, grid_code: str, role:
                 phone: str | None = None, building_id: int | None = None, unit: str | None = None) -> dict[str, Any]:
     """Record a building or unit head (楼栋长/单元长) of a level-2 grid."""
     if role not in CONTACT_ROLES:
-        raise InvalidInput(f"role: one of {', '.join(CONTACT_ROLES)}, got {role!r}", details={"field": "role"})
+        raise InvalidInput(f"角色须为楼栋长或单元长 · role: one of {', '.join(CONTACT_ROLES)}, got {role!r}",
+                           details={"field": "role"})
     name = (name or "").strip()
     if not name:
-        raise InvalidInput("name: the head's name, not empty", details={"field": "name"})
+        raise InvalidInput("须填写姓名 · name: the head's name, not empty", details={"field": "name"})
     digits = "".join(ch for ch in (phone or "") if ch.isdigit())
     if phone and not 7 <= len(digits) <= 15:
-        raise InvalidInput(f"phone: 7 to 15 digits, got {len(digits)}", details={"field": "phone"})
+        raise InvalidInput(f"电话须为 7 到 15 位数字 · phone: 7 to 15 digits, got {len(digits)}", details={"field": "phone"})
     grid = _require_micro_grid(session, principal, grid_code, f"the heads of grid {grid_code}")
     if int(grid.level) != 2:
-        raise InvalidInput(f"grid {grid_code} is a level-1 grid; building heads belong to level-2 grids")
+        raise InvalidInput(f"网格 {grid_code} 是一级网格，楼栋长设在二级网格 · grid {grid_code} is a level-1 grid; "
+                           "building heads belong to level-2 grids")
     row = GridContact(district_code=grid.district_code, grid_code=grid_code, role=role, name=name,
                       phone=digits or None, building_id=building_id, unit=(unit or "").strip() or None)
     session.add(row)

@@ -49,14 +49,15 @@ def _grid(session: Session, code: str) -> Any:
     row = session.execute(text("SELECT code, name, district_code, level, parent_grid_code FROM grid "
                                "WHERE code = :c AND valid_to IS NULL"), {"c": code}).first()
     if row is None:
-        raise NotFound(f"grid {code} has no current boundary")
+        raise NotFound(f"网格 {code} 无现行边界 · grid {code} has no current boundary")
     return row
 
 
 def _require_grid(principal: Principal, grid: Any, what: str) -> None:
     require_district(principal, grid.district_code, what)
     if principal.is_grid_scoped and not ({grid.code, grid.parent_grid_code} & set(principal.grid_codes)):
-        raise PermissionDenied(f"{principal.username} may not act on {what}: grid {grid.code} is not one of theirs",
+        raise PermissionDenied(f"网格 {grid.code} 不在 {principal.username} 的管辖范围内 · {principal.username} "
+                               f"may not act on {what}: grid {grid.code} is not one of theirs",
                                details={"grid_code": grid.code})
 
 
@@ -68,8 +69,9 @@ def _building_grid(session: Session, building_id: int) -> str:
         WHERE b.id = :b"""), {"b": building_id}).first()
     if row is None:
         if session.execute(text("SELECT 1 FROM building WHERE id = :b"), {"b": building_id}).first() is None:
-            raise NotFound(f"building {building_id} does not exist")
-        raise InvalidInput(f"building {building_id} lies in no current grid; a party group follows the grid")
+            raise NotFound(f"楼栋 {building_id} 不存在 · building {building_id} does not exist")
+        raise InvalidInput(f"楼栋 {building_id} 不在任何现行网格内，党小组须随网格设置 · building {building_id} lies in no "
+                           "current grid; a party group follows the grid")
     return row[0]
 
 
@@ -83,38 +85,46 @@ def _check_secretary(session: Session, secretary_id: int | None, grid_code: str)
         FROM resident r JOIN building b ON b.id = r.building_id WHERE r.id = :r"""),
         {"r": secretary_id, "g": grid_code}).first()
     if row is None:
-        raise NotFound(f"resident {secretary_id} does not exist")
+        raise NotFound(f"居民 {secretary_id} 不存在 · resident {secretary_id} does not exist")
     if not row.party_member or row.party_probationary:
-        raise InvalidInput(f"secretary: resident {secretary_id} is not a full party member",
+        raise InvalidInput(f"书记须为正式党员，居民 {secretary_id} 不是 · secretary: resident {secretary_id} is not a full "
+                           "party member",
                            details={"field": "secretary_id"})
     if not row.inside:
-        raise InvalidInput(f"secretary: resident {secretary_id} does not live in grid {grid_code}",
+        raise InvalidInput(f"书记须居住在本网格，居民 {secretary_id} 不住在网格 {grid_code} · secretary: resident "
+                           f"{secretary_id} does not live in grid {grid_code}",
                            details={"field": "secretary_id"})
 
 
 def create_org(session: Session, principal: Principal, *, kind: str, grid_code: str | None = None,
                building_id: int | None = None, name: str | None = None,
                secretary_id: int | None = None) -> dict[str, Any]:
-    """Set up a grid branch (``grid_code`` of a level-1 grid) or a group (``building_id`` or a level-2 ``grid_code``)."""
+    """Set up a branch (``grid_code``: a level-1 grid) or a group (``building_id`` or a level-2 ``grid_code``)."""
     if kind not in KINDS:
-        raise InvalidInput(f"kind: one of {', '.join(KINDS)}, got {kind!r}", details={"field": "kind"})
+        raise InvalidInput(f"类型须为 {'、'.join(KINDS)} 之一 · kind: one of {', '.join(KINDS)}, got {kind!r}",
+                           details={"field": "kind"})
     if kind == "grid_branch":
         if not grid_code or building_id is not None:
-            raise InvalidInput("a grid branch needs --grid (a level-1 grid code) and no building")
+            raise InvalidInput("网格党支部须指定一级网格（--grid），不指定楼栋 · a grid branch needs --grid (a level-1 grid "
+                               "code) and no building")
         grid = _grid(session, grid_code)
         if int(grid.level) != 1:
-            raise InvalidInput(f"grid {grid_code} is a level-2 grid; a branch belongs to a level-1 grid, a level-2 "
+            raise InvalidInput(f"网格 {grid_code} 是二级网格：党支部设在一级网格，二级网格设党小组 · grid {grid_code} is a level-2 "
+                               "grid; a branch belongs to a level-1 grid, a level-2 "
                                "grid gets a group")
         if session.execute(text("SELECT 1 FROM party_org WHERE kind = 'grid_branch' AND grid_code = :g"),
                            {"g": grid_code}).first():
-            raise Conflict(f"grid {grid_code} already has a party branch", details={"grid_code": grid_code})
+            raise Conflict(f"网格 {grid_code} 已有党支部 · grid {grid_code} already has a party branch",
+                           details={"grid_code": grid_code})
     else:
         if bool(grid_code) == (building_id is not None):
-            raise InvalidInput("a party group needs exactly one of --building (an id) or --grid (a level-2 grid)")
+            raise InvalidInput("党小组须指定楼栋（--building）或二级网格（--grid）之一 · a party group needs exactly one of "
+                               "--building (an id) or --grid (a level-2 grid)")
         if grid_code:
             grid = _grid(session, grid_code)
             if int(grid.level) != 2:
-                raise InvalidInput(f"grid {grid_code} is a level-1 grid: it gets a branch; groups belong to a "
+                raise InvalidInput(f"网格 {grid_code} 是一级网格，应设党支部；党小组设在楼栋或二级网格 · grid {grid_code} is a level-1 "
+                                   "grid: it gets a branch; groups belong to a "
                                    "building or a level-2 grid")
         else:
             grid = _grid(session, _building_grid(session, int(building_id)))  # type: ignore[arg-type]
@@ -136,7 +146,7 @@ def delete_org(session: Session, principal: Principal, org_id: int) -> dict[str,
     """Dissolve a party organisation (kept in the audit log)."""
     row = session.execute(text("SELECT id, kind, grid_code FROM party_org WHERE id = :i"), {"i": org_id}).first()
     if row is None:
-        raise NotFound(f"party organisation {org_id} does not exist")
+        raise NotFound(f"党组织 {org_id} 不存在 · party organisation {org_id} does not exist")
     _require_grid(principal, _grid(session, row.grid_code), f"party organisation {org_id}")
     session.execute(text("DELETE FROM party_org WHERE id = :i"), {"i": org_id})
     record_change(session, principal, entity="party_org", entity_id=org_id, action="delete",
