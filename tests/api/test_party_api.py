@@ -54,6 +54,7 @@ def test_written_orgs_appear_in_grid_stats(client: TestClient, as_user: Callable
     # A second branch in one grid is refused; dissolving one takes it out of the figures.
     again = client.post("/party/orgs", json={"kind": "grid_branch", "grid_code": GRID_A}, headers=as_user("admin"))
     assert again.status_code == 409, again.text
+    assert again.json()["message"] == f"网格 {GRID_A} 已有党支部 · grid {GRID_A} already has a party branch"
     assert client.delete(f"/party/orgs/{other.json()['id']}", headers=as_user("admin")).status_code == 200
     assert _stats(client, as_user)[GRID_C]["party_orgs"] == 0
 
