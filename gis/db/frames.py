@@ -51,6 +51,7 @@ COPY_BATCH_ROWS = 50_000
 _NULL = "\\N"
 # COPY's text format: backslash, tab, newline and carriage return are written as escapes.
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_SPECIAL = "[\\\\\t\n\r\x00]"
 
 
 class _NotText(Exception):
@@ -90,24 +91,42 @@ _TEXT_OF: dict[type, Any] = {
 }
 
 
+def _array_text(values: np.ndarray) -> np.ndarray:
+    """A numeric or boolean array as COPY text (an object array; NaN is NULL)."""
+    if values.dtype.kind == "b":
+        return np.where(values, "t", "f").astype(object)
+    if values.dtype.kind != "f":
+        return values.astype(str).astype(object)
+    # As float64, as psycopg would get it: numpy's str() of a float64 is its shortest round-trip
+    # form (as Python's repr), while a float32's would read back as another double.
+    wide = values.astype(np.float64)
+    text = wide.astype(str).astype(object)
+    text[np.isnan(wide)] = _NULL
+    return text
+
+
 def _column_text(values: Any) -> list[str]:
-    """One column as COPY text fields: numeric and boolean arrays at once, other values one by one."""
+    """One column as COPY text fields: arrays and pandas' typed columns at once, other values one by one."""
     if isinstance(values, pd.Series):
-        # Nullable and string columns as plain objects (None for missing): iterating a pandas
-        # extension array costs a microsecond a value.
-        values = (values.to_numpy() if isinstance(values.dtype, np.dtype)
-                  else values.to_numpy(dtype=object, na_value=None))
+        dtype = values.dtype
+        if isinstance(dtype, np.dtype):
+            values = values.to_numpy()
+        elif isinstance(dtype, pd.StringDtype):
+            # Only the few strings holding a character COPY escapes are looked at one by one.
+            text = values.to_numpy(dtype=object, na_value=_NULL)
+            for i in np.flatnonzero(values.str.contains(_SPECIAL, regex=True, na=False).to_numpy(dtype=bool)):
+                text[i] = _str_text(text[i])
+            return text.tolist()
+        elif dtype.kind in "biuf":  # nullable Int64, boolean, Float64
+            missing = values.isna().to_numpy(dtype=bool)
+            filler = False if dtype.kind == "b" else 0
+            text = _array_text(values.to_numpy(dtype=dtype.numpy_dtype, na_value=filler))
+            text[missing] = _NULL
+            return text.tolist()
+        else:  # iterating a pandas extension array costs a microsecond a value
+            values = values.to_numpy(dtype=object, na_value=None)
     if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
-        if values.dtype.kind == "b":
-            return np.where(values, "t", "f").tolist()
-        if values.dtype.kind != "f":
-            return values.astype(str).tolist()
-        # As float64, as psycopg would get it: numpy's str() of a float64 is its shortest
-        # round-trip form (as Python's repr), while a float32's would read back as another double.
-        wide = values.astype(np.float64)
-        text = wide.astype(str).astype(object)
-        text[np.isnan(wide)] = _NULL
-        return text.tolist()
+        return _array_text(values).tolist()
     text_of, other = _TEXT_OF.get, _other_text
     return [text_of(type(v), other)(v) for v in values]
 
