@@ -858,6 +858,29 @@ def _extend(line: LineString, by: float) -> LineString:
     return LineString([beyond(xy[0], xy[1]), *xy[1:-1], beyond(xy[-1], xy[-2])])
 
 
+def _merge_request(level: str, codes: Any, reason: str, name: str | None) -> tuple[list[str], str, str | None]:
+    """The codes, reason and new name of a merge, checked: at least two distinct units of one parent."""
+    plural, parent_len, parents, hint = {
+        "grid": ("grids", 12, "communities", " (redraw the communities first)"),
+        "community": ("communities", 9, "streets", ""),
+    }[level]
+    if not isinstance(codes, list | tuple) or len(codes) < 2:
+        raise InvalidInput(f"codes: name at least two {plural} to merge; received {codes!r}")
+    codes = [_check_code(level, c) for c in codes]
+    dup = sorted({c for c in codes if codes.count(c) > 1})
+    if dup:
+        raise InvalidInput(f"codes: {level} {', '.join(dup)} is named more than once")
+    parent_codes = sorted({c[:parent_len] for c in codes})
+    if len(parent_codes) > 1:
+        raise InvalidInput(f"{plural} {', '.join(codes)} lie in {parents} {', '.join(parent_codes)}; only {plural} "
+                           f"of one {parents[:-1] if parents == 'streets' else 'community'} merge{hint}")
+    reason = _check_reason(reason, f"merging {plural} {', '.join(codes)}")
+    new_name = None if name is None else str(name).strip()
+    if new_name is not None and not 1 <= len(new_name) <= 100:
+        raise InvalidInput(f"name: 1 to 100 characters; received {name!r}")
+    return codes, reason, new_name
+
+
 def merge_grids(
     session: Session,
     *,
@@ -870,20 +893,7 @@ def merge_grids(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Merge bordering grids of one community: the first code continues as the merged grid, the others retire."""
-    if not isinstance(codes, list | tuple) or len(codes) < 2:
-        raise InvalidInput(f"codes: name at least two grids to merge; received {codes!r}")
-    codes = [_check_code("grid", c) for c in codes]
-    dup = sorted({c for c in codes if codes.count(c) > 1})
-    if dup:
-        raise InvalidInput(f"codes: grid {', '.join(dup)} is named more than once")
-    communities = sorted({c[:12] for c in codes})
-    if len(communities) > 1:
-        raise InvalidInput(f"grids {', '.join(codes)} lie in communities {', '.join(communities)}; only grids of one "
-                           f"community merge (redraw the communities first)")
-    reason = _check_reason(reason, f"merging grids {', '.join(codes)}")
-    new_name = None if name is None else name.strip()
-    if new_name is not None and not 1 <= len(new_name) <= 100:
-        raise InvalidInput(f"name: 1 to 100 characters; received {name!r}")
+    codes, reason, new_name = _merge_request("grid", codes, reason, name)
 
     parent = _lock_parent(session, "grid", codes[0], principal)
     units = {c: _lock_unit(session, "grid", c) for c in sorted(codes)}
@@ -1011,20 +1021,7 @@ def merge_communities(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Merge bordering communities of one street (撤并): the first code continues, the others retire with their grids."""
-    if not isinstance(codes, list | tuple) or len(codes) < 2:
-        raise InvalidInput(f"codes: name at least two communities to merge; received {codes!r}")
-    codes = [_check_code("community", c) for c in codes]
-    dup = sorted({c for c in codes if codes.count(c) > 1})
-    if dup:
-        raise InvalidInput(f"codes: community {', '.join(dup)} is named more than once")
-    streets = sorted({c[:9] for c in codes})
-    if len(streets) > 1:
-        raise InvalidInput(f"communities {', '.join(codes)} lie in streets {', '.join(streets)}; only communities "
-                           f"of one street merge")
-    reason = _check_reason(reason, f"merging communities {', '.join(codes)}")
-    new_name = None if name is None else str(name).strip()
-    if new_name is not None and not 1 <= len(new_name) <= 100:
-        raise InvalidInput(f"name: 1 to 100 characters; received {name!r}")
+    codes, reason, new_name = _merge_request("community", codes, reason, name)
 
     parent = _lock_parent(session, "community", codes[0], principal)
     units = {c: _lock_unit(session, "community", c) for c in sorted(codes)}
