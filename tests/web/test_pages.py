@@ -79,6 +79,28 @@ def test_planner_runs_a_suggestion_and_adopts_it(open_page, web_database_url: st
     screenshot(page, "planner-adopted")
 
 
+def test_planner_sees_empty_land_joined_across_a_main_road_on_the_map(open_page, web_database_url: str) -> None:
+    # 320102001005 (seed 1): a park without homes north of 莫愁路 joins grid G01 across the road.
+    page = open_page()
+    sign_in(page, "demo_planner")
+    page.wait_for_selector("#community option", state="attached")
+    page.select_option("#community", "320102001005")
+    page.fill("#seed", "1")
+    page.click("#suggest")
+    page.wait_for_selector("#plan-joined li", timeout=120_000)
+    plan_id = int(re.search(r"\d+", page.inner_text("#plan-title")).group())
+    joined = _scalar(web_database_url, "SELECT count(*) FROM plan p, jsonb_array_elements(p.metrics->'attached_empty_land') j "
+                                       "WHERE p.id = :p AND j->'geometry' IS NOT NULL AND j->>'geometry' <> 'null'",
+                     p=plan_id)
+    items = page.locator("#plan-joined li")
+    assert items.count() == joined >= 1
+    assert any("跨越莫愁路" in items.nth(k).inner_text() and "平方米" in items.nth(k).inner_text()
+               for k in range(items.count()))
+    # Drawn on the map: one dashed orange outline per joined piece.
+    assert page.locator('#map path[stroke="#fd7e14"][stroke-dasharray="2 4"]').count() == joined
+    screenshot(page, "planner-joined-land")
+
+
 def test_grid_worker_reports_an_incident_by_clicking_the_map(open_page, web_database_url: str) -> None:
     page = open_page({"width": 390, "height": 844})  # a phone
     sign_in(page, "demo_worker")
