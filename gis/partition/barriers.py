@@ -78,8 +78,8 @@ def close_barriers(lines: Sequence[BaseGeometry], names: Sequence[str | None], o
             point = Point(end)
             near = [int(k) for k in target_tree.query(point, predicate="dwithin", distance=closing_m) if k != i + 1]
             if not near:
-                followed = _follow_street(point, _heading(coords, at_start), streets, targets, i + 1, follow_m,
-                                          blocker_tree, blockers)
+                followed = _carry_on(point, _heading(coords, at_start), streets, targets, i + 1, follow_m,
+                                     blocker_tree, blockers)
                 if followed is not None:
                     nearest = int(name_tree.nearest(point)) if name_tree is not None else -1
                     connectors.append(followed)
@@ -109,7 +109,7 @@ def close_barriers(lines: Sequence[BaseGeometry], names: Sequence[str | None], o
                 # A house stands in the way: the shortest link ahead that passes between buildings.
                 link = _between_buildings(point, heading, others, closing_m, blocker_tree, blockers)
             if link is None:
-                followed = _follow_street(point, heading, streets, targets, i + 1, follow_m, blocker_tree, blockers)
+                followed = _carry_on(point, heading, streets, targets, i + 1, follow_m, blocker_tree, blockers)
                 if followed is not None:
                     nearest = int(name_tree.nearest(point)) if name_tree is not None else -1
                     connectors.append(followed)
@@ -164,7 +164,7 @@ def _nearest_ahead(point: Point, heading: tuple[float, float], targets: BaseGeom
 
 def _between_buildings(point: Point, heading: tuple[float, float], targets: BaseGeometry, closing_m: float,
                        tree: shapely.STRtree | None, blockers: list[BaseGeometry],
-                       step_m: float = 2.0, tries: int = 200) -> LineString | None:
+                       step_m: float = 2.0, tries: int = 200, ahead_deg: float = _AHEAD_DEG) -> LineString | None:
     """The shortest link ahead of the end, to a point of ``targets`` within ``closing_m``, that runs
     through no building (targets sampled every ``step_m``)."""
     window = shapely.intersection(targets, point.buffer(closing_m))
@@ -177,12 +177,31 @@ def _between_buildings(point: Point, heading: tuple[float, float], targets: Base
     distance = np.hypot(offset[:, 0], offset[:, 1])
     with np.errstate(invalid="ignore", divide="ignore"):
         cosine = (offset[:, 0] * heading[0] + offset[:, 1] * heading[1]) / distance
-    ahead = (distance > _TOUCH_M) & (distance <= closing_m) & (cosine >= math.cos(math.radians(_AHEAD_DEG)))
+    ahead = (distance > _TOUCH_M) & (distance <= closing_m) & (cosine >= math.cos(math.radians(ahead_deg)))
     for k in np.flatnonzero(ahead)[np.argsort(distance[ahead], kind="stable")][:tries]:
         link = LineString([(point.x, point.y), tuple(samples[k])])
         if not _blocked(link, tree, blockers):
             return link
     return None
+
+
+def _carry_on(point: Point, heading: tuple[float, float], streets: Sequence[BaseGeometry], targets: np.ndarray,
+              own: int, follow_m: float, tree: shapely.STRtree | None, blockers: list[BaseGeometry],
+              straight_deg: float = 20.0) -> LineString | None:
+    """An end nothing closes within the closing distance: along the side street it turns into, else
+    straight on (within ``straight_deg``) to the outline or another barrier, between buildings, within
+    ``follow_m``. A main road that simply stops in a block still has two sides a grid must not join."""
+    if follow_m <= 0:
+        return None
+    followed = _follow_street(point, heading, streets, targets, own, follow_m, tree, blockers)
+    if followed is not None:
+        return followed
+    reach = [t for k, t in enumerate(targets) if k != own and t.distance(point) <= follow_m]
+    if not reach:
+        return None
+    link = _between_buildings(point, heading, shapely.union_all(reach), follow_m, tree, blockers, step_m=5.0,
+                              ahead_deg=straight_deg)
+    return None if link is None else _overshoot(point, Point(link.coords[-1]))
 
 
 def _follow_street(point: Point, heading: tuple[float, float], streets: Sequence[BaseGeometry],

@@ -78,13 +78,31 @@ def test_households_either_side_of_a_main_road_in_one_grid_are_a_fault_and_closi
 
 
 def test_a_road_ending_far_from_everything_is_reported_as_joined_around_its_end_not_a_fault() -> None:
-    community = _frame([("C1", _box(0, 0, 400, 400))], ("code",))
+    # 断头路 stops 750 m short of the east edge, beyond the 400 m it may be carried on.
+    community = _frame([("C1", _box(0, 0, 1000, 400))], ("code",))
     roads = _frame([(True, "断头路", _line((0, 200), (250, 200)))], ("is_main_road", "name"))
     homes = _frame([(1, 100, _box(50, 150, 70, 170)), (2, 100, _box(50, 230, 70, 250))], ("id", "households"))
-    grid = _frame([("G1", "C1", _box(0, 0, 400, 400))], ("code", "parent_code"))
+    grid = _frame([("G1", "C1", _box(0, 0, 1000, 400))], ("code", "parent_code"))
     findings = check_units(grid, community, child_level="grid", buildings=homes, roads=roads)
     assert [f.kind for f in findings] == ["around_barrier_end"]
     assert blocking(findings) == []
+
+
+def test_a_road_stopping_in_open_land_is_carried_on_straight_between_buildings() -> None:
+    # 150 m short of the east edge, nothing mapped beyond, a house straight ahead: the road is
+    # carried on past the house to the edge, and a grid joining its two sides is a fault.
+    community = _frame([("C1", _box(0, 0, 400, 400))], ("code",))
+    roads = _frame([(True, "断头路", _line((0, 200), (250, 200)))], ("is_main_road", "name"))
+    homes = _frame([(1, 100, _box(50, 150, 70, 170)), (2, 100, _box(50, 230, 70, 250)),
+                    (3, 50, _box(320, 190, 340, 210))], ("id", "households"))
+    grid = _frame([("G1", "C1", _box(0, 0, 400, 400))], ("code", "parent_code"))
+    findings = check_units(grid, community, child_level="grid", buildings=homes, roads=roads)
+    assert [f.kind for f in findings] == ["across_barrier"]
+    links, _ = close_barriers([_line((0, 200), (250, 200))], ["断头路"], _box(0, 0, 400, 400), 60,
+                              obstacles=list(homes.geometry), follow_m=FOLLOW_STREET_M)
+    [link] = [g for g in links if g.length > 1]
+    assert not any(link.intersects(h) for h in homes.geometry)
+    assert abs(link.coords[-1][0] - (X0 + 400)) < 0.1
 
 
 def test_a_home_split_between_grids_and_a_sliver_grid_are_faults() -> None:
@@ -130,10 +148,12 @@ def test_a_main_road_that_turns_into_a_side_street_is_continued_along_it_to_the_
     # Straight on through the junction at y=800, not along the cross street or the one turning east.
     assert link.coords[0] == (500, 650) and abs(link.coords[-1][1] - 1000) < 0.1
     assert abs(link.length - (150 + LineString([(500, 800), (505, 1000)]).length)) < 0.1
-    # A street that turns away, or one longer than the limit, leaves the end open.
+    # A street that turns away is not followed: the road is carried on straight instead.
     bent = [LineString([(500, 650), (800, 750)])]
-    assert [g for g in close_barriers([road], ["解放路"], outline, 60, streets=bent, follow_m=400)[0]
-            if g.length > 1] == []
+    [straight] = [g for g in close_barriers([road], ["解放路"], outline, 60, streets=bent, follow_m=400)[0]
+                  if g.length > 1]
+    assert straight.coords[0] == (500, 650) and len(straight.coords) == 2 and abs(straight.coords[-1][1] - 1000) < 0.1
+    # Beyond the limit the end stays open.
     assert [g for g in close_barriers([road], ["解放路"], outline, 60, streets=streets, follow_m=300)[0]
             if g.length > 1] == []
 
