@@ -33,6 +33,7 @@ PERSONAL_OPERATIONS = {
     "GET /households", "GET /households/{household_id}", "GET /buildings/{building_id}/residents",
     "GET /incidents", "GET /incidents/{incident_id}", "GET /incidents/{incident_id}/photos/{photo_id}",
     "GET /patrols", "GET /patrols/{patrol_id}",
+    "GET /grids/{code}/contacts",  # building and unit heads of level-2 grids: names and (masked) phones
 }
 
 
