@@ -312,8 +312,8 @@ def _crossings(units: gpd.GeoDataFrame, codes: np.ndarray, homes: gpd.GeoDataFra
         a, b = ids[mine[i[first]]], ids[mine[j[first]]]
         crossed = [names[near[int(line_hit[0])]] or "an unnamed barrier"] if kind == "around_barrier_end" else crossed
         tail = ("" if kind == "across_barrier" else
-                "; the barrier ends inside the unit more than the closing distance from anything, so the two "
-                "sides are joined around its end")
+                "; the barrier ends inside the unit and nothing closes it (nothing within the closing distance, "
+                "no street or clear way straight on), so the two sides are joined around its end")
         out.append(Finding(kind, (codes[u],), None, None, point,
                            f"{level} {codes[u]} holds households on both sides of {'、'.join(crossed)} "
                            f"(buildings {a} and {b}, crossing near {text}){tail}"))
