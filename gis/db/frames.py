@@ -6,10 +6,8 @@ an import that fails half-way leaves nothing behind.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
-from itertools import islice
 from typing import Any
 
 import geopandas as gpd
@@ -45,146 +43,47 @@ def _clean(value: Any) -> Any:
     return value
 
 
-# Rows per buffer handed to COPY: a table goes in one COPY, its text built this many rows at a time
-# so that a million-row table does not sit in memory twice.
-COPY_BATCH_ROWS = 50_000
-_NULL = "\\N"
-# COPY's text format: backslash, tab, newline and carriage return are written as escapes.
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_SPECIAL = "[\\\\\t\n\r\x00]"
+def _column_values(values: pd.Series) -> list[Any]:
+    """A column as the plain Python values psycopg adapts (None for missing), converted a column at a time."""
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biu":
+        return values.tolist()
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        array = values.to_numpy()
+        plain = array.astype(object)
+        plain[np.isnan(array)] = None
+        return plain.tolist()
+    if isinstance(dtype, pd.StringDtype) or (not isinstance(dtype, np.dtype) and dtype.kind in "biu"):
+        return values.to_numpy(dtype=object, na_value=None).tolist()
+    return [_clean(v) for v in values.tolist()]
 
 
-class _NotText(Exception):
-    """A value the text builder does not write (a list, dict, bytes...): psycopg adapts it instead."""
-
-
-def _str_text(value: str) -> str:
-    if value.isalnum():  # codes, hex geometries, most names: nothing to escape, nothing to copy
-        return value
-    if "\x00" in value:
-        raise _NotText  # PostgreSQL text cannot hold NUL: psycopg's error, not a garbled row
-    return value.translate(_ESCAPES)
-
-
-def _float_text(value: float) -> str:
-    return _NULL if value != value else repr(float(value))
-
-
-def _other_text(value: Any) -> str:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return _NULL
-    if isinstance(value, str):
-        return _str_text(value)
-    if isinstance(value, bool | np.bool_):
-        return "t" if value else "f"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        return _float_text(float(value))
-    if isinstance(value, dt.date):  # datetime too; pandas' Timestamp is one
-        return value.isoformat()
-    raise _NotText(type(value).__name__)
-
-
-_TEXT_OF: dict[type, Any] = {
-    str: _str_text, int: str, float: _float_text, bool: lambda v: "t" if v else "f", type(None): lambda _v: _NULL,
-}
-
-
-def _array_text(values: np.ndarray) -> np.ndarray:
-    """A numeric or boolean array as COPY text (an object array; NaN is NULL)."""
-    if values.dtype.kind == "b":
-        return np.where(values, "t", "f").astype(object)
-    if values.dtype.kind != "f":
-        return values.astype(str).astype(object)
-    # As float64, as psycopg would get it: numpy's str() of a float64 is its shortest round-trip
-    # form (as Python's repr), while a float32's would read back as another double.
-    wide = values.astype(np.float64)
-    text = wide.astype(str).astype(object)
-    text[np.isnan(wide)] = _NULL
-    return text
-
-
-def _column_text(values: Any) -> list[str]:
-    """One column as COPY text fields: arrays and pandas' typed columns at once, other values one by one."""
-    if isinstance(values, pd.Series):
-        dtype = values.dtype
-        if isinstance(dtype, np.dtype):
-            values = values.to_numpy()
-        elif isinstance(dtype, pd.StringDtype):
-            # Only the few strings holding a character COPY escapes are looked at one by one.
-            text = values.to_numpy(dtype=object, na_value=_NULL)
-            for i in np.flatnonzero(values.str.contains(_SPECIAL, regex=True, na=False).to_numpy(dtype=bool)):
-                text[i] = _str_text(text[i])
-            return text.tolist()
-        elif dtype.kind in "biuf":  # nullable Int64, boolean, Float64
-            missing = values.isna().to_numpy(dtype=bool)
-            filler = False if dtype.kind == "b" else 0
-            text = _array_text(values.to_numpy(dtype=dtype.numpy_dtype, na_value=filler))
-            text[missing] = _NULL
-            return text.tolist()
-        else:  # iterating a pandas extension array costs a microsecond a value
-            values = values.to_numpy(dtype=object, na_value=None)
-    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
-        return _array_text(values).tolist()
-    text_of, other = _TEXT_OF.get, _other_text
-    return [text_of(type(v), other)(v) for v in values]
-
-
-class _Fields(list):  # type: ignore[type-arg]
-    """A column already in COPY text (hex EWKB, \\N for none): written as it is."""
-
-
-def _copy_text(columns: Sequence[Any]) -> str:
-    """Rows given as columns, in COPY's text format; raises _NotText for a value it does not write."""
-    fields = [c if isinstance(c, _Fields) else _column_text(c) for c in columns]
-    return "\n".join(map("\t".join, zip(*fields, strict=True))) + "\n"
-
-
-def _copy_batches(session: Session, table: str, columns: Sequence[str], batches: Iterable[Sequence[Any]]) -> int:
-    """COPY batches of rows, each given as its columns, in one COPY within the session's transaction.
-
-    Each batch goes as one text buffer. A batch holding a value the text builder does not write
-    (lists for array columns, bytes...) and every batch after it go row by row through psycopg's
-    adapters, so the rows still arrive in order.
-    """
+def _write_rows(session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """COPY rows of values psycopg adapts as they are, within the session's transaction."""
     conn = session.connection().connection.driver_connection
     cols = ", ".join(f'"{c}"' for c in columns)
     n = 0
-    by_row = False
+    # Row by row into one COPY: psycopg formats each row in C and sends every 32 kB, so the server
+    # writes (indexes, keys, triggers: most of the time) while the next rows are formatted. A whole
+    # buffer built first, column by column, was no faster: the server then starts later.
     with conn.cursor() as cur, cur.copy(f'COPY "{table}" ({cols}) FROM STDIN') as copy:
-        for batch in batches:
-            if not by_row:
-                try:
-                    copy.write(_copy_text(batch))
-                    n += len(batch[0]) if len(batch) else 0
-                    continue
-                except _NotText:
-                    by_row = True
-            ready = [isinstance(c, _Fields) for c in batch]
-            for row in zip(*batch, strict=True):
-                copy.write_row([(None if v == _NULL else v) if r else _clean(v)
-                                for v, r in zip(row, ready, strict=True)])
-                n += 1
+        for row in rows:
+            copy.write_row(row)
+            n += 1
     return n
 
 
 def copy_rows(session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     """COPY rows into ``table`` within the session's transaction; returns the number written."""
-    iterator = iter(rows)
-    batches = iter(lambda: list(islice(iterator, COPY_BATCH_ROWS)), [])
-    return _copy_batches(session, table, columns, (list(zip(*batch, strict=True)) for batch in batches))
+    return _write_rows(session, table, columns, ([_clean(v) for v in row] for row in rows))
 
 
 def copy_frame(session: Session, table: str, frame: pd.DataFrame, columns: Sequence[str]) -> int:
     """COPY a (Geo)DataFrame; a ``geometry`` column is written to ``geom``."""
-    data: dict[str, Any] = {c: frame[c] for c in columns if c != "geom"}
+    data = {c: _column_values(frame[c]) for c in columns if c != "geom"}
     if "geom" in columns:
-        # Hex needs no escaping: the geometry column goes into the buffer as shapely wrote it.
-        data["geom"] = [_NULL if h is None else h for h in ewkb_hex(frame.geometry)]
-    batches = ([_Fields(data[c][i:i + COPY_BATCH_ROWS]) if c == "geom" else data[c].iloc[i:i + COPY_BATCH_ROWS]
-                for c in columns] for i in range(0, len(frame), COPY_BATCH_ROWS))
-    return _copy_batches(session, table, columns, batches)
+        data["geom"] = ewkb_hex(frame.geometry)
+    return _write_rows(session, table, columns, zip(*(data[c] for c in columns), strict=True))
 
 
 def allocate_ids(session: Session, table: str, n: int) -> np.ndarray:
