@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/classification.py [--counts-as-general-hospital health_centre] [--json]
 
-``tests/data/catalogue/labelled_facilities.csv`` holds named objects and tags from the Chinese
-extracts we hold (Nanjing Xinjiekou, Guangzhou Donghu, Shanghai Wujiaochang, Xiamen Gulangyu;
-© OpenStreetMap contributors, ODbL), each labelled by hand with the life-circle type it is, or
+``tests/data/catalogue/labelled_facilities.csv`` holds named objects and tags from the
+extracts we hold (Nanjing Xinjiekou, Guangzhou Donghu, Shanghai Wujiaochang, Xiamen Gulangyu,
+Helsinki centre 2019; © OpenStreetMap contributors, ODbL), each labelled by hand with the life-circle type it is, or
 none. Every named object the reader could take for a facility is in it, plus the first unnamed
 object of each tag combination per extract. This prints the accuracy per extract and overall,
 every mistake with the rule that decided it, and the confusions the planner cannot afford

@@ -147,6 +147,19 @@ _RULES: tuple[tuple[str, str, str | None, str | None], ...] = (
     ("a hotel's or club's sports venue, not open to residents", r"宾馆|酒店|饭店|会所",
      r"体育|运动|健身|游泳|泳池|球|场|馆", None),
     ("private or depot parking", r"教职工|员工|内部|职工|公交|公共交通|专用", "停车", None),
+    # Finnish, Swedish and English names (the Helsinki extract). A university's library, gym or
+    # building serves its students, and the national library is a research library: none is a
+    # residents' culture station or sports ground. Private practices (lääkäriasema, klinikka,
+    # dentists, therapists, imaging) are no community health station; a public one is a terveysasema.
+    ("a university's or national library or sports service, not a residents' facility",
+     r"(?i:yliopisto|korkeakoulu|universit|högskola|unisport|kansalliskirjasto|nationalbibliotek|national library)",
+     None, None),
+    ("a private practice, dentist or imaging unit, not a community health station",
+     r"(?i:lääkäriasema|läkarstation|lääkärikeskus|klinikka|klinik|clinic|röntgen|hammas|tandläkar|dental|dentist|"
+     r"terapeut|terapia|hypno|osteopa|fysioterap)",
+     None, r"(?i:terveysasema|hälsostation)"),
+    ("a commercial gym or studio, not a mid-size sports ground",
+     r"(?i:fitness|studio|kuntosali|crossfit|jooga|yoga|pilates)", None, None),
     ("a shop of another kind (bicycles, a brand's store)", r"自行车|单车|专卖|(?i:bicycle|bike|speciality store|specialty store)",
      None, None),
 )
@@ -161,7 +174,21 @@ _FOOD_AMENITIES = {"restaurant", "fast_food", "cafe", "bar", "pub", "food_court"
 _HOSPITAL_TAGS = (("amenity", "hospital"), ("healthcare", "hospital"), ("building", "hospital"))
 _SCHOOL_BUILDINGS = {"school", "university", "college"}
 _SCHOOL_TYPES = {"kindergarten", "nursery", "primary_school", "middle_school"}
-_FOOD_WORDS = re.compile("菜|肉|农贸|集贸|生鲜|水产|果蔬|副食|食品|粮|鲜|market|Market")
+_FOOD_WORDS = re.compile("菜|肉|农贸|集贸|生鲜|水产|果蔬|副食|食品|粮|鲜|market|Market|(?i:kauppahall|saluhall)")
+# School stages in Finnish, Swedish and English names. A peruskoulu/grundskola teaches years 1-9
+# in one school, like a 九年一贯制学校, and counts as a primary school as those do; a name saying
+# both stages (ala- ja yläkoulu) is primary too, for the same reason.
+_LATIN_BEYOND_COMPULSORY = re.compile(
+    r"(?i:lukio|gymnasi|yliopisto|korkeakoulu|ammattiopisto|ammattikoulu|högskola|universit|college|yrkes|"
+    r"senior high|high school|upper secondary)")
+_LATIN_PRIMARY = re.compile(r"(?i:ala-aste|alakoulu|lågstadi|peruskoulu|grundskola|primary|elementary|comprehensive)")
+_LATIN_MIDDLE = re.compile(r"(?i:yläaste|yläkoulu|högstadi|middle school|junior high|lower secondary)")
+# In Finland public primary care is the municipality's terveysasema; every other doctor or clinic
+# tag on a Finnish, Swedish or English name is a private practice.
+_PUBLIC_HEALTH = re.compile(r"(?i:terveysasema|hälsostation|health station|health centre|health center)")
+_MUNICIPAL = re.compile(r"(?i:kaupunki|kunta|stad\b|kommun|city of)")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_CHILD_FOR = {"child", "children", "juvenile", "youth"}
 # A school named like 南京五中 or 三中金銮校区 (第五中学 for short), or a campus of 初一–初三.
 _SHORT_MIDDLE = re.compile(r"[一二三四五六七八九十]+中(?![心山华国央路街])|初[一二三]")
 _NOT_PUBLIC = {"private", "no", "customers", "permit", "employees", "delivery"}
@@ -220,6 +247,21 @@ def explain_facility(
         for key, value in ft.osm_tags:
             if tags.get(key) == value:
                 return _guard(tags, Classification(ft.code, "tag", f"{key}={value}"))
+    if tags.get("amenity") == "school" and name and not _CJK.search(name):
+        if _LATIN_BEYOND_COMPULSORY.search(name):
+            return Classification(None, "", f"upper secondary or higher school: "
+                                  f"{_LATIN_BEYOND_COMPULSORY.search(name).group(0)!r} in {name!r}")
+        if _LATIN_PRIMARY.search(name) and "primary_school" in cat:
+            return _guard(tags, Classification("primary_school", "name",
+                                               f"name contains {_LATIN_PRIMARY.search(name).group(0)!r}"))
+        if _LATIN_MIDDLE.search(name) and "middle_school" in cat:
+            return _guard(tags, Classification("middle_school", "name",
+                                               f"name contains {_LATIN_MIDDLE.search(name).group(0)!r}"))
+        levels = {v.strip()[:1] for v in tags.get("isced:level", "").replace(",", ";").split(";") if v.strip()}
+        if levels and levels <= set("345678"):
+            return Classification(None, "", f"isced:level={tags['isced:level']}: beyond the compulsory years")
+        if "1" in levels and "primary_school" in cat:
+            return _guard(tags, Classification("primary_school", "tag", "isced:level 1"))
     if tags.get("amenity") == "school":
         # A school whose name tells no stage: 南京五中 is a middle school, isced level 2 too, else primary.
         if _SHORT_MIDDLE.search(name) or tags.get("isced:level", "").startswith("2"):
@@ -233,6 +275,13 @@ def explain_facility(
 
 def _guard(tags: Mapping[str, str], found: Classification) -> Classification:
     """Tag evidence against a match: a restaurant or a school's building is not another facility."""
+    name = tags.get("name:zh") or tags.get("name") or ""
+    if found.type_code == "health_station" and found.by == "tag" and name and not _CJK.search(name) and not (
+            _PUBLIC_HEALTH.search(name) or _MUNICIPAL.search(tags.get("operator", ""))):
+        return Classification(None, "", f"{name!r} says no terveysasema and no municipality runs it: "
+                                        "a private practice")
+    if found.type_code == "elderly_daycare" and tags.get("social_facility:for") in _CHILD_FOR:
+        return Classification(None, "", f"social_facility:for={tags['social_facility:for']}: day care for children")
     if tags.get("amenity") in _FOOD_AMENITIES and found.type_code != "community_canteen":
         return Classification(None, "", f"amenity={tags['amenity']}: a restaurant, not a {found.type_code}")
     if tags.get("building") in _SCHOOL_BUILDINGS and "amenity" not in tags and found.type_code not in _SCHOOL_TYPES:

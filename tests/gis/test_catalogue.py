@@ -30,12 +30,20 @@ CATALOGUE = load_catalogue()
 def test_labelled_set_is_large_and_covers_every_extract() -> None:
     assert len(CASES) >= 150
     assert {c["extract"] for c in CASES} == {"cn_nanjing_xinjiekou_2021", "cn_guangzhou_donghu_2026",
-                                             "cn_shanghai_wujiaochang_2023", "cn_xiamen_gulangyu_2023"}
+                                             "cn_shanghai_wujiaochang_2023", "cn_xiamen_gulangyu_2023",
+                                             "fi_helsinki_centre_2019"}
     assert sum(1 for c in CASES if c["name"]) >= 150
     assert {c["expected"] for c in CASES} - {""} <= set(CATALOGUE)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c['osm_id']}-{c['name'] or 'unnamed'}" for c in CASES])
+# Labelled truthfully but beyond what name or tags can tell (a university library named only
+# Topelia): strict, so that a rule that learns them fails here and the mark gets removed.
+KNOWN_MISS = "(known miss)"
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=c["note"])) if KNOWN_MISS in c["note"] else c
+    for c in CASES], ids=[f"{c['osm_id']}-{c['name'] or 'unnamed'}" for c in CASES])
 def test_labelled_facility(case: dict[str, str]) -> None:
     found = explain_facility(json.loads(case["tags"]), CATALOGUE)
     assert (found.type_code or "") == case["expected"], f"{case['name']}: {found.reason} ({case['note']})"
@@ -160,3 +168,27 @@ def test_a_node_between_two_unnamed_polygons_joins_one_not_both() -> None:
     drop = find_duplicates([None, None, "Wulaocun Police Station"], ["police_station"] * 3,
                            [west, east, shapely.Point(10, 5)], is_polygon=[True, True, False])
     assert list(drop) == [2] and drop[2] in (0, 1)
+
+
+@pytest.mark.parametrize(("name", "tags", "expected"), [
+    ("Ressun lukio", {"amenity": "school"}, None),  # upper secondary, like 高中
+    ("Tölö gymnasium", {"amenity": "school"}, None),
+    ("Kruununhaan yläasteen koulu", {"amenity": "school"}, "middle_school"),
+    ("Kaisaniemen ala-aste", {"amenity": "school"}, "primary_school"),
+    ("Aleksis Kiven peruskoulu", {"amenity": "school"}, "primary_school"),  # years 1-9, like 九年一贯制
+    ("Koulu", {"amenity": "school", "isced:level": "3"}, None),
+    ("Koulu", {"amenity": "school", "isced:level": "1"}, "primary_school"),
+    ("Kallion terveysasema", {"amenity": "clinic"}, "health_station"),
+    ("Keskustan lääkärit", {"amenity": "doctors", "operator": "Helsingin kaupunki"}, "health_station"),
+    ("Mehiläinen", {"amenity": "doctors"}, None),  # a private medical centre
+    ("Vita Lääkäriasema", {"amenity": "clinic"}, None),
+    ("Postitalon Hammaslääkärit", {"amenity": "dentist"}, None),
+    ("Hoivanet Kids Park", {"social_facility": "day_care", "social_facility:for": "child"}, None),
+    ("Helsingin yliopiston pääkirjasto", {"amenity": "library"}, None),
+    ("Hakaniemen kauppahalli", {"amenity": "marketplace"}, "food_market"),
+    ("K-Supermarket Kaisaniemi", {"shop": "supermarket"}, "food_market"),  # fresh counters: a fresh supermarket
+    ("Alepa", {"shop": "convenience"}, "convenience_store"),
+])
+def test_finnish_and_swedish_names(name: str, tags: dict[str, str], expected: str | None) -> None:
+    assert classify_facility({"name": name, **tags}, CATALOGUE) == (
+        (expected, explain_facility({"name": name, **tags}, CATALOGUE).by) if expected else None)
