@@ -881,6 +881,27 @@ def _merge_request(level: str, codes: Any, reason: str, name: str | None) -> tup
     return codes, reason, new_name
 
 
+def _lock_for_merge(session: Session, level: str, codes: list[str], versions: dict[str, int] | None,
+                    principal: Principal) -> tuple[Any, dict[str, Any]]:
+    """The parent and the units to merge, locked, at the versions the caller saw."""
+    parent = _lock_parent(session, level, codes[0], principal)
+    units = {c: _lock_unit(session, level, c) for c in sorted(codes)}
+    _check_versions([units[c] for c in codes], {str(k): v for k, v in (versions or {}).items()})
+    return parent, units
+
+
+def _one_piece(plural: str, codes: list[str], units: dict[str, Any], metric: Any) -> BaseGeometry:
+    """The union of the units to merge, refused when they do not border each other."""
+    merged = _clean(shapely.union_all([units[c].geom for c in codes]), metric)
+    parts = _parts(merged, metric)
+    if len(parts) > 1:
+        groups = [sorted(c for c in codes if units[c].geom.intersects(p)) for p in parts]
+        raise InvalidGeometry(f"{plural} {', '.join(codes)} do not form one piece: their union has {len(parts)} "
+                              f"separate parts ({'; '.join(', '.join(g) for g in groups)}); merge {plural} that "
+                              f"border each other", details={"parts": groups})
+    return merged
+
+
 def merge_grids(
     session: Session,
     *,
@@ -895,22 +916,12 @@ def merge_grids(
     """Merge bordering grids of one community: the first code continues as the merged grid, the others retire."""
     codes, reason, new_name = _merge_request("grid", codes, reason, name)
 
-    parent = _lock_parent(session, "grid", codes[0], principal)
-    units = {c: _lock_unit(session, "grid", c) for c in sorted(codes)}
-    _check_versions([units[c] for c in codes], {str(k): v for k, v in (versions or {}).items()})
+    parent, units = _lock_for_merge(session, "grid", codes, versions, principal)
     kinds = {units[c].kind for c in codes}
     if len(kinds) > 1:
         said = ", ".join(f"{c} is {units[c].kind}" for c in codes)
         raise InvalidInput(f"grids of different kinds do not merge ({said}); a dedicated grid (专属网格) stays apart")
-    metric = _Metric(parent.geom)
-    merged = _clean(shapely.union_all([units[c].geom for c in codes]), metric)
-    parts = _parts(merged, metric)
-    if len(parts) > 1:
-        groups = [sorted(c for c in codes if units[c].geom.intersects(p)) for p in parts]
-        raise InvalidGeometry(f"grids {', '.join(codes)} do not form one piece: their union has {len(parts)} "
-                              f"separate parts ({'; '.join(', '.join(g) for g in groups)}); merge grids that border "
-                              f"each other",
-                              details={"parts": groups})
+    merged = _one_piece("grids", codes, units, _Metric(parent.geom))
     first = units[codes[0]]
     siblings = _children(session, "grid", parent.code)
     write = [_NewVersion(code=first.code, name=new_name or first.name, geom=merged, previous=first, kind=first.kind,
@@ -1023,17 +1034,8 @@ def merge_communities(
     """Merge bordering communities of one street (撤并): the first code continues, the others retire with their grids."""
     codes, reason, new_name = _merge_request("community", codes, reason, name)
 
-    parent = _lock_parent(session, "community", codes[0], principal)
-    units = {c: _lock_unit(session, "community", c) for c in sorted(codes)}
-    _check_versions([units[c] for c in codes], {str(k): v for k, v in (versions or {}).items()})
-    metric = _Metric(parent.geom)
-    merged = _clean(shapely.union_all([units[c].geom for c in codes]), metric)
-    parts = _parts(merged, metric)
-    if len(parts) > 1:
-        groups = [sorted(c for c in codes if units[c].geom.intersects(p)) for p in parts]
-        raise InvalidGeometry(f"communities {', '.join(codes)} do not form one piece: their union has {len(parts)} "
-                              f"separate parts ({'; '.join(', '.join(g) for g in groups)}); merge communities that "
-                              f"border each other", details={"parts": groups})
+    parent, units = _lock_for_merge(session, "community", codes, versions, principal)
+    merged = _one_piece("communities", codes, units, _Metric(parent.geom))
     first = units[codes[0]]
     siblings = _children(session, "community", parent.code)
     write = [_NewVersion(code=first.code, name=new_name or first.name, geom=merged, previous=first)]
