@@ -6,8 +6,11 @@ reaches around the end of 太平南路 because the mapped road stops 20 m before
 edge. ``close_barriers`` returns short connector lines from each free end of a barrier to
 what it nearly reaches (within ``closing_m``): straight ahead first, else the nearest point
 that lies ahead of the end (never back along the barrier itself, so a short spur is not
-folded back onto its own road). The partition engine cuts cells with the connectors and the
-checker judges crossings with them, so the two agree on what a barrier is.
+folded back onto its own road), or between buildings where a house stands straight ahead. An
+end that nothing closes within ``closing_m`` is carried on for up to ``follow_m``: along the
+side street it turns into, else straight on between buildings, to the outline or another
+barrier. The partition engine cuts cells with the connectors and the checker judges crossings
+with them, so the two agree on what a barrier is.
 
 Hand-written: no library closes dangling network ends against a polygon outline; the
 geometry itself is shapely (GEOS). All inputs are in one metric CRS.
@@ -65,8 +68,10 @@ def close_barriers(lines: Sequence[BaseGeometry], names: Sequence[str | None], o
 
     blockers = [g for g in (obstacles or []) if g is not None and not g.is_empty]
     blocker_tree = shapely.STRtree(np.asarray(blockers, dtype=object)) if blockers else None
-    targets = np.array([rim, *pieces], dtype=object)
-    target_tree = shapely.STRtree(targets)
+    targets = _Targets(np.array([rim, *pieces], dtype=object))
+    inside = outline.buffer(_TOUCH_M)
+    shapely.prepare(inside)
+    network = _StreetNetwork(streets)
     connectors: list[LineString] = []
     connector_names: list[str | None] = []
     for i, piece in enumerate(pieces):
@@ -76,49 +81,70 @@ def close_barriers(lines: Sequence[BaseGeometry], names: Sequence[str | None], o
             if ends[(round(end[0], 2), round(end[1], 2))] > 1:
                 continue  # a junction, not a free end
             point = Point(end)
-            near = [int(k) for k in target_tree.query(point, predicate="dwithin", distance=closing_m) if k != i + 1]
-            if not near:
-                followed = _carry_on(point, _heading(coords, at_start), streets, targets, i + 1, follow_m,
-                                     blocker_tree, blockers)
-                if followed is not None:
-                    nearest = int(name_tree.nearest(point)) if name_tree is not None else -1
-                    connectors.append(followed)
-                    connector_names.append(named[nearest][1] if nearest >= 0 else None)
-                continue
-            others = shapely.union_all(targets[near])
-            if others.distance(point) <= _TOUCH_M:
+            heading = _heading(coords, at_start)
+            near = targets.near(point, closing_m, own=i + 1)
+            others = shapely.union_all(targets.geoms[near]) if near else None
+            links: list[LineString] = []
+            if others is not None and others.distance(point) <= _TOUCH_M:
                 # Mapped to end on the outline or a barrier, or a hair short of it: run on through it.
                 # Even at distance 0 — an end computed by clipping lies on the outline only to
                 # rounding, and noding does not split an edge at a point that merely touches it.
                 # Straight ahead, not towards the nearest point: at a micrometre that direction is noise.
-                heading = _heading(coords, at_start)
                 gap = others.distance(point)
                 reach = gap + _OVERSHOOT_M
                 links = [LineString([(point.x, point.y), (point.x + heading[0] * reach, point.y + heading[1] * reach)])]
                 if gap > 1e-6:  # far enough for the direction to the nearest point to mean something
                     links.append(_overshoot(point, nearest_points(others, point)[0]))
+            elif others is not None:
+                if not inside.covers(point):
+                    continue  # the end lies outside the area: nothing to close here
+                link = _ahead(point, heading, others, closing_m) or _nearest_ahead(point, heading, others, closing_m)
+                if link is None or _blocked(link, blocker_tree, blockers):
+                    # A house stands in the way: the shortest link ahead that passes between buildings.
+                    link = _between_buildings(point, heading, others, closing_m, blocker_tree, blockers)
+                if link is not None:
+                    links = [_overshoot(point, Point(link.coords[-1]))]
+            if not links:
+                carried = _carry_on(point, heading, network, targets, i + 1, follow_m, blocker_tree, blockers)
+                links = [carried] if carried is not None else []
+            if links:
                 nearest = int(name_tree.nearest(point)) if name_tree is not None else -1
                 connectors.extend(links)
                 connector_names.extend([named[nearest][1] if nearest >= 0 else None] * len(links))
-                continue
-            if not outline.buffer(_TOUCH_M).covers(point):
-                continue  # the end lies outside the area: nothing to close here
-            heading = _heading(coords, at_start)
-            link = _ahead(point, heading, others, closing_m) or _nearest_ahead(point, heading, others, closing_m)
-            if link is None or _blocked(link, blocker_tree, blockers):
-                # A house stands in the way: the shortest link ahead that passes between buildings.
-                link = _between_buildings(point, heading, others, closing_m, blocker_tree, blockers)
-            if link is None:
-                followed = _carry_on(point, heading, streets, targets, i + 1, follow_m, blocker_tree, blockers)
-                if followed is not None:
-                    nearest = int(name_tree.nearest(point)) if name_tree is not None else -1
-                    connectors.append(followed)
-                    connector_names.append(named[nearest][1] if nearest >= 0 else None)
-                continue
-            connectors.append(_overshoot(point, Point(link.coords[-1])))
-            nearest = int(name_tree.nearest(point)) if name_tree is not None else -1
-            connector_names.append(named[nearest][1] if nearest >= 0 else None)
     return connectors, connector_names
+
+
+class _Targets:
+    """What a barrier's end may be closed against (the outline, then every barrier piece), with an index."""
+
+    def __init__(self, geoms: np.ndarray) -> None:
+        self.geoms = geoms
+        self.tree = shapely.STRtree(geoms)
+
+    def near(self, geom: BaseGeometry, distance: float, *, own: int) -> list[int]:
+        """Targets within ``distance`` of ``geom``, other than the barrier piece ``own`` itself."""
+        return [int(k) for k in self.tree.query(geom, predicate="dwithin", distance=distance) if k != own]
+
+
+class _StreetNetwork:
+    """Minor roads noded at every crossing but not merged (a barrier's end is a junction of the streets
+    even where only two meet there); built once per call, and only when some end needs carrying on."""
+
+    def __init__(self, streets: Sequence[BaseGeometry]) -> None:
+        self._streets = list(streets)
+        self._pieces: np.ndarray | None = None
+        self._tree: shapely.STRtree | None = None
+
+    def at(self, point: Point) -> list[LineString]:
+        """Street pieces within a hair of ``point``."""
+        if self._pieces is None:
+            noded = shapely.union_all(self._streets) if self._streets else shapely.GeometryCollection()
+            self._pieces = np.asarray([p for p in shapely.get_parts(noded)
+                                       if p.geom_type == "LineString" and p.length > 0], dtype=object)
+            self._tree = shapely.STRtree(self._pieces) if len(self._pieces) else None
+        if self._tree is None:
+            return []
+        return [self._pieces[int(k)] for k in self._tree.query(point, predicate="dwithin", distance=_TOUCH_M)]
 
 
 def _heading(coords: Sequence[tuple[float, ...]], at_start: bool) -> tuple[float, float]:
@@ -185,7 +211,7 @@ def _between_buildings(point: Point, heading: tuple[float, float], targets: Base
     return None
 
 
-def _carry_on(point: Point, heading: tuple[float, float], streets: Sequence[BaseGeometry], targets: np.ndarray,
+def _carry_on(point: Point, heading: tuple[float, float], network: _StreetNetwork, targets: _Targets,
               own: int, follow_m: float, tree: shapely.STRtree | None, blockers: list[BaseGeometry],
               straight_deg: float = 20.0) -> LineString | None:
     """An end nothing closes within the closing distance: along the side street it turns into, else
@@ -193,43 +219,30 @@ def _carry_on(point: Point, heading: tuple[float, float], streets: Sequence[Base
     ``follow_m``. A main road that simply stops in a block still has two sides a grid must not join."""
     if follow_m <= 0:
         return None
-    followed = _follow_street(point, heading, streets, targets, own, follow_m, tree, blockers)
+    followed = _follow_street(point, heading, network, targets, own, follow_m, tree, blockers)
     if followed is not None:
         return followed
-    reach = [t for k, t in enumerate(targets) if k != own and t.distance(point) <= follow_m]
+    reach = targets.near(point, follow_m, own=own)
     if not reach:
         return None
-    link = _between_buildings(point, heading, shapely.union_all(reach), follow_m, tree, blockers, step_m=5.0,
-                              ahead_deg=straight_deg)
+    link = _between_buildings(point, heading, shapely.union_all(targets.geoms[reach]), follow_m, tree, blockers,
+                              step_m=5.0, ahead_deg=straight_deg)
     return None if link is None else _overshoot(point, Point(link.coords[-1]))
 
 
-def _follow_street(point: Point, heading: tuple[float, float], streets: Sequence[BaseGeometry],
-                   targets: np.ndarray, own: int, follow_m: float, tree: shapely.STRtree | None,
+def _follow_street(point: Point, heading: tuple[float, float], network: _StreetNetwork, targets: _Targets,
+                   own: int, follow_m: float, tree: shapely.STRtree | None,
                    blockers: list[BaseGeometry], straight_deg: float = 35.0) -> LineString | None:
     """The path along the street that carries straight on from a barrier's end, up to the first
     target it reaches (the outline or another barrier), or None when there is no such street, it
     turns away (more than ``straight_deg`` at a junction), or it reaches nothing within ``follow_m``."""
-    if follow_m <= 0 or not streets:
-        return None
-    # Noded at every crossing but not merged: a barrier's end is a junction of the streets even
-    # where only two of them meet there.
-    network = [p for p in shapely.get_parts(shapely.union_all(list(streets)))
-               if p.geom_type == "LineString" and p.length > 0]
-    if not network:
-        return None
-    pieces = np.asarray(network, dtype=object)
-    piece_tree = shapely.STRtree(pieces)
-    others = shapely.union_all([t for k, t in enumerate(targets) if k != own])
     path: list[tuple[float, float]] = [(point.x, point.y)]
     here, direction, walked, used = point, heading, 0.0, set()
     while walked < follow_m:
         best, best_angle = None, straight_deg
-        for k in piece_tree.query(here, predicate="dwithin", distance=_TOUCH_M):
-            k = int(k)
-            if k in used:
+        for line in network.at(here):
+            if id(line) in used:
                 continue
-            line = pieces[k]
             if Point(line.coords[0]).distance(here) <= _TOUCH_M:
                 ways = [line]
             elif Point(line.coords[-1]).distance(here) <= _TOUCH_M:
@@ -243,25 +256,24 @@ def _follow_street(point: Point, heading: tuple[float, float], streets: Sequence
                 out = _heading(oriented.coords, True)
                 angle = math.degrees(math.acos(max(-1.0, min(1.0, -(out[0] * direction[0] + out[1] * direction[1])))))
                 if angle <= best_angle:
-                    best, best_angle = (k, oriented), angle
+                    best, best_angle = (line, oriented), angle
         if best is None:
             return None
-        k, oriented = best
-        used.add(k)
-        hit = shapely.intersection(oriented, others)
-        reached = [oriented.project(p) for p in shapely.get_parts(shapely.extract_unique_points(hit))
-                   if not hit.is_empty]
+        line, oriented = best
+        used.add(id(line))
+        crossed = targets.near(oriented, 0.0, own=own)
+        hit = shapely.intersection(oriented, shapely.union_all(targets.geoms[crossed])) if crossed else None
+        reached = [] if hit is None or hit.is_empty else [
+            oriented.project(p) for p in shapely.get_parts(shapely.extract_unique_points(hit))]
         reached = [d for d in reached if d > _TOUCH_M]
         if reached:
             stop = min(reached)
             if walked + stop > follow_m:
                 return None
-            piece = substring(oriented, 0, stop)
-            path.extend(piece.coords[1:])
-            link = LineString(path)
-            tail = _heading(link.coords, False)
-            last = link.coords[-1]
-            link = LineString([*link.coords, (last[0] + tail[0] * _OVERSHOOT_M, last[1] + tail[1] * _OVERSHOOT_M)])
+            path.extend(substring(oriented, 0, stop).coords[1:])
+            tail = _heading(path, False)
+            last = path[-1]
+            link = LineString([*path, (last[0] + tail[0] * _OVERSHOOT_M, last[1] + tail[1] * _OVERSHOOT_M)])
             return None if _blocked(link, tree, blockers) else link
         path.extend(oriented.coords[1:])
         walked += oriented.length
