@@ -10,8 +10,8 @@ is only reported as kept when it holds on the geometry a reviewer would look at:
   main road, river or railway (closed at their ends as the engine closes them,
   ``gis.partition.barriers.close_barriers``) and which the barrier cuts apart inside the unit,
   unless that crossing was allowed; ``around_barrier_end`` when the segment crosses but the
-  unit's land joins the two sides around the barrier's end (a road that stops further than the
-  closing distance from anything): reported for the planner to close or accept, not a fault;
+  unit's land joins the two sides around the end of a barrier that neither closing nor carrying
+  on could close: reported for the planner to close or accept, not a fault;
 - ``split_building``: a footprint with less than ``split_share`` of its area in any one unit;
 - ``sliver``: a unit of almost no land and no building.
 

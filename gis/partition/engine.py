@@ -93,6 +93,7 @@ class PartitionEngine:
         self.cost.sum_duplicates()
         self.keep.sum_duplicates()
         self.indptr, self.indices, self.weights = self.cost.indptr, self.cost.indices, self.cost.data
+        self._adj: tuple[list[list[int]], list[list[float]]] | None = None
         self.hard_u = np.asarray(hard_u if hard_u is not None else [], dtype=np.int64)
         self.hard_v = np.asarray(hard_v if hard_v is not None else [], dtype=np.int64)
         self.hard_length = np.asarray(hard_length if hard_length is not None else np.ones(len(self.hard_u)),
@@ -430,7 +431,7 @@ class PartitionEngine:
     def _adjacency(self) -> tuple[list[list[int]], list[list[float]]]:
         """Neighbours and boundary costs per cell as Python lists: the move loop below reads them
         cell by cell, where slicing numpy arrays costs more than the work itself."""
-        if getattr(self, "_adj", None) is None:
+        if self._adj is None:
             ptr = self.indptr.tolist()
             idx, wts = self.indices.tolist(), self.weights.tolist()
             self._adj = ([idx[ptr[x]:ptr[x + 1]] for x in range(self.n)],
