@@ -172,6 +172,15 @@ const TEXT = {
   "reason.option.care": ["关爱回访", "Welfare follow-up"],
 };
 
+// Each area of the app keeps its words in its own file under web/static/i18n/ and adds them here,
+// so that several pages can grow their vocabularies without editing one shared table.
+export function addText(entries) {
+  for (const [key, pair] of Object.entries(entries)) {
+    if (key in TEXT && TEXT[key].join("|") !== pair.join("|")) console.warn(`i18n key ${key} defined twice`);
+    TEXT[key] = pair;
+  }
+}
+
 export function lang() {
   return localStorage.getItem("wangge.lang") === "en" ? "en" : "zh";
 }
