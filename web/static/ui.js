@@ -1,5 +1,5 @@
 // Small DOM helpers shared by the views.
-import { t } from "./i18n.js";
+import { lang, t } from "./i18n.js";
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -52,4 +52,22 @@ export async function waitForJob(api, href, onProgress) {
     }
     await new Promise((resolve) => setTimeout(resolve, 400));
   }
+}
+
+// Every time a person reads is Beijing time, whatever the browser's zone: the API sends ISO 8601 with an offset
+// and grid staff read clock times of Asia/Shanghai. One formatter per language, built once.
+const TIME_FORMATS = {};
+export function formatTime(iso, { date = true, seconds = false } = {}) {
+  if (iso === null || iso === undefined || iso === "") return "—";
+  const when = iso instanceof Date ? iso : new Date(iso);
+  if (Number.isNaN(when.getTime())) return String(iso);
+  const locale = lang() === "en" ? "en-GB" : "zh-CN";
+  const key = `${locale}|${date}|${seconds}`;
+  if (!TIME_FORMATS[key]) {
+    const opts = { timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    if (date) Object.assign(opts, { year: "numeric", month: "2-digit", day: "2-digit" });
+    if (seconds) opts.second = "2-digit";
+    TIME_FORMATS[key] = new Intl.DateTimeFormat(locale, opts);
+  }
+  return TIME_FORMATS[key].format(when);
 }
