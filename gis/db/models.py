@@ -881,3 +881,7 @@ class TileCache(Base):
     scope: Mapped[str] = mapped_column(Text, server_default="")
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = _now()
+
+
+# --- issue 18, visits (helper D): their classes live in their own module, loaded here for Base.metadata ---
+from gis.db.models_visits import Visit, VisitCadence  # noqa: E402, F401
