@@ -39,6 +39,7 @@ VENDOR = {
     "leaflet": "leaflet/dist",
     "vectorgrid": "leaflet.vectorgrid/dist",
     "geoman": "@geoman-io/leaflet-geoman-free/dist",
+    "echarts": "echarts/dist",  # the dashboard's charts (issue 17)
 }
 NOTICE_WIDTH = 680  # px of the notice map's viewBox; print CSS scales it to the A4 column
 
