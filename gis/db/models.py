@@ -621,6 +621,7 @@ class Incident(Base):
         _one_of("urgency", ("normal", "urgent")),
         _one_of("source", ("patrol", "hotline_12345", "resident", "video", "higher_level", "open311")),
         _one_of("area", ("urban", "rural")),  # migration 0004
+        _one_of("level", ("grid", "community", "street", "department")),  # migration 0016
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -650,6 +651,10 @@ class Incident(Base):
     category_code: Mapped[str | None] = mapped_column(String(20))
     area: Mapped[str] = mapped_column(String(10), server_default="urban")
     handler_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    # migration 0016 (issue 18): who holds it (grid, community, street, department), which department, 随手办
+    level: Mapped[str] = mapped_column(String(12), server_default="grid")
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
+    quick_fix: Mapped[bool] = mapped_column(Boolean, server_default="false")
 
 
 class IncidentEvent(Base):
@@ -688,6 +693,7 @@ class IncidentPhoto(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_at: Mapped[dt.datetime] = _now()
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))  # migration 0004
+    kind: Mapped[str | None] = mapped_column(String(10))  # migration 0016: before/after of a 随手办
 
 
 class Patrol(Base):
@@ -741,6 +747,8 @@ class AppUser(Base):
     __table_args__ = (
         CheckConstraint("street_code IS NULL OR (street_code ~ '^[0-9]{9}$' AND district_code IS NOT NULL "
                         "AND left(street_code, 6) = district_code)", name="street_in_district"),
+        CheckConstraint("community_code IS NULL OR (community_code ~ '^[0-9]{12}$' AND district_code IS NOT NULL "
+                        "AND left(community_code, 6) = district_code)", name="community_in_district"),  # 0016
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -752,6 +760,9 @@ class AppUser(Base):
     district_code: Mapped[str | None] = mapped_column(String(6))
     # A user scoped to one street of their district (the 街道 that proposes plans); None: the whole district.
     street_code: Mapped[str | None] = mapped_column(String(9))
+    # migration 0016: a community officer's community; a department_staff user's department
+    community_code: Mapped[str | None] = mapped_column(String(12))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     is_active: Mapped[bool] = mapped_column(Boolean, server_default="true")
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[dt.datetime] = _now()
@@ -885,3 +896,6 @@ class TileCache(Base):
 
 # --- issue 18, visits (helper D): their classes live in their own module, loaded here for Base.metadata ---
 from gis.db.models_visits import Visit, VisitCadence  # noqa: E402, F401
+
+# --- issue 18, departments, summons and urging (helper C): own module, loaded here for Base.metadata ---
+from gis.db.models_cases import CaseSummons, Department, DepartmentCategory, IncidentUrging  # noqa: E402, F401
