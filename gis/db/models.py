@@ -899,3 +899,7 @@ from gis.db.models_visits import Visit, VisitCadence  # noqa: E402, F401
 
 # --- issue 18, departments, summons and urging (helper C): own module, loaded here for Base.metadata ---
 from gis.db.models_cases import CaseSummons, Department, DepartmentCategory, IncidentUrging  # noqa: E402, F401
+
+# --- issue 22, community ledgers (helper E): their classes live in their own module, loaded here for Base.metadata ---
+from gis.db.models_ledgers import (LedgerProject, LedgerResource, Need, NeedEvent, NeedKind,  # noqa: E402, F401
+                                   ProjectClaim, ProjectResource, UnitContact, Volunteer, VolunteerShift)

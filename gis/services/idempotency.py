@@ -1,0 +1,103 @@
+"""Idempotency keys kept in PostgreSQL: a retried write gets the first answer instead of writing again.
+
+The field app queues what a worker captures offline and sends each record with its own key; when
+a network drops after the server wrote but before the answer arrived, the app cannot tell, so it
+sends again. Each step runs in its own short transaction (like the rate limits), so the claim is
+visible to every server process at once and no connection is held while the request itself runs.
+
+The claim and the route's own transaction are separate: a process that dies after the route
+committed and before the response was stored leaves a claim without a response; after
+``STALE_AFTER`` a retry runs again. Storing the response inside the route's transaction would
+close that gap but would need every route to know about keys, which the contract rules out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+# How long a key is remembered: longer than any shift offline, and any client's retry schedule.
+RETENTION = dt.timedelta(days=30)
+# A claim without a response this old belongs to a request that died with its process.
+STALE_AFTER = dt.timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """What the first request under a key was answered."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming a key.
+
+    ``new``: run the request (this caller holds the key); ``replay``: answer ``response``;
+    ``mismatch``: the key was first used for another request (``first_use`` names it);
+    ``in_progress``: the first request under the key is still running; ``no_user``: no such user.
+    """
+
+    outcome: Literal["new", "replay", "mismatch", "in_progress", "no_user"]
+    response: StoredResponse | None = None
+    first_use: str | None = None
+
+
+def claim_key(engine: Engine, *, user_id: int, key: str, method: str, path: str, request_hash: bytes) -> Claim:
+    """Claim ``key`` for ``user_id``'s request, or say why the request must not run."""
+    with engine.begin() as conn:
+        inserted = conn.execute(text("""
+            INSERT INTO idempotency_key (user_id, key, district_code, method, path, request_hash)
+            SELECT id, :key, district_code, :method, :path, :hash FROM app_user WHERE id = :uid
+            ON CONFLICT (user_id, key) DO NOTHING RETURNING 1"""),
+            {"uid": user_id, "key": key, "method": method, "path": path, "hash": request_hash}).first()
+        if inserted:
+            # Forget keys past retention, a few at a time, as new ones arrive (no sweeper process needed).
+            conn.execute(text("""
+                DELETE FROM idempotency_key WHERE ctid IN (SELECT ctid FROM idempotency_key
+                WHERE created_at < now() - make_interval(secs => :keep) LIMIT 100)"""),
+                {"keep": RETENTION.total_seconds()})
+            return Claim("new")
+        row = conn.execute(text("""
+            SELECT method, path, request_hash, status_code, response_headers, response_body,
+                   created_at < now() - make_interval(secs => :stale) AS stale
+            FROM idempotency_key WHERE user_id = :uid AND key = :key FOR UPDATE"""),
+            {"uid": user_id, "key": key, "stale": STALE_AFTER.total_seconds()}).first()
+        if row is None:
+            exists = conn.execute(text("SELECT 1 FROM app_user WHERE id = :uid"), {"uid": user_id}).first()
+            return Claim("no_user") if exists is None else Claim("in_progress")  # deleted between two statements
+        if bytes(row.request_hash) != request_hash:
+            return Claim("mismatch", first_use=f"{row.method} {row.path}")
+        if row.status_code is not None:
+            headers = [(str(n), str(v)) for n, v in (row.response_headers or [])]
+            return Claim("replay", StoredResponse(row.status_code, headers, bytes(row.response_body or b"")))
+        if row.stale:
+            conn.execute(text("UPDATE idempotency_key SET created_at = now() WHERE user_id = :uid AND key = :key"),
+                         {"uid": user_id, "key": key})
+            return Claim("new")
+        return Claim("in_progress")
+
+
+def store_response(engine: Engine, *, user_id: int, key: str, response: StoredResponse) -> None:
+    """Keep the response of the request that holds ``key``."""
+    with engine.begin() as conn:
+        conn.execute(text("""
+            UPDATE idempotency_key SET status_code = :status, response_headers = CAST(:headers AS jsonb),
+                   response_body = :body, completed_at = now()
+            WHERE user_id = :uid AND key = :key"""),
+            {"uid": user_id, "key": key, "status": response.status,
+             "headers": json.dumps([list(h) for h in response.headers]), "body": response.body})
+
+
+def release_key(engine: Engine, *, user_id: int, key: str) -> None:
+    """Give ``key`` back unanswered (the request failed in a way a retry may fix)."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM idempotency_key WHERE user_id = :uid AND key = :key AND status_code IS NULL"),
+                     {"uid": user_id, "key": key})
