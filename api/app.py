@@ -16,6 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from api.deps import authorize, mark_reasons_required
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders, mount_docs, page_policy
+from api.idempotency import Idempotency
 from api.ratelimit import BodySizeLimit, ConcurrencyLimit, LoginLimiter
 from api.routes import ROUTERS
 from api.tilecache import TileCache, TileFastPath
@@ -154,6 +155,7 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
     install_error_handlers(app)
     # Innermost: tile repeats are answered from memory before routing, inside every other middleware.
     app.add_middleware(TileFastPath, cache=tile_cache)
+    app.add_middleware(Idempotency, engine=engine, settings=settings)  # issue 17: keyed writes answered once
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     # Below both pools: one connection is left for the background job runner (one worker thread),
     # and sync routes run on AnyIO's default thread pool of 40.

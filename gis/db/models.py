@@ -903,3 +903,6 @@ from gis.db.models_cases import CaseSummons, Department, DepartmentCategory, Inc
 # --- issue 22, community ledgers (helper E): their classes live in their own module, loaded here for Base.metadata ---
 from gis.db.models_ledgers import (LedgerProject, LedgerResource, Need, NeedEvent, NeedKind,  # noqa: E402, F401
                                    ProjectClaim, ProjectResource, UnitContact, Volunteer, VolunteerShift)
+
+# --- issue 17, idempotency keys (helper F): own module, loaded here for Base.metadata ---
+from gis.db.models_idempotency import IdempotencyKey  # noqa: E402, F401
