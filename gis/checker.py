@@ -300,8 +300,16 @@ def _crossings(units: gpd.GeoDataFrame, codes: np.ndarray, homes: gpd.GeoDataFra
             pt, pc = shapely.STRtree(pieces).query(points[mine], predicate="intersects")
             piece_of[pt[::-1]] = pc[::-1]
         apart = piece_of[i[seg_hit]] != piece_of[j[seg_hit]]
-        kind = "across_barrier" if apart.any() else "around_barrier_end"
-        pick = int(np.flatnonzero(apart)[0]) if apart.any() else 0
+        if apart.any():
+            kind, pick = "across_barrier", int(np.flatnonzero(apart)[0])
+        else:
+            # Both in one piece: joined around a barrier's end only if that barrier runs into the
+            # piece's land; a segment that merely cuts across the inside of a bend (the outer side of
+            # an L-shaped road) leaves the piece and comes back without crossing anything within it.
+            dangling = _dangling(pieces, piece_of[i[seg_hit]], line_arr[near[line_hit]], geom)
+            if not dangling.any():
+                continue
+            kind, pick = "around_barrier_end", int(np.flatnonzero(dangling)[0])
         seg_hit, line_hit = seg_hit[pick:], line_hit[pick:]
         first = int(seg_hit[0])
         barrier = near[int(line_hit[0])]
@@ -318,6 +326,12 @@ def _crossings(units: gpd.GeoDataFrame, codes: np.ndarray, homes: gpd.GeoDataFra
                            f"{level} {codes[u]} holds households on both sides of {'、'.join(crossed)} "
                            f"(buildings {a} and {b}, crossing near {text}){tail}"))
     return out
+
+
+def _dangling(pieces: np.ndarray, piece: np.ndarray, lines: np.ndarray, whole: BaseGeometry) -> np.ndarray:
+    """Whether each line runs into the interior of its piece (``piece`` -1: the whole unit)."""
+    areas = np.array([pieces[k] if k >= 0 else whole for k in piece], dtype=object)
+    return shapely.relate_pattern(lines, areas, "T********")
 
 
 def _pieces(geom: BaseGeometry, lines: np.ndarray) -> np.ndarray:

@@ -33,6 +33,8 @@ _TOUCH_M = 0.05
 _OVERSHOOT_M = 0.05
 # A nearest point more than this many degrees off the barrier's heading is behind the end, not ahead.
 _AHEAD_DEG = 75.0
+# Two barrier lines meeting at a point whose ends point out within this angle of each other form a tip.
+_TIP_DEG = 60.0
 # How far a barrier's end is continued along the street it turns into (engine and checker alike).
 FOLLOW_STREET_M = 400.0
 
@@ -55,13 +57,15 @@ def close_barriers(lines: Sequence[BaseGeometry], names: Sequence[str | None], o
              if p.geom_type == "LineString" and p.length > 0]
     if closing_m <= 0 or not parts:
         return [], []
-    merged = shapely.line_merge(shapely.union_all(parts))
-    pieces = [p for p in shapely.get_parts(merged) if p.geom_type == "LineString" and p.length > 0]
+    noded = shapely.union_all(parts)
+    pieces = [p for p in shapely.get_parts(shapely.line_merge(noded)) if p.geom_type == "LineString" and p.length > 0]
     ends: dict[tuple[float, float], int] = {}
     for piece in pieces:
         for xy in (piece.coords[0], piece.coords[-1]):
-            key = (round(xy[0], 2), round(xy[1], 2))
-            ends[key] = ends.get(key, 0) + 1
+            ends[_key(xy)] = ends.get(_key(xy), 0) + 1
+    free_ends = [(i, piece.coords[0] if at_start else piece.coords[-1], _heading(piece.coords, at_start))
+                 for i, piece in enumerate(pieces) for at_start in (True, False)
+                 if ends[_key(piece.coords[0] if at_start else piece.coords[-1])] == 1]
     rim = outline.boundary if outline.geom_type in ("Polygon", "MultiPolygon") else outline
     named = [(g, n) for g, n in zip(lines, names, strict=True) if g is not None and not g.is_empty]
     name_tree = shapely.STRtree(np.array([g for g, _ in named], dtype=object)) if named else None
@@ -74,44 +78,73 @@ def close_barriers(lines: Sequence[BaseGeometry], names: Sequence[str | None], o
     network = _StreetNetwork(streets)
     connectors: list[LineString] = []
     connector_names: list[str | None] = []
-    for i, piece in enumerate(pieces):
-        for at_start in (True, False):
-            coords = piece.coords
-            end = coords[0] if at_start else coords[-1]
-            if ends[(round(end[0], 2), round(end[1], 2))] > 1:
-                continue  # a junction, not a free end
-            point = Point(end)
-            heading = _heading(coords, at_start)
-            near = targets.near(point, closing_m, own=i + 1)
-            others = shapely.union_all(targets.geoms[near]) if near else None
-            links: list[LineString] = []
-            if others is not None and others.distance(point) <= _TOUCH_M:
-                # Mapped to end on the outline or a barrier, or a hair short of it: run on through it.
-                # Even at distance 0 — an end computed by clipping lies on the outline only to
-                # rounding, and noding does not split an edge at a point that merely touches it.
-                # Straight ahead, not towards the nearest point: at a micrometre that direction is noise.
-                gap = others.distance(point)
-                reach = gap + _OVERSHOOT_M
-                links = [LineString([(point.x, point.y), (point.x + heading[0] * reach, point.y + heading[1] * reach)])]
-                if gap > 1e-6:  # far enough for the direction to the nearest point to mean something
-                    links.append(_overshoot(point, nearest_points(others, point)[0]))
-            elif others is not None:
-                if not inside.covers(point):
-                    continue  # the end lies outside the area: nothing to close here
-                link = _ahead(point, heading, others, closing_m) or _nearest_ahead(point, heading, others, closing_m)
-                if link is None or _blocked(link, blocker_tree, blockers):
-                    # A house stands in the way: the shortest link ahead that passes between buildings.
-                    link = _between_buildings(point, heading, others, closing_m, blocker_tree, blockers)
-                if link is not None:
-                    links = [_overshoot(point, Point(link.coords[-1]))]
-            if not links:
-                carried = _carry_on(point, heading, network, targets, i + 1, follow_m, blocker_tree, blockers)
-                links = [carried] if carried is not None else []
-            if links:
-                nearest = int(name_tree.nearest(point)) if name_tree is not None else -1
-                connectors.extend(links)
-                connector_names.extend([named[nearest][1] if nearest >= 0 else None] * len(links))
+    free_ends += _tips(noded, targets)
+    for i, end, heading in free_ends:
+        point = Point(end)
+        near = targets.near(point, closing_m, own=i + 1)
+        others = shapely.union_all(targets.geoms[near]) if near else None
+        links: list[LineString] = []
+        if others is not None and others.distance(point) <= _TOUCH_M:
+            # Mapped to end on the outline or a barrier, or a hair short of it: run on through it.
+            # Even at distance 0 — an end computed by clipping lies on the outline only to
+            # rounding, and noding does not split an edge at a point that merely touches it.
+            # Straight ahead, not towards the nearest point: at a micrometre that direction is noise.
+            gap = others.distance(point)
+            reach = gap + _OVERSHOOT_M
+            links = [LineString([(point.x, point.y), (point.x + heading[0] * reach, point.y + heading[1] * reach)])]
+            if gap > 1e-6:  # far enough for the direction to the nearest point to mean something
+                links.append(_overshoot(point, nearest_points(others, point)[0]))
+        elif others is not None:
+            if not inside.covers(point):
+                continue  # the end lies outside the area: nothing to close here
+            link = _ahead(point, heading, others, closing_m) or _nearest_ahead(point, heading, others, closing_m)
+            if link is None or _blocked(link, blocker_tree, blockers):
+                # A house stands in the way: the shortest link ahead that passes between buildings.
+                link = _between_buildings(point, heading, others, closing_m, blocker_tree, blockers)
+            if link is not None:
+                links = [_overshoot(point, Point(link.coords[-1]))]
+        if not links:
+            carried = _carry_on(point, heading, network, targets, i + 1, follow_m, blocker_tree, blockers)
+            links = [carried] if carried is not None else []
+        if links:
+            nearest = int(name_tree.nearest(point)) if name_tree is not None else -1
+            connectors.extend(links)
+            connector_names.extend([named[nearest][1] if nearest >= 0 else None] * len(links))
     return connectors, connector_names
+
+
+def _key(xy: Sequence[float]) -> tuple[float, float]:
+    """A point rounded to the centimetre: where line ends count as meeting."""
+    return (round(xy[0], 2), round(xy[1], 2))
+
+
+def _tips(noded: BaseGeometry, targets: _Targets) -> list[tuple[int, tuple[float, float], tuple[float, float]]]:
+    """Points where exactly two barrier lines meet and both leave the same way (within ``_TIP_DEG``).
+
+    Two carriageways mapped as one-way lines often converge on one point and stop there: the
+    point joins two lines, so it is no free end, yet the land on both sides of the pair meets
+    around it just as around a road that stops. Each such tip is closed like a free end, heading
+    out between its two arms; ``line_merge`` has made it an inner vertex of one merged piece,
+    which is the piece (``own``) its closing must not run back to.
+    """
+    segments = [p for p in shapely.get_parts(noded) if p.geom_type == "LineString" and p.length > 0]
+    leaving: dict[tuple[float, float], list[tuple[tuple[float, float], tuple[float, float]]]] = {}
+    for seg in segments:
+        for at_start in (True, False):
+            xy = seg.coords[0] if at_start else seg.coords[-1]
+            leaving.setdefault(_key(xy), []).append(((xy[0], xy[1]), _heading(seg.coords, at_start)))
+    tips = []
+    for pair in leaving.values():
+        if len(pair) != 2:
+            continue
+        (xy, (ax, ay)), (_, (bx, by)) = pair
+        if math.degrees(math.acos(max(-1.0, min(1.0, ax * bx + ay * by)))) > _TIP_DEG:
+            continue  # the line carries on through the point (about 180°) or turns a corner
+        norm = math.hypot(ax + bx, ay + by) or 1.0
+        own = [k for k in targets.tree.query(Point(xy), predicate="dwithin", distance=_TOUCH_M) if k > 0]
+        if own:
+            tips.append((int(own[0]) - 1, xy, ((ax + bx) / norm, (ay + by) / norm)))
+    return tips
 
 
 class _Targets:

@@ -175,3 +175,34 @@ def test_households_joined_around_a_road_end_are_separated_along_the_street_it_t
     findings = check_units(grids, _frame([("C1", community)], ("code",)), child_level="grid", buildings=homes,
                            roads=roads)
     assert [f.kind for f in findings if f.kind in ("across_barrier", "around_barrier_end")] == []
+
+
+def test_two_carriageways_converging_short_of_the_edge_are_closed_at_their_tip() -> None:
+    # 东华南路 (Guangzhou): its two one-way lines meet at one point 11 m short of the community's
+    # west edge and stop there. The point joins two lines, so it is no free end, yet homes north
+    # and south of the pair met around it in one grid.
+    community = _frame([("C1", _box(0, 0, 400, 400))], ("code",))
+    north, south = _line((11, 200), (400, 240)), _line((11, 200), (400, 160))
+    roads = _frame([(True, "东华南路", north), (True, "东华南路", south)], ("is_main_road", "name"))
+    homes = _frame([(1, 100, _box(50, 300, 70, 320)), (2, 100, _box(50, 80, 70, 100))], ("id", "households"))
+    grid = _frame([("G1", "C1", _box(0, 0, 400, 400))], ("code", "parent_code"))
+    findings = check_units(grid, community, child_level="grid", buildings=homes, roads=roads)
+    assert [f.kind for f in findings] == ["across_barrier"]
+    links, names = close_barriers([north, south], ["东华南路", "东华南路"], _box(0, 0, 400, 400), 60)
+    [tip] = [g for g in links if g.length > 1]
+    assert names[links.index(tip)] == "东华南路"
+    assert abs(tip.coords[0][0] - (X0 + 11)) < 0.01 and abs(tip.coords[-1][0] - X0) < 0.1
+
+
+def test_homes_on_the_outer_side_of_a_bend_share_a_grid_without_a_finding() -> None:
+    # Siltasaarenkatu (Helsinki) runs north and turns east as Hakaniemenranta: homes west of it and
+    # homes north of it lie on one side of one road, though the straight line between them cuts the
+    # inside of the bend twice. Neither a crossing nor a join around an end.
+    community = _frame([("C1", _box(0, 0, 400, 400))], ("code",))
+    bend = _line((200, 0), (200, 250), (400, 250))
+    roads = _frame([(True, "Siltasaarenkatu", bend)], ("is_main_road", "name"))
+    homes = _frame([(1, 100, _box(50, 40, 70, 60)), (2, 100, _box(360, 330, 380, 350)),
+                    (3, 100, _box(300, 100, 320, 120))], ("id", "households"))
+    grids = _frame([("G1", "C1", _box(0, 0, 400, 400).difference(_box(200, 0, 400, 250))),
+                    ("G2", "C1", _box(200, 0, 400, 250))], ("code", "parent_code"))
+    assert check_units(grids, community, child_level="grid", buildings=homes, roads=roads) == []
