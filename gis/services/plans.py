@@ -1112,6 +1112,9 @@ def adopt_plan(
     session.flush()
 
     kept = set(units["new_code"])
+    from gis.services.staffing import proposal_after_adoption  # issue 18: staff of retired grids follow households
+
+    staffing = proposal_after_adoption(session, plan.id)
     return {
         "plan_id": plan.id, "status": plan.status, "kind": plan.kind, "level": level,
         "scope_code": plan.scope_code, "version": plan.version, "adopted_at": _iso(now), "reason": full_reason,
@@ -1121,6 +1124,7 @@ def adopt_plan(
         "four_limits": four_limits, "out_of_range": out_of_range, "archived_plans": sorted(archived),
         "retired_grids": retired_grids, "needs_grid_split": needs_split, "retired_level_2_grids": retired_micro,
         "provisional_street": street["code"] if street is not None and street["new"] else None,
+        "staffing": staffing,
     }
 
 
