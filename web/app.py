@@ -40,6 +40,7 @@ VENDOR = {
     "vectorgrid": "leaflet.vectorgrid/dist",
     "geoman": "@geoman-io/leaflet-geoman-free/dist",
     "echarts": "echarts/dist",  # the dashboard's charts (issue 17)
+    "idb": "idb/build",  # the field app's offline queue in IndexedDB (issue 17)
 }
 NOTICE_WIDTH = 680  # px of the notice map's viewBox; print CSS scales it to the A4 column
 
@@ -83,6 +84,27 @@ async def _to_login(_request: Request) -> Response:
 
 async def _to_app(_request: Request) -> Response:
     return RedirectResponse("/app/", status_code=307)
+
+
+# --- the field app (issue 17): an installable page whose service worker keeps a shift working offline ---
+
+
+async def _field(_request: Request) -> Response:
+    return _page("field.html")
+
+
+async def _service_worker(_request: Request) -> Response:
+    # Served from /app/ so that its scope covers every page under /app/; never cached by HTTP, so an
+    # upgrade reaches phones at their next visit. Its own CSP: the default one for non-pages
+    # (default-src 'none') would forbid the worker's own fetches of the app's files.
+    return FileResponse(STATIC / "sw.js", media_type="text/javascript", headers={
+        "Cache-Control": "no-cache", "Service-Worker-Allowed": "/app/",
+        "Content-Security-Policy": "default-src 'self'; script-src 'self'; connect-src 'self'"})
+
+
+async def _manifest(_request: Request) -> Response:
+    return FileResponse(STATIC / "manifest.webmanifest", media_type="application/manifest+json",
+                        headers={"Cache-Control": "no-cache"})
 
 
 async def _config(request: Request) -> Response:
@@ -176,6 +198,9 @@ def mount(app: FastAPI) -> None:
     app.add_route("/app/", _index, methods=["GET"], include_in_schema=False)
     app.add_route("/app/login", _login, methods=["GET"], include_in_schema=False)
     app.add_route("/app/config.json", _config, methods=["GET"], include_in_schema=False)
+    app.add_route("/app/field", _field, methods=["GET"], include_in_schema=False)
+    app.add_route("/app/sw.js", _service_worker, methods=["GET"], include_in_schema=False)
+    app.add_route("/app/manifest.webmanifest", _manifest, methods=["GET"], include_in_schema=False)
     app.add_route("/app/notice/{grid_code}", _notice, methods=["GET"], include_in_schema=False)
     app.mount("/app/static", StaticFiles(directory=STATIC), name="web-static")
     missing = []
