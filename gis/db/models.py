@@ -906,3 +906,6 @@ from gis.db.models_ledgers import (LedgerProject, LedgerResource, Need, NeedEven
 
 # --- issue 17, idempotency keys (helper F): own module, loaded here for Base.metadata ---
 from gis.db.models_idempotency import IdempotencyKey  # noqa: E402, F401
+
+# --- issue 20, prepared coverage networks (helper B): own module, loaded here for Base.metadata ---
+from gis.db.models_coverage import CoverageNetworkCache  # noqa: E402, F401

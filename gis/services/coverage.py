@@ -2,20 +2,17 @@
 
 Each loads a district from the database, analyses it with ``gis.coverage`` (pure) and, for a
 computation, stores a coverage run (parameters, network version, roll-ups) with one row per
-building and facility type. The attached walk network of a district is cached in this
-process, keyed by the district's ``network_version`` and a fingerprint of its edges,
-buildings, gates and barriers, so that the second question about a district costs
-milliseconds and a re-import is picked up on the next call.
+building and facility type. The district's attached walk network comes from
+``gis.services.coverage_cache``: prepared once per network version (a key bumped by triggers on
+every table it reads) and shared by every process, so the second question about a district
+costs milliseconds and any edit is picked up on the next call.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -30,7 +27,7 @@ from gis.coverage.distances import DEFAULT_LIMIT_FACTOR, Reach, TypeCoverage, co
 from gis.coverage.distances import reach_by_network
 from gis.coverage.gaps import DEFAULT_LINK_M, find_gaps
 from gis.coverage.isochrones import DEFAULT_WIDTH_M, network_isochrones, straight_line_isochrones
-from gis.coverage.network import AttachedNetwork, attach_buildings, build_network, locate_sites
+from gis.coverage.network import AttachedNetwork, locate_sites
 from gis.coverage.rollup import coverage_table, estimate_population, rollup
 from gis.coverage.supply import supply_table
 from gis.coverage.siting import (
@@ -47,6 +44,13 @@ from gis.crs import metric_crs_for_frame
 from gis.db.frames import copy_rows
 from gis.errors import InvalidInput, NotFound
 from gis.layers import STORAGE_CRS
+from gis.services.coverage_cache import (  # noqa: F401  (clear_cache and read_geo_frame: used by callers)
+    PreparedDistrict,
+    clear_cache,
+    noop_progress,
+    prepare_district,
+    read_geo_frame,
+)
 
 Progress = Callable[[str, float], None]
 MODES = ("network", "straight_line")
@@ -60,28 +64,9 @@ DEFAULT_MAX_CANDIDATES = 1500
 # Most places one facility may be given in capacity-aware siting: HiGHS refuses coefficients from 1e15
 # on (a 500), and a million places is already no kindergarten or day-care centre.
 MAX_PLACES = 1_000_000
-_CACHE_SIZE = 4
-
-
-def noop_progress(_stage: str, _fraction: float) -> None:
-    return None
 
 
 # --- loading ------------------------------------------------------------------------------
-
-
-def read_geo_frame(session: Session, sql: str, params: dict[str, Any] | None = None) -> gpd.GeoDataFrame:
-    """``gis.db.frames.read_frame``, with rows turned into tuples first.
-
-    pandas probes every SQLAlchemy ``Row`` it is handed with ``hasattr``, which costs an
-    exception per row inside SQLAlchemy: seconds for the 260,000 rows of a 100,000-node district.
-    """
-    result = session.execute(text(sql), params or {})
-    columns = list(result.keys())
-    frame = pd.DataFrame.from_records([tuple(r) for r in result.all()], columns=columns)
-    wkb = frame.pop("geom") if "geom" in frame else pd.Series([], dtype=object)
-    geoms = shapely.from_wkb([bytes(g) if g is not None else None for g in wkb])
-    return gpd.GeoDataFrame(frame, geometry=geoms, crs=STORAGE_CRS)
 
 
 def resolve_district(session: Session, district_code: str | None) -> tuple[str, str, int]:
@@ -133,124 +118,6 @@ def _check_type(catalogue: Mapping[str, FacilityType], type_code: str) -> str:
         raise InvalidInput(f"type_code: {type_code!r} is not a facility type; known: {', '.join(catalogue)}",
                            details={"field": "type_code"})
     return code
-
-
-@dataclass
-class PreparedDistrict:
-    """A district's buildings attached to its walk network, as the pure core needs them."""
-
-    district_code: str
-    fingerprint: tuple[Any, ...]
-    crs: str
-    graph: AttachedNetwork | None
-    building_ids: np.ndarray
-    footprints: np.ndarray  # metric
-    households: np.ndarray
-    load_s: float
-    reach_cache: dict[tuple[Any, ...], tuple[Reach, np.ndarray]] = field(default_factory=dict)
-
-    @property
-    def has_network(self) -> bool:
-        return self.graph is not None
-
-
-_CACHE: OrderedDict[tuple[str, str], PreparedDistrict] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-
-
-def _database_key(session: Session) -> str:
-    return session.connection().engine.url.render_as_string(hide_password=True)
-
-
-def _fingerprint(session: Session, district_code: str) -> tuple[Any, ...]:
-    # Sequences never hand out an id twice, so count and max id change whenever rows are replaced,
-    # even when a rolled-back import is followed by another with the same network_version.
-    row = session.execute(text("""
-        SELECT d.network_version,
-               (SELECT count(*) FROM walk_edge WHERE district_code = :d),
-               (SELECT coalesce(max(id), 0) FROM walk_edge WHERE district_code = :d),
-               (SELECT count(*) FROM building WHERE district_code = :d),
-               (SELECT coalesce(max(id), 0) FROM building WHERE district_code = :d),
-               (SELECT coalesce(sum(households), 0) FROM building WHERE district_code = :d),
-               (SELECT count(*) FROM compound_gate WHERE district_code = :d),
-               (SELECT coalesce(max(id), 0) FROM compound_gate WHERE district_code = :d),
-               (SELECT count(*) FROM barrier WHERE district_code = :d),
-               (SELECT coalesce(max(id), 0) FROM barrier WHERE district_code = :d),
-               (SELECT count(DISTINCT building_id) FROM resident WHERE district_code = :d)
-        FROM district d WHERE d.code = :d"""), {"d": district_code}).first()
-    if row is None:
-        raise NotFound(f"district {district_code} does not exist")
-    return tuple(int(v) for v in row)
-
-
-def prepare_district(session: Session, district_code: str, *, progress: Progress = noop_progress,
-                     reload: bool = False) -> PreparedDistrict:
-    """The district's attached walk network: from the cache when its network is unchanged, else loaded."""
-    return _prepare(session, district_code, progress=progress, reload=reload)[0]
-
-
-def _prepare(session: Session, district_code: str, *, progress: Progress = noop_progress,
-             reload: bool = False) -> tuple[PreparedDistrict, bool]:
-    """(prepared district, whether it came from the cache)."""
-    key = (_database_key(session), district_code)
-    fingerprint = _fingerprint(session, district_code)
-    with _CACHE_LOCK:
-        cached = _CACHE.get(key)
-        if cached is not None and cached.fingerprint == fingerprint and not reload:
-            _CACHE.move_to_end(key)
-            return cached, True
-    prepared = _load_district(session, district_code, fingerprint, progress)
-    with _CACHE_LOCK:
-        _CACHE[key] = prepared
-        _CACHE.move_to_end(key)
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return prepared, False
-
-
-def clear_cache() -> None:
-    """Forget every cached network (tests, or after editing the network by hand)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
-
-
-def _load_district(session: Session, district_code: str, fingerprint: tuple[Any, ...],
-                   progress: Progress) -> PreparedDistrict:
-    started = time.perf_counter()
-    p = {"d": district_code}
-    progress("loading buildings", 0.0)
-    # Buildings where people live: households recorded or estimated, or residents registered.
-    buildings = read_geo_frame(session, """
-        SELECT b.id, b.households, b.compound_id, ST_AsBinary(b.geom) AS geom FROM building b
-        WHERE b.district_code = :d AND (b.households > 0
-              OR EXISTS (SELECT 1 FROM resident r WHERE r.building_id = b.id))
-        ORDER BY b.id""", p)
-    if buildings.empty:
-        raise NotFound(f"district {district_code} has no residential buildings")
-    crs = metric_crs_for_frame(buildings)
-    footprints = np.asarray(buildings.geometry.to_crs(crs).values, dtype=object)
-    progress("loading the walk network", 0.2)
-    nodes = read_geo_frame(session, "SELECT id, ST_AsBinary(geom) AS geom FROM walk_node WHERE district_code = :d", p)
-    edges = read_geo_frame(session, """
-        SELECT id, source, target, length_m, cost, reverse_cost, is_main_road, ST_AsBinary(geom) AS geom
-        FROM walk_edge WHERE district_code = :d ORDER BY id""", p)
-    graph = None
-    if len(edges):
-        barriers = read_geo_frame(session, "SELECT kind, ST_AsBinary(geom) AS geom FROM barrier WHERE district_code = :d",
-                              p)
-        gates = read_geo_frame(session, "SELECT compound_id, ST_AsBinary(geom) AS geom FROM compound_gate "
-                                    "WHERE district_code = :d ORDER BY id", p)
-        progress("attaching buildings to the network", 0.5)
-        net = build_network(nodes, edges, barriers=barriers, crs=crs)
-        graph = attach_buildings(
-            net, footprints, compound=buildings["compound_id"].fillna(-1).to_numpy(dtype=np.int64),
-            gates=np.asarray(gates.geometry.to_crs(crs).values, dtype=object) if len(gates) else None,
-            gate_compound=gates["compound_id"].to_numpy(dtype=np.int64) if len(gates) else None)
-    progress("network ready", 1.0)
-    return PreparedDistrict(
-        district_code=district_code, fingerprint=fingerprint, crs=crs, graph=graph,
-        building_ids=buildings["id"].to_numpy(dtype=np.int64), footprints=footprints,
-        households=buildings["households"].to_numpy(dtype=np.int64), load_s=time.perf_counter() - started)
 
 
 def _facilities(session: Session, district_code: str, types: Sequence[str]) -> gpd.GeoDataFrame:
@@ -334,7 +201,8 @@ def compute_coverage(
     codes = _check_types(catalogue, types)
     progress("network", 0.0)
     cached_before = time.perf_counter()
-    prepared, cached = _prepare(session, code, progress=lambda s, f: progress(s, 0.4 * f))
+    prepared = prepare_district(session, code, progress=lambda s, f: progress(s, 0.4 * f))
+    cached = prepared.source != "prepared"
     load_s = time.perf_counter() - cached_before
     if mode == "network" and not prepared.has_network:
         raise InvalidInput(f"district {code} has no walk network; import one, or use straight-line mode "
@@ -344,7 +212,8 @@ def compute_coverage(
     ids = {c: facilities.loc[facilities["type_code"] == c, "id"].to_numpy(dtype=np.int64) for c in codes}
     t0 = time.perf_counter()
     coverages = compute_types(
-        prepared.graph, points, {c: catalogue[c].radius_m for c in codes}, footprints=prepared.footprints,
+        prepared.graph, points, {c: catalogue[c].radius_m for c in codes},
+        footprints=prepared.footprints if mode == "straight_line" else None,
         limit_factor=limit_factor, mode=mode, progress=lambda s, f: progress(f"distances: {s}", 0.4 + 0.3 * f))
     compute_s = time.perf_counter() - t0
     progress("roll-ups", 0.7)
@@ -375,6 +244,7 @@ def compute_coverage(
         report["store_s"] = round(time.perf_counter() - t1, 3)
     report["run_id"] = run_id
     report["network_cached"] = cached
+    report["network_source"] = prepared.source
     report["load_s"] = round(load_s, 3)
     report["compute_s"] = round(compute_s, 3)
     report["elapsed_s"] = round(time.perf_counter() - started, 3)
@@ -594,8 +464,8 @@ def coverage_gaps(
 
 
 def _units_for_ids(session: Session, code: str, ids: np.ndarray) -> pd.DataFrame:
-    shim = PreparedDistrict(district_code=code, fingerprint=(), crs="", graph=None, building_ids=ids,
-                            footprints=np.empty(0, dtype=object), households=np.zeros(len(ids), np.int64), load_s=0.0)
+    shim = PreparedDistrict(district_code=code, network_key="", crs="", graph=None, building_ids=ids,
+                            households=np.zeros(len(ids), np.int64), load_s=0.0)
     return _units(session, shim)[0]
 
 
@@ -1082,8 +952,7 @@ def supply_demand(
         SELECT b.id, b.households FROM building b WHERE b.district_code = :d AND (b.households > 0
                OR EXISTS (SELECT 1 FROM resident r WHERE r.building_id = b.id)) ORDER BY b.id"""), {"d": code}).all()
     ids = np.array([r[0] for r in homes], dtype=np.int64)
-    shim = PreparedDistrict(district_code=code, fingerprint=(), crs="", graph=None, building_ids=ids,
-                            footprints=np.empty(0, dtype=object),
+    shim = PreparedDistrict(district_code=code, network_key="", crs="", graph=None, building_ids=ids,
                             households=np.array([r[1] or 0 for r in homes], dtype=np.int64), load_s=0.0)
     population, population_source = _population(session, shim)
     units, names = _units(session, shim)

@@ -91,11 +91,17 @@ def test_the_network_is_cached_until_its_version_changes(db: Session, ids: dict)
     first = coverage_service.compute_coverage(db, district_code=town.DISTRICT, types=["kindergarten"], store=False)
     second = coverage_service.compute_coverage(db, district_code=town.DISTRICT, types=["kindergarten"], store=False)
     assert (first["network_cached"], second["network_cached"]) == (False, True)
-    # A re-imported network bumps the version; the cached graph must not be used for it.
+    # A changed network (here one edge's cost, edited in place) bumps its layer version; the cached
+    # graph must not be used for it.
+    db.execute(text("UPDATE walk_edge SET cost = cost WHERE id = (SELECT min(id) FROM walk_edge "
+                    "WHERE district_code = :d)"), {"d": town.DISTRICT})
+    third = coverage_service.compute_coverage(db, district_code=town.DISTRICT, types=["kindergarten"])
+    assert third["network_cached"] is False and third["network_source"] == "prepared"
+    # A facility edit bumps the district's network_version (runs go stale) but not the walk network.
     db.execute(text("UPDATE district SET network_version = network_version + 1 WHERE code = :d"),
                {"d": town.DISTRICT})
-    third = coverage_service.compute_coverage(db, district_code=town.DISTRICT, types=["kindergarten"])
-    assert third["network_cached"] is False and third["network_version"] == 2
+    fourth = coverage_service.compute_coverage(db, district_code=town.DISTRICT, types=["kindergarten"])
+    assert fourth["network_cached"] is True and fourth["network_version"] == 2
     assert coverage_service.latest_run(db, town.DISTRICT)["stale"] is False
 
 
