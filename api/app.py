@@ -128,6 +128,10 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Job workers start with the process (issue 20): queued jobs, also those left by a restart, run
+        # without waiting for a request to this process.
+        from api.routes.jobs import job_runner
+        job_runner(_app)
         yield
         tile_cache.close()
         jobs = getattr(_app.state, "jobs", None)
@@ -148,7 +152,7 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.login_limiter = LoginLimiter(per_username=settings.login_failures_per_username,
+    app.state.login_limiter = LoginLimiter(engine, per_username=settings.login_failures_per_username,
                                            per_ip=settings.login_failures_per_ip,
                                            window_seconds=settings.login_window_seconds)
     app.state.tile_cache = tile_cache

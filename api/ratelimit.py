@@ -1,24 +1,25 @@
 """Request guards: a cap on request body size, a cap on requests in progress, and a limit on failed sign-ins.
 
-Both are in-process: each worker process (``uvicorn --workers N``) keeps its own counters, so with
-N workers an attacker gets up to N times the failures before every worker refuses. That is enough
-to stop password guessing from one machine; a shared limit would need a shared store (Redis).
+The first two are per process by nature (a body, the requests this process is serving). Failed
+sign-ins are counted in PostgreSQL (``rate_limit``), so that with ``wangge serve --workers N`` an
+attacker gets the same number of guesses as against one process, not N times as many.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
-import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from gis.errors import DatabaseUnavailable, PayloadTooLarge, TooManyRequests
+from gis.services import ratelimits
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -134,70 +135,51 @@ def _content_length(scope: Scope) -> int | None:
 # --- sign-in failures ----------------------------------------------------------------------------
 
 
-def _user_key(username: str) -> tuple[str, str]:
+def _user_bucket(prefix: str, username: str) -> str:
     # authenticate() strips the name; folding case too stops "Admin" from being a fresh counter.
-    return ("user", username.strip().casefold())
+    name = username.strip().casefold()
+    if len(name) > 100:  # a bucket is at most 200 characters; a name that long is an attack anyway
+        name = "sha256:" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
+    return f"{prefix}:user:{name}"
 
 
 class LoginLimiter:
-    """Counts failed sign-ins per username and per client address in a sliding window.
+    """Counts failed sign-ins per username and per client address in a sliding window, in PostgreSQL.
 
     A caller over either limit is refused (TooManyRequests, with the seconds until the oldest
-    failure leaves the window) before the password is checked, so guessing costs no hashing.
-    ``clock`` returns seconds (monotonic); tests pass a fake one.
+    failure leaves the window) before the password is checked, so guessing costs no hashing. The
+    counts are rows of ``rate_limit`` (gis.services.ratelimits), so every server process of
+    ``wangge serve --workers N`` refuses after the same number of failures. ``clock`` returns
+    wall-clock seconds, the same in every process; tests pass a fake one, and a ``prefix`` of
+    their own so that their counts meet nobody else's.
     """
 
-    def __init__(self, *, per_username: int = 5, per_ip: int = 20, window_seconds: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
+    def __init__(self, engine: Engine, *, per_username: int = 5, per_ip: int = 20, window_seconds: float = 60.0,
+                 clock: Callable[[], float] = time.time, prefix: str = "login") -> None:
+        self.engine = engine
         self.per_username = per_username
         self.per_ip = per_ip
         self.window = window_seconds
         self.clock = clock
-        self.max_keys = max_keys
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()  # sync routes run in a thread pool
+        self.prefix = prefix
+
+    def _buckets(self, username: str, ip: str) -> dict[str, int]:
+        return {_user_bucket(self.prefix, username): self.per_username, f"{self.prefix}:ip:{ip}": self.per_ip}
 
     def check(self, *, username: str, ip: str) -> None:
         """Raise TooManyRequests when ``username`` or ``ip`` has used up its failures."""
-        now = self.clock()
-        with self._lock:
-            waits = [self._wait(_user_key(username), self.per_username, now),
-                     self._wait(("ip", ip), self.per_ip, now)]
-        wait = max(waits)
+        wait = ratelimits.failure_wait(self.engine, self._buckets(username, ip), window_seconds=self.window,
+                                       now=self.clock())
         if wait > 0:
-            seconds = max(1, math.ceil(wait))
+            seconds = max(1, math.ceil(wait - 1e-6))  # timestamps keep microseconds: 55.000001 is 55
             raise TooManyRequests(f"too many failed sign-ins for this account or address; try again in {seconds} s",
                                   details={"retry_after_seconds": seconds})
 
     def record_failure(self, *, username: str, ip: str) -> None:
         """Count one failed sign-in against both the username and the address."""
-        now = self.clock()
-        with self._lock:
-            if len(self._failures) >= self.max_keys:
-                self._prune(now)
-            for key in (_user_key(username), ("ip", ip)):
-                self._failures.setdefault(key, deque()).append(now)
+        ratelimits.record_failure(self.engine, list(self._buckets(username, ip)), window_seconds=self.window,
+                                  now=self.clock(), prefix=self.prefix)
 
     def record_success(self, *, username: str) -> None:
         """A right password clears the username's failures (the address keeps its count)."""
-        with self._lock:
-            self._failures.pop(_user_key(username), None)
-
-    def _wait(self, key: tuple[str, str], limit: int, now: float) -> float:
-        times = self._failures.get(key)
-        if not times:
-            return 0.0
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-            return 0.0
-        return times[0] + self.window - now if len(times) >= limit else 0.0
-
-    def _prune(self, now: float) -> None:
-        for key in list(self._failures):
-            self._wait(key, 1, now)
-        if len(self._failures) >= self.max_keys:  # a flood of distinct names: forget the oldest half
-            oldest = sorted(self._failures, key=lambda k: self._failures[k][-1])
-            for key in oldest[: len(oldest) // 2]:
-                del self._failures[key]
+        ratelimits.clear(self.engine, _user_bucket(self.prefix, username))

@@ -113,6 +113,14 @@ class Settings(BaseSettings):
     login_failures_per_ip: int = Field(default=20, description="failed sign-ins per client address per window")
     login_window_seconds: float = Field(default=60.0, description="the sign-in failure window")
 
+    # Background jobs (issue 20, gis/services/jobs.py): a queue in PostgreSQL shared by every server
+    # process. One worker thread per process by default: a job keeps a core busy, and with
+    # `wangge serve --workers 2` on two cores that is one job per core beside the requests.
+    job_workers: int = Field(default=1, ge=0, description="job worker threads per server process (0: only queue)")
+    job_lease_seconds: float = Field(default=60.0, gt=0, description="a running job whose worker has not beaten "
+                                                                     "for this long is taken back")
+    job_poll_seconds: float = Field(default=1.0, gt=0, description="how often an idle worker looks for queued jobs")
+
     # Incidents (domain §5, issue 7). Deadline limits per stage × urgency × area are the defaults of
     # gis.cases.deadlines; these override them (minutes) without code.
     case_timezone: str = Field(default="Asia/Shanghai", description="the working calendar's time zone")
@@ -132,6 +140,12 @@ class Settings(BaseSettings):
     case_boundary_tolerance_m: float = Field(
         default=0.01, description="a reported point this close to a grid boundary counts as on it")
     case_categories_path: Path | None = Field(default=None, description="a city's own incident_categories.csv")
+    # Issue 18 (cases beyond the grid): who verifies (never the handler of the case), the share of
+    # 随手办 reports a verifier checks instead of the automatic photo check.
+    case_verifier_roles: list[str] = Field(default=["supervisor", "grid_leader", "admin"],
+                                           description="roles that verify (核查) cases")
+    case_quick_fix_sample_share: float = Field(default=0.2, ge=0, le=1,
+                                               description="share of 随手办 reports sampled for a verifier's check")
     incident_photo_max_bytes: int = Field(default=10 * 1024 * 1024, description="largest photo accepted")
     incident_photo_max_pixels: int = Field(default=50_000_000,
                                            description="most pixels a photo may decode to (bigger: refused unread)")

@@ -22,6 +22,7 @@ from api.routes.jobs import JOB_STARTED, JobsDep, start_job
 from gis.errors import InvalidInput, NotFound
 from gis.services import coverage as coverage_service
 from gis.services import resources
+from gis.services.jobs import job_kind
 from gis.services.resources import Page
 
 router = APIRouter(tags=["coverage"], responses=ERROR_RESPONSES)
@@ -120,19 +121,22 @@ def create_run(body: CoverageRunCreate, session: SessionDep, principal: Principa
     if unknown:
         raise InvalidInput(f"types: unknown facility type {', '.join(unknown)}; see /facility-types",
                            details={"field": "types", "unknown": unknown})
-    uid = principal.user_id
-
-    def work(s: Session, progress: Any) -> dict[str, Any]:
-        report = coverage_service.compute_coverage(s, district_code=code, types=body.types, mode=body.mode,
-                                                   progress=progress)
-        coverage_service.set_run_owner(s, report["run_id"], uid)
-        return {"run_id": report["run_id"], "href": f"/coverage/runs/{report['run_id']}", **report}
-
+    parameters = {**body.model_dump(mode="json", exclude={"background"}), "district_code": code}
     if body.background:
-        return start_job(jobs, principal, kind="coverage_run", work=work, links=lambda r: [r["href"]],
-                         parameters={**body.model_dump(exclude={"background"}), "district_code": code})
-    result = work(session, lambda _stage, _fraction: None)
+        return start_job(jobs, principal, kind="coverage_run", parameters=parameters)
+    result = run_coverage(session, lambda _stage, _fraction: None, settings=None, owner_id=principal.user_id,
+                          **parameters)
     return JSONResponse(result, status_code=201, headers={"Location": result["href"]})
+
+
+# The work of a coverage run, answered at once or run as a background job by any server process.
+@job_kind("coverage_run", links=lambda result: [result["href"]])
+def run_coverage(session: Session, progress: Any, *, settings: Any, owner_id: int | None, district_code: str,
+                 types: list[str] | None = None, mode: str = "network") -> dict[str, Any]:
+    report = coverage_service.compute_coverage(session, district_code=district_code, types=types, mode=mode,
+                                               progress=progress)
+    coverage_service.set_run_owner(session, report["run_id"], owner_id)
+    return {"run_id": report["run_id"], "href": f"/coverage/runs/{report['run_id']}", **report}
 
 
 @router.post("/coverage/site", summary="Suggest sites for new facilities that newly cover the most people")

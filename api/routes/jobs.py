@@ -1,13 +1,13 @@
 """Background jobs: status, progress, result or error, and links to what they created.
 
-Jobs are held in this process's memory (``gis.services.jobs``): single-process deployments
-only, and a restart forgets them. A user sees their own jobs; an admin sees everyone's.
+Jobs are rows of the durable queue (``gis.services.jobs``): any server process queues, runs and
+answers for any job, and queued jobs survive a restart. A user sees their own jobs; an admin
+sees everyone's. Each process runs ``WANGGE_JOB_WORKERS`` worker threads (0: it only queues).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,21 +16,30 @@ from fastapi.responses import JSONResponse
 from api.deps import PrincipalDep
 from api.errors import ERROR_RESPONSES, error_body, public_message, status_for
 from gis.errors import WanggeError
-from gis.services.jobs import Job, JobRunner, Progress
+from gis.services.jobs import Job, JobLost, JobRunner
 from gis.services.users import Principal
 
 router = APIRouter(tags=["jobs"], responses=ERROR_RESPONSES)
 _RUNNER_LOCK = threading.Lock()
 
 
-def get_job_runner(request: Request) -> JobRunner:
-    """The app's job runner, made on first use with the app's engine."""
-    state = request.app.state
+def job_runner(app: Any) -> JobRunner:
+    """The app's job runner, made on first use with the app's engine and started (its workers polling)."""
+    state = app.state
     with _RUNNER_LOCK:
         runner = getattr(state, "jobs", None)
         if runner is None:
-            runner = state.jobs = JobRunner(state.engine)
+            settings = state.settings
+            runner = state.jobs = JobRunner(state.engine, settings=settings, workers=settings.job_workers,
+                                            lease_seconds=settings.job_lease_seconds,
+                                            poll_seconds=settings.job_poll_seconds)
+            runner.start()
     return runner
+
+
+def get_job_runner(request: Request) -> JobRunner:
+    """The app's job runner (a dependency)."""
+    return job_runner(request.app)
 
 
 JobsDep = Annotated[JobRunner, Depends(get_job_runner)]
@@ -59,7 +68,9 @@ def describe_job(job: Job, *, with_result: bool = True) -> dict[str, Any]:
                 out["stage"], details = f"failed: {message}", {"job_id": job.id}
             else:
                 details = exc.details
-            out["error"] = {**error_body(exc.code, message, details), "status": status_for(exc)}
+            # A lost job is the server's failure, not the caller's: 500, though its words are for people.
+            status = 500 if isinstance(exc, JobLost) else status_for(exc)
+            out["error"] = {**error_body(exc.code, message, details), "status": status}
         else:  # the log has the traceback; the client gets the job id to name it
             out["error"] = {**error_body("internal", "internal error; the job id names it in the server log",
                                          {"job_id": job.id}), "status": 500}
@@ -68,11 +79,9 @@ def describe_job(job: Job, *, with_result: bool = True) -> dict[str, Any]:
     return out
 
 
-def start_job(runner: JobRunner, principal: Principal, *, kind: str, parameters: dict[str, Any],
-              work: Callable[[Any, Progress], Any], links: Callable[[Any], list[str]]) -> JSONResponse:
-    """Queue ``work`` for ``principal`` and answer 202 with the job and its Location."""
-    job = runner.submit(kind=kind, work=work, owner_id=principal.user_id, owner=principal.username,
-                        parameters=parameters, links=links)
+def start_job(runner: JobRunner, principal: Principal, *, kind: str, parameters: dict[str, Any]) -> JSONResponse:
+    """Queue a job of ``kind`` (registered with ``gis.services.jobs.job_kind``) for ``principal``; 202 with Location."""
+    job = runner.submit(kind=kind, owner_id=principal.user_id, owner=principal.username, parameters=parameters)
     return JSONResponse(describe_job(job), status_code=202, headers={"Location": f"/jobs/{job.id}"})
 
 

@@ -25,6 +25,7 @@ from gis.services import partition as partition_service
 from gis.services import plans as plan_service
 from gis.services import privacy, resources
 from gis.services import users as user_service
+from gis.services.jobs import job_kind
 from gis.services.resources import Page
 
 router = APIRouter(tags=["plans"], responses=ERROR_RESPONSES)
@@ -85,6 +86,37 @@ def _suggestions_body(summaries: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _plan_links(result: dict[str, Any]) -> list[str]:
     return [p["href"] for p in result["plans"]]
+
+
+def _no_progress(_stage: str, _fraction: float) -> None:
+    pass
+
+
+# The work of a suggestion, whether answered at once or run as a background job (by any server
+# process, from the JSON parameters the job was queued with: gis.services.jobs).
+@job_kind("grid_suggestions", links=_plan_links)
+def run_grid_suggestions(session: Session, progress: Any, *, settings: Any, owner_id: int | None,
+                         **params: Any) -> dict[str, Any]:
+    if params.get("district_code") is not None or params.get("all"):
+        return _suggestions_body(partition_service.suggest_all_grids(
+            session, settings, district_code=params.get("district_code"), lo=params.get("min"), hi=params.get("max"),
+            keep_current=params.get("keep_current", False), seed=params.get("seed", 0), created_by=owner_id,
+            progress=progress))
+    return _suggestions_body([partition_service.suggest_grids(
+        session, settings, community_code=params["community_code"], lo=params.get("min"), hi=params.get("max"),
+        keep_current=params.get("keep_current", False), locked=tuple(params.get("locked") or ()),
+        allow_crossing=tuple(params.get("allow_crossing") or ()), seed=params.get("seed", 0), created_by=owner_id,
+        progress=progress)])
+
+
+@job_kind("community_suggestions", links=_plan_links)
+def run_community_suggestions(session: Session, progress: Any, *, settings: Any, owner_id: int | None,
+                              **params: Any) -> dict[str, Any]:
+    return _suggestions_body([partition_service.suggest_communities(
+        session, settings, street_code=params.get("street_code"), district_code=params.get("district_code"),
+        lo=params.get("min"), hi=params.get("max"), keep_current=params.get("keep_current", False),
+        allow_crossing=tuple(params.get("allow_crossing") or ()), seed=params.get("seed", 0), created_by=owner_id,
+        progress=progress)])
 
 
 def _created(body: dict[str, Any]) -> JSONResponse:
@@ -149,23 +181,12 @@ def suggest_grids(body: GridSuggestionRequest, session: SessionDep, settings: Se
                                "community_code with them", details={"field": "locked" if body.locked else
                                                                    "allow_crossing"})
         _communities_of(session, body.district_code)
-
-        def work(s: Session, progress: Any) -> dict[str, Any]:
-            return _suggestions_body(partition_service.suggest_all_grids(
-                s, settings, district_code=body.district_code, lo=body.min, hi=body.max,
-                keep_current=body.keep_current, seed=body.seed, created_by=uid, progress=progress))
     else:
         _check_community(session, body.community_code)  # type: ignore[arg-type]
-
-        def work(s: Session, progress: Any) -> dict[str, Any]:
-            return _suggestions_body([partition_service.suggest_grids(
-                s, settings, community_code=body.community_code, lo=body.min, hi=body.max,  # type: ignore[arg-type]
-                keep_current=body.keep_current, locked=tuple(body.locked), allow_crossing=tuple(body.allow_crossing),
-                seed=body.seed, created_by=uid, progress=progress)])
+    parameters = body.model_dump(mode="json", exclude={"background"})
     if body.background:
-        return start_job(jobs, principal, kind="grid_suggestions", work=work, links=_plan_links,
-                         parameters=body.model_dump(exclude={"background"}))
-    return _created(work(session, lambda _stage, _fraction: None))
+        return start_job(jobs, principal, kind="grid_suggestions", parameters=parameters)
+    return _created(run_grid_suggestions(session, _no_progress, settings=settings, owner_id=uid, **parameters))
 
 
 def _check_community(session: Session, code: str) -> None:
@@ -187,15 +208,10 @@ def suggest_communities(body: CommunitySuggestionRequest, session: SessionDep, s
     user_service.require_district(principal, (body.street_code or body.district_code or "")[:6],
                                   "community suggestions")
 
-    def work(s: Session, progress: Any) -> dict[str, Any]:
-        return _suggestions_body([partition_service.suggest_communities(
-            s, settings, street_code=body.street_code, district_code=body.district_code, lo=body.min, hi=body.max,
-            keep_current=body.keep_current, allow_crossing=tuple(body.allow_crossing), seed=body.seed,
-            created_by=uid, progress=progress)])
+    parameters = body.model_dump(mode="json", exclude={"background"})
     if body.background:
-        return start_job(jobs, principal, kind="community_suggestions", work=work, links=_plan_links,
-                         parameters=body.model_dump(exclude={"background"}))
-    return _created(work(session, lambda _stage, _fraction: None))
+        return start_job(jobs, principal, kind="community_suggestions", parameters=parameters)
+    return _created(run_community_suggestions(session, _no_progress, settings=settings, owner_id=uid, **parameters))
 
 
 @router.post("/plans/{plan_id}/adopt", summary="Adopt a draft plan: its units become the new boundary versions")

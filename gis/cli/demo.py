@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from gis.cli.output import console, db_transaction, log, progress_bar, settings
-from gis.cli.serve import run_server
+from gis.cli.serve import default_workers, run_server
 
 
 def register(app: typer.Typer) -> None:
@@ -74,5 +74,6 @@ def register(app: typer.Typer) -> None:
                           f"{sm['street_length_m']:,.0f} m (see `wangge patrols coverage --grid "
                           f"{patrol['grid_code']} --week {patrol['week']}`)", highlight=False)
         if serve:
-            # The one start that may use the public demo secret and sign in the demo_* accounts.
-            run_server(s, port=port)
+            # The one start that may use the public demo secret and sign in the demo_* accounts; on every
+            # core (issue 20: jobs, limits and caches are shared through PostgreSQL).
+            run_server(s, port=port, workers=default_workers())

@@ -1,8 +1,16 @@
-"""``wangge serve``: the HTTP API and web app."""
+"""``wangge serve``: the HTTP API and web app, in one process or several (``--workers N``).
+
+Several processes share nothing in memory: jobs, the sign-in limiter, the tile cache's versions
+and tokens live in PostgreSQL (or are announced through it), so any process answers any request.
+uvicorn starts each worker process from an import string, so the settings this command resolved
+(including what ``wangge demo`` sets beyond the environment) travel to them as JSON in
+``WANGGE_SERVE_SETTINGS`` and ``app_factory`` builds each process's app from them.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -11,20 +19,53 @@ from gis.cli.output import console, settings
 if TYPE_CHECKING:
     from gis.settings import Settings
 
+SETTINGS_ENV = "WANGGE_SERVE_SETTINGS"
+HOST_ENV = "WANGGE_SERVE_HOST"
 
-def run_server(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    """Serve the app until interrupted."""
+
+def app_factory() -> Any:
+    """The app of one worker process, from the settings the parent resolved (uvicorn calls this)."""
+    from api.app import create_app
+    from gis.settings import Settings
+
+    resolved = Settings.model_validate_json(os.environ[SETTINGS_ENV])
+    return create_app(resolved, host=os.environ.get(HOST_ENV) or resolved.host)
+
+
+def run_server(settings: Settings, *, host: str | None = None, port: int | None = None, workers: int = 1) -> None:
+    """Serve the app until interrupted, in ``workers`` processes."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import check_secret
 
     bind_host, bind_port = host or settings.host, port or settings.port
-    app = create_app(settings, host=bind_host)
-    console.print(f"Wangge is at http://{bind_host}:{bind_port}/  (health: /health, API docs: /docs)",
-                  highlight=False)
+    workers = max(1, workers)
     # No proxy headers from uvicorn: it would believe X-Forwarded-For from loopback, where a local
     # nginx and an attacker look alike; the app trusts only WANGGE_TRUSTED_PROXIES.
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level="info", proxy_headers=False)
+    options: dict[str, Any] = {"host": bind_host, "port": bind_port, "log_level": "info", "proxy_headers": False}
+    if workers == 1:
+        from api.app import create_app
+
+        app = create_app(settings, host=bind_host)
+        announce(bind_host, bind_port, settings, workers)
+        uvicorn.run(app, **options)
+        return
+    check_secret(settings, host=bind_host)  # refused here once, not in every child
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    os.environ[HOST_ENV] = bind_host
+    announce(bind_host, bind_port, settings, workers)
+    uvicorn.run("gis.cli.serve:app_factory", factory=True, workers=workers, **options)
+
+
+def announce(host: str, port: int, settings: Settings, workers: int) -> None:
+    processes = "one process" if workers == 1 else f"{workers} processes"
+    console.print(f"Wangge is at http://{host}:{port}/  (health: /health, API docs: /docs; {processes}, "
+                  f"{settings.job_workers} job worker(s) each)", highlight=False)
+
+
+def default_workers() -> int:
+    """Every core of the machine (what ``wangge demo`` serves with)."""
+    return max(1, os.cpu_count() or 1)
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +73,9 @@ def register(app: typer.Typer) -> None:
     def serve(
         host: str = typer.Option(None, help="Address to listen on (default: WANGGE_HOST or 127.0.0.1)."),
         port: int = typer.Option(None, help="Port (default: WANGGE_PORT or 8000)."),
+        workers: int = typer.Option(1, min=1, help="Server processes; each runs WANGGE_JOB_WORKERS job workers "
+                                                   "(default 1). Jobs, sign-in limits and caches are shared "
+                                                   "through PostgreSQL, so any process answers any request."),
     ) -> None:
         """Run the HTTP API and web app."""
-        run_server(settings(), host=host, port=port)
+        run_server(settings(), host=host, port=port, workers=workers)

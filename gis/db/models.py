@@ -897,15 +897,18 @@ class TileCache(Base):
 # --- issue 18, visits (helper D): their classes live in their own module, loaded here for Base.metadata ---
 from gis.db.models_visits import Visit, VisitCadence  # noqa: E402, F401
 
+# --- issue 17, idempotency keys (helper F): own module, loaded here for Base.metadata ---
+from gis.db.models_idempotency import IdempotencyKey  # noqa: E402, F401
+
+# --- issue 20, job queue (helper A): own module, loaded here for Base.metadata ---
+from gis.db.models_jobs import Job  # noqa: E402, F401
+
 # --- issue 18, departments, summons and urging (helper C): own module, loaded here for Base.metadata ---
 from gis.db.models_cases import CaseSummons, Department, DepartmentCategory, IncidentUrging  # noqa: E402, F401
 
 # --- issue 22, community ledgers (helper E): their classes live in their own module, loaded here for Base.metadata ---
 from gis.db.models_ledgers import (LedgerProject, LedgerResource, Need, NeedEvent, NeedKind,  # noqa: E402, F401
                                    ProjectClaim, ProjectResource, UnitContact, Volunteer, VolunteerShift)
-
-# --- issue 17, idempotency keys (helper F): own module, loaded here for Base.metadata ---
-from gis.db.models_idempotency import IdempotencyKey  # noqa: E402, F401
 
 # --- issue 20, prepared coverage networks (helper B): own module, loaded here for Base.metadata ---
 from gis.db.models_coverage import CoverageNetworkCache  # noqa: E402, F401

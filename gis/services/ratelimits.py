@@ -2,7 +2,8 @@
 
 A fixed window per bucket (``open311:addr:203.0.113.9``): one upsert counts a hit and returns the
 count, atomically, in its own short transaction, so a refused or failed request still counts and
-a rolled-back request cannot hand its hit back.
+a rolled-back request cannot hand its hit back. Failed sign-ins (api/ratelimit.py LoginLimiter)
+use a sliding window over the same table.
 """
 
 from __future__ import annotations
@@ -44,3 +45,40 @@ def hit(engine: Engine, bucket: str, *, limit: int, window_seconds: int, what: s
                               details={"retry_after_seconds": retry, "limit": limit,
                                        "window_seconds": window_seconds})
     return int(hits)
+
+
+# --- failed sign-ins: a sliding window over the same table ---------------------------------------
+#
+# A row per failure time (window_start is the failure's own instant, hits > 1 only when two land
+# on the same microsecond), so that the wait is exact: the oldest failure in the window leaves it
+# at a known moment. Every server process counts against the same rows.
+
+
+def failure_wait(engine: Engine, limits: dict[str, int], *, window_seconds: float, now: float) -> float:
+    """Seconds until the fullest of ``limits`` (bucket → failures allowed) has room again; 0 when all have room."""
+    with engine.begin() as conn:
+        rows = conn.execute(text("""
+            SELECT bucket, sum(hits) AS n, extract(epoch FROM min(window_start)) AS oldest FROM rate_limit
+            WHERE bucket = ANY(CAST(:b AS text[])) AND window_start > to_timestamp(:cut) GROUP BY bucket"""),
+            {"b": list(limits), "cut": now - window_seconds}).all()
+    waits = [float(r.oldest) + window_seconds - now for r in rows if r.n >= limits[r.bucket]]
+    return max([0.0, *waits])
+
+
+def record_failure(engine: Engine, buckets: list[str], *, window_seconds: float, now: float, prefix: str) -> None:
+    """Count one failure at ``now`` on each bucket; drop what has left their window, and day-old rows of ``prefix``."""
+    with engine.begin() as conn:
+        conn.execute(text("""
+            INSERT INTO rate_limit (bucket, window_start, hits) SELECT b, to_timestamp(:now), 1 FROM unnest(CAST(:b AS text[])) b
+            ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limit.hits + 1"""),
+            {"b": buckets, "now": now})
+        conn.execute(text("""
+            DELETE FROM rate_limit WHERE (bucket = ANY(CAST(:b AS text[])) AND window_start <= to_timestamp(:cut))
+               OR (bucket LIKE :prefix AND window_start < to_timestamp(:now) - interval '1 day')"""),
+            {"b": buckets, "cut": now - window_seconds, "now": now, "prefix": f"{prefix}:%"})
+
+
+def clear(engine: Engine, bucket: str) -> None:
+    """Forget every failure of ``bucket`` (a right password clears its username)."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM rate_limit WHERE bucket = :b"), {"b": bucket})

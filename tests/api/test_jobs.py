@@ -1,12 +1,14 @@
 """Background jobs: 202 with a Location, progress to done with links, failures in the error model, owners only.
 
+Jobs are rows of the durable queue (gis/services/jobs.py); tests/api/test_jobs_queue.py has
+several processes, restarts and dead workers.
+
 A job runs in its own session and commits, outside the test's rolled-back transaction; the
 ``committed`` fixture deletes what the jobs of a test wrote.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 import coverage_town as town
 from gis.errors import InvalidInput
-from gis.services.jobs import JobRunner
+from gis.services.jobs import JobRunner, job_kind
 
 EMPTY_DISTRICT = "320197"
 WAIT_S = 600  # an upper bound for a stuck job, not a speed requirement
@@ -93,37 +95,55 @@ def test_a_failed_job_reports_its_error_in_the_error_model(api_app, api_engine: 
     assert job["stage"].startswith("failed")
 
 
+SEEN: list[tuple[str, float]] = []
+
+
+@job_kind("test.progress")
+def _reports_progress(_session, progress, *, settings, owner_id, job_id: str, answer: int) -> dict:
+    for stage, fraction in (("loading", 0.2), ("computing", 0.6), ("a sub-step restarting its count", 0.1)):
+        progress(stage, fraction)
+        with _session.bind.connect() as conn:  # as another process would read it
+            row = conn.execute(text("SELECT stage, fraction FROM job WHERE id = :id"), {"id": job_id}).one()
+        SEEN.append((row.stage, row.fraction))
+    return {"answer": answer, "owner_id": owner_id}
+
+
+@job_kind("test.broken")
+def _broken(_session, _progress, **_params) -> None:
+    raise RuntimeError("secret internals")
+
+
+@job_kind("test.refused")
+def _refused(_session, _progress, **_params) -> None:
+    raise InvalidInput("min: too small", details={"field": "min"})
+
+
 def test_the_runner_reports_progress_and_hides_internal_errors(api_engine: Engine) -> None:
-    runner = JobRunner(api_engine)
-    seen: list[tuple[str, float]] = []
-    submitted = threading.Event()  # the job may start before submit() has returned its id
+    queue = JobRunner(api_engine, workers=0)  # nobody else's workers: this test runs each job itself
+    SEEN.clear()
+    job = queue.submit(kind="test.progress", parameters={"answer": 42}, owner_id=1, owner="admin")
+    # The job's own id is a parameter only so that the work can read its row back.
+    with api_engine.begin() as conn:
+        conn.execute(text("UPDATE job SET parameters = parameters || jsonb_build_object('job_id', id) "
+                          "WHERE id = :id"), {"id": job.id})
+    assert queue.run_one() == job.id
+    done = queue.get(job.id)
+    assert SEEN == [("loading", 0.2), ("computing", 0.6), ("a sub-step restarting its count", 0.6)]
+    assert (done.status, done.fraction, done.result, done.stage) == ("done", 1.0, {"answer": 42, "owner_id": 1},
+                                                                     "done")
 
-    def work(_session, progress) -> dict:
-        submitted.wait(WAIT_S)
-        for stage, fraction in (("loading", 0.2), ("computing", 0.6), ("a sub-step restarting its count", 0.1)):
-            progress(stage, fraction)
-            job = runner.get(job_id)
-            seen.append((job.stage, job.fraction))
-        return {"answer": 42}
-
-    job_id = runner.submit(kind="test", work=work, owner_id=1, owner="admin").id
-    submitted.set()
-    done = runner.wait(job_id, timeout=WAIT_S)
-    assert seen == [("loading", 0.2), ("computing", 0.6), ("a sub-step restarting its count", 0.6)]
-    assert (done.status, done.fraction, done.result) == ("done", 1.0, {"answer": 42})
-
-    def broken(_session, _progress) -> None:
-        raise RuntimeError("secret internals")
-
-    def refused(_session, _progress) -> None:
-        raise InvalidInput("min: too small", details={"field": "min"})
-
-    failed = runner.wait(runner.submit(kind="test", work=broken, owner_id=2).id, timeout=WAIT_S)
+    failed = queue.submit(kind="test.broken", owner_id=2)
+    rejected = queue.submit(kind="test.refused", owner_id=2)
+    assert queue.run_one() == failed.id and queue.run_one() == rejected.id
+    failed, rejected = queue.get(failed.id), queue.get(rejected.id)
     assert failed.status == "failed" and isinstance(failed.error, RuntimeError)
-    rejected = runner.wait(runner.submit(kind="test", work=refused, owner_id=2).id, timeout=WAIT_S)
-    assert rejected.stage == "failed: min: too small"
-    assert [j.id for j in runner.list(owner_id=2)] == [rejected.id, failed.id]
-    runner.shutdown()
+    assert "secret internals" not in str(failed.error)  # the row keeps only that it was internal
+    assert rejected.stage == "failed: min: too small" and isinstance(rejected.error, InvalidInput)
+    assert rejected.error.details == {"field": "min"}
+    assert [j.id for j in queue.list(owner_id=2)][:2] == [rejected.id, failed.id]
+    with pytest.raises(ValueError, match="unknown job kind 'no.such.kind'"):
+        queue.submit(kind="no.such.kind")
+    queue.shutdown()
 
 
 def test_an_internal_failure_reaches_the_client_without_its_internals() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -24,7 +25,9 @@ def clock(api_app) -> Iterator[FakeClock]:
     """A fresh limiter (5 per username, 20 per address, 60 s) on a fake clock, the app's own restored after."""
     fake = FakeClock()
     original = api_app.state.login_limiter
-    api_app.state.login_limiter = LoginLimiter(per_username=5, per_ip=20, window_seconds=60, clock=fake)
+    # Counted in the database: a prefix of its own keeps this test's failures from any other test's.
+    api_app.state.login_limiter = LoginLimiter(api_app.state.engine, per_username=5, per_ip=20, window_seconds=60,
+                                               clock=fake, prefix=f"login-test-{uuid.uuid4().hex[:8]}")
     try:
         yield fake
     finally:
@@ -73,12 +76,22 @@ def test_twenty_failures_from_one_address_lock_the_address(client: TestClient, c
     assert sign_in(client, "viewer", api_world.PASSWORD).status_code == 200
 
 
-def test_the_limiter_forgets_old_entries_and_bounds_its_memory() -> None:
+def test_the_limiter_forgets_failures_that_left_the_window(api_app) -> None:
+    from sqlalchemy import text
+
     clock = FakeClock()
-    limiter = LoginLimiter(per_username=5, per_ip=1000, window_seconds=60, clock=clock, max_keys=100)
-    for i in range(500):
+    prefix = f"login-test-{uuid.uuid4().hex[:8]}"
+    limiter = LoginLimiter(api_app.state.engine, per_username=5, per_ip=1000, window_seconds=60, clock=clock,
+                           prefix=prefix)
+    count = text("SELECT count(*) FROM rate_limit WHERE bucket LIKE :p")
+    for i in range(50):
         limiter.record_failure(username=f"name_{i}", ip="10.0.0.1")
-    assert len(limiter._failures) <= 100
+    with api_app.state.engine.connect() as conn:
+        assert conn.execute(count, {"p": f"{prefix}:%"}).scalar_one() == 51  # 50 names, one address
     clock.now += 61
-    limiter.record_failure(username="late", ip="10.0.0.2")
-    limiter.check(username="name_499", ip="10.0.0.1")  # old failures expired: no error
+    limiter.record_failure(username="late", ip="10.0.0.1")  # the address's old failures go
+    limiter.check(username="name_49", ip="10.0.0.1")  # old failures expired: no error
+    clock.now += 24 * 3600 + 1
+    limiter.record_failure(username="later", ip="10.0.0.2")  # day-old rows of every name go
+    with api_app.state.engine.connect() as conn:
+        assert conn.execute(count, {"p": f"{prefix}:%"}).scalar_one() == 2
