@@ -24,6 +24,8 @@ PERSONAL = frozenset({"admin", "grid_leader", "grid_worker"})
 FIELD_STAFF = frozenset({"admin", "grid_leader", "grid_worker"})
 # Who sets up and dissolves party branches and groups: admins, and grid leaders in their grids.
 PARTY_WRITERS = frozenset({"admin", "grid_leader"})
+# Who keeps the community ledgers (issue 22): admins, grid staff (their grids), street and community officers.
+LEDGER_WRITERS = frozenset({"admin", "grid_leader", "grid_worker", "street_officer", "community_officer"}) & EVERYONE
 
 ACCESS: dict[str, frozenset[str]] = {
     # health and sign-in
@@ -135,6 +137,34 @@ ACCESS: dict[str, frozenset[str]] = {
     "GET /party/check": EVERYONE,
     "GET /grids/{code}/contacts": PERSONAL,
     "POST /grids/{code}/contacts": FIELD_STAFF,
+    # community ledgers (api/routes/ledgers.py, issue 22): the services scope every row (grid staff their
+    # grids, a unit_contact its own unit) and word personal fields masked and audited; figures name nobody
+    "GET /ledgers/kinds": EVERYONE,
+    "POST /ledgers/kinds": LEDGER_WRITERS,
+    "GET /ledgers/needs": EVERYONE,
+    "POST /ledgers/needs": LEDGER_WRITERS,
+    "POST /ledgers/needs/import": LEDGER_WRITERS,
+    "GET /ledgers/needs/reach": EVERYONE,
+    "GET /ledgers/needs/layer": EVERYONE,
+    "GET /ledgers/needs/{need_id}": EVERYONE,
+    "POST /ledgers/needs/{need_id}/actions": LEDGER_WRITERS,
+    "POST /ledgers/public/needs": PUBLIC,  # a resident's form, rate-limited per address like Open311
+    "GET /ledgers/resources": EVERYONE,
+    "POST /ledgers/resources": LEDGER_WRITERS | {"unit_contact"},
+    "PATCH /ledgers/resources/{resource_id}": LEDGER_WRITERS | {"unit_contact"},
+    "POST /ledgers/unit-contacts": ADMIN,
+    "GET /ledgers/projects": EVERYONE,
+    "POST /ledgers/projects": LEDGER_WRITERS,
+    "GET /ledgers/projects/{project_id}": EVERYONE,
+    "POST /ledgers/projects/{project_id}/actions": LEDGER_WRITERS,
+    "POST /ledgers/projects/{project_id}/claims": LEDGER_WRITERS | {"unit_contact"},
+    "POST /ledgers/projects/{project_id}/signups": LEDGER_WRITERS,
+    "PUT /ledgers/signups/{shift_id}/hours": LEDGER_WRITERS,
+    "GET /ledgers/volunteers": LEDGER_WRITERS,
+    "POST /ledgers/volunteers": LEDGER_WRITERS,
+    "GET /ledgers/communities/{code}/lists": EVERYONE,
+    "GET /ledgers/communities/{code}/export": EVERYONE,
+    "GET /stats/ledgers": EVERYONE,
 }
 
 

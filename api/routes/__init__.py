@@ -7,3 +7,7 @@ from api.routes import (auth, boundaries, buildings, cases, coverage, edits, hea
 ROUTERS = [health.router, auth.router, users.router, edits.router, buildings.router, boundaries.router,
            plans.router, coverage.router, jobs.router, people.router, patrols.router,
            cases.router, open311.router, tiles.router, party.router, levels.router]
+
+from api.routes import ledgers  # noqa: E402  community ledgers, 双报到 and volunteers (issue 22)
+
+ROUTERS.append(ledgers.router)
