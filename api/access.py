@@ -113,6 +113,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "POST /incidents/{incident_id}/photos": FIELD_STAFF,
     "GET /incidents/{incident_id}/photos/{photo_id}": EVERYONE,  # whoever may see the case
     "GET /stats/cases": EVERYONE,  # aggregates (三率), not personal
+    "GET /stats/case-status": EVERYONE,  # the dashboard's cases by status per grid: counts of a district
     # Open311 GeoReport v2 (api/routes/open311.py): public, no personal data; filing follows
     # Settings.open311_api_keys (none: anyone, as on a 12345 web form; some: api_key required)
     "GET /open311/v2/services.json": PUBLIC,

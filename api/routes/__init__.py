@@ -11,3 +11,7 @@ ROUTERS = [health.router, auth.router, users.router, edits.router, buildings.rou
 from api.routes import ledgers  # noqa: E402  community ledgers, 双报到 and volunteers (issue 22)
 
 ROUTERS.append(ledgers.router)
+
+from api.routes import dashboard  # noqa: E402  the district dashboard's case counts (issue 17)
+
+ROUTERS.append(dashboard.router)

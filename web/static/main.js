@@ -5,12 +5,12 @@ import { installReason, setReasonDefault, showReason } from "./reason.js";
 import { $, fail, say } from "./ui.js";
 
 const VIEWS = {
-  admin: "./planner.js",
-  district_planner: "./planner.js",
-  facility_planner: "./facility.js",
-  grid_leader: "./worker.js",
+  admin: "./switcher.js",  // the views in switcher.js TABS (?view=)
+  district_planner: "./switcher.js",  // the views in switcher.js TABS (?view=)
+  facility_planner: "./switcher.js",  // the views in switcher.js TABS (?view=)
+  grid_leader: "./switcher.js",  // the views in switcher.js TABS (?view=)
   grid_worker: "./worker.js",
-  viewer: "./planner.js",
+  viewer: "./switcher.js",  // the views in switcher.js TABS (?view=)
 };
 // What each view most often reads personal records for: the reason offered when it first asks.
 const REASON_DEFAULTS = {
