@@ -12,8 +12,15 @@ Routes timed per case (same limit: twice each type's radius):
 
 * ``ours_run``: ``gis.coverage`` with the district's network prepared (what every `wangge coverage
   compute` after the first does): locate the facilities, one multi-source scipy Dijkstra per type,
-  per-building minimum over entrances. ``ours_prepare`` (graph build + attaching buildings, once per
-  network version) and ``ours_cold`` (read from PostGIS + prepare + run) are printed beside it.
+  per-building minimum over entrances.
+* ``ours_cold``: a server process that holds nothing asks about a network version that some process
+  has prepared before (``gis.services.coverage_cache``): the network key from ``layer_version``, the
+  prepared arrays read from ``coverage_network_cache`` and unpacked, then the run. The process cache
+  is cleared before each repeat; the best is kept. The cold answers are checked equal to the warm ones.
+* ``ours_first``: the first question on a new network version, which nobody has prepared: read the
+  tables (binary cursor), prepare (graph build + attaching buildings), store the archive for every
+  other process, run. ``ours_read`` and ``ours_prepare`` split the same work as the bench's own
+  frames see it (GeoDataFrames, for the networkx and naive routes below).
 * ``pgrouting_per_facility``: ``pgr_drivingDistance`` from each facility in the same PostGIS, nearest per
   building in SQL (buildings and facilities snapped to their nearest node with KNN). On the large case
   only a subset of facilities is timed and the total extrapolated linearly; the output says so.
@@ -46,6 +53,7 @@ from gis.coverage.network import AttachedNetwork, attach_buildings, build_networ
 from gis.db.engine import make_engine, transaction
 from gis.db.setup import scratch_database
 from gis.services import coverage as coverage_service
+from gis.services import coverage_cache
 from gis.services.districts import import_osm, store_layers
 from gis.settings import Settings
 from gis.synthetic import generate_district
@@ -220,6 +228,48 @@ def pgrouting_routes(session: Any, district: str, radii: dict[str, float], *, su
     }
 
 
+def forget_shared(session: Any, district: str) -> None:
+    """No prepared network anywhere: this process's cache cleared, the shared rows deleted (committed)."""
+    import psycopg
+
+    from gis.db.engine import libpq_url
+
+    coverage_service.clear_cache()
+    url = session.connection().engine.url.render_as_string(hide_password=False)
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute("DELETE FROM coverage_network_cache WHERE district_code = %s", (district,))
+
+
+def cold_runs(session: Any, district: str, points: dict[str, np.ndarray], radii: dict[str, float],
+              repeats: int) -> dict[str, Any]:
+    """The first question on a new network version, then the best of ``repeats`` cold ones in a fresh process."""
+    forget_shared(session, district)
+    start = time.perf_counter()
+    prepared = coverage_cache.prepare_district(session, district)
+    first_prepare = time.perf_counter() - start
+    first = ours(prepared.graph, points, radii)
+    first_s = time.perf_counter() - start
+    assert prepared.source == "prepared"
+    best: tuple[float, float, float] | None = None
+    identical = True
+    for _ in range(repeats):
+        coverage_cache.clear_cache()  # what a process that has never seen this district holds
+        t0 = time.perf_counter()
+        cold = coverage_cache.prepare_district(session, district)
+        t1 = time.perf_counter()
+        answer = ours(cold.graph, points, radii)
+        t2 = time.perf_counter()
+        assert cold.source == "shared", cold.source
+        identical &= all(np.array_equal(answer[t].distance_m, first[t].distance_m)
+                         and np.array_equal(answer[t].facility, first[t].facility) for t in radii)
+        if best is None or t2 - t0 < best[0]:
+            best = (t2 - t0, t1 - t0, t2 - t1)
+    size = coverage_cache.shared_networks(session, district)[0]["bytes"]
+    assert best is not None
+    return {"first_s": first_s, "first_prepare_s": first_prepare, "cold_s": best[0], "network_s": best[1],
+            "run_s": best[2], "identical": bool(identical), "archive_bytes": size}
+
+
 # --- one case ---------------------------------------------------------------------------------
 
 
@@ -243,10 +293,13 @@ def run_case(name: str, url: str, district: str, *, naive_subset: int | None, pg
                 f"(read {t_read:.2f} s, prepare {t_prep:.2f} s)")
             t_run, result = best_of(repeats, lambda: ours(graph, points, radii))
             log(f"{name}: ours {t_run:.3f} s per run")
+            cold = cold_runs(session, district, points, radii, repeats)
+            log(f"{name}: ours first question on a new version (read, prepare, share, run) {cold['first_s']:.2f} s; "
+                f"cold in a new process (key, shared arrays, run) {cold['cold_s']:.3f} s")
             coverage_service.clear_cache()
             t_service, service = timed(lambda: coverage_service.compute_coverage(
                 session, district_code=district, types=types, store=False))
-            log(f"{name}: ours through the service, cold (PostGIS read, prepare, run, roll-ups) {t_service:.2f} s")
+            log(f"{name}: ours through the service, new process (shared network, run, roll-ups) {t_service:.2f} s")
 
             pgr = pgrouting_routes(session, district, radii, subset=pgr_subset, seed=1)
             log(f"{name}: pgRouting per facility {pgr['per_facility_total_s']:.2f} s"
@@ -275,7 +328,11 @@ def run_case(name: str, url: str, district: str, *, naive_subset: int | None, pg
             "graph_nodes": int(graph.n_nodes), "facilities": int(sum(len(p) for p in points.values())),
             "types": len(types),
             "ours_run_s": round(t_run, 4), "ours_prepare_s": round(t_prep, 3), "ours_read_s": round(t_read, 3),
-            "ours_cold_s": round(t_read + t_prep + t_run, 3), "ours_service_cold_s": round(t_service, 3),
+            "ours_cold_s": round(cold["cold_s"], 3), "ours_cold_network_s": round(cold["network_s"], 3),
+            "ours_cold_run_s": round(cold["run_s"], 4), "ours_cold_identical_to_warm": cold["identical"],
+            "ours_first_s": round(cold["first_s"], 3), "ours_first_prepare_s": round(cold["first_prepare_s"], 3),
+            "shared_archive_bytes": cold["archive_bytes"],
+            "ours_service_cold_s": round(t_service, 3),
             "pgrouting_per_facility_s": round(pgr["per_facility_total_s"], 3),
             "pgrouting_per_facility_extrapolated": pgr["extrapolated"],
             "pgrouting_per_facility_timed": f"{pgr['per_facility_timed']} of {pgr['facilities']} facilities",
@@ -289,8 +346,9 @@ def run_case(name: str, url: str, district: str, *, naive_subset: int | None, pg
             "speedup_vs_pgrouting_multi_start": round(pgr["multi_start_s"] / t_run, 1),
             "speedup_vs_networkx": round(t_nx / t_run, 1),
             "speedup_vs_naive_loop": round(t_naive_total / t_run, 1),
-            "cold_speedup_vs_pgrouting_per_facility": round(pgr["per_facility_total_s"] / (t_read + t_prep + t_run), 1),
-            "cold_speedup_vs_pgrouting_multi_start": round(pgr["multi_start_s"] / (t_read + t_prep + t_run), 1),
+            "cold_speedup_vs_pgrouting_per_facility": round(pgr["per_facility_total_s"] / cold["cold_s"], 1),
+            "cold_speedup_vs_pgrouting_multi_start": round(pgr["multi_start_s"] / cold["cold_s"], 1),
+            "first_speedup_vs_pgrouting_multi_start": round(pgr["multi_start_s"] / cold["first_s"], 1),
             "max_difference_networkx_m": diff_nx, "max_difference_naive_m": diff_naive,
             "buildings_covered_ours": ours_covered,
             "buildings_covered_pgrouting_node_snapped": pgr["multi_start_covered"],
@@ -337,8 +395,9 @@ def main() -> None:
         log(f"generating a synthetic city of {args.households:,} households")
         layers = synthetic_layers(args.households, args.facilities, seed=1)
         with transaction(engine) as session:
+            # It is generated around the same centre as the extract: the overlap is known and wanted.
             store_layers(session, layers, district_code="990001", name="合成区", source="bench",
-                         attribution="synthetic data, not a real place")
+                         attribution="synthetic data, not a real place", allow_overlap=True)
         engine.dispose()
         results["nanjing"] = run_case("nanjing", url, "320102", naive_subset=None, pgr_subset=None,
                                       repeats=args.repeats)
@@ -353,10 +412,16 @@ def main() -> None:
                 print(f"  {key}: {value}")
         big = results["synthetic"]
         print(f"targets: 100k-node case under 2 s: ours per run {big['ours_run_s']} s "
-              f"({'met' if big['ours_run_s'] < 2 else 'missed'}), cold {big['ours_cold_s']} s; "
+              f"({'met' if big['ours_run_s'] < 2 else 'missed'}); "
               f"at least 20x faster than pgRouting per facility: {big['speedup_vs_pgrouting_per_facility']}x "
               f"({'met' if big['speedup_vs_pgrouting_per_facility'] >= 20 else 'missed'}), against its "
               f"multi-start call {big['speedup_vs_pgrouting_multi_start']}x")
+        print(f"cold (new process: key + shared arrays + run) on {big['nodes']:,} nodes: {big['ours_cold_s']} s "
+              f"beside pgRouting multi-start {big['pgrouting_multi_start_s']} s: "
+              f"{big['cold_speedup_vs_pgrouting_multi_start']}x; target <= 0.6 s "
+              f"({'met' if big['ours_cold_s'] <= 0.6 else 'missed'}); identical to warm: "
+              f"{big['ours_cold_identical_to_warm']}; first question on a new version (read + prepare + share + run) "
+              f"{big['ours_first_s']} s ({big['first_speedup_vs_pgrouting_multi_start']}x)")
     sys.stdout.flush()
 
 

@@ -166,33 +166,49 @@ def _remember(memory_key: tuple[str, str], prepared: PreparedDistrict) -> None:
 # --- reading the tables and preparing ----------------------------------------------------------
 
 
+def _read_frame(session: Session, sql: str, district_code: str) -> gpd.GeoDataFrame:
+    """Rows of ``sql`` (one ``%(d)s`` parameter) as a GeoDataFrame, read through a binary cursor.
+
+    Binary: WKB arrives as bytes rather than hex text, and rows as plain tuples rather than
+    SQLAlchemy rows; on a 100,000-node district that halves the reading.
+    """
+    connection = session.connection().connection.driver_connection
+    with connection.cursor(binary=True) as cursor:
+        cursor.execute(sql, {"d": district_code})
+        columns = [c.name for c in cursor.description]
+        rows = cursor.fetchall()
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    wkb = frame.pop("geom").tolist() if "geom" in frame else []
+    return gpd.GeoDataFrame(frame, geometry=shapely.from_wkb(wkb), crs=STORAGE_CRS)
+
+
 def _prepare_from_tables(session: Session, district_code: str, key: str, progress: Progress) -> PreparedDistrict:
     started = time.perf_counter()
-    p = {"d": district_code}
     progress("loading buildings", 0.0)
     # Buildings where people live: households recorded or estimated, or residents registered.
-    buildings = read_geo_frame(session, """
+    buildings = _read_frame(session, """
         SELECT b.id, b.households, b.compound_id, ST_AsBinary(b.geom) AS geom FROM building b
-        WHERE b.district_code = :d AND (b.households > 0
+        WHERE b.district_code = %(d)s AND (b.households > 0
               OR EXISTS (SELECT 1 FROM resident r WHERE r.building_id = b.id))
-        ORDER BY b.id""", p)
+        ORDER BY b.id""", district_code)
     if buildings.empty:
-        exists = session.execute(text("SELECT 1 FROM district WHERE code = :d"), p).first()
+        exists = session.execute(text("SELECT 1 FROM district WHERE code = :d"), {"d": district_code}).first()
         raise NotFound(f"district {district_code} does not exist" if exists is None
                        else f"district {district_code} has no residential buildings")
     crs = metric_crs_for_frame(buildings)
     footprints = np.asarray(buildings.geometry.to_crs(crs).values, dtype=object)
     progress("loading the walk network", 0.2)
-    nodes = read_geo_frame(session, "SELECT id, ST_AsBinary(geom) AS geom FROM walk_node WHERE district_code = :d", p)
-    edges = read_geo_frame(session, """
+    nodes = _read_frame(session, "SELECT id, ST_AsBinary(geom) AS geom FROM walk_node WHERE district_code = %(d)s",
+                        district_code)
+    edges = _read_frame(session, """
         SELECT id, source, target, length_m, cost, reverse_cost, is_main_road, ST_AsBinary(geom) AS geom
-        FROM walk_edge WHERE district_code = :d ORDER BY id""", p)
+        FROM walk_edge WHERE district_code = %(d)s ORDER BY id""", district_code)
     graph = None
     if len(edges):
-        barriers = read_geo_frame(session, "SELECT kind, ST_AsBinary(geom) AS geom FROM barrier "
-                                           "WHERE district_code = :d", p)
-        gates = read_geo_frame(session, "SELECT compound_id, ST_AsBinary(geom) AS geom FROM compound_gate "
-                                        "WHERE district_code = :d ORDER BY id", p)
+        barriers = _read_frame(session, "SELECT kind, ST_AsBinary(geom) AS geom FROM barrier "
+                                        "WHERE district_code = %(d)s", district_code)
+        gates = _read_frame(session, "SELECT compound_id, ST_AsBinary(geom) AS geom FROM compound_gate "
+                                     "WHERE district_code = %(d)s ORDER BY id", district_code)
         progress("attaching buildings to the network", 0.5)
         net = build_network(nodes, edges, barriers=barriers, crs=crs)
         graph = attach_buildings(
