@@ -138,6 +138,16 @@ ACCESS: dict[str, frozenset[str]] = {
     "GET /party/check": EVERYONE,
     "GET /grids/{code}/contacts": PERSONAL,
     "POST /grids/{code}/contacts": FIELD_STAFF,
+    # household visits and staffing (api/routes/visits.py, issue 18): visits are personal records,
+    # grid-scoped and audited like residents; coverage, cadence and unstaffed grids are counts
+    "POST /visits": FIELD_STAFF,
+    "GET /visits": PERSONAL,
+    "GET /visits/due": PERSONAL,
+    "GET /visits/cadence": EVERYONE,
+    "GET /stats/visits": EVERYONE,
+    "GET /grids/unstaffed": EVERYONE,
+    "GET /plans/{plan_id}/reassignments": PLANNERS,
+    "POST /plans/{plan_id}/reassignments": ADMIN,  # moves staff between grids, as PUT /users/{user_id}/grids
     # community ledgers (api/routes/ledgers.py, issue 22): the services scope every row (grid staff their
     # grids, a unit_contact its own unit) and word personal fields masked and audited; figures name nobody
     "GET /ledgers/kinds": EVERYONE,

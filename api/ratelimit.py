@@ -15,9 +15,11 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
+from gis.db.engine import make_engine
 from gis.errors import DatabaseUnavailable, PayloadTooLarge, TooManyRequests
 from gis.services import ratelimits
 
@@ -156,7 +158,11 @@ class LoginLimiter:
 
     def __init__(self, engine: Engine, *, per_username: int = 5, per_ip: int = 20, window_seconds: float = 60.0,
                  clock: Callable[[], float] = time.time, prefix: str = "login") -> None:
-        self.engine = engine
+        # Connections of its own, opened per use: a sign-in holds the request's connection while it
+        # records the outcome in a transaction of its own, and with a pool of one (or every
+        # connection busy) borrowing a second from the request pool would wait for itself.
+        self.engine = make_engine(engine.url.render_as_string(hide_password=False), poolclass=NullPool,
+                                  connect_args={"connect_timeout": 5, "application_name": "wangge-limits"})
         self.per_username = per_username
         self.per_ip = per_ip
         self.window = window_seconds

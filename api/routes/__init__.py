@@ -15,3 +15,7 @@ ROUTERS.append(ledgers.router)
 from api.routes import dashboard  # noqa: E402  the district dashboard's case counts (issue 17)
 
 ROUTERS.append(dashboard.router)
+
+from api.routes import visits  # noqa: E402  household visits and staffing (issue 18)
+
+ROUTERS.insert(0, visits.router)  # first: GET /grids/unstaffed before boundaries' /grids/{code}
