@@ -39,6 +39,7 @@ VENDOR = {
     "leaflet": "leaflet/dist",
     "vectorgrid": "leaflet.vectorgrid/dist",
     "geoman": "@geoman-io/leaflet-geoman-free/dist",
+    "heat": "leaflet.heat/dist",  # the ledgers page's heat view (issue 22)
     "echarts": "echarts/dist",  # the dashboard's charts (issue 17)
     "idb": "idb/build",  # the field app's offline queue in IndexedDB (issue 17)
 }
@@ -76,6 +77,10 @@ async def _login(_request: Request) -> Response:
 
 async def _index(_request: Request) -> Response:
     return _page("index.html")
+
+
+async def _ledgers(_request: Request) -> Response:
+    return _page("ledgers.html")  # a community's three lists, printable (issue 22)
 
 
 async def _to_login(_request: Request) -> Response:
@@ -165,6 +170,9 @@ def notice_context(notice: dict[str, Any]) -> dict[str, Any]:
         "buildings": [svg_path(g, projection) for g in shapes["buildings"]],
         "grid": svg_path(shapes["grid"], projection),
     }
+    # Road names along their roads and a scale bar (issue 17).
+    svg.update(notice_service.svg_extras(shapes.get("labels", []), projection.point, scale=projection.scale,
+                                         width=projection.width, height=projection.height))
     return {**notice, "svg": svg}
 
 
@@ -202,6 +210,7 @@ def mount(app: FastAPI) -> None:
     app.add_route("/app/sw.js", _service_worker, methods=["GET"], include_in_schema=False)
     app.add_route("/app/manifest.webmanifest", _manifest, methods=["GET"], include_in_schema=False)
     app.add_route("/app/notice/{grid_code}", _notice, methods=["GET"], include_in_schema=False)
+    app.add_route("/app/ledgers", _ledgers, methods=["GET"], include_in_schema=False)  # issue 22
     app.mount("/app/static", StaticFiles(directory=STATIC), name="web-static")
     missing = []
     for name, folder in VENDOR.items():

@@ -11,6 +11,7 @@ const VIEWS = {
   grid_leader: "./switcher.js",  // the views in switcher.js TABS (?view=)
   grid_worker: "./worker.js",
   viewer: "./switcher.js",  // the views in switcher.js TABS (?view=)
+  unit_contact: "./ledgers.js",  // a resident unit's user: the community ledgers page (issue 22)
 };
 // What each view most often reads personal records for: the reason offered when it first asks.
 const REASON_DEFAULTS = {
