@@ -15,10 +15,10 @@ const GROUPS = [
   ["register", ["reported"]],
   ["dispatch", ["registered", "returned"]],
   ["extension", ["extension_requested"]],
-  ["verify", ["feedback"]],
+  ["verify", ["feedback", "quick_fixed"]],
   ["close", ["verification"]],
-  ["escalated", ["escalated", "summoned"]],
-  ["handling", ["dispatched", "handling", "extended", "parked", "claimed"]],
+  ["escalated", ["escalated", "referred"]],
+  ["handling", ["dispatched", "handling", "extended", "parked"]],
 ];
 const GRID_STYLE = { color: "#1d3f66", weight: 2, fillColor: "#6ea8fe", fillOpacity: 0.08 };
 const GRID_SELECTED = { color: "#d63384", weight: 4, fillColor: "#d63384", fillOpacity: 0.2 };
@@ -41,8 +41,8 @@ const month = () => new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai"
 const day = (value) => (/^\d{4}-\d{2}-\d{2}$/.test(value || "") ? value : formatTime(value));
 const hours = (s) => Math.abs(s / 3600).toFixed(1);
 const mine = (code) => me.role === "admin" || me.grids.includes(code);
-// The field app's case page when it is there; the workbench's own card otherwise.
-const caseHref = (id) => `/app/?view=case&id=${id}`;
+// The field app (F's /app/field) has every step's form with photos; the workbench's card has the leader's steps.
+const caseHref = (id) => `/app/field#case=${id}`;
 
 function categoryOf(c) {
   return lang() === "en" && c.category_code ? `${c.subcategory || c.category} (${c.category_code})`
@@ -160,7 +160,8 @@ function selectGrid(code, { from = "table" } = {}) {
   for (const row of document.querySelectorAll("#panel tr[data-grid]")) {
     row.classList.toggle("selected", row.dataset.grid === code);
   }
-  say(`${t("common.grid")}: ${gridName(code)} ${code}`);
+  const chosen = $("#wb-selected");
+  if (chosen) chosen.textContent = `${t("common.grid")}：${gridName(code)} ${code}`;
 }
 
 function zoomToCase(c) {
@@ -495,6 +496,7 @@ export async function start(context) {
   if (!me.district_code) me = { ...me, district_code: district.code };
   map = createMap("map", context.config, district.bbox);
   html($("#panel"), `<h2 id="wb-heading">${t("wb.title")}</h2><p class="small">${t("wb.map_hint")}</p>
+    <p class="map-filter" id="wb-selected" role="status"></p>
     <section id="wb-case" hidden aria-live="polite"></section><section id="wb-overdue"></section>
     <section id="wb-todo"></section><section id="wb-patrols"></section><section id="wb-visits"></section>
     <section id="wb-rates"></section>`);

@@ -1,6 +1,7 @@
 // Words of the leader's workbench, the district dashboard and the admin pages (zh, en).
 // The API sends codes (case statuses and actions, roles, audit actions and entities); these pages word them here.
 import { addText } from "../i18n.js";
+import "./cases.js"; // the field app's case words (case.status.*, case.action.*), preferred where they exist
 
 // Case statuses and actions as the workbench and dashboard show them (gis/cases/workflow.py STATUSES, ACTIONS,
 // plus the department acts of issue 18). Kept under wb.* so that these pages do not depend on the field app's table.
@@ -19,8 +20,8 @@ export const STATUS_WORDS = {
   extended: ["延期中", "Extended"],
   parked: ["挂账", "Parked"],
   escalated: ["已吹哨", "Escalated"],
-  summoned: ["已吹哨", "Departments summoned"],
-  claimed: ["已认领", "Claimed"],
+  referred: ["已移交待认领", "Referred, awaiting a department"],
+  quick_fixed: ["随手办待核查", "Fixed on the spot, awaiting verification"],
 };
 export const ACTION_WORDS = {
   report: ["上报", "Report"],
@@ -37,6 +38,7 @@ export const ACTION_WORDS = {
   unpark: ["解除挂账", "Unpark"],
   escalate: ["吹哨", "Escalate"],
   report_in: ["报到", "Report in"],
+  hand_over: ["移交", "Hand over"],
   feedback: ["处置反馈", "Feed back"],
   verify: ["核查", "Verify"],
   reopen: ["返工", "Rework"],
@@ -72,6 +74,9 @@ const AUDIT_ACTIONS = {
   set_households: ["登记户数", "recorded households"], refused: ["拒绝访问", "refused"], purge: ["清除", "purged"],
   map_export: ["导出地图", "exported a map"], export: ["导出", "exported"], confirm: ["确认", "confirmed"],
   adopt: ["采用", "adopted"], sign_in: ["登录", "signed in"], login: ["登录", "signed in"],
+  due_list: ["查阅应走访名单", "listed households due a visit"], claim: ["认领", "claimed"], hours: ["登记时长", "logged hours"],
+  import: ["导入", "imported"], link: ["关联", "linked"], reassign_staff: ["调整网格人员", "reassigned staff"],
+  sign_up: ["报名", "signed up"],
 };
 const AUDIT_ENTITIES = {
   app_user: ["用户", "user"], resident: ["居民", "resident"], patrol: ["巡查轨迹", "patrol"], plan: ["方案", "plan"],
@@ -79,6 +84,9 @@ const AUDIT_ENTITIES = {
   grid_contact: ["网格联系人", "grid contact"], facility: ["设施", "facility"], incident_photo: ["事件照片", "case photo"],
   community_code: ["社区编码", "community code"], building: ["楼栋", "building"], visit: ["走访", "visit"],
   department: ["部门", "department"], grid: ["网格", "grid"], community: ["社区", "community"],
+  ledger_project: ["共建项目", "ledger project"], ledger_resource: ["资源台账", "ledger resource"], need: ["需求", "need"],
+  need_kind: ["需求类别", "need kind"], project_claim: ["项目认领", "project claim"], unit_contact: ["单位联系人", "unit contact"],
+  visit_cadence: ["走访周期", "visit cadence"], volunteer: ["志愿者", "volunteer"], volunteer_shift: ["志愿服务时段", "volunteer shift"],
 };
 
 function prefixed(prefix, table) {
@@ -124,7 +132,7 @@ addText({
   "wb.group.extension": ["待审批延期", "Extensions to decide"],
   "wb.group.verify": ["待核查", "To verify"],
   "wb.group.close": ["待结案", "To close"],
-  "wb.group.escalated": ["已吹哨待报到", "Escalated, awaiting report-in"],
+  "wb.group.escalated": ["已吹哨或移交部门", "Escalated or referred to a department"],
   "wb.group.handling": ["处置中", "Being handled"],
   "wb.overdue": ["超期与临期事件", "Overdue and due soon"],
   "wb.overdue.none": ["暂无超期或临期事件", "Nothing overdue or due soon"],
@@ -235,7 +243,8 @@ addText({
   "adm.col.grids": ["负责网格", "Grids"],
   "adm.col.active": ["启用", "Active"],
   "adm.col.created": ["创建时间", "Created"],
-  "adm.col.edit": ["操作", "Edit"],
+  "adm.col.edit": ["操作", "Actions"],
+  "adm.edit_button": ["编辑", "Edit"],
   "adm.edit": ["编辑 {name}", "Edit {name}"],
   "adm.new": ["新建用户", "New user"],
   "adm.password": ["初始密码", "Initial password"],
@@ -270,9 +279,15 @@ addText({
 });
 
 // A code the API sent, in words: the table's entry, else "Other" (never the bare code in running text).
+// One wording of a case status or action across the app: the field app's where it has one, ours otherwise.
+const SHARED = { "wb.status.": "case.status.", "wb.action.": "case.action." };
+
 export function word(t, prefix, code) {
   if (code === null || code === undefined || code === "") return "—";
-  const key = `${prefix}${code}`;
-  const text = t(key);
-  return text === key ? t("common.unknown_code") : text;
+  for (const p of [SHARED[prefix], prefix]) {
+    if (!p) continue;
+    const text = t(`${p}${code}`);
+    if (text !== `${p}${code}`) return text;
+  }
+  return t("common.unknown_code");
 }
