@@ -78,7 +78,7 @@ def _sees_tracks(session: Session, principal: Principal, grid_code: str) -> bool
     return principal.sees_district(district)
 
 
-@router.get("/patrols/weekly", summary="Per grid, one week: households covered by patrols, and the grids missed")
+@router.get("/patrols/weekly", summary="Per grid, one week: households in buildings patrols walked past, and the grids missed")
 def weekly_coverage(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
     district_code: Annotated[str | None, Query(description="6-digit district (default: yours)")] = None,

@@ -77,8 +77,8 @@ def coverage(
     console.print(
         f"grid {result['grid_code']} {result['grid_name'] or ''}, week {result['period']['week']}: "
         f"{result['patrols']} patrol(s){' (missed)' if result['missed'] else ''}\n"
-        f"  households covered {sm['households_covered']:,}/{sm['households_total']:,} "
-        f"({_share(sm['household_share'])}), buildings {sm['buildings_covered']}/{sm['buildings_total']} "
+        f"  households walked past {sm['households_walked_past']:,}/{sm['households_total']:,} "
+        f"({_share(sm['household_walked_past_share'])}), buildings {sm['buildings_covered']}/{sm['buildings_total']} "
         f"within {sm['building_radius_m']:g} m\n"
         f"  street covered {sm['street_covered_m']:,.0f}/{sm['street_length_m']:,.0f} m "
         f"({_share(sm['street_share'])}), segments {sm['segments_covered']}/{sm['segments_total']} "
@@ -92,7 +92,7 @@ def weekly(
     week: Week = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Per grid, one week: share of households the patrols covered, and the grids that missed the patrol."""
+    """Per grid, one week: share of households in buildings the patrols walked past, and the grids that missed."""
     from gis.services import patrols as patrol_service
 
     s = settings()
@@ -108,12 +108,14 @@ def weekly(
         emit(result, as_json=True)
         return
     sm = result["summary"]
-    console.print(f"week {result['week']}: {sm['patrolled']} of {sm['grids']} grids patrolled, households covered "
-                  f"{sm['households_covered']:,}/{sm['households_total']:,} ({_share(sm['household_share'])})",
+    console.print(f"week {result['week']}: {sm['patrolled']} of {sm['grids']} grids patrolled, households walked "
+                  f"past {sm['households_walked_past']:,}/{sm['households_total']:,} "
+                  f"({_share(sm['household_walked_past_share'])})",
                   highlight=False)
     for row in result["grids"]:
         console.print(f"  {row['grid_code']} {row['grid_name'] or '':<10} patrols {row['patrols']:>2}  households "
-                      f"{row['households_covered']:>5,}/{row['households_total']:<5,} {_share(row['household_share']):>5}"
+                      f"{row['households_walked_past']:>5,}/{row['households_total']:<5,} "
+                      f"{_share(row['household_walked_past_share']):>5}"
                       f"{'  MISSED' if row['missed'] else ''}", highlight=False)
 
 

@@ -462,13 +462,13 @@ def patrol_coverage(
     if not detail:
         return {"grid_code": grid_code, "grid_name": g["name"], "community_code": g["community_code"],
                 "district_code": g["district_code"], "period": {"week": label, "timezone": timezone},
-                "patrols": len(tracks), "missed": not tracks, "summary": cov.summary(), "detail": False}
+                "patrols": len(tracks), "missed": not tracks, "summary": walked_past(cov.summary()), "detail": False}
     return {
         "grid_code": grid_code, "grid_name": g["name"], "community_code": g["community_code"],
         "district_code": g["district_code"],
         "period": {"week": label, "start": lo.isoformat(), "end": hi.isoformat(), "timezone": timezone},
         "patrols": len(tracks), "missed": not tracks,
-        "summary": cov.summary(),
+        "summary": walked_past(cov.summary()),
         "buildings": [{"id": int(bid), "name": name, "households": int(hh), "households_source": src,
                        "covered": bool(c), "nearest_m": _metres(d)}
                       for bid, name, hh, src, c, d in zip(buildings["id"], buildings["name"], b["households"],
@@ -522,21 +522,47 @@ def weekly_coverage(
                      "kind": g["kind"], "patrols": int(r["tracks"]), "missed": bool(r["missed"]),
                      "buildings_total": int(r["buildings_total"]), "buildings_covered": int(r["buildings_covered"]),
                      "households_total": int(r["households_total"]),
-                     "households_covered": int(r["households_covered"]),
-                     "household_share": _rounded(r["household_share"]), "street_share": _rounded(r["street_share"])})
+                     "households_walked_past": int(r["households_covered"]),
+                     "household_walked_past_share": _rounded(r["household_share"]),
+                     "street_share": _rounded(r["street_share"])})
+        _deprecated_aliases(rows[-1])
     hh_total = sum(r["households_total"] for r in rows)
-    hh_covered = sum(r["households_covered"] for r in rows)
+    hh_covered = sum(r["households_walked_past"] for r in rows)
     missed = weekly.missed_grids(week)
+    summary = _deprecated_aliases({"grids": len(rows), "patrolled": len(rows) - len(missed), "missed": len(missed),
+                                   "patrols": len(tracks), "households_total": hh_total,
+                                   "households_walked_past": hh_covered,
+                                   "household_walked_past_share": _rounded(hh_covered / hh_total if hh_total
+                                                                           else None)})
     return {
         column: value, "week": week,
         "period": {"start": lo.isoformat(), "end": hi.isoformat(), "timezone": timezone},
         "building_radius_m": building_radius_m, "segment_radius_m": segment_radius_m,
-        "summary": {"grids": len(rows), "patrolled": len(rows) - len(missed), "missed": len(missed),
-                    "patrols": len(tracks), "households_total": hh_total, "households_covered": hh_covered,
-                    "household_share": _rounded(hh_covered / hh_total if hh_total else None)},
+        "summary": summary,
         "missed": missed,
         "grids": rows,
     }
+
+
+# The patrol figure is households in buildings a patrol walked past (within building_radius_m), not
+# households visited (gis.services.visits): named so since issue 18. The old keys stay one release,
+# deprecated, for API clients that read them; nothing in web/ does.
+DEPRECATED_KEYS = {"households_covered": "households_walked_past", "household_share": "household_walked_past_share"}
+
+
+def walked_past(summary: dict[str, Any]) -> dict[str, Any]:
+    """The pure core's coverage summary with the household figures under their true names (and the old ones)."""
+    out = dict(summary)
+    out["households_walked_past"] = summary["households_covered"]
+    out["household_walked_past_share"] = summary["household_share"]
+    return out
+
+
+def _deprecated_aliases(figures: dict[str, Any]) -> dict[str, Any]:
+    """Add the deprecated keys (one release) beside the walked-past figures."""
+    for old, new in DEPRECATED_KEYS.items():
+        figures[old] = figures[new]
+    return figures
 
 
 def _rounded(value: Any) -> float | None:

@@ -79,7 +79,7 @@ def test_import_then_coverage_and_weekly(area: dict, tmp_path: Path) -> None:
     assert cov["patrols"] == 2 and cov["summary"]["households_covered"] == 120
     assert cov["summary"]["street_covered_m"] == pytest.approx(GRID_A_COVERED_M, abs=0.5)
     text_out = wangge(area, "coverage", "--grid", A, "--week", WEEK).stdout
-    assert "households covered 120/120 (100%)" in text_out
+    assert "households walked past 120/120 (100%)" in text_out
 
     weekly = ok_json(wangge(area, "weekly", "--district", "320199", "--week", WEEK, "--json"))
     assert weekly["missed"] == [B, C] and weekly["summary"]["household_share"] == round(120 / 220, 4)

@@ -34,6 +34,7 @@ PERSONAL_OPERATIONS = {
     "GET /incidents", "GET /incidents/{incident_id}", "GET /incidents/{incident_id}/photos/{photo_id}",
     "GET /patrols", "GET /patrols/{patrol_id}",
     "GET /grids/{code}/contacts",  # building and unit heads of level-2 grids: names and (masked) phones
+    "GET /visits", "GET /visits/due",  # household visits and the households due one (issue 18)
 }
 
 
@@ -75,6 +76,7 @@ def _reads(world: dict, case: dict[str, str]) -> list[tuple[str, str, str, dict]
         ("PATCH /residents/{resident_id}", "PATCH", f"/residents/{resident}",
          {"json": {"phone": "13900001111"}, "headers": {"If-Match": '"1"'}}),
         ("GET /households", "GET", "/households", {}),
+        ("GET /visits/due", "GET", "/visits/due", {}),
         ("GET /households/{household_id}", "GET", f"/households/{world['households']['N']}", {}),
         ("GET /buildings/{building_id}/residents", "GET", f"/buildings/{world['N']}/residents", {}),
         ("GET /incidents", "GET", "/incidents", {}),

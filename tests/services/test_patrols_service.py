@@ -210,7 +210,9 @@ def test_weekly_table_lists_the_grids_that_missed_the_patrol(s: Session, world: 
     assert (rows[A]["patrols"], rows[A]["households_covered"], rows[A]["household_share"]) == (1, 120, 1.0)
     assert (rows[B]["households_total"], rows[B]["households_covered"], rows[B]["missed"]) == (60, 0, True)
     assert rows[C]["households_total"] == 40
+    # Households in buildings walked past (issue 18's name); the old keys stay one release, deprecated.
     assert weekly["summary"] == {"grids": 3, "patrolled": 1, "missed": 2, "patrols": 1, "households_total": 220,
+                                 "households_walked_past": 120, "household_walked_past_share": round(120 / 220, 4),
                                  "households_covered": 120, "household_share": round(120 / 220, 4)}
     nxt = patrols.weekly_coverage(s, community_code="320199001001", week="2026-W42")
     assert nxt["missed"] == [A] and [r["grid_code"] for r in nxt["grids"]] == [A, B]
