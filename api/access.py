@@ -22,6 +22,8 @@ FACILITY_PLANNERS = frozenset({"admin", "facility_planner", "district_planner"})
 # Roles that may read personal records at all; services narrow grid staff to their grids.
 PERSONAL = frozenset({"admin", "grid_leader", "grid_worker"})
 FIELD_STAFF = frozenset({"admin", "grid_leader", "grid_worker"})
+# Who works cases (issue 18): grid staff, the community and street, departments, supervisors.
+CASE_ACTORS = FIELD_STAFF | {"supervisor", "department_staff", "street_officer", "community_officer"}
 # Who sets up and dissolves party branches and groups: admins, and grid leaders in their grids.
 PARTY_WRITERS = frozenset({"admin", "grid_leader"})
 # Who keeps the community ledgers (issue 22): admins, grid staff (their grids), street and community officers.
@@ -109,10 +111,17 @@ ACCESS: dict[str, frozenset[str]] = {
     "GET /incidents/{incident_id}": EVERYONE,
     "POST /incidents": FIELD_STAFF,  # the workflow table lets staff report; citizens file through Open311
     "GET /incidents/overdue": EVERYONE,  # scoped like GET /incidents; no contacts
-    "POST /incidents/{incident_id}/actions": FIELD_STAFF,  # role × state: gis.cases.workflow.TRANSITIONS
-    "POST /incidents/{incident_id}/photos": FIELD_STAFF,
+    "POST /incidents/{incident_id}/actions": CASE_ACTORS,  # role × state: gis.cases.workflow; level: routing
+    "POST /incidents/{incident_id}/photos": CASE_ACTORS,
     "GET /incidents/{incident_id}/photos/{photo_id}": EVERYONE,  # whoever may see the case
     "GET /stats/cases": EVERYONE,  # aggregates (三率), not personal
+    # --- issue 18 (helper C): departments, summons; the case scope of each role is gis.services.cases'
+    "GET /incidents/summons": CASE_ACTORS,  # summons on the cases in scope; a department its own
+    "GET /departments": EVERYONE,  # offices, not people; staff shown to admins and the department itself
+    "POST /departments": ADMIN,
+    "GET /departments/{department_id}": EVERYONE,
+    "PUT /departments/{department_id}/staff": ADMIN,
+    # --- end issue 18 (helper C)
     "GET /stats/case-status": EVERYONE,  # the dashboard's cases by status per grid: counts of a district
     # Open311 GeoReport v2 (api/routes/open311.py): public, no personal data; filing follows
     # Settings.open311_api_keys (none: anyone, as on a 12345 web form; some: api_key required)

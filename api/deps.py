@@ -154,7 +154,10 @@ def get_case_audit_context(request: Request, reason: ReasonHeader = None) -> Aud
     nothing personal there and have nothing to justify.
     """
     principal: Principal = request.state.principal
-    if principal.may_read_personal_data:
+    # Issue 18: the roles beyond the grid (community, street, department, supervisor) see them too.
+    from gis.services.cases import CASE_ROLES
+
+    if principal.may_read_personal_data or principal.role in CASE_ROLES:
         return _audit_context(request, require_access_reason(reason))
     return _audit_context(request, access_reason(reason))
 

@@ -19,3 +19,7 @@ ROUTERS.append(dashboard.router)
 from api.routes import visits  # noqa: E402  household visits and staffing (issue 18)
 
 ROUTERS.insert(0, visits.router)  # first: GET /grids/unstaffed before boundaries' /grids/{code}
+
+from api.routes import departments  # noqa: E402  departments the case loop hands over to and summons (issue 18)
+
+ROUTERS.append(departments.router)

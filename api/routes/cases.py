@@ -3,14 +3,20 @@
 Thin: scope, masking, retention, audit rows, routing, the workflow and deadlines are
 gis.services.cases' (which calls gis.cases for the rules), so the CLI gets the same answers.
 Actions and photos need the case's version (``If-Match: "3"`` or ``version`` in the body).
+Issue 18's acts go through the same actions endpoint: ``hand_over`` (移交, optional
+``department_id``), ``claim`` (认领), ``summon`` (吹哨: ``departments``, ``report_in_hours``),
+``report_in`` (报到), ``urge`` (催办) and ``supervise`` (督办); a 随手办 is ``POST /incidents`` with
+``quick_fix: true`` and its before/after photos (base64) in the body.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,11 +24,21 @@ from api.deps import AuditDep, CaseAuditDep, IfMatchDep, PersonalAuditDep, Princ
 from api.errors import ERROR_RESPONSES
 from api.geojson import GeoJSONResponse
 from api.routes.people import GEOJSON, Limit, Offset, reader_of
+from gis.errors import InvalidInput
 from gis.services import cases as case_service
 
 router = APIRouter(tags=["cases"], responses=ERROR_RESPONSES)
 
 LonLat = tuple[float, float]
+
+
+class PhotoIn(BaseModel):
+    """A photo sent inside a report (a 随手办's before and after)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["before", "after"] | None = Field(default=None, description="before or after the fix")
+    content_base64: str = Field(description="the JPEG, PNG or WebP file, base64-encoded")
 
 
 class IncidentCreate(BaseModel):
@@ -45,6 +61,8 @@ class IncidentCreate(BaseModel):
     reporter_contact: str | None = Field(default=None, max_length=100, description="personal: masked on read")
     position: LonLat | None = Field(default=None, description="the reporter's GPS [lon, lat], kept in the log")
     note: str | None = Field(default=None, max_length=2000)
+    quick_fix: bool = Field(default=False, description="随手办: fixed on the spot; needs a before and an after photo")
+    photos: list[PhotoIn] | None = Field(default=None, max_length=6, description="photos sent with the report")
 
 
 class IncidentAction(BaseModel):
@@ -57,6 +75,11 @@ class IncidentAction(BaseModel):
     position: LonLat | None = Field(default=None, description="the actor's GPS [lon, lat]; verify: within 100 m")
     satisfaction: int | None = Field(default=None, description="evaluate: 1 to 5")
     handler_id: int | None = Field(default=None, description="dispatch: the grid staff member to handle it")
+    department_id: int | None = Field(default=None, description="hand_over to the department level: which one "
+                                                                "(default: the one the category table picks)")
+    departments: list[int] | None = Field(default=None, max_length=20,
+                                          description="summon: the departments called in (吹哨)")
+    report_in_hours: float | None = Field(default=None, description="summon: hours they have to report in (报到)")
     version: int | None = Field(default=None, description="the version you read; or send If-Match")
 
 
@@ -78,8 +101,14 @@ def list_incidents(session: SessionDep, audit: CaseAuditDep, grid_code: str | No
              summary="Report a case at a point; routed to its grid's staff, with duplicate hints and its deadline")
 def report_incident(body: IncidentCreate, session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
                     response: Response) -> dict[str, Any]:
-    report = case_service.report_incident(session, principal, settings=settings,
-                                          **body.model_dump(exclude_unset=True))
+    fields = body.model_dump(exclude_unset=True, exclude={"photos"})
+    photos = []
+    for n, photo in enumerate(body.photos or []):
+        try:
+            photos.append((photo.kind, base64.b64decode(photo.content_base64, validate=True)))
+        except (binascii.Error, ValueError):
+            raise InvalidInput(f"photos[{n}].content_base64: not base64", details={"field": f"photos[{n}]"}) from None
+    report = case_service.report_incident(session, principal, settings=settings, photos=photos, **fields)
     response.headers["Location"] = f"/incidents/{report['incident']['id']}"
     response.headers["ETag"] = f'"{report["incident"]["version"]}"'
     return report
@@ -92,9 +121,15 @@ def overdue_incidents(session: SessionDep, settings: SettingsDep, principal: Pri
     return case_service.overdue_incidents(session, principal, settings=settings, grid_code=grid_code)
 
 
-@router.get("/incidents/{incident_id}", summary="One incident with its events and photos")
-def get_incident(incident_id: int, session: SessionDep, audit: CaseAuditDep) -> dict[str, Any]:
-    return case_service.get_incident(session, reader_of(audit), incident_id)
+@router.get("/incidents/summons", summary="Summons (吹哨) on the cases you may see; missed=true: missed report-ins")
+def list_summons(session: SessionDep, principal: PrincipalDep, missed: bool | None = None,
+                 department_id: int | None = None) -> dict[str, Any]:
+    return case_service.list_summons(session, principal, missed=missed, department_id=department_id)
+
+
+@router.get("/incidents/{incident_id}", summary="One incident with its events, summons, photos and allowed_actions")
+def get_incident(incident_id: int, session: SessionDep, settings: SettingsDep, audit: CaseAuditDep) -> dict[str, Any]:
+    return case_service.get_incident(session, reader_of(audit), incident_id, settings=settings)
 
 
 @router.post("/incidents/{incident_id}/actions", summary="Take a workflow action on a case (If-Match)")
@@ -103,7 +138,8 @@ def act_on_incident(incident_id: int, body: IncidentAction, session: SessionDep,
     result = case_service.act_on_incident(
         session, reader_of(audit), incident_id, action=body.action,
         expected_version=if_match if if_match is not None else body.version, settings=settings, note=body.note,
-        position=body.position, satisfaction=body.satisfaction, handler_id=body.handler_id)
+        position=body.position, satisfaction=body.satisfaction, handler_id=body.handler_id,
+        department_id=body.department_id, departments=body.departments, report_in_hours=body.report_in_hours)
     response.headers["ETag"] = f'"{result["incident"]["version"]}"'
     return result
 
@@ -113,10 +149,13 @@ def act_on_incident(incident_id: int, body: IncidentAction, session: SessionDep,
              responses={200: {"description": "The case already has this photo (the same bytes): that photo",
                               "content": {"application/json": {"schema": {"type": "object"}}}}})
 def add_photo(incident_id: int, session: SessionDep, settings: SettingsDep, audit: AuditDep,
-              file: Annotated[UploadFile, File(description="the photo")], response: Response) -> dict[str, Any]:
+              file: Annotated[UploadFile, File(description="the photo")], response: Response,
+              kind: Annotated[Literal["before", "after"] | None, Form(description="before or after a fix")] = None
+              ) -> dict[str, Any]:
     # One byte past the limit is enough to refuse; never read an oversized upload whole.
     content = file.file.read(settings.incident_photo_max_bytes + 1)
-    photo = case_service.add_photo(session, reader_of(audit), incident_id, content=content, settings=settings)
+    photo = case_service.add_photo(session, reader_of(audit), incident_id, content=content, settings=settings,
+                                   kind=kind)
     if not photo["created"]:
         response.status_code = 200
     response.headers["Location"] = photo["href"]

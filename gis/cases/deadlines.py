@@ -3,10 +3,13 @@
 The clock rule (documented here once, cited by the stats):
 
 - A case has three clocked stages. **dispatch** (立案派遣) runs from the report, or from a return
-  (退回), until the case is dispatched, rejected or escalated. **handling** (处置) runs from a
-  dispatch, a department's report-in after escalation, or a reopen (返工) until feedback. **verification**
-  (核查结案) runs from feedback until the case is closed or reopened. Each new entry into a stage
-  starts a new clock with the full limit; ``escalated`` and finished cases have no clock.
+  (退回), until the case is dispatched, claimed or rejected; every hand-over (移交: grid →
+  community → street → department) starts a new dispatch clock, so each level answers within its
+  own limit. **handling** (处置) runs from a dispatch, a claim (认领) or a reopen (返工) until
+  feedback. **verification** (核查结案) runs from feedback (or a 随手办 report) until the case is
+  closed or reopened. Each new entry into a stage starts a new clock with the full limit; finished
+  cases have no clock. A summons (吹哨), report-in (报到), urging (催办) or supervision (督办) never
+  stops or restarts a clock: the case stays as late as it is.
 - **Normal** cases count *working time*: the working periods (default 08:30–12:00 and
   13:30–17:30, Asia/Shanghai) of working days. Working days follow the State Council holiday
   schedule via ``chinese_calendar``, make-up workdays (调休) included. So "24 h" for an ordinary
@@ -21,7 +24,8 @@ The clock rule (documented here once, cited by the stats):
 
 Default limits (domain.md §5): dispatch 10 min urgent / 30 min normal; handling 2 h urgent /
 24 h normal; verification 1 h urban / 2 h rural. Add ``(category, stage, urgency, area)`` keys
-to ``DeadlineRules.limits`` to override them; ``None`` matches anything.
+to ``DeadlineRules.limits`` to override them; ``None`` matches anything. The city's category
+table (``gis/data/incident_categories.csv``) adds one key per category code and stage.
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
 
-from gis.cases.workflow import TRANSITIONS
 from gis.errors import InvalidInput
 
 __all__ = [
@@ -60,7 +63,7 @@ __all__ = [
     "WorkingCalendar",
     "due_at",
     "elapsed_working",
-    "escalations_due",
+    "urgings_due",
     "sla_status",
     "stage_clocks",
 ]
@@ -76,7 +79,12 @@ STAGE_OF_STATUS: dict[str, str] = {
     "dispatched": "handling", "handling": "handling", "extension_requested": "handling",
     "extended": "handling", "parked": "handling",
     "feedback": "verification", "verification": "verification",
+    "referred": "dispatch", "quick_fixed": "verification",
+    # Cases escalated before issue 18 (the status is no longer entered) keep a handling clock.
+    "escalated": "handling",
 }
+# Each of these starts a new run of its stage's clock even within the same stage.
+RESTARTING_ACTIONS = frozenset({"hand_over"})
 PAUSED_STATUSES = frozenset({"extended", "parked"})
 
 # A wall clock has one interval that never ends; this stands for "never" without overflowing.
@@ -420,7 +428,7 @@ def stage_clocks(case_events: Iterable[Any], *, now: dt.datetime, rules: Deadlin
         if pause_start is not None and to not in PAUSED_STATUSES:
             current["pauses"].append((pause_start, at))  # type: ignore[index]
             pause_start = None
-        if current is not None and stage != current["stage"]:
+        if current is not None and (stage != current["stage"] or _field(event, "action") in RESTARTING_ACTIONS):
             current["ended_at"] = at
             current = None
         if stage is not None and current is None:
@@ -484,7 +492,7 @@ def sla_status(case_events: Iterable[Any], *, now: dt.datetime, rules: DeadlineR
     """``on_time``, ``due_soon`` or ``overdue`` for the running stage, with its due time.
 
     ``paused``: the clock is stopped (extension approved, parked) and the limit is not yet used up;
-    ``no_clock``: no stage is running (rejected, closed, evaluated, escalated to a department).
+    ``no_clock``: no stage is running (rejected, closed, evaluated).
     ``due_soon``: at most ``rules.due_soon_share`` of the limit is left.
     """
     clocks = stage_clocks(case_events, now=now, rules=rules, category=category, urgency=urgency, area=area)
@@ -518,7 +526,7 @@ class CaseClock:
 
 @dataclass(frozen=True)
 class Breach:
-    """A case whose running stage is over its limit and which ``system`` may escalate now."""
+    """A case whose running stage is over its limit and has not been urged automatically in this run."""
 
     case_id: Hashable
     status: str
@@ -528,29 +536,28 @@ class Breach:
     fallback_years: tuple[int, ...] = ()
 
 
-def escalations_due(cases: Iterable[CaseClock], *, now: dt.datetime, rules: DeadlineRules = DEFAULT_RULES,
-                    table: Mapping[tuple[str | None, str], tuple[str, frozenset[str]]] = TRANSITIONS
-                    ) -> list[Breach]:
-    """Overdue cases that automatic escalation (吹哨, role ``system``) should take up, most overdue first.
+def urgings_due(cases: Iterable[CaseClock], *, now: dt.datetime, rules: DeadlineRules = DEFAULT_RULES
+                ) -> list[Breach]:
+    """Overdue cases the scheduler should urge (催办, role ``system``) now, most overdue first.
 
-    A case qualifies when its running stage is overdue and the workflow table lets ``system``
-    escalate from its current status; once escalated it has no clock, so it is not taken twice.
-    Overdue cases that ``system`` may not escalate (awaiting verification) stay on the overdue list
-    that :func:`sla_status` gives.
+    A case qualifies when its running stage is overdue and no ``urge`` by ``system`` was logged
+    since that stage's clock started: one automatic urging per late stage run, however often the
+    scheduler runs. Urging leaves status and clock alone: the case stays on the overdue list.
     """
     breaches = []
     for case in cases:
         events = _sorted_events(case.events)
         if not events:
             continue
-        status = _field(events[-1], "to_status")
-        entry = table.get((status, "escalate"))
-        if entry is None or "system" not in entry[1]:
-            continue
         sla = sla_status(events, now=now, rules=rules, category=case.category, urgency=case.urgency, area=case.area)
-        if sla.status == "overdue":
-            breaches.append(Breach(case_id=case.case_id, status=status, stage=sla.stage or "", due_at=sla.due_at,
-                                   overdue_by=-sla.remaining if sla.remaining is not None else dt.timedelta(0),
-                                   fallback_years=sla.fallback_years))
+        if sla.status != "overdue" or sla.started_at is None:
+            continue
+        if any(_field(e, "action") == "urge" and _field(e, "actor_role") == "system"
+               and _field(e, "at") >= sla.started_at for e in events):
+            continue
+        breaches.append(Breach(case_id=case.case_id, status=_field(events[-1], "to_status"), stage=sla.stage or "",
+                               due_at=sla.due_at,
+                               overdue_by=-sla.remaining if sla.remaining is not None else dt.timedelta(0),
+                               fallback_years=sla.fallback_years))
     breaches.sort(key=lambda b: b.overdue_by, reverse=True)
     return breaches

@@ -8,7 +8,8 @@ cases, wall-clock time for urgent ones; approved extensions and parking do not c
 The figures, as a report may cite them:
 
 - **response rate (响应率)** = cases answered on time ÷ cases due an answer. A case is *answered*
-  by its first ``register`` (立案), ``reject`` (不予立案) or ``escalate`` (吹哨); *on time* when
+  by its first ``register`` (立案), ``reject`` (不予立案), ``hand_over`` (移交) or — in logs from
+  before issue 18 — ``escalate``; *on time* when
   the counted time from the report to that answer is within the dispatch limit (10 min urgent /
   30 min normal by default). A case is *due an answer* once answered or once that limit has run
   out unanswered by ``as_of``; unanswered cases still within their limit are not judged yet.
@@ -44,12 +45,13 @@ import pandas as pd
 from gis.cases.deadlines import DEFAULT_RULES, DeadlineRules, elapsed_working, stage_clocks
 from gis.errors import InvalidInput
 
-__all__ = ["COLUMNS", "LEVELS", "case_figures", "case_stats", "period_bounds", "stats_to_dict"]
+__all__ = ["COLUMNS", "DEPARTMENT_COLUMNS", "LEVELS", "case_figures", "case_stats", "department_stats",
+           "period_bounds", "stats_to_dict"]
 
 LEVELS = ("grid", "community", "street", "total")
 # Width of each level's code: a 15-digit grid code starts with its community's 12 and its street's 9.
 _CODE_WIDTH = {"grid": 15, "community": 12, "street": 9}
-_ANSWERS = frozenset({"register", "reject", "escalate"})
+_ANSWERS = frozenset({"register", "reject", "escalate", "hand_over"})
 _CLOSED = frozenset({"closed", "evaluated"})
 
 COLUMNS = [
@@ -235,3 +237,70 @@ def stats_to_dict(frame: pd.DataFrame, *, start: dt.datetime, end: dt.datetime,
         "period": {"start": start.isoformat(), "end": end.isoformat(), "as_of": (as_of or end).isoformat()},
         "levels": by_level,
     }
+
+
+# --- per department ------------------------------------------------------------------------------
+
+DEPARTMENT_COLUMNS = [
+    "department_id", "offered", "claimed", "mean_response_hours", "closed", "mean_closure_hours", "summoned",
+    "reported_in", "reported_in_on_time", "missed", "urged", "supervised",
+]
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 3) if values else None
+
+
+def department_stats(offers: Sequence[dict[str, Any]], summons: Sequence[dict[str, Any]],
+                     urgings: Sequence[dict[str, Any]], *, as_of: dt.datetime,
+                     rules: DeadlineRules = DEFAULT_RULES) -> list[dict[str, Any]]:
+    """Per department: how fast it answered the cases offered to it, and how it answered summons.
+
+    - ``offers``: one per hand-over of a case to a department (``department_id``, ``offered_at``,
+      ``claimed_at`` and ``closed_at``, None when not (yet) by ``as_of``). **Response time** is the
+      working hours from the offer to the department's claim (认领), **closure time** those from
+      the offer to the case's closing; both on the working calendar for every case, like mean
+      handling time, so departments compare like with like.
+    - ``summons``: ``department_id``, ``report_in_due_at``, ``reported_in_at``. **Missed**: no
+      report-in by the limit at ``as_of``, or one after it; **on time**: a report-in by the limit.
+    - ``urgings``: ``department_id`` and ``kind`` (urge/supervise) of those aimed at a department.
+    """
+    calendar = rules.calendar
+    rows: dict[Any, dict[str, Any]] = {}
+
+    def row(dept: Any) -> dict[str, Any]:
+        return rows.setdefault(dept, {"department_id": dept, "offered": 0, "claimed": 0, "_response": [],
+                                      "closed": 0, "_closure": [], "summoned": 0, "reported_in": 0,
+                                      "reported_in_on_time": 0, "missed": 0, "urged": 0, "supervised": 0})
+
+    for offer in offers:
+        r = row(offer["department_id"])
+        r["offered"] += 1
+        start = offer["offered_at"]
+        for key, count, times in (("claimed_at", "claimed", "_response"), ("closed_at", "closed", "_closure")):
+            end = offer.get(key)
+            if end is not None and start <= end <= as_of:
+                r[count] += 1
+                r[times].append(elapsed_working(start, end, calendar=calendar).counted / dt.timedelta(hours=1))
+    for s in summons:
+        r = row(s["department_id"])
+        r["summoned"] += 1
+        reported, due = s.get("reported_in_at"), s["report_in_due_at"]
+        if reported is not None and reported <= as_of:
+            r["reported_in"] += 1
+            if reported <= due:
+                r["reported_in_on_time"] += 1
+            else:
+                r["missed"] += 1
+        elif due < as_of:
+            r["missed"] += 1
+    for u in urgings:
+        if u.get("department_id") is not None:
+            row(u["department_id"])["urged" if u["kind"] == "urge" else "supervised"] += 1
+    out = []
+    for dept in sorted(rows, key=str):
+        r = rows[dept]
+        r["mean_response_hours"] = _mean(r.pop("_response"))
+        r["mean_closure_hours"] = _mean(r.pop("_closure"))
+        out.append({c: r[c] for c in DEPARTMENT_COLUMNS})
+    return out

@@ -10,13 +10,22 @@ Side states: ``returned`` (退回: the assignee sends the case back to the dispa
 again), ``extension_requested`` → ``extended`` (延期: the clock stops while an approved extension
 runs) or back to ``handling`` when denied, ``parked`` (挂账: shelved with the clock stopped until
 ``unpark``), ``reopen`` (返工: from feedback, verification or closed back to handling) and
-``escalated`` (吹哨报到: the street calls in a city department, by hand or automatically by
-``system`` on a deadline breach; ``report_in`` records that the department has taken it up).
+``referred`` (移交: the grid leader hands the case to the community, the community to the street,
+the street to a department; each hand-over restarts the dispatch clock, and the level it went to
+``claim``s it, 认领) and ``quick_fixed`` (随手办: a grid worker reports a minor case already fixed,
+with before/after photos; the system closes it after the automatic check, or a verifier checks
+a sampled one).
 
-Roles are those of the user table plus two pseudo-roles: ``system`` (automatic escalation) and
-``citizen`` (Open311 reports and evaluations). Which grids an actor may act in is the caller's
-business (the service checks the principal's scope); this module checks role, state and the
-verification rules. Cities that divide the work differently pass their own table.
+Acts that do not move the case (its status and its clock stay as they are): ``summon`` (吹哨: the
+street or community calls in named departments), ``report_in`` (报到: a summoned department's user
+answers), ``urge`` (催办) and ``supervise`` (督办) of a late case. The old automatic ``escalate``
+(which stopped the clock) is gone; cases escalated before keep their ``report_in`` back to handling.
+
+Roles are those of the user table plus two pseudo-roles: ``system`` (the automatic check of a
+随手办, automatic urging of overdue cases) and ``citizen`` (Open311 reports and evaluations). Which
+cases an actor may act on is the caller's business (the service checks scope, level and
+department with :mod:`gis.cases.routing`); this module checks role, state and the verification
+rules. Who verifies is configurable (:func:`transitions`); never the case's handler.
 """
 
 from __future__ import annotations
@@ -34,10 +43,13 @@ from gis.errors import Conflict, InvalidInput, PermissionDenied
 __all__ = [
     "ACTIONS",
     "CLOSED_STATUSES",
+    "DEFAULT_VERIFIERS",
+    "LEGACY_ACTIONS",
     "OPEN_STATUSES",
     "PSEUDO_ROLES",
     "ROLES",
     "STATUSES",
+    "STAYING_ACTIONS",
     "TRANSITIONS",
     "USER_ROLES",
     "CaseState",
@@ -47,9 +59,11 @@ __all__ = [
     "apply_action",
     "distance_m",
     "replay",
+    "transitions",
 ]
 
-USER_ROLES = ("admin", "district_planner", "facility_planner", "grid_leader", "grid_worker", "viewer")
+USER_ROLES = ("admin", "district_planner", "facility_planner", "grid_leader", "grid_worker", "viewer",
+              "supervisor", "department_staff", "street_officer", "community_officer")
 PSEUDO_ROLES = ("system", "citizen")
 ROLES = USER_ROLES + PSEUDO_ROLES
 
@@ -68,8 +82,12 @@ STATUSES: dict[str, str] = {
     "extension_requested": "延期申请中",
     "extended": "延期中",
     "parked": "挂账",
-    "escalated": "已吹哨",
+    "escalated": "已吹哨",  # only cases escalated before issue 18; nothing enters it any more
+    "referred": "已移交待认领",
+    "quick_fixed": "随手办待核查",
 }
+# Actions found in old logs only (issue 18 removed automatic escalation, which stopped the clock).
+LEGACY_ACTIONS: dict[str, str] = {"escalate": "吹哨（旧）"}
 # Statuses in which nothing is left to do; every other status is open (counts for duplicates, lists).
 CLOSED_STATUSES = frozenset({"rejected", "closed", "evaluated"})
 OPEN_STATUSES = frozenset(STATUSES) - CLOSED_STATUSES
@@ -87,8 +105,13 @@ ACTIONS: dict[str, str] = {
     "resume": "恢复处置",
     "park": "挂账",
     "unpark": "解除挂账",
-    "escalate": "吹哨",
     "report_in": "报到",
+    "hand_over": "移交",
+    "claim": "认领",
+    "summon": "吹哨",
+    "urge": "催办",
+    "supervise": "督办",
+    "quick_fix": "随手办",
     "feedback": "处置反馈",
     "verify": "核查",
     "reopen": "返工",
@@ -99,47 +122,92 @@ ACTIONS: dict[str, str] = {
 _ADMIN = frozenset({"admin"})
 _LEADERS = _ADMIN | {"grid_leader"}
 _STAFF = _LEADERS | {"grid_worker"}
+_OFFICERS = frozenset({"community_officer", "street_officer"})
+# Whoever may hold a case and work on it: grid staff, the community and street, a department.
+_HANDLERS = _STAFF | _OFFICERS | {"department_staff"}
+# Who runs a case at its level (extensions, parking): the grid leader, the community or the street.
+_MANAGERS = _LEADERS | _OFFICERS
+DEFAULT_VERIFIERS = frozenset({"admin", "grid_leader", "supervisor"})
+_CLAIMERS = _ADMIN | _OFFICERS | {"department_staff"}
+_SUMMONERS = _ADMIN | _OFFICERS
+_URGERS = _MANAGERS | {"supervisor", "system"}
+_SUPERVISORS = _ADMIN | {"street_officer", "supervisor"}
 
-# THE table: (from status, action) -> (to status, roles allowed). ``None`` is "no case yet".
-# Grid workers report, take up, hand back and finish cases; grid leaders run the case (register,
-# dispatch, decide extensions, park, escalate, verify, close); admins may do everything; planners
-# and viewers nothing. ``system`` only escalates; ``citizen`` only reports and evaluates.
-TRANSITIONS: dict[tuple[str | None, str], tuple[str, frozenset[str]]] = {
-    (None, "report"): ("reported", _STAFF | {"citizen"}),
-    ("reported", "register"): ("registered", _LEADERS),
-    ("reported", "reject"): ("rejected", _LEADERS),
-    ("registered", "dispatch"): ("dispatched", _LEADERS),
-    ("returned", "dispatch"): ("dispatched", _LEADERS),
-    ("dispatched", "accept"): ("handling", _STAFF),
-    ("dispatched", "return"): ("returned", _STAFF),
-    ("handling", "return"): ("returned", _STAFF),
-    ("handling", "request_extension"): ("extension_requested", _STAFF),
-    ("extension_requested", "approve_extension"): ("extended", _LEADERS),
-    ("extension_requested", "deny_extension"): ("handling", _LEADERS),
-    ("extended", "resume"): ("handling", _STAFF),
-    ("handling", "park"): ("parked", _LEADERS),
-    ("parked", "unpark"): ("handling", _LEADERS),
-    ("reported", "escalate"): ("escalated", _LEADERS | {"system"}),
-    ("registered", "escalate"): ("escalated", _LEADERS | {"system"}),
-    ("returned", "escalate"): ("escalated", _LEADERS | {"system"}),
-    ("dispatched", "escalate"): ("escalated", _LEADERS | {"system"}),
-    ("handling", "escalate"): ("escalated", _LEADERS | {"system"}),
-    ("extension_requested", "escalate"): ("escalated", _LEADERS | {"system"}),
-    ("escalated", "report_in"): ("handling", _LEADERS),
-    ("handling", "feedback"): ("feedback", _STAFF),
-    ("extended", "feedback"): ("feedback", _STAFF),
-    ("feedback", "verify"): ("verification", _LEADERS),
-    ("feedback", "reopen"): ("handling", _LEADERS),
-    ("verification", "reopen"): ("handling", _LEADERS),
-    ("closed", "reopen"): ("handling", _LEADERS),
-    ("verification", "close"): ("closed", _LEADERS),
-    ("closed", "evaluate"): ("evaluated", _LEADERS | {"citizen"}),
-}
+
+def transitions(verifiers: frozenset[str] | set[str] | tuple[str, ...] = DEFAULT_VERIFIERS
+                ) -> dict[tuple[str | None, str], tuple[str, frozenset[str]]]:
+    """THE table: (from status, action) -> (to status, roles allowed); ``None`` is "no case yet".
+
+    ``verifiers`` are the roles that verify (核查), reopen and close (a city's setting,
+    ``WANGGE_CASE_VERIFIER_ROLES``); grid leaders and admins also close and reopen. Grid workers
+    report, take up, hand back and finish cases; grid leaders register, dispatch or hand over;
+    community and street officers hand over further, claim, summon departments and decide
+    extensions at their level; departments claim, handle and report in. Planners and viewers
+    do nothing. ``system`` closes a checked 随手办 and urges overdue cases; ``citizen`` reports
+    and evaluates.
+    """
+    verify = frozenset(verifiers)
+    unknown = sorted(verify - set(USER_ROLES))
+    if unknown or not verify:
+        raise InvalidInput(f"verifier roles {sorted(verify)}: each must be one of {', '.join(USER_ROLES)}"
+                           + (f"; unknown: {', '.join(unknown)}" if unknown else "; name at least one"))
+    closers = verify | _LEADERS
+    table: dict[tuple[str | None, str], tuple[str, frozenset[str]]] = {
+        (None, "report"): ("reported", _STAFF | {"citizen"}),
+        (None, "quick_fix"): ("quick_fixed", _STAFF),
+        ("reported", "register"): ("registered", _LEADERS),
+        ("reported", "reject"): ("rejected", _LEADERS),
+        ("registered", "dispatch"): ("dispatched", _LEADERS),
+        ("returned", "dispatch"): ("dispatched", _LEADERS),
+        ("registered", "hand_over"): ("referred", _MANAGERS),
+        ("returned", "hand_over"): ("referred", _MANAGERS),
+        ("referred", "hand_over"): ("referred", _MANAGERS),
+        ("handling", "hand_over"): ("referred", _MANAGERS),
+        ("referred", "claim"): ("handling", _CLAIMERS),
+        ("referred", "return"): ("returned", _CLAIMERS),
+        ("dispatched", "accept"): ("handling", _STAFF),
+        ("dispatched", "return"): ("returned", _STAFF),
+        ("handling", "return"): ("returned", _HANDLERS),
+        ("handling", "request_extension"): ("extension_requested", _HANDLERS),
+        ("extension_requested", "approve_extension"): ("extended", _MANAGERS),
+        ("extension_requested", "deny_extension"): ("handling", _MANAGERS),
+        ("extended", "resume"): ("handling", _HANDLERS),
+        ("handling", "park"): ("parked", _MANAGERS),
+        ("parked", "unpark"): ("handling", _MANAGERS),
+        ("escalated", "report_in"): ("handling", _LEADERS),  # cases escalated before issue 18
+        ("handling", "feedback"): ("feedback", _HANDLERS),
+        ("extended", "feedback"): ("feedback", _HANDLERS),
+        ("feedback", "verify"): ("verification", verify),
+        ("quick_fixed", "verify"): ("verification", verify),
+        ("feedback", "reopen"): ("handling", closers),
+        ("verification", "reopen"): ("handling", closers),
+        ("quick_fixed", "reopen"): ("handling", closers),
+        ("closed", "reopen"): ("handling", closers),
+        ("verification", "close"): ("closed", closers),
+        ("quick_fixed", "close"): ("closed", frozenset({"system"})),
+        ("closed", "evaluate"): ("evaluated", _LEADERS | {"citizen"}),
+    }
+    # Acts that leave status and clock as they are, from every open status.
+    for status in STATUSES:
+        if status in CLOSED_STATUSES:
+            continue
+        table[(status, "summon")] = (status, _SUMMONERS)
+        table[(status, "urge")] = (status, _URGERS)
+        table[(status, "supervise")] = (status, _SUPERVISORS)
+        table.setdefault((status, "report_in"), (status, _ADMIN | {"department_staff"}))
+    return table
+
+
+TRANSITIONS = transitions()
+# Acts that change nothing but the log (and the summons/urging tables).
+STAYING_ACTIONS = frozenset({"summon", "report_in", "urge", "supervise"})
 
 # Actions that assign the case to a handler (``handler_id`` required or kept).
-_ASSIGNING = frozenset({"dispatch", "report_in"})
+_ASSIGNING = frozenset({"dispatch"})
+# Actions that give the case to whoever takes them.
+_TAKING = frozenset({"claim", "quick_fix"})
 # Actions after which nobody holds the case any more.
-_UNASSIGNING = frozenset({"return", "escalate"})
+_UNASSIGNING = frozenset({"return", "escalate", "hand_over"})
 
 _GEOD = Geod(ellps="GRS80")  # the CGCS2000 ellipsoid to well under a millimetre over 100 m
 
@@ -294,10 +362,14 @@ def apply_action(case_state: CaseState | str | None, action: str, *, actor: Hash
     distance = None
     score = None
 
-    if action in _ASSIGNING:
+    if action in _ASSIGNING or (action == "report_in" and status == "escalated"):
         if action == "dispatch" and handler_id is None:
             raise InvalidInput("dispatch: handler_id is required (who is to handle the case)")
         handler = handler_id
+    elif action in _TAKING:
+        handler = actor
+        if actor is not None:
+            handled_by = handled_by | {actor}
     elif action in _UNASSIGNING:
         handler = None
     elif action in {"accept", "feedback"}:
@@ -310,7 +382,7 @@ def apply_action(case_state: CaseState | str | None, action: str, *, actor: Hash
         if actor in handlers:
             raise PermissionDenied(f"verify: {actor!r} handled this case and may not verify it; "
                                    "verification (核查) must be done by a different person than the handler",
-                                   details={"actor": actor, "handler_id": handler})
+                                   details={"reason": "verifier_is_handler", "actor": actor, "handler_id": handler})
         if position is not None:
             target = _check_point(case_position, "case_position")
             if target is None:
@@ -352,13 +424,15 @@ def replay(events: list[Any]) -> CaseState:
             actor = _field(event, "actor_id")
         handler = _field(event, "handler_id")
         handled_by = state.handled_by
-        if action in _ASSIGNING:
+        if action in _ASSIGNING or (action == "report_in" and _field(event, "from_status") == "escalated"):
             current = handler
+        elif action in _TAKING:
+            current = actor
         elif action in _UNASSIGNING:
             current = None
         else:
             current = state.handler_id if handler is None else handler
-        if action in {"accept", "feedback"} and actor is not None:
+        if action in {"accept", "feedback"} | _TAKING and actor is not None:
             handled_by = handled_by | {actor}
         state = CaseState(status=_field(event, "to_status"), handler_id=current, handled_by=handled_by)
     return state

@@ -1,8 +1,10 @@
-"""``wangge cases overdue | stats | escalate``: deadlines, figures and automatic escalation of incidents.
+"""``wangge cases overdue | stats | urge-overdue | summons | officer``: deadlines, figures, urging, summons.
 
 Run from the command line the commands see every district (there is no signed-in user);
-``escalate`` acts as the pseudo-role ``system`` and is what a scheduler (cron, systemd timer)
-calls, e.g. every five minutes.
+``urge-overdue`` acts as the pseudo-role ``system`` (催办 once per late stage; the clock keeps
+running and the case stays on the overdue list) and is what a scheduler (cron, systemd timer)
+calls, e.g. every five minutes. ``wangge departments ...`` (gis/cli/departments.py) is
+registered from here too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from rich.table import Table
 from gis.cli.output import JsonOption, console, db_transaction, emit, settings
 from gis.errors import InvalidInput
 
-app = typer.Typer(help="Incidents (事件): overdue lists, figures per grid/community/street, escalation.",
+app = typer.Typer(help="Incidents (事件): overdue lists, figures per grid/department/person, urging, summons.",
                   no_args_is_help=True)
 
 Now = Annotated[str | None, typer.Option("--now", help="Judge as of this ISO time (default: now), e.g. "
@@ -94,19 +96,57 @@ def stats(period: str = typer.Option(..., "--period", help="2026, 2026-10 or 202
     console.print(table)
 
 
-@app.command("escalate")
-def escalate(now: Now = None, district: str = typer.Option(None, "--district", help="Only this district."),
-             as_json: JsonOption = False) -> None:
-    """Escalate (吹哨) every case over its stage's limit, as the system; safe to run from a scheduler."""
+@app.command("urge-overdue")
+def urge_overdue(now: Now = None, district: str = typer.Option(None, "--district", help="Only this district."),
+                 as_json: JsonOption = False) -> None:
+    """Urge (催办) every case over its stage's limit, once per late stage, as the system; safe from a scheduler."""
     from gis.services import cases as case_service
 
     with db_transaction() as session:
-        done = case_service.escalate_overdue(session, settings=settings(), now=_moment(now), district_code=district)
-    emit({"escalated": done}, as_json=as_json,
-         human=f"escalated {len(done)} case(s)" + "".join(
-             f"\n  #{c['id']}: {c['from_status']} → escalated, {c['stage']} overdue by {c['overdue_hours']:.1f} h"
-             for c in done))
+        done = case_service.urge_overdue(session, settings=settings(), now=_moment(now), district_code=district)
+    emit({"urged": done}, as_json=as_json,
+         human=f"urged {len(done)} case(s)" + "".join(
+             f"\n  #{c['id']} ({c['status']}): {c['stage']} overdue by {c['overdue_hours']:.1f} h, due "
+             f"{(c['due_at'] or '–')[:16]}" for c in done))
+
+
+@app.command("summons")
+def summons(missed: bool = typer.Option(False, "--missed", help="Only missed report-ins (报到)."),
+            now: Now = None, as_json: JsonOption = False) -> None:
+    """Summons (吹哨) of departments on cases, and their report-ins; missed ones counted per department."""
+    from gis.services import cases as case_service
+    from gis.services.users import SYSTEM
+
+    with db_transaction() as session:
+        found = case_service.list_summons(session, SYSTEM, missed=True if missed else None, now=_moment(now))
+    if as_json:
+        emit(found, as_json=True)
+        return
+    table = Table("case", "department", "summoned", "report in by", "reported in", "status")
+    for s in found["items"]:
+        table.add_row(str(s["incident_id"]), s["department"], s["summoned_at"][:16], s["report_in_due_at"][:16],
+                      (s["reported_in_at"] or "–")[:16], s["status"])
+    console.print(table)
+    for c in found["by_department"]:
+        console.print(f"{c['department']}: summoned {c['summoned']}, reported in {c['reported_in']} "
+                      f"({c['reported_in_on_time']} on time), missed {c['missed']}", highlight=False)
+
+
+@app.command("officer")
+def officer(username: str = typer.Argument(..., help="A community_officer user."),
+            community: str = typer.Option(..., "--community", help="Their 12-digit community code ('' clears).")
+            ) -> None:
+    """Scope a community officer (社区工作人员) to one community."""
+    from gis.services import departments as department_service
+    from gis.services.users import get_user_by_name
+
+    with db_transaction() as session:
+        done = department_service.set_community(session, get_user_by_name(session, username).id, community)
+    emit(done, as_json=False, human=f"{done['username']}: community {done['community_code'] or '(none)'}")
 
 
 def register(root: typer.Typer) -> None:
+    from gis.cli.departments import app as departments_app
+
     root.add_typer(app, name="cases")
+    root.add_typer(departments_app, name="departments")

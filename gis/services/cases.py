@@ -6,8 +6,13 @@ masked, and a read that shows one is audited. Patrol tracks are movements (行�
 under PIPL): a worker sees their own, a leader also their grids', an admin all; tracks older
 than the retention period are never returned, and every read is audited.
 
-The case loop (report, actions, photos, deadlines, escalation, figures, the public Open311
+The case loop (report, actions, photos, deadlines, urging, summons, figures, the public Open311
 view) is in the second half of this module; the rules themselves are :mod:`gis.cases`'.
+
+Beyond the grid (issue 18): a community officer sees the cases of their community, a street
+officer those of their street, a supervisor those of the district, a department's staff the
+cases offered to or claimed by their department and those it is summoned to (吹哨); all of them
+see the description and the masked contact (audited) of what is in their scope, like grid staff.
 
 Routing rule (where a reported point belongs): the current level-1 grids (a level-2 grid lies
 inside one; its cases go to the level-1 grid's staff) within
@@ -28,6 +33,7 @@ import json
 import math
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,21 +43,25 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.cases import IncidentCategory, check_category, load_categories
-from gis.cases.deadlines import (DEFAULT_LIMITS, CaseClock, DeadlineRules, WorkingCalendar, escalations_due,
-                                 sla_status)
+from gis.cases.deadlines import (DEFAULT_LIMITS, CaseClock, DeadlineRules, WorkingCalendar, due_at, sla_status,
+                                 urgings_due)
 from gis.cases.duplicates import find_duplicates
-from gis.cases.stats import LEVELS, case_stats, period_bounds, stats_to_dict
-from gis.cases.workflow import (CLOSED_STATUSES, OPEN_STATUSES, STATUSES, TRANSITIONS, CaseState, allowed_actions,
-                                apply_action, replay)
+from gis.cases.routing import (Actor, CaseView, case_actions, category_limits, check_case_rules, next_level,
+                               pick_department)
+from gis.cases.stats import LEVELS, case_stats, department_stats, period_bounds, stats_to_dict
+from gis.cases.workflow import (CLOSED_STATUSES, OPEN_STATUSES, STATUSES, STAYING_ACTIONS, CaseState, apply_action,
+                                replay, transitions)
 from gis.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from gis.settings import Settings
+from gis.services import departments as department_service
 from gis.services import privacy
 from gis.services.residents import Reader, Where, check_grid_code, check_paging
 from gis.services.users import Principal
 
 __all__ = [
-    "SOURCES", "Reader", "act_on_incident", "add_photo", "case_statistics", "check_open311_key", "clean_photo",
-    "deadline_rules", "escalate_overdue", "get_incident", "get_patrol", "grid_staff", "incident_categories", "incidents_geojson",
+    "SOURCES", "CaseScope", "Reader", "act_on_incident", "add_photo", "case_scope", "case_statistics",
+    "case_table", "check_open311_key", "clean_photo", "deadline_rules", "get_incident", "list_summons",
+    "urge_overdue", "get_patrol", "grid_staff", "incident_categories", "incidents_geojson",
     "list_incidents", "list_patrols", "locate_point", "open311_create", "open311_request", "open311_requests",
     "open311_services",
     "overdue_incidents", "photo_file", "report_incident", "resolve_category",
@@ -61,7 +71,7 @@ _INCIDENT_COLUMNS = """
     i.id, i.district_code, i.street_code, i.community_code, i.grid_code, i.category_class, i.category,
     i.subcategory, i.description, i.source, i.urgency, i.status, i.address, i.building_id, i.reported_by,
     i.reporter_contact, i.reported_at, i.due_at, i.closed_at, i.satisfaction, i.duplicate_of, i.version,
-    i.category_code, i.area, i.handler_id, ST_AsGeoJSON(i.geom, 7) AS point
+    i.category_code, i.area, i.handler_id, i.level, i.department_id, i.quick_fix, ST_AsGeoJSON(i.geom, 7) AS point
 """
 
 
@@ -69,19 +79,77 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _incident_scope(principal: Principal) -> tuple[str, dict[str, Any]]:
-    """Grid staff: their grids; admins: their district; planners and viewers: their district (no contacts)."""
+# Roles of the case loop beyond the grid: they see the personal fields of the cases in their scope.
+CASE_ROLES = frozenset({"supervisor", "department_staff", "street_officer", "community_officer"})
+
+
+@dataclass(frozen=True)
+class CaseScope:
+    """The principal with the case scope of their user row (street, community, department)."""
+
+    principal: Principal
+    street_code: str | None = None
+    community_code: str | None = None
+    department_id: int | None = None
+
+    @property
+    def personal(self) -> bool:
+        """Whether they see descriptions, notes and masked contacts of the cases in scope."""
+        return self.principal.may_read_personal_data or self.principal.role in CASE_ROLES
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(user_id=self.principal.user_id, role=self.principal.role, department_id=self.department_id)
+
+
+def case_scope(session: Session, principal: Principal | CaseScope) -> CaseScope:
+    """The principal's case scope; roles beyond the grid have it on their user row."""
+    if isinstance(principal, CaseScope):
+        return principal
+    if principal.role not in CASE_ROLES or not principal.user_id:
+        return CaseScope(principal)
+    row = session.execute(text("SELECT street_code, community_code, department_id FROM app_user WHERE id = :u"),
+                          {"u": principal.user_id}).first()
+    if row is None:
+        return CaseScope(principal)
+    return CaseScope(principal, street_code=row.street_code, community_code=row.community_code,
+                     department_id=row.department_id)
+
+
+def _incident_scope(scope: CaseScope) -> tuple[str, dict[str, Any]]:
+    """Grid staff: their grids; admins and supervisors: their district; a street or community officer: theirs;
+    department staff: what is offered to, claimed by or summoned to their department; planners and viewers:
+    their district (no contacts)."""
+    principal = scope.principal
+    district, params = ("i.district_code = :scope_district", {"scope_district": principal.district_code}) \
+        if principal.district_code else ("TRUE", {})
+    role = principal.role
+    if role == "supervisor":
+        return district, params
+    if role == "street_officer":
+        if scope.street_code is None:
+            return district, params
+        return f"{district} AND i.street_code = :scope_street", {**params, "scope_street": scope.street_code}
+    if role == "community_officer":
+        if scope.community_code is None:
+            return "FALSE", {}
+        return f"{district} AND i.community_code = :scope_community", {**params,
+                                                                        "scope_community": scope.community_code}
+    if role == "department_staff":
+        if scope.department_id is None:
+            return "FALSE", {}
+        return (f"{district} AND (i.department_id = :scope_department OR EXISTS (SELECT 1 FROM case_summons cs "
+                "WHERE cs.incident_id = i.id AND cs.department_id = :scope_department))",
+                {**params, "scope_department": scope.department_id})
     if principal.may_read_personal_data:
         return privacy.scope_filter(principal, grid_column="i.grid_code", district_column="i.district_code")
-    if principal.district_code:
-        return "i.district_code = :scope_district", {"scope_district": principal.district_code}
-    return "TRUE", {}
+    return district, params
 
 
-def _incident_where(principal: Principal, *, incident_id: int | None = None, grid_code: str | None = None,
+def _incident_where(scope: CaseScope, *, incident_id: int | None = None, grid_code: str | None = None,
                     status: str | None = None, category: str | None = None, source: str | None = None,
                     since: dt.datetime | None = None, until: dt.datetime | None = None) -> Where:
-    where = Where.scoped(_incident_scope(principal))
+    where = Where.scoped(_incident_scope(scope))
     where.equal("i.id", "incident_id", incident_id, audit=False)
     where.equal("i.grid_code", "grid_code", None if grid_code is None else check_grid_code(grid_code))
     for column, value in (("status", status), ("category", category), ("source", source)):
@@ -90,7 +158,9 @@ def _incident_where(principal: Principal, *, incident_id: int | None = None, gri
     return where
 
 
-def _incident_record(row: Any, principal: Principal) -> dict[str, Any]:
+def _incident_record(row: Any, scope: CaseScope | Principal, now: dt.datetime | None = None) -> dict[str, Any]:
+    personal = scope.personal if isinstance(scope, CaseScope) else scope.may_read_personal_data
+    now = now or dt.datetime.now(dt.UTC)
     record = {
         "id": row.id, "district_code": row.district_code, "street_code": row.street_code,
         "community_code": row.community_code, "grid_code": row.grid_code, "category_class": row.category_class,
@@ -99,12 +169,16 @@ def _incident_record(row: Any, principal: Principal) -> dict[str, Any]:
         "building_id": row.building_id, "reported_by": row.reported_by, "reported_at": _iso(row.reported_at),
         "due_at": _iso(row.due_at), "closed_at": _iso(row.closed_at), "satisfaction": row.satisfaction,
         "duplicate_of": row.duplicate_of, "version": row.version, "category_code": row.category_code,
-        "area": row.area, "handler_id": row.handler_id, "geometry": json.loads(row.point),
+        "area": row.area, "handler_id": row.handler_id, "level": row.level, "department_id": row.department_id,
+        "quick_fix": row.quick_fix,
+        # Late now: the stored due time of the running stage has passed (paused and finished cases have none).
+        "overdue": row.due_at is not None and row.status not in CLOSED_STATUSES and row.due_at < now,
+        "geometry": json.loads(row.point),
     }
     # Planners and viewers never get the key at all; within scope the contact is masked. A
     # description (and an event's note) may name residents: theirs to read who may read personal
     # data (and audited), never a planner's or viewer's, who work with counts.
-    if principal.may_read_personal_data:
+    if personal:
         record["reporter_contact"] = privacy.mask_phone(row.reporter_contact)
     else:
         record["description"] = None
@@ -128,12 +202,13 @@ def _audit_contacts(session: Session, reader: Reader, records: list[dict[str, An
 def _select_incidents(session: Session, reader: Reader, *, limit: int, offset: int, **filters: Any
                       ) -> tuple[list[dict[str, Any]], int, dict[str, Any]]:
     check_paging(limit, offset)
-    where = _incident_where(reader.principal, **filters)
+    scope = case_scope(session, reader.principal)
+    where = _incident_where(scope, **filters)
     total = session.execute(text(f"SELECT count(*) FROM incident i WHERE {where.sql}"), where.params).scalar_one()
     rows = session.execute(text(f"SELECT {_INCIDENT_COLUMNS} FROM incident i WHERE {where.sql} "
                                 "ORDER BY i.reported_at DESC, i.id DESC LIMIT :limit OFFSET :offset"),
                            {**where.params, "limit": limit, "offset": offset}).all()
-    return [_incident_record(r, reader.principal) for r in rows], total, where.given
+    return [_incident_record(r, scope) for r in rows], total, where.given
 
 
 def list_incidents(session: Session, reader: Reader, *, grid_code: str | None = None, status: str | None = None,
@@ -162,31 +237,51 @@ def incidents_geojson(session: Session, reader: Reader, *, grid_code: str | None
 
 def _not_found(principal: Principal, what: str, ident: Any, extra: str = "") -> NotFound:
     # One answer for missing and out of scope alike, so existence is not confirmed.
-    if principal.is_grid_scoped:
-        return NotFound(f"no {what} {ident} within your grids{extra}")
+    if principal.is_grid_scoped or principal.role in CASE_ROLES:
+        return NotFound(f"no {what} {ident} within your {'grids' if principal.is_grid_scoped else 'scope'}{extra}")
     return NotFound(f"{what} {ident} does not exist{extra}")
 
 
-def get_incident(session: Session, reader: Reader, incident_id: int) -> dict[str, Any]:
-    """One incident the reader may see, with its events; NotFound otherwise."""
-    where = _incident_where(reader.principal, incident_id=incident_id)
+def get_incident(session: Session, reader: Reader, incident_id: int, *, settings: Settings | None = None,
+                 now: dt.datetime | None = None) -> dict[str, Any]:
+    """One incident the reader may see, with its events, summons, photos and the actions the reader may take now."""
+    settings = settings or Settings()
+    now = _now(now)
+    scope = case_scope(session, reader.principal)
+    where = _incident_where(scope, incident_id=incident_id)
     row = session.execute(text(f"SELECT {_INCIDENT_COLUMNS} FROM incident i WHERE {where.sql}"),
                           where.params).first()
     if row is None:
         raise _not_found(reader.principal, "incident", incident_id)
-    record = _incident_record(row, reader.principal)
-    events = session.execute(text("""
+    record = _incident_record(row, scope, now)
+    events = [dict(e) for e in session.execute(text("""
         SELECT e.id, e.at, e.action, e.from_status, e.to_status, e.note, e.actor_id, e.actor_role, e.handler_id,
-               e.satisfaction, CASE WHEN e.geom IS NULL THEN NULL ELSE ARRAY[ST_X(e.geom), ST_Y(e.geom)] END
+               e.satisfaction, e.detail, CASE WHEN e.geom IS NULL THEN NULL ELSE ARRAY[ST_X(e.geom), ST_Y(e.geom)] END
                AS position
-        FROM incident_event e WHERE e.incident_id = :i ORDER BY e.at, e.id"""), {"i": incident_id}).mappings()
+        FROM incident_event e WHERE e.incident_id = :i ORDER BY e.at, e.id"""), {"i": incident_id}).mappings()]
     # The actor's GPS at an action is a movement (行踪): only for those who may read personal data.
-    shown = reader.principal.may_read_personal_data
-    record["events"] = [{**e, "at": _iso(e["at"]), "position": e["position"] if shown else None,
-                         "note": e["note"] if shown else None} for e in events]
+    shown = scope.personal
+    record["events"] = [{**{k: v for k, v in e.items() if k != "detail"}, "at": _iso(e["at"]),
+                         "position": e["position"] if shown else None, "note": e["note"] if shown else None,
+                         "detail": _public_detail(e["detail"])} for e in events]
     record["photos"] = _photos_of(session, incident_id)
+    record["summons"] = _summons_of(session, [incident_id], now)[incident_id]
+    sla = _sla(events, row, deadline_rules(settings), now)
+    record["sla"] = sla
+    record["allowed_actions"] = case_actions(_case_view(session, row, events, sla), scope.actor,
+                                             table=case_table(settings)) if shown or \
+        reader.principal.role == "admin" else []
     _audit_contacts(session, reader, [record], action="read")
     return record
+
+
+def _public_detail(detail: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What an event's detail shows: the codes of the routing beyond the grid, never duplicates' or GPS data."""
+    if not detail:
+        return None
+    kept = {k: detail[k] for k in ("to_level", "from_level", "department_id", "departments", "report_in_hours",
+                                   "check", "sampled", "automatic", "stage", "overdue") if k in detail}
+    return kept or None
 
 
 # --- patrols ------------------------------------------------------------------------------
@@ -312,9 +407,18 @@ def deadline_rules(settings: Settings) -> DeadlineRules:
     })
     periods = tuple((_hhmm(a, "case_working_periods"), _hhmm(b, "case_working_periods"))
                     for a, b in settings.case_working_periods)
+    # The city's category table: a limit per category code and stage (its own file when it has one).
+    limits.update(category_limits(incident_categories(settings), urgent={
+        "dispatch": limits[(None, "dispatch", "urgent", None)], "handling": limits[(None, "handling", "urgent", None)],
+        "verification": limits[(None, "verification", None, "urban")]}))
     calendar = WorkingCalendar(timezone=settings.case_timezone, periods=periods)
     clocks = {"urgent": "wall" if settings.case_urgent_wall_clock else "working", "normal": "working"}
     return DeadlineRules(limits=limits, clocks=clocks, calendar=calendar, due_soon_share=settings.case_due_soon_share)
+
+
+def case_table(settings: Settings) -> dict[tuple[str | None, str], tuple[str, frozenset[str]]]:
+    """The workflow table with the verifying roles of ``settings`` (``WANGGE_CASE_VERIFIER_ROLES``)."""
+    return transitions(frozenset(settings.case_verifier_roles))
 
 
 def incident_categories(settings: Settings) -> tuple[IncidentCategory, ...]:
@@ -438,13 +542,14 @@ def _now(at: dt.datetime | None) -> dt.datetime:
 
 def _events(session: Session, incident_id: int) -> list[dict[str, Any]]:
     return [dict(e) for e in session.execute(text("""
-        SELECT action, from_status, to_status, at, actor_id, handler_id FROM incident_event
+        SELECT action, from_status, to_status, at, actor_id, actor_role, handler_id FROM incident_event
         WHERE incident_id = :i ORDER BY at, id"""), {"i": incident_id}).mappings()]
 
 
 def _sla(events: list[dict[str, Any]], row: Any, rules: DeadlineRules, now: dt.datetime) -> dict[str, Any]:
-    return sla_status(events, now=now, rules=rules, category=row.category, urgency=row.urgency,
-                      area=row.area).to_dict()
+    # Limits are keyed by the category code of the city's table (the class name when a case has none).
+    return sla_status(events, now=now, rules=rules, category=row.category_code or row.category,
+                      urgency=row.urgency, area=row.area).to_dict()
 
 
 def _duplicates(session: Session, *, point: tuple[float, float], category_class: str, category: str,
@@ -479,14 +584,32 @@ def report_incident(session: Session, principal: Principal | None, *, settings: 
                     description: str | None = None, source: str = "patrol", urgency: str = "normal",
                     area: str = "urban", reporter_contact: str | None = None,
                     position: tuple[float, float] | None = None, note: str | None = None,
-                    at: dt.datetime | None = None) -> dict[str, Any]:
+                    at: dt.datetime | None = None, quick_fix: bool = False,
+                    photos: list[tuple[str, bytes]] | None = None) -> dict[str, Any]:
     """File a case at a point (or a building / address), route it to its grid's staff and flag duplicates.
 
     ``principal`` None is a citizen (Open311). Grid staff and admins report anywhere in their
     district; the case goes to the grid the routing rule picks, whoever reported it.
     Returns the case, where it was routed, the staff it goes to, duplicate candidates and its deadline.
+
+    ``quick_fix`` (随手办): the reporter fixed it on the spot. The category must allow it (the
+    city's table, column ``quick_fix``) and ``photos`` must hold at least one ``("before", bytes)``
+    and one ``("after", bytes)``. The automatic check (both photos there) closes it at once as
+    ``system``, unless the case falls in the sample (``case_quick_fix_sample_share``, picked from
+    its id, so the same case is always in or out): then a verifier checks it.
     """
     at = _now(at)
+    photos = list(photos or [])
+    bad_kind = [k for k, _ in photos if k not in ("before", "after", None)]
+    if bad_kind:
+        raise InvalidInput(f"photos: kind {bad_kind[0]!r}: choose before or after", details={"field": "photos"})
+    if quick_fix:
+        kinds = {k for k, _ in photos}
+        missing = [k for k in ("before", "after") if k not in kinds]
+        if missing:
+            raise InvalidInput(f"quick_fix (随手办): a {' and an '.join(missing)} photo is required: the fix is "
+                               "checked on the photos taken before and after it",
+                               details={"field": "photos", "reason": "quick_fix_photos_missing", "missing": missing})
     if source not in SOURCES:
         raise InvalidInput(f"source {source!r}: choose one of {', '.join(SOURCES)}")
     # "open311" is the server's mark on what a citizen filed through Open311 (principal None): only
@@ -506,8 +629,16 @@ def report_incident(session: Session, principal: Principal | None, *, settings: 
     role = principal.role if principal is not None else "citizen"
     actor = principal.user_id if principal is not None and principal.user_id else None
     # The workflow table decides who may report; checked before anything is written.
-    transition = apply_action(None, "report", actor=actor, actor_role=role, at=at, note=note,
-                              actor_position=position)
+    transition = apply_action(None, "quick_fix" if quick_fix else "report", actor=actor, actor_role=role, at=at,
+                              note=note, actor_position=position, table=case_table(settings))
+    if quick_fix:
+        rule = next((c for c in incident_categories(settings) if c.code == cat["category_code"]), None)
+        if rule is None or not rule.quick_fix:
+            raise InvalidInput(f"quick_fix (随手办): category {cat['category_code'] or cat['category']} "
+                               f"({cat['subcategory'] or cat['category']}) is not fixed on the spot in this city's "
+                               "table; report it as a case", details={"field": "quick_fix",
+                                                                       "reason": "quick_fix_not_allowed",
+                                                                       "category_code": cat["category_code"]})
     where, building, place = _resolve_place(session, point=point, building_id=building_id, address=address)
     routing = locate_point(session, lon=where[0], lat=where[1], tolerance_m=settings.case_boundary_tolerance_m)
     if principal is not None and principal.district_code and principal.district_code != routing["district_code"]:
@@ -520,11 +651,12 @@ def report_incident(session: Session, principal: Principal | None, *, settings: 
     incident_id = session.execute(text("""
         INSERT INTO incident (district_code, street_code, community_code, grid_code, category_code, category_class,
                               category, subcategory, description, source, urgency, area, status, address,
-                              building_id, reported_by, reporter_contact, reported_at, geom)
+                              building_id, reported_by, reporter_contact, reported_at, geom, quick_fix, handler_id)
         VALUES (:district, :street, :community, :grid, :code, :class, :category, :sub, :description, :source,
                 :urgency, :area, :status, :address, :building, :by, :contact, :at,
-                ST_SetSRID(ST_MakePoint(:lon, :lat), 4490))
+                ST_SetSRID(ST_MakePoint(:lon, :lat), 4490), :quick, :handler)
         RETURNING id"""), {
+        "quick": quick_fix, "handler": actor if quick_fix else None,
         "district": routing["district_code"], "street": routing["street_code"],
         "community": routing["community_code"], "grid": routing["grid_code"], "code": cat["category_code"],
         "class": cat["category_class"], "category": cat["category"], "sub": cat["subcategory"],
@@ -534,10 +666,45 @@ def report_incident(session: Session, principal: Principal | None, *, settings: 
         "lat": where[1]}).scalar_one()
     _append_event(session, incident_id, routing["district_code"], transition.event, actor_id=actor,
                   detail={"routing": routing, "duplicates": duplicates} if duplicates else {"routing": routing})
+    stored = [_store_photo(session, incident_id, routing["district_code"], content=content, settings=settings,
+                           kind=kind, uploaded_by=actor) for kind, content in photos]
+    check = None
+    if quick_fix:
+        check = _quick_fix_check(session, incident_id, routing["district_code"], transition.state, settings=settings,
+                                 at=at)
     sla = _refresh_due(session, incident_id, settings=settings, now=at)
     row = _locked(session, incident_id)
-    return {"incident": _incident_record(row, principal or _CITIZEN), "routing": routing,
-            "staff": grid_staff(session, routing["grid_code"]), "duplicates": duplicates, "sla": sla}
+    answer = {"incident": _incident_record(row, principal or _CITIZEN), "routing": routing,
+              "staff": grid_staff(session, routing["grid_code"]), "duplicates": duplicates, "sla": sla}
+    if photos:
+        answer["photos"] = [{k: v for k, v in p.items() if k != "created"} for p in stored]
+    if check is not None:
+        answer["quick_fix_check"] = check
+    return answer
+
+
+def quick_fix_sampled(incident_id: int, share: float) -> bool:
+    """Whether a 随手办 case is in the verifier's sample: from its id, so the answer never changes."""
+    if share <= 0:
+        return False
+    if share >= 1:
+        return True
+    draw = int.from_bytes(hashlib.sha256(f"quick_fix:{incident_id}".encode()).digest()[:4], "big") / 2**32
+    return draw < share
+
+
+def _quick_fix_check(session: Session, incident_id: int, district_code: str, state: CaseState, *,
+                     settings: Settings, at: dt.datetime) -> dict[str, Any]:
+    """Close a 随手办 by the automatic check, or leave it for a verifier when it is sampled."""
+    if quick_fix_sampled(incident_id, settings.case_quick_fix_sample_share):
+        return {"check": "sampled", "status": state.status}
+    closing = apply_action(state, "close", actor=None, actor_role="system", at=at,
+                           note="随手办自动核查: 处置前后照片齐全", table=case_table(settings))
+    _append_event(session, incident_id, district_code, closing.event, actor_id=None,
+                  detail={"check": "automatic", "automatic": True})
+    session.execute(text("UPDATE incident SET status = :s, closed_at = :at, version = version + 1 WHERE id = :id"),
+                    {"s": closing.status, "at": at, "id": incident_id})
+    return {"check": "automatic", "status": closing.status}
 
 
 _CITIZEN = Principal(user_id=0, username="citizen", role="viewer")  # sees no contact
@@ -584,20 +751,22 @@ def _refresh_due(session: Session, incident_id: int, *, settings: Settings, now:
 # --- actions ------------------------------------------------------------------------------------
 
 
-def _acting_scope(principal: Principal, incident_id: int) -> tuple[str, dict[str, Any]]:
-    if not principal.may_read_personal_data:
-        raise PermissionDenied(f"{principal.role} may not act on cases; grid staff and admins do")
-    scope, params = privacy.scope_filter(principal, grid_column="i.grid_code", district_column="i.district_code")
-    return scope, {**params, "id": incident_id}
+def _acting_scope(scope: CaseScope, incident_id: int) -> tuple[str, dict[str, Any]]:
+    if not scope.personal:
+        raise PermissionDenied(f"{scope.principal.role} may not act on cases; grid staff, community, street, "
+                               "department staff, supervisors and admins do")
+    sql, params = _incident_scope(scope)
+    return sql, {**params, "id": incident_id}
 
 
-def _case_in_scope(session: Session, principal: Principal, incident_id: int, *, lock: bool) -> Any:
-    scope, params = _acting_scope(principal, incident_id)
+def _case_in_scope(session: Session, principal: Principal | CaseScope, incident_id: int, *, lock: bool) -> Any:
+    scope = case_scope(session, principal)
+    sql, params = _acting_scope(scope, incident_id)
     row = session.execute(text(f"SELECT {_INCIDENT_COLUMNS}, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat "
-                               f"FROM incident i WHERE i.id = :id AND {scope}{' FOR UPDATE' if lock else ''}"),
+                               f"FROM incident i WHERE i.id = :id AND {sql}{' FOR UPDATE OF i' if lock else ''}"),
                           params).first()
     if row is None:
-        raise _not_found(principal, "incident", incident_id)
+        raise _not_found(scope.principal, "incident", incident_id)
     return row
 
 
@@ -609,51 +778,216 @@ def _check_handler(session: Session, handler_id: int, grid_code: str | None) -> 
                            details={"grid_staff": [s["user_id"] for s in staff]})
 
 
+def _summons_of(session: Session, ids: list[int], now: dt.datetime) -> dict[int, list[dict[str, Any]]]:
+    """Each case's summons: department, who summoned when, the report-in limit, the report-in, missed or not."""
+    found: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    if not ids:
+        return found
+    for r in session.execute(text("""
+            SELECT s.id, s.incident_id, s.department_id, d.name AS department, d.kind AS department_kind,
+                   s.summoned_by, s.summoned_at, s.report_in_hours, s.report_in_due_at, s.reported_in_at,
+                   s.reported_in_by
+            FROM case_summons s JOIN department d ON d.id = s.department_id
+            WHERE s.incident_id = ANY(:ids) ORDER BY s.summoned_at, s.id"""), {"ids": ids}).all():
+        found[r.incident_id].append(_summons_record(r, now))
+    return found
+
+
+def _summons_record(r: Any, now: dt.datetime) -> dict[str, Any]:
+    # Missed: no report-in by the limit (a late report-in stays missed, with its time shown).
+    missed = (r.reported_in_at is None and r.report_in_due_at < now) or \
+        (r.reported_in_at is not None and r.reported_in_at > r.report_in_due_at)
+    return {"id": r.id, "incident_id": r.incident_id, "department_id": r.department_id,
+            "department": r.department, "department_kind": r.department_kind, "summoned_by": r.summoned_by,
+            "summoned_at": _iso(r.summoned_at), "report_in_hours": r.report_in_hours,
+            "report_in_due_at": _iso(r.report_in_due_at), "reported_in_at": _iso(r.reported_in_at),
+            "reported_in_by": r.reported_in_by, "missed": missed,
+            "status": "reported_in" if r.reported_in_at is not None else ("missed" if missed else "waiting")}
+
+
+def _case_view(session: Session, row: Any, events: list[dict[str, Any]], sla: dict[str, Any]) -> CaseView:
+    state = replay(events) if events else CaseState(status=row.status, handler_id=row.handler_id)
+    summoned = frozenset(session.execute(text(
+        "SELECT department_id FROM case_summons WHERE incident_id = :i AND reported_in_at IS NULL"),
+        {"i": row.id}).scalars())
+    return CaseView(status=row.status, level=row.level, handler_id=state.handler_id, handled_by=state.handled_by,
+                    department_id=row.department_id, summoned=summoned, sla_status=sla["status"])
+
+
+def _department_in(session: Session, department_id: int, district_code: str) -> Any:
+    row = session.execute(text("SELECT id, name, kind, street_code, district_code, is_active FROM department "
+                               "WHERE id = :id"), {"id": department_id}).first()
+    if row is None or row.district_code != district_code or not row.is_active:
+        raise InvalidInput(f"department {department_id} is not an active department of district {district_code}; "
+                           "see GET /departments", details={"field": "departments", "department_id": department_id})
+    return row
+
+
 def act_on_incident(session: Session, reader: Reader, incident_id: int, *, action: str,
                     expected_version: int | None, settings: Settings, note: str | None = None,
                     position: tuple[float, float] | None = None, satisfaction: int | None = None,
-                    handler_id: int | None = None, at: dt.datetime | None = None) -> dict[str, Any]:
+                    handler_id: int | None = None, department_id: int | None = None,
+                    departments: list[int] | None = None, report_in_hours: float | None = None,
+                    at: dt.datetime | None = None) -> dict[str, Any]:
     """Apply a workflow action to a case in the actor's scope and append it to the log.
 
-    The workflow table (gis.cases.workflow) decides role and state; grid staff act only on
-    cases of their grids (NotFound otherwise, so existence is not confirmed); a stale
-    ``expected_version`` is a Conflict naming the current one. Returns the case, the event,
-    the due time of its new stage and what the actor may do next.
+    The workflow table (gis.cases.workflow) decides role and state, gis.cases.routing the level,
+    department, summons and urging rules; actors act only on cases in their scope (NotFound
+    otherwise, so existence is not confirmed); a stale ``expected_version`` is a Conflict naming
+    the current one. Returns the case, the event, the due time of its stage and the codes of what
+    the actor may do next.
+
+    ``hand_over`` takes ``department_id`` when it goes to the department level (default: the
+    department the category table picks); ``summon`` takes ``departments`` and
+    ``report_in_hours`` (counted on the case's clock: working hours for a normal case).
     """
     principal = reader.principal
     at = _now(at)
     if expected_version is None:
         raise InvalidInput("send the version you read, as If-Match or in the body, so no action is taken twice")
-    row = _case_in_scope(session, principal, incident_id, lock=True)
+    scope = case_scope(session, principal)
+    row = _case_in_scope(session, scope, incident_id, lock=True)
     if row.version != expected_version:
         raise Conflict(f"incident {incident_id} was changed by someone else (current version {row.version}, yours "
                        f"{expected_version}); reload and try again", details={"current_version": row.version})
-    if handler_id is not None and action in {"dispatch", "report_in"}:
+    if handler_id is not None and action == "dispatch":
         _check_handler(session, handler_id, row.grid_code)
     events = _events(session, incident_id)
+    rules = deadline_rules(settings)
+    table = case_table(settings)
     state = replay(events) if events else CaseState(status=row.status, handler_id=row.handler_id)
     transition = apply_action(state, action, actor=principal.user_id, actor_role=principal.role, at=at, note=note,
                               actor_position=position, case_position=(row.lon, row.lat), handler_id=handler_id,
-                              satisfaction=satisfaction, verify_max_distance_m=settings.case_verify_max_distance_m)
-    event_id = _append_event(session, incident_id, row.district_code, transition.event, actor_id=principal.user_id)
+                              satisfaction=satisfaction, verify_max_distance_m=settings.case_verify_max_distance_m,
+                              table=table)
+    sla_before = _sla(events, row, rules, at)
+    check_case_rules(action, _case_view(session, row, events, sla_before), scope.actor)
+
+    level, department = row.level, row.department_id
+    detail: dict[str, Any] = {}
+    after: list[Any] = []  # rows to write once the event id is known
+    if action == "hand_over":
+        level = next_level(row.level)
+        detail = {"from_level": row.level, "to_level": level}
+        if level == "department":
+            if department_id is not None:
+                chosen = _department_in(session, department_id, row.district_code)
+                if chosen.street_code not in (None, row.street_code):
+                    raise InvalidInput(f"department {chosen.name} serves street {chosen.street_code}, not the case's "
+                                       f"street {row.street_code}", details={"field": "department_id"})
+                department = chosen.id
+            else:
+                picked = pick_department(row.category_code, street_code=row.street_code,
+                                         departments=department_service.routing_departments(session,
+                                                                                            row.district_code),
+                                         categories=incident_categories(settings))
+                if picked is None:
+                    raise InvalidInput(f"no department of district {row.district_code} handles category "
+                                       f"{row.category_code or row.category}; register one (POST /departments) or "
+                                       "name department_id", details={"field": "department_id",
+                                                                      "reason": "no_department"})
+                department = int(picked["id"])  # type: ignore[call-overload]
+            detail["department_id"] = department
+        elif department_id is not None:
+            raise InvalidInput(f"department_id: the case goes to the {level} level, not yet to a department",
+                               details={"field": "department_id"})
+    elif action == "return" and row.level != "grid":
+        # Sent back one level: the level that handed it over decides again.
+        level = {"community": "grid", "street": "community", "department": "street"}[row.level]
+        department = None
+        detail = {"from_level": row.level, "to_level": level}
+    elif action == "summon":
+        wanted = sorted(set(departments or []))
+        if not wanted:
+            raise InvalidInput("summon: name the departments to summon (departments: [ids])",
+                               details={"field": "departments"})
+        if report_in_hours is None or not (0 < report_in_hours <= 24 * 30):
+            raise InvalidInput(f"summon: report_in_hours must be more than 0 and at most 720; got {report_in_hours!r}",
+                               details={"field": "report_in_hours"})
+        open_ones = set(session.execute(text("SELECT department_id FROM case_summons WHERE incident_id = :i "
+                                             "AND reported_in_at IS NULL"), {"i": incident_id}).scalars())
+        for d in wanted:
+            dept = _department_in(session, d, row.district_code)
+            if d in open_ones:
+                raise Conflict(f"summon: {dept.name} is already summoned on this case and has not reported in",
+                               details={"field": "departments", "department_id": d})
+        clock = rules.clocks[row.urgency]
+        due = due_at(at, dt.timedelta(hours=report_in_hours), calendar=rules.calendar_for(clock)).at
+        detail = {"departments": wanted, "report_in_hours": report_in_hours, "report_in_due_at": _iso(due)}
+        after = [("summons", d, due) for d in wanted]
+    elif action == "report_in" and row.status != "escalated":
+        own = scope.department_id if principal.role == "department_staff" else \
+            (departments[0] if departments and len(departments) == 1 else None)
+        if own is None:
+            raise InvalidInput("report_in: an admin names the one department reporting in (departments: [id])",
+                               details={"field": "departments"})
+        summons = session.execute(text("""
+            SELECT id, report_in_due_at FROM case_summons WHERE incident_id = :i AND department_id = :d
+              AND reported_in_at IS NULL ORDER BY id LIMIT 1 FOR UPDATE"""), {"i": incident_id, "d": own}).first()
+        if summons is None:
+            raise Conflict(f"report_in: department {own} has no open summons on this case",
+                           details={"reason": "not_summoned", "department_id": own})
+        detail = {"department_id": own, "summons_id": summons.id,
+                  "on_time": at <= summons.report_in_due_at}
+        after = [("report_in", summons.id, None)]
+    elif action in {"urge", "supervise"}:
+        detail = {"stage": sla_before["stage"], "overdue": sla_before["status"] == "overdue",
+                  "due_at": sla_before["due_at"]}
+        after = [("urging", action, sla_before)]
+
+    event_id = _append_event(session, incident_id, row.district_code, transition.event, actor_id=principal.user_id,
+                             detail=detail or None)
+    for kind, value, extra in after:
+        if kind == "summons":
+            session.execute(text("""
+                INSERT INTO case_summons (incident_id, district_code, department_id, summoned_by, summoned_at,
+                                          report_in_hours, report_in_due_at, note)
+                VALUES (:i, :d, :dept, :by, :at, :hours, :due, :note)"""),
+                {"i": incident_id, "d": row.district_code, "dept": value, "by": principal.user_id or None, "at": at,
+                 "hours": report_in_hours, "due": extra, "note": note})
+        elif kind == "report_in":
+            session.execute(text("UPDATE case_summons SET reported_in_at = :at, reported_in_by = :by WHERE id = :id"),
+                            {"at": at, "by": principal.user_id or None, "id": value})
+        else:
+            _record_urging(session, row, kind=value, sla=extra, actor_id=principal.user_id or None,
+                           actor_role=principal.role, at=at, note=note, handler_id=state.handler_id)
     new = transition.state
     # Finished cases keep when they finished; an evaluation keeps the closing time, a reopen clears it.
     session.execute(text("""
-        UPDATE incident SET status = :status, handler_id = :handler, version = version + 1,
+        UPDATE incident SET status = :status, handler_id = :handler, version = version + 1, level = :level,
+               department_id = :department,
                closed_at = CASE WHEN CAST(:keep AS boolean) THEN closed_at ELSE CAST(:closed AS timestamptz) END,
                satisfaction = COALESCE(CAST(:score AS smallint), satisfaction)
         WHERE id = :id"""), {
         "status": new.status, "handler": new.handler_id if isinstance(new.handler_id, int) else None,
-        "keep": new.status == "evaluated", "closed": at if new.status in {"closed", "rejected"} else None,
+        "keep": new.status == "evaluated" or action in STAYING_ACTIONS,
+        "closed": at if new.status in {"closed", "rejected"} else None, "level": level, "department": department,
         "score": transition.event.satisfaction, "id": incident_id})
     sla = _refresh_due(session, incident_id, settings=settings, now=at)
     privacy.record_change(session, principal, entity="incident", entity_id=incident_id, action=action,
                           reason=reader.reason, district_code=row.district_code, request_id=reader.request_id,
                           detail={"from": transition.event.from_status, "to": new.status, "event_id": event_id})
-    record = _incident_record(_locked(session, incident_id), principal)
+    fresh = _locked(session, incident_id)
+    record = _incident_record(fresh, scope, at)
     record.pop("reporter_contact", None)  # an action answer shows no contact, so it needs no read audit
-    return {"incident": record, "event": {**transition.event.to_dict(), "id": event_id}, "sla": sla,
-            "allowed_actions": allowed_actions(new.status, principal.role)}
+    next_actions = case_actions(_case_view(session, fresh, _events(session, incident_id), sla), scope.actor,
+                                table=table)
+    return {"incident": record, "event": {**transition.event.to_dict(), "id": event_id, "detail": detail or None},
+            "sla": sla, "allowed_actions": next_actions}
+
+
+def _record_urging(session: Session, row: Any, *, kind: str, sla: dict[str, Any], actor_id: int | None,
+                   actor_role: str, at: dt.datetime, note: str | None, handler_id: Any) -> None:
+    """One row per 催办/督办, naming the grid, level, department and person it was aimed at."""
+    session.execute(text("""
+        INSERT INTO incident_urging (incident_id, district_code, kind, actor_id, actor_role, at, grid_code, level,
+                                     department_id, target_user_id, stage, due_at, overdue, note)
+        VALUES (:i, :d, :kind, :actor, :role, :at, :grid, :level, :dept, :target, :stage, :due, :overdue, :note)"""),
+        {"i": row.id, "d": row.district_code, "kind": kind, "actor": actor_id, "role": actor_role, "at": at,
+         "grid": row.grid_code, "level": row.level, "dept": row.department_id,
+         "target": handler_id if isinstance(handler_id, int) else None, "stage": sla["stage"],
+         "due": dt.datetime.fromisoformat(sla["due_at"]) if sla["due_at"] else None,
+         "overdue": sla["status"] == "overdue", "note": note})
 
 
 # --- photos -------------------------------------------------------------------------------------
@@ -714,31 +1048,40 @@ def clean_photo(content: bytes, *, max_pixels: int) -> tuple[bytes, str]:
 
 def _photos_of(session: Session, incident_id: int) -> list[dict[str, Any]]:
     rows = session.execute(text("""
-        SELECT id, content_type, size_bytes, sha256, uploaded_at FROM incident_photo WHERE incident_id = :i
+        SELECT id, content_type, size_bytes, sha256, uploaded_at, kind FROM incident_photo WHERE incident_id = :i
         ORDER BY id"""), {"i": incident_id}).all()
-    return [{"id": r.id, "content_type": r.content_type, "size_bytes": r.size_bytes, "sha256": r.sha256,
+    return [{"id": r.id, "kind": r.kind, "content_type": r.content_type, "size_bytes": r.size_bytes, "sha256": r.sha256,
              "uploaded_at": _iso(r.uploaded_at), "href": f"/incidents/{incident_id}/photos/{r.id}"} for r in rows]
 
 
 def add_photo(session: Session, reader: Reader, incident_id: int, *, content: bytes,
-              settings: Settings) -> dict[str, Any]:
+              settings: Settings, kind: str | None = None) -> dict[str, Any]:
     """Attach a JPEG/PNG/WebP photo (checked by content, size and pixels) to a case in the uploader's scope.
 
     Decoded and re-encoded without metadata (:func:`clean_photo`), stored as
     ``<state>/uploads/incidents/<id>/<sha256 of the clean file>.<ext>``; the same photo twice is one.
+    ``kind``: ``before`` or ``after`` (the photos of a 随手办), or None.
     """
+    if kind not in (None, "before", "after"):
+        raise InvalidInput(f"kind {kind!r}: choose before or after, or leave it out", details={"field": "kind"})
     row = _case_in_scope(session, reader.principal, incident_id, lock=False)
+    return _store_photo(session, incident_id, row.district_code, content=content, settings=settings, kind=kind,
+                        uploaded_by=reader.principal.user_id or None)
+
+
+def _store_photo(session: Session, incident_id: int, district_code: str, *, content: bytes, settings: Settings,
+                 kind: str | None, uploaded_by: int | None) -> dict[str, Any]:
     limit = settings.incident_photo_max_bytes
     if len(content) > limit:
         raise InvalidInput(f"photo: {len(content):,} bytes is more than the {limit:,}-byte limit",
                            details={"size_bytes": len(content), "max_bytes": limit})
     # Only pixels are kept: the stored file is our own encoding, never the uploaded bytes.
-    content, kind = clean_photo(content, max_pixels=settings.incident_photo_max_pixels)
+    content, ext = clean_photo(content, max_pixels=settings.incident_photo_max_pixels)
     digest = hashlib.sha256(content).hexdigest()
     existing = session.execute(text("SELECT id FROM incident_photo WHERE incident_id = :i AND sha256 = :s"),
                                {"i": incident_id, "s": digest}).scalar()
     folder = settings.state_dir() / "uploads" / "incidents" / str(incident_id)
-    path = folder / f"{digest}.{kind}"
+    path = folder / f"{digest}.{ext}"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
         # Write then rename: a reader never sees half a photo.
@@ -749,11 +1092,10 @@ def add_photo(session: Session, reader: Reader, incident_id: int, *, content: by
     if existing is None:
         existing = session.execute(text("""
             INSERT INTO incident_photo (incident_id, district_code, path, content_type, size_bytes, sha256,
-                                        uploaded_by)
-            VALUES (:i, :d, :p, :t, :n, :s, :by) RETURNING id"""),
-            {"i": incident_id, "d": row.district_code, "p": str(path.relative_to(settings.state_dir())),
-             "t": PHOTO_TYPES[kind], "n": len(content), "s": digest,
-             "by": reader.principal.user_id or None}).scalar_one()
+                                        uploaded_by, kind)
+            VALUES (:i, :d, :p, :t, :n, :s, :by, :kind) RETURNING id"""),
+            {"i": incident_id, "d": district_code, "p": str(path.relative_to(settings.state_dir())),
+             "t": PHOTO_TYPES[ext], "n": len(content), "s": digest, "by": uploaded_by, "kind": kind}).scalar_one()
         created = True
     else:
         created = False
@@ -764,7 +1106,7 @@ def add_photo(session: Session, reader: Reader, incident_id: int, *, content: by
 def photo_file(session: Session, reader: Reader, incident_id: int, photo_id: int, *,
                settings: Settings) -> tuple[Path, str]:
     """The stored file and content type of a photo of a case the reader may see."""
-    where = _incident_where(reader.principal, incident_id=incident_id)
+    where = _incident_where(case_scope(session, reader.principal), incident_id=incident_id)
     seen = session.execute(text(f"SELECT 1 FROM incident i WHERE {where.sql}"), where.params).first()
     photo = session.execute(text("SELECT path, content_type FROM incident_photo WHERE id = :p AND incident_id = :i"),
                             {"p": photo_id, "i": incident_id}).first() if seen else None
@@ -782,35 +1124,39 @@ def photo_file(session: Session, reader: Reader, incident_id: int, photo_id: int
     return path, photo.content_type
 
 
-# --- deadlines: overdue lists and automatic escalation -----------------------------------------
+# --- deadlines: overdue lists, automatic urging, summons -----------------------------------------
 
 
 def _events_by_case(session: Session, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     by_case: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     if ids:
         for e in session.execute(text("""
-                SELECT incident_id, action, from_status, to_status, at, actor_id, handler_id FROM incident_event
-                WHERE incident_id = ANY(:ids) ORDER BY at, id"""), {"ids": ids}).mappings():
+                SELECT incident_id, action, from_status, to_status, at, actor_id, actor_role, handler_id
+                FROM incident_event WHERE incident_id = ANY(:ids) ORDER BY at, id"""), {"ids": ids}).mappings():
             by_case[e["incident_id"]].append(dict(e))
     return by_case
 
 
 def overdue_incidents(session: Session, principal: Principal | None, *, settings: Settings,
                       now: dt.datetime | None = None, grid_code: str | None = None) -> dict[str, Any]:
-    """Open cases in scope whose running stage is overdue or due soon, most urgent first (no contacts).
+    """Cases in scope whose running stage is overdue or due soon, most urgent first (no contacts).
 
+    Every case with a running clock counts, whatever its status: urging, supervision or a summons
+    never takes a late case off the list. Each item says how often it was urged and supervised.
     ``principal`` None (the command line) sees every district.
     """
     now = _now(now)
     rules = deadline_rules(settings)
-    scope, params = _incident_scope(principal) if principal is not None else ("TRUE", {})
-    open_statuses = sorted(OPEN_STATUSES - {"escalated"})
+    scope, params = _incident_scope(case_scope(session, principal)) if principal is not None else ("TRUE", {})
     rows = session.execute(text(f"""
         SELECT i.id, i.grid_code, i.community_code, i.category_code, i.category, i.subcategory, i.status,
-               i.urgency, i.area, i.handler_id, i.reported_at, i.version
-        FROM incident i WHERE {scope} AND i.status = ANY(CAST(:open AS text[]))
+               i.urgency, i.area, i.handler_id, i.reported_at, i.version, i.due_at, i.level, i.department_id,
+               (SELECT count(*) FROM incident_urging u WHERE u.incident_id = i.id AND u.kind = 'urge') AS urged,
+               (SELECT count(*) FROM incident_urging u WHERE u.incident_id = i.id AND u.kind = 'supervise')
+                   AS supervised
+        FROM incident i WHERE {scope} AND i.status <> ALL(CAST(:closed AS text[]))
           AND (CAST(:grid AS text) IS NULL OR i.grid_code = :grid)
-        ORDER BY i.id"""), {**params, "open": open_statuses, "grid": grid_code}).all()
+        ORDER BY i.id"""), {**params, "closed": sorted(CLOSED_STATUSES), "grid": grid_code}).all()
     events = _events_by_case(session, [r.id for r in rows])
     lists: dict[str, list[dict[str, Any]]] = {"overdue": [], "due_soon": []}
     for r in rows:
@@ -819,45 +1165,91 @@ def overdue_incidents(session: Session, principal: Principal | None, *, settings
             lists[sla["status"]].append({
                 "id": r.id, "grid_code": r.grid_code, "community_code": r.community_code,
                 "category_code": r.category_code, "category": r.category, "subcategory": r.subcategory,
-                "status": r.status, "urgency": r.urgency, "handler_id": r.handler_id,
-                "reported_at": _iso(r.reported_at), "version": r.version, "sla": sla})
+                "status": r.status, "urgency": r.urgency, "handler_id": r.handler_id, "level": r.level,
+                "department_id": r.department_id, "reported_at": _iso(r.reported_at), "version": r.version,
+                "due_at": sla["due_at"], "overdue": sla["status"] == "overdue", "urged": r.urged,
+                "supervised": r.supervised, "sla": sla})
     for items in lists.values():
         items.sort(key=lambda c: c["sla"]["remaining_seconds"] if c["sla"]["remaining_seconds"] is not None else 0)
     return {"now": now.isoformat(), **lists}
 
 
-def escalate_overdue(session: Session, *, settings: Settings, now: dt.datetime | None = None,
-                     district_code: str | None = None) -> list[dict[str, Any]]:
-    """Escalate (吹哨, as role ``system``) every case whose running stage is over its limit; returns them.
+def urge_overdue(session: Session, *, settings: Settings, now: dt.datetime | None = None,
+                 district_code: str | None = None) -> list[dict[str, Any]]:
+    """Urge (催办, as role ``system``) every case whose running stage is over its limit, once per late stage run.
 
-    Cases another transaction holds are skipped this round (SKIP LOCKED), so two schedulers never
-    escalate one case twice; an escalated case has no clock, so the next run leaves it alone.
+    Status, handler and due time stay as they are: the case stays late and on the overdue list
+    until someone acts. Cases another transaction holds are skipped this round (SKIP LOCKED), so
+    two schedulers never urge one case twice; the next run sees the urging and leaves it.
     """
     now = _now(now)
     rules = deadline_rules(settings)
-    escalable = sorted(f for (f, a), (_to, roles) in TRANSITIONS.items() if a == "escalate" and "system" in roles)
+    table = case_table(settings)
     rows = session.execute(text("""
-        SELECT i.id, i.district_code, i.category, i.urgency, i.area FROM incident i
-        WHERE i.status = ANY(CAST(:s AS text[])) AND (CAST(:d AS text) IS NULL OR i.district_code = :d)
-        ORDER BY i.id FOR UPDATE SKIP LOCKED"""), {"s": escalable, "d": district_code}).all()
+        SELECT i.id, i.district_code, i.category, i.category_code, i.urgency, i.area, i.grid_code, i.level,
+               i.department_id, i.status FROM incident i
+        WHERE i.status <> ALL(CAST(:closed AS text[])) AND (CAST(:d AS text) IS NULL OR i.district_code = :d)
+        ORDER BY i.id FOR UPDATE SKIP LOCKED"""), {"closed": sorted(CLOSED_STATUSES), "d": district_code}).all()
     events = _events_by_case(session, [r.id for r in rows])
-    clocks = [CaseClock(case_id=r.id, events=events[r.id], category=r.category, urgency=r.urgency, area=r.area)
-              for r in rows]
-    district = {r.id: r.district_code for r in rows}
+    clocks = [CaseClock(case_id=r.id, events=events[r.id], category=r.category_code or r.category, urgency=r.urgency,
+                        area=r.area) for r in rows]
+    by_id = {r.id: r for r in rows}
     done = []
-    for breach in escalations_due(clocks, now=now, rules=rules):
+    for breach in urgings_due(clocks, now=now, rules=rules):
+        row = by_id[breach.case_id]
         hours = breach.overdue_by / dt.timedelta(hours=1)
-        transition = apply_action(replay(events[breach.case_id]), "escalate", actor=None, actor_role="system",
-                                  at=now,
-                                  note=f"自动吹哨: {breach.stage} stage overdue by {hours:.2f} counted hours")
-        event_id = _append_event(session, breach.case_id, district[breach.case_id], transition.event, actor_id=None,
-                                 detail={"automatic": True, "stage": breach.stage,
-                                         "due_at": _iso(breach.due_at), "overdue_hours": round(hours, 3)})
-        session.execute(text("UPDATE incident SET status = :s, handler_id = NULL, version = version + 1, "
-                             "due_at = NULL WHERE id = :id"), {"s": transition.status, "id": breach.case_id})
-        done.append({"id": breach.case_id, "from_status": breach.status, "stage": breach.stage,
+        state = replay(events[breach.case_id])
+        transition = apply_action(state, "urge", actor=None, actor_role="system", at=now, table=table,
+                                  note=f"自动催办: {breach.stage} stage overdue by {hours:.2f} counted hours")
+        sla = {"stage": breach.stage, "status": "overdue", "due_at": _iso(breach.due_at)}
+        event_id = _append_event(session, breach.case_id, row.district_code, transition.event, actor_id=None,
+                                 detail={"automatic": True, "stage": breach.stage, "due_at": _iso(breach.due_at),
+                                         "overdue": True, "overdue_hours": round(hours, 3)})
+        _record_urging(session, row, kind="urge", sla=sla, actor_id=None, actor_role="system", at=now,
+                       note=transition.event.note, handler_id=state.handler_id)
+        done.append({"id": breach.case_id, "status": breach.status, "stage": breach.stage,
                      "due_at": _iso(breach.due_at), "overdue_hours": round(hours, 3), "event_id": event_id})
     return done
+
+
+def list_summons(session: Session, principal: Principal, *, missed: bool | None = None,
+                 department_id: int | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Summons (吹哨) on the cases in scope, newest first, with the count of missed report-ins (报到).
+
+    ``missed`` True: only those not reported in by their limit (a late report-in counts as
+    missed); False: only the others. A department's staff see their own department's.
+    """
+    now = _now(now)
+    scope = case_scope(session, principal)
+    sql, params = _incident_scope(scope)
+    if principal.role == "department_staff":
+        department_id = scope.department_id
+    rows = session.execute(text(f"""
+        SELECT s.id, s.incident_id, s.department_id, d.name AS department, d.kind AS department_kind,
+               s.summoned_by, s.summoned_at, s.report_in_hours, s.report_in_due_at, s.reported_in_at, s.reported_in_by,
+               i.grid_code, i.status AS incident_status
+        FROM case_summons s JOIN department d ON d.id = s.department_id JOIN incident i ON i.id = s.incident_id
+        WHERE {sql} AND (CAST(:dept AS integer) IS NULL OR s.department_id = :dept)
+        ORDER BY s.summoned_at DESC, s.id DESC"""), {**params, "dept": department_id}).all()
+    items = []
+    for r in rows:
+        record = {**_summons_record(r, now), "grid_code": r.grid_code, "incident_status": r.incident_status}
+        if missed is None or record["missed"] == missed:
+            items.append(record)
+    counts: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        rec = _summons_record(r, now)
+        c = counts.setdefault(r.department_id, {"department_id": r.department_id, "department": r.department,
+                                                "summoned": 0, "reported_in": 0, "reported_in_on_time": 0,
+                                                "missed": 0, "waiting": 0})
+        c["summoned"] += 1
+        c["reported_in"] += rec["reported_in_at"] is not None
+        c["reported_in_on_time"] += rec["reported_in_at"] is not None and not rec["missed"]
+        c["missed"] += rec["missed"]
+        c["waiting"] += rec["status"] == "waiting"
+    return {"now": now.isoformat(), "items": items, "total": len(items),
+            "missed": sum(c["missed"] for c in counts.values()),
+            "by_department": sorted(counts.values(), key=lambda c: c["department_id"])}
 
 
 # --- figures ------------------------------------------------------------------------------------
@@ -865,17 +1257,28 @@ def escalate_overdue(session: Session, *, settings: Settings, now: dt.datetime |
 
 def case_statistics(session: Session, *, period: str, level: str = "grid", settings: Settings,
                     district_code: str | None = None, as_of: dt.datetime | None = None) -> dict[str, Any]:
-    """Response, resolution, on-time closure and satisfaction rates per grid, community or street (and in total)."""
+    """Rates per grid, community or street (and in total), and the figures per grid, person and department.
+
+    - ``levels``: response, resolution, on-time closure and satisfaction rates (gis.cases.stats) of
+      the cases reported in the period; 随手办 cases are left out and counted apart (``quick_fix``).
+    - ``by_grid``: per grid, cases reported, 随手办 reported and how they were checked, urgings
+      (催办) and supervisions (督办) in the period, and cases late now (open, due time passed).
+    - ``by_person``: urgings and supervisions in the period per person they were aimed at.
+    - ``by_department``: per department, cases offered (hand-overs in the period), claimed and the
+      mean response time, closed and the mean closure time (working hours from the offer), summons,
+      report-ins on time and missed, urgings and supervisions (gis.cases.stats.department_stats).
+    """
     if level not in LEVELS:
         raise InvalidInput(f"level {level!r}: choose one of {', '.join(LEVELS)}")
     rules = deadline_rules(settings)
     start, end = period_bounds(period, timezone=settings.case_timezone)
+    judged = min(as_of or end, end)
+    params = {"start": start, "end": end, "d": district_code, "as_of": judged}
     cases = pd.DataFrame([dict(r) for r in session.execute(text("""
-        SELECT i.id, i.grid_code, i.community_code, i.street_code, i.reported_at, i.urgency, i.category, i.area,
-               i.satisfaction
-        FROM incident i WHERE i.reported_at >= :start AND i.reported_at < :end
-          AND (CAST(:d AS text) IS NULL OR i.district_code = :d)"""),
-        {"start": start, "end": end, "d": district_code}).mappings()],
+        SELECT i.id, i.grid_code, i.community_code, i.street_code, i.reported_at, i.urgency,
+               COALESCE(i.category_code, i.category) AS category, i.area, i.satisfaction
+        FROM incident i WHERE i.reported_at >= :start AND i.reported_at < :end AND NOT i.quick_fix
+          AND (CAST(:d AS text) IS NULL OR i.district_code = :d)"""), params).mappings()],
         columns=["id", "grid_code", "community_code", "street_code", "reported_at", "urgency", "category", "area",
                  "satisfaction"])
     ids = [int(i) for i in cases["id"]]
@@ -885,7 +1288,79 @@ def case_statistics(session: Session, *, period: str, level: str = "grid", setti
                                                                  "satisfaction"])
     levels = [level] if level == "total" else [level, "total"]
     frame = case_stats(cases, events, start=start, end=end, as_of=as_of, rules=rules, levels=levels)
-    return {"district_code": district_code, "level": level, **stats_to_dict(frame, start=start, end=end, as_of=as_of)}
+    answer = {"district_code": district_code, "level": level,
+              **stats_to_dict(frame, start=start, end=end, as_of=as_of)}
+
+    quick = session.execute(text("""
+        SELECT i.grid_code,
+               count(*) AS reported,
+               count(*) FILTER (WHERE EXISTS (SELECT 1 FROM incident_event e WHERE e.incident_id = i.id
+                                 AND e.action = 'close' AND e.actor_role = 'system' AND e.at <= :as_of))
+                   AS closed_automatically,
+               count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM incident_event e WHERE e.incident_id = i.id
+                                 AND e.action = 'close' AND e.actor_role = 'system')) AS sampled,
+               count(*) FILTER (WHERE EXISTS (SELECT 1 FROM incident_event e WHERE e.incident_id = i.id
+                                 AND e.action = 'verify' AND e.at <= :as_of)) AS verified,
+               count(*) FILTER (WHERE EXISTS (SELECT 1 FROM incident_event e WHERE e.incident_id = i.id
+                                 AND e.action = 'reopen' AND e.at <= :as_of)) AS reopened
+        FROM incident i WHERE i.quick_fix AND i.reported_at >= :start AND i.reported_at < :end
+          AND (CAST(:d AS text) IS NULL OR i.district_code = :d)
+        GROUP BY i.grid_code ORDER BY i.grid_code"""), params).mappings().all()
+    quick_total = {k: sum(r[k] for r in quick) for k in ("reported", "closed_automatically", "sampled", "verified",
+                                                          "reopened")}
+    answer["quick_fix"] = quick_total
+
+    urgings = [dict(r) for r in session.execute(text("""
+        SELECT u.kind, u.grid_code, u.target_user_id, au.username AS target, u.department_id, u.level, u.overdue
+        FROM incident_urging u LEFT JOIN app_user au ON au.id = u.target_user_id
+        WHERE u.at >= :start AND u.at < :end AND u.at <= :as_of
+          AND (CAST(:d AS text) IS NULL OR u.district_code = :d)"""), params).mappings()]
+    late = {r.grid_code: r.n for r in session.execute(text("""
+        SELECT i.grid_code, count(*) AS n FROM incident i
+        WHERE i.status <> ALL(CAST(:closed AS text[])) AND i.due_at IS NOT NULL AND i.due_at < :as_of
+          AND (CAST(:d AS text) IS NULL OR i.district_code = :d) GROUP BY i.grid_code"""),
+        {**params, "closed": sorted(CLOSED_STATUSES)}).all()}
+    reports = cases.groupby("grid_code").size().to_dict() if len(cases) else {}
+    grids = sorted({*reports, *(r["grid_code"] for r in quick), *(u["grid_code"] for u in urgings), *late} - {None})
+    quick_by_grid = {r["grid_code"]: r for r in quick}
+    answer["by_grid"] = [{
+        "grid_code": g, "reports": int(reports.get(g, 0)),
+        "quick_fix": int(quick_by_grid[g]["reported"]) if g in quick_by_grid else 0,
+        "quick_fix_closed_automatically": int(quick_by_grid[g]["closed_automatically"]) if g in quick_by_grid else 0,
+        "urged": sum(1 for u in urgings if u["grid_code"] == g and u["kind"] == "urge"),
+        "supervised": sum(1 for u in urgings if u["grid_code"] == g and u["kind"] == "supervise"),
+        "late_now": int(late.get(g, 0))} for g in grids]
+    people: dict[int, dict[str, Any]] = {}
+    for u in urgings:
+        if u["target_user_id"] is None:
+            continue
+        p = people.setdefault(u["target_user_id"], {"user_id": u["target_user_id"], "username": u["target"],
+                                                    "urged": 0, "supervised": 0})
+        p["urged" if u["kind"] == "urge" else "supervised"] += 1
+    answer["by_person"] = sorted(people.values(), key=lambda p: p["user_id"])
+
+    offers = [dict(r) for r in session.execute(text("""
+        SELECT CAST(e.detail->>'department_id' AS integer) AS department_id, e.at AS offered_at,
+               (SELECT min(c.at) FROM incident_event c WHERE c.incident_id = e.incident_id AND c.action = 'claim'
+                  AND c.at >= e.at AND c.from_status = 'referred'
+                  AND NOT EXISTS (SELECT 1 FROM incident_event h WHERE h.incident_id = e.incident_id
+                                  AND h.action IN ('hand_over', 'return') AND h.at > e.at AND h.at <= c.at
+                                  AND h.id <> e.id)) AS claimed_at,
+               (SELECT min(c.at) FROM incident_event c WHERE c.incident_id = e.incident_id AND c.action = 'close'
+                  AND c.at >= e.at) AS closed_at
+        FROM incident_event e WHERE e.action = 'hand_over' AND e.detail ? 'department_id'
+          AND e.at >= :start AND e.at < :end AND (CAST(:d AS text) IS NULL OR e.district_code = :d)"""),
+        params).mappings()]
+    summons = [dict(r) for r in session.execute(text("""
+        SELECT department_id, report_in_due_at, reported_in_at FROM case_summons
+        WHERE summoned_at >= :start AND summoned_at < :end AND (CAST(:d AS text) IS NULL OR district_code = :d)"""),
+        params).mappings()]
+    figures = department_stats(offers, summons, urgings, as_of=judged, rules=rules)
+    names = {r.id: (r.name, r.kind) for r in session.execute(text(
+        "SELECT id, name, kind FROM department WHERE (CAST(:d AS text) IS NULL OR district_code = :d)"), params)}
+    answer["by_department"] = [{**f, "department": names.get(f["department_id"], (None, None))[0],
+                                "kind": names.get(f["department_id"], (None, None))[1]} for f in figures]
+    return answer
 
 
 # --- the public view (Open311 GeoReport v2) -----------------------------------------------------

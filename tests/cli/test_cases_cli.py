@@ -1,4 +1,4 @@
-"""`wangge cases overdue | stats | escalate` against a throw-away database holding the API world and three
+"""`wangge cases overdue | stats | urge-overdue | summons` and `wangge departments` against a throw-away database holding the API world and three
 cases filed at fixed times in September/October 2025 (the commands commit, so not the rolled-back one)."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def ok_json(done: Result) -> dict:
     return json.loads(done.stdout)
 
 
-def test_overdue_stats_and_escalate(cases_db: dict) -> None:
+def test_overdue_stats_and_urge_overdue(cases_db: dict) -> None:
     now = "2025-10-09T09:25+08:00"
     listed = ok_json(wangge(cases_db, "overdue", "--now", now, "--json"))
     assert {c["id"] for c in listed["overdue"]} == {cases_db["late"], cases_db["b"]}
@@ -77,16 +77,37 @@ def test_overdue_stats_and_escalate(cases_db: dict) -> None:
     assert [(r["code"], r["reports"]) for r in community["levels"]["community"]] == [(town.NORTH, 2)]
     assert "on-time closure" in wangge(cases_db, "stats", "--period", "2025-10").stdout
 
-    done = ok_json(wangge(cases_db, "escalate", "--now", now, "--json"))
-    assert sorted(c["id"] for c in done["escalated"]) == sorted([cases_db["late"], cases_db["b"]])
-    assert ok_json(wangge(cases_db, "escalate", "--now", now, "--json")) == {"escalated": []}
+    done = ok_json(wangge(cases_db, "urge-overdue", "--now", now, "--json"))
+    assert sorted(c["id"] for c in done["urged"]) == sorted([cases_db["late"], cases_db["b"]])
+    assert ok_json(wangge(cases_db, "urge-overdue", "--now", now, "--json")) == {"urged": []}
     engine = make_engine(cases_db["url"])
     try:
         with engine.connect() as conn:
             statuses = dict(conn.execute(text("SELECT id, status FROM incident")).all())
+            urged = conn.execute(text("SELECT count(*) FROM incident_urging WHERE actor_role = 'system'")).scalar()
     finally:
         engine.dispose()
-    assert statuses == {cases_db["late"]: "escalated", cases_db["b"]: "escalated", cases_db["early"]: "reported"}
+    # Urged, not escalated: the statuses (and clocks) are as they were, and the cases stay overdue.
+    assert statuses == {cases_db["late"]: "reported", cases_db["b"]: "reported", cases_db["early"]: "reported"}
+    assert urged == 2
+    again = ok_json(wangge(cases_db, "overdue", "--now", now, "--json"))
+    assert {c["id"] for c in again["overdue"]} == {cases_db["late"], cases_db["b"]}
+
+
+def test_departments_and_summons_from_the_command_line(cases_db: dict) -> None:
+    env = {"WANGGE_DATABASE_URL": cases_db["url"], "COLUMNS": "200"}
+    added = CliRunner().invoke(app, ["departments", "add", "环卫所", "--kind", "functional", "--district",
+                                     town.DISTRICT, "--json"], env=env)
+    assert added.exit_code == 0, added.output + repr(added.exception)
+    (record,) = json.loads(added.stdout)
+    assert record["name"] == "环卫所" and "E0101" in record["categories"]  # from the city's category table
+    bad = CliRunner().invoke(app, ["departments", "add", "某办", "--kind", "bureau", "--district", town.DISTRICT],
+                             env=env)
+    assert bad.exit_code == 1 and "kind 'bureau'" in str(bad.exception)
+    listed = CliRunner().invoke(app, ["departments", "list", "--category", "E0101"], env=env)
+    assert listed.exit_code == 0 and "环卫所" in listed.stdout
+    summons = ok_json(wangge(cases_db, "summons", "--missed", "--json"))
+    assert summons["items"] == [] and summons["missed"] == 0
 
 
 def test_bad_options_are_one_line_errors(cases_db: dict) -> None:

@@ -16,9 +16,9 @@ from gis.cases.deadlines import (
     WorkingCalendar,
     due_at,
     elapsed_working as working_time_between,
-    escalations_due,
     sla_status,
     stage_clocks,
+    urgings_due,
 )
 from gis.cases.workflow import Event
 from gis.errors import InvalidInput
@@ -188,7 +188,11 @@ def test_each_stage_gets_its_own_clock_and_a_return_restarts_dispatch() -> None:
     assert sla_status(events, now=at(2025, 11, 10, 9, 0)).status == "no_clock"
 
 
-def test_escalations_due_lists_overdue_cases_system_may_escalate_most_overdue_first() -> None:
+def sys_ev(action: str, status: str, when: dt.datetime) -> Event:
+    return Event(action=action, from_status=status, to_status=status, actor=None, actor_role="system", at=when)
+
+
+def test_urgings_due_lists_every_overdue_case_once_per_late_stage_most_overdue_first() -> None:
     now = at(2025, 11, 6, 12, 0)
     start = at(2025, 11, 3, 9, 0)
     base = [ev("report", None, "reported", start - 20 * MIN),
@@ -198,17 +202,41 @@ def test_escalations_due_lists_overdue_cases_system_may_escalate_most_overdue_fi
     awaiting_verification = base + [ev("accept", "dispatched", "handling", start + MIN),
                                     ev("feedback", "handling", "feedback", at(2025, 11, 4, 9, 0))]
     urgent = [ev("report", None, "reported", at(2025, 11, 6, 11, 0))]  # 10-min urgent dispatch: 50 min late
-    escalated = base + [ev("escalate", "dispatched", "escalated", at(2025, 11, 5, 9, 0))]
+    escalated = base + [ev("escalate", "dispatched", "escalated", at(2025, 11, 5, 9, 0))]  # an old log
     fresh = [ev("report", None, "reported", at(2025, 11, 6, 11, 50))]
+    urged_already = handling_late + [sys_ev("urge", "handling", at(2025, 11, 6, 11, 0))]
+    urged_by_a_person = handling_late + [Event(action="urge", from_status="handling", to_status="handling",
+                                               actor=7, actor_role="grid_leader", at=at(2025, 11, 6, 11, 0))]
     cases = [
         CaseClock(1, handling_late), CaseClock(2, awaiting_verification), CaseClock(3, urgent, urgency="urgent"),
-        CaseClock(4, escalated), CaseClock(5, fresh), CaseClock(6, []),
+        CaseClock(4, escalated), CaseClock(5, fresh), CaseClock(6, []), CaseClock(7, urged_already),
+        CaseClock(8, urged_by_a_person),
     ]
-    breaches = escalations_due(cases, now=now)
-    assert [(b.case_id, b.stage, b.status) for b in breaches] == [(1, "handling", "handling"),
-                                                                   (3, "dispatch", "reported")]
-    assert breaches[0].due_at == at(2025, 11, 6, 10, 30)
-    assert breaches[0].overdue_by == 1.5 * H  # 10:30-12:00 working time
-    assert breaches[1].overdue_by == 50 * MIN
-    # The case awaiting verification is overdue too, but system may not escalate it.
-    assert sla_status(awaiting_verification, now=now).status == "overdue"
+    breaches = urgings_due(cases, now=now)
+    # An old escalated case (4) keeps the handling clock that started at its dispatch: escalating no
+    # longer takes a case off the lists. A system urging in this run (7) is not repeated; a person's (8) is no reason.
+    assert [(b.case_id, b.stage, b.status) for b in breaches] == [
+        (2, "verification", "feedback"), (1, "handling", "handling"), (4, "handling", "escalated"),
+        (8, "handling", "handling"), (3, "dispatch", "reported")]
+    assert breaches[1].due_at == at(2025, 11, 6, 10, 30)
+    assert breaches[1].overdue_by == 1.5 * H  # 10:30-12:00 working time
+    assert breaches[0].overdue_by == 17 * H  # verification due Tue 10:00: 6 h + 7.5 h + 3.5 h
+    assert breaches[4].overdue_by == 50 * MIN
+    # Urging leaves the clock alone: the urged case is as overdue as before.
+    assert sla_status(urged_already, now=now).status == "overdue"
+    assert sla_status(urged_already, now=now).due_at == sla_status(handling_late, now=now).due_at
+
+
+def test_each_hand_over_starts_its_own_dispatch_clock_and_a_summons_stops_nothing() -> None:
+    report = ev("report", None, "reported", at(2025, 11, 3, 9, 0))
+    register = ev("register", "reported", "registered", at(2025, 11, 3, 9, 10))
+    to_community = ev("hand_over", "registered", "referred", at(2025, 11, 3, 9, 20))
+    to_street = ev("hand_over", "referred", "referred", at(2025, 11, 3, 10, 0))
+    summon = ev("summon", "referred", "referred", at(2025, 11, 3, 10, 5))
+    clocks = stage_clocks([report, register, to_community, to_street, summon], now=at(2025, 11, 3, 10, 40))
+    assert [(c.stage, c.started_at) for c in clocks] == [("dispatch", at(2025, 11, 3, 9, 0)),
+                                                         ("dispatch", at(2025, 11, 3, 9, 20)),
+                                                         ("dispatch", at(2025, 11, 3, 10, 0))]
+    assert clocks[-1].due_at == at(2025, 11, 3, 10, 30)  # 30 min from the street's hand-over, not the summons
+    assert sla_status([report, register, to_community, to_street, summon], now=at(2025, 11, 3, 10, 40)).status \
+        == "overdue"

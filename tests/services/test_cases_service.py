@@ -1,5 +1,5 @@
 """The case loop as services (what the API and the CLI call), with fixed times: deadlines across the
-National Day holiday and make-up workdays, automatic escalation, routing in SQL, figures.
+National Day holiday and make-up workdays, automatic urging (the clock keeps running), routing in SQL, figures.
 
 Each test builds the API world (tests/support/api_world.py) in its rolled-back transaction.
 """
@@ -46,7 +46,8 @@ def world(db: Session) -> dict:
 
 
 def file(db: Session, world: dict, when: dt.datetime, **kw) -> dict:
-    args = {"point": point(300, 60), "category_code": "E0101", **kw}
+    # 路灯 (C0106): 30 min to dispatch, 24 working hours to handle, 1 h to verify in the city's table.
+    args = {"point": point(300, 60), "category_code": "C0106", **kw}
     return case_service.report_incident(db, world["worker"], settings=SETTINGS, at=when, **args)
 
 
@@ -83,29 +84,36 @@ def test_an_urgent_case_counts_every_hour_even_on_a_holiday(db: Session, world: 
     assert dt.datetime.fromisoformat(case["due_at"]) == at(2025, 10, 2, 22, 10)
 
 
-def test_escalation_waits_for_the_holiday_to_end_then_acts_once_as_system(db: Session, world: dict) -> None:
+def test_automatic_urging_waits_for_the_holiday_to_end_acts_once_and_keeps_the_clock(db: Session,
+                                                                                      world: dict) -> None:
     late = file(db, world, at(2025, 9, 30, 17, 20))["incident"]  # 10 working minutes left that day
-    feedback = file(db, world, at(2025, 9, 29, 9, 0), point=point(100, 60), category_code="E0103")["incident"]
+    feedback = file(db, world, at(2025, 9, 29, 9, 0), point=point(100, 60), category_code="C0202")["incident"]
     for who, action, kw in [("leader", "register", {}), ("leader", "dispatch", {"handler_id":
                                                                                  world["users"]["worker_a"]}),
                             ("worker", "accept", {}), ("worker", "feedback", {})]:
         step(db, world, feedback, who, action, at(2025, 9, 29, 9, 5), **kw)
-    # Wed 8 October is still the holiday: the 30 minutes are not used up.
-    assert case_service.escalate_overdue(db, settings=SETTINGS, now=at(2025, 10, 8, 12, 0)) == []
-    done = case_service.escalate_overdue(db, settings=SETTINGS, now=at(2025, 10, 9, 9, 0))
-    assert [(c["id"], c["from_status"], c["stage"]) for c in done] == [(late["id"], "reported", "dispatch")]
+    # Wed 8 October is still the holiday: the 30 minutes are not used up; the verification is.
+    early = case_service.urge_overdue(db, settings=SETTINGS, now=at(2025, 10, 8, 12, 0))
+    assert [c["id"] for c in early] == [feedback["id"]]
+    done = case_service.urge_overdue(db, settings=SETTINGS, now=at(2025, 10, 9, 9, 0))
+    assert [(c["id"], c["status"], c["stage"]) for c in done] == [(late["id"], "reported", "dispatch")]
     assert dt.datetime.fromisoformat(done[0]["due_at"]) == at(2025, 10, 9, 8, 50)
+    # Urging changes nothing of the case: status, version and due time stay, so it stays late.
     row = db.execute(text("SELECT status, version, due_at FROM incident WHERE id = :i"), {"i": late["id"]}).one()
-    assert (row.status, row.version, row.due_at) == ("escalated", 2, None)
+    assert (row.status, row.version, row.due_at) == ("reported", 1, at(2025, 10, 9, 8, 50))
     event = db.execute(text("SELECT actor_id, actor_role, action, from_status, to_status, detail FROM incident_event "
                             "WHERE incident_id = :i ORDER BY id DESC LIMIT 1"), {"i": late["id"]}).one()
     assert (event.actor_id, event.actor_role, event.action, event.from_status, event.to_status) == \
-        (None, "system", "escalate", "reported", "escalated")
+        (None, "system", "urge", "reported", "reported")
     assert event.detail["automatic"] is True
-    assert case_service.escalate_overdue(db, settings=SETTINGS, now=at(2025, 10, 9, 9, 0)) == []
-    # Awaiting verification the case is overdue, listed, but not the system's to escalate.
+    urging = db.execute(text("SELECT kind, actor_role, grid_code, level, stage, overdue FROM incident_urging "
+                             "WHERE incident_id = :i"), {"i": late["id"]}).one()
+    assert tuple(urging) == ("urge", "system", api_world.GRID_A, "grid", "dispatch", True)
+    # Once per late stage run, however often the scheduler runs.
+    assert case_service.urge_overdue(db, settings=SETTINGS, now=at(2025, 10, 9, 9, 0)) == []
     listed = case_service.overdue_incidents(db, None, settings=SETTINGS, now=at(2025, 10, 9, 9, 0))
-    assert [(c["id"], c["sla"]["stage"]) for c in listed["overdue"]] == [(feedback["id"], "verification")]
+    assert sorted((c["id"], c["sla"]["stage"], c["urged"]) for c in listed["overdue"]) == \
+        sorted([(feedback["id"], "verification", 1), (late["id"], "dispatch", 1)])
 
 
 def test_routing_in_sql(db: Session, world: dict) -> None:
