@@ -13,6 +13,11 @@ const TEXT = {
   "role.grid_leader": ["网格长", "Grid leader"],
   "role.grid_worker": ["网格员", "Grid worker"],
   "role.viewer": ["只读用户", "Viewer"],
+  // issue 18 (cases beyond the grid, helper C): the roles gis/roles.py adds
+  "role.supervisor": ["监督员", "Supervisor"],
+  "role.department_staff": ["部门人员", "Department staff"],
+  "role.street_officer": ["街道工作人员", "Street officer"],
+  "role.community_officer": ["社区工作人员", "Community officer"],
   "libs.missing": ["前端库未安装：请在 web/ 目录运行 npm ci（make demo 会自动完成）", "Front-end libraries are missing: run npm ci in web/ (make demo does)"],
   "not.available": ["此功能的接口尚未上线（{path}）", "This feature's API is not available yet ({path})"],
   "loading": ["加载中…", "Loading…"],
