@@ -1102,8 +1102,11 @@ def needs_geojson(session: Session, principal: Principal, *, community_code: str
 def community_lists(session: Session, principal: Principal, community_code: str, *,
                     reason: str | None = None) -> dict[str, Any]:
     """A community's three lists (needs, resources, projects), as the printable page and the export show them."""
-    community = session.execute(text("SELECT code, name, district_code, street_code FROM community WHERE code = :c "
-                                     "AND valid_to IS NULL"), {"c": community_code}).mappings().first()
+    community = session.execute(text(
+        "SELECT c.code, c.name, c.district_code, c.street_code, s.name AS street_name, d.name AS district_name "
+        "FROM community c LEFT JOIN street s ON s.code = c.street_code AND s.valid_to IS NULL "
+        "LEFT JOIN district d ON d.code = c.district_code WHERE c.code = :c AND c.valid_to IS NULL"),
+        {"c": community_code}).mappings().first()
     if community is None:
         raise NotFound(f"社区 {community_code} 不存在 · community {community_code} does not exist")
     require_district(principal, community["district_code"], f"community {community_code}")
