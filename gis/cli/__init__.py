@@ -49,6 +49,7 @@ from gis.cli import households as household_commands; app.add_typer(household_co
 from gis.cli import levels as level_commands; level_commands.register(app, partition_commands.app)  # noqa: E402, E702, E501
 from gis.cli import party as party_commands; app.add_typer(party_commands.app, name="party")  # noqa: E402, E702
 from gis.cli import ledgers as ledger_commands; app.add_typer(ledger_commands.app, name="ledgers")  # noqa: E402, E702, E501  (issue 22)
+from gis.cli import visits as visit_commands; app.add_typer(visit_commands.app, name="visits"); app.add_typer(visit_commands.grids_app, name="grids")  # noqa: E402, E702, E501  (issue 18)
 
 
 def with_dask_default(args: list[str]) -> list[str]:
