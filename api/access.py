@@ -139,6 +139,9 @@ ACCESS: dict[str, frozenset[str]] = {
     # vector tiles (api/routes/tiles.py)
     "GET /tiles": EVERYONE,
     "GET /tiles/{layer}/{z}/{x}/{y}.mvt": EVERYONE,
+    # map search and unit cards (api/routes/maps.py): no personal data; residents go through /residents
+    "GET /search": EVERYONE,
+    "GET /units/{code}": EVERYONE,
     # party organisation per grid (api/routes/party.py): counts and checks are aggregates; the
     # heads of level-2 grids are people (names, masked phones), read with a reason and audited
     "GET /party/orgs": EVERYONE,

@@ -165,15 +165,20 @@ class WhatIfRequest(BaseModel):
     district_code: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
     add: tuple[float, float] | None = Field(default=None, description="[lon, lat] of a new facility")
     remove: int | None = Field(default=None, description="id of a facility taken away")
+    move: tuple[int, float, float] | None = Field(default=None, description="[facility id, lon, lat]: a facility "
+                                                                            "moved to a new place")
 
 
-@router.post("/coverage/what-if", summary="Coverage of one type before and after adding or removing a facility "
+@router.post("/coverage/what-if", summary="Coverage of one type before and after adding, moving or removing a facility "
                                           "(nothing is stored)")
 def what_if(body: WhatIfRequest, session: SessionDep) -> dict[str, Any]:
     if body.add is not None and not (-180 <= body.add[0] <= 180 and -90 <= body.add[1] <= 90):
         raise InvalidInput(f"add: [{body.add[0]}, {body.add[1]}] is not a [lon, lat] point", details={"field": "add"})
+    if body.move is not None and not (-180 <= body.move[1] <= 180 and -90 <= body.move[2] <= 90):
+        raise InvalidInput(f"move: [{body.move[1]}, {body.move[2]}] is not a [lon, lat] point",
+                           details={"field": "move"})
     return coverage_service.what_if(session, type_code=body.type_code, district_code=body.district_code,
-                                    add=body.add, remove=body.remove)
+                                    add=body.add, remove=body.remove, move=body.move)
 
 
 @router.get("/coverage/supply", summary="Places needed (千人指标 × residents) against places provided, per community "

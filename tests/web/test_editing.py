@@ -124,7 +124,11 @@ def test_planner_redraws_a_grid_with_geoman_and_sees_counts_and_findings(open_pa
     (created,) = _rows(web_database_url, "SELECT metrics->'findings'->'created' FROM plan WHERE id = :p",
                        p=plan_id)[0]
     assert created and any(f["kind"] == "gap" for f in created)
-    assert page.locator("#findings li").all_inner_texts() == [f["message"] for f in created]
+    # Worded from their codes in the page's language (the API's English message is not shown as it is).
+    items = page.locator("#findings li")
+    assert [items.nth(i).get_attribute("data-kind") for i in range(items.count())] == [f["kind"] for f in created]
+    assert all(f["message"] not in text for f, text in zip(created, items.all_inner_texts(), strict=True))
+    assert any("空隙" in text for text in items.all_inner_texts())
     expect(page.locator("#map path[stroke='#dc3545']")).to_have_count(sum(1 for f in created if f["location"]))
     expect(page.locator(f"#map path[data-code='{code}']")).to_have_count(1)  # the map was reloaded
     screenshot(page, "planner-redraw")
@@ -220,8 +224,11 @@ def test_facility_planner_gets_siting_suggestions_and_isochrones(open_page, web_
     sites = page.locator("#sites li")
     expect(sites).to_have_count(len(expected), timeout=120_000)
     assert len(expected) == 2
-    assert sites.all_inner_texts() == [f"{s['lon']:.5f}, {s['lat']:.5f}: +{s['newly_covered_target_population']:,}"
-                                       for s in expected]
+    # Each site named by its building and community, placed where the service puts it.
+    for item, s in zip(sites.all(), expected, strict=True):
+        assert (float(item.get_attribute("data-lon")), float(item.get_attribute("data-lat"))) == (s["lon"], s["lat"])
+        assert f"+{s['newly_covered_target_population']:,}" in item.inner_text()
+        assert item.locator(".site-community").inner_text() == (s["community_name"] or "—")
     assert all(s["newly_covered_target_population"] > 0 for s in expected)
     labels = page.locator(".leaflet-tooltip-pane .leaflet-tooltip")
     expect(labels).to_have_count(len(expected))

@@ -1,23 +1,40 @@
-// District planner (and admin, viewer): grids coloured by households against the bounds, a unit's counts,
-// 四至 and history, grid suggestions beside the current grids with the moving households, adoption with a
-// reason, redrawing a boundary and moving buildings between grids with live counts and topology findings.
+// District planner (and admin, viewer): grids coloured by households against the bounds with a district summary,
+// a unit's counts, 四至 and history (communities too, through their names on the map or search), grid suggestions
+// beside the current grids with their figures and the moving households, the draft plans listed and reopened,
+// adoption with a reason, redrawing a boundary and moving buildings to a bordering grid with live counts and
+// topology findings. Every code the API sends (statuses, findings, reasons) is worded here from the i18n table,
+// and the whole panel is drawn again when the language changes.
 import { api, etagVersion } from "./api.js";
 import { lang, t } from "./i18n.js";
-import { createMap, fromMap, geoOptions, legend, toMap } from "./map.js";
-import { $, BOUNDS_COLOURS, boundsClass, boundsLegend, esc, fail, html, num, say, waitForJob } from "./ui.js";
+import { addOverlay, createMap, fromMap, geoOptions, legend, removeOverlay, renderUnitCard, toMap } from "./map.js";
+import { $, BOUNDS_COLOURS, boundsClass, boundsLegend, esc, fail, formatTime, html, num, say, waitForJob } from "./ui.js";
 
-let map, config, me, district, bounds, gridLayer, communityLayer, selected = null;
+let map, config, me, district, bounds, gridLayer, selected = null, grids = null, communities = null;
 const overlays = { plan: null, joined: null, moves: null, findings: null, edit: null, pick: null, homes: null };
 let plan = null; // the suggestion on show: {id, version, data, diff}
 const mayEdit = () => ["admin", "district_planner"].includes(me.role);
 let unitToken = 0; // the latest grid clicked: answers for an earlier click are dropped
 let quality = null; // the selected grid's data quality (from /stats/grids), or {error}
 let building = null; // the building whose households are on show (GET /buildings/{id}/households), or {error}
+let drafts = null; // the draft plans listed, or {error}
+let shownUnit = null; // {kind: "grid"|"community", code}: what the unit panel shows, to draw it again
+let lastEdit = null; // {box, result}: the last edit's outcome, drawn again on a language change
 const HOME_COLOURS = { recorded: "#2b8a3e", estimated: "#8a5a2b" };
+const OVERLAY_KEYS = { plan: "plan", joined: "joined", moves: "moves", findings: "findings", homes: "homes" };
 
 function clear(name) {
-  if (overlays[name]) map.removeLayer(overlays[name]);
+  if (overlays[name]) {
+    if (OVERLAY_KEYS[name]) removeOverlay(map, OVERLAY_KEYS[name]);
+    else map.removeLayer(overlays[name]);
+  }
   overlays[name] = null;
+}
+
+// An overlay the planner draws, listed in the map's layer switcher.
+function show(name, layer) {
+  clear(name);
+  overlays[name] = OVERLAY_KEYS[name] ? addOverlay(map, OVERLAY_KEYS[name], layer) : layer.addTo(map);
+  return overlays[name];
 }
 
 function gridStyle(feature) {
@@ -28,10 +45,9 @@ function gridStyle(feature) {
 
 async function loadUnits() {
   const params = { district_code: district.code, limit: 5000 };
-  const [{ data: grids }, { data: communities }] = await Promise.all([
-    api("/grids", { params }), api("/communities", { params })]);
-  if (gridLayer) map.removeLayer(gridLayer);
-  if (communityLayer) map.removeLayer(communityLayer);
+  const [{ data: g }, { data: c }] = await Promise.all([api("/grids", { params }), api("/communities", { params })]);
+  grids = g;
+  communities = c;
   gridLayer = L.geoJSON(grids, geoOptions({
     style: gridStyle,
     onEachFeature: (f, layer) => {
@@ -39,16 +55,37 @@ async function loadUnits() {
       layer.on("click", () => showUnit(f.properties.code));
       tagPath(layer, "code", f.properties.code);
     },
-  })).addTo(map);
-  communityLayer = L.geoJSON(communities, geoOptions({
-    style: { color: "#1d3f66", weight: 3, fill: false, dashArray: null }, interactive: false })).addTo(map);
+  }));
+  addOverlay(map, "grids", gridLayer);
+  map.wangge.setUnits({ communities, grids });
   const select = $("#community");
   const current = select.value;
   select.innerHTML = communities.features
     .map((f) => `<option value="${f.properties.code}">${esc(f.properties.name)} (${num(f.properties.households)})</option>`)
     .join("");
   if (current) select.value = current;
+  renderSummary();
   return grids;
+}
+
+// The district's grids against the bounds, counted as the exported planner map counts them.
+function summaryCounts() {
+  const counts = { below: 0, in: 0, above: 0, n: 0 };
+  for (const f of (grids ? grids.features : [])) {
+    if (f.properties.level && f.properties.level !== 1) continue;
+    const h = f.properties.households;
+    counts.n += 1;
+    if (h < bounds.min) counts.below += 1; else if (h > bounds.max) counts.above += 1; else counts.in += 1;
+  }
+  return counts;
+}
+
+function renderSummary() {
+  const box = $("#district-summary");
+  if (!box || !grids) return;
+  const c = summaryCounts();
+  html(box, `<h2>${t("planner.summary")}</h2><p id="summary-line">${esc(t("planner.summary_line",
+    { ...c, min: bounds.min, max: bounds.max }))}</p>`);
 }
 
 // The unit's code on its SVG path (data-code / data-building): a stable handle for tests and assistive tools.
@@ -62,50 +99,108 @@ function gridFeature(code) {
   return found;
 }
 
+// A click on a unit's name or a unit found by search: grids open the grid panel, communities their card.
+function showAny(code) {
+  if (String(code).length === 15) return showUnit(code);
+  return showCommunity(code);
+}
+
+async function showCommunity(code) {
+  const box = $("#unit");
+  ++unitToken;
+  say("");
+  clear("homes");
+  clear("pick");
+  clear("edit");
+  selected = null;
+  if (gridLayer) gridLayer.setStyle(gridStyle);
+  shownUnit = { kind: "community", code };
+  html(box, `<p>${t("loading")}</p>`);
+  const card = document.createElement("div");
+  card.className = "unit-card";
+  card.id = "community-card";
+  const done = await renderUnitCard(card, code, { me });
+  if (!shownUnit || shownUnit.code !== code) return;
+  html(box, "");
+  box.appendChild(card);
+  if (done) {
+    const select = $("#community");
+    if (select && [...select.options].some((o) => o.value === code)) select.value = code;
+  }
+}
+
 async function showUnit(code) {
   const box = $("#unit");
   const token = ++unitToken;
+  say("");
   clear("homes");
+  clear("pick");
+  clear("edit");
+  shownUnit = { kind: "grid", code };
   quality = null;
   building = null;
   html(box, `<p>${t("loading")}</p>`);
   try {
-    const [{ data: grid, headers }, { data: history }] = await Promise.all([
-      api(`/grids/${code}`), api(`/grids/${code}/history`)]);
-    selected = { code, version: etagVersion(headers) ?? grid.properties.version, feature: grid };
+    const [{ data: grid, headers }, { data: history }, { data: card }] = await Promise.all([
+      api(`/grids/${code}`), api(`/grids/${code}/history`), api(`/units/${code}`)]);
+    if (token !== unitToken) return;
+    selected = { code, version: etagVersion(headers) ?? grid.properties.version, feature: grid, history, card };
     gridLayer.setStyle(gridStyle);
-    const p = grid.properties;
-    const cls = boundsClass(p.households, bounds);
-    html(box, `
-      <h2 id="unit-name">${esc(p.name)}</h2>
-      <table class="kv">
-        <tr><th>${t("code")}</th><td id="unit-code">${p.code}</td></tr>
-        <tr><th>${t("households")}</th><td id="unit-households">${num(p.households)} <span class="badge ${cls}">${
-          t("legend." + cls, bounds)}</span></td></tr>
-        <tr><th>${t("buildings")}</th><td>${num(p.buildings)}</td></tr>
-        <tr><th>${t("four_limits")}</th><td id="unit-four-limits">${esc(p.four_limits || "—")}</td></tr>
-        <tr><th>${t("version")}</th><td>${p.version}</td></tr>
-      </table>
-      <h3>${t("dq.title")}</h3>
-      <div id="unit-quality"><p class="small">${t("loading")}</p></div>
-      <h3>${t("hh.title")}</h3>
-      <div id="building-box"><p class="hint">${t("planner.click_building")}</p></div>
-      <p><a href="/app/notice/${p.code}" target="_blank" id="notice-link">网格公示 / notice</a></p>
-      <h3>${t("history")}</h3>
-      <table class="list" id="unit-history">${history.versions.map((v) => `<tr><td>v${v.version}</td><td>${
-        esc((v.valid_from || "").slice(0, 10))}</td><td>${esc(v.reason || "")}</td></tr>`).join("")}</table>
-      ${mayEdit() ? `<div class="row"><button id="edit-shape" class="secondary">${t("planner.edit")}</button>
-        <button id="move-start" class="secondary">${t("planner.move")}</button></div>` : ""}
-      <div id="edit-box"></div>`);
-    if (mayEdit()) {
-      $("#edit-shape").addEventListener("click", startEdit);
-      $("#move-start").addEventListener("click", startMove);
-    }
+    renderGridPanel();
   } catch (exc) {
     fail(exc);
     return;
   }
   await Promise.all([loadQuality(code, token), loadHomes(code, token)]);
+}
+
+function renderGridPanel() {
+  const box = $("#unit");
+  if (!selected || !selected.history) return;
+  const p = selected.feature.properties;
+  const { history, card } = selected;
+  const cls = boundsClass(p.households, bounds);
+  html(box, `
+    <h2 id="unit-name">${esc(p.name)}</h2>
+    <table class="kv">
+      <tr><th scope="row">${t("code")}</th><td id="unit-code">${p.code}</td></tr>
+      ${card.parent_name ? `<tr><th scope="row">${t("map.kind.community")}</th><td><button type="button" class="link"
+        id="unit-community" data-code="${card.parent_code}">${esc(card.parent_name)}</button></td></tr>` : ""}
+      <tr><th scope="row">${t("households")}</th><td id="unit-households">${num(p.households)} <span class="badge ${cls}">${
+        t("legend." + cls, bounds)}</span></td></tr>
+      <tr><th scope="row">${t("buildings")}</th><td>${num(p.buildings)}</td></tr>
+      <tr><th scope="row">${t("four_limits")}</th><td id="unit-four-limits">${esc(p.four_limits || "—")}</td></tr>
+      <tr><th scope="row">${t("version")}</th><td>${p.version}</td></tr>
+    </table>
+    <h3>${t("map.card.staff")}</h3>
+    <table class="list" id="unit-staff"><tr><th scope="col">${t("map.card.duty")}</th><th scope="col">${t("name")}</th>
+      <th scope="col">${t("map.card.phone")}</th></tr>${card.staff.length ? card.staff.map((s) => `<tr><td>${
+      t("map.duty." + s.duty)}</td><td>${esc(s.name)}</td><td>${esc(s.public_phone || "—")}</td></tr>`).join("")
+      : `<tr><td colspan="3">${t("map.card.no_staff")}</td></tr>`}</table>
+    <h3>${t("dq.title")}</h3>
+    <div id="unit-quality"><p class="small">${t("loading")}</p></div>
+    <h3>${t("hh.title")}</h3>
+    <div id="building-box"><p class="hint">${t("planner.click_building")}</p></div>
+    <p><a href="/app/notice/${p.code}" target="_blank" id="notice-link">${t("planner.notice")}</a></p>
+    <h3>${t("history")}</h3>
+    <table class="list" id="unit-history">${history.versions.filter((v) => v.code === p.code).map((v) => `<tr><td>v${
+      v.version}</td><td>${esc(formatTime(v.valid_from))}</td><td><span class="free-text">${esc(v.reason || "")}</span>${v.plan_id ? ` <span class="small">${
+      t("map.card.plan", { id: v.plan_id })}</span>` : ""}</td></tr>`).join("")}</table>
+    ${mayEdit() ? `<div class="row"><button id="edit-shape" class="secondary">${t("planner.edit")}</button>
+      <button id="move-start" class="secondary">${t("planner.move")}</button></div>` : ""}
+    <div id="edit-box"></div>`);
+  if (mayEdit()) {
+    $("#edit-shape").addEventListener("click", startEdit);
+    $("#move-start").addEventListener("click", startMove);
+  }
+  const up = $("#unit-community");
+  if (up) up.addEventListener("click", () => showCommunity(up.dataset.code));
+  renderQuality();
+  renderBuilding();
+  if (lastEdit && lastEdit.code === p.code) {
+    html($("#edit-box"), `<div id="${lastEdit.box}">${lastEdit.prefix ? lastEdit.prefix() : ""}${
+      showEditResult(lastEdit.result, false)}</div>`);
+  }
 }
 
 // --- households per building and the grid's data quality ------------------------------------------
@@ -305,79 +400,211 @@ async function saveHouseholds() {
   }
 }
 
-// --- suggestions, diff and adoption ---------------------------------------------------------------
+// --- suggestions, draft plans, figures and adoption -------------------------------------------------
 
-async function suggest() {
+function clearPlan() {
+  clear("plan"); clear("joined"); clear("moves");
+  plan = null;
+  html($("#plan"), "");
+}
+
+async function suggest({ another = false } = {}) {
   const community = $("#community").value;
+  if (another) $("#seed").value = String(Number($("#seed").value || 0) + 1);
   const seed = Number($("#seed").value || 0);
   const bar = $("#job-progress > div"), stage = $("#job-stage");
   $("#suggest").disabled = true;
+  $("#another").disabled = true;
   $("#job-progress").hidden = false;
   bar.style.width = "0%";
-  clear("plan"); clear("joined"); clear("moves");
-  html($("#plan"), "");
+  say("");
+  clearPlan();
   try {
     const { data: job } = await api("/plans/grid-suggestions", { method: "POST",
       body: { community_code: community, seed, background: true } });
     const done = await waitForJob(api, job.href, (j) => {
       bar.style.width = `${Math.round(100 * j.fraction)}%`;
-      stage.textContent = t("planner.running", { stage: j.stage || "" });
+      stage.textContent = t("planner.running", { stage: stageText(j.stage) });
     });
     stage.textContent = "";
+    $("#job-progress").hidden = true;
     await showPlan(done.result.plans[0].plan_id, community);
+    await loadDrafts();
   } catch (exc) {
     fail(exc);
   } finally {
     $("#suggest").disabled = false;
+    $("#another").disabled = false;
   }
+}
+
+// A job's stage is a code (or a short English phrase from older jobs): worded when the table knows it.
+function stageText(stage) {
+  if (!stage) return "";
+  const key = `job.stage.${stage}`;
+  return t(key) === key ? "" : t(key);
+}
+
+async function loadDrafts() {
+  const box = $("#drafts");
+  if (!box) return;
+  try {
+    const { data } = await api("/plans", { params: { status: "draft", kind: "grid_split", limit: 50 } });
+    drafts = data.items.filter((p) => !p.district_code || p.district_code === district.code);
+  } catch (exc) {
+    drafts = { error: exc.message || String(exc) };
+  }
+  renderDrafts();
+}
+
+function scopeName(code) {
+  const f = communities && communities.features.find((x) => x.properties.code === code);
+  return f ? f.properties.name : code;
+}
+
+function renderDrafts() {
+  const box = $("#drafts");
+  if (!box || !drafts) return;
+  if (drafts.error) {
+    html(box, `<p class="error">${esc(drafts.error)}</p>`);
+    return;
+  }
+  html(box, drafts.length ? `<table class="list" id="draft-list"><tr><th scope="col">${t("planner.plan", { id: "" }).trim()}</th>
+    <th scope="col">${t("planner.plan_scope")}</th><th scope="col">${t("planner.plan_created")}</th>
+    <th scope="col" class="num">${t("planner.plan_in_range")}</th><th></th></tr>${drafts.map((p) => `<tr data-plan="${p.id}">
+    <td>${p.id}</td><td>${esc(scopeName(p.scope_code))}</td><td>${esc(formatTime(p.created_at))}</td><td class="num">${
+      p.metrics && p.metrics.in_range_share !== undefined ? `${Math.round(100 * p.metrics.in_range_share)}%` : "—"}</td>
+    <td><button type="button" class="secondary" data-open="${p.id}" data-scope="${p.scope_code}">${t("planner.open")}</button></td>
+    </tr>`).join("")}</table>` : `<p class="small" id="draft-none">${t("planner.plans_none")}</p>`);
+  box.querySelectorAll("[data-open]").forEach((b) => b.addEventListener("click", async () => {
+    say("");
+    clearPlan();
+    const select = $("#community");
+    if ([...select.options].some((o) => o.value === b.dataset.scope)) select.value = b.dataset.scope;
+    try {
+      await showPlan(Number(b.dataset.open), b.dataset.scope);
+    } catch (exc) {
+      fail(exc);
+    }
+  }));
 }
 
 async function showPlan(id, community) {
   const [{ data, headers }, { data: diff }, { data: buildings }] = await Promise.all([
     api(`/plans/${id}`), api(`/plans/${id}/diff/current`),
     api("/buildings", { params: { community_code: community, limit: 5000 } })]);
+  clearPlan();
   plan = { id, version: etagVersion(headers) ?? data.version, data, diff };
-  overlays.plan = L.geoJSON(data.geojson, geoOptions({
+  show("plan", L.geoJSON(data.geojson, geoOptions({
     style: { color: "#6f42c1", weight: 3, dashArray: "6 4", fill: false },
-    onEachFeature: (f, layer) => layer.bindTooltip(`${t("planner.suggested")} ${esc(f.properties.label)}: ${
-      num(f.properties.households)}`, { permanent: true, direction: "center", className: "plan-label" }),
-  })).addTo(map);
+    onEachFeature: (f, layer) => layer.bindTooltip(`${esc(f.properties.label)}: ${num(f.properties.households)}`,
+      { permanent: true, direction: "center", className: "plan-label" }),
+  })));
   const moved = new Set(diff.moves.map((m) => m.building_id));
-  overlays.moves = L.geoJSON({ type: "FeatureCollection", features: buildings.features.filter((f) => moved.has(f.id)
+  show("moves", L.geoJSON({ type: "FeatureCollection", features: buildings.features.filter((f) => moved.has(f.id)
     || moved.has(f.properties.id)) }, geoOptions({ style: { color: "#d63384", weight: 2, fillColor: "#d63384",
-    fillOpacity: 0.8 } })).addTo(map);
+    fillOpacity: 0.8 } })));
   // Land without households joined to a grid across a main road or barrier: drawn, so the planner sees it.
   const joined = (data.metrics.attached_empty_land || []).filter((j) => j.geometry);
-  overlays.joined = L.geoJSON({ type: "FeatureCollection", features: joined.map((j) => ({ type: "Feature",
+  show("joined", L.geoJSON({ type: "FeatureCollection", features: joined.map((j) => ({ type: "Feature",
     geometry: j.geometry, properties: j })) }, geoOptions({
     style: { color: "#fd7e14", weight: 2, dashArray: "2 4", fillColor: "#fd7e14", fillOpacity: 0.25 },
     onEachFeature: (f, layer) => layer.bindTooltip(esc(joinedText(f.properties))),
-  })).addTo(map);
+  })));
   map.fitBounds(overlays.plan.getBounds());
-  const infeasible = data.metrics.infeasible || [];
+  renderPlan();
+}
+
+const percent = (x) => (x === null || x === undefined ? "—" : `${Math.round(100 * x)}%`);
+const fixed = (x, d = 2) => (x === null || x === undefined ? "—" : Number(x).toFixed(d));
+
+function checkSummary(check) {
+  const found = Object.entries(check || {}).filter(([, n]) => n > 0);
+  if (!found.length) return t("planner.fig.check_ok");
+  return found.map(([kind, n]) => t("check.count", { kind: wordOr(`check.kind.${kind}`, kind), n })).join("；");
+}
+
+// A code's words, or a general word when the table does not know the code (never the bare code).
+function wordOr(key, code, fallback = "check.kind.other") {
+  return t(key) === key ? t(fallback, { code }) : t(key);
+}
+
+function renderPlan() {
+  if (!plan) return;
+  const { id, data, diff } = plan;
+  const m = data.metrics || {};
+  const joined = (m.attached_empty_land || []).filter((j) => j.geometry);
+  const infeasible = m.infeasible || [];
+  const inRange = data.summary ? `${num(data.summary.in_range)} / ${num(data.summary.units)}` : percent(m.in_range_share);
+  // The diff runs from the plan (a) to today's grids (b): a move goes from b's grid to a's.
+  const moves = diff.moves.slice().sort((x, y) => (y.households || 0) - (x.households || 0));
   html($("#plan"), `
-    <h2 id="plan-title">${t("planner.plan", { id })}</h2>
+    <h2 id="plan-title">${t("planner.plan", { id })} <span class="badge">${t("planner.status." + data.status)}</span></h2>
+    <p class="small">${esc(scopeName(data.scope_code))} · ${esc(formatTime(data.created_at))}${
+      data.parameters && data.parameters.seed !== undefined ? ` · ${t("planner.try_no", { n: data.parameters.seed })}` : ""}</p>
+    <h3>${t("planner.figures")}</h3>
+    <table class="kv" id="plan-figures">
+      <tr><th scope="row">${t("planner.fig.units")}</th><td id="fig-units">${num(m.units)}</td></tr>
+      <tr><th scope="row">${t("planner.fig.in_range")}</th><td id="fig-in-range">${inRange}</td></tr>
+      <tr><th scope="row">${t("planner.fig.households_range")}</th><td>${num(m.households_min)} / ${num(m.households_max)}</td></tr>
+      <tr><th scope="row">${t("planner.fig.compactness")}</th><td id="fig-compactness">${fixed(m.polsby_popper_min)} / ${
+        fixed(m.polsby_popper_mean)}</td></tr>
+      <tr><th scope="row">${t("planner.fig.crossings")}</th><td id="fig-crossings">${num(m.main_road_crossings ??
+        (m.check || {}).across_barrier)}</td></tr>
+      <tr><th scope="row">${t("planner.fig.split_homes")}</th><td id="fig-split">${num(m.split_buildings ??
+        (m.check || {}).split_building)}</td></tr>
+      <tr><th scope="row">${t("planner.fig.on_roads")}</th><td>${percent(m.boundary_on_roads_share)}</td></tr>
+      <tr><th scope="row">${t("planner.fig.through_compounds")}</th><td>${t("planner.m", {
+        n: num(Math.round(m.boundary_through_compounds_m || 0)) })}</td></tr>
+      <tr><th scope="row">${t("planner.fig.check")}</th><td id="fig-check">${esc(checkSummary(m.check))}</td></tr>
+    </table>
     <h3>${t("planner.compare")}</h3>
-    <table class="list" id="plan-units"><tr><th>${t("planner.suggested")}</th><th class="num">${t("households")}</th>
-      <th></th><th>${t("name")}</th></tr>
+    <table class="list" id="plan-units"><tr><th scope="col">${t("planner.suggested")}</th><th scope="col" class="num">${
+      t("households")}</th><th scope="col"></th><th scope="col">${t("name")}</th></tr>
       ${data.units.map((u) => {
-        const m = diff.matches.find((x) => x.a.label === u.label);
+        const match = diff.matches.find((x) => x.a.label === u.label);
         const cls = boundsClass(u.households, bounds);
         return `<tr><td>${esc(u.label)}</td><td class="num">${num(u.households)}</td><td><span class="badge ${cls}">${
-          t("legend." + cls, bounds)}</span></td><td>${esc(m ? m.b.label : "—")}</td></tr>`;
+          t("legend." + cls, bounds)}</span></td><td>${esc(match ? match.b.label : "—")}</td></tr>`;
       }).join("")}
     </table>
     <p id="plan-moves"><span class="badge" style="background:#d63384;color:#fff">&nbsp;</span> ${
       t("planner.moves", { b: diff.buildings_moved, h: diff.households_moved })}</p>
-    ${infeasible.length ? `<h3>${t("planner.infeasible")}</h3><ul class="small">${infeasible.map((i) =>
-      `<li>${esc(i.unit)}: ${esc(i.message)}${entrancesText(i)}</li>`).join("")}</ul>` : ""}
+    <h3>${t("planner.moves_table")}</h3>
+    ${moves.length ? `<table class="list" id="plan-move-table"><tr><th scope="col">${t("planner.move_building")}</th>
+      <th scope="col" class="num">${t("households")}</th><th scope="col">${t("planner.move_from")}</th><th scope="col">${
+      t("planner.move_to_col")}</th></tr>${moves.map((mv) => `<tr data-building="${mv.building_id}"><td>${
+      esc(mv.name || mv.address || t("hh.building", { id: mv.building_id }))}</td><td class="num">${num(mv.households)}</td>
+      <td>${esc(mv.to ? mv.to.label : "—")}</td><td>${esc(mv.from ? mv.from.label : "—")}</td></tr>`).join("")}</table>`
+      : `<p class="small">${t("planner.moves_none")}</p>`}
+    ${infeasible.length ? `<h3>${t("planner.infeasible")}</h3><ul class="small" id="plan-infeasible">${infeasible.map((i) =>
+      `<li data-reason="${esc(i.reason || "")}">${esc(i.unit ? `${i.unit}：` : "")}${esc(infeasibleText(i))}${
+      entrancesText(i)}</li>`).join("")}</ul>` : ""}
     ${joined.length ? `<h3>${t("planner.joined_title")}</h3><ul class="small" id="plan-joined">${joined.map((j) =>
       `<li>${esc(joinedText(j))}</li>`).join("")}</ul>` : ""}
-    ${mayEdit() ? `<label>${t("reason")}<input id="adopt-reason"></label>
-    ${infeasible.length ? `<label class="small"><input type="checkbox" id="allow-out" style="width:auto"> ${
-      t("planner.allow_out")}</label>` : ""}
+    ${mayEdit() && data.status === "draft" ? `<label>${t("reason")}<input id="adopt-reason"></label>
+    ${infeasible.length || (data.summary && data.summary.out_of_range) ? `<label class="small"><input type="checkbox"
+      id="allow-out" style="width:auto"> ${t("planner.allow_out")}</label>` : ""}
     <button id="adopt">${t("planner.adopt")}</button>` : ""}`);
-  if (mayEdit()) $("#adopt").addEventListener("click", adopt);
+  if ($("#adopt")) $("#adopt").addEventListener("click", adopt);
+}
+
+// Why an area cannot be divided within the bounds, from the engine's reason code and figures.
+function infeasibleText(item) {
+  const names = item.neighbours || [];
+  const where = names.length ? t("infeasible.where", { names: names.join("、") }) : t("infeasible.where_unnamed");
+  const vars = { where, n: num(item.households), min: bounds.min, max: bounds.max };
+  const key = `infeasible.${item.reason}`;
+  const text = t(key) === key ? t("infeasible.other", vars) : t(key, vars);
+  const opts = {
+    building_too_large: [t("infeasible.opt.allow_one", vars), t("infeasible.opt.record")],
+    below_minimum: [t("infeasible.opt.allow_one", vars)],
+    no_contiguous_split: [t("infeasible.opt.accept"), t("infeasible.opt.split")],
+    between_bounds: [t("infeasible.opt.allow_one", vars), t("infeasible.opt.allow_two",
+      { n: num(Math.floor((item.households || 0) / 2)) })],
+  }[item.reason] || [];
+  opts.push(...names.map((name) => t("infeasible.opt.cross", { name })));
+  return opts.length ? `${text}。${t("infeasible.options", { list: opts.join("；") })}` : text;
 }
 
 function joinedText(j) {
@@ -399,30 +626,51 @@ async function adopt() {
     const allow = $("#allow-out") ? $("#allow-out").checked : false;
     const { data } = await api(`/plans/${plan.id}/adopt`, { method: "POST", headers: { "If-Match": `"${plan.version}"` },
       body: { reason, allow_out_of_range: allow } });
-    say(t("planner.adopted", { id: plan.id, n: data.units.length }));
-    clear("plan"); clear("joined"); clear("moves");
-    html($("#plan"), `<p id="adopted">${t("planner.adopted", { id: plan.id, n: data.units.length })}</p>`);
+    const id = plan.id;
+    clearPlan();
+    adopted = { id, n: data.units.length };
+    say(t("planner.adopted", adopted));
+    html($("#plan"), `<p id="adopted">${t("planner.adopted", adopted)}</p>`);
     await loadUnits();
+    await loadDrafts();
   } catch (exc) {
     fail(exc);
   }
 }
+let adopted = null;
 
 // --- editing: redraw a boundary, move buildings ----------------------------------------------------
 
-function showEditResult(result) {
-  clear("findings");
+// A finding of the boundary check in words: its kind, the units and the area it concerns.
+function findingText(f) {
+  const units = (f.units || []).map(unitName).join("、") || "—";
+  const area = f.area_m2 ? t("check.area", { a: num(Math.round(f.area_m2)) }) : "";
+  const key = `check.${f.kind}`;
+  return t(t(key) === key ? "check.other" : key, { units, parent: unitName(f.parent_code || ""), area });
+}
+
+function unitName(code) {
+  const all = [...(grids ? grids.features : []), ...(communities ? communities.features : [])];
+  const f = all.find((x) => x.properties.code === code);
+  return f ? `${f.properties.name}` : code;
+}
+
+function showEditResult(result, draw = true) {
   // The API reports the findings an edit created and those it resolved: show the new problems.
   const findings = (result.findings && result.findings.created) || [];
-  overlays.findings = L.layerGroup(findings.filter((f) => f.location).map((f) =>
-    L.circleMarker(toMap(f.location[0], f.location[1]), { radius: 9, color: "#dc3545", fillOpacity: 0.6 })
-      .bindTooltip(esc(f.message)))).addTo(map);
-  return `<table class="list" id="edit-units"><tr><th>${t("code")}</th><th class="num">${t("households")}</th><th></th></tr>
+  if (draw) {
+    show("findings", L.layerGroup(findings.filter((f) => f.location).map((f) =>
+      L.circleMarker(toMap(f.location[0], f.location[1]), { radius: 9, color: "#dc3545", fillOpacity: 0.6 })
+        .bindTooltip(esc(findingText(f))))));
+  }
+  return `<table class="list" id="edit-units"><tr><th scope="col">${t("code")}</th><th scope="col" class="num">${
+    t("households")}</th><th scope="col"></th></tr>
     ${(result.units || []).map((u) => `<tr><td>${esc(u.name || u.code)}</td><td class="num">${
       u.households_before !== null && u.households_before !== u.households ? `${num(u.households_before)} → ` : ""}${
-      num(u.households)}</td><td>${u.in_range === false ? '<span class="badge over">!</span>' : ""}</td></tr>`).join("")}
+      num(u.households)}</td><td>${u.in_range === false ? `<span class="badge over">${t("edit.out_of_range")}</span>`
+      : ""}</td></tr>`).join("")}
     </table><h3>${t("planner.findings")}</h3><ul id="findings">${findings.length ? findings.map((f) =>
-      `<li>${esc(f.message)}</li>`).join("") : `<li>${t("planner.no_findings")}</li>`}</ul>`;
+      `<li data-kind="${esc(f.kind)}">${esc(findingText(f))}</li>`).join("") : `<li>${t("planner.no_findings")}</li>`}</ul>`;
 }
 
 function startEdit() {
@@ -450,13 +698,36 @@ function startEdit() {
       const { data } = await api(`/grids/${code}`, { method: "PATCH", headers: { "If-Match": `"${selected.version}"` },
         body: { geometry, reason } });
       clear("edit");
-      html($("#edit-result"), `<p>${t("planner.saved", { v: data.version })}</p>${showEditResult(data)}`);
+      lastEdit = { code, box: "edit-result", result: data, prefix: () => `<p>${t("planner.saved", { v: data.version })}</p>` };
+      html($("#edit-result"), `${lastEdit.prefix()}${showEditResult(data)}`);
       await loadUnits();
       selected.version = data.version;
     } catch (exc) {
       fail(exc);
     }
   });
+}
+
+// Whether two grids share a stretch of boundary (as the API's move requires; a corner touch is not enough):
+// at least two vertices of one lie within about a metre of the other's outline.
+function borders(a, b) {
+  const rings = (g) => (g.type === "Polygon" ? g.coordinates : g.coordinates.flat());
+  const ra = rings(a.geometry), rb = rings(b.geometry);
+  const lat = (a.geometry.type === "Polygon" ? a.geometry.coordinates[0][0] : a.geometry.coordinates[0][0][0])[1];
+  const kx = Math.cos(lat * Math.PI / 180) * 111320, ky = 110540, tol = 1.0;
+  const near = (p, ringsOf) => ringsOf.some((ring) => ring.some((q, i) => {
+    if (i === 0) return false;
+    const [x1, y1] = [ring[i - 1][0] * kx, ring[i - 1][1] * ky], [x2, y2] = [q[0] * kx, q[1] * ky];
+    const [px, py] = [p[0] * kx, p[1] * ky];
+    const dx = x2 - x1, dy = y2 - y1, len = dx * dx + dy * dy;
+    const k = len ? Math.max(0, Math.min(1, ((px - x1) * dx + (py - y1) * dy) / len)) : 0;
+    return Math.hypot(px - (x1 + k * dx), py - (y1 + k * dy)) <= tol;
+  }));
+  let hits = 0;
+  for (const ring of rb) for (const p of ring) if (near(p, ra) && ++hits >= 2) return true;
+  hits = 0;
+  for (const ring of ra) for (const p of ring) if (near(p, rb) && ++hits >= 2) return true;
+  return false;
 }
 
 async function startMove() {
@@ -482,8 +753,9 @@ async function startMove() {
     },
   })).addTo(map);
   if (buildings.features.length) map.fitBounds(overlays.pick.getBounds(), { padding: [30, 30], animate: false });
-  const others = siblings.features.filter((f) => f.properties.code !== code);
+  const others = siblings.features.filter((f) => f.properties.code !== code && borders(selected.feature, f));
   html($("#edit-box"), `<p class="hint">${t("planner.move_hint")}</p><p id="move-count">${t("planner.selected", { n: 0 })}</p>
+    <p class="small" id="move-neighbours">${t(others.length ? "planner.neighbours_only" : "planner.no_neighbours")}</p>
     <label>${t("planner.move_to")}<select id="move-to">${others.map((f) => `<option value="${f.properties.code}">${
       esc(f.properties.name)} (${num(f.properties.households)})</option>`).join("")}</select></label>
     <label>${t("reason")}<input id="move-reason"></label>
@@ -497,6 +769,7 @@ async function startMove() {
         building_ids: [...chosen], to_grid: to, reason,
         versions: { [code]: selected.version, [to]: target.properties.version } } });
       clear("pick");
+      lastEdit = { code, box: "move-result", result: data };
       html($("#move-result"), showEditResult(data));
       await loadUnits();
       const mine = (data.units || []).find((u) => u.code === code);
@@ -507,24 +780,63 @@ async function startMove() {
   });
 }
 
+// Words of the panel's fixed parts: data-t names the i18n key, drawn again on the language toggle.
+function labelPanel() {
+  for (const el of document.querySelectorAll("#panel [data-t]")) el.textContent = t(el.dataset.t);
+}
+
+function refreshText() {
+  $("#view-title").textContent = t("planner.title");
+  labelPanel();
+  renderSummary();
+  renderDrafts();
+  renderPlan();
+  if (adopted && !plan && $("#adopted")) $("#adopted").textContent = t("planner.adopted", adopted);
+  if (gridLayer) {
+    gridLayer.eachLayer((layer) => layer.setTooltipContent(`${esc(layer.feature.properties.name)}<br>${t("households")} ${
+      num(layer.feature.properties.households)}`));
+  }
+  if (shownUnit && shownUnit.kind === "grid") renderGridPanel();
+  else if (shownUnit && shownUnit.kind === "community") {
+    const card = $("#community-card");
+    if (card && card.redraw) card.redraw();
+  } else if ($("#unit .hint")) $("#unit .hint").textContent = t("planner.click_unit");
+  if (!shownUnit) return;
+  renderQuality();
+  renderBuilding();
+}
+
 export async function start(context) {
   ({ me, config } = context);
   bounds = config.grid_bounds;
   $("#view-title").textContent = t("planner.title");
   const { data: districts } = await api("/districts");
   district = districts.items.find((d) => d.code === me.district_code) || districts.items[0];
-  map = createMap("map", config, district.bbox);
-  legend(map, boundsLegend(bounds));
+  map = createMap("map", config, district.bbox, { units: false, me, onUnit: showAny });
+  legend(map, () => boundsLegend(bounds));
   html($("#panel"), `
-    ${mayEdit() ? `<h2>${t("planner.suggest")}</h2>
-    <label>${t("planner.community")}<select id="community"></select></label>
-    <div class="row"><label style="flex:1">${t("planner.seed")}<input id="seed" type="number" value="0" min="0"></label>
-      <button id="suggest">${t("planner.suggest")}</button></div>
-    <div id="job-progress" class="progress" hidden><div></div></div><div id="job-stage" class="small"></div>
-    <div id="plan"></div>` : `<select id="community" hidden></select>`}
+    <div id="district-summary"></div>
+    ${mayEdit() ? `<h2 data-t="planner.suggest"></h2>
+    <label><span data-t="planner.community"></span><select id="community"></select></label>
+    <div class="row"><label style="flex:1"><span data-t="planner.try_label"></span>
+      <input id="seed" type="number" value="0" min="0"></label></div>
+    <div class="row"><button id="suggest" data-t="planner.suggest"></button>
+      <button id="another" class="secondary" data-t="planner.another_try"></button></div>
+    <p class="small" data-t="planner.try_hint"></p>
+    <div id="job-progress" class="progress" hidden><div></div></div><div id="job-stage" class="small"></div>`
+    : `<select id="community" hidden></select>`}
+    <div id="plan"></div>
+    <h2 data-t="planner.plans"></h2>
+    <div id="drafts"><p class="small" data-t="loading"></p></div>
     <div id="unit"><p class="hint">${t("planner.click_unit")}</p></div>`);
-  if (mayEdit()) $("#suggest").addEventListener("click", suggest);
+  labelPanel();
+  if (mayEdit()) {
+    $("#suggest").addEventListener("click", () => suggest());
+    $("#another").addEventListener("click", () => suggest({ another: true }));
+    // A new community or try: the plan on show no longer answers it.
+    $("#community").addEventListener("change", () => { say(""); clearPlan(); });
+  }
   await loadUnits();
-  // The language toggle: the panel's household and data-quality parts are drawn again in the new language.
-  return { map, refreshText: () => { renderQuality(); renderBuilding(); } };
+  await loadDrafts();
+  return { map, refreshText };
 }
