@@ -49,6 +49,7 @@ from gis.services.coverage_cache import (  # noqa: F401  (clear_cache and read_g
     clear_cache,
     noop_progress,
     prepare_district,
+    prepare_district_with_source,
     read_geo_frame,
 )
 
@@ -201,8 +202,8 @@ def compute_coverage(
     codes = _check_types(catalogue, types)
     progress("network", 0.0)
     cached_before = time.perf_counter()
-    prepared = prepare_district(session, code, progress=lambda s, f: progress(s, 0.4 * f))
-    cached = prepared.source != "prepared"
+    prepared, source = prepare_district_with_source(session, code, progress=lambda s, f: progress(s, 0.4 * f))
+    cached = source != "prepared"
     load_s = time.perf_counter() - cached_before
     if mode == "network" and not prepared.has_network:
         raise InvalidInput(f"district {code} has no walk network; import one, or use straight-line mode "
@@ -244,7 +245,7 @@ def compute_coverage(
         report["store_s"] = round(time.perf_counter() - t1, 3)
     report["run_id"] = run_id
     report["network_cached"] = cached
-    report["network_source"] = prepared.source
+    report["network_source"] = source
     report["load_s"] = round(load_s, 3)
     report["compute_s"] = round(compute_s, 3)
     report["elapsed_s"] = round(time.perf_counter() - started, 3)

@@ -74,9 +74,9 @@ def read_geo_frame(session: Session, sql: str, params: dict[str, Any] | None = N
 class PreparedDistrict:
     """A district's buildings attached to its walk network, as the pure core needs them.
 
-    ``source`` says where it came from: ``memory`` (this process), ``shared`` (another process
-    prepared it) or ``prepared`` (read from the tables and prepared now). Footprints are decoded
-    from the shared archive only when a question needs them (straight-line mode, siting).
+    ``source`` says how this object was made: ``shared`` (unpacked from the archive another process
+    stored) or ``prepared`` (read from the tables). Footprints are decoded from the shared archive
+    only when a question needs them (straight-line mode, siting).
     """
 
     district_code: str
@@ -132,6 +132,12 @@ def prepare_district(session: Session, district_code: str, *, progress: Progress
 
     ``reload`` prepares it from the tables whatever is cached (and replaces the shared copy).
     """
+    return prepare_district_with_source(session, district_code, progress=progress, reload=reload)[0]
+
+
+def prepare_district_with_source(session: Session, district_code: str, *, progress: Progress = noop_progress,
+                                 reload: bool = False) -> tuple[PreparedDistrict, str]:
+    """``prepare_district``, and where the network came from this time: ``memory``, ``shared`` or ``prepared``."""
     key = network_key(session, district_code)
     memory_key = (_database_key(session), district_code)
     if not reload:
@@ -139,20 +145,18 @@ def prepare_district(session: Session, district_code: str, *, progress: Progress
             cached = _CACHE.get(memory_key)
             if cached is not None and cached.network_key == key:
                 _CACHE.move_to_end(memory_key)
-                cached.source = "memory"
-                return cached
+                return cached, "memory"
         started = time.perf_counter()
         shared = _read_shared(session, district_code, key)
         if shared is not None:
             prepared = _from_archive(shared, district_code, key)
             prepared.load_s = time.perf_counter() - started
-            prepared.source = "shared"
             _remember(memory_key, prepared)
-            return prepared
+            return prepared, "shared"
     prepared = _prepare_from_tables(session, district_code, key, progress)
     _write_shared(session, prepared)
     _remember(memory_key, prepared)
-    return prepared
+    return prepared, "prepared"
 
 
 def _remember(memory_key: tuple[str, str], prepared: PreparedDistrict) -> None:
@@ -242,7 +246,8 @@ def _from_archive(arrays: Mapping[str, np.ndarray], district_code: str, key: str
     return PreparedDistrict(
         district_code=district_code, network_key=key, crs=str(arrays["district.crs"]), graph=graph,
         building_ids=arrays["district.building_ids"], households=arrays["district.households"], load_s=0.0,
-        footprints_packed={k: v for k, v in arrays.items() if k.startswith("district.footprints.")})
+        footprints_packed={k: v for k, v in arrays.items() if k.startswith("district.footprints.")},
+        source="shared")
 
 
 def _read_shared(session: Session, district_code: str, key: str) -> dict[str, np.ndarray] | None:
