@@ -339,8 +339,9 @@ def visit_stats(session: Session, principal: Principal, *, month: str, settings:
     the patrol figure of the month (households in buildings walked past). Aggregates: no audit row.
 
     Due in the month: the household's due date (from its last visit before the month) falls in or
-    before the month. Visited: a visit in the month. Households never visited are due from the day
-    they were recorded.
+    before the month. Visited (``visited``, also ``households_visited``): due and visited in the
+    month; ``visited_not_due`` counts early visits apart, so the share never passes 1. Households
+    never visited are due from the day they were recorded.
     """
     lo, hi = rules.month_period(month)
     district = _district_of(session, principal, district_code) if grid_code is None else None
@@ -401,7 +402,8 @@ def visit_stats(session: Session, principal: Principal, *, month: str, settings:
         items.append({"grid_code": g.code, "grid_name": g.name, "community_code": g.community_code,
                       "households": f["households"], "households_due": f["due"], "visited": f["visited_due"],
                       "coverage_share": rules.coverage_share(f["visited_due"], f["due"]),
-                      "households_visited": f["visited"], "visits": int(visits.get(g.code, 0)),
+                      "households_visited": f["visited_due"], "visited_not_due": f["visited"] - f["visited_due"],
+                      "visits": int(visits.get(g.code, 0)),
                       "patrols": p["patrols"], "households_walked_past": p["households_walked_past"],
                       "households_of_record": int(of_record.get(g.code, 0)),
                       "walked_past_share": rules.coverage_share(p["households_walked_past"],
@@ -411,7 +413,8 @@ def visit_stats(session: Session, principal: Principal, *, month: str, settings:
     return {"month": month, "district_code": district or (grids[0].district_code if grids else None),
             "period": {"start": lo.isoformat(), "end": hi.isoformat(), "timezone": rules.TIMEZONE},
             "summary": {"grids": len(items), "households": sum(i["households"] for i in items),
-                        "households_due": due_total, "visited": visited_total,
+                        "households_due": due_total, "visited": visited_total, "households_visited": visited_total,
+                        "visited_not_due": sum(i["visited_not_due"] for i in items),
                         "coverage_share": rules.coverage_share(visited_total, due_total),
                         "visits": sum(i["visits"] for i in items),
                         "households_walked_past": sum(i["households_walked_past"] for i in items),

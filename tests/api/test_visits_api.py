@@ -96,6 +96,7 @@ def test_a_visit_sent_later_leaves_the_due_list_and_counts_in_the_month(
     grid_b = next(i for i in stats.json()["items"] if i["grid_code"] == B)
     assert (grid_b["households"], grid_b["households_due"], grid_b["visited"], grid_b["coverage_share"],
             grid_b["visits"]) == (1, 1, 1, 1.0, 1)
+    assert (grid_b["households_visited"], grid_b["visited_not_due"]) == (1, 0)
     lo = dt.datetime.strptime(month + "-01", "%Y-%m-%d").date()
     hi = (lo + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
     patrol = patrol_service.patrol_coverage(api_session, grid_code=B, start=lo, end=hi)
