@@ -384,3 +384,32 @@ def test_the_verifying_roles_are_a_setting(client: TestClient, api_session: Sess
     act(client, h["worker_a"], case, "feedback")
     assert act(client, h["leader_a"], case, "verify", status=403)["details"]["allowed_roles"] == ["supervisor"]
     assert act(client, h["supervisor_1"], case, "verify")["incident"]["status"] == "verification"
+
+
+# --- Open311 over the same cases ------------------------------------------------------------------------
+
+
+def test_open311_files_a_social_governance_case_and_follows_it_to_a_department(
+        client: TestClient, api_session: Session, people: dict) -> None:
+    h = people["h"]
+    heating = department(client, people, "供热公司", "stationed", "dept_sw")
+    assert "S0401" in {s["service_code"] for s in client.get("/open311/v2/services.json").json()}
+    where = lonlat(300, 60)
+    filed = client.post("/open311/v2/requests.json", data={"service_code": "S0401", "lat": str(where[1]),
+                                                            "long": str(where[0]), "description": "暖气不热"})
+    assert filed.status_code == 201, filed.text
+    case_id = int(filed.json()[0]["service_request_id"])
+    case = {"id": case_id, "version": detail(client, h["leader_a"], case_id)["version"]}
+    act(client, h["leader_a"], case, "register")
+    for who in ("leader_a", "comm_north", "street_1"):
+        act(client, h[who], case, "hand_over")
+    assert stored(api_session, case_id).department_id == heating["id"]
+    (public,) = client.get(f"/open311/v2/requests/{case_id}.json").json()
+    assert (public["status"], public["status_notes"], public["service_name"]) == \
+        ("open", "referred (已移交待认领)", "暖气不热")
+    # Errors stay in GeoReport's own format, whatever went wrong.
+    bad = client.post("/open311/v2/requests.json", data={"service_code": "S0401", "lat": "north", "long": "1"})
+    assert bad.status_code == 422 and isinstance(bad.json(), list) and set(bad.json()[0]) == {"code", "description"}
+    missing = client.get("/open311/v2/requests/999999.json")
+    assert missing.status_code == 404 and missing.json() == [{"code": 404,
+                                                              "description": "service request 999999 does not exist"}]
