@@ -6,7 +6,8 @@ main roads and rivers. Rebuilding the same ``AttachedNetwork`` from its arrays t
 construction of its geometries and two STRtrees, a tenth of that. The arrays go into numpy's
 own archive format (``np.savez``, read back with ``allow_pickle=False``: a stored archive can
 hold numbers and strings, never code). Geometries of one type travel as shapely's ragged arrays
-(coordinates and offsets, exact to the bit), mixed ones as WKB. Every dataclass field is packed
+(coordinates and offsets, exact to the bit), mixed ones as WKB; int64 indices that fit travel as
+int32 and come back as int64. Every dataclass field is packed
 by its annotation, and an unknown one raises, so a field added to the network cannot be
 silently left behind.
 """
@@ -29,7 +30,7 @@ from gis.errors import InvalidInput
 __all__ = ["from_bytes", "pack_geometries", "pack_network", "to_bytes", "unpack_geometries", "unpack_network"]
 
 # Bump when the layout changes: archives of another format are ignored, not misread.
-FORMAT = 1
+FORMAT = 2
 
 
 def pack_geometries(prefix: str, geoms: np.ndarray, out: dict[str, np.ndarray]) -> None:
@@ -67,6 +68,18 @@ def unpack_geometries(prefix: str, arrays: Mapping[str, np.ndarray]) -> np.ndarr
     return np.asarray(shapely.from_wkb(wkb), dtype=object) if wkb else np.empty(0, dtype=object)
 
 
+def _narrow(key: str, value: np.ndarray) -> dict[str, np.ndarray]:
+    """int64 indices that fit travel as int32 (a third less to read); ``_widen`` gives back the int64 array."""
+    if value.dtype == np.int64 and (len(value) == 0 or (value.min() >= -2**31 and value.max() < 2**31)):
+        return {key: value.astype(np.int32), f"{key}.int64": np.asarray(True)}
+    return {key: value}
+
+
+def _widen(key: str, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+    value = arrays[key]
+    return value.astype(np.int64) if f"{key}.int64" in arrays else value
+
+
 def _pack(obj: Any, prefix: str, out: dict[str, np.ndarray]) -> None:
     for f in fields(obj):
         value = getattr(obj, f.name)
@@ -82,7 +95,7 @@ def _pack(obj: Any, prefix: str, out: dict[str, np.ndarray]) -> None:
         elif kind == "np.ndarray" and value.dtype == object:
             pack_geometries(key, value, out)
         elif kind == "np.ndarray":
-            out[key] = value
+            out.update(_narrow(key, value))
         elif kind in ("int", "str"):
             out[key] = np.asarray(value)
         else:
@@ -115,7 +128,7 @@ def _unpack(cls: type, prefix: str, arrays: Mapping[str, np.ndarray]) -> dict[st
         elif kind == "np.ndarray" and f"{key}.kind" in arrays:
             values[f.name] = unpack_geometries(key, arrays)
         elif kind == "np.ndarray":
-            values[f.name] = arrays[key]
+            values[f.name] = _widen(key, arrays)
         elif kind == "int":
             values[f.name] = int(arrays[key])
         elif kind == "str":
