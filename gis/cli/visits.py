@@ -110,6 +110,20 @@ def stats(
     emit(result, as_json=as_json, human=escape("\n".join(lines)))
 
 
+@app.command("reseal")
+def reseal(as_json: JsonOption = False) -> None:
+    """Seal visit findings again under the current WANGGE_ID_KEY (after `wangge keys rotate`)."""
+    from gis.cli.output import settings
+    from gis.services import privacy
+    from gis.services import visits as visit_service
+
+    keys = privacy.id_keys(settings())
+    with db_transaction() as session:
+        counts = visit_service.reseal_findings(session, keys)
+    emit(counts, as_json=as_json, human=f"{counts['resealed']} of {counts['checked']} visits' findings sealed again "
+                                        f"under key {keys.current_id}")
+
+
 @grids_app.command("unstaffed")
 def unstaffed(
     district: str = typer.Option(None, "--district", help="6-digit district code (default: every district)."),

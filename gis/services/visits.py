@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from gis import visits as rules
 from gis.db.models_visits import Visit
 from gis.errors import InvalidInput, NotFound, PermissionDenied
+from gis.idnumbers import IdKeys
 from gis.services import privacy
 from gis.services.residents import Reader, Where, check_grid_code, check_paging
 from gis.services.users import Principal
@@ -214,6 +215,26 @@ def record_visit(session: Session, reader: Reader, *, settings: Settings, househ
                               detail={"household_id": household_id, "grid_code": grid_code, "purpose": purpose,
                                       "case_id": case_id, "visited_at": visited_at.isoformat()})
     return _visit_record(visit, clean, worker=principal.username)
+
+
+def reseal_findings(session: Session, keys: IdKeys) -> dict[str, int]:
+    """Seal again under the current ID key every visit's findings sealed under an older one; atomic.
+
+    Run after ``wangge keys rotate`` (which re-encrypts ID numbers), before an old key leaves
+    WANGGE_ID_KEYS_PREVIOUS: findings under a key no longer held could not be read.
+    """
+    counts = {"checked": 0, "resealed": 0}
+    prefix = f"{rules.FINDINGS_PREFIX}.{keys.current_id}."
+    with session.begin_nested():
+        rows = session.execute(text("SELECT id, findings FROM visit WHERE findings IS NOT NULL ORDER BY id")).all()
+        for visit_id, token in rows:
+            counts["checked"] += 1
+            if token.startswith(prefix):
+                continue
+            session.execute(text("UPDATE visit SET findings = :f WHERE id = :id"),
+                            {"f": rules.seal_findings(keys, rules.open_findings(keys, token) or ""), "id": visit_id})
+            counts["resealed"] += 1
+    return counts
 
 
 # --- reading ------------------------------------------------------------------------------------

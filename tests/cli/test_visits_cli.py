@@ -23,9 +23,12 @@ import coverage_town as town
 from gis.cli import app
 from gis.db.engine import make_engine, transaction
 from gis.db.setup import scratch_database
+from gis.idnumbers import IdKeys, new_key
 from gis.services import partition as partition_service
 from gis.services import plans as plan_service
 from gis.settings import Settings
+from gis.visits import open_findings, seal_findings
+from helpers import ID_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 A, B, C = api_world.GRID_A, api_world.GRID_B, api_world.GRID_C
@@ -111,6 +114,26 @@ def test_due_list_and_monthly_stats(area: dict) -> None:
     assert "1 of 3 households due were visited (33%)" in human.stdout
     bad = wangge(area, "visits", "stats", "--month", "2026-13")
     assert bad.exit_code == 1 and "month: YYYY-MM" in said(bad)
+
+
+def test_findings_are_sealed_again_after_a_key_rotation(area: dict) -> None:
+    engine, world = area["engine"], area["world"]
+    old, new = IdKeys.from_text(ID_KEY), new_key()
+    with transaction(engine) as session:
+        session.execute(text("INSERT INTO visit (district_code, household_id, grid_code, worker_id, visited_at, "
+                             "purpose, findings) VALUES ('320199', :h, :g, :w, now(), 'care', :f)"),
+                        {"h": world["households"]["N"], "g": A, "w": world["users"]["worker_a"],
+                         "f": seal_findings(old, "门口堆放杂物，已提醒")})
+    env = {"WANGGE_DATABASE_URL": area["url"], "WANGGE_ID_KEY": new,
+           "WANGGE_ID_KEYS_PREVIOUS": json.dumps([ID_KEY])}
+    done = CliRunner().invoke(app, ["visits", "reseal", "--json"], env=env)
+    assert done.exit_code == 0, done.output + repr(done.exception)
+    assert json.loads(done.stdout) == {"checked": 1, "resealed": 1}
+    token = _one(engine, "SELECT findings FROM visit WHERE findings IS NOT NULL")
+    fresh = IdKeys.from_text(new)
+    assert token.startswith(f"wv1.{fresh.current_id}.") and open_findings(fresh, token) == "门口堆放杂物，已提醒"
+    again = CliRunner().invoke(app, ["visits", "reseal", "--json"], env=env)
+    assert json.loads(again.stdout) == {"checked": 1, "resealed": 0}
 
 
 def test_unstaffed_grids_and_reassignment_after_a_plan(area: dict) -> None:
