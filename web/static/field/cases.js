@@ -303,7 +303,10 @@ function setPoint(ctx, lonlat, latlng) {
   if (pickMarker) pickMarker.setLatLng(at);
   else pickMarker = addOverlay(ctx.map, "report_point", L.circleMarker(at, { radius: 9, color: "#dc3545", weight: 3 }));
   const hint = $("#report-where");
-  if (hint) hint.textContent = `${lonlat[0].toFixed(6)}, ${lonlat[1].toFixed(6)}`;
+  if (hint) {
+    hint.textContent = `${lonlat[0].toFixed(6)}, ${lonlat[1].toFixed(6)}`;
+    hint.dataset.picked = "1";
+  }
 }
 
 export const report = {

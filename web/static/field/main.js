@@ -137,6 +137,7 @@ function onOutbox(event) {
   if (event.type === "offline") setNet(false);
   if (event.type === "sent") {
     setNet(true);
+    document.body.dataset.sent = String(Number(document.body.dataset.sent || 0) + 1);
     const r = event.record, data = event.data || {};
     if (r.kind === "incident") {
       const i = data.incident || data;
@@ -145,7 +146,7 @@ function onOutbox(event) {
       say(data.case_id ? t("field.visit.sent_case", { id: data.id, case: data.case_id }) : t("field.visit.sent", { id: data.id }));
     } else if (r.kind === "patrol") {
       const p = data.patrol || data;
-      say(t("field.patrol.sent", { id: p.id, kept: (data.report && data.report.kept) ?? p.points ?? "—" }));
+      say(t("field.patrol.sent", { id: p.id, kept: (data.report && data.report.kept_points) ?? p.point_count ?? "—" }));
     }
     cases.onSent(ctx, r, data);
   }

@@ -119,14 +119,27 @@ export function flush() {
 
 export function resume() { stopped = false; return flush(); }
 
+// Records waiting for a case report that has been sent take its server id.
+async function resolveDependants(d) {
+  for (const r of await d.getAll("outbox")) {
+    if (!r.dependsOn) continue;
+    const serverId = await d.get("kv", `sent:${r.dependsOn}`);
+    if (serverId === undefined) continue;
+    r.dependsOn = null;
+    r.path = r.path.replace("{incident}", String(serverId));
+    r.meta = { ...(r.meta || {}), incident: serverId };
+    await d.put("outbox", r);
+  }
+}
+
 async function drain() {
   if (stopped || !getToken()) return;
   const d = await db();
   for (;;) {
+    await resolveDependants(d);
     const all = (await d.getAll("outbox")).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
-    const blocked = new Set(all.filter((r) => r.state !== "pending").map((r) => r.id));
-    const next = all.find((r) => r.state === "pending" && !(r.dependsOn && (blocked.has(r.dependsOn)
-      || all.some((o) => o.id === r.dependsOn))));
+    // A record still naming the report it depends on waits: that report is queued, refused or dropped.
+    const next = all.find((r) => r.state === "pending" && !r.dependsOn);
     if (!next) return;
     let response;
     try {
@@ -140,18 +153,11 @@ async function drain() {
     const type = response.headers.get("content-type") || "";
     try { data = type.includes("json") ? await response.json() : await response.text(); } catch (_) { data = null; }
     if (response.ok) {
-      await d.delete("outbox", next.id);
       const serverId = data && (data.incident ? data.incident.id : data.patrol ? data.patrol.id : data.id);
-      // Records waiting for this case report now know its id.
-      for (const r of all) {
-        if (r.dependsOn === next.id) {
-          r.dependsOn = null;
-          r.path = r.path.replace("{incident}", String(serverId));
-          r.meta = { ...(r.meta || {}), incident: serverId };
-          if (r.json && r.json.incident_id === "{incident}") r.json.incident_id = serverId;
-          await d.put("outbox", r);
-        }
-      }
+      // Kept before the record goes: a photo queued while its case report was on the way finds the id here.
+      if (next.kind === "incident") await d.put("kv", serverId, `sent:${next.id}`);
+      await d.delete("outbox", next.id);
+      await resolveDependants(d);
       changed({ type: "sent", record: next, data, replayed: response.headers.get("Idempotent-Replayed") === "true" });
       continue;
     }

@@ -48,30 +48,41 @@ async function draw(ctx) {
   }
 }
 
+let poll = null;
+let lastFix = null;
+
+async function onFix(ctx, p) {
+  const fix = { lon: p.coords.longitude, lat: p.coords.latitude, accuracy: p.coords.accuracy,
+                at: new Date(p.timestamp || Date.now()).toISOString() };
+  // The same fix again (a watch repeats the last fix on resume; the poll below asks while standing still): one fix.
+  if (lastFix && lastFix.lon === fix.lon && lastFix.lat === fix.lat && lastFix.accuracy === fix.accuracy) return;
+  lastFix = fix;
+  ctx.showPosition(fix);
+  if (!state.recording) return;
+  if (!(fix.accuracy <= state.maxAccuracy)) {
+    state.dropped += 1;
+    await save();
+  } else {
+    await outbox.addPoint(fix);
+  }
+  draw(ctx);
+}
+
 function watchPositions(ctx) {
   if (watch !== null || !navigator.geolocation) return;
-  watch = navigator.geolocation.watchPosition(async (p) => {
-    const fix = { lon: p.coords.longitude, lat: p.coords.latitude, accuracy: p.coords.accuracy,
-                  at: new Date(p.timestamp || Date.now()).toISOString() };
-    ctx.showPosition(fix);
-    if (!state.recording) return;
-    if (!(fix.accuracy <= state.maxAccuracy)) {
-      state.dropped += 1;
-      await save();
-    } else {
-      const pts = await outbox.points();
-      const last = pts[pts.length - 1];
-      // The same fix delivered twice (a watch repeats the last fix on resume) is one point.
-      if (!last || last.at !== fix.at || last.lon !== fix.lon || last.lat !== fix.lat) await outbox.addPoint(fix);
-    }
-    draw(ctx);
-  }, (err) => say(t("field.patrol.denied", { msg: err.message }), { error: true }),
-  { enableHighAccuracy: true, maximumAge: 0, timeout: 30000 });
+  const failed = (err) => say(t("field.patrol.denied", { msg: err.message }), { error: true });
+  const options = { enableHighAccuracy: true, maximumAge: 0, timeout: 30000 };
+  watch = navigator.geolocation.watchPosition((p) => onFix(ctx, p), failed, options);
+  // Some phones hold watchPosition back while the screen is dim; asking every few seconds keeps the track going.
+  poll = setInterval(() => navigator.geolocation.getCurrentPosition((p) => onFix(ctx, p), () => {}, options), 2000);
 }
 
 function stopWatching() {
   if (watch !== null) navigator.geolocation.clearWatch(watch);
+  if (poll !== null) clearInterval(poll);
   watch = null;
+  poll = null;
+  lastFix = null;
 }
 
 async function stop(ctx) {
