@@ -895,7 +895,8 @@ class TileCache(Base):
 
 
 # --- issue 18, visits (helper D): their classes live in their own module, loaded here for Base.metadata ---
-from gis.db.models_visits import Visit, VisitCadence  # noqa: E402, F401
+# (the module, not its names: importing gis.db.models_visits first must work too)
+from gis.db import models_visits  # noqa: E402, F401
 
 # --- issue 17, idempotency keys (helper F): own module, loaded here for Base.metadata ---
 from gis.db.models_idempotency import IdempotencyKey  # noqa: E402, F401
