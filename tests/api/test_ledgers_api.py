@@ -292,3 +292,23 @@ def test_dates_out_of_order_are_refused_and_nothing_is_stored(client: TestClient
     assert response.status_code == 422 and response.json()["details"]["field"] == "ends_on"
     assert api_session.execute(text("SELECT count(*) FROM ledger_project WHERE need_id = :n"),
                                {"n": need["id"]}).scalar_one() == 0
+
+
+def test_every_ledger_read_of_personal_fields_needs_a_reason_and_keeps_the_probe(
+        client: TestClient, as_user, world: dict, api_session: Session) -> None:
+    need = _ok(client.post("/ledgers/needs", headers=as_user("worker_a"),
+                           json={"kind_code": "parking", "building_id": world["N"], "description": "3栋门口"}), 201)
+    client.headers.pop("X-Access-Reason")
+    # Refusals are kept in their own transaction (committed): count those of this test only.
+    started = api_session.execute(text("SELECT clock_timestamp()")).scalar_one()
+    for url in ("/ledgers/needs", f"/ledgers/needs/{need['id']}", "/ledgers/resources", "/ledgers/volunteers",
+                f"/ledgers/communities/{town.NORTH}/lists", f"/ledgers/communities/{town.NORTH}/export"):
+        response = client.get(url, headers=as_user("worker_a"))
+        assert response.status_code == 428, url
+        assert response.json()["error"] == "access_reason_required" and "3栋门口" not in response.text
+    probes = api_session.execute(text("SELECT count(*) FROM audit_log WHERE username = 'worker_a' AND action = 'refused' "
+                                      "AND entity LIKE 'GET /ledgers/%' AND at >= :t"), {"t": started}).scalar_one()
+    assert probes == 6
+    # A planner reads the lists without a reason: nothing personal reaches them.
+    lists = _ok(client.get(f"/ledgers/communities/{town.NORTH}/lists", headers=as_user("planner")))
+    assert [(n["id"], n["description"]) for n in lists["needs"]] == [(need["id"], None)]
