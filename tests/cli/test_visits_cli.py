@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import subprocess
+import sys
 import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,7 +140,11 @@ def test_findings_are_sealed_again_after_a_key_rotation(area: dict) -> None:
 
 def test_unstaffed_grids_and_reassignment_after_a_plan(area: dict) -> None:
     engine, world = area["engine"], area["world"]
-    listed = ok_json(wangge(area, "grids", "unstaffed", "--json"))
+    # In a fresh process too (the services load their own ORM module first there).
+    fresh = subprocess.run([sys.executable, "-m", "gis.cli", "grids", "unstaffed", "--json"], capture_output=True,
+                           text=True, env={**os.environ, "WANGGE_DATABASE_URL": area["url"]}, cwd=REPO)
+    assert fresh.returncode == 0, fresh.stderr
+    listed = json.loads(fresh.stdout)
     assert [i["grid_code"] for i in listed["items"]] == [C]
     assert "1 of 3 grids without a worker" in wangge(area, "grids", "unstaffed").stdout
     with transaction(engine) as session:
