@@ -31,6 +31,7 @@ from scipy.sparse import coo_matrix, csr_matrix, triu
 from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
 
 from gis.errors import InvalidInput
+from gis.partition import contiguous
 
 # Areas with more cells than this stop at the first construction that meets every bound.
 LARGE_AREA_CELLS = 1500
@@ -49,6 +50,8 @@ class Infeasibility:
     message: str = ""
     options: list[str] = field(default_factory=list)
     neighbours: list[str] = field(default_factory=list)
+    # For no_contiguous_split: True when an exact search showed no connected split exists at all.
+    proven: bool = False
 
 
 @dataclass
@@ -140,7 +143,12 @@ class PartitionEngine:
                     continue
                 units = self._partition_area(part, kmin, kmax, start, restarts)
                 if any(self._violation(int(self.h[u].sum())) for u in units):
-                    infeasible.append(self._explain(c, part.tolist(), "no_contiguous_split"))
+                    settled = self._settle(part, kmin, kmax)
+                    if settled.units is not None:
+                        units = [part[cells] for cells in settled.units]
+                    else:
+                        infeasible.append(self._explain(c, part.tolist(), "no_contiguous_split",
+                                                        proven=settled.proven_impossible))
                 for unit in units:
                     labels[unit] = next_label
                     hh = int(self.h[unit].sum())
@@ -225,6 +233,12 @@ class PartitionEngine:
                 break  # big areas: one clean construction is plenty
         assert best is not None
         return best[1]
+
+    def _settle(self, nodes: np.ndarray, kmin: int, kmax: int) -> contiguous.Settled:
+        """The exact search of :mod:`gis.partition.contiguous` over one small area the heuristics missed."""
+        sub = triu(self.cost[nodes][:, nodes], k=1).tocoo()
+        return contiguous.settle(self.h[nodes], sub.row, sub.col, sub.data, lo=self.lo, hi=self.hi,
+                                 kmin=kmin, kmax=kmax)
 
     def _metis(self, nodes: np.ndarray, k: int, *, recursive: bool) -> list[np.ndarray] | None:
         sub = self.cost[nodes][:, nodes].tocsr()
@@ -585,7 +599,7 @@ class PartitionEngine:
                 break
         return attached
 
-    def _explain(self, c: int, cells: list[int], reason: str) -> Infeasibility:
+    def _explain(self, c: int, cells: list[int], reason: str, *, proven: bool = False) -> Infeasibility:
         t = int(self.h[cells].sum())
         names = self._bounding_names(cells) or self._bounding_names(np.flatnonzero(self._comp == c).tolist())
         where = ("area bounded by " + "、".join(names)) if names else "area"
@@ -598,8 +612,9 @@ class PartitionEngine:
             options = [f"allow one grid of {t} households"]
         elif reason == "no_contiguous_split":
             largest = int(self.h[cells].max())
-            message = (f"{where} has {t} households, but its buildings (the largest cell {largest}) could not be "
-                       f"grouped into connected grids of {self.lo}–{self.hi}")
+            verdict = "cannot be grouped (no grouping exists)" if proven else "could not be grouped"
+            message = (f"{where} has {t} households, but its buildings (the largest cell {largest}) {verdict} "
+                       f"into connected grids of {self.lo}–{self.hi}")
             options = ["accept the suggested grids outside the bounds", "split the largest buildings by unit"]
         else:
             message = (f"{where} has {t} households: one grid exceeds the maximum {self.hi}, "
@@ -607,7 +622,7 @@ class PartitionEngine:
             options = [f"allow one grid of {t} households", f"allow two grids of about {t // 2} households"]
         options += [f"allow crossing {n}" for n in names]
         return Infeasibility(area=int(c), households=t, reason=reason, cells=list(map(int, cells)),
-                             message=message, options=options, neighbours=names)
+                             message=message, options=options, neighbours=names, proven=proven)
 
     def _bounding_names(self, cells: list[int]) -> list[str]:
         in_set = np.zeros(self.n, dtype=bool)

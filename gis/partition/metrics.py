@@ -136,6 +136,7 @@ def _infeasible(graph: Any, result: Any, units: gpd.GeoDataFrame, crs: Any) -> l
         units_in_area = sorted({label_of.get(int(lab)) for lab in np.unique(result.labels[item.cells])} - {None})
         out.append({"reason": item.reason, "households": item.households, "message": item.message,
                     "options": item.options, "bounded_by": item.neighbours, "unit": unit, "units": units_in_area,
+                    "proven": item.proven,
                     "point": [round(point.x, 6), round(point.y, 6)]})
     return out
 
