@@ -1,4 +1,4 @@
-"""``wangge departments list | add | show | staff``: the departments cases are handed over to and summoned.
+"""``wangge departments list | add | staff``: the departments cases are handed over to and summoned.
 
 Run from the command line the commands act for every district (there is no signed-in user).
 """

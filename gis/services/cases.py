@@ -1379,10 +1379,12 @@ def open311_services(settings: Settings) -> list[dict[str, Any]]:
 _PUBLIC_COLUMNS = """
     i.id, i.category_code, i.category, i.subcategory, i.status, i.source, i.reported_by, i.description,
     i.reported_at,
-    i.due_at, i.closed_at, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, g.name AS grid_name,
+    i.due_at, i.closed_at, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, COALESCE(dp.name, g.name) AS grid_name,
     (SELECT max(e.at) FROM incident_event e WHERE e.incident_id = i.id) AS updated_at
 """
-_PUBLIC_FROM = "FROM incident i LEFT JOIN grid g ON g.code = i.grid_code AND g.valid_to IS NULL"
+# The agency responsible is the department holding the case once it is handed to one, else its grid.
+_PUBLIC_FROM = ("FROM incident i LEFT JOIN grid g ON g.code = i.grid_code AND g.valid_to IS NULL "
+                "LEFT JOIN department dp ON dp.id = i.department_id")
 
 
 def _public(row: Any, settings: Settings) -> dict[str, Any]:

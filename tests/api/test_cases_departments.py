@@ -405,8 +405,8 @@ def test_open311_files_a_social_governance_case_and_follows_it_to_a_department(
         act(client, h[who], case, "hand_over")
     assert stored(api_session, case_id).department_id == heating["id"]
     (public,) = client.get(f"/open311/v2/requests/{case_id}.json").json()
-    assert (public["status"], public["status_notes"], public["service_name"]) == \
-        ("open", "referred (已移交待认领)", "暖气不热")
+    assert (public["status"], public["status_notes"], public["service_name"], public["agency_responsible"]) == \
+        ("open", "referred (已移交待认领)", "暖气不热", "供热公司")
     # Errors stay in GeoReport's own format, whatever went wrong.
     bad = client.post("/open311/v2/requests.json", data={"service_code": "S0401", "lat": "north", "long": "1"})
     assert bad.status_code == 422 and isinstance(bad.json(), list) and set(bad.json()[0]) == {"code", "description"}
