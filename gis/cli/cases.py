@@ -94,6 +94,21 @@ def stats(period: str = typer.Option(..., "--period", help="2026, 2026-10 or 202
                           pct(r["on_time_closure_rate"]), pct(r["satisfaction_rate"]),
                           "–" if hours is None else f"{hours:.1f}")
     console.print(table)
+    if figures["by_department"]:
+        departments = Table("department", "offered", "claimed", "response h", "closed", "closure h", "summoned",
+                            "reported in on time", "missed", "urged", "supervised")
+        for d in figures["by_department"]:
+            departments.add_row(d["department"] or str(d["department_id"]), str(d["offered"]), str(d["claimed"]),
+                                "–" if d["mean_response_hours"] is None else f"{d['mean_response_hours']:.1f}",
+                                str(d["closed"]),
+                                "–" if d["mean_closure_hours"] is None else f"{d['mean_closure_hours']:.1f}",
+                                str(d["summoned"]), str(d["reported_in_on_time"]), str(d["missed"]),
+                                str(d["urged"]), str(d["supervised"]))
+        console.print(departments)
+    quick = figures["quick_fix"]
+    console.print(f"随手办 (quick fix, counted apart): {quick['reported']} reported, {quick['closed_automatically']} "
+                  f"closed by the automatic check, {quick['sampled']} sampled, {quick['verified']} verified",
+                  highlight=False)
 
 
 @app.command("urge-overdue")

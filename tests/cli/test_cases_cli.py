@@ -75,7 +75,8 @@ def test_overdue_stats_and_urge_overdue(cases_db: dict) -> None:
                                                                             api_world.GRID_B: 1}
     community = ok_json(wangge(cases_db, "stats", "--period", "2025-09", "--level", "community", "--json"))
     assert [(r["code"], r["reports"]) for r in community["levels"]["community"]] == [(town.NORTH, 2)]
-    assert "on-time closure" in wangge(cases_db, "stats", "--period", "2025-10").stdout
+    october = wangge(cases_db, "stats", "--period", "2025-10").stdout
+    assert "on-time closure" in october and "随手办 (quick fix, counted apart): 0 reported" in october
 
     done = ok_json(wangge(cases_db, "urge-overdue", "--now", now, "--json"))
     assert sorted(c["id"] for c in done["urged"]) == sorted([cases_db["late"], cases_db["b"]])
