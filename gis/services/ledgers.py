@@ -755,11 +755,18 @@ def get_project(session: Session, principal: Principal, project_id: int, *, reas
         "ON r.id = pr.resource_id LEFT JOIN org_unit o ON o.id = r.org_unit_id WHERE pr.project_id = :p ORDER BY r.id"),
         {"p": project_id}).mappings()]
     claims = []
-    for c in session.execute(text(
-            "SELECT c.id, c.claimant_kind, c.org_unit_id, o.name AS unit_name, c.resident_id, r.name AS member_name, "
-            "c.post, c.claimed_at FROM project_claim c LEFT JOIN org_unit o ON o.id = c.org_unit_id "
-            "LEFT JOIN resident r ON r.id = c.resident_id WHERE c.project_id = :p ORDER BY c.id"),
-            {"p": project_id}).mappings():
+    # A party member reports in through the party organisation of the grid they live in (issue 19's
+    # 网格党支部, gis.services.party): the branch is named beside the claim, the member only in scope.
+    for c in session.execute(text("""
+            SELECT c.id, c.claimant_kind, c.org_unit_id, o.name AS unit_name, c.resident_id, r.name AS member_name,
+                   c.post, c.claimed_at, po.name AS party_branch
+            FROM project_claim c LEFT JOIN org_unit o ON o.id = c.org_unit_id
+            LEFT JOIN resident r ON r.id = c.resident_id
+            LEFT JOIN building b ON b.id = r.building_id
+            LEFT JOIN grid g ON g.valid_to IS NULL AND g.level = 1 AND b.id IS NOT NULL
+                 AND ST_Contains(g.geom, ST_PointOnSurface(b.geom))
+            LEFT JOIN party_org po ON po.kind = 'grid_branch' AND po.grid_code = g.code
+            WHERE c.project_id = :p ORDER BY c.id"""), {"p": project_id}).mappings():
         claims.append({**c, "claimed_at": c["claimed_at"].isoformat(),
                        "resident_id": c["resident_id"] if shown else None,
                        "member_name": c["member_name"] if shown else None})

@@ -112,9 +112,17 @@ def test_a_need_found_on_a_visit_is_met_by_a_unit_and_volunteers(client: TestCli
     # Claimed by the unit (its contact) and by a party member living in N (recorded by the grid worker).
     claim_unit = _ok(client.post(f"/ledgers/projects/{project['id']}/claims", headers=unit, json={"post": "配餐"}), 201)
     assert (claim_unit["claimant_kind"], claim_unit["org_unit_id"]) == ("unit", unit_id)
+    branch = _ok(client.post("/party/orgs", headers=as_user("leader_a"), json={"kind": "grid_branch",
+                                                                                "grid_code": GRID_A}), 201)
     claim_member = _ok(client.post(f"/ledgers/projects/{project['id']}/claims", headers=worker,
                                    json={"resident_id": member, "post": "送餐"}), 201)
     assert claim_member["claimant_kind"] == "party_member"
+    claims = _ok(client.get(f"/ledgers/projects/{project['id']}", headers=worker))["claims"]
+    assert [(c["claimant_kind"], c["party_branch"]) for c in claims] == [("unit", None),
+                                                                        ("party_member", branch["name"])]
+    assert claims[1]["member_name"] is not None
+    planner_view = _ok(client.get(f"/ledgers/projects/{project['id']}", headers=as_user("planner")))["claims"]
+    assert (planner_view[1]["member_name"], planner_view[1]["resident_id"]) == (None, None)
     assert client.post(f"/ledgers/projects/{project['id']}/claims", headers=unit, json={}).status_code == 409
 
     # Two volunteers sign up and serve; their hours are recorded.
