@@ -28,7 +28,8 @@ from pathlib import Path
 
 from gis.errors import InvalidInput
 
-__all__ = ["CATEGORY_CLASSES", "DEFAULT_CATEGORIES", "DEPARTMENT_KINDS", "RULE_COLUMNS", "IncidentCategory", "check_category", "load_categories"]
+__all__ = ["CATEGORY_CLASSES", "DEFAULT_CATEGORIES", "DEPARTMENT_KINDS", "RULE_COLUMNS", "IncidentCategory",
+           "check_category", "load_categories"]
 
 DEFAULT_CATEGORIES = Path(__file__).resolve().parent.parent / "data" / "incident_categories.csv"
 CATEGORY_CLASSES = ("event", "component")  # 事件, 部件

@@ -49,7 +49,7 @@ from gis.cases.duplicates import find_duplicates
 from gis.cases.routing import (Actor, CaseView, case_actions, category_limits, check_case_rules, next_level,
                                pick_department)
 from gis.cases.stats import LEVELS, case_stats, department_stats, period_bounds, stats_to_dict
-from gis.cases.workflow import (CLOSED_STATUSES, OPEN_STATUSES, STATUSES, STAYING_ACTIONS, CaseState, apply_action,
+from gis.cases.workflow import (CLOSED_STATUSES, STATUSES, STAYING_ACTIONS, CaseState, apply_action,
                                 replay, transitions)
 from gis.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from gis.settings import Settings

@@ -175,7 +175,8 @@ def set_staff(session: Session, principal: Principal, department_id: int, user_i
     session.execute(text("UPDATE app_user SET department_id = NULL "
                          "WHERE department_id = :d AND id <> ALL(:ids)"), {"d": department_id, "ids": ids})
     session.execute(text("UPDATE app_user SET department_id = :d "
-                         "WHERE id = ANY(:ids) AND department_id IS DISTINCT FROM :d"), {"d": department_id, "ids": ids})
+                         "WHERE id = ANY(:ids) AND department_id IS DISTINCT FROM :d"),
+                    {"d": department_id, "ids": ids})
     return get_department(session, principal, department_id)
 
 
