@@ -64,7 +64,7 @@ def record_visit(body: VisitIn, session: SessionDep, settings: SettingsDep, audi
 
 @router.get("/visits", summary="Visits within your grids, newest first (findings shown; audited)")
 def list_visits(session: SessionDep, settings: SettingsDep, audit: PersonalAuditDep, grid: GridQuery = None,
-                since: Annotated[dt.datetime | dt.date | None, Query(description="a date, or a time with offset")]
+                since: Annotated[str | None, Query(description="a date (local midnight), or a time with its offset")]
                 = None, household_id: int | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
     return visit_service.list_visits(session, _reader(audit), settings=settings, grid_code=grid, since=since,
                                      household_id=household_id, limit=limit, offset=offset)

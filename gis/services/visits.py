@@ -247,9 +247,16 @@ def _audit(session: Session, reader: Reader, *, entity: str, ids: list[Any], act
                         request_id=reader.request_id, client_ip=reader.client_ip, detail=detail, total=total)
 
 
-def _as_aware(value: dt.datetime | dt.date | None, name: str) -> dt.datetime | None:
+def _as_aware(value: str | dt.datetime | dt.date | None, name: str) -> dt.datetime | None:
+    """A date (its local midnight) or a time with its offset; InvalidInput naming ``name`` otherwise."""
     if value is None:
         return None
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value) if len(value.strip()) == 10 else dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(f"{name}: a date (2026-12-01) or a time with its offset (2026-12-01T08:00:00+08:00); "
+                               f"got {value!r}", details={"field": name}) from None
     if not isinstance(value, dt.datetime):
         return dt.datetime.combine(value, dt.time(), tzinfo=_LOCAL)
     if value.tzinfo is None or value.utcoffset() is None:
@@ -258,7 +265,7 @@ def _as_aware(value: dt.datetime | dt.date | None, name: str) -> dt.datetime | N
 
 
 def list_visits(session: Session, reader: Reader, *, settings: Settings, grid_code: str | None = None,
-                since: dt.datetime | dt.date | None = None, household_id: int | None = None, limit: int = 100,
+                since: str | dt.datetime | dt.date | None = None, household_id: int | None = None, limit: int = 100,
                 offset: int = 0) -> dict[str, Any]:
     """Visits within the reader's grids, newest first, findings opened; one audit row naming them."""
     principal = reader.principal

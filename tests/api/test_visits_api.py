@@ -110,6 +110,12 @@ def test_a_visit_sent_later_leaves_the_due_list_and_counts_in_the_month(
     listed = client.get("/visits", params={"grid": B}, headers=worker_b)
     assert [(v["id"], v["findings"], v["worker"]) for v in listed.json()["items"]] == \
         [(body["id"], FINDINGS, "worker_b")]
+    since = {"since": (visited_at - dt.timedelta(days=1)).date().isoformat()}
+    assert client.get("/visits", params=since, headers=worker_b).json()["total"] == 1
+    later = {"since": (visited_at + dt.timedelta(minutes=1)).isoformat()}
+    assert client.get("/visits", params=later, headers=worker_b).json()["total"] == 0
+    naive = client.get("/visits", params={"since": "2026-12-01T08:00:00"}, headers=worker_b)
+    assert naive.status_code == 422 and naive.json()["message"].startswith("since: a time with its UTC offset")
     reads = _audit(api_session, "list", "visit")
     assert reads and reads[-1].username == "worker_b" and reads[-1].reason == api_world.ACCESS_REASON
     assert reads[-1].detail["ids"] == [str(body["id"])]
