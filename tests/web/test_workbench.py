@@ -90,7 +90,8 @@ def test_leader_urges_an_overdue_case_from_the_workbench(open_page, web_database
         ("report", "grid_leader", None), ("urge", "grid_leader", "请今日内派遣处置")]
     urgings = _rows(web_database_url, "SELECT kind, note FROM incident_urging WHERE incident_id = :i", i=case_id)
     assert [(u.kind, u.note) for u in urgings] == [("urge", "请今日内派遣处置")]
-    # The card now shows the event in the case's history, the status unchanged (催办 does not move the case).
+    # The overdue list counts the urging; the card shows the case's status unchanged (催办 does not move it).
+    expect(row.locator("[data-urged]")).to_have_text("已催办 1 次")
     page.wait_for_selector("#case-title")
     assert page.inner_text("#case-status") == "已上报"
     assert page.get_attribute("#map", "data-highlight") == grid

@@ -201,7 +201,10 @@ function renderOverdue() {
     return `<tr data-grid="${esc(c.grid_code)}" data-case-row="${c.id}" data-kind="${kind}">
       <td>${caseButton(c)}<br><span class="small">${esc(categoryOf(c))}</span></td>
       <td>${esc(gridName(c.grid_code))}</td>
-      <td>${esc(status(c.status))}<br><span class="small">${esc(word(t, "wb.stage.", c.sla && c.sla.stage))}</span></td>
+      <td>${esc(status(c.status))}<br><span class="small">${esc(word(t, "wb.stage.", c.sla && c.sla.stage))}</span>${
+        c.urged ? `<br><span class="badge soon" data-urged="${c.urged}">${esc(t("wb.urged", { n: c.urged }))}</span>` : ""}${
+        c.supervised ? `<br><span class="badge overdue" data-supervised="${c.supervised}">${
+          esc(t("wb.supervised", { n: c.supervised }))}</span>` : ""}</td>
       <td>${dueCell(c)}</td>
       <td>${actionButtons(c.id, detail ? detail.allowed_actions : [])}</td></tr>`;
   }).join("");

@@ -138,6 +138,8 @@ addText({
   "wb.overdue.none": ["暂无超期或临期事件", "Nothing overdue or due soon"],
   "wb.overdue.badge": ["已超期 {h} 小时", "Overdue by {h} h"],
   "wb.due_soon.badge": ["剩余 {h} 小时", "{h} h left"],
+  "wb.urged": ["已催办 {n} 次", "Urged {n}×"],
+  "wb.supervised": ["已督办 {n} 次", "Supervised {n}×"],
   "wb.overdue.kind.overdue": ["超期", "Overdue"],
   "wb.overdue.kind.due_soon": ["临期", "Due soon"],
   "wb.col.case": ["事件", "Case"],
