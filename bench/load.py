@@ -1,15 +1,19 @@
 """Load: ``wangge serve`` under many concurrent clients, then a check that no accepted write was lost.
 
-    .venv/bin/python bench/load.py [--clients 200] [--seconds 60] [--seed 1] [--url URL] [--json]
+    .venv/bin/python bench/load.py [--clients 200] [--seconds 60] [--think-time 1] [--workers 2] [--seed 1]
+                                   [--url URL] [--json]
+    .venv/bin/python bench/load.py --think-time 0 --workers 1,2   # throughput of 2 processes against 1
 
 The demo district (320102, Nanjing Xinjiekou) with its adopted grids and the demo accounts is read
 from ``--url`` or, by default, from a bench database ``wangge_bench_load`` on the embedded cluster,
 created and loaded the first time (a few minutes) and kept for the next run (``--reload``
-recreates it). ``wangge serve`` itself (uvicorn, one process) runs in a subprocess on a free
-loopback port with a fresh secret key.
+recreates it). ``wangge serve --workers N`` runs in a subprocess on a free loopback port with a
+fresh secret key; ``--workers 1,2`` runs the same load against one process, then two, and prints
+the ratio of their throughputs.
 
 ``--clients`` asyncio clients (one ``httpx.AsyncClient``, one connection each) loop for
-``--seconds``, each with its own seeded random stream, over a mix of:
+``--seconds``, each with its own seeded random stream, waiting ``--think-time`` seconds between
+two of its requests (a person reading the answer; 0 hammers the server), over a mix of:
 
 * vector tiles (``/tiles/{buildings|grids}/{z}/{x}/{y}.mvt``, z14–16 over the district), and GeoJSON
   lists (``/grids?community_code=``, ``/buildings?bbox=``), as demo_viewer or demo_planner;
@@ -20,7 +24,8 @@ loopback port with a fresh secret key.
   handling it. Clients share the cases, so two may act on one case at once: the loser's 409 is an
   expected conflict (counted apart), after which it reloads the case (``GET /incidents/{id}``).
 
-It prints per endpoint: requests, throughput, p50/p95/p99 latency and errors by status. Then it
+It prints per endpoint: requests, throughput, p50/p95/p99 latency and errors by status, and every
+transport error by kind with its first message and cause (a request that got no HTTP answer). Then it
 checks the database: the incidents carrying the run's token are exactly the 201s, each with the
 description, category, reporter and grid it was accepted with; every accepted transition has its
 event row (same id, case, action and status), no other event was written, and each case's version
@@ -72,6 +77,9 @@ NEXT_STEP = {"reported": ("register", "leader"), "registered": ("dispatch", "lea
              "dispatched": ("accept", "worker"), "handling": ("feedback", "worker"),
              "feedback": ("verify", "leader"), "verification": ("close", "leader")}
 CONFLICT = "409 (expected conflict)"
+# Settings passed on from this command's environment to wangge serve (every other WANGGE_ one is not).
+SERVER_SETTINGS = ("WANGGE_DB_POOL_SIZE", "WANGGE_DB_MAX_OVERFLOW", "WANGGE_DB_POOL_TIMEOUT_SECONDS",
+                   "WANGGE_JOB_WORKERS")
 
 
 def log(message: str) -> None:
@@ -144,30 +152,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(stack: ExitStack, url: str, secret: str, server_log: Any) -> str:
-    """``wangge serve`` on a free loopback port, its log into ``server_log``; its base URL once it answers."""
+def start_server(stack: ExitStack, url: str, secret: str, server_log: Any, *, workers: int = 1) -> tuple[str, int]:
+    """``wangge serve --workers N`` on a free loopback port, its log into ``server_log``; its base URL and pid."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANGGE_")}
+    # The server's own settings only; the pool and job sizes may be tried from the caller's environment.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANGGE_") or k in SERVER_SETTINGS}
     # The clients sign in as the demo accounts, which only demo mode accepts.
     env.update(WANGGE_DATABASE_URL=url, WANGGE_SECRET_KEY=secret, WANGGE_DEMO_MODE="true")
     process = subprocess.Popen([str(Path(sys.executable).parent / "wangge"), "serve", "--host", "127.0.0.1",
-                                "--port", str(port)], env=env, cwd=tempfile.gettempdir(),
+                                "--port", str(port), "--workers", str(workers)], env=env, cwd=tempfile.gettempdir(),
                                stdout=subprocess.DEVNULL, stderr=server_log)
-    stack.callback(lambda: (process.terminate(), process.wait(10)))
+    stack.callback(lambda: (process.terminate(), process.wait(60)))
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # a busy machine: each worker process imports the whole app
     while True:
         if process.poll() is not None:
             server_log.seek(0)
             raise SystemExit(f"wangge serve exited with {process.returncode}:\n"
                              + server_log.read().decode(errors="replace")[-3000:])
         try:
-            if httpx.get(base + "/health", timeout=2).status_code == 200:
-                return base
+            server_log.seek(0)
+            # Every worker process ready, not just the first: the load is meant for all of them.
+            ready = server_log.read().decode(errors="replace").count("Application startup complete") >= workers
+            if ready and httpx.get(base + "/health", timeout=2).status_code == 200:
+                return base, process.pid
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            raise SystemExit(f"wangge serve did not answer on {base} within 60 s")
+            raise SystemExit(f"wangge serve did not answer on {base} within 300 s")
         time.sleep(0.2)
 
 
@@ -208,6 +220,19 @@ class Run:
     # event id -> (incident id, action, to_status, incident version after)
     transitions: dict[int, tuple[int, str, str, int]] = field(default_factory=dict)
     cases: dict[int, Case] = field(default_factory=dict)
+    # Requests that got no HTTP answer: kind (exception class) -> count, and the first of each kind
+    # with its request, message and underlying cause (what the investigation starts from).
+    transport: Counter = field(default_factory=Counter)
+    transport_first: dict[str, str] = field(default_factory=dict)
+
+    def failed(self, endpoint: str, method: str, path: str, error: BaseException, seconds: float) -> None:
+        kind = type(error).__name__
+        self.note(endpoint, kind, seconds)
+        self.transport[kind] += 1
+        if kind not in self.transport_first:
+            cause = error.__cause__ or error.__context__
+            self.transport_first[kind] = (f"{method} {path} after {seconds * 1000:.0f} ms: {error!s} "
+                                          f"(cause: {cause!r})")
 
     def note(self, endpoint: str, status: int | str, seconds: float) -> None:
         self.latencies.setdefault(endpoint, []).append(seconds)
@@ -221,8 +246,9 @@ class Run:
 
 
 async def client_loop(number: int, client: httpx.AsyncClient, run: Run, *, seed: int, stop_at: float,
-                      users: dict[str, tuple[dict[str, str], dict[str, Any]]], where: Targets) -> None:
-    """One simulated client: a seeded random walk over the mix until ``stop_at``."""
+                      users: dict[str, tuple[dict[str, str], dict[str, Any]]], where: Targets,
+                      think_time: float = 0.0) -> None:
+    """One simulated client: a seeded random walk over the mix until ``stop_at``, ``think_time`` s between steps."""
     rng = random.Random(seed * 100_003 + number)
     kinds = [k for k, _ in MIX]
     weights = [w for _, w in MIX]
@@ -235,7 +261,7 @@ async def client_loop(number: int, client: httpx.AsyncClient, run: Run, *, seed:
             response = await client.request(method, path, headers={**users[user][0], **kwargs.pop("headers", {})},
                                             **kwargs)
         except httpx.HTTPError as error:
-            run.note(endpoint, type(error).__name__, time.perf_counter() - started)
+            run.failed(endpoint, method, path, error, time.perf_counter() - started)
             return None
         status: int | str = response.status_code
         if status == 409 and endpoint.endswith("/actions"):
@@ -243,7 +269,15 @@ async def client_loop(number: int, client: httpx.AsyncClient, run: Run, *, seed:
         run.note(endpoint, status, time.perf_counter() - started)
         return response
 
+    if think_time > 0:  # clients start spread over one think time, not all in the same instant
+        await asyncio.sleep(rng.uniform(0, think_time))
+    first = True
     while time.monotonic() < stop_at:
+        if think_time > 0 and not first:
+            await asyncio.sleep(think_time)
+            if time.monotonic() >= stop_at:
+                break
+        first = False
         kind = rng.choices(kinds, weights)[0]
         reader = rng.choice(("viewer", "planner"))
         open_cases = [i for i, c in run.cases.items() if c.status in NEXT_STEP]
@@ -301,14 +335,14 @@ async def client_loop(number: int, client: httpx.AsyncClient, run: Run, *, seed:
 
 
 async def load(base: str, run: Run, *, clients: int, seconds: float, seed: int,
-               users: dict[str, tuple[dict[str, str], dict[str, Any]]], where: Targets) -> float:
+               users: dict[str, tuple[dict[str, str], dict[str, Any]]], where: Targets, think_time: float = 0.0) -> float:
     """Run the clients for ``seconds``; the elapsed time."""
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     # A generous timeout: a request that times out may still commit, which would blur the write check.
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=300) as client:
         started = time.monotonic()
         await asyncio.gather(*(client_loop(n, client, run, seed=seed, stop_at=started + seconds, users=users,
-                                           where=where) for n in range(clients)))
+                                           where=where, think_time=think_time) for n in range(clients)))
         return time.monotonic() - started
 
 
@@ -402,17 +436,37 @@ def summary(run: Run, elapsed: float) -> list[dict[str, Any]]:
     return rows
 
 
+def overall(run: Run, elapsed: float) -> dict[str, Any]:
+    """Every request together: count, throughput, p50/p95/p99, non-2xx answers (conflicts apart) and transport errors."""
+    latencies = sorted(x for values in run.latencies.values() for x in values)
+    pct = percentiles(latencies) if latencies else {0.50: 0.0, 0.95: 0.0, 0.99: 0.0}
+    statuses: Counter = Counter()
+    for counts in run.statuses.values():
+        statuses.update(counts)
+    refused = sum(n for status, n in statuses.items() if isinstance(status, int) and not 200 <= status < 300)
+    return {"requests": len(latencies), "rps": len(latencies) / elapsed, "p50_ms": pct[0.50], "p95_ms": pct[0.95],
+            "p99_ms": pct[0.99], "error_answers": refused, "conflicts": statuses.get(CONFLICT, 0),
+            "transport_errors": sum(run.transport.values())}
+
+
 def print_report(results: dict[str, Any]) -> None:
-    print(f"load, district {DISTRICT}: {results['clients']} clients for {results['elapsed_s']:.1f} s against "
-          f"wangge serve (one uvicorn process), seed {results['seed']}")
+    workers = results["workers"]
+    print(f"load, district {DISTRICT}: {results['clients']} clients for {results['elapsed_s']:.1f} s, think time "
+          f"{results['think_time']:g} s, against wangge serve --workers {workers} "
+          f"({'one process' if workers == 1 else f'{workers} processes'}), seed {results['seed']}")
     print(f"{'endpoint':<32}{'requests':>9}{'req/s':>8}{'p50':>8}{'p95':>8}{'p99':>8}  errors")
-    total = 0
     for row in results["endpoints"]:
-        total += row["requests"]
         errors = ", ".join(f"{status}: {n}" for status, n in row["errors"].items()) or "-"
         print(f"{row['endpoint']:<32}{row['requests']:>9}{row['rps']:>8.1f}{row['p50_ms']:>8.0f}"
               f"{row['p95_ms']:>8.0f}{row['p99_ms']:>8.0f}  {errors}")
-    print(f"{'all':<32}{total:>9}{total / results['elapsed_s']:>8.1f}")
+    everything = results["overall"]
+    print(f"{'all':<32}{everything['requests']:>9}{everything['rps']:>8.1f}{everything['p50_ms']:>8.0f}"
+          f"{everything['p95_ms']:>8.0f}{everything['p99_ms']:>8.0f}  {everything['error_answers']} error answers "
+          f"(besides {everything['conflicts']} expected conflicts), {everything['transport_errors']} transport errors")
+    if results["transport"]:
+        print("transport errors (no HTTP answer) by kind, with the first of each:")
+        for kind, n in results["transport"].items():
+            print(f"  {kind}: {n}  first: {results['transport_first'][kind]}")
     check = results["writes"]
     print(f"writes: {check['incidents_accepted']} incidents accepted, {check['incidents_in_database']} in the "
           f"database ({check['unacknowledged_incidents']} unacknowledged); {check['transitions_accepted']} "
@@ -425,33 +479,73 @@ def print_report(results: dict[str, Any]) -> None:
         print("every accepted write is in the database, as accepted")
     if results["server_errors"]:
         print(f"server log: {len(results['server_errors'])} error lines, the last: {results['server_errors'][-1]}")
+    requests = max(1, everything["requests"])
+    print(f"CPU per request: server processes {results['cpu']['server_s'] / requests * 1000:.1f} ms, these clients "
+          f"{results['cpu']['clients_s'] / requests * 1000:.1f} ms (PostgreSQL apart): what the figures above cost "
+          "whatever else the machine is doing")
     print("latencies in ms (client side, queueing included); load average at the end: "
-          + " ".join(f"{x:.1f}" for x in os.getloadavg()))
+          + " ".join(f"{x:.1f}" for x in results["loadavg"]))
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    secret = secrets.token_urlsafe(48)
-    url = bench_database(Settings(secret_key=secret), url=args.url, reload=args.reload)
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the server process and its worker processes."""
+    import psutil
+
+    total = 0.0
+    root = psutil.Process(pid)
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def run_once(args: argparse.Namespace, url: str, secret: str, workers: int) -> dict[str, Any]:
+    """One server with ``workers`` processes under the load; its figures and the write check."""
     with ExitStack() as stack:
-        server_log = stack.enter_context(open(args.server_log, "w+b") if args.server_log  # noqa: SIM115
+        server_log = stack.enter_context(open(f"{args.server_log}.{workers}", "w+b") if args.server_log  # noqa: SIM115
                                          else tempfile.TemporaryFile())  # noqa: SIM115
-        base = start_server(stack, url, secret, server_log)
+        base, pid = start_server(stack, url, secret, server_log, workers=workers)
         users = {role: sign_in(base, f"demo_{role}") for role in ("viewer", "planner", "worker", "leader")}
         grids = users["worker"][1]["grids"]
         if not grids:
             raise SystemExit("demo_worker has no grid: the demo grid plans were not adopted before the accounts")
         where = targets(url, grids[0])
-        log(f"wangge serve at {base}; {len(where.tiles)} tiles, {len(where.communities)} communities, "
-            f"{len(where.points)} building points in grid {grids[0]}; {args.clients} clients for {args.seconds} s")
+        log(f"wangge serve --workers {workers} at {base}; {len(where.tiles)} tiles, {len(where.communities)} "
+            f"communities, {len(where.points)} building points in grid {grids[0]}; {args.clients} clients for "
+            f"{args.seconds} s, think time {args.think_time:g} s")
         current = Run(token=secrets.token_hex(4))
+        cpu_before, own_before = server_cpu(pid), time.process_time()
         elapsed = asyncio.run(load(base, current, clients=args.clients, seconds=args.seconds, seed=args.seed,
-                                   users=users, where=where))
+                                   users=users, where=where, think_time=args.think_time))
+        loadavg = os.getloadavg()
+        cpu = {"server_s": server_cpu(pid) - cpu_before, "clients_s": time.process_time() - own_before}
         server_log.seek(0)
         server_errors = [line for line in server_log.read().decode(errors="replace").splitlines()
                          if "Error" in line or "Exception" in line]
-    return {"clients": args.clients, "seconds": args.seconds, "elapsed_s": elapsed, "seed": args.seed,
-            "token": current.token, "endpoints": summary(current, elapsed), "writes": check_writes(url, current),
-            "server_errors": server_errors}
+    return {"clients": args.clients, "seconds": args.seconds, "think_time": args.think_time, "workers": workers,
+            "elapsed_s": elapsed, "seed": args.seed, "token": current.token, "endpoints": summary(current, elapsed),
+            "overall": overall(current, elapsed), "transport": dict(current.transport),
+            "transport_first": current.transport_first, "writes": check_writes(url, current),
+            "server_errors": server_errors, "loadavg": loadavg, "cpu": cpu}
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    secret = secrets.token_urlsafe(48)
+    url = bench_database(Settings(secret_key=secret), url=args.url, reload=args.reload)
+    return [run_once(args, url, secret, workers) for workers in args.workers]
+
+
+def worker_counts(value: str) -> list[int]:
+    try:
+        counts = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        counts = []
+    if not counts or any(n < 1 for n in counts):
+        raise argparse.ArgumentTypeError(f"--workers: give process counts of 1 or more, like 2 or 1,2; got {value!r}")
+    return counts
 
 
 def main() -> None:
@@ -460,16 +554,33 @@ def main() -> None:
     parser.add_argument("--reload", action="store_true", help="recreate the bench database and load it again")
     parser.add_argument("--clients", type=int, default=200, help="concurrent clients")
     parser.add_argument("--seconds", type=float, default=60, help="how long the clients keep going")
+    parser.add_argument("--think-time", type=float, default=0.0,
+                        help="seconds each client waits between two of its requests (0: none)")
+    parser.add_argument("--workers", type=worker_counts, default=[1],
+                        help="server processes (wangge serve --workers N); a list like 1,2 runs the load against "
+                             "each in turn and prints the throughput ratio")
     parser.add_argument("--seed", type=int, default=1, help="seed of the clients' random choices")
-    parser.add_argument("--server-log", help="keep wangge serve's log in this file (default: a temporary file)")
+    parser.add_argument("--server-log", help="keep wangge serve's log in this file (.N appended per worker count)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.think_time < 0:
+        parser.error("--think-time: seconds, 0 or more")
     results = run(args)
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
     else:
-        print_report(results)
-    sys.exit(1 if results["writes"]["problems"] else 0)
+        for i, result in enumerate(results):
+            if i:
+                print()
+            print_report(result)
+        if len(results) > 1:
+            base = results[0]
+            print()
+            for other in results[1:]:
+                ratio = other["overall"]["rps"] / base["overall"]["rps"] if base["overall"]["rps"] else float("nan")
+                print(f"throughput: {other['workers']} processes {other['overall']['rps']:.1f} req/s against "
+                      f"{base['workers']} {base['overall']['rps']:.1f} req/s in the same run: {ratio:.2f}×")
+    sys.exit(1 if any(r["writes"]["problems"] for r in results) else 0)
 
 
 if __name__ == "__main__":
