@@ -142,17 +142,20 @@ class PartitionEngine:
                     next_label += 1
                     continue
                 units = self._partition_area(part, kmin, kmax, start, restarts)
+                proven = False
                 if any(self._violation(int(self.h[u].sum())) for u in units):
                     settled = self._settle(part, kmin, kmax)
                     if settled.units is not None:
                         units = [part[cells] for cells in settled.units]
                     else:
-                        infeasible.append(self._explain(c, part.tolist(), "no_contiguous_split",
-                                                        proven=settled.proven_impossible))
+                        proven = settled.proven_impossible
+                        infeasible.append(self._explain(c, part.tolist(), "no_contiguous_split", proven=proven))
                 for unit in units:
                     labels[unit] = next_label
                     hh = int(self.h[unit].sum())
-                    status[next_label] = "in_range" if self.lo <= hh <= self.hi else "out_of_range"
+                    # An area shown to have no split in range is infeasible like one too small, not a miss.
+                    status[next_label] = ("in_range" if self.lo <= hh <= self.hi else
+                                          "infeasible_area" if proven else "out_of_range")
                     next_label += 1
         attached = self._attach_empty(labels, comp, status)
         for c in np.unique(comp[labels < 0]):

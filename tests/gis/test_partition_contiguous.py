@@ -72,3 +72,5 @@ def test_the_engine_takes_the_exact_split_where_its_heuristics_miss_and_says_whe
     [item] = result.infeasible
     assert item.reason == "no_contiguous_split" and item.proven
     assert "cannot be grouped" in item.message
+    # Its units count as an infeasible area, not as a miss among areas that could be split.
+    assert {result.status[int(label)] for label in np.unique(result.labels)} == {"infeasible_area"}
