@@ -200,3 +200,131 @@ def test_a_patrol_recorded_from_a_simulated_gps_feed(open_page, db) -> None:
     stored = one(db, "SELECT count(*) FROM patrol_point WHERE patrol_id = :p", p=patrol_id)
     assert stored == 6
     assert "轨迹已上传" in page.inner_text("#message")
+
+
+def _api_case_dispatched_to_worker(server: str, lon: float, lat: float) -> dict:
+    """A case reported by demo_worker and dispatched back to them by demo_leader (set-up through the API)."""
+    import httpx
+
+    from gis.services.demo import DEMO_PASSWORD
+
+    def token(user: str) -> dict:
+        answer = httpx.post(f"{server}/auth/token", data={"username": user, "password": DEMO_PASSWORD})
+        return {"Authorization": f"Bearer {answer.json()['access_token']}", "X-Access-Reason": "test"}
+
+    worker, leader = token("demo_worker"), token("demo_leader")
+    me = httpx.get(f"{server}/auth/me", headers=worker).json()
+    case = httpx.post(f"{server}/incidents", headers=worker, json={
+        "point": [lon, lat], "category_code": "E0103", "description": f"道路不洁 {uuid.uuid4().hex[:8]}"}).json()["incident"]
+    version = case["version"]
+    for body in ({"action": "register"}, {"action": "dispatch", "handler_id": me["id"]}):
+        answer = httpx.post(f"{server}/incidents/{case['id']}/actions", headers={**leader, "If-Match": f'"{version}"'},
+                            json=body)
+        assert answer.status_code == 200, answer.text
+        version = answer.json()["incident"]["version"]
+    return case
+
+
+READ_OUTBOX = """() => new Promise((resolve, reject) => {
+  const open = indexedDB.open("wangge-field");
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const get = open.result.transaction("outbox").objectStore("outbox").getAll();
+    get.onsuccess = () => resolve(get.result.filter((r) => r.json).map((r) => ({ ...r })));
+    get.onerror = () => reject(get.error);
+  };
+})"""
+
+PUT_OUTBOX = """(records) => new Promise((resolve, reject) => {
+  const open = indexedDB.open("wangge-field");
+  open.onsuccess = () => {
+    const tx = open.result.transaction("outbox", "readwrite");
+    for (const r of records) tx.objectStore("outbox").put(r);
+    tx.oncomplete = () => resolve(records.length);
+    tx.onerror = () => reject(tx.error);
+  };
+})"""
+
+
+def test_a_shift_offline_then_online_sends_each_record_exactly_once(open_page, db, server: str) -> None:
+    grid, lon, lat = grid_point(db, "demo_worker")
+    started = dt.datetime.now(dt.UTC)
+    prepared = _api_case_dispatched_to_worker(server, lon, lat)
+    page = open_page(PHONE)
+    field(page, "demo_worker", lon, lat)
+    page.wait_for_selector("body[data-offline-ready='1']", state="attached", timeout=180_000)
+    assert int(page.get_attribute("body", "data-tiles")) > 0
+
+    page.context.set_offline(True)
+    page.wait_for_selector("body[data-online='0']", state="attached")
+    # The page itself comes from the service worker's copy: a reload offline still opens the app, signed in.
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+    assert "离线" in page.inner_text("#net-status")
+
+    # A case report with its photo.
+    description = f"离线上报 {uuid.uuid4().hex[:8]}"
+    page.click("#tab-report")
+    page.click("#report-here")
+    page.wait_for_selector("#report-where[data-picked='1']")
+    page.select_option("#report-category", "E0101")
+    page.fill("#report-description", description)
+    page.set_input_files("#report-photo", photo("blue"))
+    page.click("#report-submit")
+    page.wait_for_selector("#queued-reports [data-queued]")
+    # A step on the dispatched case, from the copy kept offline, with a photo.
+    page.click(f"#case-list [data-case='{prepared['id']}']")
+    page.wait_for_selector("#case-actions [data-action='accept']")
+    page.click("#case-actions [data-action='accept']")
+    page.uncheck("#step-position")
+    page.set_input_files("#step-photo", photo("yellow"))
+    page.click("#step-submit")
+    page.wait_for_selector("#case-pending")
+    # A household visit from the list of households due, kept offline.
+    page.click("#tab-visit")
+    page.wait_for_selector("#visit-form")
+    household = int(page.eval_on_selector("#visit-household", "s => s.options[1].value"))
+    page.select_option("#visit-household", str(household))
+    page.select_option("#visit-purpose", "info_check")
+    page.fill("#visit-findings", "信息已核对")
+    page.click("#visit-submit")
+    # A short patrol.
+    page.click("#tab-patrol")
+    page.click("#patrol-start")
+    for k in range(3):
+        at(page, lon + k * 0.00003, lat)
+        page.wait_for_selector(f"#patrol-status[data-points='{k + 1}']", timeout=30_000)
+        page.wait_for_timeout(1100)
+    page.click("#patrol-stop")
+    page.wait_for_selector("body[data-outbox='6']", state="attached")
+    page.click("#tab-outbox")
+    assert page.locator("#outbox-list .outbox-row").count() == 6
+    screenshot(page, "field-outbox-offline")
+    # Nothing has reached the server.
+    assert one(db, "SELECT count(*) FROM incident WHERE description = :d", d=description) == 0
+    assert one(db, "SELECT count(*) FROM visit WHERE household_id = :h AND visited_at >= :t", h=household, t=started) == 0
+    queued = page.evaluate(READ_OUTBOX)
+    assert {r["kind"] for r in queued} == {"incident", "action", "visit"}
+
+    page.context.set_offline(False)
+    wait_sent(page, 6)
+    # The answers were lost (as on a dropped connection): the same records go again under the same keys.
+    assert page.evaluate(PUT_OUTBOX, queued) == 3
+    page.click("#tab-cases")
+    page.click("#tab-outbox")
+    page.click("#outbox-send")
+    wait_sent(page, 9)
+    assert page.locator("#outbox-empty").count() == 1
+
+    case_id = one(db, "SELECT id FROM incident WHERE description = :d", d=description)
+    assert one(db, "SELECT count(*) FROM incident_photo WHERE incident_id = :i", i=case_id) == 1
+    assert one(db, "SELECT count(*) FROM incident_event WHERE incident_id = :i AND action = 'accept'",
+               i=prepared["id"]) == 1
+    assert one(db, "SELECT status FROM incident WHERE id = :i", i=prepared["id"]) == "handling"
+    assert one(db, "SELECT count(*) FROM incident_photo WHERE incident_id = :i", i=prepared["id"]) == 1
+    assert one(db, "SELECT count(*) FROM visit WHERE household_id = :h AND visited_at >= :t", h=household, t=started) == 1
+    assert one(db, "SELECT count(*) FROM patrol p JOIN app_user u ON u.id = p.worker_id "
+                   "WHERE u.username = 'demo_worker' AND p.uploaded_at >= :t", t=started) == 1
+    replays = one(db, "SELECT count(*) FROM idempotency_key k JOIN app_user u ON u.id = k.user_id "
+                      "WHERE u.username = 'demo_worker' AND k.created_at >= :t AND k.status_code < 300", t=started)
+    assert replays == 6  # one stored answer per record, the repeats answered from them

@@ -247,6 +247,11 @@ async function prepareOffline() {
     await new Promise((resolve) => navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true }));
   }
   document.body.dataset.offlineReady = "0";
+  // Every script, style and image this page loaded before the worker was in charge (other areas' modules that
+  // map.js imports included), fetched once more so that the worker keeps them.
+  const files = new Set(performance.getEntriesByType("resource").map((e) => new URL(e.name, location.href))
+    .filter((u) => u.origin === location.origin && /^\/app\/(static|vendor)\//.test(u.pathname)).map((u) => u.href));
+  await Promise.allSettled([...files].map((u) => fetch(u)));
   const reads = [api("/auth/me"), api("/app/config.json"), api("/districts")];
   const district = ctx.me.district_code;
   if (district) {
