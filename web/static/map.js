@@ -265,7 +265,11 @@ class MapState {
     if (!this.legendBox) return;
     const page = typeof this.page === "function" ? this.page() : this.page || "";
     const rows = this.layers.filter((l) => l.on && l.legend).map((l) => l.legend()).join("");
-    this.legendBox.innerHTML = `${page ? `<div class="legend-page">${page}</div>` : ""}<div class="legend-base">${rows}</div>`;
+    // Folded on a phone (the map is small there), open elsewhere; a reader's choice is kept.
+    const was = this.legendBox.querySelector("details");
+    const open = was ? was.open : window.innerWidth > 760;
+    this.legendBox.innerHTML = `<details ${open ? "open" : ""}><summary>${t("map.legend")}</summary>${
+      page ? `<div class="legend-page">${page}</div>` : ""}<div class="legend-base">${rows}</div></details>`;
   }
 
   refreshText() {
@@ -276,7 +280,9 @@ class MapState {
   }
 
   setUnits({ communities, grids } = {}) {
-    const click = (code) => this.onUnit(code);
+    // Names open a unit's card only where the page asked for it (onUnit / unitCards): elsewhere a click on the
+    // map means something else (placing a case, a facility) and a name in the middle of the map must not take it.
+    const click = this.options.onUnit || this.options.unitCards ? (code) => this.onUnit(code) : null;
     if (communities) {
       this.communities = communities;
       const outline = L.geoJSON(communities, geoOptions({ style: { color: COLOURS.community, weight: 3, fill: false },
@@ -403,7 +409,7 @@ function searchControl(state) {
       try {
         const [{ data }, people] = await Promise.all([
           api("/search", { params: { q, limit: 20 } }),
-          withResidents ? api("/residents", { params: { q, output: "geojson", limit: 10 } }) : Promise.resolve(null)]);
+          withResidents ? api("/residents", { params: { q, format: "geojson", limit: 10 } }) : Promise.resolve(null)]);
         last.hits = data.items;
         last.residents = people ? people.data.features : [];
       } catch (exc) {
@@ -518,7 +524,8 @@ function followShift(map, panes) {
  *
  * options.units: true (default) loads the communities and grids of options.district (or none when absent) for
  * their outlines and names; a page that loads them itself passes false and calls map.wangge.setUnits(...).
- * options.onUnit(code, kind): what a click on a unit's name or a found unit does (default: its card in a popup).
+ * options.onUnit(code, kind): what a click on a unit's name or a found unit does; options.unitCards: true makes a
+ * click on a name open the unit's card in a popup (a found unit always opens it, or goes to onUnit).
  * options.me: the signed-in user (the resident search is offered to staff with personal access only).
  */
 export function createMap(element, config, bbox, options = {}) {
@@ -578,10 +585,20 @@ export function createMap(element, config, bbox, options = {}) {
     state.searchBox = searchControl(state);
     state.searchBox.addTo(map);
   }
-  // Pages that did not say who is signed in: asked once, so that staff get the resident search.
+  const loadUnits = (code) => {
+    const params = { district_code: code, limit: 5000 };
+    Promise.all([api("/communities", { params }), api("/grids", { params })])
+      .then(([{ data: communities }, { data: grids }]) => state.setUnits({ communities, grids }))
+      .catch(() => {}); // names are a help: the page works without them
+  };
+  // Pages that did not say who is signed in: asked once, so that staff get the resident search and every map
+  // the names of its district's communities and grids.
   if (!state.me) {
-    api("/auth/me").then(({ data }) => { state.me = data; if (state.searchBox) state.searchBox.refreshText(); },
-                         () => {});
+    api("/auth/me").then(({ data }) => {
+      state.me = data;
+      if (state.searchBox) state.searchBox.refreshText();
+      if (options.units !== false && !options.district && data.district_code) loadUnits(data.district_code);
+    }, () => {});
   }
   map.on("zoomend", () => state.nameZoom());
   state.nameZoom();
@@ -592,11 +609,8 @@ export function createMap(element, config, bbox, options = {}) {
       state.refreshText();
     });
   }
-  if (options.units !== false && options.district) {
-    const params = { district_code: options.district, limit: 5000 };
-    Promise.all([api("/communities", { params }), api("/grids", { params })])
-      .then(([{ data: communities }, { data: grids }]) => state.setUnits({ communities, grids }))
-      .catch(() => {}); // names are a help: the page works without them
+  if (options.units !== false && (options.district || (state.me && state.me.district_code))) {
+    loadUnits(options.district || state.me.district_code);
   }
   return map;
 }

@@ -24,8 +24,8 @@ const OVERLAY_KEYS = { plan: "plan", joined: "joined", moves: "moves", findings:
 
 function clear(name) {
   if (overlays[name]) {
+    map.removeLayer(overlays[name]);
     if (OVERLAY_KEYS[name]) removeOverlay(map, OVERLAY_KEYS[name]);
-    else map.removeLayer(overlays[name]);
   }
   overlays[name] = null;
 }
@@ -112,6 +112,8 @@ async function showCommunity(code) {
   clear("homes");
   clear("pick");
   clear("edit");
+  clear("findings");
+  lastEdit = null;
   selected = null;
   if (gridLayer) gridLayer.setStyle(gridStyle);
   shownUnit = { kind: "community", code };
@@ -136,6 +138,7 @@ async function showUnit(code) {
   clear("homes");
   clear("pick");
   clear("edit");
+  if (!shownUnit || shownUnit.code !== code) { clear("findings"); lastEdit = null; }
   shownUnit = { kind: "grid", code };
   quality = null;
   building = null;
@@ -254,9 +257,10 @@ async function loadHomes(code, token) {
     if (token === unitToken) fail(exc);
     return;
   }
-  if (token !== unitToken) return;
+  // Another grid, or a move or redraw begun meanwhile: their own layers stand for the buildings.
+  if (token !== unitToken || overlays.pick || overlays.edit) return;
   clear("homes");
-  overlays.homes = L.geoJSON(buildings, geoOptions({
+  show("homes", L.geoJSON(buildings, geoOptions({
     style: (f) => homeStyle(f.properties.households_source),
     onEachFeature: (f, layer) => {
       const id = f.properties.id ?? f.id;
@@ -266,7 +270,7 @@ async function loadHomes(code, token) {
         showBuilding(id, layer);
       });
     },
-  })).addTo(map);
+  })));
 }
 
 async function showBuilding(id, layer) {
@@ -738,6 +742,7 @@ async function startMove() {
   const [{ data: buildings }, { data: siblings }] = await Promise.all([
     api("/buildings", { params: { grid_code: code, limit: 5000 } }),
     api("/grids", { params: { community_code: community, limit: 500 } })]);
+  clear("homes"); // loaded for the grid meanwhile: the picking layer stands for them now
   const chosen = new Set();
   overlays.pick = L.geoJSON(buildings, geoOptions({
     style: { color: "#0d6efd", weight: 1, fillOpacity: 0.3 },
