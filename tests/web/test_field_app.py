@@ -328,3 +328,44 @@ def test_a_shift_offline_then_online_sends_each_record_exactly_once(open_page, d
     replays = one(db, "SELECT count(*) FROM idempotency_key k JOIN app_user u ON u.id = k.user_id "
                       "WHERE u.username = 'demo_worker' AND k.created_at >= :t AND k.status_code < 300", t=started)
     assert replays == 6  # one stored answer per record, the repeats answered from them
+
+
+def test_a_step_on_a_case_changed_meanwhile_is_shown_as_a_conflict_and_resolved(open_page, db, server: str) -> None:
+    import httpx
+
+    from gis.services.demo import DEMO_PASSWORD
+
+    _grid, lon, lat = grid_point(db, "demo_worker")
+    prepared = _api_case_dispatched_to_worker(server, lon, lat)
+    page = open_page(PHONE)
+    field(page, "demo_worker", lon, lat)
+    page.wait_for_selector("body[data-offline-ready='1']", state="attached", timeout=180_000)
+    page.context.set_offline(True)
+    page.wait_for_selector("body[data-online='0']", state="attached")
+    page.click(f"#case-list [data-case='{prepared['id']}']")
+    page.wait_for_selector("#case-actions [data-action='return']")
+    take_version = int(page.get_attribute("body", "data-case-version"))
+    page.click("#case-actions [data-action='return']")
+    page.fill("#step-note", "不属于本网格职责")
+    page.click("#step-submit")
+    page.wait_for_selector("#case-pending")
+
+    # Meanwhile the case is taken up from another device: the queued step was made on an older version.
+    token = httpx.post(f"{server}/auth/token", data={"username": "demo_worker", "password": DEMO_PASSWORD}).json()
+    answer = httpx.post(f"{server}/incidents/{prepared['id']}/actions", json={"action": "accept"},
+                        headers={"Authorization": f"Bearer {token['access_token']}", "If-Match": f'"{take_version}"'})
+    assert answer.status_code == 200, answer.text
+
+    page.click("#tab-outbox")
+    page.context.set_offline(False)
+    page.wait_for_selector(".outbox-row[data-state='conflict']", timeout=60_000)
+    assert "冲突" in page.inner_text(".outbox-row[data-state='conflict']")
+    assert one(db, "SELECT status FROM incident WHERE id = :i", i=prepared["id"]) == "handling"
+    screenshot(page, "field-conflict")
+    # Resolved by the worker: the step again, on the case as it is now.
+    page.click("[data-resolve='rebase']")
+    wait_sent(page, 1)
+    steps = [r[0] for r in sql(db, "SELECT action FROM incident_event WHERE incident_id = :i ORDER BY at, id",
+                               i=prepared["id"])]
+    assert steps == ["report", "register", "dispatch", "accept", "return"]
+    assert one(db, "SELECT status FROM incident WHERE id = :i", i=prepared["id"]) == "returned"
