@@ -26,6 +26,7 @@ from gis.services import ratelimits
 router = APIRouter(tags=["ledgers"], responses=ERROR_RESPONSES)
 
 GEOJSON = "application/geo+json"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Community = Annotated[str | None, Query(pattern=r"^[0-9]{12}$", description="12-digit community code")]
 District = Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="6-digit district code")]
 CommunityCode = Annotated[str, PathParam(pattern=r"^[0-9]{12}$", description="12-digit community code")]
@@ -337,7 +338,7 @@ def community_lists(code: CommunityCode, session: SessionDep,
 
 
 @router.get("/ledgers/communities/{code}/export", summary="The three lists as XLSX (three sheets) or one as CSV",
-            response_class=Response)
+            response_class=Response, responses={200: {"content": {XLSX: {}, "text/csv": {}}}})
 def export_lists(code: CommunityCode, session: SessionDep, audit: CaseAuditDep,
                  format: Literal["xlsx", "csv"] = "xlsx",  # noqa: A002 (the query parameter's name)
                  list: Literal["needs", "resources", "projects"] = "needs") -> Response:  # noqa: A002

@@ -96,6 +96,14 @@ def _require_writer(principal: Principal, place_grid: str | None, district_code:
                                f"{place_grid}, not one of {principal.username}'s", details={"grid_code": place_grid})
 
 
+def _require_row(session: Session, table: str, row_id: int | None, field: str, what_zh: str) -> None:
+    """NotFound naming ``field`` unless ``row_id`` (when given) is a row of ``table``."""
+    if row_id is None:
+        return
+    if session.execute(text(f"SELECT 1 FROM {table} WHERE id = :i"), {"i": row_id}).first() is None:
+        raise NotFound(f"{what_zh} {row_id} 不存在 · {field}: {table} {row_id} does not exist", details={"field": field})
+
+
 # --- places ------------------------------------------------------------------------------------
 
 
@@ -500,6 +508,11 @@ def add_resource(session: Session, principal: Principal, *, provider_kind: str, 
             raise PermissionDenied(f"单位联系人只能登记本单位的资源 · {principal.username} may add resources of their own "
                                    f"unit ({unit}) only")
         org_unit_id = unit
+    for table, row_id, field, zh in (("org_unit", org_unit_id, "org_unit_id", "单位"),
+                                     ("facility", facility_id, "facility_id", "设施"),
+                                     ("resident", resident_id, "resident_id", "居民"),
+                                     ("volunteer", volunteer_id, "volunteer_id", "志愿者")):
+        _require_row(session, table, row_id, field, zh)
     needed = {"unit": ("org_unit_id", org_unit_id), "facility": ("facility_id", facility_id),
               "party_member": ("resident_id", resident_id), "volunteer": ("volunteer_id", volunteer_id)}
     if provider_kind in needed and needed[provider_kind][1] is None:
@@ -600,6 +613,9 @@ def update_resource(session: Session, principal: Principal, resource_id: int, *,
     if unknown:
         raise InvalidInput(f"不能修改 {', '.join(unknown)} · may change {', '.join(EDITABLE_RESOURCE)} only",
                            details={"fields": unknown})
+    for field in ("name", "kind_codes", "active"):
+        if field in changes and changes[field] is None:
+            raise InvalidInput(f"{field} 不能为空 · {field}: may be changed, not cleared", details={"field": field})
     for k in changes.get("kind_codes") or []:
         _kind_ok(session, k, r["community_code"], field="kind_codes")
     if changes:
@@ -923,6 +939,8 @@ def add_volunteer(session: Session, principal: Principal, *, community_code: str
                                f"{principal.username}'s")
     if not (name or "").strip():
         raise InvalidInput("志愿者姓名为空 · name: empty", details={"field": "name"})
+    _require_row(session, "resident", resident_id, "resident_id", "居民")
+    _require_row(session, "org_unit", org_unit_id, "org_unit_id", "单位")
     vid = session.execute(text("INSERT INTO volunteer (district_code, community_code, name, phone, resident_id, "
                                "org_unit_id, party_member) VALUES (:d, :c, :n, :p, :r, :o, :pm) RETURNING id"),
                           {"d": community, "c": community_code, "n": name.strip()[:100], "p": phone, "r": resident_id,
