@@ -1,5 +1,5 @@
 """Every case status and action code the API can send has words in Chinese and English in the field app's table
-(web/static/i18n/cases.js), every visit purpose in web/static/i18n/field.js, and no UI text of the field app holds
+(web/static/i18n/cases.js), every visit purpose and resident group (tag) in web/static/i18n/field.js, and no UI text of the field app holds
 an emoji (offline, a phone without the emoji font draws empty boxes).
 
 The JS tables are read as text: ``code: ["中文", "English"],`` one per line, inside ``STATUS_WORDS = {...}``.
@@ -39,12 +39,14 @@ def test_every_status_and_action_code_has_chinese_and_english_words() -> None:
             assert en.isascii() and not _has_han(en) and en != code, f"{name}[{code}] English word {en!r}"
 
 
-def test_every_visit_purpose_has_words() -> None:
+def test_every_visit_purpose_and_resident_group_has_words() -> None:
     from gis import visits
 
-    words = _table((STATIC / "i18n" / "field.js").read_text(encoding="utf-8"), "PURPOSE_WORDS")
-    assert sorted(set(visits.PURPOSES) - set(words)) == []
-    assert all(_has_han(zh) and en.isascii() for zh, en in words.values())
+    source = (STATIC / "i18n" / "field.js").read_text(encoding="utf-8")
+    for name, codes in (("PURPOSE_WORDS", visits.PURPOSES), ("TAG_WORDS", visits.DEFAULT_CADENCE)):
+        words = _table(source, name)
+        assert sorted(set(codes) - set(words)) == [], name
+        assert all(_has_han(zh) and en.isascii() for zh, en in words.values())
 
 
 def test_the_field_app_has_no_emoji() -> None:

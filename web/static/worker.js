@@ -5,13 +5,21 @@ import { api } from "./api.js";
 import { lang, t } from "./i18n.js";
 import { createMap, fromMap, geoOptions, toMap } from "./map.js";
 import { ensureReason } from "./reason.js";
-import { $, esc, fail, html, num, say } from "./ui.js";
+import { $, esc, fail, formatTime, html, num, say } from "./ui.js";
+import { statusWord } from "./i18n/cases.js";
+import "./i18n/field.js";
 
 let map, me, config, picked = null, pickMarker = null, buildingLayer = null;
 const OPEN = new Set(["closed", "rejected", "cancelled", "archived"]);
 
 function categoryLabel(c) {
   return lang() === "en" ? `${c.category_en} · ${c.subcategory_en}` : `${c.category} · ${c.subcategory}`;
+}
+
+// A case's category in the language in force, from the catalogue the config carries.
+function caseCategory(i) {
+  const c = (config.incident_categories || []).find((x) => x.code === i.category_code);
+  return c ? categoryLabel(c) : (i.subcategory || i.category || "");
 }
 
 async function loadGrids() {
@@ -62,8 +70,9 @@ async function drill(filters, what) {
 function statsTable(s, code) {
   const item = (key, value, filters) => `<tr><th>${t(key)}</th><td class="num"><span class="clickable" data-drill='${
     JSON.stringify({ grid_code: code, ...filters })}' data-what="${esc(t(key))}">${num(value)}</span></td></tr>`;
-  const tags = Object.entries(s.tags || {}).map(([tag, n]) => `<tr><th>${esc(tag)}</th><td class="num"><span class="clickable"
-    data-drill='${JSON.stringify({ grid_code: code, tag })}' data-what="${esc(tag)}">${num(n)}</span></td></tr>`).join("");
+  const tagWord = (tag) => (t(`tag.${tag}`) === `tag.${tag}` ? t("tag.other") : t(`tag.${tag}`));
+  const tags = Object.entries(s.tags || {}).map(([tag, n]) => `<tr><th>${esc(tagWord(tag))}</th><td class="num"><span class="clickable"
+    data-drill='${JSON.stringify({ grid_code: code, tag })}' data-what="${esc(tagWord(tag))}">${num(n)}</span></td></tr>`).join("");
   return `<table class="kv" id="stats-${code}">
     <tr><th>${t("households")}</th><td class="num" id="stat-households">${num(s.households)}</td></tr>
     <tr><th>${t("residents")}</th><td class="num" id="stat-residents">${num(s.residents)}</td></tr>
@@ -77,7 +86,7 @@ function deadlineBadge(due) {
   if (!due) return "";
   const left = new Date(due) - new Date();
   const cls = left < 0 ? "overdue" : left < 4 * 3600e3 ? "soon" : "";
-  return `<span class="badge ${cls}">${esc(due.slice(0, 16).replace("T", " "))}</span>`;
+  return `<span class="badge ${cls}">${esc(formatTime(due))}</span>`;
 }
 
 async function loadIncidents(code) {
@@ -85,10 +94,10 @@ async function loadIncidents(code) {
     const { data } = await api("/incidents", { params: { grid_code: code, limit: 100 } });
     const open = (data.items || []).filter((i) => !OPEN.has(i.status));
     const layer = L.layerGroup(open.map((i) => L.circleMarker(toMap(...i.geometry.coordinates), { radius: 7,
-      color: "#dc3545", fillOpacity: 0.8 }).bindTooltip(`${esc(i.subcategory || i.category)} (${esc(i.status)})`))).addTo(map);
+      color: "#dc3545", fillOpacity: 0.8 }).bindTooltip(`${esc(caseCategory(i))} (${esc(statusWord(i.status))})`))).addTo(map);
     return `<table class="list" id="incident-list"><tr><th>#</th><th>${t("worker.category")}</th><th>${t("worker.deadline")}</th></tr>${
-      open.length ? open.map((i) => `<tr><td>${i.id}</td><td>${esc(i.subcategory || i.category)}<br><span class="small">${
-        esc(i.status)}</span></td><td>${deadlineBadge(i.due_at)}</td></tr>`).join("")
+      open.length ? open.map((i) => `<tr><td>${i.id}</td><td>${esc(caseCategory(i))}<br><span class="small">${
+        esc(statusWord(i.status))}</span></td><td>${deadlineBadge(i.due_at)}</td></tr>`).join("")
         : `<tr><td colspan="3">${t("worker.no_incidents")}</td></tr>`}</table>`;
   } catch (exc) {
     return `<p class="error">${esc(exc.message)}</p>`;
@@ -163,13 +172,13 @@ export async function start(context) {
     const buildings = await loadBuildings(code);
     sections.push(`<h2 class="grid-title">${esc(g.properties.name)} <span class="small">${code}</span></h2>
       <p class="small">${t("four_limits")}: ${esc(g.properties.four_limits || "—")} ·
-        <a href="/app/notice/${code}" target="_blank">网格公示</a></p>
+        <a href="/app/notice/${code}" target="_blank">${t("field.notice")}</a></p>
       <h3>${t("worker.key")}</h3>${mine.has(code) ? statsTable(mine.get(code), code) : ""}
       <h3>${t("worker.incidents")}</h3>${await loadIncidents(code)}
       <h3>${t("worker.patrols")}</h3>${await loadPatrols(code)}
       <details><summary>${t("buildings")} (${g.properties.buildings ?? ""})</summary>${buildings}</details>`);
   }
-  html($("#panel"), `${reportForm()}<div id="drill"></div>${sections.join("")}`);
+  html($("#panel"), `<p><a class="button" id="open-field" href="/app/field">${t("field.open")}</a></p>${reportForm()}<div id="drill"></div>${sections.join("")}`);
   $("#panel").addEventListener("click", (e) => {
     const target = e.target.closest("[data-drill]");
     if (target) drill(JSON.parse(target.dataset.drill), target.dataset.what);

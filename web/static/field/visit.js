@@ -35,7 +35,7 @@ export async function render(panel, ctx) {
     <label for="visit-household">${t("field.visit.due_list")}</label>
     ${error ? `<p class="error small">${esc(t("field.visit.unavailable", { msg: ctx.errorText(error) }))}</p>` : ""}
     <select id="visit-household"><option value="">—</option>${items.map((h) => `<option value="${h.household_id}">${
-      esc(h.head_name || "")} · ${esc(word(TAG_WORDS, h.tag || "default"))} · ${
+      esc(h.head_name || "")} · ${esc(word(TAG_WORDS, h.tag || "other"))} · ${
       h.overdue_days > 0 ? esc(t("field.visit.overdue", { n: h.overdue_days })) : esc(t("field.visit.due", { date: h.due_date }))} · ${
       h.last_visit ? esc(t("field.visit.last", { date: day(h.last_visit) })) : esc(t("field.visit.never"))}</option>`).join("")}</select>
     ${items.length ? "" : `<p class="small">${t("field.visit.none_due")}</p>`}

@@ -13,15 +13,18 @@ export const PURPOSE_WORDS = {
 // Resident groups (tags) whose cadence makes a household due a visit.
 export const TAG_WORDS = {
   elderly_alone: ["独居老人", "Elderly living alone"],
-  elderly: ["老年人", "Elderly"],
-  low_income: ["低保户", "Low income"],
-  disabled: ["残疾人", "Disabled"],
   key_person: ["重点人员", "Person of concern"],
-  veteran: ["退役军人", "Veteran"],
+  community_correction: ["社区矫正人员", "Under community correction"],
+  mental_disorder: ["严重精神障碍患者", "Severe mental disorder"],
+  drug_user: ["社区戒毒人员", "In community drug rehabilitation"],
+  low_income: ["低保户", "Low income (dibao)"],
+  disabled: ["残疾人", "Disabled"],
   left_behind_child: ["留守儿童", "Left-behind child"],
+  special_support: ["特困供养人员", "Special hardship support"],
+  veteran: ["退役军人", "Veteran"],
+  elderly: ["老年人", "Elderly"],
   floating: ["流动人口", "Floating resident"],
-  default: ["一般住户", "Other households"],
-  other: ["其他", "Other"],
+  other: ["其他住户", "Other households"],
 };
 
 const entries = {
@@ -32,6 +35,7 @@ const entries = {
   "map.layer.patrol_track": ["本次巡查轨迹", "This patrol's track"],
   "map.layer.report_point": ["上报位置", "Where the report is"],
   "field.open": ["打开现场工作（可离线）", "Open the field app (works offline)"],
+  "field.notice": ["网格公示", "Grid notice"],
   "field.tab.cases": ["事件", "Cases"],
   "field.tab.report": ["上报", "Report"],
   "field.tab.visit": ["走访", "Visit"],
