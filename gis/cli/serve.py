@@ -42,9 +42,10 @@ def run_server(settings: Settings, *, host: str | None = None, port: int | None 
     workers = max(1, workers)
     # No proxy headers from uvicorn: it would believe X-Forwarded-For from loopback, where a local
     # nginx and an attacker look alike; the app trusts only WANGGE_TRUSTED_PROXIES.
-    # Idle keep-alive connections are kept 20 s, not uvicorn's 5: under overload the event loop can lag
-    # past 5 s, and the keep-alive timer then closes a connection whose next request has already
-    # arrived unread, which the client sees as a ReadError (bench/load.py, issue 20).
+    # Idle keep-alive connections are kept 20 s, not uvicorn's 5: under overload the server's and the
+    # clients' event loops lag by seconds, a client's pause between two requests then looks longer
+    # than 5 s to the server, which closes the connection just as the client sends on it: the
+    # client sees a ReadError with no answer (bench/load.py's transport errors, issue 20).
     options: dict[str, Any] = {"host": bind_host, "port": bind_port, "log_level": "info", "proxy_headers": False,
                                "timeout_keep_alive": 20}
     if workers == 1:
