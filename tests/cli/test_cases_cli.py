@@ -109,6 +109,23 @@ def test_departments_and_summons_from_the_command_line(cases_db: dict) -> None:
     assert listed.exit_code == 0 and "环卫所" in listed.stdout
     summons = ok_json(wangge(cases_db, "summons", "--missed", "--json"))
     assert summons["items"] == [] and summons["missed"] == 0
+    # Department staff and a community officer, as a user would set them up.
+    for name, role in (("zhang_hw", "department_staff"), ("li_sq", "community_officer")):
+        made = CliRunner().invoke(app, ["user", "add", name, "--role", role, "--district", town.DISTRICT,
+                                        "--password", "long-enough-1"], env=env)
+        assert made.exit_code == 0, made.output + repr(made.exception)
+    staffed = CliRunner().invoke(app, ["departments", "staff", str(record["id"]), "zhang_hw", "--json"], env=env)
+    assert staffed.exit_code == 0 and json.loads(staffed.stdout)[0]["staff_count"] == 1
+    scoped = wangge(cases_db, "officer", "li_sq", "--community", town.NORTH)
+    assert scoped.exit_code == 0 and town.NORTH in scoped.stdout
+    engine = make_engine(cases_db["url"])
+    try:
+        with engine.connect() as conn:
+            rows = dict(conn.execute(text("SELECT username, COALESCE(community_code, CAST(department_id AS text)) "
+                                          "FROM app_user WHERE username IN ('zhang_hw', 'li_sq')")).all())
+    finally:
+        engine.dispose()
+    assert rows == {"zhang_hw": str(record["id"]), "li_sq": town.NORTH}
 
 
 def test_bad_options_are_one_line_errors(cases_db: dict) -> None:
