@@ -147,3 +147,39 @@ def test_every_code_the_api_sends_has_words_in_both_languages() -> None:
     for name, codes in expected.items():
         assert sorted(table(name)) == sorted(codes), name
     assert '"role.unit_contact": ["单位联系人", "Unit contact"]' in source
+
+
+def test_a_unit_contact_lands_on_the_ledgers_and_sees_its_own_resources(server: str, web_database_url: str,
+                                                                        open_page) -> None:
+    admin = _token(server, "demo_admin")
+    engine = make_engine(web_database_url)
+    try:
+        with engine.begin() as conn:
+            spot = conn.execute(text("""
+                SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(g.geom) AS p FROM grid g
+                WHERE g.district_code = :d AND g.valid_to IS NULL ORDER BY g.code DESC LIMIT 1) s"""),
+                {"d": DEMO_DISTRICT[0]}).one()
+            unit = conn.execute(text("""
+                INSERT INTO org_unit (district_code, unit_key, name, kind, geom)
+                VALUES (:d, 'name:新街口图书馆@', '新街口图书馆', 'institution', ST_SetSRID(ST_MakePoint(:x, :y), 4490))
+                RETURNING id"""), {"d": DEMO_DISTRICT[0], "x": spot[0], "y": spot[1]}).scalar_one()
+    finally:
+        engine.dispose()
+    user = _call("POST", f"{server}/users", admin, {"username": "unit_library", "password": DEMO_PASSWORD,
+                                                    "role": "unit_contact", "district_code": DEMO_DISTRICT[0]})
+    linked = _call("POST", f"{server}/ledgers/unit-contacts", admin, {"user_id": user["id"], "org_unit_id": unit})
+    contact = _token(server, "unit_library")
+    mine = _call("POST", f"{server}/ledgers/resources", contact, {
+        "provider_kind": "unit", "name": "图书馆阅览室（周末向居民开放）", "kind_codes": ["venue", "after_school_care"],
+        "available": "周六、周日 9:00–17:00", "contact_name": "吴馆员", "contact_phone": "13912340000"})
+
+    page = open_page()
+    sign_in(page, "unit_library")
+    page.wait_for_url("**/app/ledgers**")
+    page.wait_for_selector("body[data-ready='1']", timeout=120_000)
+    page.select_option("#community-select", linked["community_code"])
+    page.wait_for_selector(f"tr[data-resource='{mine['id']}']", timeout=120_000)
+    rows = page.locator("#resources-table tbody tr")
+    assert rows.count() == 1  # the unit's own resource only, with its own contact (masked)
+    assert "139****0000" in rows.first.inner_text() and "课后托管" in rows.first.inner_text()
+    assert page.locator("#projects-table tbody tr").first.inner_text() == "暂无"
