@@ -19,7 +19,8 @@ the table (pure: plain values in, an error or a list out):
 - **summon** (吹哨) by the community or street officer (their scope is checked in SQL) or an
   admin; **report_in** (报到) by the staff of a department with an open summons on the case.
 - **urge** (催办) and **supervise** (督办) by the level above the one that is late: a grid case
-  by its grid leader (when the leader is not the one late) or anyone higher, a community case by
+  by its grid leader (the workbench's to-do list; never by the person handling it) or anyone
+  higher, a community case by
   the street, a street case by a supervisor or admin, a department case by the street. Only
   late cases are urged: the running stage overdue, or due soon for urging; 督办 is for overdue
   cases and starts at the street.

@@ -94,6 +94,9 @@ def test_urging_and_supervision_come_from_the_level_above_and_only_for_late_case
 
 def test_a_grid_leader_handling_the_case_does_not_urge_themselves() -> None:
     assert reason("urge", CaseView("handling", sla_status="overdue", handler_id=LEADER), leader) == "not_above"
+    # A case nobody holds yet is urged by its leader (the workbench) or the community above.
+    waiting = CaseView("reported", sla_status="overdue")
+    assert (reason("urge", waiting, leader), reason("urge", waiting, community)) == (None, None)
 
 
 def test_case_actions_list_what_the_actor_may_do_now() -> None:
