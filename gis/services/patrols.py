@@ -9,7 +9,8 @@ district (the CLI acts as the system admin).
 Coverage is an aggregate: which buildings (with households) and street segments (walk edges
 clipped to the grid; a street on the boundary counts for both grids) the grid's own patrols of a week passed within the set distances
 (``gis.patrols.compute_patrol_coverage``), and per grid of a district or community the share of
-households covered and the grids that missed the weekly patrol. It names no worker and no
+households in buildings walked past (not households visited: gis.services.visits) and the
+grids that missed the weekly patrol. It names no worker and no
 track, so every role may see it; the tracks themselves are read through gis.services.cases.
 
 A week is an ISO week in local time (Asia/Shanghai): a patrol belongs to the week in which it
@@ -498,7 +499,7 @@ def weekly_coverage(
     timezone: str = DEFAULT_TIMEZONE,
     retention_days: int | None = None,
 ) -> dict[str, Any]:
-    """Per grid of a district (or community), one ISO week: households covered, street share, missed patrols."""
+    """Per grid of a district (or community), one ISO week: households walked past, street share, missed patrols."""
     if (district_code is None) == (community_code is None):
         raise InvalidInput("give district_code or community_code (one of them)")
     lo, hi = week_period(week, timezone=timezone)
