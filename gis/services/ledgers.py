@@ -75,6 +75,12 @@ def _area_filter(session: Session, principal: Principal, alias: str, *, by_commu
         if by_community:
             return f"{alias}.community_code = ANY(:scope_c)", {"scope_c": _communities_of(session, principal.grid_codes)}
         return f"{alias}.grid_code = ANY(:scope_g)", {"scope_g": sorted(principal.grid_codes)}
+    scope = _officer_scope(session, principal)
+    if scope is not None:
+        column, code = scope
+        if column == "community_code":
+            return f"{alias}.community_code = :scope_o", {"scope_o": code}
+        return f"left({alias}.community_code, 9) = :scope_o", {"scope_o": code}
     if principal.district_code:
         return f"{alias}.district_code = :scope_d", {"scope_d": principal.district_code}
     return "TRUE", {}
@@ -87,13 +93,36 @@ def _sees(principal: Principal, grid_code: str | None, district_code: str | None
     return principal.role in GRID_STAFF and grid_code is not None and grid_code in principal.grid_codes
 
 
-def _require_writer(principal: Principal, place_grid: str | None, district_code: str | None, what: str) -> None:
+def _officer_scope(session: Session, principal: Principal) -> tuple[str, str] | None:
+    """A street or community officer's own street or community (app_user.street_code / community_code)."""
+    column = {"street_officer": "street_code", "community_officer": "community_code"}.get(principal.role)
+    if column is None:
+        return None
+    code = session.execute(text(f"SELECT {column} FROM app_user WHERE id = :u"), {"u": principal.user_id}).scalar()
+    return (column, code) if code else None  # none set: the whole district, as for a planner
+
+
+def _in_officer_scope(scope: tuple[str, str] | None, community_code: str | None) -> bool:
+    if scope is None:
+        return True
+    column, code = scope
+    # Codes nest: a community's 12 digits begin with its street's 9.
+    return bool(community_code) and (community_code == code if column == "community_code"
+                                     else community_code[:9] == code)
+
+
+def _require_writer(session: Session, principal: Principal, place_grid: str | None, district_code: str | None,
+                    what: str) -> None:
     if principal.role not in WRITERS:
         raise PermissionDenied(f"{principal.role} 不能修改清单 · {principal.role} may not change {what}")
     require_district(principal, district_code, what)
     if principal.role in GRID_STAFF and place_grid not in principal.grid_codes:
         raise PermissionDenied(f"网格 {place_grid} 不在 {principal.username} 的管辖范围内 · {what} lies in grid "
                                f"{place_grid}, not one of {principal.username}'s", details={"grid_code": place_grid})
+    scope = _officer_scope(session, principal)
+    if not _in_officer_scope(scope, (place_grid or "")[:12] or None):
+        raise PermissionDenied(f"{what} 不在 {principal.username} 的辖区 · {what} lies outside {principal.username}'s "
+                               f"{scope[0].split('_')[0]} {scope[1]}", details={"grid_code": place_grid})
 
 
 def _require_row(session: Session, table: str, row_id: int | None, field: str, what_zh: str) -> None:
@@ -169,7 +198,8 @@ def add_kind(session: Session, principal: Principal, *, code: str, name_zh: str,
     if principal.role not in WRITERS:
         raise PermissionDenied(f"{principal.role} may not add need kinds")
     require_district(principal, community.district_code, "need kinds")
-    if principal.role in GRID_STAFF and community_code not in _communities_of(session, principal.grid_codes):
+    if (principal.role in GRID_STAFF and community_code not in _communities_of(session, principal.grid_codes)) or \
+            not _in_officer_scope(_officer_scope(session, principal), community_code):
         raise PermissionDenied(f"社区 {community_code} 不在管辖范围内 · community {community_code} is not one of "
                                f"{principal.username}'s")
     if not name_zh.strip() or not name_en.strip():
@@ -242,7 +272,7 @@ def record_need(session: Session, principal: Principal, *, kind_code: str, title
                            details={"field": "visit_id"})
         household_id, building_id, source = int(visit.household_id), None, "visit"
     place = locate(session, household_id=household_id, building_id=building_id, lon=lon, lat=lat)
-    _require_writer(principal, place.grid_code, place.district_code, "a need")
+    _require_writer(session, principal, place.grid_code, place.district_code, "a need")
     _kind_ok(session, kind_code, place.community_code)
     need_id = _insert_need(session, place, kind_code=kind_code, title=title, description=description, source=source,
                            visit_id=visit_id, address=address, affected_households=affected_households,
@@ -281,7 +311,7 @@ def import_needs(session: Session, principal: Principal, path: Path, *, encoding
         try:
             place = locate(session, household_id=r["household_id"], building_id=r["building_id"], lon=r["lon"],
                            lat=r["lat"])
-            _require_writer(principal, place.grid_code, place.district_code, "a need")
+            _require_writer(session, principal, place.grid_code, place.district_code, "a need")
             _kind_ok(session, r["kind_code"], place.community_code)
         except (InvalidInput, NotFound, PermissionDenied) as exc:
             column = ("household_id" if r["household_id"] is not None else
@@ -376,7 +406,8 @@ def _require_need_visible(session: Session, principal: Principal, r: Any) -> Non
             raise NotFound(f"需求 {r['id']} 不存在 · need {r['id']} does not exist")
         return
     if not principal.sees_district(r["district_code"]) or (
-            principal.role in GRID_STAFF and r["grid_code"] not in principal.grid_codes):
+            principal.role in GRID_STAFF and r["grid_code"] not in principal.grid_codes) or \
+            not _in_officer_scope(_officer_scope(session, principal), r["community_code"]):
         raise NotFound(f"需求 {r['id']} 不存在 · need {r['id']} does not exist")
 
 
@@ -402,7 +433,7 @@ def act_on_need(session: Session, principal: Principal, need_id: int, *, action:
     """Close (with an outcome), reject or reopen a need; match and start come from its projects."""
     r = _need(session, need_id, lock=True)
     _require_need_visible(session, principal, r)
-    _require_writer(principal, r["grid_code"], r["district_code"], f"need {need_id}")
+    _require_writer(session, principal, r["grid_code"], r["district_code"], f"need {need_id}")
     if expected_version is not None and expected_version != r["version"]:
         raise Conflict(f"需求 {need_id} 已被他人修改（版本 {r['version']}） · need {need_id} changed since version "
                        f"{expected_version} (now {r['version']}): reload and retry",
@@ -526,7 +557,7 @@ def add_resource(session: Session, principal: Principal, *, provider_kind: str, 
     place = _resource_place(session, provider_kind, org_unit_id=org_unit_id, facility_id=facility_id,
                             resident_id=resident_id, volunteer_id=volunteer_id, lon=lon, lat=lat)
     if unit is None:
-        _require_writer(principal, place.grid_code, place.district_code, "a resource")
+        _require_writer(session, principal, place.grid_code, place.district_code, "a resource")
     for k in kind_codes or []:
         _kind_ok(session, k, place.community_code, field="kind_codes")
     if capacity is not None and capacity < 0:
@@ -605,7 +636,7 @@ def update_resource(session: Session, principal: Principal, resource_id: int, *,
     if r is None or (unit is not None and r["org_unit_id"] != unit):
         raise NotFound(f"资源 {resource_id} 不存在 · resource {resource_id} does not exist")
     if unit is None:
-        _require_writer(principal, r["grid_code"], r["district_code"], f"resource {resource_id}")
+        _require_writer(session, principal, r["grid_code"], r["district_code"], f"resource {resource_id}")
     if expected_version is not None and expected_version != r["version"]:
         raise Conflict(f"资源 {resource_id} 已被他人修改 · resource {resource_id} changed since version {expected_version} "
                        f"(now {r['version']})", details={"version": r["version"]})
@@ -715,7 +746,8 @@ def _require_project_visible(session: Session, principal: Principal, p: Any) -> 
             raise NotFound(f"项目 {p['id']} 不存在 · project {p['id']} does not exist")
         return
     if not principal.sees_district(p["district_code"]) or (
-            principal.role in GRID_STAFF and p["grid_code"] not in principal.grid_codes):
+            principal.role in GRID_STAFF and p["grid_code"] not in principal.grid_codes) or \
+            not _in_officer_scope(_officer_scope(session, principal), p["community_code"]):
         raise NotFound(f"项目 {p['id']} 不存在 · project {p['id']} does not exist")
 
 
@@ -726,7 +758,7 @@ def create_project(session: Session, principal: Principal, *, need_id: int, titl
     """A project meeting a need with resources; the need moves to matched (its history says by which project)."""
     need = _need(session, need_id, lock=True)
     _require_need_visible(session, principal, need)
-    _require_writer(principal, need["grid_code"], need["district_code"], f"a project for need {need_id}")
+    _require_writer(session, principal, need["grid_code"], need["district_code"], f"a project for need {need_id}")
     if not (title or "").strip():
         raise InvalidInput("项目须有名称 · title: empty", details={"field": "title"})
     if starts_on and ends_on and ends_on < starts_on:
@@ -843,7 +875,7 @@ def act_on_project(session: Session, principal: Principal, project_id: int, *, a
     """
     p = _project(session, project_id, lock=True)
     _require_project_visible(session, principal, p)
-    _require_writer(principal, p["grid_code"], p["district_code"], f"project {project_id}")
+    _require_writer(session, principal, p["grid_code"], p["district_code"], f"project {project_id}")
     if expected_version is not None and expected_version != p["version"]:
         raise Conflict(f"项目 {project_id} 已被他人修改 · project {project_id} changed since version {expected_version} "
                        f"(now {p['version']})", details={"version": p["version"]})
@@ -885,7 +917,7 @@ def claim_project(session: Session, principal: Principal, project_id: int, *, or
         org_unit_id = unit
     else:
         _require_project_visible(session, principal, p)
-        _require_writer(principal, p["grid_code"], p["district_code"], f"project {project_id}")
+        _require_writer(session, principal, p["grid_code"], p["district_code"], f"project {project_id}")
     if (org_unit_id is None) == (resident_id is None):
         raise InvalidInput("认领方须为单位或党员之一 · give exactly one of org_unit_id (a unit) or resident_id (a party "
                            "member)", details={"field": "org_unit_id"})
@@ -934,7 +966,8 @@ def add_volunteer(session: Session, principal: Principal, *, community_code: str
     if principal.role not in WRITERS:
         raise PermissionDenied(f"{principal.role} may not register volunteers")
     require_district(principal, community, "volunteers")
-    if principal.role in GRID_STAFF and community_code not in _communities_of(session, principal.grid_codes):
+    if (principal.role in GRID_STAFF and community_code not in _communities_of(session, principal.grid_codes)) or \
+            not _in_officer_scope(_officer_scope(session, principal), community_code):
         raise PermissionDenied(f"社区 {community_code} 不在管辖范围内 · community {community_code} is not one of "
                                f"{principal.username}'s")
     if not (name or "").strip():
@@ -973,7 +1006,7 @@ def sign_up(session: Session, principal: Principal, project_id: int, *, voluntee
     """A volunteer signs up for a project's post (hours are recorded on the sign-up once served)."""
     p = _project(session, project_id)
     _require_project_visible(session, principal, p)
-    _require_writer(principal, p["grid_code"], p["district_code"], f"project {project_id}")
+    _require_writer(session, principal, p["grid_code"], p["district_code"], f"project {project_id}")
     if p["status"] not in ("planned", "active"):
         raise Conflict(f"项目 {project_id} 已{p['status']} · project {project_id} is {p['status']}: sign-ups closed",
                        details={"status": p["status"]})
@@ -1001,7 +1034,7 @@ def record_hours(session: Session, principal: Principal, shift_id: int, *, hours
         raise NotFound(f"报名记录 {shift_id} 不存在 · sign-up {shift_id} does not exist")
     p = _project(session, s["project_id"])
     _require_project_visible(session, principal, p)
-    _require_writer(principal, p["grid_code"], p["district_code"], f"project {p['id']}")
+    _require_writer(session, principal, p["grid_code"], p["district_code"], f"project {p['id']}")
     hours = rules.check_hours(hours)
     session.execute(text("UPDATE volunteer_shift SET hours = :h, served_on = :d, recorded_by = :by, "
                          "recorded_at = now() WHERE id = :i"),

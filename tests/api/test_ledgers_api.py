@@ -320,3 +320,25 @@ def test_every_ledger_read_of_personal_fields_needs_a_reason_and_keeps_the_probe
     # A planner reads the lists without a reason: nothing personal reaches them.
     lists = _ok(client.get(f"/ledgers/communities/{town.NORTH}/lists", headers=as_user("planner")))
     assert [(n["id"], n["description"]) for n in lists["needs"]] == [(need["id"], None)]
+
+
+def test_a_community_officer_keeps_the_ledgers_of_their_community_only(client: TestClient, as_user, world: dict,
+                                                                        api_session: Session) -> None:
+    created = _ok(client.post("/users", headers=as_user("admin"), json={
+        "username": "officer_south", "password": PASSWORD, "role": "community_officer",
+        "district_code": town.DISTRICT}), 201)
+    api_session.execute(text("UPDATE app_user SET community_code = :c WHERE id = :u"),
+                        {"c": town.SOUTH, "u": created["id"]})
+    token = client.post("/auth/token", data={"username": "officer_south", "password": PASSWORD}).json()
+    officer = {"Authorization": f"Bearer {token['access_token']}"}
+    north = _ok(client.post("/ledgers/needs", headers=as_user("admin"),
+                            json={"kind_code": "parking", "building_id": world["N"]}), 201)
+    south = _ok(client.post("/ledgers/needs", headers=officer,
+                            json={"kind_code": "home_care", "building_id": world["R"]}), 201)
+    assert south["community_code"] == town.SOUTH
+    refused = client.post("/ledgers/needs", headers=officer, json={"kind_code": "parking", "building_id": world["N"]})
+    assert refused.status_code == 403
+    assert [n["id"] for n in _ok(client.get("/ledgers/needs", headers=officer))["items"]] == [south["id"]]
+    assert client.get(f"/ledgers/needs/{north['id']}", headers=officer).status_code == 404
+    assert client.post("/ledgers/volunteers", headers=officer, json={
+        "community_code": town.NORTH, "name": "越界"}).status_code == 403
