@@ -4,12 +4,12 @@
 // in order when the network returns. Tabs: cases (the list, one case with every step the user may take now),
 // report, household visit, patrol recording, and the outbox with its conflicts.
 import { api, clearToken, getToken } from "../api.js";
-import { installToggle, lang, t } from "../i18n.js";
+import { installToggle, t } from "../i18n.js";
 import "../i18n/cases.js";
 import "../i18n/field.js";
 import { addOverlay, createMap, toMap } from "../map.js";
 import { ensureReason, installReason, setReasonDefault, showReason } from "../reason.js";
-import { $, esc, say } from "../ui.js";
+import { $, esc, formatTime, say } from "../ui.js";
 import * as outbox from "./outbox.js";
 import * as cases from "./cases.js";
 import * as patrol from "./patrol.js";
@@ -70,8 +70,7 @@ ctx.render = render;
 function recordLine(r, all) {
   const waiting = r.dependsOn && all.some((o) => o.id === r.dependsOn);
   const state = r.state === "pending" && waiting ? "waiting" : r.state;
-  const when = new Intl.DateTimeFormat(lang() === "en" ? "en-GB" : "zh-CN", { timeZone: "Asia/Shanghai",
-    month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(new Date(r.createdAt));
+  const when = formatTime(r.createdAt);
   const buttons = [];
   if (r.state === "conflict" && r.kind === "action") {
     buttons.push(`<button type="button" data-resolve="reload" data-id="${r.id}">${t("field.outbox.reload")}</button>`);
@@ -316,6 +315,7 @@ async function start() {
     const [{ data: me }, { data: config }] = await Promise.all([api("/auth/me"), api("/app/config.json")]);
     ctx.me = me;
     ctx.config = config;
+    outbox.setUser(me.id);
     $("#who").textContent = `${me.display_name || me.username} · ${t("role." + me.role)}`;
     document.body.dataset.role = me.role;
     // Cases, visits and tracks are personal records: ask why once, before the first is read.

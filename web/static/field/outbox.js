@@ -32,6 +32,10 @@ export const uid = () => (crypto.randomUUID ? crypto.randomUUID()
     return (c === "x" ? r : (r & 0x3) | 0x8).toString(16);
   }));
 
+// Records belong to the user who made them: another user signing in on the same phone neither sees nor sends them.
+let user = null;
+export function setUser(id) { user = id; }
+
 const listeners = new Set();
 export function onChange(fn) { listeners.add(fn); }
 function changed(detail) { for (const fn of listeners) { try { fn(detail); } catch (exc) { console.error(exc); } } }
@@ -42,7 +46,7 @@ function changed(detail) { for (const fn of listeners) { try { fn(detail); } cat
  */
 export async function enqueue({ kind, method = "POST", path, json = null, form = null, ifMatch = null,
                                 dependsOn = null, label = "", meta = {} }) {
-  const record = { id: uid(), key: uid(), kind, method, path, json, form, ifMatch, dependsOn, label, meta,
+  const record = { id: uid(), key: uid(), user, kind, method, path, json, form, ifMatch, dependsOn, label, meta,
                    state: "pending", createdAt: new Date().toISOString(), attempts: 0, error: null, result: null };
   await (await db()).put("outbox", record);
   changed({ type: "queued", record });
@@ -51,7 +55,7 @@ export async function enqueue({ kind, method = "POST", path, json = null, form =
 }
 
 export async function records() {
-  const all = await (await db()).getAll("outbox");
+  const all = (await (await db()).getAll("outbox")).filter((r) => r.user === user);
   return all.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }
 
@@ -133,11 +137,12 @@ async function resolveDependants(d) {
 }
 
 async function drain() {
-  if (stopped || !getToken()) return;
+  if (stopped || !getToken() || user === null) return;
   const d = await db();
   for (;;) {
     await resolveDependants(d);
-    const all = (await d.getAll("outbox")).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    const all = (await d.getAll("outbox")).filter((r) => r.user === user)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
     // A record still naming the report it depends on waits: that report is queued, refused or dropped.
     const next = all.find((r) => r.state === "pending" && !r.dependsOn);
     if (!next) return;
@@ -180,7 +185,7 @@ async function drain() {
 }
 
 export async function pendingCount() {
-  return (await (await db()).count("outbox"));
+  return (await records()).length;
 }
 
 // Patrol points survive a reload or a crash of the page: kept as they come.
