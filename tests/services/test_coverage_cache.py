@@ -233,3 +233,32 @@ def test_the_archive_round_trips_every_array_exactly(db: Session, ids: dict) -> 
     assert all(a.equals_exact(b, 0.0) for a, b in zip(back.network.edge_geom, graph.network.edge_geom, strict=True))
     assert all(a.equals_exact(b, 0.0) for a, b in zip(back.building_entrance, graph.building_entrance, strict=True))
     assert back.network.crs == graph.network.crs and back.network.components == graph.network.components
+
+
+def test_two_processes_prepare_the_demo_network_once(demo_database_url: str) -> None:
+    """Two `wangge coverage compute` processes in a row: the second reads what the first prepared."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    engine = make_engine(demo_database_url)
+    try:
+        with rolled_back_session(engine) as session:
+            forget_shared(session, "320102")
+    finally:
+        engine.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANGGE_")}
+    env["WANGGE_DATABASE_URL"] = demo_database_url
+    reports = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-m", "gis.cli", "coverage", "compute", "--types", "kindergarten",
+                               "--json"], capture_output=True, text=True, env=env, timeout=600,
+                              cwd=Path(__file__).resolve().parents[2])
+        assert done.returncode == 0, done.stderr
+        reports.append(json.loads(done.stdout))
+    assert [r["network_source"] for r in reports] == ["prepared", "shared"]
+    first, second = (r["types"]["kindergarten"] for r in reports)
+    assert first["district"] == second["district"] and first["communities"] == second["communities"]
+    assert first["district"]["households_covered"] > 0
