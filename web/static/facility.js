@@ -6,8 +6,10 @@
 // worded from the i18n table and the panel is drawn again when the language changes.
 import { api } from "./api.js";
 import { lang, t } from "./i18n.js";
-import { addOverlay, createMap, fromMap, geoOptions, legend, removeOverlay, tileLayer, toMap } from "./map.js";
-import { $, esc, fail, html, num, say, waitForJob } from "./ui.js";
+import { addOverlay, createMap, fromMap, geoOptions, legend, removeOverlay, tileLayer, toMap, wordError } from "./map.js";
+import { $, esc, html, num, say, waitForJob } from "./ui.js";
+
+const fail = (exc) => say(wordError(exc), { error: true });
 
 let map, me, config, district, types = [], runs = [], layers = {};
 let figures = {}; // type code → {run, district figures} or {none: true}

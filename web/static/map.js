@@ -631,3 +631,23 @@ export function addOverlay(map, key, layer, options = {}) {
 export function removeOverlay(map, key) {
   map.wangge.remove(key);
 }
+
+// An API error in words: its code from the table, with what its details say (the kinds of a refused boundary
+// check, the field of a bad input); the server's own sentence only in English, where it is the reader's language.
+export function wordError(exc) {
+  const body = (exc && exc.body) || {};
+  const code = typeof body === "object" ? body.error : null;
+  const key = `maps.error.${code}`;
+  if (!code || t(key) === key) return (exc && exc.message) || String(exc);
+  const details = (body && body.details) || {};
+  let text = t(key);
+  if (Array.isArray(details.kinds) && details.kinds.length) {
+    text += t("maps.error.kinds", { kinds: details.kinds.map((k) => {
+      const word = `check.kind.${k}`;
+      return t(word) === word ? t("check.kind.other") : t(word);
+    }).join("、") });
+  }
+  if (details.field) text += t("maps.error.field", { field: details.field });
+  if (lang() === "en" && body.message) text += ` (${body.message})`;
+  return text;
+}

@@ -6,8 +6,10 @@
 // and the whole panel is drawn again when the language changes.
 import { api, etagVersion } from "./api.js";
 import { lang, t } from "./i18n.js";
-import { addOverlay, createMap, fromMap, geoOptions, legend, removeOverlay, renderUnitCard, toMap } from "./map.js";
-import { $, BOUNDS_COLOURS, boundsClass, boundsLegend, esc, fail, formatTime, html, num, say, waitForJob } from "./ui.js";
+import { addOverlay, createMap, fromMap, geoOptions, legend, removeOverlay, renderUnitCard, toMap, wordError } from "./map.js";
+import { $, BOUNDS_COLOURS, boundsClass, boundsLegend, esc, formatTime, html, num, say, waitForJob } from "./ui.js";
+
+const fail = (exc) => say(wordError(exc), { error: true });
 
 let map, config, me, district, bounds, gridLayer, selected = null, grids = null, communities = null;
 const overlays = { plan: null, joined: null, moves: null, findings: null, edit: null, pick: null, homes: null };
