@@ -300,11 +300,12 @@ def file_public_need(session: Session, *, kind_code: str, description: str | Non
 def import_needs(session: Session, principal: Principal, path: Path, *, encoding: str | None = None
                  ) -> dict[str, Any]:
     """Needs from a CSV or XLSX file: every row stored, or none (problems named by file, row and column)."""
-    from gis.io.registers import Problems, read_table
+    from gis.io.registers import Problems, map_columns, read_table
 
     table = read_table(Path(path), encoding=encoding)
     kinds = session.execute(text("SELECT code FROM need_kind")).scalars().all()
     records = rules.parse_needs(table, kinds=kinds)
+    headers, _unused = map_columns(table, rules.NEED_COLUMNS)  # problems name the file's own headers
     problems = Problems(table.file)
     placed = []
     for r in records:
@@ -314,11 +315,11 @@ def import_needs(session: Session, principal: Principal, path: Path, *, encoding
             _require_writer(session, principal, place.grid_code, place.district_code, "a need")
             _kind_ok(session, r["kind_code"], place.community_code)
         except (InvalidInput, NotFound, PermissionDenied) as exc:
-            column = ("household_id" if r["household_id"] is not None else
-                      "building_id" if r["building_id"] is not None else "lon")
-            if "kind" in exc.message and isinstance(exc, InvalidInput) and "need kind" in exc.message:
-                column = "kind"
-            problems.add(r["row"], column, exc.message.split(" · ")[-1])
+            field = ("household_id" if r["household_id"] is not None else
+                     "building_id" if r["building_id"] is not None else "lon")
+            if (exc.details or {}).get("field") == "kind_code":
+                field = "kind"
+            problems.add(r["row"], headers.get(field, field), exc.message.split(" · ")[-1])
             continue
         placed.append((r, place))
     problems.raise_if_any()

@@ -98,3 +98,18 @@ def test_the_lists_export_as_xlsx_and_csv(client: TestClient, as_user, world: di
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     lines = csv.content.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("编号,名称,提供方") and "136****2222" in lines[1]
+
+
+def test_a_kind_of_another_community_is_named_by_the_files_header(client: TestClient, as_user, world: dict,
+                                                                   api_session: Session) -> None:
+    added = client.post("/ledgers/kinds", headers=as_user("admin"), json={
+        "code": "lift_retrofit", "name_zh": "加装电梯", "name_en": "Lift retrofit", "community_code": town.NORTH})
+    assert added.status_code == 201, added.text
+    csv = f"需求类型,楼栋ID\nlift_retrofit,{world['N']}\nlift_retrofit,{world['R']}\n"  # R: the south community
+    before = _count(api_session)
+    response = client.post("/ledgers/needs/import", headers=as_user("admin"),
+                           files={"file": ("电梯.csv", csv.encode("utf-8"), "text/csv")})
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["details"]["problems"]
+    assert (problem["row"], problem["column"]) == (3, "需求类型") and "lift_retrofit" in problem["expected"]
+    assert _count(api_session) == before
