@@ -5,6 +5,7 @@ the card of a community or grid. Every figure the page shows is checked against 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
@@ -14,6 +15,7 @@ from gis.db.engine import make_engine, transaction
 from gis.services.demo import DEMO_DISTRICT
 from web_pages import screenshot, sign_in
 
+REPO = Path(__file__).resolve().parents[2]
 ADDRESS = "白下路 217 号"  # written into the copy of the demo below: the demo has no addresses
 STANDARD_ADDRESS = "白下路 219 号 2 幢"
 
@@ -185,3 +187,39 @@ def test_staff_find_residents_within_scope_through_the_audited_api(open_page, we
     assert rows > before
     reasons = _rows(web_database_url, "SELECT reason FROM audit_log WHERE entity = 'resident' ORDER BY id DESC LIMIT 1")
     assert reasons[0][0] == "浏览器测试：查找居民"
+
+
+def _words() -> dict[str, list[str]]:
+    """Every key of the i18n tables (web/static/i18n.js and web/static/i18n/*.js) with its [zh, en] pair."""
+    static = REPO / "web" / "static"
+    found: dict[str, list[str]] = {}
+    for path in [static / "i18n.js", *sorted((static / "i18n").glob("*.js"))]:
+        for key, zh, en in re.findall(r'^\s*"([^"]+)":\s*\[\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)"\s*\]',
+                                      path.read_text(encoding="utf-8"), flags=re.M):
+            found[key] = [zh, en]
+    return found
+
+
+def test_every_code_these_pages_word_has_words_in_both_languages() -> None:
+    import csv  # noqa: PLC0415
+
+    from gis.checker import BLOCKING, BOUNDS, CROSSINGS, NOTES  # noqa: PLC0415
+    from gis.services.plans import PLAN_KINDS, PLAN_STATUSES  # noqa: PLC0415
+
+    words = _words()
+    with (REPO / "gis" / "data" / "facility_catalogue.csv").open(encoding="utf-8") as f:
+        levels = {row["level"] for row in csv.DictReader(f)}
+    needed = ({f"planner.status.{s}" for s in PLAN_STATUSES} | {f"planner.kind.{k}" for k in PLAN_KINDS}
+              | {f"check.{k}" for k in BLOCKING | CROSSINGS | BOUNDS | NOTES | {"empty_parent"}}
+              | {f"check.kind.{k}" for k in BLOCKING | CROSSINGS | BOUNDS | NOTES | {"empty_parent"}}
+              | {f"infeasible.{r}" for r in ("building_too_large", "below_minimum", "between_bounds",
+                                             "no_contiguous_split")}
+              | {f"facility.level.{lv}" for lv in levels} | {"map.duty.leader", "map.duty.worker"}
+              | {f"map.kind.{k}" for k in ("grid", "community", "street", "building", "address", "resident")})
+    assert sorted(needed - set(words)) == []
+    assert all(words[k][0] and words[k][1] and words[k][0] != words[k][1] for k in needed)
+    # And every word the map, planner and facility pages ask for by a literal key is in the tables.
+    used = set()
+    for name in ("map.js", "planner.js", "facility.js"):
+        used |= set(re.findall(r'\bt\(\s*"([^"]+)"', (REPO / "web" / "static" / name).read_text(encoding="utf-8")))
+    assert sorted(k for k in used if k not in words and not k.endswith(".")) == []  # "x." + code: above
