@@ -1,7 +1,8 @@
-"""The district dashboard's aggregate that no other route gives: cases by status per grid (counts only)."""
+"""The dashboard's cases by status per grid (counts only) and the workbench's dispatch list of a grid's staff."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -19,3 +20,9 @@ def case_status(session: SessionDep, principal: PrincipalDep,
                                                            description="6-digit district (default: yours)")] = None
                 ) -> dict[str, Any]:
     return dashboard_service.case_status_counts(session, principal, district_code=district_code).to_dict()
+
+
+@router.get("/grids/{code}/staff", summary="The staff a case of the grid may be dispatched to (user ids for dispatch)")
+def grid_staff(code: str, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+    staff = dashboard_service.dispatch_staff(session, principal, code)
+    return {"grid_code": code, "items": [asdict(s) for s in staff]}

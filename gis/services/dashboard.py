@@ -1,9 +1,10 @@
-"""District dashboard figures that no other route gives in one call: the cases of a district by status, per grid.
+"""What the dashboard and the leader's workbench need that no other route gives in one call.
 
-Counts only, no case and no person, so planners and viewers of the district may read them. The
-other dashboard figures (households per grid, coverage per facility type, weekly patrols) come from
-their own routes; this one exists because GET /incidents lists cases (paged, audited, descriptions)
-and GET /stats/cases gives rates, neither a count per status.
+The cases of a district by status, per grid: counts only, no case and no person, so planners and
+viewers of the district may read them (GET /incidents lists cases, paged, audited, with
+descriptions; GET /stats/cases gives rates; neither counts per status). And the staff a case of a
+grid may be dispatched to, with the user ids the dispatch action takes (the unit card names the
+staff for the public, without ids).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.cases.workflow import CLOSED_STATUSES, STATUSES
-from gis.errors import InvalidInput
+from gis.errors import InvalidInput, NotFound
+from gis.services import cases as case_service
 from gis.services.users import Principal, require_district
 
 
@@ -86,3 +88,26 @@ def case_status_counts(session: Session, principal: Principal, *, district_code:
              for code, g in sorted(per_grid.items())]
     return CaseStatusCounts(district_code=district_code, statuses=ordered(totals), open=still_open(totals),
                             total=sum(totals.values()), outside_grids=outside, grids=grids)
+
+
+@dataclass(frozen=True)
+class GridStaff:
+    """A leader or worker currently assigned to a grid: whom its cases may be dispatched to."""
+
+    user_id: int
+    username: str
+    display_name: str | None
+    role: str
+    duty: str
+
+
+def dispatch_staff(session: Session, principal: Principal, grid_code: str) -> list[GridStaff]:
+    """The active staff of ``grid_code``, for a user who may dispatch its cases (grid staff: their grids only)."""
+    district = session.execute(text("SELECT district_code FROM grid WHERE code = :c AND valid_to IS NULL"),
+                               {"c": grid_code}).scalar()
+    outside = principal.is_grid_scoped and grid_code not in principal.grid_codes
+    if district is None or outside or not principal.sees_district(district):
+        # The same answer for a grid that does not exist and one outside the caller's scope.
+        raise NotFound(f"grid_code: no current grid {grid_code} within your scope", details={"field": "grid_code"})
+    return [GridStaff(user_id=s["user_id"], username=s["username"], display_name=s["display_name"], role=s["role"],
+                      duty=s["duty"]) for s in case_service.grid_staff(session, grid_code)]

@@ -65,7 +65,9 @@ def test_every_case_status_and_action_has_workbench_words() -> None:
 
 
 def test_leader_urges_an_overdue_case_from_the_workbench(open_page, web_database_url: str) -> None:
-    case_id, grid = _leader_case(web_database_url, days_ago=3, description="工作台测试：超期未派遣")
+    # Twenty days back: past its dispatch deadline on the working-day clock whatever the holidays.
+    case_id, grid = _leader_case(web_database_url, days_ago=20, description="工作台测试：超期未派遣")
+    _leader_case(web_database_url, days_ago=0, description="工作台测试：本月新报")
     page = open_page()
     sign_in(page, "demo_leader")
     assert page.get_attribute("#view-nav a[aria-current='page']", "data-view") == "workbench"
@@ -115,25 +117,47 @@ def test_leader_urges_an_overdue_case_from_the_workbench(open_page, web_database
     reads = _rows(web_database_url, "SELECT reason FROM audit_log WHERE username = 'demo_leader' AND "
                   "entity = 'household' AND action = 'due_list'")
     assert reads and {r.reason for r in reads} == {"网格走访"}
-    # 三率 of the month: this grid's reports include the case above.
+    # 三率 of the month (Beijing): this grid's reports are the cases stored for it this month.
+    reports = _rows(web_database_url, "SELECT count(*) FROM incident WHERE grid_code = :g AND reported_at >= "
+                    "date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'", g=grid)[0][0]
     rates = page.locator(f"#rate-grids tr[data-grid='{grid}']")
-    assert int(rates.locator("td").nth(1).inner_text()) >= 1
+    assert int(rates.locator("td").nth(1).inner_text()) == reports >= 1
 
-    # The dispatch shortcut narrows the to-do list to one step.
-    page.click("[data-shortcut='register']")
+    # The to-do rows' own steps: register the case, then dispatch it to the grid's worker picked by name.
+    page.locator(f"#wb-todo table[data-group='register'] tr[data-case-row='{case_id}'] button[data-act='register']").click()
+    page.wait_for_selector("#act-form[data-action='register']")
+    page.click("#act-submit")
+    expect(page.locator("#message")).to_have_text(f"已立案：事件 {case_id}")
+    dispatch = page.locator(f"#wb-todo table[data-group='dispatch'] tr[data-case-row='{case_id}'] "
+                            "button[data-act='dispatch']")
+    dispatch.click()
+    page.wait_for_selector("#act-form[data-action='dispatch'] select#act-handler")
+    worker = _rows(web_database_url, "SELECT id FROM app_user WHERE username = 'demo_worker'")[0][0]
+    assert page.locator(f"#act-handler option[value='{worker}']").inner_text() == "演示网格员 · 网格员"
+    page.select_option("#act-handler", str(worker))
+    page.click("#act-submit")
+    expect(page.locator("#message")).to_have_text(f"已派遣：事件 {case_id}")
+    stored = _rows(web_database_url, "SELECT status, handler_id FROM incident WHERE id = :i", i=case_id)[0]
+    assert (stored.status, stored.handler_id) == ("dispatched", worker)
+    assert page.inner_text("#case-status") == "已派遣"
+
+    # A step shortcut narrows the to-do list to one group: the dispatched case is being handled.
+    page.click("[data-shortcut='handling']")
     assert page.locator("#wb-todo table[data-group]").count() == 1
-    assert page.get_attribute("[data-shortcut='register']", "aria-pressed") == "true"
+    assert page.locator(f"#wb-todo table[data-group='handling'] tr[data-case-row='{case_id}']").count() == 1
+    assert page.get_attribute("[data-shortcut='handling']", "aria-pressed") == "true"
 
     # Chinese mode: no status, tag, level or action code shows through as text.
     assert visible_codes(page.inner_text("body")) == []
     # English relabels everything without a reload.
     page.click(".lang-toggle")
     assert page.inner_text("#wb-heading") == "Grid leader's workbench"
-    assert page.locator(f"#overdue-list tr[data-case-row='{case_id}'] button[data-act='urge']").inner_text() == "Urge"
+    assert page.inner_text("#case-status") == "Dispatched"
+    assert page.inner_text("#patrol-grids thead th:first-child") == "Grid"
 
 
 def test_workbench_fits_a_phone_and_is_keyboard_reachable(open_page, web_database_url: str) -> None:
-    _leader_case(web_database_url, days_ago=2, description="手机测试")
+    _leader_case(web_database_url, days_ago=20, description="手机测试")
     page = open_page({"width": 390, "height": 844})
     sign_in(page, "demo_leader")
     page.wait_for_selector("#overdue-list")

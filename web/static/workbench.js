@@ -20,6 +20,8 @@ const GROUPS = [
   ["escalated", ["escalated", "referred"]],
   ["handling", ["dispatched", "handling", "extended", "parked"]],
 ];
+// The step a to-do group's row button takes (the card then shows every other step the API allows).
+const NEXT = { register: "register", dispatch: "dispatch", verify: "verify", close: "close" };
 const GRID_STYLE = { color: "#1d3f66", weight: 2, fillColor: "#6ea8fe", fillOpacity: 0.08 };
 const GRID_SELECTED = { color: "#d63384", weight: 4, fillColor: "#d63384", fillOpacity: 0.2 };
 
@@ -225,9 +227,11 @@ function renderTodo() {
   const tables = shown.map(([name, cases]) => `<table class="list" data-group="${name}">
     <caption>${t(`wb.group.${name}`)}</caption><thead><tr><th scope="col">${t("wb.col.case")}</th>
     <th scope="col">${t("wb.col.grid")}</th><th scope="col">${t("wb.col.status")}</th>
-    <th scope="col">${t("wb.col.due")}</th></tr></thead><tbody>${cases.map((c) => `<tr data-grid="${esc(c.grid_code)}"
-      data-case-row="${c.id}"><td>${caseButton(c)}<br><span class="small">${esc(categoryOf(c))}</span></td>
-      <td>${esc(gridName(c.grid_code))}</td><td>${esc(status(c.status))}</td><td>${dueCell(c)}</td></tr>`).join("")}
+    <th scope="col">${t("wb.col.due")}</th><th scope="col">${t("wb.col.actions")}</th></tr></thead><tbody>${
+      cases.map((c) => `<tr data-grid="${esc(c.grid_code)}" data-case-row="${c.id}"><td>${caseButton(c)}<br>
+      <span class="small">${esc(categoryOf(c))}</span></td><td>${esc(gridName(c.grid_code))}</td>
+      <td>${esc(status(c.status))}</td><td>${dueCell(c)}</td><td>${NEXT[name] ? actionButtons(c.id, [NEXT[name]])
+        : caseButton(c)}</td></tr>`).join("")}
     </tbody></table>`).join("");
   html($("#wb-todo"), `<h3>${t("wb.todo")}</h3>${groups.length ? `<p class="small">${t("wb.todo_hint")}</p>
     <div class="shortcuts" role="group" aria-label="${esc(t("wb.todo"))}">${shortcuts}</div>${tables}`
@@ -268,7 +272,7 @@ function actForm(c, code) {
     const staff = state.staff.get(c.grid_code) || [];
     handler = staff.length
       ? `<label>${t("wb.handler")}<select id="act-handler">${staff.map((s) => `<option value="${s.user_id}">${
-        esc(s.display_name || s.username)} · ${esc(t(`role.${s.role}`))}</option>`).join("")}</select></label>`
+        esc(s.display_name || s.username)} · ${esc(word(t, "role.", s.role))}</option>`).join("")}</select></label>`
       : `<label>${t("wb.handler_id")}<input id="act-handler" type="number" min="1" inputmode="numeric"></label>`;
   }
   return `<form class="act-form" id="act-form" data-action="${esc(code)}" data-case="${c.id}">
@@ -381,8 +385,8 @@ function render() {
 async function loadStaff(code) {
   if (!code || state.staff.has(code)) return;
   try {
-    const { data } = await api(`/units/${code}`);
-    state.staff.set(code, (data.staff || (data.properties && data.properties.staff) || []).filter((s) => s.user_id));
+    const { data } = await api(`/grids/${code}/staff`);
+    state.staff.set(code, data.items);
   } catch (_) {
     state.staff.set(code, []); // the form then asks for the handler's user id
   }
@@ -392,6 +396,8 @@ async function openCase(id, { act = null } = {}) {
   try {
     const c = await loadDetail(id);
     state.openCase = id;
+    // A step the case no longer allows (someone took it meanwhile) opens the card without the form.
+    if (act && !(c.allowed_actions || []).includes(act)) act = null;
     state.acting = act ? { id, action: act } : null;
     if (act === "dispatch" || act === "report_in") await loadStaff(c.grid_code);
     renderCase();
@@ -423,10 +429,10 @@ async function submitAction(form) {
   $("#act-submit").disabled = true;
   try {
     await api(`/incidents/${id}/actions`, { method: "POST", body, headers: { "If-Match": c.etag } });
-    say(t("wb.done", { action: action(code), id }));
     state.acting = null;
     await refresh();
     await openCase(id);
+    say(t("wb.done", { action: action(code), id })); // once the lists and the card show the new state
   } catch (exc) {
     if (exc.status === 409 || exc.status === 412) {
       await loadDetail(id);
