@@ -89,9 +89,12 @@ def list_incidents(session: SessionDep, audit: CaseAuditDep, grid_code: str | No
                    category: str | None = None, source: str | None = None, since: dt.datetime | None = None,
                    until: dt.datetime | None = None,
                    output: Annotated[Literal["json", "geojson"], Query(alias="format")] = "json",
-                   limit: Limit = 100, offset: Offset = 0) -> Any:
+                   limit: Limit = 100, offset: Offset = 0,
+                   level: Annotated[Literal["grid", "community", "street", "department"] | None,
+                                    Query(description="who holds the case")] = None,
+                   department_id: int | None = None) -> Any:
     args = {"grid_code": grid_code, "status": status, "category": category, "source": source, "since": since,
-            "until": until, "limit": limit, "offset": offset}
+            "until": until, "limit": limit, "offset": offset, "level": level, "department_id": department_id}
     if output == "geojson":
         return JSONResponse(case_service.incidents_geojson(session, reader_of(audit), **args), media_type=GEOJSON)
     return case_service.list_incidents(session, reader_of(audit), **args)

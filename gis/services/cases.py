@@ -46,7 +46,7 @@ from gis.cases import IncidentCategory, check_category, load_categories
 from gis.cases.deadlines import (DEFAULT_LIMITS, CaseClock, DeadlineRules, WorkingCalendar, due_at, sla_status,
                                  urgings_due)
 from gis.cases.duplicates import find_duplicates
-from gis.cases.routing import (Actor, CaseView, case_actions, category_limits, check_case_rules, next_level,
+from gis.cases.routing import (CASE_LEVELS, Actor, CaseView, case_actions, category_limits, check_case_rules, next_level,
                                pick_department)
 from gis.cases.stats import LEVELS, case_stats, department_stats, period_bounds, stats_to_dict
 from gis.cases.workflow import (CLOSED_STATUSES, STATUSES, STAYING_ACTIONS, CaseState, apply_action,
@@ -148,11 +148,15 @@ def _incident_scope(scope: CaseScope) -> tuple[str, dict[str, Any]]:
 
 def _incident_where(scope: CaseScope, *, incident_id: int | None = None, grid_code: str | None = None,
                     status: str | None = None, category: str | None = None, source: str | None = None,
-                    since: dt.datetime | None = None, until: dt.datetime | None = None) -> Where:
+                    since: dt.datetime | None = None, until: dt.datetime | None = None, level: str | None = None,
+                    department_id: int | None = None) -> Where:
+    if level is not None and level not in CASE_LEVELS:
+        raise InvalidInput(f"level {level!r}: choose one of {', '.join(CASE_LEVELS)}", details={"field": "level"})
     where = Where.scoped(_incident_scope(scope))
     where.equal("i.id", "incident_id", incident_id, audit=False)
     where.equal("i.grid_code", "grid_code", None if grid_code is None else check_grid_code(grid_code))
-    for column, value in (("status", status), ("category", category), ("source", source)):
+    for column, value in (("status", status), ("category", category), ("source", source), ("level", level),
+                          ("department_id", department_id)):
         where.equal(f"i.{column}", column, value)
     where.period("i.reported_at", since, until)
     return where
@@ -213,11 +217,15 @@ def _select_incidents(session: Session, reader: Reader, *, limit: int, offset: i
 
 def list_incidents(session: Session, reader: Reader, *, grid_code: str | None = None, status: str | None = None,
                    category: str | None = None, source: str | None = None, since: dt.datetime | None = None,
-                   until: dt.datetime | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
-    """One page of the incidents the reader may see, newest first, with the total."""
+                   until: dt.datetime | None = None, limit: int = 100, offset: int = 0, level: str | None = None,
+                   department_id: int | None = None) -> dict[str, Any]:
+    """One page of the incidents the reader may see, newest first, with the total.
+
+    ``level`` (grid, community, street, department) and ``department_id`` narrow it to who holds the case.
+    """
     items, total, given = _select_incidents(session, reader, limit=limit, offset=offset, grid_code=grid_code,
                                             status=status, category=category, source=source, since=since,
-                                            until=until)
+                                            until=until, level=level, department_id=department_id)
     _audit_contacts(session, reader, items, action="list", detail={"filters": given})
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
@@ -225,11 +233,11 @@ def list_incidents(session: Session, reader: Reader, *, grid_code: str | None = 
 def incidents_geojson(session: Session, reader: Reader, *, grid_code: str | None = None,
                       status: str | None = None, category: str | None = None, source: str | None = None,
                       since: dt.datetime | None = None, until: dt.datetime | None = None, limit: int = 100,
-                      offset: int = 0) -> dict[str, Any]:
+                      offset: int = 0, level: str | None = None, department_id: int | None = None) -> dict[str, Any]:
     """The same page as :func:`list_incidents` as a FeatureCollection of points."""
     items, total, given = _select_incidents(session, reader, limit=limit, offset=offset, grid_code=grid_code,
                                             status=status, category=category, source=source, since=since,
-                                            until=until)
+                                            until=until, level=level, department_id=department_id)
     _audit_contacts(session, reader, items, action="list", detail={"filters": given, "format": "geojson"})
     features = [{"type": "Feature", "id": r["id"], "geometry": r.pop("geometry"), "properties": r} for r in items]
     return {"type": "FeatureCollection", "features": features, "total": total, "limit": limit, "offset": offset}

@@ -158,6 +158,12 @@ def test_a_case_goes_up_to_the_department_its_category_names_which_claims_handle
     assert [e.detail["to_level"] for e in log if e.action == "hand_over"] == ["community", "street", "department"]
     assert log[4].detail["department_id"] == enforcement["id"]
     assert {e.actor_id for e in log if e.action in {"claim", "feedback"}} == {ids["dept_cg"]}
+    # The department's list holds it; filters by level and department narrow any list.
+    mine = client.get("/incidents", params={"level": "department", "department_id": enforcement["id"]},
+                      headers=h["dept_cg"]).json()
+    assert [c["id"] for c in mine["items"]] == [case["id"]] and mine["items"][0]["status"] == "closed"
+    assert client.get("/incidents", params={"level": "grid"}, headers=h["dept_cg"]).json()["total"] == 0
+    assert client.get("/incidents", params={"level": "moon"}, headers=h["admin"]).status_code == 422
 
     figures = client.get("/stats/cases", params={"period": this_month()}, headers=h["admin"]).json()
     (mine,) = [d for d in figures["by_department"] if d["department_id"] == enforcement["id"]]
