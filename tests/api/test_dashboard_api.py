@@ -40,3 +40,18 @@ def test_another_district_is_refused_naming_it(client: TestClient, as_user) -> N
     assert answer.json()["details"] == {"district_code": "110101"}
     bad = client.get("/stats/case-status", params={"district_code": "32"}, headers=as_user("planner"))
     assert bad.status_code == 422 and "district_code" in bad.text
+
+
+def test_dispatch_list_names_the_grids_staff_within_scope(client: TestClient, as_user, world: dict) -> None:
+    mine = client.get(f"/grids/{api_world.GRID_A}/staff", headers=as_user("leader_a"))
+    assert mine.status_code == 200, mine.text
+    staff = {(s["username"], s["role"], s["duty"], s["user_id"]) for s in mine.json()["items"]}
+    assert staff == {("leader_a", "grid_leader", "leader", world["users"]["leader_a"]),
+                     ("worker_a", "grid_worker", "worker", world["users"]["worker_a"])}
+    assert client.get(f"/grids/{api_world.GRID_B}/staff", headers=as_user("admin")).json()["items"][0]["username"] \
+        == "worker_b"
+    # Another grid answers as a missing one does: the leader of grid A learns nothing of grid B's staff.
+    other = client.get(f"/grids/{api_world.GRID_B}/staff", headers=as_user("leader_a"))
+    missing = client.get("/grids/320199999999999/staff", headers=as_user("leader_a"))
+    assert other.status_code == missing.status_code == 404
+    assert other.json()["details"] == {"field": "grid_code"}
