@@ -80,6 +80,7 @@ def wait_sent(page, n: int) -> None:
 
 
 def take(page, action: str, *, note: str = "", photo_file: dict | None = None, expect: str) -> None:
+    steps = page.locator("#case-events li").count()
     page.click(f"#case-actions [data-action='{action}']")
     page.wait_for_selector(f"#step-form[data-step='{action}']")
     if note:
@@ -87,6 +88,8 @@ def take(page, action: str, *, note: str = "", photo_file: dict | None = None, e
     if photo_file:
         page.set_input_files("#step-photo", photo_file)
     page.click("#step-submit")
+    # The case drawn again with one more step (an act like 催办 leaves the status as it was).
+    page.wait_for_selector(f"#case-events li:nth-child({steps + 1})", timeout=60_000)
     page.wait_for_selector(f"#case-status[data-status='{expect}']", timeout=60_000)
 
 
@@ -148,6 +151,11 @@ def test_a_case_from_report_to_close_with_photos_across_worker_and_leader(open_p
     body = leader.inner_text("#field-panel")
     for code in ("reported", "registered", "dispatched", "handling", "feedback", "verification", "closed"):
         assert code not in body
+    # One language at a time: the toggle draws the case again in English.
+    leader.click(".lang-toggle")
+    leader.wait_for_selector("#case-status:text-is('Closed')")
+    events = leader.inner_text("#case-events")  # the notes are what people wrote; the words around them are English
+    assert "Verify ·" in events and "Grid leader → Closed" in events and "已结案" not in events
 
 
 def test_a_household_visit(open_page, db) -> None:
