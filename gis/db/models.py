@@ -895,21 +895,21 @@ class TileCache(Base):
 
 
 # --- issue 18, visits (helper D): their classes live in their own module, loaded here for Base.metadata ---
-# (the module, not its names: importing gis.db.models_visits first must work too)
+# Every area's module is imported whole, not by name: importing one of them first (a CLI command
+# that needs only its own tables) then finds this module complete when it imports its names back.
 from gis.db import models_visits  # noqa: E402, F401
 
 # --- issue 17, idempotency keys (helper F): own module, loaded here for Base.metadata ---
-from gis.db.models_idempotency import IdempotencyKey  # noqa: E402, F401
+from gis.db import models_idempotency  # noqa: E402, F401
 
 # --- issue 20, job queue (helper A): own module, loaded here for Base.metadata ---
-from gis.db.models_jobs import Job  # noqa: E402, F401
+from gis.db import models_jobs  # noqa: E402, F401
 
 # --- issue 18, departments, summons and urging (helper C): own module, loaded here for Base.metadata ---
-from gis.db.models_cases import CaseSummons, Department, DepartmentCategory, IncidentUrging  # noqa: E402, F401
+from gis.db import models_cases  # noqa: E402, F401
 
 # --- issue 22, community ledgers (helper E): their classes live in their own module, loaded here for Base.metadata ---
-from gis.db.models_ledgers import (LedgerProject, LedgerResource, Need, NeedEvent, NeedKind,  # noqa: E402, F401
-                                   ProjectClaim, ProjectResource, UnitContact, Volunteer, VolunteerShift)
+from gis.db import models_ledgers  # noqa: E402, F401
 
 # --- issue 20, prepared coverage networks (helper B): own module, loaded here for Base.metadata ---
-from gis.db.models_coverage import CoverageNetworkCache  # noqa: E402, F401
+from gis.db import models_coverage  # noqa: E402, F401
