@@ -71,6 +71,9 @@ def test_leader_urges_an_overdue_case_from_the_workbench(open_page, web_database
     page = open_page()
     sign_in(page, "demo_leader")
     assert page.get_attribute("#view-nav a[aria-current='page']", "data-view") == "workbench"
+    # Beside it the grid view, and the field app (every step's form with photos, offline) as its own page.
+    assert page.locator("#view-nav a").all_inner_texts() == ["工作台", "我的网格", "现场办理"]
+    assert page.get_attribute("#view-nav a[data-view='field']", "href") == "/app/field"
     row = page.locator(f"#overdue-list tr[data-case-row='{case_id}']")
     row.wait_for()
     assert row.get_attribute("data-kind") == "overdue"

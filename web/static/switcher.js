@@ -8,12 +8,15 @@ const TABS = {
           ["workbench", "./workbench.js"], ["planner", "./planner.js"]],
   district_planner: [["planner", "./planner.js"], ["dashboard", "./dashboard.js"]],
   facility_planner: [["facility", "./facility.js"], ["dashboard", "./dashboard.js"]],
-  grid_leader: [["workbench", "./workbench.js"], ["grids", "./worker.js"]],
+  grid_leader: [["workbench", "./workbench.js"], ["grids", "./worker.js"], ["field", "/app/field"]],
   viewer: [["dashboard", "./dashboard.js"], ["browse", "./planner.js"]],
 };
 
+// A path of its own ("/app/field") is another page: a link, never a view of this one.
+const isPage = (path) => path.startsWith("/");
+
 export function currentView(role) {
-  const tabs = TABS[role] || [];
+  const tabs = (TABS[role] || []).filter(([, path]) => !isPage(path));
   const wanted = new URLSearchParams(location.search).get("view");
   return (tabs.find(([name]) => name === wanted) || tabs[0] || [null])[0];
 }
@@ -26,9 +29,9 @@ function installNav(role, current) {
   nav.className = "view-nav";
   nav.setAttribute("aria-label", t("nav.label"));
   nav.dataset.i18nLabel = "nav.label";
-  for (const [name] of tabs) {
+  for (const [name, path] of tabs) {
     const a = document.createElement("a");
-    a.href = `/app/?view=${name}`;
+    a.href = isPage(path) ? path : `/app/?view=${name}`;
     a.dataset.i18n = `nav.${name}`;
     a.dataset.view = name;
     a.textContent = t(`nav.${name}`);

@@ -104,6 +104,7 @@ addText({
   "nav.label": ["页面", "Views"],
   "nav.workbench": ["工作台", "Workbench"],
   "nav.grids": ["我的网格", "My grids"],
+  "nav.field": ["现场办理", "Field app"],
   "nav.dashboard": ["区情看板", "District dashboard"],
   "nav.users": ["用户管理", "Users"],
   "nav.audit": ["审计日志", "Audit log"],
