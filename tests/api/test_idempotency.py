@@ -161,3 +161,26 @@ def test_a_photo_sent_again_with_a_new_multipart_boundary_is_the_same_request(cl
     photos = api_session.execute(text("SELECT count(*) FROM incident_photo WHERE incident_id = :i"),
                                  {"i": case["id"]}).scalar_one()
     assert photos == 1
+
+
+def test_a_key_held_by_a_running_request_is_refused_until_it_is_answered_or_stale(api_engine, world: dict) -> None:
+    from gis.services import idempotency as store
+
+    user, key, digest = world["users"]["worker_a"], str(uuid.uuid4()), b"\x01" * 32
+    claim = dict(user_id=user, key=key, method="POST", path="/visits", request_hash=digest)
+    assert store.claim_key(api_engine, **claim).outcome == "new"
+    assert store.claim_key(api_engine, **claim).outcome == "in_progress"  # the first is still running
+    assert store.claim_key(api_engine, **{**claim, "request_hash": b"\x02" * 32}).outcome == "mismatch"
+    # A process that died holding the key: after STALE_AFTER a retry runs the request.
+    with api_engine.begin() as conn:
+        conn.execute(text("UPDATE idempotency_key SET created_at = now() - interval '1 hour' "
+                          "WHERE user_id = :u AND key = :k"), {"u": user, "k": key})
+    assert store.claim_key(api_engine, **claim).outcome == "new"
+    store.store_response(api_engine, user_id=user, key=key,
+                         response=store.StoredResponse(201, [("content-type", "application/json")], b'{"id": 7}'))
+    replay = store.claim_key(api_engine, **claim)
+    assert replay.outcome == "replay" and replay.response == store.StoredResponse(
+        201, [("content-type", "application/json")], b'{"id": 7}')
+    # A failed request gives its key back; an answered one keeps it.
+    store.release_key(api_engine, user_id=user, key=key)
+    assert store.claim_key(api_engine, **claim).outcome == "replay"

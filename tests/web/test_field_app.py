@@ -377,3 +377,21 @@ def test_a_step_on_a_case_changed_meanwhile_is_shown_as_a_conflict_and_resolved(
                                i=prepared["id"])]
     assert steps == ["report", "register", "dispatch", "accept", "return"]
     assert one(db, "SELECT status FROM incident WHERE id = :i", i=prepared["id"]) == "returned"
+
+
+def test_the_app_is_installable_from_local_files(server: str) -> None:
+    import httpx
+
+    manifest = httpx.get(f"{server}/app/manifest.webmanifest")
+    assert manifest.status_code == 200 and manifest.headers["content-type"].startswith("application/manifest+json")
+    body = manifest.json()
+    assert (body["start_url"], body["scope"], body["display"]) == ("/app/field", "/app/", "standalone")
+    for icon in body["icons"]:
+        got = httpx.get(f"{server}{icon['src']}")
+        assert got.status_code == 200 and got.headers["content-type"] == "image/png"
+    worker = httpx.get(f"{server}/app/sw.js")
+    assert worker.status_code == 200 and worker.headers["content-type"].startswith("text/javascript")
+    assert worker.headers["service-worker-allowed"] == "/app/" and worker.headers["cache-control"] == "no-cache"
+    assert "connect-src 'self'" in worker.headers["content-security-policy"]
+    page = httpx.get(f"{server}/app/field")
+    assert page.status_code == 200 and '<link rel="manifest" href="/app/manifest.webmanifest">' in page.text
