@@ -1,8 +1,9 @@
 """The community ledgers page in headless Chromium: a community's three lists, figures, the needs map, print.
 
-The demo district (a copy, see tests/web/conftest.py) gets, through the API, two needs in the
-grid leader's first grid: meals for elderly people, met by a project on a resource a few dozen metres away,
-and a parking need with no resource of its kind within a 500 m walk.
+The demo district (a copy, see tests/web/conftest.py) gets, through the API, three needs in the
+grid leader's first grid: meals for elderly people, met by a project on a resource a few dozen metres
+away, a second meals need still open beside it, and a parking need with no resource of its kind
+within a 500 m walk.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def _seed(server: str, url: str) -> dict:
     parking = _call("POST", f"{base}/needs", leader, {"kind_code": "parking", "title": "夜间停车位不足",
                                                       "building_id": rows[1].id, "affected_households": 20,
                                                       "affected_people": 20})
+    lunch = _call("POST", f"{base}/needs", leader, {"kind_code": "elderly_meals", "title": "行动不便老人助餐",
+                                                    "building_id": rows[0].id, "affected_people": 2})
     canteen = _call("POST", f"{base}/resources", leader, {
         "provider_kind": "other", "name": "社区长者食堂", "kind_codes": ["elderly_meals"], "lon": near[0],
         "lat": near[1], "available": "每日 11:00–13:00", "contact_name": "周阿姨", "contact_phone": "13500001234"})
@@ -82,7 +85,8 @@ def _seed(server: str, url: str) -> dict:
     _call("POST", f"{base}/projects/{project['id']}/actions", leader, {"action": "start"}, status=200)
     _call("POST", f"{base}/projects/{project['id']}/actions", leader,
           {"action": "finish", "outcome": "每日送餐到户", "need_outcome": "met"}, status=200)
-    return {"community": community, "meals": meals["id"], "parking": parking["id"], "project": project["id"]}
+    return {"community": community, "meals": meals["id"], "parking": parking["id"], "lunch": lunch["id"],
+            "project": project["id"]}
 
 
 def test_the_printable_lists_page_shows_a_communitys_ledgers(server: str, web_database_url: str, open_page) -> None:
@@ -107,8 +111,13 @@ def test_the_printable_lists_page_shows_a_communitys_ledgers(server: str, web_da
     project = page.locator(f"tr[data-project='{seeded['project']}']")
     assert project.locator(".status").inner_text() == "已完成" and "每日送餐到户" in project.inner_text()
     figures = {k: page.inner_text(f"#fig-{k}") for k in ("needs", "open", "met", "unserved", "hours")}
-    assert figures == {"needs": "2", "open": "1", "met": "1", "unserved": "1", "hours": "3.5"}
-    assert page.get_attribute("body", "data-needs-on-map") == "2"
+    assert figures == {"needs": "3", "open": "2", "met": "1", "unserved": "1", "hours": "3.5"}
+    # The second meals need, still open, reaches the canteen on foot; the map joins them.
+    lunch = page.locator(f"tr[data-need='{seeded['lunch']}'] .reach").inner_text()
+    assert re.fullmatch(r"社区长者食堂（\d+米）", lunch), lunch
+    assert page.get_attribute("body", "data-needs-on-map") == "3"
+    assert page.get_attribute("body", "data-resources-on-map") == "1"
+    assert page.get_attribute("body", "data-reach-lines") == "1"
     page.check("#heat-toggle")
     page.wait_for_selector("canvas.leaflet-heatmap-layer", state="attached")
     screenshot(page, "ledgers-page")

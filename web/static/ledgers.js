@@ -133,6 +133,20 @@ function drawMap() {
                    `${word("need.status.", f.properties.status)}`),
   }).addTo(map);
   if (features.length) bounds.extend(layers.needs.getBounds());
+  // Resources as blue squares; each open need joined to its nearest resource within the walk (dashed).
+  const resources = state.lists.resources.filter((r) => r.active !== false);
+  layers.resources = L.layerGroup(resources.map((r) => L.marker([r.lat, r.lon], {
+    icon: L.divIcon({ className: "resource-icon", iconSize: [10, 10] }), keyboard: false,
+  }).bindTooltip(`${r.name} · ${word("resource.provider.", r.provider_kind)}`))).addTo(map);
+  const at = Object.fromEntries(state.lists.resources.map((r) => [r.id, [r.lat, r.lon]]));
+  const lines = state.reach.items.filter((i) => i.resources.length && at[i.resources[0].resource_id])
+    .map((i) => L.polyline([[i.lat, i.lon], at[i.resources[0].resource_id]],
+                           { color: "#1f77b4", weight: 1.5, dashArray: "4 4" })
+      .bindTooltip(t("ledgers.nearest", { name: i.resources[0].name, d: Math.round(i.resources[0].distance_m) })));
+  layers.reach = L.layerGroup(lines).addTo(map);
+  for (const r of resources) bounds.extend([r.lat, r.lon]);
+  document.body.dataset.resourcesOnMap = String(resources.length);
+  document.body.dataset.reachLines = String(lines.length);
   if (L.heatLayer) {
     const points = features.map((f) => [f.geometry.coordinates[1], f.geometry.coordinates[0],
                                         Math.max(1, f.properties.affected_people || 1)]);

@@ -74,8 +74,9 @@ const words = {
   "ledgers.fig.projects_done": ["已完成项目", "Projects done"],
   "ledgers.fig.claims": ["单位/党员报到", "Units / party members reporting in"],
   "ledgers.fig.hours": ["志愿服务时长（小时）", "Volunteer hours"],
-  "ledgers.legend": ["圆点颜色表示需求状态；热力图按涉及人数加权；距离为沿道路步行距离",
-                     "Dot colour: the need's status; heat weighted by people affected; distances are walked along streets"],
+  "ledgers.legend": ["圆点颜色表示需求状态，蓝色方块为资源，虚线连到步行500米内最近的资源；热力图按涉及人数加权",
+                     "Dot colour: the need's status; blue squares: resources, a dashed line to the nearest within a "
+                     + "500 m walk; heat weighted by people affected"],
   "ledgers.col.id": ["编号", "No."],
   "ledgers.col.kind": ["类型", "Kind"],
   "ledgers.col.title": ["需求", "Need"],
