@@ -2,13 +2,15 @@
 
 Several processes share nothing in memory: jobs, the sign-in limiter, the tile cache's versions
 and tokens live in PostgreSQL (or are announced through it), so any process answers any request.
-uvicorn starts each worker process from an import string, so the settings this command resolved
-(including what ``wangge demo`` sets beyond the environment) travel to them as JSON in
-``WANGGE_SERVE_SETTINGS`` and ``app_factory`` builds each process's app from them.
+uvicorn starts each worker process from an import string, and each reads its settings from the
+environment and ``.env`` as this command did; what this command set beyond them (``wangge demo``'s
+demo mode, say) travels as JSON in ``WANGGE_SERVE_SETTINGS``, only the fields that differ, so that
+secrets read from a file are not copied into the environment.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +30,7 @@ def app_factory() -> Any:
     from api.app import create_app
     from gis.settings import Settings
 
-    resolved = Settings.model_validate_json(os.environ[SETTINGS_ENV])
+    resolved = Settings(**json.loads(os.environ.get(SETTINGS_ENV) or "{}"))
     return create_app(resolved, host=os.environ.get(HOST_ENV) or resolved.host)
 
 
@@ -56,7 +58,11 @@ def run_server(settings: Settings, *, host: str | None = None, port: int | None 
         uvicorn.run(app, **options)
         return
     check_secret(settings, host=bind_host)  # refused here once, not in every child
-    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    from gis.settings import Settings
+
+    fresh = Settings().model_dump(mode="json")
+    os.environ[SETTINGS_ENV] = json.dumps({k: v for k, v in settings.model_dump(mode="json").items()
+                                           if fresh.get(k) != v})
     os.environ[HOST_ENV] = bind_host
     announce(bind_host, bind_port, settings, workers)
     uvicorn.run("gis.cli.serve:app_factory", factory=True, workers=workers, **options)
