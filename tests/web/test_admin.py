@@ -104,6 +104,11 @@ def test_admin_creates_a_user_assigns_grids_and_filters_the_audit_log(open_page,
     assert [int(shown.nth(i).get_attribute("data-audit")) for i in range(shown.count())] == [r.id for r in expected]
     assert [shown.nth(i).locator("td").nth(2).inner_text() for i in range(3)] == ["修改", "分配网格", "新建"]
     assert all(shown.nth(i).locator("td").nth(1).inner_text() == "demo_admin" for i in range(3))
+    names = dict(_rows(web_database_url, "SELECT code, name FROM grid WHERE code = ANY(:c) AND valid_to IS NULL",
+                       c=grids))
+    assert [shown.nth(i).locator("td").nth(4).inner_text() for i in range(3)] == [
+        "修改：姓名、启用状态", f"网格：{names[grids[1]]}、{names[grids[2]]}",
+        f"网格：{names[grids[0]]}、{names[grids[1]]}；角色：网格员"]
     # By user and since a day: the admin's own entries of today (Beijing), at least the three above.
     page.fill("#audit-entity-id", "")
     page.select_option("#audit-entity", "")
@@ -120,3 +125,17 @@ def test_admin_creates_a_user_assigns_grids_and_filters_the_audit_log(open_page,
     assert set(users) == {"demo_admin"}
     assert visible_codes(page.inner_text("body")) == []
     screenshot(page, "admin-audit")
+    # English relabels the log without a reload.
+    page.click(".lang-toggle")
+    assert page.inner_text("#admin-heading") == "Audit log"
+    assert page.locator("#audit-list thead th").all_inner_texts()[:3] == ["When", "User", "Action"]
+
+
+def test_admin_pages_on_a_phone_word_every_role(open_page) -> None:
+    page = open_page({"width": 390, "height": 844})
+    sign_in(page, "demo_admin")
+    page.wait_for_selector("#user-list")
+    assert page.locator("#new-role option").count() == len(ROLES)
+    assert "—" not in page.locator("#new-role option").all_inner_texts()
+    assert visible_codes(page.inner_text("body")) == []
+    screenshot(page, "admin-users-phone")

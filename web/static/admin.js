@@ -144,8 +144,10 @@ async function createUser() {
 
 async function saveUser(id) {
   const u = state.users.find((x) => x.id === id);
-  const changes = { display_name: $("#edit-display-name").value.trim(), role: $("#edit-role").value,
-                    is_active: $("#edit-active").checked };
+  // Only what changed: the audit row then names exactly the fields the admin touched.
+  const form = { display_name: $("#edit-display-name").value.trim(), role: $("#edit-role").value,
+                 is_active: $("#edit-active").checked };
+  const changes = Object.fromEntries(Object.entries(form).filter(([key, value]) => value !== (u[key] ?? "")));
   const phone = $("#edit-phone").value.trim();
   if (phone) changes.phone = phone;
   const password = $("#edit-password").value;
@@ -199,17 +201,35 @@ function auditFilters() {
     <div><button type="submit" id="audit-apply">${t("adm.audit.filter")}</button></div></form>`;
 }
 
+// What an entry's detail says, in words: the grids assigned, the fields changed, the role given, how many read.
+function auditDetail(detail) {
+  if (!detail || typeof detail !== "object") return "";
+  const parts = [];
+  if (Array.isArray(detail.grids)) {
+    parts.push(t("adm.detail.grids", { grids: detail.grids.map((code) => (state.grids.find((g) => g.code === code)
+      || {}).name || code).join("、") || t("common.none") }));
+  }
+  if (detail.role) parts.push(t("adm.detail.role", { role: role(detail.role) }));
+  if (Array.isArray(detail.fields) && !Array.isArray(detail.ids)) {
+    parts.push(t("adm.detail.fields", { fields: detail.fields.map((f) => word(t, "adm.field.", f)).join("、") }));
+  }
+  if (Array.isArray(detail.ids)) parts.push(t("adm.detail.ids", { n: detail.ids.length }));
+  return parts.join("；");
+}
+
 function auditTable() {
   if (!state.audit.length) return `<p id="audit-none">${t("adm.audit.none")}</p>`;
   return `<table class="list" id="audit-list"><caption>${t("adm.audit")}</caption><thead><tr>
     <th scope="col">${t("adm.col.at")}</th><th scope="col">${t("adm.audit.user")}</th>
     <th scope="col">${t("adm.col.action")}</th><th scope="col">${t("adm.col.entity")}</th>
-    <th scope="col">${t("adm.col.reason")}</th><th scope="col">${t("adm.col.ip")}</th></tr></thead>
+    <th scope="col">${t("adm.col.detail")}</th><th scope="col">${t("adm.col.reason")}</th>
+    <th scope="col">${t("adm.col.ip")}</th></tr></thead>
     <tbody>${state.audit.map((r) => `<tr data-audit="${r.id}" data-entity="${esc(r.entity)}"><td>${
       esc(formatTime(r.at, { seconds: true }))}</td><td>${esc(r.username || "—")}</td>
       <td>${esc(word(t, "adm.audit.action.", r.action))}</td>
       <td>${esc(word(t, "adm.audit.entity.", r.entity))}${r.entity_id ? ` ${esc(r.entity_id)}` : ""}</td>
-      <td>${esc(r.reason || "")}</td><td>${esc(r.client_ip || "")}</td></tr>`).join("")}</tbody></table>
+      <td>${esc(auditDetail(r.detail))}</td><td>${esc(r.reason || "")}</td><td>${esc(r.client_ip || "")}</td></tr>`)
+      .join("")}</tbody></table>
     ${state.auditMore ? `<button type="button" class="secondary" id="audit-more">${t("adm.audit.more")}</button>` : ""}`;
 }
 
