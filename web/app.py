@@ -55,7 +55,7 @@ def app_config(settings: Settings) -> dict[str, Any]:
         basemap = {"url": settings.basemap_url, "crs": settings.basemap_crs,
                    "attribution": settings.basemap_attribution}
     categories = [{"code": c.code, "class": c.category_class, "category": c.category, "category_en": c.category_en,
-                   "subcategory": c.subcategory, "subcategory_en": c.subcategory_en}
+                   "subcategory": c.subcategory, "subcategory_en": c.subcategory_en, "quick_fix": c.quick_fix}
                   for c in case_service.incident_categories(settings)]
     return {
         "version": __version__,

@@ -395,3 +395,24 @@ def test_the_app_is_installable_from_local_files(server: str) -> None:
     assert "connect-src 'self'" in worker.headers["content-security-policy"]
     page = httpx.get(f"{server}/app/field")
     assert page.status_code == 200 and '<link rel="manifest" href="/app/manifest.webmanifest">' in page.text
+
+
+def test_a_quick_fix_is_reported_with_its_before_and_after_photos(open_page, db) -> None:
+    _grid, lon, lat = grid_point(db, "demo_worker")
+    page = open_page(PHONE)
+    field(page, "demo_worker", lon, lat)
+    description = f"随手清理 {uuid.uuid4().hex[:8]}"
+    page.click("#tab-report")
+    page.click("#report-here")
+    page.wait_for_selector("#report-where[data-picked='1']")
+    page.select_option("#report-category", "E0101")  # 暴露垃圾: the city's table allows 随手办
+    page.fill("#report-description", description)
+    page.set_input_files("#report-photo", photo("gray"))
+    page.check("#report-quick-fix")
+    page.set_input_files("#report-photo-after", photo("white"))
+    page.click("#report-submit")
+    wait_sent(page, 1)  # one record: the photos travel inside the report
+    case_id, quick, status = sql(db, "SELECT id, quick_fix, status FROM incident WHERE description = :d", d=description)[0]
+    assert quick is True and status in ("quick_fixed", "closed")
+    kinds = sorted(r[0] for r in sql(db, "SELECT kind FROM incident_photo WHERE incident_id = :i", i=case_id))
+    assert kinds == ["after", "before"]

@@ -270,6 +270,13 @@ async function shrink(file) {
   }
 }
 
+async function base64(blob) {
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
 async function queuePhoto(incident, file, dependsOn, label) {
   const blob = await shrink(file);
   const filename = blob === file ? (file.name || "photo.jpg") : "photo.jpg";
@@ -326,8 +333,21 @@ export const report = {
       <label class="small"><input type="checkbox" id="report-urgent"> ${t("field.report.urgent")}</label>
       <label for="report-photo">${t("field.report.photo")}</label>
       <input id="report-photo" type="file" accept="image/*" capture="environment">
+      <label class="small"><input type="checkbox" id="report-quick-fix"> ${t("field.report.quick_fix")}</label>
+      <div id="report-after" hidden><label for="report-photo-after">${t("field.report.photo_after")}</label>
+        <input id="report-photo-after" type="file" accept="image/*" capture="environment"></div>
       <p class="error small" id="report-error" role="alert"></p>
       <button type="submit" id="report-submit">${t("field.report.submit")}</button></form>`;
+    const quick = () => {
+      const code = $("#report-category").value;
+      const allowed = Boolean((cats.find((c) => c.code === code) || {}).quick_fix);
+      $("#report-quick-fix").disabled = !allowed;
+      if (!allowed) $("#report-quick-fix").checked = false;
+      $("#report-after").hidden = !$("#report-quick-fix").checked;
+    };
+    $("#report-category").addEventListener("change", quick);
+    $("#report-quick-fix").addEventListener("change", quick);
+    quick();
     $("#report-here").addEventListener("click", async () => {
       try {
         const pos = await ctx.locate();
@@ -346,10 +366,21 @@ export const report = {
       if (description) body.description = description;
       if (ctx.position) body.position = [ctx.position.lon, ctx.position.lat];
       const file = $("#report-photo").files[0];
+      if ($("#report-quick-fix").checked) {
+        // 随手办: fixed on the spot, the before and after photos go inside the report (one record, one key).
+        const after = $("#report-photo-after").files[0];
+        if (!file || !after) {
+          $("#report-error").textContent = t("field.report.quick_fix_photos");
+          return;
+        }
+        body.quick_fix = true;
+        body.photos = [{ kind: "before", content_base64: await base64(await shrink(file)) },
+                       { kind: "after", content_base64: await base64(await shrink(after)) }];
+      }
       $("#report-submit").disabled = true;
       const record = await outbox.enqueue({ kind: "incident", path: "/incidents", json: body,
                                             label: categoryName(ctx, body.category_code), meta: {} });
-      if (file) await queuePhoto(null, file, record.id, categoryName(ctx, body.category_code));
+      if (file && !body.quick_fix) await queuePhoto(null, file, record.id, categoryName(ctx, body.category_code));
       say(t("field.report.queued"));
       picked = null;
       if (pickMarker) { ctx.map.wangge.remove("report_point"); pickMarker = null; }
