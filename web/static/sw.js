@@ -86,8 +86,17 @@ self.addEventListener("fetch", (event) => {
              || path === "/app/manifest.webmanifest" || path === "/app/login") {
     event.respondWith(networkFirst(request, SHELL, url.pathname).catch(() => offlineAnswer(url)));
   } else if (path.startsWith("/tiles/")) {
-    event.respondWith(networkFirst(request, TILES, url.href).catch(() => new Response(null, { status: 204 })));
+    event.respondWith(fromField(event).then((field) => (field
+      ? networkFirst(request, TILES, url.href).catch(() => new Response(null, { status: 204 })) : fetch(request))));
   } else if (DATA_PATHS.some((re) => re.test(path))) {
-    event.respondWith(networkFirst(request, DATA, url.href).catch(() => offlineAnswer(url)));
+    event.respondWith(fromField(event).then((field) => (field
+      ? networkFirst(request, DATA, url.href).catch(() => offlineAnswer(url)) : fetch(request))));
   }
 });
+
+// Data and tiles are kept for the field app only: the other pages under /app/ (planner, workbench) read
+// through the worker as if it were not there, so nothing they show is left in the browser.
+async function fromField(event) {
+  const client = event.clientId ? await self.clients.get(event.clientId) : null;
+  return Boolean(client && new URL(client.url).pathname.startsWith("/app/field"));
+}
