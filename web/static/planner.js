@@ -600,7 +600,9 @@ function infeasibleText(item) {
   const names = item.neighbours || [];
   const where = names.length ? t("infeasible.where", { names: names.join("、") }) : t("infeasible.where_unnamed");
   const vars = { where, n: num(item.households), min: bounds.min, max: bounds.max };
-  const key = `infeasible.${item.reason}`;
+  // An exact search either proved no connected split exists or ran out of room: say which.
+  const key = item.reason === "no_contiguous_split" && !item.proven ? "infeasible.no_contiguous_split_unproven"
+    : `infeasible.${item.reason}`;
   const text = t(key) === key ? t("infeasible.other", vars) : t(key, vars);
   const opts = {
     building_too_large: [t("infeasible.opt.allow_one", vars), t("infeasible.opt.record")],

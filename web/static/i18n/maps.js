@@ -137,6 +137,7 @@ addText({
   "infeasible.building_too_large": ["{where}：一栋楼有 {n} 户，超过每个网格最多 {max} 户", "{where}: one building has {n} households, more than the {max} a grid may hold"],
   "infeasible.below_minimum": ["{where}：共 {n} 户，不足每个网格最少 {min} 户", "{where}: {n} households, fewer than the {min} a grid needs"],
   "infeasible.between_bounds": ["{where}：共 {n} 户，一个网格超过 {max} 户，分成两个又都少于 {min} 户", "{where}: {n} households; one grid is over {max}, two are each under {min}"],
+  "infeasible.no_contiguous_split_unproven": ["{where}：共 {n} 户，未能找到每个 {min}–{max} 户的相连网格分法（未证明不存在）", "{where}: {n} households that could not be grouped into connected grids of {min}–{max} (not proven impossible)"],
   "infeasible.no_contiguous_split": ["{where}：共 {n} 户，楼栋无法组成每个 {min}–{max} 户的相连网格", "{where}: {n} households that cannot be grouped into connected grids of {min}–{max}"],
   "infeasible.other": ["{where}：共 {n} 户，无法满足户数范围", "{where}: {n} households that no grid in range fits"],
   "infeasible.where": ["{names} 围合的区域", "the area bounded by {names}"],
