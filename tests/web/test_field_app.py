@@ -162,6 +162,11 @@ def test_a_household_visit(open_page, db) -> None:
     grid, lon, lat = grid_point(db, "demo_worker")
     page = open_page(PHONE)
     field(page, "demo_worker", lon, lat)
+    # Locate me: the map centres on the worker's position, drawn with its accuracy.
+    page.click("#locate-me")
+    page.wait_for_selector("body[data-located='1']", state="attached")
+    assert "精度约 5 米" in page.inner_text("#message")
+    assert page.locator("#map input[data-layer='my_position']").count() == 1  # and in the layer switcher
     page.click("#tab-visit")
     page.wait_for_selector("#visit-form")
     household = page.eval_on_selector("#visit-household", "s => s.options.length > 1 ? s.options[1].value : ''")
