@@ -11,6 +11,7 @@ secrets read from a file are not copied into the environment.
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,7 @@ def run_server(settings: Settings, *, host: str | None = None, port: int | None 
         uvicorn.run(app, **options)
         return
     check_secret(settings, host=bind_host)  # refused here once, not in every child
+    settings = share_pool(settings, workers)
     from gis.settings import Settings
 
     fresh = Settings().model_dump(mode="json")
@@ -66,6 +68,22 @@ def run_server(settings: Settings, *, host: str | None = None, port: int | None 
     os.environ[HOST_ENV] = bind_host
     announce(bind_host, bind_port, settings, workers)
     uvicorn.run("gis.cli.serve:app_factory", factory=True, workers=workers, **options)
+
+
+def share_pool(settings: Settings, workers: int) -> Settings:
+    """Settings whose default connection pool is split among ``workers`` processes (a pool set explicitly stays).
+
+    Each process admits as many requests at once as its pool holds (api.ratelimit.ConcurrencyLimit);
+    N processes with one process's pool would put N times the queries on the same database and
+    cores, and N × 40 connections run into PostgreSQL's max_connections (100–200) at a handful of
+    processes. Split, the whole server holds what one process did.
+    """
+    changes = {}
+    for name in ("db_pool_size", "db_max_overflow"):
+        if name not in settings.model_fields_set:
+            default = type(settings).model_fields[name].default
+            changes[name] = max(2 if name == "db_pool_size" else 0, math.ceil(default / workers))
+    return settings.model_copy(update=changes) if changes else settings
 
 
 def announce(host: str, port: int, settings: Settings, workers: int) -> None:
