@@ -372,7 +372,8 @@ def test_a_step_on_a_case_changed_meanwhile_is_shown_as_a_conflict_and_resolved(
     page.click("#tab-outbox")
     page.context.set_offline(False)
     page.wait_for_selector(".outbox-row[data-state='conflict']", timeout=60_000)
-    assert "冲突" in page.inner_text(".outbox-row[data-state='conflict']")
+    shown = page.inner_text(".outbox-row[data-state='conflict']")
+    assert "冲突" in shown and "事件已被他人更新" in shown and "someone else" not in shown  # Chinese only
     assert one(db, "SELECT status FROM incident WHERE id = :i", i=prepared["id"]) == "handling"
     screenshot(page, "field-conflict")
     # Resolved by the worker: the step again, on the case as it is now.

@@ -4,7 +4,7 @@
 // in order when the network returns. Tabs: cases (the list, one case with every step the user may take now),
 // report, household visit, patrol recording, and the outbox with its conflicts.
 import { api, clearToken, getToken } from "../api.js";
-import { installToggle, t } from "../i18n.js";
+import { installToggle, lang, t } from "../i18n.js";
 import "../i18n/cases.js";
 import "../i18n/field.js";
 import { addOverlay, createMap, toMap } from "../map.js";
@@ -26,7 +26,12 @@ export function errorText(error) {
   const code = (body && (body.error || body.code)) || (status === 409 ? "conflict" : null);
   const known = code && t(`field.error.${code}`) !== `field.error.${code}`;
   const what = known ? t(`field.error.${code}`) : t("field.error.other");
-  const msg = (body && body.message) || error.message || "";
+  let msg = (body && body.message) || error.message || "";
+  // One language at a time: a message the server gives in both ("中文 · English") is cut to the page's half;
+  // an English-only message is left out of the Chinese page when the code already says what happened.
+  const halves = msg.split(" · ");
+  if (halves.length === 2) msg = lang() === "en" ? halves[1] : halves[0];
+  else if (lang() !== "en" && known) msg = "";
   return msg && code !== "offline" ? t("field.error.detail", { what, msg }) : what;
 }
 ctx.errorText = errorText;
