@@ -311,6 +311,7 @@ def test_a_shift_offline_then_online_sends_each_record_exactly_once(open_page, d
     page.click("#patrol-stop")
     page.wait_for_selector("body[data-outbox='6']", state="attached")
     page.click("#tab-outbox")
+    page.wait_for_selector("#outbox-list .outbox-row:nth-child(6)")
     assert page.locator("#outbox-list .outbox-row").count() == 6
     screenshot(page, "field-outbox-offline")
     # Nothing has reached the server.
