@@ -123,3 +123,14 @@ def test_two_server_processes_each_answer_health_and_the_same_job(server, tokens
     assert len(statuses) == 2 and all("done" in seen for seen in statuses.values()), statuses
     code, done, _ = ask(port, f"/jobs/{job['id']}", headers=headers)
     assert done["status"] == "done" and done["links"] == [f"/coverage/runs/{done['result']['run_id']}"]
+
+
+def test_serve_splits_the_default_pool_among_its_processes_and_keeps_an_explicit_one() -> None:
+    from gis.cli.serve import share_pool
+    from gis.settings import Settings
+
+    split = share_pool(Settings(database_url=None), 2)
+    assert (split.db_pool_size, split.db_max_overflow) == (5, 15)  # one process's 10 + 30, halved
+    kept = share_pool(Settings(database_url=None, db_pool_size=6, db_max_overflow=0), 2)
+    assert (kept.db_pool_size, kept.db_max_overflow) == (6, 0)
+    assert share_pool(Settings(database_url=None), 64).db_pool_size == 2  # never below two connections
