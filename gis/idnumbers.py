@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -109,6 +110,32 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(b"wangge-id-key-id:" + key).hexdigest()[:8]
 
 
+def seal(key: bytes, *, key_label: str, prefix: str, plaintext: bytes, aad: bytes) -> str:
+    """``<prefix>.<key_label>.<nonce+ciphertext>`` (AES-GCM, a fresh random nonce each time): how every
+    sensitive field is kept at rest, the key named so that rotation knows which one to open it with."""
+    nonce = secrets.token_bytes(12)
+    body = base64.urlsafe_b64encode(nonce + AESGCM(key).encrypt(nonce, plaintext, aad)).decode("ascii").rstrip("=")
+    return f"{prefix}.{key_label}.{body}"
+
+
+def unseal(keys: IdKeys, token: str, *, prefix: str, aad: bytes, what: str,
+           derive: Callable[[bytes], bytes] = lambda key: key) -> bytes:
+    """What :func:`seal` sealed under the current key or a previous one (``derive`` turns an ID key into
+    the field's own key); SetupError when no key held here sealed it, InvalidInput when damaged."""
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != prefix:
+        raise InvalidInput(f"not {what} (expected {prefix}.<key id>.<data>)")
+    key = {key_id(k): k for k in (keys.current, *keys.previous)}.get(parts[1])
+    if key is None:
+        raise SetupError(f"{what} was sealed with ID key {parts[1]}, which is neither WANGGE_ID_KEY "
+                         f"({keys.current_id}) nor in WANGGE_ID_KEYS_PREVIOUS")
+    data = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+    try:
+        return AESGCM(derive(key)).decrypt(data[:12], data[12:], aad)
+    except InvalidTag:
+        raise InvalidInput(f"{what} under key {parts[1]} fails its integrity check") from None
+
+
 def _derive(key: bytes, info: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
 
@@ -136,26 +163,12 @@ class IdKeys:
 
     def encrypt(self, id_number: str) -> str:
         """``wg1.<key id>.<nonce+ciphertext>``: a fresh random nonce each time, so equal numbers differ."""
-        nonce = secrets.token_bytes(12)
-        sealed = AESGCM(self.current).encrypt(nonce, id_number.encode("ascii"), _AAD)
-        body = base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
-        return f"{TOKEN_PREFIX}.{self.current_id}.{body}"
+        return seal(self.current, key_label=self.current_id, prefix=TOKEN_PREFIX, plaintext=id_number.encode("ascii"),
+                    aad=_AAD)
 
     def decrypt(self, token: str) -> str:
         """The ID number in ``token``; SetupError when no key held here made it, InvalidInput when damaged."""
-        parts = token.split(".")
-        if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
-            raise InvalidInput("not an encrypted ID number (expected wg1.<key id>.<data>)")
-        by_id = {key_id(k): k for k in (self.current, *self.previous)}
-        key = by_id.get(parts[1])
-        if key is None:
-            raise SetupError(f"an ID number was encrypted with key {parts[1]}, which is neither WANGGE_ID_KEY "
-                             f"({self.current_id}) nor in WANGGE_ID_KEYS_PREVIOUS")
-        data = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
-        try:
-            return AESGCM(key).decrypt(data[:12], data[12:], _AAD).decode("ascii")
-        except InvalidTag:
-            raise InvalidInput(f"an encrypted ID number under key {parts[1]} fails its integrity check") from None
+        return unseal(self, token, prefix=TOKEN_PREFIX, aad=_AAD, what="an encrypted ID number").decode("ascii")
 
     def lookup_hash(self, id_number: str) -> str:
         """HMAC-SHA256 of the normalised number (hex): equal numbers, equal hashes; useless without the key."""

@@ -19,21 +19,17 @@ Asia/Shanghai, a sealed text); no library holds the practice of a grid worker's 
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import re
-import secrets
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from gis.errors import InvalidInput, SetupError
-from gis.idnumbers import IdKeys, key_id
+from gis.errors import InvalidInput
+from gis.idnumbers import IdKeys, seal, unseal
 
 PURPOSES = ("routine", "care", "info_check", "case_follow_up", "other")
 OTHER = "other"
@@ -217,26 +213,13 @@ def _findings_key(id_key: bytes) -> bytes:
 
 def seal_findings(keys: IdKeys, findings: str) -> str:
     """``wv1.<ID key id>.<nonce+ciphertext>`` of a visit's findings (a fresh nonce each time)."""
-    nonce = secrets.token_bytes(12)
-    sealed = AESGCM(_findings_key(keys.current)).encrypt(nonce, findings.encode("utf-8"), _FINDINGS_AAD)
-    body = base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
-    return f"{FINDINGS_PREFIX}.{keys.current_id}.{body}"
+    return seal(_findings_key(keys.current), key_label=keys.current_id, prefix=FINDINGS_PREFIX,
+                plaintext=findings.encode("utf-8"), aad=_FINDINGS_AAD)
 
 
 def open_findings(keys: IdKeys, token: str | None) -> str | None:
     """The findings sealed in ``token``; SetupError when no key held here sealed them."""
     if token is None:
         return None
-    parts = token.split(".")
-    if len(parts) != 3 or parts[0] != FINDINGS_PREFIX:
-        raise InvalidInput("not sealed visit findings (expected wv1.<key id>.<data>)")
-    by_id = {key_id(k): k for k in (keys.current, *keys.previous)}
-    key = by_id.get(parts[1])
-    if key is None:
-        raise SetupError(f"visit findings were sealed with ID key {parts[1]}, which is neither WANGGE_ID_KEY "
-                         f"({keys.current_id}) nor in WANGGE_ID_KEYS_PREVIOUS")
-    data = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
-    try:
-        return AESGCM(_findings_key(key)).decrypt(data[:12], data[12:], _FINDINGS_AAD).decode("utf-8")
-    except InvalidTag:
-        raise InvalidInput(f"visit findings under key {parts[1]} fail their integrity check") from None
+    return unseal(keys, token, prefix=FINDINGS_PREFIX, aad=_FINDINGS_AAD, what="visit findings",
+                  derive=_findings_key).decode("utf-8")
