@@ -58,8 +58,8 @@ def unit_of(session: Session, principal: Principal) -> int | None:
     unit = session.execute(text("SELECT org_unit_id FROM unit_contact WHERE user_id = :u"),
                            {"u": principal.user_id}).scalar()
     if unit is None:
-        raise PermissionDenied(f"{principal.username} 未关联任何驻区单位 · {principal.username} is a unit contact "
-                               "linked to no unit yet: an administrator links them (wangge ledgers link-unit)")
+        raise PermissionDenied(f"{principal.username} is a unit contact linked to no unit yet: an administrator "
+                               "links them (wangge ledgers link-unit)", details={"reason": "unit_not_linked"})
     return int(unit)
 
 

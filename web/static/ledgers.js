@@ -238,4 +238,13 @@ async function init() {
   await load(select.value);
 }
 
-if (document.body.dataset.page === "ledgers") init().catch((exc) => say(exc.message, true));
+// A failure is worded from its code where the page knows it; the page is ready either way.
+function failed(exc) {
+  const reason = exc && exc.body && exc.body.details && exc.body.details.reason;
+  const key = `ledgers.error.${reason}`;
+  say(reason && t(key) !== key ? t(key) : exc.message, true);
+}
+
+if (document.body.dataset.page === "ledgers") {
+  init().catch(failed).finally(() => { document.body.dataset.ready = "1"; });
+}

@@ -12,6 +12,10 @@ const VIEWS = {
   grid_worker: "./worker.js",
   viewer: "./switcher.js",  // the views in switcher.js TABS (?view=)
   unit_contact: "./ledgers.js",  // a resident unit's user: the community ledgers page (issue 22)
+  supervisor: "./field_page.js",  // case lists with the steps each may take (issue 18)
+  department_staff: "./field_page.js",
+  street_officer: "./field_page.js",
+  community_officer: "./field_page.js",
 };
 // What each view most often reads personal records for: the reason offered when it first asks.
 const REASON_DEFAULTS = {

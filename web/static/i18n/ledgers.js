@@ -66,6 +66,8 @@ const words = {
                      "Needs count households and people, never names; phones are masked and every read is audited."],
   "ledgers.none": ["暂无", "None yet"],
   "ledgers.no_community": ["没有可查看的社区", "No community to show"],
+  "ledgers.error.unit_not_linked": ["您的账号尚未关联驻区单位，请联系系统管理员关联后再查看清单",
+                                    "Your account is not linked to a unit yet: ask an administrator to link it"],
   "ledgers.fig.needs": ["需求", "Needs"],
   "ledgers.fig.open": ["待办需求", "Open needs"],
   "ledgers.fig.met": ["已满足需求", "Needs met"],
