@@ -54,3 +54,16 @@ def test_the_field_app_has_no_emoji() -> None:
              STATIC / "manifest.webmanifest", *sorted((STATIC / "field").glob("*.js"))]
     found = {f.name: _EMOJI.findall(f.read_text(encoding="utf-8")) for f in files}
     assert {name: chars for name, chars in found.items() if chars} == {}
+
+
+def test_every_refusal_reason_of_a_case_step_has_words() -> None:
+    # The reasons the case core and service put in details.reason, read from their source.
+    repo = STATIC.parents[1]
+    sources = "".join((repo / path).read_text(encoding="utf-8") for path in
+                      ("gis/cases/routing.py", "gis/cases/workflow.py", "gis/services/cases.py"))
+    reasons = (set(re.findall(r'"reason": "([a-z_]+)"', sources))
+               | set(re.findall(r'_refuse\(action, "([a-z_]+)"', sources)))
+    words = (STATIC / "i18n" / "field.js").read_text(encoding="utf-8")
+    assert len(reasons) >= 10
+    missing = sorted(r for r in reasons if f'"field.reason.{r}"' not in words)
+    assert missing == []

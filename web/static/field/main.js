@@ -24,8 +24,11 @@ export function errorText(error) {
   const status = error.status;
   const body = error.body || error;
   const code = (body && (body.error || body.code)) || (status === 409 ? "conflict" : null);
-  const known = code && t(`field.error.${code}`) !== `field.error.${code}`;
-  const what = known ? t(`field.error.${code}`) : t("field.error.other");
+  // The refusal's own reason (who may take this step, and why not now) says more than its kind.
+  const reason = body && body.details && body.details.reason;
+  const reasoned = reason && t(`field.reason.${reason}`) !== `field.reason.${reason}`;
+  const known = reasoned || (code && t(`field.error.${code}`) !== `field.error.${code}`);
+  const what = reasoned ? t(`field.reason.${reason}`) : known ? t(`field.error.${code}`) : t("field.error.other");
   let msg = (body && body.message) || error.message || "";
   // One language at a time: a message the server gives in both ("中文 · English") is cut to the page's half;
   // an English-only message is left out of the Chinese page when the code already says what happened.

@@ -183,6 +183,20 @@ const entries = {
   "field.error.payload_too_large": ["文件过大", "The file is too large"],
   "field.error.other": ["操作失败", "It did not work"],
   "field.error.detail": ["{what}（{msg}）", "{what} ({msg})"],
+  // Why a case step was refused (details.reason of the API's answer; gis/cases/routing.py, workflow.py).
+  "field.reason.verifier_is_handler": ["处置人不能核查自己处置的事件", "Whoever handled a case may not verify it"],
+  "field.reason.not_offered": ["事件未移交到您所在的层级或部门", "The case is not offered to your level or department"],
+  "field.reason.not_holder": ["事件由其他层级或部门承办", "Another level or department holds the case"],
+  "field.reason.not_handler": ["事件由他人处置", "Someone else handles the case"],
+  "field.reason.not_runner": ["此步骤不由您的角色办理", "Your role does not take this step at this level"],
+  "field.reason.not_summoned": ["您的部门未被吹哨，无需报到", "Your department was not summoned on this case"],
+  "field.reason.not_late": ["事件未超时，不能催办或督办", "The case is not late: it cannot be urged or supervised"],
+  "field.reason.not_above": ["催办、督办须由上一级办理", "Urging and supervision come from the level above"],
+  "field.reason.not_at_grid": ["事件已移交出网格，网格内不能办理此步骤", "The case has left the grid: this step is not taken there"],
+  "field.reason.no_level_above": ["已是最高层级，不能再移交", "There is no level above to hand the case to"],
+  "field.reason.no_department": ["此类事件没有承办部门", "No department handles this category"],
+  "field.reason.quick_fix_not_allowed": ["此类事件不能随手办", "This category cannot be fixed on the spot"],
+  "field.reason.quick_fix_photos_missing": ["随手办需要处置前后的照片", "A fix on the spot needs a before and an after photo"],
 };
 for (const [code, pair] of Object.entries(PURPOSE_WORDS)) entries[`visit.purpose.${code}`] = pair;
 for (const [code, pair] of Object.entries(TAG_WORDS)) entries[`tag.${code}`] = pair;
