@@ -1,55 +1,12 @@
 // Words of the leader's workbench, the district dashboard and the admin pages (zh, en).
 // The API sends codes (case statuses and actions, roles, audit actions and entities); these pages word them here.
 import { addText } from "../i18n.js";
-import "./cases.js"; // the field app's case words (case.status.*, case.action.*), preferred where they exist
+import "./cases.js"; // the case words (case.status.*, case.action.*)
 
-// Case statuses and actions as the workbench and dashboard show them (gis/cases/workflow.py STATUSES, ACTIONS,
-// plus the department acts of issue 18). Kept under wb.* so that these pages do not depend on the field app's table.
-export const STATUS_WORDS = {
-  reported: ["已上报", "Reported"],
-  registered: ["已立案", "Registered"],
-  rejected: ["不予立案", "Rejected"],
-  dispatched: ["已派遣", "Dispatched"],
-  handling: ["处置中", "Being handled"],
-  feedback: ["已反馈", "Handled, awaiting verification"],
-  verification: ["已核查", "Verified"],
-  closed: ["已结案", "Closed"],
-  evaluated: ["已评价", "Evaluated"],
-  returned: ["已退回", "Returned"],
-  extension_requested: ["延期申请中", "Extension requested"],
-  extended: ["延期中", "Extended"],
-  parked: ["挂账", "Parked"],
-  escalated: ["已吹哨", "Escalated"],
-  referred: ["已移交待认领", "Referred, awaiting a department"],
-  quick_fixed: ["随手办待核查", "Fixed on the spot, awaiting verification"],
-};
-export const ACTION_WORDS = {
-  report: ["上报", "Report"],
-  register: ["立案", "Register"],
-  reject: ["不予立案", "Reject"],
-  dispatch: ["派遣", "Dispatch"],
-  accept: ["接单处置", "Accept"],
-  return: ["退回", "Return"],
-  request_extension: ["申请延期", "Request extension"],
-  approve_extension: ["批准延期", "Approve extension"],
-  deny_extension: ["驳回延期", "Deny extension"],
-  resume: ["恢复处置", "Resume"],
-  park: ["挂账", "Park"],
-  unpark: ["解除挂账", "Unpark"],
-  escalate: ["吹哨", "Escalate"],
-  report_in: ["报到", "Report in"],
-  hand_over: ["移交", "Hand over"],
-  feedback: ["处置反馈", "Feed back"],
-  verify: ["核查", "Verify"],
-  reopen: ["返工", "Rework"],
-  close: ["结案", "Close"],
-  evaluate: ["评价", "Evaluate"],
-  urge: ["催办", "Urge"],
-  supervise: ["督办", "Supervise"],
-  summon: ["吹哨", "Summon departments"],
-  claim: ["认领", "Claim"],
-  quick_fix: ["随手办", "Quick fix"],
-};
+// Case statuses and actions: one table for the whole app, the field app's (i18n/cases.js), which a test checks
+// against gis/cases/workflow.py. Re-exported for the pages that list the actions they know.
+export { ACTION_WORDS, STATUS_WORDS } from "./cases.js";
+
 const STAGE_WORDS = {
   register: ["立案", "registration"],
   dispatch: ["派遣", "dispatch"],
@@ -94,8 +51,6 @@ function prefixed(prefix, table) {
 }
 
 addText({
-  ...prefixed("wb.status.", STATUS_WORDS),
-  ...prefixed("wb.action.", ACTION_WORDS),
   ...prefixed("wb.stage.", STAGE_WORDS),
   ...prefixed("role.", ROLE_WORDS),
   ...prefixed("adm.audit.action.", AUDIT_ACTIONS),
@@ -296,7 +251,7 @@ addText({
 });
 
 // A code the API sent, in words: the table's entry, else "Other" (never the bare code in running text).
-// One wording of a case status or action across the app: the field app's where it has one, ours otherwise.
+// Case statuses and actions are worded from the one case table (wb.status.x reads case.status.x).
 const SHARED = { "wb.status.": "case.status.", "wb.action.": "case.action." };
 
 export function word(t, prefix, code) {
