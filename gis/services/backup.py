@@ -48,8 +48,9 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DUMP = "database.pgdump"
 # Tables that say nothing about whether a database holds a deployment's data: what every migrated
-# database is seeded with (schema revision, roles, facility catalogue) and the tile-cache counters.
-BOOKKEEPING = frozenset({"alembic_version", "role", "facility_type", "layer_version"})
+# database is seeded with (schema revision, roles, facility catalogue, the kinds of need a community
+# starts from) and the tile-cache counters.
+BOOKKEEPING = frozenset({"alembic_version", "role", "facility_type", "need_kind", "layer_version"})
 
 Progress = Callable[[str, float], None]
 

@@ -18,6 +18,7 @@ from gis.cli import app
 from gis.db.engine import make_engine
 from gis.db.setup import scratch_database
 from gis.errors import NotAuthenticated
+from gis.roles import ROLES
 from gis.services import users as user_service
 from gis.settings import Settings
 
@@ -71,8 +72,7 @@ def test_errors_are_one_line(url: str) -> None:
                           capture_output=True, text=True, env=env, cwd=REPO)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
-        "error: role 'mayor' does not exist; choose one of admin, district_planner, facility_planner, grid_leader, "
-        "grid_worker, viewer"]
+        f"error: role 'mayor' does not exist; choose one of {', '.join(ROLES)}"]
     planner = wangge(url, "add", "planner_1", "--role", "district_planner", "--grid", "320102001001001")
     assert planner.exit_code != 0
     assert "only grid leaders and workers have grids" in str(planner.exception)
