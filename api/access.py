@@ -123,7 +123,9 @@ ACCESS: dict[str, frozenset[str]] = {
     "PUT /departments/{department_id}/staff": ADMIN,
     # --- end issue 18 (helper C)
     "GET /stats/case-status": EVERYONE,  # the dashboard's cases by status per grid: counts of a district
-    "GET /grids/{code}/staff": FIELD_STAFF,  # the workbench's dispatch list: a grid's staff with user ids
+    # The dispatch list: a grid's staff with user ids, for whoever routes its cases (staff names and duties,
+    # as on the public grid notice; no resident's record).
+    "GET /grids/{code}/staff": FIELD_STAFF | {"supervisor", "street_officer", "community_officer"},
     # Open311 GeoReport v2 (api/routes/open311.py): public, no personal data; filing follows
     # Settings.open311_api_keys (none: anyone, as on a 12345 web form; some: api_key required)
     "GET /open311/v2/services.json": PUBLIC,

@@ -96,7 +96,7 @@ def test_clicking_a_community_shows_its_four_limits_staff_and_history(open_page,
             WHERE u.username = 'demo_worker')""")[0]
     staff = _rows(web_database_url, """
         SELECT COALESCE(u.display_name, u.username) FROM grid_assignment ga JOIN app_user u ON u.id = ga.user_id
-        WHERE ga.grid_code LIKE :c || '%' AND ga.valid_to IS NULL""", c=community)
+        WHERE ga.grid_code LIKE :c || '%' AND ga.valid_to IS NULL AND u.is_active""", c=community)
     page = open_page()
     sign_in(page, "demo_planner")
     label = page.locator(f".community-label span[data-code='{community}']")
