@@ -121,7 +121,7 @@ class Idempotency:
         method, path = scope["method"], scope["path"]
         digest = request_digest(method, path, scope.get("query_string", b""), headers, body)
         claim = await run_in_threadpool(store.claim_key, self.engine, user_id=user_id, key=key, method=method,
-                                        path=path, request_hash=digest)
+                                        path=path, request_hash=digest, secret=self.secret)
         if claim.outcome == "replay":
             stored = claim.response
             assert stored is not None
@@ -136,6 +136,13 @@ class Idempotency:
                     f"此幂等键已用于另一个请求 · {HEADER} {key!r} was already used for a different request "
                     f"({claim.first_use}); send a new key for a new request",
                     {"header": HEADER, "key": key, "first_used_for": claim.first_use})):
+                await send(message)
+            return
+        if claim.outcome == "unreadable":
+            for message in _json_response(409, error_body(
+                    "idempotency_key_unreadable",
+                    f"{HEADER} {key!r}: this request already ran ({claim.first_use}); its answer was kept under "
+                    "a former server key and cannot be shown again", {"header": HEADER, "key": key})):
                 await send(message)
             return
         if claim.outcome == "in_progress":
@@ -178,7 +185,8 @@ class Idempotency:
             await run_in_threadpool(store.release_key, self.engine, user_id=user_id, key=key)
             return
         response = store.StoredResponse(status, state["headers"], b"".join(state["body"]))
-        await run_in_threadpool(store.store_response, self.engine, user_id=user_id, key=key, response=response)
+        await run_in_threadpool(store.store_response, self.engine, user_id=user_id, key=key, response=response,
+                                secret=self.secret)
 
     @staticmethod
     def _replay_body(body: bytes, receive: Receive) -> Receive:

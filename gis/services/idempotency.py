@@ -5,6 +5,11 @@ a network drops after the server wrote but before the answer arrived, the app ca
 sends again. Each step runs in its own short transaction (like the rate limits), so the claim is
 visible to every server process at once and no connection is held while the request itself runs.
 
+A kept answer may hold personal data (a visit's findings, a case's description), which is sealed
+everywhere else at rest: the body is kept sealed too (AES-GCM under a key derived from the server's
+``WANGGE_SECRET_KEY``, which is in neither the database nor a backup). An answer kept under a former
+secret cannot be opened: the retry is told the request already ran (``unreadable``), never run again.
+
 The claim and the route's own transaction are separate: a process that dies after the route
 committed and before the response was stored leaves a claim without a response; after
 ``STALE_AFTER`` a retry runs again. Storing the response inside the route's transaction would
@@ -15,9 +20,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 from dataclasses import dataclass
 from typing import Literal
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -42,15 +52,36 @@ class Claim:
 
     ``new``: run the request (this caller holds the key); ``replay``: answer ``response``;
     ``mismatch``: the key was first used for another request (``first_use`` names it);
-    ``in_progress``: the first request under the key is still running; ``no_user``: no such user.
+    ``in_progress``: the first request under the key is still running; ``no_user``: no such user;
+    ``unreadable``: it ran, but its answer was sealed under a former server secret.
     """
 
-    outcome: Literal["new", "replay", "mismatch", "in_progress", "no_user"]
+    outcome: Literal["new", "replay", "mismatch", "in_progress", "no_user", "unreadable"]
     response: StoredResponse | None = None
     first_use: str | None = None
 
 
-def claim_key(engine: Engine, *, user_id: int, key: str, method: str, path: str, request_hash: bytes) -> Claim:
+_AAD = b"wangge:idempotency_key.response_body"
+
+
+def _body_key(secret: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"wangge:idempotency").derive(secret.encode())
+
+
+def _seal(secret: str, body: bytes) -> bytes:
+    nonce = secrets.token_bytes(12)
+    return nonce + AESGCM(_body_key(secret)).encrypt(nonce, body, _AAD)
+
+
+def _open(secret: str, sealed: bytes) -> bytes | None:
+    try:
+        return AESGCM(_body_key(secret)).decrypt(sealed[:12], sealed[12:], _AAD)
+    except (InvalidTag, ValueError):
+        return None
+
+
+def claim_key(engine: Engine, *, user_id: int, key: str, method: str, path: str, request_hash: bytes,
+              secret: str) -> Claim:
     """Claim ``key`` for ``user_id``'s request, or say why the request must not run."""
     with engine.begin() as conn:
         inserted = conn.execute(text("""
@@ -77,7 +108,10 @@ def claim_key(engine: Engine, *, user_id: int, key: str, method: str, path: str,
             return Claim("mismatch", first_use=f"{row.method} {row.path}")
         if row.status_code is not None:
             headers = [(str(n), str(v)) for n, v in (row.response_headers or [])]
-            return Claim("replay", StoredResponse(row.status_code, headers, bytes(row.response_body or b"")))
+            body = _open(secret, bytes(row.response_body or b""))
+            if body is None:
+                return Claim("unreadable", first_use=f"{row.method} {row.path}")
+            return Claim("replay", StoredResponse(row.status_code, headers, body))
         if row.stale:
             conn.execute(text("UPDATE idempotency_key SET created_at = now() WHERE user_id = :uid AND key = :key"),
                          {"uid": user_id, "key": key})
@@ -85,15 +119,15 @@ def claim_key(engine: Engine, *, user_id: int, key: str, method: str, path: str,
         return Claim("in_progress")
 
 
-def store_response(engine: Engine, *, user_id: int, key: str, response: StoredResponse) -> None:
-    """Keep the response of the request that holds ``key``."""
+def store_response(engine: Engine, *, user_id: int, key: str, response: StoredResponse, secret: str) -> None:
+    """Keep the response of the request that holds ``key`` (its body sealed under ``secret``)."""
     with engine.begin() as conn:
         conn.execute(text("""
             UPDATE idempotency_key SET status_code = :status, response_headers = CAST(:headers AS jsonb),
                    response_body = :body, completed_at = now()
             WHERE user_id = :uid AND key = :key"""),
             {"uid": user_id, "key": key, "status": response.status,
-             "headers": json.dumps([list(h) for h in response.headers]), "body": response.body})
+             "headers": json.dumps([list(h) for h in response.headers]), "body": _seal(secret, response.body)})
 
 
 def release_key(engine: Engine, *, user_id: int, key: str) -> None:

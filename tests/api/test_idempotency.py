@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 import coverage_town as town
+from api_world import SECRET
 
 
 def lonlat(x: float, y: float) -> list[float]:
@@ -167,7 +168,7 @@ def test_a_key_held_by_a_running_request_is_refused_until_it_is_answered_or_stal
     from gis.services import idempotency as store
 
     user, key, digest = world["users"]["worker_a"], str(uuid.uuid4()), b"\x01" * 32
-    claim = dict(user_id=user, key=key, method="POST", path="/visits", request_hash=digest)
+    claim = dict(user_id=user, key=key, method="POST", path="/visits", request_hash=digest, secret=SECRET)
     assert store.claim_key(api_engine, **claim).outcome == "new"
     assert store.claim_key(api_engine, **claim).outcome == "in_progress"  # the first is still running
     assert store.claim_key(api_engine, **{**claim, "request_hash": b"\x02" * 32}).outcome == "mismatch"
@@ -176,11 +177,20 @@ def test_a_key_held_by_a_running_request_is_refused_until_it_is_answered_or_stal
         conn.execute(text("UPDATE idempotency_key SET created_at = now() - interval '1 hour' "
                           "WHERE user_id = :u AND key = :k"), {"u": user, "k": key})
     assert store.claim_key(api_engine, **claim).outcome == "new"
-    store.store_response(api_engine, user_id=user, key=key,
-                         response=store.StoredResponse(201, [("content-type", "application/json")], b'{"id": 7}'))
+    answer = b'{"id": 7, "findings": "\xe7\x8b\xac\xe5\xb1\x85\xe8\x80\x81\xe4\xba\xba"}'
+    store.store_response(api_engine, user_id=user, key=key, secret=SECRET,
+                         response=store.StoredResponse(201, [("content-type", "application/json")], answer))
     replay = store.claim_key(api_engine, **claim)
     assert replay.outcome == "replay" and replay.response == store.StoredResponse(
-        201, [("content-type", "application/json")], b'{"id": 7}')
+        201, [("content-type", "application/json")], answer)
+    # At rest the answer is sealed (a visit's findings are sealed in their own table too) ...
+    with api_engine.connect() as conn:
+        kept = bytes(conn.execute(text("SELECT response_body FROM idempotency_key WHERE user_id = :u AND key = :k"),
+                                  {"u": user, "k": key}).scalar_one())
+    assert answer not in kept and "独居老人".encode() not in kept and len(kept) == len(answer) + 28
+    # ... and under another server secret it cannot be opened: the retry is told it ran, not run again.
+    other = store.claim_key(api_engine, **{**claim, "secret": "another-server-secret-of-32-characters!"})
+    assert other.outcome == "unreadable" and other.first_use == "POST /visits"
     # A failed request gives its key back; an answered one keeps it.
     store.release_key(api_engine, user_id=user, key=key)
     assert store.claim_key(api_engine, **claim).outcome == "replay"

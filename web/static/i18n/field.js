@@ -175,6 +175,7 @@ const entries = {
   "field.outbox.rebased": ["已按版本 {v} 重新提交", "Submitted again on version {v}"],
   // errors the field app words from their codes
   "field.error.offline": ["离线，且此内容没有离线副本", "Offline, and there is no offline copy of this"],
+  "field.error.idempotency_key_unreadable": ["此记录已提交过，服务器更换密钥后无法再显示原回复", "This record was already sent; its first answer cannot be shown again since the server's key changed"],
   "field.error.idempotency_key_reused": ["此记录与先前发送的内容不一致，已拒绝", "This record differs from what was sent before under its key"],
   "field.error.conflict": ["事件已被他人更新", "The case was changed by someone else"],
   "field.error.invalid_input": ["输入有误", "Something in the input is not valid"],
