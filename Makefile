@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench deps db-start db-stop clean
+.PHONY: demo test lint bench deps db-start db-stop clean
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh web/package-lock.json
 	bash scripts/bootstrap.sh
@@ -21,6 +21,12 @@ db-stop:
 ## make test: start the local PostGIS (installing it if needed) and run every test against it.
 test: db-start
 	$(BIN)/python -m pytest
+
+## make lint: the gates CI runs before the tests: ruff, mypy on gis and api, import-linter's layer contracts.
+lint: deps
+	$(BIN)/ruff check gis api web tests bench migrations scripts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## make demo: local PostGIS, demo district loaded, analyses computed, web app on http://127.0.0.1:8000
 demo: deps

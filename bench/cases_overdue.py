@@ -25,6 +25,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "support")]
 
 import api_world  # noqa: E402
 import coverage_town as town  # noqa: E402
+
 from gis.db.engine import make_engine, transaction  # noqa: E402
 from gis.db.setup import scratch_database  # noqa: E402
 from gis.services import cases as case_service  # noqa: E402

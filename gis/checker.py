@@ -195,7 +195,8 @@ def _barrier_lines(roads: gpd.GeoDataFrame | None, barriers: gpd.GeoDataFrame | 
                    opts: CheckOptions) -> tuple[list[BaseGeometry], list[str | None], list[BaseGeometry],
                                                 list[str | None]]:
     """Linear barriers (main roads, rivers, railways: a straight segment across one is a crossing)
-    and water edges (lakes, ponds, the coast: only land cut apart by them is)."""
+    and water edges (lakes, ponds, the coast: only land cut apart by them is).
+    """
     lines: list[BaseGeometry] = []
     names: list[str | None] = []
     water: list[BaseGeometry] = []
@@ -336,7 +337,8 @@ def _dangling(pieces: np.ndarray, piece: np.ndarray, lines: np.ndarray, whole: B
 
 def _pieces(geom: BaseGeometry, lines: np.ndarray) -> np.ndarray:
     """The pieces ``lines`` cut ``geom`` into (lines unclipped, so that links running a hair past
-    the outline still cut it)."""
+    the outline still cut it).
+    """
     if len(lines) == 0:
         return np.array([geom], dtype=object)
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all([geom.boundary, *lines]))))

@@ -25,6 +25,7 @@ import shapely
 
 from gis.errors import Conflict, Infeasible, InvalidGeometry, InvalidInput
 
+
 def assign_codes(
     units: gpd.GeoDataFrame,
     *,

@@ -19,8 +19,8 @@ import hmac
 import os
 import re
 import secrets
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -112,7 +112,8 @@ def key_id(key: bytes) -> str:
 
 def seal(key: bytes, *, key_label: str, prefix: str, plaintext: bytes, aad: bytes) -> str:
     """``<prefix>.<key_label>.<nonce+ciphertext>`` (AES-GCM, a fresh random nonce each time): how every
-    sensitive field is kept at rest, the key named so that rotation knows which one to open it with."""
+    sensitive field is kept at rest, the key named so that rotation knows which one to open it with.
+    """
     nonce = secrets.token_bytes(12)
     body = base64.urlsafe_b64encode(nonce + AESGCM(key).encrypt(nonce, plaintext, aad)).decode("ascii").rstrip("=")
     return f"{prefix}.{key_label}.{body}"
@@ -121,7 +122,8 @@ def seal(key: bytes, *, key_label: str, prefix: str, plaintext: bytes, aad: byte
 def unseal(keys: IdKeys, token: str, *, prefix: str, aad: bytes, what: str,
            derive: Callable[[bytes], bytes] = lambda key: key) -> bytes:
     """What :func:`seal` sealed under the current key or a previous one (``derive`` turns an ID key into
-    the field's own key); SetupError when no key held here sealed it, InvalidInput when damaged."""
+    the field's own key); SetupError when no key held here sealed it, InvalidInput when damaged.
+    """
     parts = token.split(".")
     if len(parts) != 3 or parts[0] != prefix:
         raise InvalidInput(f"not {what} (expected {prefix}.<key id>.<data>)")

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import rolled_back_session
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from gis.db.engine import make_engine
 from gis.db.setup import scratch_database
 from gis.settings import Settings
-from helpers import rolled_back_session
 
 REPO = Path(__file__).resolve().parent.parent
 

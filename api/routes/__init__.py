@@ -1,7 +1,23 @@
 """Route modules, one per resource family; ``ROUTERS`` is what the app mounts."""
 
-from api.routes import (auth, boundaries, buildings, cases, coverage, edits, health, jobs, levels, open311, party,
-                        patrols, people, plans, tiles, users)
+from api.routes import (
+                        auth,
+                        boundaries,
+                        buildings,
+                        cases,
+                        coverage,
+                        edits,
+                        health,
+                        jobs,
+                        levels,
+                        open311,
+                        party,
+                        patrols,
+                        people,
+                        plans,
+                        tiles,
+                        users,
+)
 
 # Order matters where paths overlap: fixed paths (/grids/merge, /residents/export) before {params}.
 ROUTERS = [health.router, auth.router, users.router, edits.router, buildings.router, boundaries.router,

@@ -10,8 +10,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api.deps import EngineDep, SettingsDep
-from api.security import oauth2_scheme, principal_from_token
 from api.errors import ERROR_RESPONSES
+from api.security import oauth2_scheme, principal_from_token
 from gis import __version__
 from gis.db import migrate as migrations
 from gis.db.engine import describe_url, unavailable, versions

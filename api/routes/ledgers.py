@@ -13,11 +13,20 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Path as PathParam, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import (AuditDep, CaseAuditDep, EngineDep, IfMatchDep, PersonalAuditDep, PrincipalDep, SessionDep,
-                      SettingsDep)
+from api.deps import (
+    AuditDep,
+    CaseAuditDep,
+    EngineDep,
+    IfMatchDep,
+    PersonalAuditDep,
+    PrincipalDep,
+    SessionDep,
+    SettingsDep,
+)
 from api.errors import ERROR_RESPONSES
 from gis.errors import InvalidInput
 from gis.services import ledgers as ledger_service

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
 from fastapi import APIRouter
+from pydantic import BaseModel, Field
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES

@@ -7,8 +7,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from gis.cli.output import (DaskOption, JsonOption, console, db_transaction, emit,
-                            exit_if_districts_failed, progress_bar, settings)
+
+from gis.cli.output import (
+    DaskOption,
+    JsonOption,
+    console,
+    db_transaction,
+    emit,
+    exit_if_districts_failed,
+    progress_bar,
+    settings,
+)
 
 coverage_app = typer.Typer(
     help="Life-circle walking coverage (十分钟服务圈, GB 50180-2018): compute, gaps, site, what-if, isochrones.",

@@ -7,8 +7,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from gis.cli.output import (DaskOption, JsonOption, console, db_transaction, emit,
-                            exit_if_districts_failed, progress_bar, settings)
+from gis.cli.output import (
+    DaskOption,
+    JsonOption,
+    console,
+    db_transaction,
+    emit,
+    exit_if_districts_failed,
+    progress_bar,
+    settings,
+)
 from gis.errors import InvalidInput
 
 app = typer.Typer(help="Suggest grid splits and community redraws (stored as draft plans).", no_args_is_help=True)

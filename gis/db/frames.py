@@ -33,7 +33,7 @@ def ewkb_hex(geoms: Sequence[Any] | gpd.GeoSeries) -> list[str | None]:
 
 
 def _clean(value: Any) -> Any:
-    """pandas' missing markers and numpy scalars as COPY wants them."""
+    """Pandas' missing markers and numpy scalars as COPY wants them."""
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, float) and math.isnan(value):

@@ -15,7 +15,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 import migrations
-
 from gis.db.engine import make_engine, sqlalchemy_url
 
 if TYPE_CHECKING:

@@ -894,22 +894,15 @@ class TileCache(Base):
     created_at: Mapped[dt.datetime] = _now()
 
 
-# --- issue 18, visits (helper D): their classes live in their own module, loaded here for Base.metadata ---
-# Every area's module is imported whole, not by name: importing one of them first (a CLI command
-# that needs only its own tables) then finds this module complete when it imports its names back.
-from gis.db import models_visits  # noqa: E402, F401
-
-# --- issue 17, idempotency keys (helper F): own module, loaded here for Base.metadata ---
-from gis.db import models_idempotency  # noqa: E402, F401
-
-# --- issue 20, job queue (helper A): own module, loaded here for Base.metadata ---
-from gis.db import models_jobs  # noqa: E402, F401
-
-# --- issue 18, departments, summons and urging (helper C): own module, loaded here for Base.metadata ---
-from gis.db import models_cases  # noqa: E402, F401
-
-# --- issue 22, community ledgers (helper E): their classes live in their own module, loaded here for Base.metadata ---
-from gis.db import models_ledgers  # noqa: E402, F401
-
-# --- issue 20, prepared coverage networks (helper B): own module, loaded here for Base.metadata ---
-from gis.db import models_coverage  # noqa: E402, F401
+# Each area's classes live in their own module (visits, idempotency keys, the job queue, departments, ledgers,
+# prepared coverage networks), loaded here for Base.metadata. Every area's module is imported whole, not by name:
+# importing one of them first (a CLI command that needs only its own tables) then finds this module complete
+# when it imports its names back.
+from gis.db import (  # noqa: E402
+    models_cases,  # noqa: F401
+    models_coverage,  # noqa: F401
+    models_idempotency,  # noqa: F401
+    models_jobs,  # noqa: F401
+    models_ledgers,  # noqa: F401
+    models_visits,  # noqa: F401
+)

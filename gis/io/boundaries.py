@@ -415,7 +415,7 @@ def _shapefile_encoding(shp: Path, dbf: Path, where: str, encoding: str | None) 
     ):
         notes.append(f"{where}: no .cpg file; attributes detected as GB18030 (GBK) Chinese text")
         return "GB18030", notes
-    row, name, _raw = next((c for c in cells if not _decodes(c[2], "utf-8")))
+    row, name, _raw = next(c for c in cells if not _decodes(c[2], "utf-8"))
     raise _fail(
         InvalidInput, where,
         f"{_cell_label(row, name)}: attributes are neither UTF-8 nor GBK/GB18030 and there is no .cpg; "

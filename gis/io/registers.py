@@ -317,7 +317,8 @@ _PARTS = re.compile(r"^(?P<building>.*?(?:号\d+栋|\d+栋|号))(?:(?P<unit>\d+)
 
 def normalise_address(address: str) -> str:
     """The key an address is matched on: full-width → half-width, no spaces, 號→号, 幢/座/号楼/楼→栋, no 室,
-    and no leading province, city or district name (a register may write them or not)."""
+    and no leading province, city or district name (a register may write them or not).
+    """
     text = unicodedata.normalize("NFKC", address)
     text = re.sub(r"\s+", "", text).replace("號", "号").replace("－", "-")
     text = re.sub(r"(\d+)(?:号楼|栋楼|幢|座|楼|栋)", r"\1栋", text)

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import folium
-from folium.map import Layer
 import geopandas as gpd
 import numpy as np
 import shapely
 from branca.element import Element, MacroElement
+from folium.map import Layer
 from jinja2 import Template
 
 from gis.errors import CRSMismatch, Infeasible

@@ -161,7 +161,8 @@ class _Targets:
 
 class _StreetNetwork:
     """Minor roads noded at every crossing but not merged (a barrier's end is a junction of the streets
-    even where only two meet there); built once per call, and only when some end needs carrying on."""
+    even where only two meet there); built once per call, and only when some end needs carrying on.
+    """
 
     def __init__(self, streets: Sequence[BaseGeometry]) -> None:
         self._streets = list(streets)
@@ -225,7 +226,8 @@ def _between_buildings(point: Point, heading: tuple[float, float], targets: Base
                        tree: shapely.STRtree | None, blockers: list[BaseGeometry],
                        step_m: float = 2.0, tries: int = 200, ahead_deg: float = _AHEAD_DEG) -> LineString | None:
     """The shortest link ahead of the end, to a point of ``targets`` within ``closing_m``, that runs
-    through no building (targets sampled every ``step_m``)."""
+    through no building (targets sampled every ``step_m``).
+    """
     window = shapely.intersection(targets, point.buffer(closing_m))
     lines = [g for g in shapely.get_parts(window) if g.geom_type in ("LineString", "LinearRing") and g.length > 0]
     if not lines:
@@ -249,7 +251,8 @@ def _carry_on(point: Point, heading: tuple[float, float], network: _StreetNetwor
               straight_deg: float = 20.0) -> LineString | None:
     """An end nothing closes within the closing distance: along the side street it turns into, else
     straight on (within ``straight_deg``) to the outline or another barrier, between buildings, within
-    ``follow_m``. A main road that simply stops in a block still has two sides a grid must not join."""
+    ``follow_m``. A main road that simply stops in a block still has two sides a grid must not join.
+    """
     if follow_m <= 0:
         return None
     followed = _follow_street(point, heading, network, targets, own, follow_m, tree, blockers)
@@ -268,7 +271,8 @@ def _follow_street(point: Point, heading: tuple[float, float], network: _StreetN
                    blockers: list[BaseGeometry], straight_deg: float = 35.0) -> LineString | None:
     """The path along the street that carries straight on from a barrier's end, up to the first
     target it reaches (the outline or another barrier), or None when there is no such street, it
-    turns away (more than ``straight_deg`` at a junction), or it reaches nothing within ``follow_m``."""
+    turns away (more than ``straight_deg`` at a junction), or it reaches nothing within ``follow_m``.
+    """
     path: list[tuple[float, float]] = [(point.x, point.y)]
     here, direction, walked, used = point, heading, 0.0, set()
     while walked < follow_m:

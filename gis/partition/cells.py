@@ -191,7 +191,8 @@ def build_cells(
 
 def clean_region(region: BaseGeometry, min_area: float = 1.0) -> BaseGeometry:
     """The region without slivers and pinholes (below ``min_area`` m²) left by reprojection or by cutting
-    out fixed grids: they carry no building and only make the noding fragile."""
+    out fixed grids: they carry no building and only make the noding fragile.
+    """
     parts = []
     for part in shapely.get_parts(shapely.make_valid(region)):
         if part.geom_type != "Polygon" or part.area < min_area:
@@ -275,7 +276,8 @@ def _adjacency(polys: np.ndarray, hard_lines: list[BaseGeometry]) -> pd.DataFram
 
     Faces come from one polygonize, so neighbours share their edges vertex for vertex: matching
     ring segments by their end points finds every pair without a geometric intersection per pair
-    (a tenth of the time at 800,000 households)."""
+    (a tenth of the time at 800,000 households).
+    """
     empty = pd.DataFrame({"i": np.zeros(0, np.int64), "j": np.zeros(0, np.int64), "length": np.zeros(0),
                           "on_hard": np.zeros(0, dtype=bool)})
     if len(polys) < 2:
@@ -339,7 +341,8 @@ def _on_lines(points: np.ndarray, lines: list[BaseGeometry], tolerance_m: float 
 
 def _overlap_groups(footprints: list[BaseGeometry], area_of: np.ndarray, min_overlap_m2: float = 1.0) -> np.ndarray:
     """For each footprint, the first footprint of the group it overlaps (by more than ``min_overlap_m2``);
-    never across a barrier (``area_of``: the barrier-bounded area of each building's point)."""
+    never across a barrier (``area_of``: the barrier-bounded area of each building's point).
+    """
     n = len(footprints)
     group = np.arange(n)
     if n < 2:
@@ -374,7 +377,8 @@ def _group_faces(*, n_faces: int, face_block: np.ndarray, building_face: np.ndar
                  face_area: np.ndarray | None = None) -> np.ndarray:
     """Cell index per face: faces holding a building's point, and the rest of its footprint, seed
     its cell; other faces of the block join the neighbouring cell they share most boundary with
-    (pieces cut off from their cell by a footprint too); a block without buildings is one cell."""
+    (pieces cut off from their cell by a footprint too); a block without buildings is one cell.
+    """
     owner = np.full(n_faces, -1, dtype=np.int64)
     seeded = np.unique(building_face)
     owner[seeded] = seeded
@@ -415,7 +419,8 @@ def _group_faces(*, n_faces: int, face_block: np.ndarray, building_face: np.ndar
 
 def _drop_detached(owner: np.ndarray, fi: np.ndarray, fj: np.ndarray, n_faces: int) -> None:
     """Unown footprint pieces not connected to their building's point (overlapping footprints can cut
-    one apart), so that they join a neighbour instead of making a cell of two parts."""
+    one apart), so that they join a neighbour instead of making a cell of two parts.
+    """
     same = (owner[fi] >= 0) & (owner[fi] == owner[fj])
     graph = coo_matrix((np.ones(int(same.sum())), (fi[same], fj[same])), shape=(n_faces, n_faces))
     comp = connected_components(graph, directed=False)[1]
@@ -427,7 +432,8 @@ def _drop_detached(owner: np.ndarray, fi: np.ndarray, fj: np.ndarray, n_faces: i
 def _grow(owner: np.ndarray, ii: np.ndarray, jj: np.ndarray, ll: np.ndarray,
           receivers: np.ndarray | None = None) -> None:
     """Give unowned faces (of ``receivers``, if given) the owner of the neighbour they share most
-    boundary with, one ring at a time."""
+    boundary with, one ring at a time.
+    """
     a = np.concatenate([ii, jj])
     b = np.concatenate([jj, ii])
     length = np.concatenate([ll, ll])

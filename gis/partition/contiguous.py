@@ -39,7 +39,8 @@ TIME_LIMIT_S = 60.0
 @dataclass(frozen=True)
 class Settled:
     """What the program says about an area: ``units`` (cell positions per unit) when a split exists;
-    ``proven_impossible`` when no k in the range has one; neither when it ran out of time or size."""
+    ``proven_impossible`` when no k in the range has one; neither when it ran out of time or size.
+    """
 
     units: list[np.ndarray] | None
     proven_impossible: bool

@@ -172,7 +172,8 @@ class PartitionEngine:
 
     def _components_by_label(self, nodes: np.ndarray, labels: np.ndarray) -> list[np.ndarray]:
         """The connected pieces of every label among ``nodes``, in one pass over the graph (a unit
-        METIS or a current plan left in two pieces becomes two units)."""
+        METIS or a current plan left in two pieces becomes two units).
+        """
         if len(nodes) == 0:
             return []
         sub = self.cost[nodes][:, nodes].tocoo()
@@ -447,7 +448,8 @@ class PartitionEngine:
 
     def _adjacency(self) -> tuple[list[list[int]], list[list[float]]]:
         """Neighbours and boundary costs per cell as Python lists: the move loop below reads them
-        cell by cell, where slicing numpy arrays costs more than the work itself."""
+        cell by cell, where slicing numpy arrays costs more than the work itself.
+        """
         if self._adj is None:
             ptr = self.indptr.tolist()
             idx, wts = self.indices.tolist(), self.weights.tolist()

@@ -42,7 +42,8 @@ def tiling_errors(region: BaseGeometry, geoms: np.ndarray) -> tuple[float, float
 
 def households_moved(households: np.ndarray, before: np.ndarray, after: np.ndarray) -> dict[str, int]:
     """Households and buildings whose unit changes, after matching old and new units one to one
-    on shared households, so that a unit that is only renamed moves nobody."""
+    on shared households, so that a unit that is only renamed moves nobody.
+    """
     keep = np.array([a is not None and b is not None for a, b in zip(before, after, strict=True)], dtype=bool)
     w = np.asarray(households)[keep].astype(float)
     if not keep.any():
@@ -143,7 +144,8 @@ def _infeasible(graph: Any, result: Any, units: gpd.GeoDataFrame, crs: Any) -> l
 
 def _attached(graph: Any, result: Any, units: gpd.GeoDataFrame, crs: Any) -> list[dict[str, Any]]:
     """Each piece of land without households joined to a unit across a barrier: the unit, its area,
-    the barrier, and its outline (GeoJSON in ``crs``) so that maps can draw what was joined."""
+    the barrier, and its outline (GeoJSON in ``crs``) so that maps can draw what was joined.
+    """
     if result is None:
         return []
     label_of = dict(zip(units["engine_label"], units["label"], strict=True)) if "label" in units else {}

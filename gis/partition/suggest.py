@@ -35,7 +35,8 @@ def _quiet(_stage: str, _fraction: float) -> None:
 @dataclass
 class Suggestion:
     """Units (label, code, kind, locked, status, households, buildings, geometry in the input CRS),
-    the building → label assignment, and the report of metrics and infeasibilities."""
+    the building → label assignment, and the report of metrics and infeasibilities.
+    """
 
     units: gpd.GeoDataFrame
     assignment: pd.DataFrame

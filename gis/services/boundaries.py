@@ -23,8 +23,8 @@ from gis.db.models import Community, District, Grid, Street
 from gis.errors import InvalidInput, NotFound
 from gis.four_limits import describe_four_limits
 from gis.io.boundaries import read_boundaries, write_boundaries
-from gis.settings import Settings
 from gis.services.checks import check_stored
+from gis.settings import Settings
 from gis.topology import Finding, findings_to_geojson
 
 MODELS: dict[str, type[Street] | type[Community] | type[Grid]] = {
@@ -78,7 +78,7 @@ def import_boundaries(
     model = MODELS[level]
     existing = {u.code: u for u in session.scalars(select(model).where(model.valid_to.is_(None),
                                                                       model.code.in_(frame["code"].tolist())))}
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     if existing:
         session.execute(update(model).where(model.id.in_([u.id for u in existing.values()])).values(valid_to=now))
         session.flush()

@@ -43,20 +43,34 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.cases import IncidentCategory, check_category, load_categories
-from gis.cases.deadlines import (DEFAULT_LIMITS, CaseClock, DeadlineRules, WorkingCalendar, due_at, sla_status,
-                                 urgings_due)
+from gis.cases.deadlines import (
+    DEFAULT_LIMITS,
+    CaseClock,
+    DeadlineRules,
+    WorkingCalendar,
+    due_at,
+    sla_status,
+    urgings_due,
+)
 from gis.cases.duplicates import find_duplicates
-from gis.cases.routing import (CASE_LEVELS, Actor, CaseView, case_actions, category_limits, check_case_rules, next_level,
-                               pick_department)
+from gis.cases.routing import (
+    CASE_LEVELS,
+    Actor,
+    CaseView,
+    case_actions,
+    category_limits,
+    check_case_rules,
+    next_level,
+    pick_department,
+)
 from gis.cases.stats import LEVELS, case_stats, department_stats, period_bounds, stats_to_dict
-from gis.cases.workflow import (CLOSED_STATUSES, STATUSES, STAYING_ACTIONS, CaseState, apply_action,
-                                replay, transitions)
+from gis.cases.workflow import CLOSED_STATUSES, STATUSES, STAYING_ACTIONS, CaseState, apply_action, replay, transitions
 from gis.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from gis.settings import Settings
 from gis.services import departments as department_service
 from gis.services import privacy
 from gis.services.residents import Reader, Where, check_grid_code, check_paging
 from gis.services.users import Principal
+from gis.settings import Settings
 
 __all__ = [
     "SOURCES", "CaseScope", "Reader", "act_on_incident", "add_photo", "case_scope", "case_statistics",
@@ -119,7 +133,8 @@ def case_scope(session: Session, principal: Principal | CaseScope) -> CaseScope:
 def _incident_scope(scope: CaseScope) -> tuple[str, dict[str, Any]]:
     """Grid staff: their grids; admins and supervisors: their district; a street or community officer: theirs;
     department staff: what is offered to, claimed by or summoned to their department; planners and viewers:
-    their district (no contacts)."""
+    their district (no contacts).
+    """
     principal = scope.principal
     district, params = ("i.district_code = :scope_district", {"scope_district": principal.district_code}) \
         if principal.district_code else ("TRUE", {})

@@ -1,5 +1,6 @@
 """The checker (``gis.checker``) on stored data: what a plan's suggestion, its adoption and
-``wangge check boundaries`` are judged by, loaded from PostGIS the same way for all three."""
+``wangge check boundaries`` are judged by, loaded from PostGIS the same way for all three.
+"""
 
 from __future__ import annotations
 

@@ -23,13 +23,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.catalogue import LEVELS, TARGET_BANDS, TARGET_GROUPS, FacilityType, load_catalogue
-from gis.coverage.distances import DEFAULT_LIMIT_FACTOR, Reach, TypeCoverage, compute_coverage as compute_types
-from gis.coverage.distances import reach_by_network
+from gis.coverage.distances import DEFAULT_LIMIT_FACTOR, Reach, TypeCoverage, reach_by_network
+from gis.coverage.distances import compute_coverage as compute_types
 from gis.coverage.gaps import DEFAULT_LINK_M, find_gaps
 from gis.coverage.isochrones import DEFAULT_WIDTH_M, network_isochrones, straight_line_isochrones
 from gis.coverage.network import AttachedNetwork, locate_sites
 from gis.coverage.rollup import coverage_table, estimate_population, rollup
-from gis.coverage.supply import supply_table
 from gis.coverage.siting import (
     SitingResult,
     cover_all,
@@ -38,8 +37,11 @@ from gis.coverage.siting import (
     exact_mclp,
     greedy_capacitated,
     greedy_mclp,
+)
+from gis.coverage.siting import (
     what_if as reach_what_if,
 )
+from gis.coverage.supply import supply_table
 from gis.crs import metric_crs_for_frame
 from gis.db.frames import copy_rows
 from gis.errors import InvalidInput, NotFound
@@ -1132,7 +1134,8 @@ def _headline(figures: Mapping[str, Any]) -> str:
 
 def run_report(session: Session, run_id: int) -> dict[str, Any]:
     """A stored run in full: per type, the district figures with a one-line headline, and every street,
-    community and grid; with whether the run is stale (the network or facilities changed since)."""
+    community and grid; with whether the run is stale (the network or facilities changed since).
+    """
     row = session.execute(text("""
         SELECT r.id, r.district_code, r.mode, r.status, r.network_version, r.type_codes, r.parameters, r.summary,
                r.metrics, r.created_at, u.username, d.network_version, d.name

@@ -41,8 +41,8 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Transformer
-from shapely.geometry import LineString, MultiPolygon, Polygon, mapping, shape
 from shapely.errors import GEOSException
+from shapely.geometry import LineString, MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import split as split_geometry
 from sqlalchemy import text

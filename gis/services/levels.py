@@ -78,7 +78,8 @@ def _check(session: Session, settings: Settings, units: gpd.GeoDataFrame, parent
 def suggest_micro_grids(session: Session, settings: Settings, *, grid_code: str, hi: int | None = None,
                         seed: int = 0, created_by: int | None = None) -> dict[str, Any]:
     """Suggest the level-2 grids of one level-1 grid (whole buildings, at most ``hi`` households each)
-    and store them as a draft ``micro_split`` plan."""
+    and store them as a draft ``micro_split`` plan.
+    """
     from gis.partition.suggest import suggest_partition
     from gis.services.partition import _scope_frames
 
@@ -141,7 +142,8 @@ def suggest_micro_grids(session: Session, settings: Settings, *, grid_code: str,
 def adopt_micro_plan(session: Session, plan_id: int, *, reason: str, settings: Settings, user_id: int | None = None,
                      expected_version: int | None = None, **_ignored: Any) -> dict[str, Any]:
     """Adopt a ``micro_split`` plan: check it against its parent grid, retire the parent's current
-    level-2 grids and write the plan's units as level-2 grids with new codes in the community."""
+    level-2 grids and write the plan's units as level-2 grids with new codes in the community.
+    """
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput(f"采用方案 {plan_id} 须说明理由 · adopting plan {plan_id} needs a reason (it is kept in the "

@@ -13,7 +13,6 @@ from typing import Any
 
 import shapely
 from shapely.geometry import mapping, shape
-
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -86,7 +85,8 @@ def grid_notice(session: Session, code: str, *, hotline: str) -> dict[str, Any]:
 
 def road_labels(pieces: list[tuple[dict[str, Any], str, bool]]) -> list[dict[str, Any]]:
     """One line per road name for its label: the longest run of its pieces joined end to end, drawn west to east
-    (so that the text reads upright), with whether the road is a main road."""
+    (so that the text reads upright), with whether the road is a main road.
+    """
     by_name: dict[str, tuple[list[Any], bool]] = {}
     for geometry, name, main in pieces:
         lines, was_main = by_name.get(name, ([], False))

@@ -236,7 +236,8 @@ def _checked(session: Session, settings: Settings, suggestion: Suggestion, *, le
 
 def _divide_large_buildings(session: Session, suggestion: Suggestion, *, lo: int, hi: int) -> None:
     """A building over the maximum stays one grid, flagged; where the address register names its
-    单元, the report also lists how it divides by entrance into parts within the bounds."""
+    单元, the report also lists how it divides by entrance into parts within the bounds.
+    """
     assignment = suggestion.assignment
     for item in suggestion.report.get("infeasible", []):
         if item.get("reason") != "building_too_large" or not item.get("unit"):

@@ -42,18 +42,18 @@ from shapely.geometry import mapping
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from gis import approvals as approval_rules
+from gis.checker import blocking
 from gis.codes import assign_codes
 from gis.crs import metric_crs_for_frame
 from gis.db.frames import allocate_ids, copy_rows, ewkb_hex, read_frame
 from gis.db.models import AppUser, Community, Grid, Plan, Street
 from gis.errors import Conflict, CRSMismatch, Infeasible, InvalidGeometry, InvalidInput, NotFound
 from gis.layers import STORAGE_CRS
-from gis.services.boundaries import codes_ever_used, describe_units
-from gis.settings import Settings
-from gis.checker import blocking
 from gis.services import approvals as approval_service
+from gis.services.boundaries import codes_ever_used, describe_units
 from gis.services.checks import check_stored
-from gis import approvals as approval_rules
+from gis.settings import Settings
 
 PLAN_KINDS = ("grid_split", "community_redraw", "manual_edit", "import")
 PLAN_STATUSES = ("draft", "proposed", "reviewed", "approved", "adopted", "archived")

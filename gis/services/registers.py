@@ -610,7 +610,8 @@ def import_units(session: Session, path: Path, *, district_code: str, source_crs
 
 def data_quality(session: Session, *, district_code: str | None = None) -> dict[str, Any]:
     """Per current grid and community: households recorded vs estimated, residents per household, addresses
-    not attached to a building. Aggregates only."""
+    not attached to a building. Aggregates only.
+    """
     params = {"d": district_code}
     where = "g.valid_to IS NULL" + (" AND g.district_code = :d" if district_code else "")
     grids = session.execute(text(f"""

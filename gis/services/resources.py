@@ -534,7 +534,8 @@ def create_facility(session: Session, *, type_code: str, geometry: Any, name: st
 def update_facility(session: Session, facility_id: int, *, expected_version: int,
                     changes: Mapping[str, Any]) -> dict[str, Any]:
     """Change a facility's fields (those in ``changes``; None clears an optional one) if it is still at
-    ``expected_version``; Conflict naming the current version otherwise."""
+    ``expected_version``; Conflict naming the current version otherwise.
+    """
     unknown = sorted(set(changes) - set(FACILITY_FIELDS))
     if unknown:
         raise InvalidInput(f"cannot change {', '.join(unknown)}; editable: {', '.join(FACILITY_FIELDS)}",

@@ -106,7 +106,8 @@ def search_results(session: Session, principal: Principal, q: str, *, district_c
 
 def unit_card(session: Session, code: str) -> dict[str, Any]:
     """A community's or grid's card: name, parent, 四至, households and buildings, its staff (public phone only)
-    and its boundary history (newest first)."""
+    and its boundary history (newest first).
+    """
     code = (code or "").strip()
     if not code.isdigit() or len(code) not in (12, 15):
         raise InvalidInput(f"code: a 12-digit community or 15-digit grid code; got {code!r}", details={"field": "code"})

@@ -8,21 +8,21 @@ Tests that need real concurrent transactions use ``committing_client`` on a scra
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import api_world
 import pytest
 from fastapi.testclient import TestClient
+from helpers import rolled_back_session
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-import api_world
 from api.app import create_app
 from api.deps import get_session
 from gis.db.engine import make_engine
 from gis.db.setup import scratch_database
 from gis.settings import Settings
-from helpers import rolled_back_session
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,12 +6,12 @@ import importlib
 import pkgutil
 from pathlib import Path
 
+import access_examples
+import api_world
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-import access_examples
-import api_world
 from api.access import ACCESS
 from api.routes import ROUTERS
 

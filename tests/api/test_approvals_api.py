@@ -3,11 +3,10 @@ approves with the document number and adopts; refusals are 409/403/422 in both l
 
 from __future__ import annotations
 
+import coverage_town as town
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-import coverage_town as town
 
 DOC = "测政复[2026]5号"
 

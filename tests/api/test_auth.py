@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import api_world
 import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-import api_world
 from api.app import create_app
 from api.security import ALGORITHM
 from gis.errors import SetupError

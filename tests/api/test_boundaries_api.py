@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import coverage_town as town
 import pytest
+from api_world import GRID_A, GRID_B, GRID_C
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-import coverage_town as town
-from api_world import GRID_A, GRID_B, GRID_C
 
 GEOJSON = "application/geo+json"
 

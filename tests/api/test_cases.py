@@ -10,12 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import api_world
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-import api_world
 
 MASKED_CONTACT = "139****5678"
 

@@ -19,14 +19,14 @@ import datetime as dt
 import io
 from zoneinfo import ZoneInfo
 
+import api_world
+import coverage_town as town
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-import api_world
-import coverage_town as town
 from gis.services import cases as case_service
 from gis.services import users as user_service
 from gis.services.residents import Reader

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import coverage_town as town
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-import coverage_town as town
 
 
 def test_split_then_confirm_the_new_code_then_merge_back(client: TestClient, as_user, api_session: Session) -> None:

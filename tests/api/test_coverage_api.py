@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
-
 import coverage_town as town
 from api_world import GRID_A, GRID_B, GRID_C
+from fastapi.testclient import TestClient
 
 
 def compute(client: TestClient, headers: dict, **body) -> dict:

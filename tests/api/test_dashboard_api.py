@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import api_world
+import coverage_town as town
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-import api_world
-import coverage_town as town
 
 
 def test_cases_by_status_per_grid_match_the_stored_cases(client: TestClient, as_user, api_session: Session,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import coverage_town as town
 import pytest
 from fastapi.testclient import TestClient
 
-import coverage_town as town
 from api.errors import ErrorBody, GeoReportError
 
 

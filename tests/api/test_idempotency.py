@@ -12,14 +12,12 @@ import struct
 import uuid
 import zlib
 
+import coverage_town as town
 import pytest
-
+from api_world import SECRET
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-import coverage_town as town
-from api_world import SECRET
 
 
 def lonlat(x: float, y: float) -> list[float]:

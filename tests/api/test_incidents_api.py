@@ -14,13 +14,13 @@ import struct
 import uuid
 import zlib
 
+import api_world
+import coverage_town as town
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-import api_world
-import coverage_town as town
 from gis.services import cases as case_service
 from gis.services.users import Principal
 

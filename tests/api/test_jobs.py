@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import coverage_town as town
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-import coverage_town as town
 from gis.errors import InvalidInput
 from gis.services.jobs import JobRunner, job_kind
 

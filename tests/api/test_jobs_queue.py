@@ -12,13 +12,13 @@ import time
 import uuid
 from collections.abc import Iterator
 
+import api_world
+import coverage_town as town
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-import api_world
-import coverage_town as town
 from api.app import create_app
 from api.routes.jobs import describe_job
 from gis.db.engine import make_engine

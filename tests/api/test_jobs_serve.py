@@ -18,13 +18,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import api_world
+import coverage_town as town
 import psutil
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-
-import api_world
-import coverage_town as town
 
 WAIT_S = 600  # an upper bound against a hang, not a speed requirement
 TRIES = 400

@@ -10,13 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import coverage_town as town
 import pytest
+from api_world import GRID_A, GRID_B, PASSWORD
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-import coverage_town as town
-from api_world import GRID_A, GRID_B, PASSWORD
 
 UNIT_PHONE = "13900001111"
 

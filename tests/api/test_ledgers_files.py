@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 
+import coverage_town as town
 from fastapi.testclient import TestClient
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-import coverage_town as town
 
 
 def _count(session: Session) -> int:

@@ -6,10 +6,10 @@ the coverage engine builds it, and the distances are those its docstring derives
 
 from __future__ import annotations
 
+import coverage_town as town
 import numpy as np
 import pytest
 
-import coverage_town as town
 from gis import ledgers
 from gis.coverage.network import attach_buildings, build_network
 from gis.errors import Conflict, InvalidInput

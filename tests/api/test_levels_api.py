@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi.testclient import TestClient
-
 import coverage_town as town
 from api_world import GRID_A, GRID_C
+from fastapi.testclient import TestClient
 
 
 def test_a_planner_splits_a_grid_and_field_staff_record_its_heads(client: TestClient, as_user: Callable,

@@ -4,11 +4,10 @@ buildings and standard addresses by address, within the caller's district; a uni
 
 from __future__ import annotations
 
+import api_world
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-import api_world
 
 
 def test_search_finds_units_by_code_and_name_and_buildings_by_address(client: TestClient, as_user,

@@ -3,11 +3,10 @@ without personal data, open/closed status, and the api_key rule."""
 
 from __future__ import annotations
 
-import pytest
-from fastapi.testclient import TestClient
-
 import api_world
 import coverage_town as town
+import pytest
+from fastapi.testclient import TestClient
 
 BASE = "/open311/v2"
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import coverage_town as town
+from api_world import GRID_A, GRID_B, GRID_C
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-import coverage_town as town
-from api_world import GRID_A, GRID_B, GRID_C
 
 
 def _members(session: Session, building_id: int, *, full: int, probationary: int = 0) -> None:

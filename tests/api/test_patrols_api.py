@@ -4,13 +4,12 @@ coverage and the weekly table name no worker; per-building rows go to the grid's
 
 from __future__ import annotations
 
+import api_world
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
-
-import api_world
 from helpers import count_rows
 from patrol_tracks import MAIN_ROAD_WALK, WEEK, town_gpx
+from sqlalchemy import text
 
 A, B, C = api_world.GRID_A, api_world.GRID_B, api_world.GRID_C
 

@@ -13,12 +13,11 @@ import io
 import uuid
 from urllib.parse import quote
 
+import api_world
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-import api_world
 
 
 def audit_rows(session: Session, request_id: str) -> list:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import coverage_town as town
 import pandas as pd
+from api_world import GRID_A, GRID_B, GRID_C
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-import coverage_town as town
-from api_world import GRID_A, GRID_B, GRID_C
 
 
 def suggest(client: TestClient, headers: dict, **body) -> dict:

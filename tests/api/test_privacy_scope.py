@@ -15,10 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import api_world
 import pytest
 from fastapi.testclient import TestClient
-
-import api_world
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import api_world
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-import api_world
 
 
 def test_stats_grids_carry_data_quality_per_grid_and_per_community(client: TestClient, as_user,

@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import api_world
+import coverage_town as town
 import mapbox_vector_tile
 import pytest
+from access_examples_tiles import WORLD_TILE
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-import api_world
-import coverage_town as town
-from access_examples_tiles import WORLD_TILE
 from api.app import create_app
 from api.tilecache import TileCache, _Tiles
 from gis.db.engine import make_engine, transaction

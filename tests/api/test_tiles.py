@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import api_world
+import coverage_town as town
 import mapbox_vector_tile
 import pytest
+from access_examples_tiles import WORLD_TILE
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-import api_world
-import coverage_town as town
-from access_examples_tiles import WORLD_TILE
 from gis.services import coverage as coverage_service
 
 GRIDS = {api_world.GRID_A: 120, api_world.GRID_B: 60, api_world.GRID_C: 40}  # households: N, Q, R

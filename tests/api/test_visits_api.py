@@ -12,13 +12,13 @@ import zoneinfo
 from collections.abc import Iterator
 from urllib.parse import quote
 
+import api_world
 import pytest
 from fastapi.testclient import TestClient
+from helpers import ID_KEY
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-import api_world
-from helpers import ID_KEY
 from gis.services import patrols as patrol_service
 
 A, B = api_world.GRID_A, api_world.GRID_B

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import api_world
+import coverage_town as town
 import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
-import api_world
-import coverage_town as town
 from gis.cli import app
 from gis.db.engine import make_engine, transaction
 from gis.db.setup import scratch_database

@@ -9,13 +9,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import api_world
+import coverage_town as town
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-import api_world
-import coverage_town as town
 from gis.db.engine import make_engine
 from gis.db.setup import scratch_database
 from gis.settings import Settings

@@ -14,17 +14,17 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import api_world
 import pytest
+from patrol_tracks import GRID_A_COVERED_M, MAIN_ROAD_WALK, WEEK, town_gpx
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner, Result
 
-import api_world
 from gis.cli import app
 from gis.db.engine import make_engine, transaction
 from gis.db.setup import scratch_database
 from gis.settings import Settings
-from patrol_tracks import GRID_A_COVERED_M, MAIN_ROAD_WALK, WEEK, town_gpx
 
 REPO = Path(__file__).resolve().parents[2]
 A, B, C = api_world.GRID_A, api_world.GRID_B, api_world.GRID_C

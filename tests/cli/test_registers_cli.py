@@ -16,17 +16,17 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import register_files as rf
+from helpers import ID_KEY
 from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
-import register_files as rf
-from helpers import ID_KEY
 from gis.cli import app
 from gis.db.engine import libpq_url, make_engine, transaction
 from gis.db.setup import scratch_database
+from gis.errors import SetupError
 from gis.services import backup as backup_service
 from gis.services import privacy
-from gis.errors import SetupError
 from gis.settings import DEMO_ID_KEY, Settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,13 +15,14 @@ import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
 
+import api_world
+import coverage_town as town
 import pytest
+from helpers import ID_KEY
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner, Result
 
-import api_world
-import coverage_town as town
 from gis.cli import app
 from gis.db.engine import make_engine, transaction
 from gis.db.setup import scratch_database
@@ -30,7 +31,6 @@ from gis.services import partition as partition_service
 from gis.services import plans as plan_service
 from gis.settings import Settings
 from gis.visits import open_findings, seal_findings
-from helpers import ID_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 A, B, C = api_world.GRID_A, api_world.GRID_B, api_world.GRID_C

@@ -15,16 +15,16 @@ import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
+import api_world
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from helpers import copy_database, rolled_back_session
 from sqlalchemy.orm import Session
 
-import api_world
 from api.app import create_app
 from api.deps import get_session
 from gis.db.engine import drop_database
-from helpers import copy_database, rolled_back_session
 
 _spec = importlib.util.spec_from_file_location("fuzz_api_fixtures",
                                                Path(__file__).resolve().parents[1] / "api" / "conftest.py")

@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import api_world
+import coverage_town as town
 import pytest
 import schemathesis
 from fastapi import FastAPI
@@ -35,11 +37,12 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from schemathesis.checks import CheckFunction, not_a_server_error
 from schemathesis.generation.hypothesis.builder import ApiOperationMark
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
-import api_world
-import coverage_town as town
 from api.access import ACCESS
 from api.app import create_app
 from gis.settings import Settings

@@ -15,10 +15,12 @@ from gis.cases.deadlines import (
     WallClock,
     WorkingCalendar,
     due_at,
-    elapsed_working as working_time_between,
     sla_status,
     stage_clocks,
     urgings_due,
+)
+from gis.cases.deadlines import (
+    elapsed_working as working_time_between,
 )
 from gis.cases.workflow import Event
 from gis.errors import InvalidInput

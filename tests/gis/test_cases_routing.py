@@ -10,8 +10,15 @@ import pytest
 
 from gis.cases import load_categories
 from gis.cases.deadlines import DeadlineRules
-from gis.cases.routing import (Actor, CaseView, case_actions, category_limits, check_case_rules, next_level,
-                               pick_department)
+from gis.cases.routing import (
+    Actor,
+    CaseView,
+    case_actions,
+    category_limits,
+    check_case_rules,
+    next_level,
+    pick_department,
+)
 from gis.cases.stats import department_stats
 from gis.errors import Conflict, PermissionDenied
 

@@ -162,7 +162,7 @@ def test_the_solver_writes_nothing_to_stdout(capfd) -> None:
 # --- full coverage (set covering) ---------------------------------------------------------------
 
 
-def _matrix(rows: list[list[int]], n_buildings: int) -> "sparse.csr_matrix":
+def _matrix(rows: list[list[int]], n_buildings: int) -> sparse.csr_matrix:
     from scipy import sparse
 
     dense = np.zeros((len(rows), n_buildings))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pytest
 from pyproj import CRS, Geod
 from shapely.geometry import Point, box
 
-import geopandas as gpd
 from gis import crs as gcrs
 from gis.crs import (
     bd09_to_gcj02,

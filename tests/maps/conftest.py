@@ -11,14 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterator
+
 import pytest
+from helpers import copy_database
+from map_exports import CLOSED_EVERY, INCIDENTS
 from sqlalchemy import text
 
 from gis.db.engine import drop_database, make_engine, transaction
 from gis.services import coverage as coverage_service
 from gis.services.demo import DEMO_DISTRICT, ensure_demo_users
-from helpers import copy_database
-from map_exports import CLOSED_EVERY, INCIDENTS
 
 # Yesterday, 09:00 Beijing time: inside every retention period and within the cases view's 30 days.
 PATROL_START = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).replace(hour=1, minute=0, second=0, microsecond=0)

@@ -18,10 +18,10 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import pytest
+from browser import chromium
 from shapely import box
 from shapely.geometry import LineString, Point
 
-from browser import chromium
 from gis.maps import Background, cases_map, facility_map, grid_map, planner_map, render_html
 
 # Each payload records its name in window.__pwned when it runs.

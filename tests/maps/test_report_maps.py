@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import chromium
+from map_exports import ARTIFACTS, INCIDENTS, wangge_map
 from sqlalchemy import text
 
 from gis.db.engine import make_engine
 from gis.maps import ALLOWED_LINKS, MAX_HTML_BYTES, remote_references, strip_assets
 from gis.services.demo import DEMO_DISTRICT
-from browser import chromium
-from map_exports import ARTIFACTS, INCIDENTS, wangge_map
 
 CODE = DEMO_DISTRICT[0]
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import copy_database
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -27,7 +28,6 @@ from gis.db.setup import scratch_database
 from gis.errors import InvalidInput
 from gis.services import scale
 from gis.settings import Settings
-from helpers import copy_database
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = Settings(database_url=None, home=REPO / ".wangge")

@@ -14,14 +14,14 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
+import api_world
 import pytest
+from access_examples_incidents import POINT_A
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-import api_world
-from access_examples_incidents import POINT_A
 from api.access import ACCESS, PERSONAL
 from api.deps import MAX_ACCESS_REASON
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import uuid
 
+from access_examples_incidents import POINT_A
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-from access_examples_incidents import POINT_A
 
 NOTE = "3号楼王某家属来电，门前杂物"
 

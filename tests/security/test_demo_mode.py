@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import datetime as dt
 
+import api_world
 import jwt
 import pytest
 from fastapi.testclient import TestClient
+from helpers import ID_KEY
 from sqlalchemy.orm import Session
 
-import api_world
 from api.app import create_app
 from api.security import ALGORITHM
 from gis.errors import SetupError
 from gis.services import privacy
 from gis.services import users as user_service
 from gis.settings import DEMO_ID_KEY, DEMO_SECRET, Settings
-from helpers import ID_KEY
 
 
 def _admin_claims(world: dict) -> dict:

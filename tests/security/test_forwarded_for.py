@@ -16,12 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+import api_world
 import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-import api_world
 from api.app import create_app
 from gis.settings import Settings
 

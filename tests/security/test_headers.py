@@ -15,13 +15,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import api_world
 import pytest
 import uvicorn
+from browser import chromium
 from fastapi.testclient import TestClient
 
-import api_world
 from api.app import create_app
-from browser import chromium
 from gis.settings import Settings
 
 HTML_PAGES = ["/app/login", "/app/", "/docs", "/redoc", "/docs/oauth2-redirect"]

@@ -8,12 +8,11 @@ for a case no signed-in user reported.
 
 from __future__ import annotations
 
+from access_examples_incidents import POINT_A
 from fastapi.testclient import TestClient
+from helpers import count_rows
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-from access_examples_incidents import POINT_A
-from helpers import count_rows
 
 NOTE = "3号楼张某某（独居老人）家门口堆放杂物"
 

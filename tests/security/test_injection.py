@@ -13,12 +13,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import access_examples
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-import access_examples
 from api.access import ACCESS
 
 INJECTIONS = ["' OR 1=1 --", "'; DROP TABLE grid; --", "1) UNION SELECT username, password_hash FROM app_user --",

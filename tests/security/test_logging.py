@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
+import api_world
 import pytest
 from fastapi.testclient import TestClient
-
-import api_world
 
 NEW_PASSWORD = "Secret-Canary-7f3a9c"
 CHANGED_PASSWORD = "Second-Canary-2b8e41"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import api_world
 import pytest
 from fastapi.testclient import TestClient
 
-import api_world
 from api.ratelimit import LoginLimiter
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from access_examples_incidents import POINT_A
 from fastapi.testclient import TestClient
+from helpers import count_rows
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from access_examples_incidents import POINT_A
 from api.app import create_app
-from helpers import count_rows
 
 FILING = {"service_code": "E0101", "lat": str(POINT_A[1]), "long": str(POINT_A[0]), "description": "垃圾"}
 URL = "/open311/v2/requests.json"

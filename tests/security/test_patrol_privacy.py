@@ -10,13 +10,13 @@
 
 from __future__ import annotations
 
+import api_world
 import pytest
 from fastapi.testclient import TestClient
+from patrol_tracks import MAIN_ROAD_WALK, WEEK, town_gpx
 from sqlalchemy.orm import Session
 
-import api_world
 from gis.services import users as user_service
-from patrol_tracks import MAIN_ROAD_WALK, WEEK, town_gpx
 
 A = api_world.GRID_A
 

@@ -13,14 +13,13 @@ import struct
 import zlib
 from pathlib import Path
 
+import coverage_town as town
 import pytest
 from fastapi.testclient import TestClient
+from helpers import count_rows
 from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-import coverage_town as town
-from helpers import count_rows
 
 GPS_IFD = 0x8825
 

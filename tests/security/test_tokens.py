@@ -6,11 +6,11 @@ import base64
 import datetime as dt
 import json
 
+import api_world
 import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-import api_world
 from api.security import ALGORITHM
 from gis.settings import DEMO_SECRET
 

@@ -12,14 +12,14 @@ import datetime as dt
 import json
 import logging
 
+import api_world
 import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-import api_world
 from api.app import create_app
-from api.security import ALGORITHM
 from api.routes.jobs import describe_job
+from api.security import ALGORITHM
 from gis.db.engine import unavailable
 from gis.services.jobs import Job
 from gis.settings import Settings

@@ -6,13 +6,13 @@ import struct
 import zlib
 from pathlib import Path
 
+import coverage_town as town
 import pytest
 from fastapi.testclient import TestClient
+from patrol_tracks import MAIN_ROAD_WALK, town_gpx
 from sqlalchemy import text
 
-import coverage_town as town
 from gis.services import cases as case_service
-from patrol_tracks import MAIN_ROAD_WALK, town_gpx
 
 EVIL_NAMES = ["../../etc/passwd", "..\\..\\windows\\win.ini", "/etc/passwd", "photo.png\x00.sh",
               "../../../../tmp/evil.png", "%2e%2e%2fetc%2fpasswd", "a/../../b.png"]
@@ -70,7 +70,7 @@ def test_photo_file_names_never_become_paths(client: TestClient, as_user, api_se
 @pytest.mark.parametrize("name", EVIL_NAMES)
 def test_patrol_file_names_are_recorded_not_used_as_paths(client: TestClient, as_user, api_session,
                                                           upload_home: Path, tmp_path: Path, name: str) -> None:
-    response = client.post("/patrols", headers=as_user("worker_a"), 
+    response = client.post("/patrols", headers=as_user("worker_a"),
                            files={"file": (name, town_gpx(MAIN_ROAD_WALK), "application/gpx+xml")})
     assert response.status_code in (201, 422), response.text
     assert not any(tmp_path.rglob("*")) or files_under(tmp_path) == set()  # no file written at all

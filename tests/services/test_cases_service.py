@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import api_world
+import coverage_town as town
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-import api_world
-import coverage_town as town
 from gis.errors import InvalidInput
 from gis.services import cases as case_service
 from gis.services.residents import Reader

@@ -3,12 +3,12 @@ officers scoped, and bad requests refused naming the field, with nothing written
 
 from __future__ import annotations
 
+import api_world
+import coverage_town as town
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-import api_world
-import coverage_town as town
 from gis.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from gis.services import departments as department_service
 from gis.services import users as user_service

@@ -349,7 +349,7 @@ def test_merges_that_cannot_be_one_grid_are_refused(db: Session, planner: Princi
                              reason="split", expected_version=1, principal=planner)
     west = split["new_codes"][0]
     before = counts(db)
-    with pytest.raises(InvalidGeometry, match=rf"do not form one piece.*2 separate parts"):
+    with pytest.raises(InvalidGeometry, match=r"do not form one piece.*2 separate parts"):
         edits.merge_grids(db, codes=[west, B], reason="r", versions={west: 1, B: 1}, principal=planner)
     assert counts(db) == before
 

@@ -12,16 +12,16 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import api_world
 import pytest
+from helpers import count_rows, rolled_back_session
+from patrol_tracks import GRID_A_COVERED_M, GRID_A_STREET_M, MAIN_ROAD_WALK, MONDAY, WEEK, town_geojson, town_gpx
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-import api_world
 from gis.errors import CRSMismatch, InvalidInput, NotFound, PermissionDenied
 from gis.services import patrols
 from gis.services.users import SYSTEM, Principal
-from helpers import count_rows, rolled_back_session
-from patrol_tracks import GRID_A_COVERED_M, GRID_A_STREET_M, MAIN_ROAD_WALK, MONDAY, WEEK, town_geojson, town_gpx
 
 BAD = Path(__file__).resolve().parents[1] / "data" / "patrols"
 A, B, C = api_world.GRID_A, api_world.GRID_B, api_world.GRID_C

@@ -455,7 +455,7 @@ def test_community_redraw_bounds_use_the_community_settings(db: Session, area: N
 
 def test_adoption_time_is_after_every_retired_version(db: Session, area: None) -> None:
     # Rows written by another clock slightly ahead must still get valid_to > valid_from.
-    ahead = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)
+    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
     db.execute(text("UPDATE grid SET valid_from = :t WHERE valid_to IS NULL"), {"t": ahead})
     pid = make_plan(db, [("A", WEST), ("B", EAST)])
     result = plans.adopt_plan(db, pid, reason="r", settings=SETTINGS)

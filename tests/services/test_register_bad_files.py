@@ -8,14 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import register_files as rf
+from helpers import ID_KEY
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-import register_files as rf
-from helpers import ID_KEY
 from gis.errors import InvalidInput
-from gis.services import registers as register_service
 from gis.services import privacy
+from gis.services import registers as register_service
 from gis.settings import Settings
 
 KEYS = privacy.id_keys(Settings(id_key=ID_KEY))

@@ -7,11 +7,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+import register_files as rf
+from helpers import ID_KEY
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-import register_files as rf
-from helpers import ID_KEY
 from gis.errors import Conflict, InvalidInput
 from gis.services import privacy
 from gis.services import registers as register_service

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import api_world
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-import api_world
 from gis.errors import Conflict, NotFound, PermissionDenied
 from gis.services import cases as case_service
 from gis.services import residents as resident_service

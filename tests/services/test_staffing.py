@@ -8,12 +8,12 @@ and retires B: worker_b should follow B's 60 households to A.
 
 from __future__ import annotations
 
+import api_world
+import coverage_town as town
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-import api_world
-import coverage_town as town
 from gis.errors import Conflict, PermissionDenied
 from gis.services import partition as partition_service
 from gis.services import plans as plan_service

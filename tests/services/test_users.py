@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from helpers import GRID_WKT, ewkt
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import InvalidInput, NotAuthenticated
 from gis.services import demo, users
-from helpers import GRID_WKT, ewkt
 
 
 def test_passwords_are_argon2_hashes_and_short_ones_are_refused(db: Session) -> None:

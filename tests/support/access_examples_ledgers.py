@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from access_examples import Example
 import coverage_town as town
+from access_examples import Example
 from coverage_town import DISTRICT, NORTH
 
 _A = town._lonlat([town.p(300, 60)])[0]  # a point in grid A (lon/lat)

@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+import coverage_town as town
+from helpers import ID_KEY
 from shapely.geometry import box
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-import coverage_town as town
-from helpers import ID_KEY
 from gis.services import privacy
 from gis.services import users as user_service
 from gis.settings import Settings

@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import coverage_town as town
 import numpy as np
 from pyproj import Transformer
 
-import coverage_town as town
 from gis.patrols import Track, to_gpx, track_from_points
 
 TO_LONLAT = Transformer.from_crs(town.CRS, "EPSG:4490", always_xy=True)

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
+from browser import chromium
+from helpers import copy_database
 from sqlalchemy import text
 
 from api.app import create_app
@@ -25,8 +27,6 @@ from gis.db.engine import drop_database, make_engine, transaction
 from gis.services import coverage as coverage_service
 from gis.services.demo import DEMO_DISTRICT, ensure_demo_users
 from gis.settings import Settings
-from browser import chromium
-from helpers import copy_database
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}

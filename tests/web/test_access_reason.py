@@ -7,10 +7,10 @@ import uuid
 
 from playwright.sync_api import expect
 from sqlalchemy import text
+from web_pages import screenshot, sign_in
 
 from gis.db.engine import make_engine
 from gis.services.demo import DEMO_PASSWORD
-from web_pages import screenshot, sign_in
 
 
 def _rows(url: str, after: int, username: str) -> list:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 from sqlalchemy import text
+from visible_codes import visible_codes
+from web_pages import screenshot, sign_in
 
 from gis.db.engine import make_engine
 from gis.roles import ROLES
-from visible_codes import visible_codes
-from web_pages import screenshot, sign_in
 
 REPO = Path(__file__).resolve().parents[2]
 DISTRICT = "320102"
@@ -96,7 +96,7 @@ def test_admin_creates_a_user_assigns_grids_and_filters_the_audit_log(open_page,
     page.select_option("#audit-entity", "app_user")
     page.fill("#audit-entity-id", str(user.id))
     page.click("#audit-apply")
-    page.wait_for_selector(f"#audit-list tbody tr[data-entity='app_user']")
+    page.wait_for_selector("#audit-list tbody tr[data-entity='app_user']")
     expected = _rows(web_database_url, "SELECT id, action FROM audit_log WHERE entity = 'app_user' AND entity_id = :e "
                                        "ORDER BY id DESC", e=str(user.id))
     assert [r.action for r in expected] == ["update", "assign_grids", "create"]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import text
+from visible_codes import visible_codes
+from web_pages import screenshot, sign_in
 
 from gis.cases.workflow import STATUSES
 from gis.db.engine import make_engine, transaction
@@ -15,8 +17,6 @@ from gis.services.demo import DEMO_PASSWORD
 from gis.services.residents import Reader
 from gis.services.users import Principal
 from gis.settings import Settings
-from visible_codes import visible_codes
-from web_pages import screenshot, sign_in
 
 REPO = Path(__file__).resolve().parents[2]
 DISTRICT = "320102"

@@ -17,6 +17,7 @@ from typing import Any
 from playwright.sync_api import expect
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from web_pages import screenshot, sign_in
 
 from gis.db.engine import make_engine, transaction
 from gis.errors import WanggeError
@@ -25,7 +26,6 @@ from gis.services import edits as edit_service
 from gis.services import patrols as patrol_service
 from gis.services.demo import DEMO_DISTRICT, demo_patrol
 from gis.settings import Settings
-from web_pages import screenshot, sign_in
 
 REPO = Path(__file__).resolve().parents[2]
 ADOPTED_BY_OTHER_TEST = "320102003012"  # test_pages adopts a suggestion for this community: keep out of it

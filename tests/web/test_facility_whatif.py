@@ -9,11 +9,11 @@ from typing import Any
 
 from playwright.sync_api import expect
 from sqlalchemy import text
+from web_pages import screenshot, sign_in
 
 from gis.db.engine import make_engine, transaction
 from gis.services import coverage as coverage_service
 from gis.services.demo import DEMO_DISTRICT
-from web_pages import screenshot, sign_in
 
 FIGURE = re.compile(r"覆盖目标人口：([\d,]+) → ([\d,]+)（([+-][\d,]+)）")
 

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image
 from sqlalchemy import text
+from web_pages import screenshot, sign_in
 
 from gis.db.engine import make_engine
-from web_pages import screenshot, sign_in
 
 PHONE = {"width": 390, "height": 844}
 

@@ -8,12 +8,12 @@ from typing import Any
 from playwright.sync_api import expect
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from web_pages import screenshot, sign_in
 
 from gis.db.engine import make_engine
 from gis.services import households as household_service
 from gis.services.demo import DEMO_DISTRICT
 from gis.services.registers import data_quality
-from web_pages import screenshot, sign_in
 
 # Communities the other browser tests plan or edit (test_pages suggests for 003008 and adopts for 003012, the
 # move test takes the second community with three or more grids): a recorded count there would change their sums.

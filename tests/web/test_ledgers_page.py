@@ -13,11 +13,11 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import text
+from web_pages import screenshot, sign_in
 
 from gis import ledgers
 from gis.db.engine import make_engine
 from gis.services.demo import DEMO_DISTRICT, DEMO_PASSWORD
-from web_pages import screenshot, sign_in
 
 REPO = Path(__file__).resolve().parents[2]
 REASON = {"X-Access-Reason": "%E7%BD%91%E6%A0%BC%E8%B5%B0%E8%AE%BF"}  # 网格走访

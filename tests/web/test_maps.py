@@ -10,10 +10,10 @@ from typing import Any
 
 from playwright.sync_api import expect
 from sqlalchemy import text
+from web_pages import screenshot, sign_in
 
 from gis.db.engine import make_engine, transaction
 from gis.services.demo import DEMO_DISTRICT
-from web_pages import screenshot, sign_in
 
 REPO = Path(__file__).resolve().parents[2]
 ADDRESS = "白下路 217 号"  # written into the copy of the demo below: the demo has no addresses

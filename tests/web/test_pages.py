@@ -6,10 +6,10 @@ import re
 
 import httpx
 from sqlalchemy import text
+from web_pages import screenshot, sign_in
 
 from gis.crs import wgs84_to_gcj02
 from gis.db.engine import make_engine
-from web_pages import screenshot, sign_in
 
 COMMUNITY = "320102003008"  # 太平南社区: four grids, all within 300–500 households (seed 1)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 from sqlalchemy import text
+from web_pages import screenshot, sign_in
 
 from gis.checker import BLOCKING, BOUNDS, CROSSINGS, NOTES
 from gis.db.engine import make_engine, transaction
@@ -17,7 +18,6 @@ from gis.services import partition as partition_service
 from gis.services import plans as plan_service
 from gis.services.demo import DEMO_DISTRICT
 from gis.settings import Settings
-from web_pages import screenshot, sign_in
 
 REPO = Path(__file__).resolve().parents[2]
 # Communities other browser tests suggest, adopt or edit in: kept out of this test's way.

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
+from visible_codes import visible_codes
+from web_pages import screenshot, sign_in
 
 from gis.db.engine import make_engine, transaction
 from gis.roles import ROLES
 from gis.services import departments as department_service
 from gis.services import users as user_service
 from gis.services.demo import DEMO_DISTRICT, DEMO_PASSWORD, DEMO_USERS
-from visible_codes import visible_codes
-from web_pages import screenshot, sign_in
 
 DEMO_ROLE_USERS = {role: username for username, role, _ in DEMO_USERS}
 # Roles without a demo account get one here, scoped as their work needs.

@@ -8,14 +8,14 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 from sqlalchemy import text
+from visible_codes import visible_codes
+from web_pages import screenshot, sign_in
 
 from gis.db.engine import make_engine, transaction
 from gis.services import cases as case_service
 from gis.services import users as user_service
 from gis.services.users import Principal
 from gis.settings import Settings
-from visible_codes import visible_codes
-from web_pages import screenshot, sign_in
 
 REPO = Path(__file__).resolve().parents[2]
 WORDS = REPO / "web" / "static" / "i18n" / "workbench.js"

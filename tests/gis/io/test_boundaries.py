@@ -17,8 +17,8 @@ import shapely
 from pyproj import Geod
 from shapely.geometry import MultiPolygon, Polygon, box, mapping
 
-from gis.crs import wgs84_to_bd09, wgs84_to_gcj02
 from gis import errors
+from gis.crs import wgs84_to_bd09, wgs84_to_gcj02
 from gis.errors import CRSMismatch, InvalidInput, WanggeError
 from gis.io.boundaries import BoundaryFile, read_boundaries, write_boundaries
 

@@ -43,7 +43,7 @@ def test_an_address_splits_into_building_unit_floor_room() -> None:
 
 
 def test_mojibake_is_recognised_and_plain_text_is_not() -> None:
-    assert is_mojibake("姓名".encode("utf-8").decode("cp1252", errors="replace"))
+    assert is_mojibake("姓名".encode().decode("cp1252", errors="replace"))
     assert is_mojibake("姓名".encode("gbk").decode("latin-1"))
     assert is_mojibake("王\ufffd")
     assert not is_mojibake("姓名") and not is_mojibake("José Müller") and not is_mojibake("Zoë")
