@@ -25,6 +25,7 @@ import csv
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from gis.errors import InvalidInput
 
@@ -120,8 +121,9 @@ def _load(path: Path) -> tuple[IncidentCategory, ...]:
             quick = cells.get("quick_fix", "").lower()
             if quick not in _YES:
                 raise _refuse(path, lineno, "quick_fix", f"{cells.get('quick_fix')!r}: write yes or no")
-            rows.append(IncidentCategory(**{k: cells[k] for k in _BASIC}, **limits, department_kind=kind,
-                                         department=department, quick_fix=_YES[quick]))
+            fields: dict[str, Any] = {**{k: cells[k] for k in _BASIC}, **limits}
+            rows.append(IncidentCategory(**fields, department_kind=kind, department=department,
+                                         quick_fix=_YES[quick]))
     if not rows:
         raise _refuse(path, 2, "code", "the file lists no category")
     return tuple(rows)

@@ -35,11 +35,11 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
 
 from gis.errors import InvalidInput
+from gis.periods import zone
 
 __all__ = [
     "AREAS",
@@ -99,14 +99,6 @@ def _aware(value: Any, name: str) -> dt.datetime:
     return value
 
 
-@lru_cache(maxsize=64)
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"timezone {name!r} is unknown; expected an IANA name such as 'Asia/Shanghai'") from None
-
-
 @lru_cache(maxsize=4096)
 def _cn_workday(day: dt.date) -> tuple[bool, bool]:
     """(is a working day, the schedule is known) from the State Council schedule."""
@@ -119,7 +111,10 @@ def _cn_workday(day: dt.date) -> tuple[bool, bool]:
 class Calendar(Protocol):
     """What the clock functions need of a calendar: the counting intervals from a moment on."""
 
-    timezone: str
+    @property
+    def timezone(self) -> str:
+        """The IANA zone the calendar's days and hours are in."""
+        ...  # pragma: no cover
 
     def intervals(self, start: dt.datetime, fallback: set[int]) -> Iterator[tuple[dt.datetime, dt.datetime]]:
         ...  # pragma: no cover
@@ -135,7 +130,7 @@ class WorkingCalendar:
     public_holidays: bool = True  # False: Monday–Friday only
 
     def __post_init__(self) -> None:
-        _zone(self.timezone)
+        zone(self.timezone)
         previous = None
         for start, end in self.periods:
             if not start < end or (previous is not None and start < previous):
@@ -158,7 +153,7 @@ class WorkingCalendar:
 
     def intervals(self, start: dt.datetime, fallback: set[int]) -> Iterator[tuple[dt.datetime, dt.datetime]]:
         """Working intervals from ``start`` on, in order; years with no known schedule go into ``fallback``."""
-        tz = _zone(self.timezone)
+        tz = zone(self.timezone)
         first = start.astimezone(tz).date()
         for n in range(_MAX_DAYS):
             day = first + dt.timedelta(days=n)
@@ -310,7 +305,7 @@ def _pieces(calendar: Calendar, start: dt.datetime, pauses: Iterable[Pause], fal
     i = 0
     for a, b in calendar.intervals(start, fallback):
         while True:
-            while i < len(merged) and merged[i][1] is not None and merged[i][1] <= a:
+            while i < len(merged) and (ended := merged[i][1]) is not None and ended <= a:
                 i += 1
             if i == len(merged) or merged[i][0] >= b:
                 yield a, b
@@ -335,7 +330,7 @@ def due_at(start: dt.datetime, duration: dt.timedelta, *, calendar: Calendar,
     _aware(start, "start")
     if not isinstance(duration, dt.timedelta) or duration < dt.timedelta(0):
         raise InvalidInput(f"duration: a non-negative timedelta is required; got {duration!r}")
-    tz = _zone(calendar.timezone)
+    tz = zone(calendar.timezone)
     if duration == dt.timedelta(0):
         return Deadline(start.astimezone(tz))
     fallback: set[int] = set()

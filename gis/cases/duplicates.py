@@ -59,7 +59,8 @@ def nearby_mask(*, lon: float, lat: float, reported_at: dt.datetime, lons: np.nd
     """
     distances = _metres(lon, lat, lons, lats)
     new = np.datetime64(reported_at.astimezone(dt.UTC).replace(tzinfo=None), "ns")
-    hours = (new - times.astype("datetime64[ns]")) / np.timedelta64(1, "h")
+    apart: np.ndarray = new - times.astype("datetime64[ns]")
+    hours = apart / np.timedelta64(1, "h")
     mask = same_category & (distances <= max_distance_m) & (np.abs(hours) <= window / dt.timedelta(hours=1))
     return mask, distances, hours
 

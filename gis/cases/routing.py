@@ -177,6 +177,12 @@ def case_actions(case: CaseView, actor: Actor, *,
     return sorted(found)
 
 
+def _codes(department: Mapping[str, object]) -> tuple[str, ...]:
+    """The category codes registered for a department (none when the key is missing or empty)."""
+    codes = department.get("categories") or ()
+    return tuple(str(c) for c in codes) if isinstance(codes, Iterable) else ()
+
+
 def pick_department(category_code: str | None, *, street_code: str | None,
                     departments: Iterable[Mapping[str, object]],
                     categories: Iterable[IncidentCategory] = ()) -> Mapping[str, object] | None:
@@ -189,7 +195,7 @@ def pick_department(category_code: str | None, *, street_code: str | None,
     """
     known = list(departments)
     named = next((c.department for c in categories if c.code == category_code), None)
-    matches = [d for d in known if category_code and category_code in (d.get("categories") or ())]
+    matches = [d for d in known if category_code and category_code in _codes(d)]
     if not matches and named:
         matches = [d for d in known if d.get("name") == named]
     matches = [d for d in matches if d.get("street_code") in (None, street_code)]

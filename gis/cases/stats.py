@@ -37,13 +37,13 @@ import datetime as dt
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, TypeGuard
 
 import pandas as pd
 
 from gis.cases.deadlines import DEFAULT_RULES, DeadlineRules, elapsed_working, stage_clocks
 from gis.errors import InvalidInput
+from gis.periods import zone
 
 __all__ = ["COLUMNS", "DEPARTMENT_COLUMNS", "LEVELS", "case_figures", "case_stats", "department_stats",
            "period_bounds", "stats_to_dict"]
@@ -65,7 +65,7 @@ _COUNTS = ["reports", "response_due", "responded_on_time", "registered", "closed
 
 def period_bounds(period: str, *, timezone: str = "Asia/Shanghai") -> tuple[dt.datetime, dt.datetime]:
     """``"2026"``, ``"2026-10"`` or ``"2026-Q4"`` as ``[start, end)`` at local midnight."""
-    tz = ZoneInfo(timezone)
+    tz = zone(timezone)
     text = period.strip()
     if m := re.fullmatch(r"(\d{4})", text):
         year = int(m[1])
@@ -88,7 +88,7 @@ def _column(frame: pd.DataFrame, name: str, default: Any) -> pd.Series:
     return frame[name] if name in frame.columns else pd.Series(default, index=frame.index, dtype=object)
 
 
-def _present(value: Any) -> bool:
+def _present(value: Any) -> TypeGuard[float]:
     return value is not None and not (isinstance(value, float) and math.isnan(value)) and value is not pd.NA
 
 
@@ -171,10 +171,10 @@ def case_figures(cases: pd.DataFrame, events: pd.DataFrame, *, start: dt.datetim
         row["satisfied"] = int(_present(score) and score >= satisfied_from)
         row["score"] = float(score) if _present(score) else math.nan
 
-        rounds = [c for c in clocks if c.stage == "handling" and c.ended_at is not None]
+        rounds = [(c, c.ended_at) for c in clocks if c.stage == "handling" and c.ended_at is not None]
         if rounds:
-            hours = sum((elapsed_working(c.started_at, c.ended_at, pauses=c.pauses, calendar=rules.calendar).counted
-                         for c in rounds), dt.timedelta(0))
+            hours = sum((elapsed_working(c.started_at, ended, pauses=c.pauses, calendar=rules.calendar).counted
+                         for c, ended in rounds), dt.timedelta(0))
             row["handled"], row["handling_hours"] = 1, hours / dt.timedelta(hours=1)
         else:
             row["handled"], row["handling_hours"] = 0, math.nan
