@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+import datetime as dt
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 P = TypeVar("P")
 T = TypeVar("T")
@@ -61,3 +62,35 @@ class Page(BaseModel, Generic[T]):
     limit: int
     offset: int
     next: str | None
+
+
+def _isoformat(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+# Services write times as ISO 8601 strings (some hand a datetime or date): either reaches the client as the string.
+Timestamp = Annotated[str, BeforeValidator(_isoformat), WithJsonSchema({"type": "string", "format": "date-time"})]
+Day = Annotated[str, BeforeValidator(_isoformat), WithJsonSchema({"type": "string", "format": "date"})]
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with its definitions written in place.
+
+    For a second media type of one response (``responses={200: {"content": {GEOJSON: {"schema": ...}}}}``),
+    which FastAPI does not collect into the document's components.
+    """
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
