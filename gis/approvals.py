@@ -113,7 +113,8 @@ def check_step(step: str, *, plan_id: int, status: str, plan_district: str, plan
                                f"{actor.username} is scoped to {where_en}",
                                details={"plan_id": plan_id, "step": step, "scope": rule.scope})
     if rule.scope == "street" and len(plan_scope) >= 9 and plan_scope[:9] != actor.street_code:
-        raise PermissionDenied(f"方案 {plan_id} 属于街道 {plan_scope[:9]}，{actor.username} 属于街道 {actor.street_code}，"
+        raise PermissionDenied(f"方案 {plan_id} 属于街道 {plan_scope[:9]}，"
+                               f"{actor.username} 属于街道 {actor.street_code}，"
                                f"只能报送本街道的方案 · plan {plan_id} is in street {plan_scope[:9]}; "
                                f"{actor.username} proposes plans of street {actor.street_code} only",
                                details={"plan_id": plan_id, "step": step, "street_code": plan_scope[:9]})

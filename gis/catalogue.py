@@ -79,7 +79,7 @@ def _load(path: Path) -> tuple[tuple[str, FacilityType], ...]:
                     f"{path}:{lineno}: target_group {row['target_group']!r} is not one of {TARGET_GROUPS}"
                 )
             tags = tuple(
-                tuple(t.split("=", 1)) for t in row["osm_tags"].split("|") if t  # type: ignore[misc]
+                tuple(t.split("=", 1)) for t in row["osm_tags"].split("|") if t
             )
             rows.append(
                 (
@@ -160,8 +160,8 @@ _RULES: tuple[tuple[str, str, str | None, str | None], ...] = (
      None, r"(?i:terveysasema|hälsostation)"),
     ("a commercial gym or studio, not a mid-size sports ground",
      r"(?i:fitness|studio|kuntosali|crossfit|jooga|yoga|pilates)", None, None),
-    ("a shop of another kind (bicycles, a brand's store)", r"自行车|单车|专卖|(?i:bicycle|bike|speciality store|specialty store)",
-     None, None),
+    ("a shop of another kind (bicycles, a brand's store)",
+     r"自行车|单车|专卖|(?i:bicycle|bike|speciality store|specialty store)", None, None),
 )
 _COMPILED = tuple((reason, re.compile(p), re.compile(r) if r else None, re.compile(u) if u else None)
                   for reason, p, r, u in _RULES)
@@ -226,16 +226,17 @@ def explain_facility(
         return Classification(None, "", f"access={access}: not open to residents")
     if name:
         for reason, pattern, requires, unless in _COMPILED:
-            if pattern.search(name) and (requires is None or requires.search(name)) and not (
+            hit = pattern.search(name)
+            if hit and (requires is None or requires.search(name)) and not (
                     unless is not None and unless.search(name)):
                 if reason == GENERAL_HOSPITAL:
                     return _general_hospital(counts, "name")
-                return Classification(None, "", f"{reason}: {pattern.search(name).group(0)!r} in {name!r}")
+                return Classification(None, "", f"{reason}: {hit.group(0)!r} in {name!r}")
     best: tuple[int, str, str] | None = None
     for ft in cat.values():
-        for pattern in ft.name_patterns:
-            if pattern in name and (best is None or len(pattern) > best[0]):
-                best = (len(pattern), ft.code, pattern)
+        for word in ft.name_patterns:
+            if word in name and (best is None or len(word) > best[0]):
+                best = (len(word), ft.code, word)
     if best is not None:
         return _guard(tags, Classification(best[1], "name", f"name contains {best[2]!r}"))
     if name == "" or not any(w in name for w in ("医院", "病院")):
@@ -248,15 +249,12 @@ def explain_facility(
             if tags.get(key) == value:
                 return _guard(tags, Classification(ft.code, "tag", f"{key}={value}"))
     if tags.get("amenity") == "school" and name and not _CJK.search(name):
-        if _LATIN_BEYOND_COMPULSORY.search(name):
-            return Classification(None, "", f"upper secondary or higher school: "
-                                  f"{_LATIN_BEYOND_COMPULSORY.search(name).group(0)!r} in {name!r}")
-        if _LATIN_PRIMARY.search(name) and "primary_school" in cat:
-            return _guard(tags, Classification("primary_school", "name",
-                                               f"name contains {_LATIN_PRIMARY.search(name).group(0)!r}"))
-        if _LATIN_MIDDLE.search(name) and "middle_school" in cat:
-            return _guard(tags, Classification("middle_school", "name",
-                                               f"name contains {_LATIN_MIDDLE.search(name).group(0)!r}"))
+        if beyond := _LATIN_BEYOND_COMPULSORY.search(name):
+            return Classification(None, "", f"upper secondary or higher school: {beyond.group(0)!r} in {name!r}")
+        if (primary := _LATIN_PRIMARY.search(name)) and "primary_school" in cat:
+            return _guard(tags, Classification("primary_school", "name", f"name contains {primary.group(0)!r}"))
+        if (middle := _LATIN_MIDDLE.search(name)) and "middle_school" in cat:
+            return _guard(tags, Classification("middle_school", "name", f"name contains {middle.group(0)!r}"))
         levels = {v.strip()[:1] for v in tags.get("isced:level", "").replace(",", ";").split(";") if v.strip()}
         if levels and levels <= set("345678"):
             return Classification(None, "", f"isced:level={tags['isced:level']}: beyond the compulsory years")
@@ -357,7 +355,7 @@ def find_duplicates(
     for a, b in zip(left.tolist(), right.tolist(), strict=True):
         if a >= b or codes[a] != codes[b]:
             continue
-        if bool(names[a]) and bool(names[b]) and is_similar_name(names[a], names[b]):  # type: ignore[arg-type]
+        if bool(names[a]) and bool(names[b]) and is_similar_name(names[a], names[b]):
             ra, rb = root(a), root(b)
             if ra != rb:
                 parent[rb] = ra

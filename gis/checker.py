@@ -194,8 +194,10 @@ def _split_buildings(units: gpd.GeoDataFrame, codes: np.ndarray, homes: gpd.GeoD
 def _barrier_lines(roads: gpd.GeoDataFrame | None, barriers: gpd.GeoDataFrame | None, metric: object,
                    opts: CheckOptions) -> tuple[list[BaseGeometry], list[str | None], list[BaseGeometry],
                                                 list[str | None]]:
-    """Linear barriers (main roads, rivers, railways: a straight segment across one is a crossing)
-    and water edges (lakes, ponds, the coast: only land cut apart by them is).
+    """Linear barriers and water edges.
+
+    Linear barriers are main roads, rivers and railways: a straight segment across one is a crossing.
+    Water edges are lakes, ponds and the coast: only land cut apart by them is.
     """
     lines: list[BaseGeometry] = []
     names: list[str | None] = []
@@ -336,8 +338,9 @@ def _dangling(pieces: np.ndarray, piece: np.ndarray, lines: np.ndarray, whole: B
 
 
 def _pieces(geom: BaseGeometry, lines: np.ndarray) -> np.ndarray:
-    """The pieces ``lines`` cut ``geom`` into (lines unclipped, so that links running a hair past
-    the outline still cut it).
+    """The pieces ``lines`` cut ``geom`` into.
+
+    The lines are not clipped, so that links running a hair past the outline still cut it.
     """
     if len(lines) == 0:
         return np.array([geom], dtype=object)

@@ -10,6 +10,7 @@ and WGS84 (EPSG:4326) differ by centimetres, so WGS84 is relabelled, not transfo
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import geopandas as gpd
@@ -118,7 +119,8 @@ def _bd_forward(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
 
 
-def _invert(forward, lon: np.ndarray, lat: np.ndarray, start: tuple[np.ndarray, np.ndarray]):
+def _invert(forward: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], lon: np.ndarray,
+            lat: np.ndarray, start: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Solve forward(x, y) == (lon, lat) by fixed-point iteration from ``start``."""
     x, y = start
     for _ in range(_MAX_ITER):
@@ -192,7 +194,9 @@ def _crs_label(crs: CRS) -> str:
     return f"EPSG:{epsg}" if epsg is not None else crs.name
 
 
-def _bounds_text(bounds: np.ndarray) -> str:
+def _bounds_text(bounds: np.ndarray | None) -> str:
+    if bounds is None:
+        return "no coordinates"
     minx, miny, maxx, maxy = bounds
     return f"x {minx:.6g}..{maxx:.6g}, y {miny:.6g}..{maxy:.6g}"
 
@@ -244,8 +248,8 @@ def _check_in_china(gdf: gpd.GeoDataFrame, *, where: str, label: str | None) -> 
     raise CRSMismatch(
         f"{where}: row {row} lies outside China (data spans lon/lat {_bounds_text(bounds)}; "
         f"expected lon {minx:g}..{maxx:g}, lat {miny:g}..{maxy:g}) although the data is in {label}; "
-        "check the file's CRS or pass the right one with --source-crs",
-        details={"where": where, "row": row, "bounds": [float(v) for v in bounds]},
+        "check the file's CRS or pass the right one as source_crs",
+        details={"field": "source_crs", "where": where, "row": row, "bounds": [float(v) for v in bounds]},
     )
 
 
@@ -267,7 +271,7 @@ def _check_lonlat(gdf: gpd.GeoDataFrame, *, where: str, label: str, china: bool)
         )
     if out_of_range:
         hint = (
-            "they look like projected metres; pass the projected CRS with --source-crs (e.g. EPSG:4549)"
+            "they look like projected metres; pass the projected CRS as source_crs (e.g. EPSG:4549)"
             if max(abs(minx), abs(maxx), abs(miny), abs(maxy)) > 1000
             else "check the CRS"
         )
@@ -302,9 +306,10 @@ def to_storage_crs(gdf: gpd.GeoDataFrame, source_crs: str | None, *, where: str 
     if system is not None:
         if gdf.crs is not None and not gdf.crs.is_geographic:
             raise CRSMismatch(
-                f"{where}: --source-crs {source_crs} means longitude/latitude in {system.upper()}, "
+                f"{where}: source_crs {source_crs} means longitude/latitude in {system.upper()}, "
                 f"but the file's CRS is {_crs_label(gdf.crs)} (projected); expected a geographic file "
-                "(EPSG:4326 or no CRS)"
+                "(EPSG:4326 or no CRS)",
+                details={"field": "source_crs", "where": where},
             )
         _check_lonlat(gdf, where=where, label=system.upper(), china=True)
         inverse = _TO_WGS84[system]
@@ -321,15 +326,16 @@ def to_storage_crs(gdf: gpd.GeoDataFrame, source_crs: str | None, *, where: str 
             crs = CRS.from_user_input(source_crs)
         except Exception as exc:  # pyproj raises CRSError with a long PROJ text
             raise CRSMismatch(
-                f"{where}: --source-crs {source_crs!r} is not a CRS pyproj knows; expected e.g. EPSG:4549, "
-                f"EPSG:4326, gcj02 or bd09 ({type(exc).__name__})"
+                f"{where}: source_crs {source_crs!r} is not a CRS pyproj knows; expected e.g. EPSG:4549, "
+                f"EPSG:4326, gcj02 or bd09 ({type(exc).__name__})",
+                details={"field": "source_crs", "where": where},
             ) from None
         gdf = gdf.set_crs(crs, allow_override=True)
     elif gdf.crs is None:
         raise CRSMismatch(
-            f"{where}: the CRS is missing (no .prj or crs member); pass it with --source-crs, "
-            "e.g. --source-crs EPSG:4490, EPSG:4549 (CGCS2000 GK CM 120E) or gcj02",
-            details={"where": where},
+            f"{where}: the CRS is missing (no .prj or crs member); pass it as source_crs, "
+            "e.g. EPSG:4490, EPSG:4549 (CGCS2000 GK CM 120E) or gcj02",
+            details={"field": "source_crs", "where": where},
         )
 
     crs = gdf.crs
@@ -345,7 +351,8 @@ def to_storage_crs(gdf: gpd.GeoDataFrame, source_crs: str | None, *, where: str 
     if bounds is not None and np.all(np.abs(bounds) <= 180):
         raise CRSMismatch(
             f"{where}: coordinates look like longitude/latitude in degrees ({_bounds_text(bounds)}) but the CRS "
-            f"is {label} (projected, metres); pass --source-crs EPSG:4490 if they are lon/lat"
+            f"is {label} (projected, metres); pass source_crs EPSG:4490 if they are lon/lat",
+            details={"field": "source_crs", "where": where},
         )
     out = gdf.to_crs(STORAGE_CRS)
     out_bounds = _finite_bounds(out)
@@ -393,7 +400,8 @@ def metric_crs_for_frame(gdf: gpd.GeoDataFrame) -> str:
         frame = gdf.to_crs(STORAGE_CRS)
     bounds = _finite_bounds(frame)
     if bounds is None:
-        raise InvalidInput("metric_crs_for_frame: the frame has no geometries; expected at least one non-empty geometry")
+        raise InvalidInput("metric_crs_for_frame: the frame has no geometries; "
+                           "expected at least one non-empty geometry")
     minx, miny, maxx, maxy = bounds
     return metric_crs_for((minx + maxx) / 2.0, (miny + maxy) / 2.0)
 

@@ -42,19 +42,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from gis.crs import metric_crs_for_frame
 from gis.errors import CRSMismatch, InvalidInput
 
-try:  # the shared helper picks the CGCS2000 Gauss-Krüger zone in China
-    from gis.crs import metric_crs_for_frame as _metric_crs_for_frame
-except ImportError:  # pragma: no cover - only while gis.crs is being written
-    _metric_crs_for_frame = None
+if TYPE_CHECKING:  # the OSM reader passes tags as pyosmium reads them; only .get is used here
+    from osmium.osm import TagList
 
 __all__ = [
     "CONTEXT_KINDS",
@@ -492,7 +491,7 @@ def building_use(tags: Mapping[str, str]) -> str:
     return ""
 
 
-def context_kind(tags: Mapping[str, str]) -> str:
+def context_kind(tags: Mapping[str, str] | TagList) -> str:
     """The ``key=value`` that makes an area a context for the buildings in it, or ''."""
     for key in ("amenity", "healthcare", "landuse", "leisure", "tourism", "aeroway", "power", "military"):
         value = tags.get(key)
@@ -625,7 +624,7 @@ def _neighbour_floors(frame: gpd.GeoDataFrame, mapped: np.ndarray, group: np.nda
     wanted = np.flatnonzero(~np.isfinite(mapped))
     if len(known) == 0 or len(wanted) == 0:
         return result, count
-    geoms = frame.geometry.to_crs(metric_crs or _default_metric_crs(frame)).values
+    geoms = frame.geometry.to_crs(metric_crs or metric_crs_for_frame(frame)).values
     valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     centres = shapely.centroid(geoms)
     known = known[valid[known]]
@@ -668,12 +667,7 @@ def _footprint_m2(frame: gpd.GeoDataFrame, metric_crs: str | None) -> np.ndarray
     """Footprint areas in m² (0 for missing or empty geometries), measured in a metric CRS."""
     if len(frame) == 0:
         return np.zeros(0)
-    crs = metric_crs or _default_metric_crs(frame)
+    # The shared helper picks the CGCS2000 Gauss-Krüger zone in China.
+    crs = metric_crs or metric_crs_for_frame(frame)
     area = frame.geometry.to_crs(crs).area.to_numpy(dtype=np.float64, na_value=np.nan)
     return np.nan_to_num(area, nan=0.0)
-
-
-def _default_metric_crs(frame: gpd.GeoDataFrame) -> Any:
-    if _metric_crs_for_frame is not None:
-        return _metric_crs_for_frame(frame)
-    return frame.estimate_utm_crs()

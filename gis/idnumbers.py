@@ -111,8 +111,9 @@ def key_id(key: bytes) -> str:
 
 
 def seal(key: bytes, *, key_label: str, prefix: str, plaintext: bytes, aad: bytes) -> str:
-    """``<prefix>.<key_label>.<nonce+ciphertext>`` (AES-GCM, a fresh random nonce each time): how every
-    sensitive field is kept at rest, the key named so that rotation knows which one to open it with.
+    """``<prefix>.<key_label>.<nonce+ciphertext>``: how every sensitive field is kept at rest.
+
+    AES-GCM with a fresh random nonce each time; the key is named so that rotation knows which one opens it.
     """
     nonce = secrets.token_bytes(12)
     body = base64.urlsafe_b64encode(nonce + AESGCM(key).encrypt(nonce, plaintext, aad)).decode("ascii").rstrip("=")
@@ -121,8 +122,10 @@ def seal(key: bytes, *, key_label: str, prefix: str, plaintext: bytes, aad: byte
 
 def unseal(keys: IdKeys, token: str, *, prefix: str, aad: bytes, what: str,
            derive: Callable[[bytes], bytes] = lambda key: key) -> bytes:
-    """What :func:`seal` sealed under the current key or a previous one (``derive`` turns an ID key into
-    the field's own key); SetupError when no key held here sealed it, InvalidInput when damaged.
+    """What :func:`seal` sealed under the current key or a previous one.
+
+    ``derive`` turns an ID key into the field's own key. SetupError when no key held here sealed it,
+    InvalidInput when the token is damaged.
     """
     parts = token.split(".")
     if len(parts) != 3 or parts[0] != prefix:

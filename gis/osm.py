@@ -53,7 +53,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -151,7 +151,7 @@ def parse_levels(value: str | None) -> int | None:
 
 
 def parse_height(value: str | None) -> float | None:
-    """Parse ``height`` ('12', '12 m', '12.5m', '40 ft', "40'6\\"") to metres, or None."""
+    r"""Parse ``height`` ('12', '12 m', '12.5m', '40 ft', "40'6\"") to metres, or None."""
     if not value:
         return None
     m = _FEET_INCHES_RE.match(value)
@@ -167,7 +167,7 @@ def parse_height(value: str | None) -> float | None:
     return metres if 0.0 < metres <= _MAX_HEIGHT_M else None
 
 
-def is_walkable(tags: Mapping[str, str]) -> bool:
+def is_walkable(tags: Tags) -> bool:
     """Whether a way with these tags belongs to the pedestrian network.
 
     Highways in ``WALK_HIGHWAYS`` count unless ``foot=no`` (or ``use_sidepath``), or
@@ -188,16 +188,16 @@ def is_walkable(tags: Mapping[str, str]) -> bool:
     return granted or tags.get("access") not in _ACCESS_REFUSED
 
 
-def _is_building(tags: Mapping[str, str]) -> bool:
+def _is_building(tags: Tags) -> bool:
     value = tags.get("building")
     return value is not None and value != "no"
 
 
-def _is_water_area(tags: Mapping[str, str]) -> bool:
+def _is_water_area(tags: Tags) -> bool:
     return tags.get("natural") == "water" or tags.get("waterway") == "riverbank" or tags.get("landuse") == "reservoir"
 
 
-def _barrier_line_kind(tags: Mapping[str, str]) -> str | None:
+def _barrier_line_kind(tags: Tags) -> str | None:
     if tags.get("natural") == "coastline":
         return "water"
     if tags.get("waterway") in WATERWAY_LINES and tags.get("tunnel") not in _UNDERGROUND_TUNNELS:
@@ -207,13 +207,16 @@ def _barrier_line_kind(tags: Mapping[str, str]) -> str | None:
     return None
 
 
-def _name(tags: Mapping[str, str]) -> str | None:
+def _name(tags: Tags) -> str | None:
     return tags.get("name") or tags.get("name:zh") or None
 
 
-def _is_compound(tags: Mapping[str, str]) -> bool:
+def _is_compound(tags: Tags) -> bool:
     return tags.get("landuse") == "residential" and _name(tags) is not None
 
+
+Tags: TypeAlias = Mapping[str, str] | osmium.osm.TagList
+"""An OSM object's tags: a dict, or pyosmium's TagList read in place (most objects are dropped before any dict)."""
 
 # Features that are never a facility even when their name matches a pattern: a 小区 named
 # after a school (…小学宿舍), a stop or a place named after a hospital.
@@ -242,7 +245,7 @@ class _Classifier:
             for key, value in (("amenity", "hospital"), ("healthcare", "hospital"), ("building", "hospital")):
                 self.tag_values.setdefault(key, set()).add(value)
 
-    def _candidate(self, tags: Mapping[str, str]) -> bool:
+    def _candidate(self, tags: Tags) -> bool:
         name = tags.get("name:zh") or tags.get("name")
         if name and self.name_re is not None and self.name_re.search(name):
             return True
@@ -252,7 +255,7 @@ class _Classifier:
                 return True
         return False
 
-    def __call__(self, tags: Mapping[str, str]) -> tuple[str, str] | None:
+    def __call__(self, tags: Tags) -> tuple[str, str] | None:
         if not self._candidate(tags):
             return None
         if tags.get("landuse") == "residential" or any(k in tags for k in _NOT_FACILITY_KEYS):
@@ -391,14 +394,13 @@ def _collect(fp: osmium.FileProcessor, scan: _RelationScan, classify: _Classifie
     wkb = osmium.geom.WKBFactory()
     assembled: set[int] = set()
     for obj in fp:
-        kind = obj.type_str()
-        if kind == "n":
+        if isinstance(obj, osmium.osm.Node):
             fac = classify(obj.tags)
             if fac is not None:
                 loc = obj.location
                 if loc.valid():
                     out.facility_nodes.append((obj.id, _name(obj.tags), fac[0], fac[1], loc.lon, loc.lat))
-        elif kind == "w":
+        elif isinstance(obj, osmium.osm.Way):
             wid = obj.id
             is_member = wid in scan.member_ways
             taglist = obj.tags
@@ -441,7 +443,7 @@ def _collect(fp: osmium.FileProcessor, scan: _RelationScan, classify: _Classifie
                 out.problem(f"way {wid}: {missing} of {len(refs)} nodes missing from the extract; built from the rest")
             out.areas.append(_Area(wid, f"way {wid}", tags, building, water, compound, fac, ring=ring,
                                    context=context))
-        elif kind == "a":
+        elif isinstance(obj, osmium.osm.Area):
             if obj.from_way():
                 continue
             rid = obj.orig_id()
@@ -556,7 +558,7 @@ def _area_geometries(out: _Collected) -> np.ndarray:
     geoms = np.empty(len(areas), dtype=object)
     ring_idx = [i for i, a in enumerate(areas) if a.ring is not None]
     if ring_idx:
-        rings = [areas[i].ring for i in ring_idx]
+        rings = [ring for a in areas if (ring := a.ring) is not None]
         lens = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
         coords = np.concatenate(rings)
         linear = shapely.linearrings(coords, indices=np.repeat(np.arange(len(rings)), lens))
@@ -567,7 +569,7 @@ def _area_geometries(out: _Collected) -> np.ndarray:
     if len(geoms) == 0:
         return geoms
     valid = shapely.is_valid(geoms)
-    for i in np.flatnonzero(~valid):
+    for i in np.flatnonzero(~valid).tolist():
         reason = shapely.is_valid_reason(geoms[i])
         fixed = _polygonal_parts(shapely.make_valid(geoms[i], method="structure", keep_collapsed=False))
         geoms[i] = fixed
@@ -813,7 +815,6 @@ def _facilities(out: _Collected, geoms: np.ndarray) -> gpd.GeoDataFrame:
             rows.append((osm_id, name, code, by))
             points.append(point)
             polygons.append(None)
-    n_poly_rows = len(rows)
     for osm_id, name, code, by, lon, lat in out.facility_nodes:
         rows.append((osm_id, name, code, by))
         points.append(shapely.Point(lon, lat))

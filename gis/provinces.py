@@ -45,4 +45,4 @@ def province_mismatch(district_code: str, lon: float, lat: float) -> str | None:
     where = f"; it lies in {', '.join(near)}" if near else ""
     return (f"district {district_code} is in {name} (adcode {district_code[:2]}…) but its data lies at "
             f"{lon:.3f}E {lat:.3f}N, outside {name} ({x0:g}–{x1:g}E, {y0:g}–{y1:g}N){where}; "
-            f"check --district-code")
+            f"check district_code")

@@ -1,4 +1,4 @@
-"""Boundary validation: do a parent's children tile it (全域覆盖, 无缝拼接)?
+"""Boundary validation: whether a parent's children tile it (全域覆盖, 无缝拼接).
 
 ``check_tiling`` checks grids within communities and communities within streets (the
 same function, ``child_level`` only changes the words). It returns ``Finding`` objects,
@@ -177,7 +177,7 @@ def check_tiling(
             geoms[i] = _polygonal(g)
 
     has_parent = np.array([p in parent_by_code for p in child_parents], dtype=bool)
-    for i in np.flatnonzero(~has_parent):
+    for i in np.flatnonzero(~has_parent).tolist():
         where = ctx.lonlat(_point_of(geoms[i]))
         area = ctx.area(geoms[i]) if not geoms[i].is_empty else None
         findings.append(

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
@@ -30,6 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gis.errors import InvalidInput
 from gis.idnumbers import IdKeys, seal, unseal
+from gis.periods import DEFAULT_TIMEZONE, zone
 
 PURPOSES = ("routine", "care", "info_check", "case_follow_up", "other")
 OTHER = "other"
@@ -40,7 +40,7 @@ DEFAULT_CADENCE: dict[str, int] = {
 }
 MAX_CADENCE_DAYS = 366
 MAX_FINDINGS = 4000
-TIMEZONE = "Asia/Shanghai"
+TIMEZONE = DEFAULT_TIMEZONE
 # A phone's clock may run a little fast; beyond this a visit "in the future" is refused.
 CLOCK_SKEW = dt.timedelta(minutes=5)
 HEAD_RELATIONS = frozenset({"head", "户主", "本人"})
@@ -102,10 +102,10 @@ def check_cadence_days(tag: str, days: int) -> tuple[str, int]:
 
 
 def parse_cadence_setting(text: str) -> tuple[str, int]:
-    """``TAG=DAYS`` (as ``wangge visits cadence --set`` takes it) as (tag, days)."""
+    """One cadence change written ``TAG=DAYS`` as (tag, days); the error names ``changes``, the service's field."""
     tag, sep, days = (text or "").partition("=")
     if not sep or not days.strip().lstrip("-").isdigit():
-        raise InvalidInput(f"--set {text!r}: expected TAG=DAYS, e.g. elderly_alone=7", details={"field": "set"})
+        raise InvalidInput(f"changes: {text!r}: expected TAG=DAYS, e.g. elderly_alone=7", details={"field": "changes"})
     return check_cadence_days(tag, int(days.strip()))
 
 
@@ -115,7 +115,7 @@ def month_period(month: str, *, timezone: str = TIMEZONE) -> tuple[dt.datetime, 
     if not found:
         raise InvalidInput(f"month: YYYY-MM (e.g. 2026-12), got {month!r}", details={"field": "month"})
     year, mon = int(found.group(1)), int(found.group(2))
-    tz = zoneinfo.ZoneInfo(timezone)
+    tz = zone(timezone)
     lo = dt.datetime(year, mon, 1, tzinfo=tz)
     hi = dt.datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=tz)
     return lo, hi
@@ -123,7 +123,7 @@ def month_period(month: str, *, timezone: str = TIMEZONE) -> tuple[dt.datetime, 
 
 def local_date(at: dt.datetime, *, timezone: str = TIMEZONE) -> dt.date:
     """The local calendar day of an instant."""
-    return at.astimezone(zoneinfo.ZoneInfo(timezone)).date()
+    return at.astimezone(zone(timezone)).date()
 
 
 def mask_name(name: str | None) -> str | None:

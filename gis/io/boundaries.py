@@ -381,7 +381,7 @@ def _shapefile_encoding(shp: Path, dbf: Path, where: str, encoding: str | None) 
     notes: list[str] = []
     cpg = _sidecar(shp, ".cpg")
     if encoding is not None:
-        declared, source = encoding, f"--encoding {encoding}"
+        declared, source = encoding, f"encoding {encoding}"
     elif cpg is not None:
         declared = _encoding_from_cpg(cpg.read_text("ascii", errors="replace"))
         source = f"the .cpg ({cpg.read_text('ascii', errors='replace').strip()!r})"
@@ -392,7 +392,8 @@ def _shapefile_encoding(shp: Path, dbf: Path, where: str, encoding: str | None) 
         codec = _python_codec(declared)
         if codec is None:
             if encoding is not None:
-                raise _fail(InvalidInput, where, f"--encoding {encoding!r} is not an encoding Python knows")
+                raise _fail(InvalidInput, where, f"encoding {encoding!r} is not an encoding Python knows",
+                            field="encoding")
             notes.append(f"{where}: the .cpg names encoding {declared!r}, which cannot be checked; used as given")
             return declared, notes
         for row, name, raw in cells:
@@ -403,8 +404,8 @@ def _shapefile_encoding(shp: Path, dbf: Path, where: str, encoding: str | None) 
                 raise _fail(
                     InvalidInput, where,
                     f"{_cell_label(row, name)}: attribute bytes are not valid {declared} although {source} says so"
-                    f"{hint}; fix or delete the .cpg, or pass --encoding GB18030",
-                    row=row or None,
+                    f"{hint}; fix or delete the .cpg, or pass encoding GB18030",
+                    row=row or None, field="encoding",
                 )
         return declared, notes
 
@@ -419,8 +420,8 @@ def _shapefile_encoding(shp: Path, dbf: Path, where: str, encoding: str | None) 
     raise _fail(
         InvalidInput, where,
         f"{_cell_label(row, name)}: attributes are neither UTF-8 nor GBK/GB18030 and there is no .cpg; "
-        "pass --encoding (e.g. --encoding BIG5)",
-        row=row or None,
+        "pass the encoding (e.g. BIG5)",
+        row=row or None, field="encoding",
     )
 
 
@@ -471,7 +472,8 @@ def _read_zip(path: Path, where: str, encoding: str | None) -> _Raw:
                     try:
                         target.write_bytes(archive.read(member))
                     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                        raise _fail(InvalidInput, where, f"entry {member!r} cannot be extracted: {_gdal_text(exc)}") from None
+                        raise _fail(InvalidInput, where,
+                                    f"entry {member!r} cannot be extracted: {_gdal_text(exc)}") from None
             raw = _read_shapefile(Path(tmp) / "layer.shp", f"{where}/{inner}", encoding)
     if len(shps) > 1:
         raw.warnings.append(f"{where}: contains {len(shps)} shapefiles; read {inner!r}")
@@ -491,7 +493,8 @@ def _read_csv(path: Path, where: str, encoding: str | None) -> _Raw:
         try:
             text, used = data.decode(encoding), encoding
         except (UnicodeDecodeError, LookupError) as exc:
-            raise _fail(InvalidInput, where, f"cannot be decoded with --encoding {encoding}: {_gdal_text(exc)}") from None
+            raise _fail(InvalidInput, where, f"cannot be decoded with encoding {encoding}: {_gdal_text(exc)}",
+                        field="encoding") from None
     else:
         try:
             text, used = data.decode("utf-8-sig"), "UTF-8"
@@ -500,7 +503,8 @@ def _read_csv(path: Path, where: str, encoding: str | None) -> _Raw:
                 text, used = data.decode("gb18030"), "GB18030"
             except UnicodeDecodeError as exc:
                 raise _fail(
-                    InvalidInput, where, f"byte {exc.start} is neither UTF-8 nor GBK text; pass --encoding"
+                    InvalidInput, where, f"byte {exc.start} is neither UTF-8 nor GBK text; pass the encoding",
+                    field="encoding",
                 ) from None
             notes.append(f"{where}: not UTF-8; read as GB18030 (GBK)")
     try:
@@ -596,24 +600,29 @@ def _validate(
     present = list(raw.fields)
     if code_field is not None:
         if code_field not in raw.fields:
-            raise _fail(InvalidInput, where, f"--code-field {code_field!r} is not a field; fields present: {present}")
+            raise _fail(InvalidInput, where, f"code_field {code_field!r} is not a field; fields present: {present}",
+                        field="code_field")
         code_col = code_field
     else:
-        code_col = _find_field(raw.fields, spec.code_fields)
-        if code_col is None:
+        found = _find_field(raw.fields, spec.code_fields)
+        if found is None:
             raise _fail(
                 InvalidInput, where,
                 f"no code field found: expected one of {', '.join(spec.code_fields)}; fields present: {present}; "
-                "pass --code-field",
+                "pass code_field",
+                field="code_field",
             )
+        code_col = found
     if name_field is not None:
         if name_field not in raw.fields:
-            raise _fail(InvalidInput, where, f"--name-field {name_field!r} is not a field; fields present: {present}")
+            raise _fail(InvalidInput, where, f"name_field {name_field!r} is not a field; fields present: {present}",
+                        field="name_field")
         name_col: str | None = name_field
     else:
         name_col = _find_field({k: v for k, v in raw.fields.items() if k != code_col}, spec.name_fields)
         if name_col is None:
-            notes.append(f"{where}: no name field found (expected one of {', '.join(spec.name_fields)}); names left empty")
+            notes.append(f"{where}: no name field found (expected one of {', '.join(spec.name_fields)}); "
+                         "names left empty")
     parent_col = _find_field({k: v for k, v in raw.fields.items() if k not in (code_col, name_col)}, spec.parent_fields)
 
     code_values = raw.fields[code_col]
@@ -776,7 +785,8 @@ def read_boundaries(
         raw = _read_csv(path, where, encoding)
     else:
         raise _fail(
-            InvalidInput, where, f"unsupported file type {suffix or '(none)'!r}; expected one of {', '.join(_READ_SUFFIXES)}"
+            InvalidInput, where,
+            f"unsupported file type {suffix or '(none)'!r}; expected one of {', '.join(_READ_SUFFIXES)}"
         )
 
     table, problems, notes = _validate(raw, where=where, level=level, code_field=code_field, name_field=name_field)
@@ -786,13 +796,14 @@ def read_boundaries(
         source_crs = None
     if source_crs is None and raw.crs is None and suffix == ".csv":
         source_crs = STORAGE_CRS
-        file_warnings.append(f"{where}: CSV carries no CRS; assumed EPSG:4490 (pass --source-crs if it is not)")
+        file_warnings.append(f"{where}: CSV carries no CRS; assumed EPSG:4490 (pass source_crs if it is not)")
     recorded = _describe_crs(source_crs, raw.crs)
     if source_crs is not None and raw.crs is not None and suffix != ".csv":
         file_crs = CRS.from_user_input(raw.crs)
         implicit = suffix in (".geojson", ".json") and file_crs.to_epsg() == 4326
         if not implicit and recorded != _describe_crs(None, raw.crs):
-            file_warnings.append(f"{where}: --source-crs {recorded} overrides the file's CRS {_describe_crs(None, raw.crs)}")
+            file_warnings.append(
+                f"{where}: source_crs {recorded} overrides the file's CRS {_describe_crs(None, raw.crs)}")
 
     geoms, has_z = _to_multipolygons(raw.geoms)
     if has_z:
@@ -802,7 +813,8 @@ def read_boundaries(
     try:
         frame = to_storage_crs(frame, source_crs, where=where)
     except CRSMismatch as exc:
-        problems.insert(0, {"row": None, "code": None, "problem": exc.message, "error": "CRSMismatch", "message": exc.message})
+        problems.insert(0, {"row": None, "code": None, "problem": exc.message, "error": "CRSMismatch",
+                            "message": exc.message})
     if problems:
         _raise_problems(problems, where)
 
@@ -865,7 +877,8 @@ def write_boundaries(frame: gpd.GeoDataFrame, path: str | Path, *, format: str |
         index=frame.index,
     )
     if fmt != "shp" and "attrs" in frame.columns:
-        out["attrs"] = [json.dumps(a, ensure_ascii=False, default=str) if isinstance(a, dict) else None for a in frame["attrs"]]
+        out["attrs"] = [json.dumps(a, ensure_ascii=False, default=str) if isinstance(a, dict) else None
+                        for a in frame["attrs"]]
     geoms = frame.geometry.values
 
     _remove_existing(path, fmt)

@@ -20,7 +20,7 @@ import folium
 import geopandas as gpd
 import numpy as np
 import shapely
-from branca.element import Element, MacroElement
+from branca.element import Element, Figure, MacroElement
 from folium.map import Layer
 from jinja2 import Template
 
@@ -204,13 +204,20 @@ def new_map(*, bounds: tuple[float, float, float, float], title: str, subtitle: 
     m.options["maxZoom"] = MAX_ZOOM
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     m.add_child(_Attribution(ATTRIBUTION))
-    root = m.get_root()
+    root = _figure(m)
     root.header.add_child(Element(_PAGE_CSS), name="wangge_css")
     root.title = escape_text(title)  # branca writes it into <title> as it is
     sub = f"<p>{html.escape(subtitle)}</p>" if subtitle else ""
     root.html.add_child(Element(f'<div class="wangge-title"><h1>{html.escape(title)}</h1>{sub}</div>'),
                         name="wangge_title")
     return m
+
+
+def _figure(m: folium.Map) -> Figure:
+    """The page a map sits in; ``get_root`` is typed as any element, but a map's root is always a Figure."""
+    root = m.get_root()
+    assert isinstance(root, Figure)
+    return root
 
 
 def add_legend(m: folium.Map, legend: Legend) -> None:
@@ -220,7 +227,7 @@ def add_legend(m: folium.Map, legend: Legend) -> None:
         + (f"border-top-color:{i.colour}" if i.kind == "line" else f"background:{i.colour}")
         + f'"></span><span>{html.escape(i.label)}</span></div>' for i in legend.items)
     notes = "".join(f"<p>{html.escape(n)}</p>" for n in legend.notes)
-    m.get_root().html.add_child(Element(
+    _figure(m).html.add_child(Element(
         f'<div class="wangge-legend"><h2>{html.escape(legend.heading)}</h2>{rows}{notes}</div>'),
         name="wangge_legend")
 
@@ -274,11 +281,12 @@ def render_html(m: folium.Map, *, max_bytes: int = MAX_HTML_BYTES, node_modules:
     size = len(page.encode("utf-8"))
     if size > max_bytes:
         raise Infeasible(f"the map would be {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB budget: "
-                         "narrow it (--community, --grid, --days)")
+                         "narrow it (community_code, grid_code, days)",
+                         details={"field": "community_code", "narrow_by": ["community_code", "grid_code", "days"]})
     return page
 
 
 def layer_names(m: folium.Map) -> list[str]:
     """Names of the layers a layer control would list, in order (for reports and tests)."""
-    return [child.layer_name for child in m._children.values()
-            if getattr(child, "control", False) and getattr(child, "layer_name", None)]
+    return [name for child in m._children.values()
+            if getattr(child, "control", False) and (name := getattr(child, "layer_name", None))]

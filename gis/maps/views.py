@@ -211,7 +211,7 @@ def facility_map(*, facilities: gpd.GeoDataFrame, uncovered: gpd.GeoDataFrame, g
         ranked = gaps.sort_values("rank").head(LABELLED_GAPS)
         text_labels(ranked, [f"#{int(r)}" for r in ranked["rank"]],
                     name=f"缺口排名 Top {len(ranked)} gaps").add_to(m)
-    rows = [[lat, lon, f"未覆盖 {int(h)} 户, {('%.0f m' % d) if np.isfinite(d) else '超出搜索 beyond search'}"]
+    rows = [[lat, lon, f"未覆盖 {int(h)} 户, {f'{d:.0f} m' if np.isfinite(d) else '超出搜索 beyond search'}"]
             for (lat, lon), h, d in zip(_points(uncovered), uncovered["households"],
                                         uncovered["distance_m"].astype(float).fillna(np.inf), strict=True)]
     name = f"未覆盖楼栋 Uncovered buildings ({len(rows)})"

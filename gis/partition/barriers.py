@@ -160,8 +160,10 @@ class _Targets:
 
 
 class _StreetNetwork:
-    """Minor roads noded at every crossing but not merged (a barrier's end is a junction of the streets
-    even where only two meet there); built once per call, and only when some end needs carrying on.
+    """Minor roads noded at every crossing but not merged.
+
+    A barrier's end is a junction of the streets even where only two meet there. Built once per call, and
+    only when some end needs carrying on.
     """
 
     def __init__(self, streets: Sequence[BaseGeometry]) -> None:
@@ -225,8 +227,9 @@ def _nearest_ahead(point: Point, heading: tuple[float, float], targets: BaseGeom
 def _between_buildings(point: Point, heading: tuple[float, float], targets: BaseGeometry, closing_m: float,
                        tree: shapely.STRtree | None, blockers: list[BaseGeometry],
                        step_m: float = 2.0, tries: int = 200, ahead_deg: float = _AHEAD_DEG) -> LineString | None:
-    """The shortest link ahead of the end, to a point of ``targets`` within ``closing_m``, that runs
-    through no building (targets sampled every ``step_m``).
+    """The shortest link ahead of the end, to a point of ``targets`` within ``closing_m``, through no building.
+
+    Targets are sampled every ``step_m``.
     """
     window = shapely.intersection(targets, point.buffer(closing_m))
     lines = [g for g in shapely.get_parts(window) if g.geom_type in ("LineString", "LinearRing") and g.length > 0]
@@ -249,9 +252,11 @@ def _between_buildings(point: Point, heading: tuple[float, float], targets: Base
 def _carry_on(point: Point, heading: tuple[float, float], network: _StreetNetwork, targets: _Targets,
               own: int, follow_m: float, tree: shapely.STRtree | None, blockers: list[BaseGeometry],
               straight_deg: float = 20.0) -> LineString | None:
-    """An end nothing closes within the closing distance: along the side street it turns into, else
-    straight on (within ``straight_deg``) to the outline or another barrier, between buildings, within
-    ``follow_m``. A main road that simply stops in a block still has two sides a grid must not join.
+    """Carry on an end that nothing closes within the closing distance.
+
+    Along the side street it turns into, else straight on (within ``straight_deg``) to the outline or
+    another barrier, between buildings, within ``follow_m``. A main road that simply stops in a block
+    still has two sides a grid must not join.
     """
     if follow_m <= 0:
         return None
@@ -269,9 +274,11 @@ def _carry_on(point: Point, heading: tuple[float, float], network: _StreetNetwor
 def _follow_street(point: Point, heading: tuple[float, float], network: _StreetNetwork, targets: _Targets,
                    own: int, follow_m: float, tree: shapely.STRtree | None,
                    blockers: list[BaseGeometry], straight_deg: float = 35.0) -> LineString | None:
-    """The path along the street that carries straight on from a barrier's end, up to the first
-    target it reaches (the outline or another barrier), or None when there is no such street, it
-    turns away (more than ``straight_deg`` at a junction), or it reaches nothing within ``follow_m``.
+    """The path along the street that carries straight on from a barrier's end, or None.
+
+    The path runs up to the first target it reaches (the outline or another barrier). None when there is
+    no such street, it turns away (more than ``straight_deg`` at a junction), or it reaches nothing
+    within ``follow_m``.
     """
     path: list[tuple[float, float]] = [(point.x, point.y)]
     here, direction, walked, used = point, heading, 0.0, set()

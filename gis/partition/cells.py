@@ -190,8 +190,10 @@ def build_cells(
 
 
 def clean_region(region: BaseGeometry, min_area: float = 1.0) -> BaseGeometry:
-    """The region without slivers and pinholes (below ``min_area`` m²) left by reprojection or by cutting
-    out fixed grids: they carry no building and only make the noding fragile.
+    """The region without slivers and pinholes (below ``min_area`` m²).
+
+    Reprojection and cutting out fixed grids leave them; they carry no building and only make the noding
+    fragile.
     """
     parts = []
     for part in shapely.get_parts(shapely.make_valid(region)):
@@ -271,8 +273,9 @@ def _locate(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
 
 
 def _adjacency(polys: np.ndarray, hard_lines: list[BaseGeometry]) -> pd.DataFrame:
-    """Pairs i < j of faces sharing a boundary, with its length and whether any of it runs along
-    one of ``hard_lines`` (``on_hard``).
+    """Pairs i < j of faces sharing a boundary, its length, and whether it runs along ``hard_lines``.
+
+    ``on_hard`` is true when any of the shared boundary runs along one of ``hard_lines``.
 
     Faces come from one polygonize, so neighbours share their edges vertex for vertex: matching
     ring segments by their end points finds every pair without a geometric intersection per pair
@@ -340,8 +343,9 @@ def _on_lines(points: np.ndarray, lines: list[BaseGeometry], tolerance_m: float 
 
 
 def _overlap_groups(footprints: list[BaseGeometry], area_of: np.ndarray, min_overlap_m2: float = 1.0) -> np.ndarray:
-    """For each footprint, the first footprint of the group it overlaps (by more than ``min_overlap_m2``);
-    never across a barrier (``area_of``: the barrier-bounded area of each building's point).
+    """For each footprint, the first footprint of the group it overlaps (by more than ``min_overlap_m2``).
+
+    Never across a barrier (``area_of``: the barrier-bounded area of each building's point).
     """
     n = len(footprints)
     group = np.arange(n)
@@ -375,9 +379,11 @@ def _footprint_of(face_points: np.ndarray, footprints: list[BaseGeometry]) -> np
 def _group_faces(*, n_faces: int, face_block: np.ndarray, building_face: np.ndarray,
                  face_adj: pd.DataFrame, face_building: np.ndarray | None = None,
                  face_area: np.ndarray | None = None) -> np.ndarray:
-    """Cell index per face: faces holding a building's point, and the rest of its footprint, seed
-    its cell; other faces of the block join the neighbouring cell they share most boundary with
-    (pieces cut off from their cell by a footprint too); a block without buildings is one cell.
+    """Cell index per face.
+
+    Faces holding a building's point, and the rest of its footprint, seed its cell; other faces of the
+    block join the neighbouring cell they share most boundary with (pieces cut off from their cell by a
+    footprint too); a block without buildings is one cell.
     """
     owner = np.full(n_faces, -1, dtype=np.int64)
     seeded = np.unique(building_face)
@@ -418,8 +424,10 @@ def _group_faces(*, n_faces: int, face_block: np.ndarray, building_face: np.ndar
 
 
 def _drop_detached(owner: np.ndarray, fi: np.ndarray, fj: np.ndarray, n_faces: int) -> None:
-    """Unown footprint pieces not connected to their building's point (overlapping footprints can cut
-    one apart), so that they join a neighbour instead of making a cell of two parts.
+    """Unown footprint pieces not connected to their building's point.
+
+    Overlapping footprints can cut one apart; the pieces then join a neighbour instead of making a cell
+    of two parts.
     """
     same = (owner[fi] >= 0) & (owner[fi] == owner[fj])
     graph = coo_matrix((np.ones(int(same.sum())), (fi[same], fj[same])), shape=(n_faces, n_faces))
@@ -431,8 +439,9 @@ def _drop_detached(owner: np.ndarray, fi: np.ndarray, fj: np.ndarray, n_faces: i
 
 def _grow(owner: np.ndarray, ii: np.ndarray, jj: np.ndarray, ll: np.ndarray,
           receivers: np.ndarray | None = None) -> None:
-    """Give unowned faces (of ``receivers``, if given) the owner of the neighbour they share most
-    boundary with, one ring at a time.
+    """Give unowned faces the owner of the neighbour they share most boundary with, one ring at a time.
+
+    Only faces of ``receivers`` take an owner, when it is given.
     """
     a = np.concatenate([ii, jj])
     b = np.concatenate([jj, ii])

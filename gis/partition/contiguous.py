@@ -38,8 +38,10 @@ TIME_LIMIT_S = 60.0
 
 @dataclass(frozen=True)
 class Settled:
-    """What the program says about an area: ``units`` (cell positions per unit) when a split exists;
-    ``proven_impossible`` when no k in the range has one; neither when it ran out of time or size.
+    """What the program says about an area.
+
+    ``units`` (cell positions per unit) when a split exists; ``proven_impossible`` when no k in the
+    range has one; neither when it ran out of time or size.
     """
 
     units: list[np.ndarray] | None
@@ -84,14 +86,14 @@ def _solve(h: np.ndarray, u: np.ndarray, v: np.ndarray, cost: np.ndarray, *, lo:
     X, R, F, Y = 0, nx, nx + nr, nx + nr + nf
     total = Y + m
 
-    def x(i: np.ndarray | int, j: int) -> np.ndarray | int:
-        return X + np.asarray(i) * k + j
+    def x(i: np.ndarray | int, j: int) -> np.ndarray:
+        return np.asarray(X + np.asarray(i) * k + j)
 
-    def r(i: np.ndarray | int, j: int) -> np.ndarray | int:
-        return R + np.asarray(i) * k + j
+    def r(i: np.ndarray | int, j: int) -> np.ndarray:
+        return np.asarray(R + np.asarray(i) * k + j)
 
-    def f(a: np.ndarray | int, j: int) -> np.ndarray | int:
-        return F + np.asarray(a) * k + j
+    def f(a: np.ndarray | int, j: int) -> np.ndarray:
+        return np.asarray(F + np.asarray(a) * k + j)
 
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []

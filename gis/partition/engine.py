@@ -171,8 +171,9 @@ class PartitionEngine:
     # --- areas ----------------------------------------------------------------------------
 
     def _components_by_label(self, nodes: np.ndarray, labels: np.ndarray) -> list[np.ndarray]:
-        """The connected pieces of every label among ``nodes``, in one pass over the graph (a unit
-        METIS or a current plan left in two pieces becomes two units).
+        """The connected pieces of every label among ``nodes``, in one pass over the graph.
+
+        A unit METIS or a current plan left in two pieces becomes two units.
         """
         if len(nodes) == 0:
             return []
@@ -208,10 +209,10 @@ class PartitionEngine:
             # Recursive bisection is about four times faster than k-way at a few hundred units but
             # may leave pieces no repair can bring into range; k-way with contiguity then competes.
             for recursive in (True, False):
-                units = self._metis(nodes, k, recursive=recursive)
-                if units is None:
+                split = self._metis(nodes, k, recursive=recursive)
+                if split is None:
                     continue
-                units = self._repair(nodes, units, anchor=start)
+                units = self._repair(nodes, split, anchor=start)
                 score = self._score(units, anchor=start)
                 if best is None or score < best[0]:
                     best = (score, units)
@@ -282,7 +283,7 @@ class PartitionEngine:
         """Recursive bisection into k connected parts."""
         if k <= 1 or len(nodes) <= 1:
             return [nodes]
-        best = None
+        best: tuple[float, np.ndarray, np.ndarray, int, int] | None = None
         keep = triu(self.keep[nodes][:, nodes]).tocoo()
         if keep.nnz == 0:
             return [nodes]
@@ -303,8 +304,8 @@ class PartitionEngine:
         _, a, b, ka, kb = best
         return self._split(a, ka) + self._split(b, kb)
 
-    def _tree_cut(self, nodes: np.ndarray, k: int, keep: coo_matrix, skeleton: tuple,  # type: ignore[no-untyped-def]
-                  cost: coo_matrix):
+    def _tree_cut(self, nodes: np.ndarray, k: int, keep: coo_matrix, skeleton: tuple,
+                  cost: coo_matrix) -> tuple[float, np.ndarray, np.ndarray, int, int] | None:
         m = len(nodes)
         # Low weight = kept inside the tree: block interiors and compounds stay together.
         jitter = self.rng.uniform(0.5, 1.5, keep.nnz)
@@ -447,8 +448,9 @@ class PartitionEngine:
         return best[1] if best else None
 
     def _adjacency(self) -> tuple[list[list[int]], list[list[float]]]:
-        """Neighbours and boundary costs per cell as Python lists: the move loop below reads them
-        cell by cell, where slicing numpy arrays costs more than the work itself.
+        """Neighbours and boundary costs per cell as Python lists.
+
+        The move loop below reads them cell by cell, where slicing numpy arrays costs more than the work.
         """
         if self._adj is None:
             ptr = self.indptr.tolist()
@@ -482,7 +484,7 @@ class PartitionEngine:
                 if len(members[a]) <= 1:
                     continue
                 towards: dict[int, float] = {}
-                for y, wy in zip(nbrs[x], wts[x]):
+                for y, wy in zip(nbrs[x], wts[x], strict=True):
                     ly = label[y]
                     if ly >= 0:
                         towards[ly] = towards.get(ly, 0.0) + wy
@@ -634,8 +636,9 @@ class PartitionEngine:
         in_set[cells] = True
         lengths: dict[str, float] = {}
         for e in range(len(self.hard_u)):
-            if in_set[self.hard_u[e]] != in_set[self.hard_v[e]] and self.hard_name[e]:
-                lengths[self.hard_name[e]] = lengths.get(self.hard_name[e], 0.0) + float(self.hard_length[e])
+            name = self.hard_name[e]
+            if in_set[self.hard_u[e]] != in_set[self.hard_v[e]] and name:
+                lengths[name] = lengths.get(name, 0.0) + float(self.hard_length[e])
         return [n for n, _ in sorted(lengths.items(), key=lambda kv: -kv[1])]
 
 

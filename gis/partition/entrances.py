@@ -53,10 +53,11 @@ def divide_by_entrances(entrances: Sequence[tuple[str, int]], lo: int, hi: int) 
     for j in range(1, m + 1):
         for i in range(j):
             size = prefix[j] - prefix[i]
-            if best[i] is None or not lo <= size <= hi:
+            before, current = best[i], best[j]
+            if before is None or not lo <= size <= hi:
                 continue
-            cost = best[i] + (size - target) ** 2
-            if best[j] is None or cost < best[j]:
+            cost = before + (size - target) ** 2
+            if current is None or cost < current:
                 best[j], back[j] = cost, i
     if best[m] is None:
         return None

@@ -97,8 +97,10 @@ def fit_to_region(geoms: list[BaseGeometry], region: BaseGeometry, *, area: Area
 
 
 def _snapped(geom: BaseGeometry, grid_size: float) -> BaseGeometry:
-    """``geom`` on the grid; GEOS can fail to snap a ring that crosses itself ("unable to assign free
-    hole to a shell", seen on Shanghai), so such a unit is repaired first and then snapped.
+    """``geom`` on the grid.
+
+    GEOS can fail to snap a ring that crosses itself ("unable to assign free hole to a shell", seen on
+    Shanghai), so such a unit is repaired first and then snapped.
     """
     try:
         return shapely.set_precision(geom, grid_size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import geopandas as gpd
@@ -41,8 +42,10 @@ def tiling_errors(region: BaseGeometry, geoms: np.ndarray) -> tuple[float, float
 
 
 def households_moved(households: np.ndarray, before: np.ndarray, after: np.ndarray) -> dict[str, int]:
-    """Households and buildings whose unit changes, after matching old and new units one to one
-    on shared households, so that a unit that is only renamed moves nobody.
+    """Households and buildings whose unit changes.
+
+    Old and new units are first matched one to one on shared households, so that a unit that is only
+    renamed moves nobody.
     """
     keep = np.array([a is not None and b is not None for a, b in zip(before, after, strict=True)], dtype=bool)
     w = np.asarray(households)[keep].astype(float)
@@ -134,7 +137,8 @@ def _infeasible(graph: Any, result: Any, units: gpd.GeoDataFrame, crs: Any) -> l
         point = gpd.GeoSeries([shapely.union_all(cells).representative_point()], crs=graph.crs).to_crs(crs).iloc[0]
         unit = label_of.get(int(result.labels[item.cells[0]]))
         # An area that could not be split may hold several out-of-range units: name them all.
-        units_in_area = sorted({label_of.get(int(lab)) for lab in np.unique(result.labels[item.cells])} - {None})
+        named = (label_of.get(int(lab)) for lab in np.unique(result.labels[item.cells]))
+        units_in_area = sorted({name for name in named if name is not None})
         out.append({"reason": item.reason, "households": item.households, "message": item.message,
                     "options": item.options, "bounded_by": item.neighbours, "unit": unit, "units": units_in_area,
                     "proven": item.proven,
@@ -143,8 +147,10 @@ def _infeasible(graph: Any, result: Any, units: gpd.GeoDataFrame, crs: Any) -> l
 
 
 def _attached(graph: Any, result: Any, units: gpd.GeoDataFrame, crs: Any) -> list[dict[str, Any]]:
-    """Each piece of land without households joined to a unit across a barrier: the unit, its area,
-    the barrier, and its outline (GeoJSON in ``crs``) so that maps can draw what was joined.
+    """Each piece of land without households joined to a unit across a barrier.
+
+    Gives the unit, its area, the barrier, and its outline (GeoJSON in ``crs``) so that maps can draw what
+    was joined.
     """
     if result is None:
         return []
@@ -160,7 +166,7 @@ def _attached(graph: Any, result: Any, units: gpd.GeoDataFrame, crs: Any) -> lis
         # Seven decimals of a degree is about a centimetre: plenty for a map, small in the stored metrics.
         # Rounded, not snapped: the outline is only drawn, and snapping can fail on what a union leaves.
         decimals = 7 if CRS.from_user_input(crs).is_geographic else 2
-        outline = shapely.transform(outline, lambda xy: np.round(xy, decimals))
+        outline = shapely.transform(outline, functools.partial(np.round, decimals=decimals))
         out.append({"unit": label_of.get(item["to_label"]), "area_m2": round(area, 1), "across": across,
                     "geometry": shapely.geometry.mapping(outline) if not outline.is_empty else None})
     return out

@@ -34,8 +34,10 @@ def _quiet(_stage: str, _fraction: float) -> None:
 
 @dataclass
 class Suggestion:
-    """Units (label, code, kind, locked, status, households, buildings, geometry in the input CRS),
-    the building → label assignment, and the report of metrics and infeasibilities.
+    """The suggested units, the building → label assignment, and the report.
+
+    Units carry label, code, kind, locked, status, households, buildings and geometry in the input CRS;
+    the report holds metrics and infeasibilities.
     """
 
     units: gpd.GeoDataFrame
@@ -76,7 +78,8 @@ def suggest_partition(
     if lo <= 0 or hi < lo:
         raise InvalidInput(f"household bounds must satisfy 0 < min ≤ max, got {lo}..{hi}")
     if keep_current and (current is None or current.empty):
-        raise InvalidInput("--keep-current needs a current plan, and this area has no current units")
+        raise InvalidInput("keep_current needs a current plan, and this area has no current units",
+                           details={"field": "keep_current"})
     frame_for_crs = gpd.GeoDataFrame(geometry=[region], crs=crs)
     # Lon/lat is measured in an affine image of itself, so that the units go back onto the stored
     # outline exactly; a projected input is measured as it is.

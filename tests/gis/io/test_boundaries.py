@@ -182,7 +182,7 @@ def test_explicit_fields_and_other_attributes_kept(tmp_path):
     row = result.frame.iloc[0]
     assert (row["code"], row["name"]) == ("320102001001001", "红山第一网格")
     assert row["attrs"] == {"网格员": "张三", "户数": 312}
-    with pytest.raises(InvalidInput, match="--code-field 'nope' is not a field"):
+    with pytest.raises(InvalidInput, match="code_field 'nope' is not a field"):
         read_boundaries(path, level="grid", code_field="nope")
 
 
