@@ -3,11 +3,23 @@
 Edges translate these into what their users see: the API through one status table
 (``api.errors.STATUS_CODES``), the CLI as a one-line message and a non-zero exit.
 Messages name what is wrong and where, so a planner can fix the input.
+
+The field convention
+--------------------
+An error about one input names it in the API's terms, never by a CLI flag: the message starts with
+the field's name as the API spells it (a JSON body key or a query parameter) and ``details["field"]``
+holds that name::
+
+    raise InvalidInput.for_field("radius_m", "must be a positive number of metres; got -3")
+    # message "radius_m must be a positive number of metres; got -3", details {"field": "radius_m"}
+
+HTTP clients read ``details.field``; the CLI (``gis.cli.errors``) shows the same error under the
+flag of the command that ran ("--radius-m: must be a positive number of metres; got -3").
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 
 class WanggeError(Exception):
@@ -22,6 +34,26 @@ class WanggeError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    @classmethod
+    def for_field(cls, field: str, message: str, **details: Any) -> Self:
+        """An error about one input: the message after the field's API name, ``details["field"]`` that name.
+
+        ``message`` is what is wrong with the value ("must be 1 or more; got 0"). A message that
+        already starts with the field ("scheduler: cannot reach ...") or a bilingual one whose Chinese
+        part comes first (naming the field after "·") is kept whole.
+        """
+        named = message.startswith((f"{field} ", f"{field}:")) or " · " in message
+        text = message if named else f"{field} {message}"
+        return cls(text, details={"field": field, **details})
+
+    @property
+    def field(self) -> str | None:
+        """The API name of the input this error is about, or None."""
+        if isinstance(self.details, dict):
+            field = self.details.get("field")
+            return field if isinstance(field, str) else None
+        return None
 
 
 class NotFound(WanggeError):

@@ -86,8 +86,10 @@ class Settings(BaseSettings):
 
     # ID numbers at rest (PIPL art. 28, 51; gis.idnumbers): AES-256-GCM key, 32 bytes base64url
     # (`wangge keys new`). Never stored in the database or a backup; keep it apart from both.
-    id_key: str = Field(default=DEMO_ID_KEY, description="key that encrypts ID numbers (the demo key in demo mode only)")
-    id_keys_previous: list[str] = Field(default=[], description="older ID keys, still read while `wangge keys rotate` runs")
+    id_key: str = Field(default=DEMO_ID_KEY,
+                        description="key that encrypts ID numbers (the demo key in demo mode only)")
+    id_keys_previous: list[str] = Field(default=[],
+                                        description="older ID keys, still read while `wangge keys rotate` runs")
     id_lookup_key: str | None = Field(default=None, description="HMAC key for ID lookups; derived from id_key if unset")
     # Registers (一标三实): a standard address's point belongs to the nearest footprint within this distance.
     address_match_distance_m: float = 30.0

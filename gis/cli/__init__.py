@@ -13,14 +13,27 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.text import Text
 
+from gis.cli import backup as backup_commands
+from gis.cli import cases as case_commands
+from gis.cli import coverage as coverage_commands
 from gis.cli import data as data_commands
 from gis.cli import db as db_commands
 from gis.cli import demo as demo_commands
+from gis.cli import households as household_commands
+from gis.cli import ledgers as ledger_commands
+from gis.cli import levels as level_commands
+from gis.cli import maps as map_commands
 from gis.cli import partition as partition_commands
+from gis.cli import party as party_commands
+from gis.cli import patrols as patrol_commands
 from gis.cli import plan as plan_commands
+from gis.cli import registers as register_commands
 from gis.cli import serve as serve_commands
 from gis.cli import users as user_commands
+from gis.cli import visits as visit_commands
+from gis.cli.errors import describe, invoked_command
 from gis.cli.output import err_console
 from gis.errors import WanggeError
 from gis.schedulers import LOCAL_CLUSTER
@@ -32,24 +45,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+# The order of registration is the order of ``wangge --help``.
 app.add_typer(db_commands.app, name="db")
 app.add_typer(partition_commands.app, name="partition")
 app.add_typer(user_commands.app, name="user")
 serve_commands.register(app)
 demo_commands.register(app)
 data_commands.register(app)
-from gis.cli import coverage as coverage_commands; coverage_commands.register(app)  # noqa: E402, E702
+coverage_commands.register(app)
 plan_commands.register(app)
-from gis.cli import maps as map_commands; app.add_typer(map_commands.app, name="map")  # noqa: E402, E702
-from gis.cli import patrols as patrol_commands; app.add_typer(patrol_commands.app, name="patrols")  # noqa: E402, E702
-from gis.cli import cases as case_commands; case_commands.register(app)  # noqa: E402, E702
-from gis.cli import backup as backup_commands; backup_commands.register(app)  # noqa: E402, E702
-from gis.cli import registers as register_commands; register_commands.register(app, data_commands.import_app)  # noqa: E402, E702, E501
-from gis.cli import households as household_commands; app.add_typer(household_commands.app, name="households")  # noqa: E402, E702, E501
-from gis.cli import levels as level_commands; level_commands.register(app, partition_commands.app)  # noqa: E402, E702, E501
-from gis.cli import party as party_commands; app.add_typer(party_commands.app, name="party")  # noqa: E402, E702
-from gis.cli import ledgers as ledger_commands; app.add_typer(ledger_commands.app, name="ledgers")  # noqa: E402, E702, E501  (issue 22)
-from gis.cli import visits as visit_commands; app.add_typer(visit_commands.app, name="visits"); app.add_typer(visit_commands.grids_app, name="grids")  # noqa: E402, E702, E501  (issue 18)
+app.add_typer(map_commands.app, name="map")
+app.add_typer(patrol_commands.app, name="patrols")
+case_commands.register(app)
+backup_commands.register(app)
+register_commands.register(app, data_commands.import_app)
+app.add_typer(household_commands.app, name="households")
+level_commands.register(app, partition_commands.app)
+app.add_typer(party_commands.app, name="party")
+app.add_typer(ledger_commands.app, name="ledgers")  # issue 22
+app.add_typer(visit_commands.app, name="visits")  # issue 18
+app.add_typer(visit_commands.grids_app, name="grids")
 
 
 def with_dask_default(args: list[str]) -> list[str]:
@@ -70,10 +85,13 @@ def with_dask_default(args: list[str]) -> list[str]:
 
 def main() -> None:
     """Console-script entry point."""
+    args = with_dask_default(sys.argv[1:])
     try:
-        app(args=with_dask_default(sys.argv[1:]))
+        app(args=args)
     except WanggeError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        # The error names its input by the API's field; the user typed this command's flags.
+        message = describe(exc, *invoked_command(app, args)) if exc.field else exc.message
+        err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")

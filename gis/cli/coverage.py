@@ -226,7 +226,8 @@ def site(
     what = "served within capacities" if capacity else "covered"
     console.print(
         f"{type_code} {report['name_zh']} ({report['radius_m']:.0f} m, target {report['target_group']}): "
-        f"{report['existing_facilities']} existing, {report['candidates']} candidate sites ({report['candidate_source']})",
+        f"{report['existing_facilities']} existing, {report['candidates']} candidate sites "
+        f"({report['candidate_source']})",
         highlight=False)
     for method in ("greedy", "exact"):
         if method not in report:
@@ -251,7 +252,8 @@ def _print_cover_all(report: dict[str, Any]) -> None:
         f"{report['existing_facilities']} existing, {report['candidates']} candidate sites "
         f"({report['candidate_source']}); {report['population_source']}", highlight=False)
     console.print(
-        f"[bold]{report['sites_needed']} new sites[/] ({report['status']}, {report['solve_s']} s) cover every reachable "
+        f"[bold]{report['sites_needed']} new sites[/] ({report['status']}, {report['solve_s']} s) "
+        f"cover every reachable "
         f"target building; greedy until full coverage needs {report['greedy']['sites_needed']}. Target population "
         f"covered {report['target_population_covered_before']:,} → {report['target_population_covered_after']:,} of "
         f"{report['target_population']:,}; households {report['households_covered_before']:,} → "

@@ -22,7 +22,8 @@ def start(as_json: JsonOption = False) -> None:
     status = database_status(s)
     emit(status.as_dict(), as_json=as_json,
          human=f"database ready at {describe_url(url)} (schema {status.revision}); "
-               f"PostGIS {(status.versions or {}).get('postgis')}, pgRouting {(status.versions or {}).get('pgrouting')}")
+               f"PostGIS {(status.versions or {}).get('postgis')}, "
+               f"pgRouting {(status.versions or {}).get('pgrouting')}")
 
 
 @app.command()

@@ -55,7 +55,8 @@ def register(app: typer.Typer) -> None:
                       highlight=False)
         with db_transaction() as session:
             accounts = demo_service.ensure_demo_users(session)
-        table = Table(title="demo accounts (public passwords: signed in only by `wangge demo`, never by `wangge serve`)")
+        table = Table(title="demo accounts (public passwords: signed in only by `wangge demo`, "
+                            "never by `wangge serve`)")
         for column in ("username", "role", "password", "grids"):
             table.add_column(column)
         for account in accounts:

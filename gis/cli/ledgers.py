@@ -81,7 +81,8 @@ def export(
     out: Annotated[Path, typer.Option("--out", help="Where to write the file.")],
     fmt: Annotated[str, typer.Option("--format", help="xlsx (three sheets) or csv (one list).")] = "xlsx",
     which: Annotated[str, typer.Option("--list", help="With csv: needs, resources or projects.")] = "needs",
-    reason: Annotated[str, typer.Option("--reason", help="Why contacts are read (kept in the audit log).")] = "清单导出",
+    reason: Annotated[str, typer.Option(
+        "--reason", help="Why contacts are read (kept in the audit log).")] = "清单导出",
     as_json: JsonOption = False,
 ) -> None:
     """A community's three lists as XLSX, or one as CSV (contacts masked; the read is audited)."""

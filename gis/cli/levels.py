@@ -34,7 +34,8 @@ def micro(
 def add(
     grid: Annotated[str, typer.Option("--grid", help="15-digit code of a level-2 grid.")],
     name: Annotated[str, typer.Option("--name", help="The head's name.")],
-    role: Annotated[str, typer.Option("--role", help="building_head (楼栋长) or unit_head (单元长).")] = "building_head",
+    role: Annotated[str, typer.Option(
+        "--role", help="building_head (楼栋长) or unit_head (单元长).")] = "building_head",
     phone: Annotated[str | None, typer.Option("--phone", help="Phone (stored, only ever shown masked).")] = None,
     building: Annotated[int | None, typer.Option("--building", help="Building id.")] = None,
     unit: Annotated[str | None, typer.Option("--unit", help="Unit (单元) of the building.")] = None,

@@ -5,6 +5,7 @@ Draft plans, compared, taken through the approval chain and adopted.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
@@ -94,7 +95,7 @@ def _print_approvals(approvals: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-def _unit(ref: dict[str, Any] | None) -> str:
+def _unit(ref: Mapping[str, Any] | None) -> str:
     if ref is None:
         return "–"
     label, code = ref.get("label"), ref.get("code")
@@ -130,11 +131,10 @@ def diff(
         console.print(table)
         if len(result["moves"]) > MAX_ROWS:
             console.print(f"… and {len(result['moves']) - MAX_ROWS} more (--json lists them all)", highlight=False)
-    for key in ("a", "b"):
-        only = result[f"only_in_{key}"]
+    for only, side in ((result["only_in_a"], result["a"]), (result["only_in_b"], result["b"])):
         if only:
             console.print(f"{len(only)} buildings ({sum(o['households'] for o in only)} households) are only in "
-                          f"{result[key]['name']}", highlight=False)
+                          f"{side['name']}", highlight=False)
 
 
 @app.command("adopt")
@@ -221,7 +221,7 @@ def revert(
 
 By = Annotated[str, typer.Option("--by", help="Username of who takes the step (recorded; their role and scope "
                                              "decide whether they may).")]
-Note = Annotated[str, typer.Option("--note", help="Why (kept in the plan's approval history).")]
+Note = Annotated[str | None, typer.Option("--note", help="Why (kept in the plan's approval history).")]
 
 
 def _step(plan_id: int, step: str, by: str, note: str | None, document_no: str | None, as_json: bool) -> None:

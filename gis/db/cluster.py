@@ -205,7 +205,8 @@ class EmbeddedCluster:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            raise SetupError("running as root needs the 'postgres' system user; install the postgresql package")
+            raise SetupError("running as root needs the 'postgres' system user; "
+                             "install the postgresql package") from None
         probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(self.home)])
         if probe.returncode != 0:
             raise SetupError(
@@ -226,7 +227,8 @@ class EmbeddedCluster:
             return next((s for s in find_servers() if s.major == state.major), server)
         if self.data_dir.exists() and any(self.data_dir.iterdir()):
             raise SetupError(
-                f"{self.data_dir} holds files but no complete cluster; remove it (rm -r {self.data_dir}) and start again"
+                f"{self.data_dir} holds files but no complete cluster; remove it (rm -r {self.data_dir}) "
+                "and start again"
             )
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
         self._give_to_postgres(self.data_dir)

@@ -82,7 +82,7 @@ def versions(engine: Engine) -> dict[str, str | None]:
     """Versions of PostgreSQL, PostGIS and pgRouting in this database."""
     with engine.connect() as conn:
         pg = conn.execute(text("SHOW server_version")).scalar_one()
-        installed = dict(conn.execute(text("SELECT extname, extversion FROM pg_extension")).all())
+        installed: dict[str, str] = dict(conn.execute(text("SELECT extname, extversion FROM pg_extension")).all())
     return {"postgresql": pg, "postgis": installed.get("postgis"), "pgrouting": installed.get("pgrouting")}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 SCRIPT_LOCATION = Path(next(iter(migrations.__path__)))
 
 
-def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
     """Compare only our tables: PostGIS and pgRouting bring their own (spatial_ref_sys...)."""
     from geoalchemy2 import alembic_helpers
 

@@ -38,8 +38,8 @@ def _lock_plan(session: Session, plan_id: int) -> Plan:
 def actor_of(session: Session, user_id: int | None, what: str) -> rules.Actor:
     """The user taking a step, with their scope; InvalidInput without one, NotFound for an unknown id."""
     if user_id is None:
-        raise InvalidInput(f"{what}须记名办理（--by 用户名） · {what} is recorded with who took it: give the user "
-                           f"(--by USERNAME)", details={"field": "user"})
+        raise InvalidInput(f"{what}须记名办理 · user: {what} is recorded with who took it: give the user",
+                           details={"field": "user"})
     user = session.get(AppUser, int(user_id))
     if user is None:
         raise NotFound(f"用户 {user_id} 不存在 · user {user_id} does not exist")
@@ -80,7 +80,8 @@ def take_step(session: Session, plan_id: int, step: str, *, user_id: int | None,
         The approval's document number (批复文号), required by ``approve``.
     """
     if step == "adopt":
-        raise InvalidInput("采用请用 wangge plan adopt · adopt a plan with `wangge plan adopt` (POST /plans/{id}/adopt)")
+        raise InvalidInput("采用请用 wangge plan adopt · adopt a plan with `wangge plan adopt` "
+                           "(POST /plans/{id}/adopt)", details={"field": "step"})
     if step not in rules.STEPS:
         raise InvalidInput(f"步骤 {step!r} 不存在 · step {step!r} does not exist; choose one of "
                            f"{', '.join(s for s in rules.STEPS if s != 'adopt')}")
@@ -92,6 +93,7 @@ def take_step(session: Session, plan_id: int, step: str, *, user_id: int | None,
                            details={"plan_id": plan.id, "kind": plan.kind})
     _check_version(plan, expected_version)
     actor = actor_of(session, user_id, rules.STEP_NAMES[step])
+    assert user_id is not None  # actor_of refused a step without one
     target = rules.check_step(step, plan_id=plan.id, status=plan.status, plan_district=plan.district_code,
                               plan_scope=plan.scope_code, actor=actor)
     doc = rules.check_document_no(document_no) if step == "approve" else None
@@ -106,7 +108,7 @@ def take_step(session: Session, plan_id: int, step: str, *, user_id: int | None,
         plan.document_no = doc
     elif step == "return":
         plan.document_no = None
-    row = _record(session, plan, step=step, from_status=before, to_status=target, user_id=int(user_id),
+    row = _record(session, plan, step=step, from_status=before, to_status=target, user_id=user_id,
                   note=text_note, document_no=doc)
     return {"plan_id": plan.id, "status": plan.status, "version": plan.version, "document_no": plan.document_no,
             "step": _describe(row, actor.username), "approvals": approval_history(session, plan.id)}
@@ -130,10 +132,11 @@ def check_adoption(session: Session, plan: Plan, *, level: str, user_id: int | N
                          plan_scope=plan.scope_code, actor=actor)
         return
     if plan.status == "draft" and needs_approval(settings, level):
-        raise Conflict(f"方案 {plan.id} 须先经街道报送、区审核并批复（批复文号）才能采用 · plan {plan.id} is a draft of "
-                       f"{'communities' if level == 'community' else level + 's'}, which are adopted only after the chain: "
-                       f"propose (street), review (district), approve with a document number", details={"plan_id": plan.id, "status": plan.status,
-                                                                   "plan_approval": settings.plan_approval})
+        raise Conflict(f"方案 {plan.id} 须先经街道报送、区审核并批复（批复文号）才能采用 · "
+                       f"plan {plan.id} is a draft of {'communities' if level == 'community' else level + 's'}, "
+                       f"which are adopted only after the chain: propose (street), review (district), "
+                       f"approve with a document number",
+                       details={"plan_id": plan.id, "status": plan.status, "plan_approval": settings.plan_approval})
 
 
 def record_adoption(session: Session, plan: Plan, *, from_status: str, user_id: int | None,
@@ -194,10 +197,12 @@ def confirm_code(session: Session, code: str, *, user_id: int | None, note: str 
     code = str(code or "").strip()
     if len(code) != 12 or not code.isdigit():
         raise InvalidInput(f"社区代码为 12 位数字 · code must be a 12-digit community code; received {code!r}")
-    row = session.execute(select(CommunityCode).where(CommunityCode.code == code).with_for_update()).scalar_one_or_none()
+    row = session.execute(
+        select(CommunityCode).where(CommunityCode.code == code).with_for_update()).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"社区代码 {code} 不是方案发放的暂定代码（导入的代码已为正式代码） · community code {code} was not "
-                       f"given out by a plan, so it is not provisional (imported codes count as confirmed)")
+        raise NotFound(f"社区代码 {code} 不是方案发放的暂定代码（导入的代码已为正式代码） · "
+                       f"community code {code} was not given out by a plan, so it is not provisional "
+                       "(imported codes count as confirmed)")
     if row.status == "confirmed":
         raise Conflict(f"社区代码 {code} 已确认 · community code {code} is already confirmed",
                        details={"code": code, "status": row.status})

@@ -144,9 +144,17 @@ def _user_tables(conn: psycopg.Connection[Any]) -> list[str]:
     return [r[0] for r in rows]
 
 
+def _value(conn: psycopg.Connection[Any], sql: str) -> Any:
+    """The one value of a query that always answers one row (SHOW, count, a function call)."""
+    row = conn.execute(sql).fetchone()
+    if row is None:
+        raise RuntimeError(f"no row from {sql!r}")
+    return row[0]
+
+
 def row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """Exact row counts of every table of ours."""
-    return {t: conn.execute(f'SELECT count(*) FROM public."{t}"').fetchone()[0] for t in _user_tables(conn)}
+    return {t: _value(conn, f'SELECT count(*) FROM public."{t}"') for t in _user_tables(conn)}
 
 
 def _revision(conn: psycopg.Connection[Any]) -> str | None:
@@ -169,13 +177,13 @@ def backup_database(url: str, path: Path, *, progress: Progress = _quiet) -> Man
     database = make_url(url).database or ""
     with _connect(url) as conn:
         progress("reading schema revision and row counts", 0.0)
-        version_num = int(conn.execute("SHOW server_version_num").fetchone()[0])
-        postgresql = conn.execute("SHOW server_version").fetchone()[0]
+        version_num = int(_value(conn, "SHOW server_version_num"))
+        postgresql = _value(conn, "SHOW server_version")
         postgis = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'postgis'").fetchone()
         conn.commit()
         # One snapshot for the manifest and the dump: counts and revision match the rows in the file.
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        snapshot = _value(conn, "SELECT pg_export_snapshot()")
         counts = row_counts(conn)
         revision = _revision(conn)
         server = client_for(version_num)
@@ -298,14 +306,14 @@ def restore_database(url: str, path: Path, *, replace: bool = False, progress: P
         held = describe_contents(url)
         if held and not replace:
             raise Conflict(f"{describe_url(url)} holds data ({sum(held.values())} rows in {len(held)} tables, e.g. "
-                           f"{', '.join(sorted(held)[:3])}); pass --yes to replace it with {path}",
-                           details={"tables": held})
+                           f"{', '.join(sorted(held)[:3])}); confirm replace to replace it with {path}",
+                           details={"field": "replace", "tables": held})
         progress("creating a staging database", 0.0)
         admin = target.set(database="postgres").render_as_string(hide_password=False)
         staging_name = f"{target.database}_restoring_{uuid.uuid4().hex[:8]}"[:63]
         staging = target.set(database=staging_name).render_as_string(hide_password=False)
         with _connect(admin, autocommit=True) as conn:
-            version_num = int(conn.execute("SHOW server_version_num").fetchone()[0])
+            version_num = int(_value(conn, "SHOW server_version_num"))
             try:
                 conn.execute(f'CREATE DATABASE "{staging_name}" TEMPLATE template0 ENCODING \'UTF8\'')
             except psycopg.errors.InsufficientPrivilege as exc:
@@ -320,7 +328,7 @@ def restore_database(url: str, path: Path, *, replace: bool = False, progress: P
                  env=libpq_env(staging), what=f"pg_restore of {path}", progress=progress,
                  marker="processing data for table", total=len(manifest.row_counts))
             with _connect(staging) as conn:
-                postgis = conn.execute("SELECT postgis_lib_version()").fetchone()[0]
+                postgis = _value(conn, "SELECT postgis_lib_version()")
                 restored = row_counts(conn)
             missing = {t: (n, restored.get(t)) for t, n in manifest.row_counts.items() if restored.get(t) != n}
             if missing:

@@ -38,7 +38,7 @@ OUTSIDE_TOLERANCE_M2 = 5.0
 
 def _check_level(level: str) -> str:
     if level not in MODELS:
-        raise InvalidInput(f"--level must be one of street, community, grid; got {level!r}")
+        raise InvalidInput.for_field("level", f"must be one of street, community, grid; got {level!r}")
     return level
 
 
@@ -76,8 +76,10 @@ def import_boundaries(
     _check_parents(session, frame, level=level, where=where, warnings=warnings)
 
     model = MODELS[level]
-    existing = {u.code: u for u in session.scalars(select(model).where(model.valid_to.is_(None),
-                                                                      model.code.in_(frame["code"].tolist())))}
+    # rows of the level's model (Street, Community or Grid): the code, id and version are common to all three
+    held: list[Any] = list(session.scalars(
+        select(model).where(model.valid_to.is_(None), model.code.in_(frame["code"].tolist()))))
+    existing: dict[str, Any] = {u.code: u for u in held}
     now = dt.datetime.now(dt.UTC)
     if existing:
         session.execute(update(model).where(model.id.in_([u.id for u in existing.values()])).values(valid_to=now))

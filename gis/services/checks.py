@@ -1,5 +1,7 @@
-"""The checker (``gis.checker``) on stored data: what a plan's suggestion, its adoption and
-``wangge check boundaries`` are judged by, loaded from PostGIS the same way for all three.
+"""The checker (``gis.checker``) on stored data.
+
+What a plan's suggestion, its adoption and ``wangge check boundaries`` are judged by, loaded from
+PostGIS the same way for all three.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ def stored_context(session: Session, parents: gpd.GeoDataFrame) -> dict[str, gpd
             SELECT e.is_main_road, e.name, ST_AsBinary(e.geom) AS geom FROM walk_edge e
             WHERE e.is_main_road AND e.geom && {box} ORDER BY e.id""", params),
         "barriers": read_frame(session, f"""
-            SELECT w.name, w.kind, ST_AsBinary(w.geom) AS geom FROM barrier w WHERE w.geom && {box} ORDER BY w.id""", params),
+            SELECT w.name, w.kind, ST_AsBinary(w.geom) AS geom FROM barrier w
+            WHERE w.geom && {box} ORDER BY w.id""", params),
     }
 
 

@@ -44,7 +44,8 @@ def load_demo(session: Session, settings: Settings, *, progress: Progress = noop
     report["communities"] = boundary_service.import_boundaries(session, DEMO_COMMUNITIES, level="community",
                                                                reason="demo district")["imported"]
     report["residents"] = district_service.generate_residents_for_district(
-        session, district_code=code, seed=DEMO_SEED, keys=privacy.id_keys(settings), progress=lambda stage, f: progress(stage, 0.5 + 0.5 * f))
+        session, district_code=code, seed=DEMO_SEED, keys=privacy.id_keys(settings),
+        progress=lambda stage, f: progress(stage, 0.5 + 0.5 * f))
     return report
 
 
@@ -136,11 +137,9 @@ def demo_patrol(session: Session, settings: Settings | None = None, *, start: An
     from gis.services import users as user_service
 
     settings = settings or Settings()
-    radii = {"building_radius_m": settings.patrol_building_radius_m,
-             "segment_radius_m": settings.patrol_segment_radius_m}
     worker = session.scalar(select(AppUser).where(AppUser.username == "demo_worker"))
     grids = [a.grid_code for a in user_service.assigned_grids(session, worker.id)] if worker else []
-    if not grids:
+    if worker is None or not grids:
         return {"skipped": "no demo_worker with a grid: run the demo's grid plans and accounts first"}
     existing = session.execute(text("""
         SELECT id, grid_code, started_at FROM patrol WHERE worker_id = :w AND source_name = :n
@@ -168,7 +167,9 @@ def demo_patrol(session: Session, settings: Settings | None = None, *, start: An
                                                district_code=district, source_name=DEMO_PATROL_NAME)
         created = True
     week = iso_week(started)
-    coverage = patrol_service.patrol_coverage(session, grid_code=grid_code, week=week, **radii)
+    coverage = patrol_service.patrol_coverage(session, grid_code=grid_code, week=week,
+                                              building_radius_m=settings.patrol_building_radius_m,
+                                              segment_radius_m=settings.patrol_segment_radius_m)
     return {"patrol_id": int(patrol_id), "created": created, "worker": "demo_worker", "grid_code": grid_code,
             "week": week, "patrols_that_week": coverage["patrols"], "summary": coverage["summary"]}
 

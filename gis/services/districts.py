@@ -45,7 +45,7 @@ def noop_progress(_stage: str, _fraction: float) -> None:
 def check_district_code(code: str) -> str:
     """A district code is the 6-digit adcode (e.g. 320102 for 玄武区)."""
     if not (isinstance(code, str) and len(code) == 6 and code.isdigit()):
-        raise InvalidInput(f"--district-code must be a 6-digit adcode such as 320102, got {code!r}")
+        raise InvalidInput.for_field("district_code", f"must be a 6-digit adcode such as 320102, got {code!r}")
     return code
 
 
@@ -77,8 +77,8 @@ def store_layers(
     held = session.scalar(select(func.count()).select_from(Building).where(Building.district_code == district_code))
     if held and not replace:
         raise Conflict(
-            f"district {district_code} already holds {held} buildings; pass --replace to load it again",
-            details={"district_code": district_code, "buildings": held},
+            f"replace: district {district_code} already holds {held} buildings; replace them to load it again",
+            details={"field": "replace", "district_code": district_code, "buildings": held},
         )
     warnings: list[str] = []
     kept_records = _recorded_counts(session, district_code) if held and not _synthetic(layers) else {}
@@ -229,10 +229,11 @@ def _check_overlap(session: Session, district_code: str, n_new: int, *, allow_ov
         text_ = (f"the data of district {district_code} overlaps district {other} ({name or 'unnamed'}): {n} of its "
                  f"buildings lie on buildings being imported")
         if not allow_overlap:
-            raise Conflict(f"{text_}; is this the same extract under a second code? Pass --allow-overlap to "
-                           "import it anyway", details={"district_code": district_code, "overlaps": other,
-                                                        "buildings": int(n)})
-        warnings.append(text_ + " (allowed by --allow-overlap)")
+            raise Conflict(f"allow_overlap: {text_}; is this the same extract under a second code? Allow the "
+                           "overlap to import it anyway",
+                           details={"field": "allow_overlap", "district_code": district_code, "overlaps": other,
+                                    "buildings": int(n)})
+        warnings.append(text_ + " (allowed by allow_overlap)")
 
 
 BUILDING_ROW_COLUMNS = (
@@ -387,7 +388,8 @@ def generate_and_store_district(
     layers = generate_district(households=households, seed=seed,
                                progress=lambda stage, f: progress(f"generating: {stage}", 0.5 * f))
     report = store_layers(
-        session, layers, district_code=district_code, name=name, source=f"synthetic(households={households}, seed={seed})",
+        session, layers, district_code=district_code, name=name,
+        source=f"synthetic(households={households}, seed={seed})",
         attribution="synthetic data, not a real place", replace=replace,
         progress=lambda stage, f: progress(f"storing: {stage}", 0.5 + 0.5 * f),
     )
@@ -439,7 +441,8 @@ def generate_residents_for_district(session: Session, *, district_code: str, see
 
     held = session.scalar(text("SELECT count(*) FROM resident WHERE district_code = :d"), {"d": district_code})
     if held and not replace:
-        raise Conflict(f"district {district_code} already has {held} residents; pass --replace to generate again")
+        raise Conflict(f"replace: district {district_code} already has {held} residents; replace them to generate "
+                       "again", details={"field": "replace", "district_code": district_code, "residents": held})
     if held:
         for table in ("resident_private", "resident", "household", "dwelling"):
             session.execute(text(f'DELETE FROM "{table}" WHERE district_code = :d'), {"d": district_code})

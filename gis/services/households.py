@@ -34,7 +34,7 @@ def review_households(session: Session, settings: Settings, *, district_code: st
                       top: int = 20) -> dict[str, Any]:
     """The estimated homes most likely wrong, worst first: each with its households, reason and concerns."""
     if top < 1:
-        raise InvalidInput(f"--top must be at least 1; got {top}")
+        raise InvalidInput.for_field("top", f"must be at least 1; got {top}")
     rows = session.execute(text("""
         SELECT id, district_code, osm_id, name, kind, floors, area_m2, households, households_reason AS reason,
                households_reason_detail AS detail
@@ -91,10 +91,11 @@ def set_households(session: Session, *, building_id: int, households: int, by: s
         raise InvalidInput(f"households must be at most 100000 for one building; got {households}")
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidInput("a reason is required for a recorded household count (e.g. '2026 door-to-door count')")
+        raise InvalidInput.for_field("reason", "is required for a recorded household count "
+                                     "(e.g. '2026 door-to-door count')")
     who = (by or principal.username or "").strip()
     if not who:
-        raise InvalidInput("say who recorded the count (--by NAME)")
+        raise InvalidInput.for_field("by", "must name who recorded the count")
     row = _building(session, building_id, lock=True)
     if principal.district_code and row["district_code"] != principal.district_code:
         raise PermissionDenied(f"{principal.username} works in district {principal.district_code} and may not edit "

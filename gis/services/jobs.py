@@ -39,6 +39,7 @@ once), so a job queued in one process starts in another within that interval.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import datetime as dt
 import decimal
@@ -357,7 +358,7 @@ class JobRunner:
             self._last_reap = now
             self.reap()
 
-    def reap(self) -> list[tuple[str, str]]:
+    def reap(self) -> builtins.list[tuple[str, str]]:
         """Take back running jobs whose lease ran out: re-queued, or failed ``job_lost`` after ``max_attempts``.
 
         Returns (job id, new status) of each; also deletes finished jobs older than KEEP_DAYS.
@@ -411,7 +412,7 @@ class JobRunner:
 
     def _run(self, claim: _Claim) -> None:
         fence = {"id": claim.id, "w": self.worker_id, "a": claim.attempts}
-        state = {"stage": "starting", "fraction": 0.0, "written": 0.0}
+        state: dict[str, Any] = {"stage": "starting", "fraction": 0.0, "written": 0.0}
 
         def progress(stage: str, fraction: float) -> None:
             stage = str(stage)
@@ -445,9 +446,9 @@ class JobRunner:
                 done = session.execute(text("""
                     UPDATE job SET status = 'done', stage = 'done', fraction = 1, result = CAST(:r AS jsonb),
                                    links = CAST(:l AS jsonb), error = NULL, finished_at = now()
-                    WHERE id = :id AND worker = :w AND attempts = :a AND status = 'running'"""),
-                    {"r": json.dumps(stored, ensure_ascii=False), "l": json.dumps(links), **fence}).rowcount
-                if done != 1:
+                    WHERE id = :id AND worker = :w AND attempts = :a AND status = 'running' RETURNING id"""),
+                    {"r": json.dumps(stored, ensure_ascii=False), "l": json.dumps(links), **fence}).first()
+                if done is None:
                     raise _Fenced
         except _Fenced:
             logger.warning("job %s (%s) was taken back from worker %s while it ran; its work is rolled back",

@@ -77,15 +77,16 @@ def _check(session: Session, settings: Settings, units: gpd.GeoDataFrame, parent
 
 def suggest_micro_grids(session: Session, settings: Settings, *, grid_code: str, hi: int | None = None,
                         seed: int = 0, created_by: int | None = None) -> dict[str, Any]:
-    """Suggest the level-2 grids of one level-1 grid (whole buildings, at most ``hi`` households each)
-    and store them as a draft ``micro_split`` plan.
+    """Suggest the level-2 grids of one level-1 grid and store them as a draft ``micro_split`` plan.
+
+    Whole buildings, at most ``hi`` households each.
     """
     from gis.partition.suggest import suggest_partition
     from gis.services.partition import _scope_frames
 
     hi = settings.micro_grid_max_households if hi is None else int(hi)
     if hi <= 0:
-        raise InvalidInput(f"--max 须为正整数户数 · --max must be a positive number of households, got {hi}",
+        raise InvalidInput(f"max 须为正整数户数 · max must be a positive number of households, got {hi}",
                            details={"field": "max"})
     parent = _grid(session, grid_code)
     frames = _scope_frames(session, "SELECT geom FROM grid WHERE code = :c AND valid_to IS NULL", {"c": grid_code})
@@ -141,8 +142,10 @@ def suggest_micro_grids(session: Session, settings: Settings, *, grid_code: str,
 
 def adopt_micro_plan(session: Session, plan_id: int, *, reason: str, settings: Settings, user_id: int | None = None,
                      expected_version: int | None = None, **_ignored: Any) -> dict[str, Any]:
-    """Adopt a ``micro_split`` plan: check it against its parent grid, retire the parent's current
-    level-2 grids and write the plan's units as level-2 grids with new codes in the community.
+    """Adopt a ``micro_split`` plan.
+
+    Check it against its parent grid, retire the parent's current level-2 grids and write the plan's
+    units as level-2 grids with new codes in the community.
     """
     reason = (reason or "").strip()
     if not reason:
@@ -156,23 +159,23 @@ def adopt_micro_plan(session: Session, plan_id: int, *, reason: str, settings: S
                        "only a draft can be adopted",
                        details={"plan_id": plan_id, "status": plan["status"]})
     if expected_version is not None and int(plan["version"]) != int(expected_version):
-        raise Conflict(f"方案 {plan_id} 已被修改 · plan {plan_id} is at version {plan['version']}, not {expected_version}: "
-                       "it changed since "
-                       f"you read it", details={"plan_id": plan_id, "version": plan["version"]})
+        raise Conflict(f"方案 {plan_id} 已被修改 · plan {plan_id} is at version {plan['version']}, "
+                       f"not {expected_version}: it changed since you read it",
+                       details={"plan_id": plan_id, "version": plan["version"]})
     parent = _grid(session, plan["scope_code"], lock=True)
     current = _children(session, parent["code"], lock=True)
     params = plan["parameters"] or {}
     now_versions = {str(c): int(v) for c, v in zip(current["code"], current["version"], strict=True)}
     if params.get("scope_version") != parent["version"] or params.get("base_versions", {}) != now_versions:
-        raise Conflict(f"方案 {plan_id} 已过期：网格 {parent['code']} 或其二级网格已变更，请重新划分 · plan {plan_id} is "
-                       f"stale: grid {parent['code']} or its level-2 grids changed since it was "
+        raise Conflict(f"方案 {plan_id} 已过期：网格 {parent['code']} 或其二级网格已变更，请重新划分 · "
+                       f"plan {plan_id} is stale: grid {parent['code']} or its level-2 grids changed since it was "
                        f"computed; compute a new suggestion", details={"plan_id": plan_id})
     units = read_frame(session, "SELECT id, label, households, ST_AsBinary(geom) AS geom FROM plan_unit "
                                 "WHERE plan_id = :p ORDER BY label", {"p": plan_id})
     faults = blocking(_check(session, settings, units, parent), allow_out_of_range=True, level="grid")
     if faults:
-        raise InvalidGeometry(f"方案 {plan_id} 的二级网格未通过边界检查，不能采用 · plan {plan_id} cannot be adopted: its "
-                              "level-2 grids fail the boundary check against "
+        raise InvalidGeometry(f"方案 {plan_id} 的二级网格未通过边界检查，不能采用 · "
+                              f"plan {plan_id} cannot be adopted: its level-2 grids fail the boundary check against "
                               f"grid {parent['code']}: " + "; ".join(f.message for f in faults[:5]),
                               details={"plan_id": plan_id, "findings": [f.message for f in faults]})
     community = parent["community_code"]
@@ -215,15 +218,15 @@ def show_micro_plan(session: Session, plan: Plan, *, settings: Settings | None =
     buildings = session.execute(text("SELECT count(*) FROM plan_assignment WHERE plan_id = :p"),
                                 {"p": plan.id}).scalar_one()
     rows = [{**u, "households": int(u["households"]), "in_range": 1 <= int(u["households"]) <= hi} for u in units]
-    users = dict(session.execute(text("SELECT id, username FROM app_user WHERE id = ANY(:ids)"),
+    users: dict[int, str] = dict(session.execute(text("SELECT id, username FROM app_user WHERE id = ANY(:ids)"),
                                  {"ids": [i for i in (plan.created_by, plan.adopted_by) if i]}).all())
     return {
         "id": plan.id, "kind": plan.kind, "status": plan.status, "level": "level-2 grid",
         "scope_code": plan.scope_code, "district_code": plan.district_code, "version": plan.version,
         "base_plan_id": plan.base_plan_id, "created_at": plan.created_at.isoformat() if plan.created_at else None,
-        "created_by": users.get(plan.created_by),
+        "created_by": users.get(plan.created_by) if plan.created_by is not None else None,
         "adopted_at": plan.adopted_at.isoformat() if plan.adopted_at else None,
-        "adopted_by": users.get(plan.adopted_by),
+        "adopted_by": users.get(plan.adopted_by) if plan.adopted_by is not None else None,
         "reason": plan.reason, "parameters": plan.parameters, "metrics": plan.metrics, "approvals": [],
         "bounds": {"min": 1, "max": hi},
         "summary": {"units": len(rows), "households": sum(u["households"] for u in rows), "buildings": int(buildings),
@@ -261,8 +264,8 @@ def _require_micro_grid(session: Session, principal: Principal, grid_code: str, 
     # Staff of the level-1 grid look after its level-2 grids too.
     if not principal.may_read_personal_data or (
             principal.is_grid_scoped and not ({grid.code, grid.parent_grid_code} & set(principal.grid_codes))):
-        raise PermissionDenied(f"网格 {grid_code} 不在 {principal.username} 的管辖范围内 · {principal.username} may not see "
-                               f"{what}: grid {grid_code} is not one of theirs",
+        raise PermissionDenied(f"网格 {grid_code} 不在 {principal.username} 的管辖范围内 · "
+                               f"{principal.username} may not see {what}: grid {grid_code} is not one of theirs",
                                details={"grid_code": grid_code})
     return grid
 
@@ -278,7 +281,8 @@ def add_contact(session: Session, principal: Principal, *, grid_code: str, role:
         raise InvalidInput("须填写姓名 · name: the head's name, not empty", details={"field": "name"})
     digits = "".join(ch for ch in (phone or "") if ch.isdigit())
     if phone and not 7 <= len(digits) <= 15:
-        raise InvalidInput(f"电话须为 7 到 15 位数字 · phone: 7 to 15 digits, got {len(digits)}", details={"field": "phone"})
+        raise InvalidInput(f"电话须为 7 到 15 位数字 · phone: 7 to 15 digits, got {len(digits)}",
+                           details={"field": "phone"})
     grid = _require_micro_grid(session, principal, grid_code, f"the heads of grid {grid_code}")
     if int(grid.level) != 2:
         raise InvalidInput(f"网格 {grid_code} 是一级网格，楼栋长设在二级网格 · grid {grid_code} is a level-1 grid; "

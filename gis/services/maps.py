@@ -43,7 +43,7 @@ _HOUSEHOLDS = """
 
 def _check_view(view: str) -> str:
     if view not in VIEWS:
-        raise InvalidInput(f"--view must be one of {', '.join(VIEWS)}; got {view!r}")
+        raise InvalidInput.for_field("view", f"must be one of {', '.join(VIEWS)}; got {view!r}")
     return view
 
 
@@ -121,7 +121,7 @@ def _planner(session: Session, settings: Settings, code: str, name: str, *, comm
 def _grid(session: Session, code: str, *, community_code: str | None, grid_code: str | None
           ) -> tuple[Any, dict[str, Any]]:
     if not community_code and not grid_code:
-        raise InvalidInput("the grid view needs --grid CODE or --community CODE")
+        raise InvalidInput.for_field("grid_code", "or community_code: the grid view needs one of the two")
     outline = None
     if grid_code:
         units = _units(session, "grid", district_code=code, grid_code=grid_code)
@@ -153,12 +153,12 @@ def _grid(session: Session, code: str, *, community_code: str | None, grid_code:
 def _facility(session: Session, code: str, name: str, *, type_code: str | None, community_code: str | None
               ) -> tuple[Any, dict[str, Any]]:
     if not type_code:
-        raise InvalidInput("the facility view needs --type, e.g. --type kindergarten (see `wangge coverage "
-                           "catalogue`)")
+        raise InvalidInput.for_field("type_code", "is needed by the facility view, e.g. kindergarten (see "
+                                     "`wangge coverage catalogue`)")
     catalogue = facility_types(session)
     if type_code not in catalogue:
-        raise InvalidInput(f"--type {type_code!r} is not in the facility catalogue; known: "
-                           + ", ".join(sorted(catalogue)))
+        raise InvalidInput.for_field("type_code", f"{type_code!r} is not in the facility catalogue; known: "
+                                     + ", ".join(sorted(catalogue)))
     ft = catalogue[type_code]
     run = latest_run(session, code, type_code=type_code)
     if run is None:
@@ -236,7 +236,7 @@ def _cases(session: Session, settings: Settings, code: str, name: str, *, commun
            grid_code: str | None, days: int, now: dt.datetime, reader: Principal, reason: str
            ) -> tuple[Any, dict[str, Any]]:
     if days < 1:
-        raise InvalidInput(f"--days must be 1 or more; got {days}")
+        raise InvalidInput.for_field("days", f"must be 1 or more; got {days}")
     since = now - dt.timedelta(days=days)
     area: gpd.GeoDataFrame | None = None
     if grid_code:

@@ -84,8 +84,10 @@ def grid_notice(session: Session, code: str, *, hotline: str) -> dict[str, Any]:
 
 
 def road_labels(pieces: list[tuple[dict[str, Any], str, bool]]) -> list[dict[str, Any]]:
-    """One line per road name for its label: the longest run of its pieces joined end to end, drawn west to east
-    (so that the text reads upright), with whether the road is a main road.
+    """One line per road name for its label, with whether the road is a main road.
+
+    The line is the longest run of the road's pieces joined end to end, drawn west to east (so that the
+    text reads upright).
     """
     by_name: dict[str, tuple[list[Any], bool]] = {}
     for geometry, name, main in pieces:
@@ -124,6 +126,7 @@ def svg_extras(labels: list[dict[str, Any]], point: Any, *, scale: float, width:
     metres_per_px = METRES_PER_DEGREE / scale
     fits = [m for m in SCALE_STEPS_M if m / metres_per_px <= width / 5] or [SCALE_STEPS_M[0]]
     metres = fits[-1]
-    bar = {"px": round(metres / metres_per_px, 1), "text": f"{metres:,} 米" if metres < 1000 else f"{metres // 1000} 公里",
+    bar = {"px": round(metres / metres_per_px, 1),
+           "text": f"{metres:,} 米" if metres < 1000 else f"{metres // 1000} 公里",
            "x": 16, "y": height - 18}
     return {"labels": drawn, "scale": bar}

@@ -32,18 +32,21 @@ def _quiet(_stage: str, _fraction: float) -> None:
     return None
 
 
-def _bounds(lo: int | None, hi: int | None, default_lo: int, default_hi: int) -> tuple[int, int]:
+def household_bounds(lo: int | None, hi: int | None, default_lo: int, default_hi: int) -> tuple[int, int]:
+    """The households per unit (``min``, ``max`` in the API), each defaulting to the settings' bound."""
     lo = default_lo if lo is None else int(lo)
     hi = default_hi if hi is None else int(hi)
-    if lo <= 0 or hi < lo:
-        raise InvalidInput(f"--min and --max must satisfy 0 < min ≤ max, got {lo} and {hi}")
+    if lo <= 0:
+        raise InvalidInput.for_field("min", f"must be a positive number of households, got {lo}", max=hi)
+    if hi < lo:
+        raise InvalidInput.for_field("max", f"must be at least min ({lo}), got {hi}", min=lo)
     return lo, hi
 
 
 def _check_seed(seed: int) -> None:
     # numpy's generators take only non-negative seeds.
     if seed < 0:
-        raise InvalidInput(f"--seed must be a non-negative integer, got {seed}", details={"field": "seed"})
+        raise InvalidInput.for_field("seed", f"must be a non-negative integer, got {seed}")
 
 
 def _scope_frames(session: Session, region_wkb_sql: str, params: dict[str, Any]) -> dict[str, gpd.GeoDataFrame]:
@@ -80,7 +83,7 @@ def suggest_grids(session: Session, settings: Settings, *, community_code: str, 
                   progress: Progress = _quiet) -> dict[str, Any]:
     """Suggest the grids of one community and store them as a draft ``grid_split`` plan."""
     _check_seed(seed)
-    lo, hi = _bounds(lo, hi, settings.grid_min_households, settings.grid_max_households)
+    lo, hi = household_bounds(lo, hi, settings.grid_min_households, settings.grid_max_households)
     community = _community(session, community_code)
     progress("loading", 0.05)
     region_sql = "SELECT geom FROM community WHERE code = :c AND valid_to IS NULL"
@@ -98,7 +101,8 @@ def suggest_grids(session: Session, settings: Settings, *, community_code: str, 
             community.geometry.iloc[0], frames["buildings"], frames["roads"], frames["barriers"],
             crs=STORAGE_CRS, lo=lo, hi=hi, current=grids[["code", "geometry"]] if len(grids) else None,
             keep_current=keep_current, fixed=fixed if len(fixed) else None, allow_crossing=allow_crossing,
-            seed=seed, label_prefix="G", closing_m=settings.barrier_closing_m, progress=lambda stage, f: progress(stage, 0.1 + 0.8 * f),
+            seed=seed, label_prefix="G", closing_m=settings.barrier_closing_m,
+            progress=lambda stage, f: progress(stage, 0.1 + 0.8 * f),
         )
     except Infeasible as exc:
         raise Infeasible(f"community {community_code}: {exc.message}", details={"community_code": community_code}) \
@@ -121,9 +125,10 @@ def suggest_communities(session: Session, settings: Settings, *, street_code: st
                         created_by: int | None = None, progress: Progress = _quiet) -> dict[str, Any]:
     """Suggest community redraws inside one street (or a district without streets, as one area)."""
     if bool(street_code) == bool(district_code):
-        raise InvalidInput("give exactly one of --street or --district")
+        raise InvalidInput.for_field("street_code", "or district_code: give exactly one of the two")
+    scope_code: str
     _check_seed(seed)
-    lo, hi = _bounds(lo, hi, settings.community_min_households, settings.community_max_households)
+    lo, hi = household_bounds(lo, hi, settings.community_min_households, settings.community_max_households)
     progress("loading", 0.05)
     if street_code:
         scope = read_frame(session, """
@@ -146,12 +151,13 @@ def suggest_communities(session: Session, settings: Settings, *, street_code: st
         current = read_frame(session, """
             SELECT code, ST_AsBinary(geom) AS geom FROM community
             WHERE district_code = :c AND valid_to IS NULL ORDER BY code""", {"c": district_code})
-        scope_code, district = district_code, district_code
+        scope_code = district = str(district_code)
     frames = _scope_frames(session, region_sql, params)
     suggestion = suggest_partition(
         region, frames["buildings"], frames["roads"], frames["barriers"], crs=STORAGE_CRS, lo=lo, hi=hi,
         current=current if len(current) else None, keep_current=keep_current, allow_crossing=allow_crossing,
-        seed=seed, label_prefix="C", closing_m=settings.barrier_closing_m, progress=lambda stage, f: progress(stage, 0.1 + 0.8 * f),
+        seed=seed, label_prefix="C", closing_m=settings.barrier_closing_m,
+        progress=lambda stage, f: progress(stage, 0.1 + 0.8 * f),
     )
     _checked(session, settings, suggestion, level="community", parent_code=scope_code, region=region,
              allow_crossing=allow_crossing)
@@ -229,14 +235,17 @@ def _checked(session: Session, settings: Settings, suggestion: Suggestion, *, le
     faults = blocking(findings, allow_out_of_range=True, level=level)
     if faults:
         shown = "; ".join(f.message for f in faults[:5]) + (f"; and {len(faults) - 5} more" if len(faults) > 5 else "")
-        raise Infeasible(f"{parent_code}: the suggested {'grids' if level == 'grid' else 'communities'} fail the boundary check ({shown}); "
+        units = "grids" if level == "grid" else "communities"
+        raise Infeasible(f"{parent_code}: the suggested {units} fail the boundary check ({shown}); "
                          f"nothing was stored", details={"scope_code": parent_code,
                                                          "findings": [f.message for f in faults]})
 
 
 def _divide_large_buildings(session: Session, suggestion: Suggestion, *, lo: int, hi: int) -> None:
-    """A building over the maximum stays one grid, flagged; where the address register names its
-    单元, the report also lists how it divides by entrance into parts within the bounds.
+    """A building over the maximum stays one grid, flagged.
+
+    Where the address register names its 单元, the report also lists how it divides by entrance into
+    parts within the bounds.
     """
     assignment = suggestion.assignment
     for item in suggestion.report.get("infeasible", []):

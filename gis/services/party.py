@@ -70,8 +70,8 @@ def _building_grid(session: Session, building_id: int) -> str:
     if row is None:
         if session.execute(text("SELECT 1 FROM building WHERE id = :b"), {"b": building_id}).first() is None:
             raise NotFound(f"楼栋 {building_id} 不存在 · building {building_id} does not exist")
-        raise InvalidInput(f"楼栋 {building_id} 不在任何现行网格内，党小组须随网格设置 · building {building_id} lies in no "
-                           "current grid; a party group follows the grid")
+        raise InvalidInput(f"楼栋 {building_id} 不在任何现行网格内，党小组须随网格设置 · "
+                           f"building {building_id} lies in no current grid; a party group follows the grid")
     return row[0]
 
 
@@ -87,8 +87,8 @@ def _check_secretary(session: Session, secretary_id: int | None, grid_code: str)
     if row is None:
         raise NotFound(f"居民 {secretary_id} 不存在 · resident {secretary_id} does not exist")
     if not row.party_member or row.party_probationary:
-        raise InvalidInput(f"书记须为正式党员，居民 {secretary_id} 不是 · secretary: resident {secretary_id} is not a full "
-                           "party member",
+        raise InvalidInput(f"书记须为正式党员，居民 {secretary_id} 不是 · "
+                           f"secretary_id: resident {secretary_id} is not a full party member",
                            details={"field": "secretary_id"})
     if not row.inside:
         raise InvalidInput(f"书记须居住在本网格，居民 {secretary_id} 不住在网格 {grid_code} · secretary: resident "
@@ -105,27 +105,27 @@ def create_org(session: Session, principal: Principal, *, kind: str, grid_code: 
                            details={"field": "kind"})
     if kind == "grid_branch":
         if not grid_code or building_id is not None:
-            raise InvalidInput("网格党支部须指定一级网格（--grid），不指定楼栋 · a grid branch needs --grid (a level-1 grid "
-                               "code) and no building")
+            raise InvalidInput("网格党支部须指定一级网格，不指定楼栋 · grid_code: a grid branch needs a level-1 grid "
+                               "code and no building", details={"field": "grid_code"})
         grid = _grid(session, grid_code)
         if int(grid.level) != 1:
-            raise InvalidInput(f"网格 {grid_code} 是二级网格：党支部设在一级网格，二级网格设党小组 · grid {grid_code} is a level-2 "
-                               "grid; a branch belongs to a level-1 grid, a level-2 "
-                               "grid gets a group")
+            raise InvalidInput(f"网格 {grid_code} 是二级网格：党支部设在一级网格，二级网格设党小组 · "
+                               f"grid_code: grid {grid_code} is a level-2 grid; a branch belongs to a level-1 grid, "
+                               "a level-2 grid gets a group", details={"field": "grid_code"})
         if session.execute(text("SELECT 1 FROM party_org WHERE kind = 'grid_branch' AND grid_code = :g"),
                            {"g": grid_code}).first():
             raise Conflict(f"网格 {grid_code} 已有党支部 · grid {grid_code} already has a party branch",
                            details={"grid_code": grid_code})
     else:
         if bool(grid_code) == (building_id is not None):
-            raise InvalidInput("党小组须指定楼栋（--building）或二级网格（--grid）之一 · a party group needs exactly one of "
-                               "--building (an id) or --grid (a level-2 grid)")
+            raise InvalidInput("党小组须指定楼栋或二级网格之一 · building_id: a party group needs exactly one of "
+                               "building_id and grid_code (a level-2 grid)", details={"field": "building_id"})
         if grid_code:
             grid = _grid(session, grid_code)
             if int(grid.level) != 2:
-                raise InvalidInput(f"网格 {grid_code} 是一级网格，应设党支部；党小组设在楼栋或二级网格 · grid {grid_code} is a level-1 "
-                                   "grid: it gets a branch; groups belong to a "
-                                   "building or a level-2 grid")
+                raise InvalidInput(f"网格 {grid_code} 是一级网格，应设党支部；党小组设在楼栋或二级网格 · "
+                                   f"grid_code: grid {grid_code} is a level-1 grid: it gets a branch; groups "
+                                   "belong to a building or a level-2 grid", details={"field": "grid_code"})
         else:
             grid = _grid(session, _building_grid(session, int(building_id)))  # type: ignore[arg-type]
     _require_grid(principal, grid, f"the party organisation of grid {grid.code}")
@@ -169,7 +169,7 @@ def list_orgs(session: Session, principal: Principal, *, grid_code: str | None =
         params["g"] = grid_code
     rows = session.execute(text(f"SELECT id, kind, name, grid_code, building_id, secretary_id FROM party_org "
                                 f"WHERE {' AND '.join(where)} ORDER BY grid_code, kind DESC, id"), params).all()
-    return [_org(*r, principal) for r in rows]
+    return [_org(r.id, r.kind, r.name, r.grid_code, r.building_id, r.secretary_id, principal) for r in rows]
 
 
 def _org(oid: int, kind: str, name: str, grid_code: str | None, building_id: int | None, secretary_id: int | None,

@@ -210,7 +210,8 @@ def grid_of_buildings(session: Session, building_ids: Iterable[int]) -> dict[int
         return {}
     rows = session.execute(text("""
         SELECT b.id, g.code FROM building b JOIN grid g
-          ON g.valid_to IS NULL AND g.level = 1 AND ST_Intersects(g.geom, b.geom) AND ST_Contains(g.geom, ST_PointOnSurface(b.geom))
+          ON g.valid_to IS NULL AND g.level = 1 AND ST_Intersects(g.geom, b.geom)
+             AND ST_Contains(g.geom, ST_PointOnSurface(b.geom))
         WHERE b.id = ANY(:ids)"""), {"ids": ids}).all()
     return {int(b): code for b, code in rows}
 
@@ -277,7 +278,8 @@ def list_audit(session: Session, *, user_id: int | None = None, entity: str | No
     A district's rows are those naming it and those written by its users (sign-ins and other
     rows that name no district).
     """
-    where, params = ["TRUE"], {"limit": limit, "offset": offset}
+    where: list[str] = ["TRUE"]
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
     if district_code is not None:
         where.append("(district_code = :district OR (district_code IS NULL AND user_id IN "
                      "(SELECT id FROM app_user WHERE district_code = :district)))")

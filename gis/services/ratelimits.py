@@ -69,7 +69,8 @@ def record_failure(engine: Engine, buckets: list[str], *, window_seconds: float,
     """Count one failure at ``now`` on each bucket; drop what has left their window, and day-old rows of ``prefix``."""
     with engine.begin() as conn:
         conn.execute(text("""
-            INSERT INTO rate_limit (bucket, window_start, hits) SELECT b, to_timestamp(:now), 1 FROM unnest(CAST(:b AS text[])) b
+            INSERT INTO rate_limit (bucket, window_start, hits)
+            SELECT b, to_timestamp(:now), 1 FROM unnest(CAST(:b AS text[])) b
             ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limit.hits + 1"""),
             {"b": buckets, "now": now})
         conn.execute(text("""

@@ -128,7 +128,7 @@ def _district_codes(database_url: str, given: Sequence[str] | None, find: Callab
     if given is not None:
         codes = list(dict.fromkeys(str(c).strip() for c in given if str(c).strip()))
         if not codes:
-            raise InvalidInput("district_codes: expected at least one district code; received none")
+            raise InvalidInput.for_field("district_codes", "expected at least one district code; received none")
         return codes
     engine = make_engine(database_url)
     try:
@@ -203,10 +203,7 @@ def suggest_grids_for_districts(
     :func:`compute_coverage_for_districts`. A district's communities are suggested in one
     transaction: all of its plans are stored, or (on failure) none.
     """
-    lo = settings.grid_min_households if lo is None else int(lo)
-    hi = settings.grid_max_households if hi is None else int(hi)
-    if lo <= 0 or hi < lo:
-        raise InvalidInput(f"--min and --max must satisfy 0 < min ≤ max, got {lo} and {hi}")
+    lo, hi = partition_service.household_bounds(lo, hi, settings.grid_min_households, settings.grid_max_households)
     codes = _district_codes(database_url, district_codes, districts_with_communities, "current communities")
     options = {"lo": lo, "hi": hi, "keep_current": keep_current, "seed": seed}
     return _fan_out("partition", suggest_district_grids, database_url, codes, options, scheduler=scheduler,
@@ -231,8 +228,8 @@ def _fan_out(kind: str, task: Task, database_url: str, codes: list[str], options
         progress(f"{code} {'done' if error is None else 'failed'} ({count}/{len(codes)})", count / len(codes))
 
     if scheduler is not None and not scheduler.strip():
-        raise InvalidInput("--dask: expected a scheduler address such as tcp://10.0.0.5:8786, or local for a "
-                           "LocalCluster; received an empty value")
+        raise InvalidInput.for_field("scheduler", "must be a scheduler address such as tcp://10.0.0.5:8786, or "
+                                     "local for a LocalCluster; received an empty value")
     progress(f"{len(codes)} districts", 0.0)
     if scheduler is None:
         runner = "serial (this process)"
@@ -287,7 +284,7 @@ def local_cluster_size(tasks: int, workers: int | None = None) -> int:
     """Worker processes for a LocalCluster: one per core, no more than there are districts."""
     if workers is not None:
         if workers < 1:
-            raise InvalidInput(f"workers must be at least 1; received {workers}")
+            raise InvalidInput.for_field("workers", f"must be at least 1; received {workers}")
         return workers
     return max(1, min(os.cpu_count() or 1, tasks))
 
@@ -314,9 +311,10 @@ def dask_client(scheduler: str, *, workers: int | None = None, tasks: int = 1,
     try:
         client = Client(scheduler, timeout=connect_timeout_s)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise InvalidInput(f"--dask: cannot reach a Dask scheduler at {scheduler!r}: {describe_error(exc)}; "
-                           "start one with `dask scheduler` (and workers with `dask worker ADDRESS`), or give a "
-                           "bare --dask for a LocalCluster") from None
+        raise InvalidInput.for_field(
+            "scheduler", f"scheduler: cannot reach a Dask scheduler at {scheduler!r}: {describe_error(exc)}; "
+            "start one with `dask scheduler` (and workers with `dask worker ADDRESS`), or ask for local, a "
+            "LocalCluster") from None
     try:
         yield client
     finally:

@@ -1,5 +1,7 @@
-"""Find a place on the map: a grid or community by code or name, a building by its address or name,
-a standard address (标准地址); and the card of one unit (四至, history, households, staff).
+"""Find a place on the map, and the card of one unit.
+
+A grid or community by code or name, a building by its address or name, a standard address
+(标准地址); the card of one unit holds its 四至, history, households and staff.
 
 Nothing here is personal data: residents are searched through ``GET /residents`` (scoped, audited,
 with the access reason), never here. Matching is plain ``ILIKE``/prefix SQL: a district holds a few
@@ -105,8 +107,10 @@ def search_results(session: Session, principal: Principal, q: str, *, district_c
 
 
 def unit_card(session: Session, code: str) -> dict[str, Any]:
-    """A community's or grid's card: name, parent, 四至, households and buildings, its staff (public phone only)
-    and its boundary history (newest first).
+    """A community's or grid's card.
+
+    Name, parent, 四至, households and buildings, its staff (public phone only) and its boundary
+    history (newest first).
     """
     code = (code or "").strip()
     if not code.isdigit() or len(code) not in (12, 15):

@@ -168,7 +168,8 @@ def apply_reassignments(session: Session, principal: Principal, plan_id: int, *,
     grid with no target stay where they are and are named in ``without_target``.
     """
     if principal.role != "admin":
-        raise PermissionDenied(f"{principal.role} may not reassign staff; an admin may (as with PUT /users/{{id}}/grids)")
+        raise PermissionDenied(f"{principal.role} may not reassign staff; "
+                               "an admin may (as with PUT /users/{id}/grids)")
     proposal = propose_reassignments(session, principal, plan_id)
     now = now or session.execute(text("SELECT now()")).scalar_one()
     applied = []

@@ -117,7 +117,7 @@ def check_tile(z: int, x: int, y: int) -> None:
 
 def layer_versions(session: Session) -> dict[str, int]:
     """The current version of every layer: the sum of its source tables' change counters."""
-    counters = dict(session.execute(text(
+    counters: dict[str, int] = dict(session.execute(text(
         "SELECT source, SUM(version) FROM layer_version GROUP BY source")).all())
     return {name: int(sum(counters.get(s, 0) for s in layer.sources)) for name, layer in LAYERS.items()}
 

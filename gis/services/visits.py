@@ -77,7 +77,7 @@ def _district_of(session: Session, principal: Principal, district_code: str | No
 
 def cadence_rules(session: Session, district_code: str) -> dict[str, int]:
     """The district's cadence (days per tag, ``other`` for the rest); the shipped defaults until it has its own."""
-    rows = dict(session.execute(text("SELECT tag, days FROM visit_cadence WHERE district_code = :d"),
+    rows: dict[str, int] = dict(session.execute(text("SELECT tag, days FROM visit_cadence WHERE district_code = :d"),
                                 {"d": district_code}).all())
     return {t: int(d) for t, d in rows.items()} if rows else dict(rules.DEFAULT_CADENCE)
 
@@ -294,9 +294,9 @@ def _facts(session: Session, principal: Principal, *, grid_code: str | None, bef
                                               district_column="h.district_code"))
     where.in_grid("h.building_id", grid_code)
     where.equal("h.district_code", "district_code", district_code)
-    return session.execute(text(f"{_HOUSEHOLD_FACTS} WHERE {where.sql} ORDER BY h.id"),
+    return list(session.execute(text(f"{_HOUSEHOLD_FACTS} WHERE {where.sql} ORDER BY h.id"),
                            {**where.params, "before": before,
-                            "head_relations": sorted(rules.HEAD_RELATIONS)}).all()
+                            "head_relations": sorted(rules.HEAD_RELATIONS)}).all())
 
 
 def due_visits(session: Session, reader: Reader, *, grid_code: str | None = None, within_days: int = 0,
@@ -351,7 +351,8 @@ def _patrol_walked_past(session: Session, codes: list[str], lo: dt.datetime, hi:
 
     patrolled = list(session.execute(text(
         "SELECT DISTINCT grid_code FROM patrol WHERE grid_code = ANY(CAST(:codes AS text[])) "
-        "AND started_at >= :lo AND started_at < :hi ORDER BY grid_code"), {"codes": codes, "lo": lo, "hi": hi}).scalars())
+        "AND started_at >= :lo AND started_at < :hi ORDER BY grid_code"),
+        {"codes": codes, "lo": lo, "hi": hi}).scalars())
     last_day = (hi - dt.timedelta(days=1)).date()
     out = {}
     for code in patrolled:
@@ -363,8 +364,10 @@ def _patrol_walked_past(session: Session, codes: list[str], lo: dt.datetime, hi:
 
 def visit_stats(session: Session, principal: Principal, *, month: str, settings: Settings,
                 district_code: str | None = None, grid_code: str | None = None) -> dict[str, Any]:
-    """Per current grid, one month (Asia/Shanghai): households due a visit, visited of them, the share; beside it
-    the patrol figure of the month (households in buildings walked past). Aggregates: no audit row.
+    """Per current grid, one month (Asia/Shanghai): households due a visit, visited of them, the share.
+
+    Beside it the patrol figure of the month (households in buildings walked past). Aggregates: no
+    audit row.
 
     Due in the month: the household's due date (from its last visit before the month) falls in or
     before the month. Visited (``visited``, also ``households_visited``): due and visited in the
@@ -398,7 +401,7 @@ def visit_stats(session: Session, principal: Principal, *, month: str, settings:
         JOIN grid g ON g.valid_to IS NULL AND g.level = 1 AND g.code = ANY(CAST(:codes AS text[]))
          AND ST_Intersects(g.geom, b.geom) AND ST_Contains(g.geom, ST_PointOnSurface(b.geom))
         WHERE h.created_at < :hi"""), {"lo": lo, "hi": hi, "codes": codes}).all()
-    visits = dict(session.execute(text("""
+    visits: dict[str, int] = dict(session.execute(text("""
         SELECT grid_code, count(*) FROM visit WHERE grid_code = ANY(CAST(:codes AS text[]))
           AND visited_at >= :lo AND visited_at < :hi GROUP BY grid_code"""),
         {"codes": codes, "lo": lo, "hi": hi}).all())
@@ -419,7 +422,7 @@ def visit_stats(session: Session, principal: Principal, *, month: str, settings:
     walked = _patrol_walked_past(session, codes, lo, hi, settings.patrol_retention_days)
     # The patrol figure counts a building's households of record (recorded or estimated), as patrols do;
     # visits count the households registered in it. Each share is over its own total.
-    of_record = dict(session.execute(text("""
+    of_record: dict[str, int] = dict(session.execute(text("""
         SELECT g.code, sum(COALESCE(b.households, 0))::int FROM grid g JOIN building b
           ON ST_Intersects(g.geom, b.geom) AND ST_Contains(g.geom, ST_PointOnSurface(b.geom))
         WHERE g.valid_to IS NULL AND g.code = ANY(CAST(:codes AS text[])) GROUP BY g.code"""), {"codes": codes}).all())

@@ -143,7 +143,7 @@ def test_the_partition_services_refuse_a_negative_seed(db) -> None:
     from gis.services import partition as partition_service
     from gis.settings import Settings
 
-    with pytest.raises(InvalidInput, match="--seed must be a non-negative integer, got -3"):
+    with pytest.raises(InvalidInput, match="seed must be a non-negative integer, got -3"):
         partition_service.suggest_communities(db, Settings(), street_code="320199001", seed=-3)
     with pytest.raises(InvalidInput, match="--seed"):
         partition_service.suggest_grids(db, Settings(), community_code="320199001001", seed=-3)

@@ -303,9 +303,9 @@ def test_reading_patrol_tracks_for_a_map_is_audited(maps: dict[str, Rendered], m
 def test_bad_requests_are_one_line_errors(maps_env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "x.html"
     done = wangge_map(maps_env, "--view", "grid", "--out", str(out))
-    assert done.returncode == 1 and "needs --grid CODE or --community CODE" in done.stderr
+    assert done.returncode == 1 and "--grid or --community: the grid view needs one" in done.stderr
     done = wangge_map(maps_env, "--view", "facility", "--out", str(out))
-    assert done.returncode == 1 and "needs --type" in done.stderr
+    assert done.returncode == 1 and "--type: is needed by the facility view" in done.stderr
     done = wangge_map(maps_env, "--view", "planner", "--community", "320102999999", "--out", str(out))
     assert done.returncode == 1 and "320102999999" in done.stderr
     done = wangge_map(maps_env, "--view", "atlas", "--out", str(out))

@@ -187,7 +187,7 @@ def test_serial_runs_report_failures_the_same_way(city_url: str) -> None:
 
 
 def test_bad_runner_arguments_are_one_line_errors(city_url: str) -> None:
-    with (pytest.raises(InvalidInput, match="--dask: cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'"),
+    with (pytest.raises(InvalidInput, match="scheduler: cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'"),
           scale.dask_client("tcp://127.0.0.1:9", connect_timeout_s=1)):
         pass
     with pytest.raises(InvalidInput, match="empty value"):

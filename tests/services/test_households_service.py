@@ -97,7 +97,7 @@ def test_recording_is_checked_and_scoped(db: Session, nanjing: dict) -> None:
 
 
 def test_the_same_extract_under_a_second_code_is_refused_unless_allowed(db: Session, nanjing: dict) -> None:
-    with pytest.raises(Conflict, match=r"overlaps district 320102 \(玄武区\).*--allow-overlap"), db.begin_nested():
+    with pytest.raises(Conflict, match=r"allow_overlap: .*overlaps district 320102 \(玄武区\)"), db.begin_nested():
         district_service.import_osm(db, NANJING, district_code="320105", name="建邺区", settings=Settings())
     assert db.scalar(text("SELECT count(*) FROM building WHERE district_code = '320105'")) == 0
     report = district_service.import_osm(db, NANJING, district_code="320105", name="建邺区", settings=Settings(),
