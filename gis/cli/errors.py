@@ -91,6 +91,7 @@ def describe(error: WanggeError, path: str = "", command: Command | None = None)
     if field is None:
         return message
     flag = flag_for(field, path, command) or "--" + field.replace("_", "-")
+    message = message.replace(f" · {field}: ", " · ", 1)  # a bilingual message names it once, in front
     if message.startswith(f"{field}:"):
         message = message[len(field) + 1:].lstrip()
     elif message.startswith(f"{field} ") and not message.startswith((f"{field} or ", f"{field} and ")):
