@@ -65,5 +65,5 @@ def test_a_bad_value_names_the_flag_at_the_terminal(database_url: str) -> None:
                            "320102001001001"], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
-    assert lines == ["error: --building: 党小组须指定楼栋或二级网格之一 · a party group needs exactly one of --building "
-                     "and --grid (a level-2 grid)"], done.stderr
+    assert lines == ["error: --building: 党小组须指定楼栋或二级网格之一 · "
+                     "a party group needs exactly one of --building and --grid (a level-2 grid)"], done.stderr
