@@ -29,8 +29,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gis.errors import InvalidInput, SetupError
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK = "10X98765432"
+CHECK_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+"""GB 11643 (ISO 7064 MOD 11-2): the weight of each of the first 17 digits."""
+CHECK_CHARACTERS = "10X98765432"
+"""The check character for each remainder of the weighted sum modulo 11."""
 _SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
 TOKEN_PREFIX = "wg1"
 # Bound into every ciphertext, so a token copied into another column does not decrypt there.
@@ -44,7 +46,7 @@ def check_digit(first17: str) -> str:
     """The GB 11643 check character (ISO 7064 MOD 11-2) of the first 17 digits."""
     if len(first17) != 17 or not first17.isdigit():
         raise InvalidInput(f"check_digit: expected 17 digits, got {first17!r}")
-    return _CHECK[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
+    return CHECK_CHARACTERS[sum(int(d) * w for d, w in zip(first17, CHECK_WEIGHTS, strict=True)) % 11]
 
 
 @dataclass(frozen=True)

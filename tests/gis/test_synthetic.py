@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date
 
 import numpy as np
@@ -60,6 +62,46 @@ def test_district_is_deterministic(district):
         pd.testing.assert_frame_equal(a.drop(columns="geometry"), b.drop(columns="geometry"))
         assert a.geometry.geom_equals_exact(b.geometry, tolerance=0).all(), name
     assert district.report == again.report
+
+
+def _fingerprint(households: int, seed: int) -> str:
+    """sha256 of a district's frames and figures and of its residents, coordinates rounded to 1e-9 degree."""
+    district = generate_district(households=households, seed=seed)
+    digest = hashlib.sha256()
+
+    def add(frame: pd.DataFrame) -> None:
+        digest.update("|".join(map(str, frame.columns)).encode())
+        for column in frame.columns:
+            values = frame[column]
+            if column == "geometry":
+                geoms = np.asarray(values.values)
+                digest.update(np.round(shapely.get_coordinates(geoms), 9).tobytes())
+                digest.update(shapely.get_type_id(geoms).tobytes())
+                digest.update(shapely.get_num_coordinates(geoms).tobytes())
+            else:
+                digest.update(pd.util.hash_pandas_object(values.astype(str), index=False).to_numpy().tobytes())
+
+    for name in ("buildings", "nodes", "edges", "barriers", "compounds", "facilities"):
+        add(getattr(district, name))
+    digest.update(json.dumps(district.report, sort_keys=True, default=str).encode())
+    households_frame, residents = generate_residents(district.buildings, seed=seed)
+    add(households_frame)
+    add(residents)
+    return digest.hexdigest()
+
+
+# Taken from gis/synthetic.py before it was cut into the gis.synthetic package: the same seed must
+# keep giving the same city, byte for byte, however the generator's code is arranged. A new numpy
+# (its random streams) or PROJ may change it; retake it then, knowingly, and say why in the commit.
+FINGERPRINTS = {
+    (700, 3): "b655d5b5b634c50a854bd4e41c9b9f3cedd0a7f65fe2a9e94e4f5f6dc0b397bb",
+    (2000, 0): "5f30ee7d61a174aa2b9319642c0e74fd6a6bc5c3b4d19be0ced65839e3502836",
+}
+
+
+@pytest.mark.parametrize(("households", "seed"), sorted(FINGERPRINTS))
+def test_same_seed_gives_the_same_city_byte_for_byte(households, seed):
+    assert _fingerprint(households, seed) == FINGERPRINTS[(households, seed)]
 
 
 def test_other_seed_gives_another_city(district):
