@@ -176,5 +176,6 @@ def test_a_plan_that_does_not_tile_its_community_is_refused_naming_why(client: T
                                                             "allow_out_of_range": True}, headers=as_user("planner"))
     assert response.status_code == 422, response.text
     error = response.json()
-    assert error["error"] == "invalid_geometry" and "fail the boundary check against community 320199001001" in error["message"]
+    assert error["error"] == "invalid_geometry"
+    assert "fail the boundary check against community 320199001001" in error["message"]
     assert error["details"]["findings"]

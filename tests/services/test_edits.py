@@ -356,12 +356,14 @@ def test_merges_that_cannot_be_one_grid_are_refused(db: Session, planner: Princi
 
 def test_a_second_current_row_for_a_code_is_a_conflict(db: Session, world: dict) -> None:
     """The partial unique index is the last line of defence; its violation reads as a conflict."""
-    parent = edits._lock_parent(db, "grid", A, edits.SYSTEM)
-    unit = edits._lock_unit(db, "grid", A)
+    from gis.services.edits import units, writing  # noqa: PLC0415  (the private writer, tested directly)
+
+    parent = units.lock_parent(db, "grid", A, edits.SYSTEM)
+    unit = units.lock_unit(db, "grid", A)
     plan_id = db.execute(text("INSERT INTO plan (district_code, kind, scope_code) VALUES ('320199', 'manual_edit', "
                               ":s) RETURNING id"), {"s": NORTH}).scalar_one()
     with pytest.raises(Conflict, match="changed by another edit at the same time") as caught:
-        edits._insert(db, "grid", parent.code, edits._NewVersion(code=A, name="x", geom=unit.geom, previous=unit),
-                      now=db.execute(text("SELECT clock_timestamp()")).scalar_one(), reason="r", plan_id=plan_id,
-                      user_id=None)
+        writing._insert(db, "grid", parent.code, writing.NewVersion(code=A, name="x", geom=unit.geom, previous=unit),
+                        now=db.execute(text("SELECT clock_timestamp()")).scalar_one(), reason="r", plan_id=plan_id,
+                        user_id=None)
     assert caught.value.details["current_version"] == 1

@@ -336,7 +336,8 @@ def test_out_of_range_units_refuse_adoption_unless_allowed(db: Session, area: No
 def test_units_that_do_not_tile_the_community_are_refused(db: Session, area: None) -> None:
     pid = make_plan(db, [("A", box(X0, Y0, 118.784, Y1)), ("B", EAST)])  # a strip 118.784-118.785 is left out
     before = grid_rows(db)
-    with pytest.raises(InvalidGeometry, match=rf"fail the boundary check against community {C1}: gap of .* m² .*next to A, B"):
+    gap = rf"fail the boundary check against community {C1}: gap of .* m² .*next to A, B"
+    with pytest.raises(InvalidGeometry, match=gap):
         plans.adopt_plan(db, pid, reason="r", settings=SETTINGS)
     assert grid_rows(db) == before
 
