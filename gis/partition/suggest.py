@@ -24,12 +24,7 @@ from gis.partition.cells import CUT_COST, CellGraph, build_cells, union_faces
 from gis.partition.engine import EngineResult, PartitionEngine
 from gis.partition.exact import fit_to_region
 from gis.partition.metrics import households_moved, partition_metrics
-
-Progress = Callable[[str, float], None]
-
-
-def _quiet(_stage: str, _fraction: float) -> None:
-    return None
+from gis.progress import Progress, noop_progress
 
 
 @dataclass
@@ -63,7 +58,7 @@ def suggest_partition(
     restarts: int = 3,
     label_prefix: str = "G",
     closing_m: float = 0.0,
-    progress: Progress = _quiet,
+    progress: Progress = noop_progress,
 ) -> Suggestion:
     """Split ``region`` (in ``crs``) into contiguous units of ``lo``..``hi`` households.
 
