@@ -10,16 +10,18 @@ refused here too (not only by the API's access table), so the CLI is just as saf
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+# Where and check_grid_code are re-exported: visits, cases and patrols import them from here.
+from gis.db.filters import Where as Where
+from gis.db.filters import check_grid_code as check_grid_code
 from gis.errors import Conflict, InvalidInput, NotFound
 from gis.services import privacy
 from gis.services.users import Principal
@@ -33,17 +35,9 @@ ELDERLY_AGE = 60
 CHILD_MAX_AGE = 14
 _TAG = re.compile(r"^[a-z][a-z0-9_:.-]{0,39}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,19}$")
-_GRID_CODE = re.compile(r"^[0-9]{15}$")
 # Fields a grid worker keeps up to date; the rest of a resident comes from registration imports.
 EDITABLE = ("phone", "tags", "residency", "relation", "party_member", "health_notes")
 _PRIVATE_FIELDS = frozenset({"phone", "tags", "health_notes"})
-
-# Buildings whose point on surface lies in the current grid :grid_code (as household counts place them).
-_BUILDINGS_IN_GRID = """
-    SELECT gb.id FROM building gb JOIN grid gg
-      ON gg.valid_to IS NULL AND gg.code = :grid_code
-     AND ST_Intersects(gg.geom, gb.geom) AND ST_Contains(gg.geom, ST_PointOnSurface(gb.geom))
-"""
 
 _RESIDENT_COLUMNS = """
     r.id, r.district_code, r.household_id, r.building_id, b.name AS building_name,
@@ -77,75 +71,29 @@ class Reader:
     client_ip: str | None = None
 
 
-@dataclass
-class Where:
-    """A WHERE clause being built: conditions, their parameters, and the filters as given (for the audit row)."""
-
-    conditions: list[str]
-    params: dict[str, Any]
-    given: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def scoped(cls, scope: tuple[str, dict[str, Any]]) -> Where:
-        """Start from a scope condition (privacy.scope_filter), which every query must carry."""
-        return cls([scope[0]], dict(scope[1]))
-
-    def add(self, condition: str, name: str, value: Any, *, audit: bool = True) -> None:
-        """Add ``condition`` with ``:name`` bound to ``value``; nothing when ``value`` is None."""
-        if value is None:
-            return
-        self.conditions.append(condition)
-        self.params[name] = value
-        if audit:
-            self.given[name] = value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
-
-    def equal(self, column: str, name: str, value: Any, *, audit: bool = True) -> None:
-        self.add(f"{column} = :{name}", name, value, audit=audit)
-
-    def period(self, column: str, since: dt.datetime | None, until: dt.datetime | None) -> None:
-        """``since`` <= column < ``until``, either end open."""
-        self.add(f"{column} >= :since", "since", since)
-        self.add(f"{column} < :until", "until", until)
-
-    def in_grid(self, building_column: str, grid_code: str | None) -> None:
-        """Rows whose building lies in the current grid ``grid_code``."""
-        if grid_code is not None:
-            self.add(f"{building_column} IN ({_BUILDINGS_IN_GRID})", "grid_code", check_grid_code(grid_code))
-
-    @property
-    def sql(self) -> str:
-        return " AND ".join(self.conditions)
-
-
 # --- validation ---------------------------------------------------------------------------
 
 
 def check_paging(limit: int, offset: int) -> None:
     """Refuse pages the database should not be asked for."""
     if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit: between 1 and {MAX_PAGE}, got {limit}")
+        raise InvalidInput(f"limit: between 1 and {MAX_PAGE}, got {limit}", details={"field": "limit"})
     if offset < 0:
-        raise InvalidInput(f"offset: 0 or more, got {offset}")
-
-
-def check_grid_code(code: str, *, where: str = "grid_code") -> str:
-    """A 15-digit grid code, or InvalidInput naming ``where``."""
-    if not _GRID_CODE.match(code):
-        raise InvalidInput(f"{where}: a grid code has 15 digits, got {code!r}")
-    return code
+        raise InvalidInput(f"offset: 0 or more, got {offset}", details={"field": "offset"})
 
 
 def check_tag(tag: str, *, where: str = "tag") -> str:
     """A tag such as ``elderly_alone``: lower-case letters, digits, ``_:.-``, at most 40 characters."""
     tag = tag.strip()
     if not _TAG.match(tag):
-        raise InvalidInput(f"{where}: a tag is lower-case letters, digits and _:.- (at most 40), got {tag!r}")
+        raise InvalidInput(f"{where}: a tag is lower-case letters, digits and _:.- (at most 40), got {tag!r}",
+                           details={"field": where})
     return tag
 
 
 def _check_residency(value: str, *, where: str = "residency") -> str:
     if value not in RESIDENCIES:
-        raise InvalidInput(f"{where}: one of {', '.join(RESIDENCIES)}, got {value!r}")
+        raise InvalidInput(f"{where}: one of {', '.join(RESIDENCIES)}, got {value!r}", details={"field": where})
     return value
 
 
@@ -170,15 +118,15 @@ def _resident_where(principal: Principal, *, resident_id: int | None = None, gri
     where.add("p.tags @> ARRAY[CAST(:tag AS varchar)]", "tag", None if tag is None else check_tag(tag))
     if q is not None and q.strip():
         if len(q.strip()) > 100:
-            raise InvalidInput(f"q: at most 100 characters, got {len(q.strip())}")
+            raise InvalidInput(f"q: at most 100 characters, got {len(q.strip())}", details={"field": "q"})
         where.add("r.name ILIKE :q", "q", _like_pattern(q.strip()), audit=False)
         where.given["q"] = q.strip()
     where.equal("r.residency", "residency", None if residency is None else _check_residency(residency))
     for name, value in (("min_age", min_age), ("max_age", max_age)):
         if value is not None and not 0 <= value <= 150:
-            raise InvalidInput(f"{name}: between 0 and 150, got {value}")
+            raise InvalidInput(f"{name}: between 0 and 150, got {value}", details={"field": name})
     if min_age is not None and max_age is not None and min_age > max_age:
-        raise InvalidInput(f"min_age {min_age} is above max_age {max_age}")
+        raise InvalidInput(f"min_age {min_age} is above max_age {max_age}", details={"field": "min_age"})
     where.add("r.birth_date <= current_date - make_interval(years => :min_age)", "min_age", min_age)
     # Younger than max_age + 1 full years: born after that many years ago.
     where.add("r.birth_date > current_date - make_interval(years => :max_age + 1)", "max_age", max_age)
@@ -264,15 +212,19 @@ def residents_geojson(session: Session, reader: Reader, *, grid_code: str | None
     return {"type": "FeatureCollection", "features": features, "total": total, "limit": limit, "offset": offset}
 
 
+def defuse_formula(value: Any) -> Any:
+    """A text cell that Excel would run as a formula, quoted with a leading apostrophe (CSV injection)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _csv_cell(value: Any) -> Any:
-    """Cells that Excel would run as a formula are quoted with a leading apostrophe (CSV injection)."""
     if isinstance(value, list):
         value = ";".join(value)
     if isinstance(value, bool):
         return "是" if value else "否"
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    return defuse_formula(value)
 
 
 def export_residents_csv(session: Session, reader: Reader, *, grid_code: str | None = None,
@@ -322,24 +274,26 @@ def get_resident(session: Session, reader: Reader, resident_id: int) -> dict[str
 def _check_changes(changes: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
-        raise InvalidInput(f"resident fields {', '.join(unknown)} cannot be changed here; "
-                           f"editable: {', '.join(EDITABLE)}")
+        raise InvalidInput(f"{unknown[0]}: resident fields {', '.join(unknown)} cannot be changed here; "
+                           f"editable: {', '.join(EDITABLE)}", details={"field": unknown[0]})
     clean = dict(changes)
     if clean.get("phone") is not None:
         phone = str(clean["phone"]).strip()
         if not _PHONE.match(phone):
-            raise InvalidInput(f"phone: digits, spaces, '-' and a leading '+', 6 to 20 characters; got {phone!r}")
+            raise InvalidInput(f"phone: digits, spaces, '-' and a leading '+', 6 to 20 characters; got {phone!r}",
+                               details={"field": "phone"})
         clean["phone"] = phone
     if "tags" in clean:
         clean["tags"] = sorted({check_tag(t, where="tags") for t in (clean["tags"] or [])})
     if "residency" in clean:
         if clean["residency"] is None:
-            raise InvalidInput("residency: cannot be empty; one of permanent, floating")
+            raise InvalidInput("residency: cannot be empty; one of permanent, floating", details={"field": "residency"})
         _check_residency(clean["residency"])
     if "party_member" in clean and clean["party_member"] is None:
-        raise InvalidInput("party_member: true or false, not empty")
+        raise InvalidInput("party_member: true or false, not empty", details={"field": "party_member"})
     if clean.get("relation") is not None and len(clean["relation"]) > 20:
-        raise InvalidInput(f"relation: at most 20 characters, got {len(clean['relation'])}")
+        raise InvalidInput(f"relation: at most 20 characters, got {len(clean['relation'])}",
+                           details={"field": "relation"})
     return clean
 
 
@@ -387,7 +341,7 @@ def building_residents(session: Session, reader: Reader, building_id: int, *, li
     privacy.require_personal_access(reader.principal, "residents")
     # Buildings are public map features, so saying one does not exist leaks nothing.
     if session.execute(text("SELECT 1 FROM building WHERE id = :id"), {"id": building_id}).first() is None:
-        raise NotFound(f"building {building_id} does not exist")
+        raise NotFound(f"building {building_id} does not exist", details={"field": "building_id"})
     return list_residents(session, reader, building_id=building_id, limit=limit, offset=offset)
 
 
@@ -458,25 +412,24 @@ def get_household(session: Session, reader: Reader, household_id: int) -> dict[s
 
 def grid_stats(session: Session, principal: Principal, *, district_code: str | None = None,
                code_prefix: str | None = None) -> list[dict[str, Any]]:
-    """Per current grid: buildings, households, residents, elderly 60+, children 0-14, party members, floating
-    residents, party organisations and residents per tag. No personal records, so no audit row.
+    """Per current grid: people and households counted, never named, so no audit row.
+
+    Buildings, households, residents, elderly 60+, children 0-14, party members, floating residents,
+    party organisations and residents per tag.
 
     Welfare tags are counted for everyone; other (sensitive) tags only in grids ``principal`` may see.
     """
     district = district_code or principal.district_code
     if code_prefix is not None and not re.fullmatch(r"[0-9]{1,15}", code_prefix):
-        raise InvalidInput(f"code_prefix: 1 to 15 digits, got {code_prefix!r}")
-    where, params = ["g.valid_to IS NULL"], {"elderly": ELDERLY_AGE, "child": CHILD_MAX_AGE}
-    if district:
-        where.append("g.district_code = :district")
-        params["district"] = district
-    if code_prefix:
-        where.append("g.code LIKE :prefix")
-        params["prefix"] = code_prefix + "%"
+        raise InvalidInput(f"code_prefix: 1 to 15 digits, got {code_prefix!r}", details={"field": "code_prefix"})
+    where = Where()
+    where.require("g.valid_to IS NULL")
+    where.equal("g.district_code", "district", district or None)
+    where.prefix("g.code", "prefix", code_prefix or None)
     rows = session.execute(text(f"""
         WITH g AS (SELECT g.code, g.name, g.community_code, g.district_code, g.kind, g.level, g.parent_grid_code,
                           g.geom FROM grid g
-                   WHERE {' AND '.join(where)}),
+                   WHERE {where.sql}),
         bg AS (SELECT g.code AS grid_code, b.id AS building_id, b.households
                FROM g JOIN building b ON ST_Intersects(g.geom, b.geom)
                 AND ST_Contains(g.geom, ST_PointOnSurface(b.geom))),
@@ -507,7 +460,7 @@ def grid_stats(session: Session, principal: Principal, *, district_code: str | N
         FROM g LEFT JOIN bs ON bs.grid_code = g.code LEFT JOIN hh ON hh.grid_code = g.code
         LEFT JOIN rs ON rs.grid_code = g.code LEFT JOIN tg ON tg.grid_code = g.code
         LEFT JOIN po ON po.grid_code = g.code
-        ORDER BY g.code"""), params).mappings().all()
+        ORDER BY g.code"""), {**where.params, "elderly": ELDERLY_AGE, "child": CHILD_MAX_AGE}).mappings().all()
     # Data quality (registers): households recorded vs estimated, residents per household, unplaced addresses.
     from gis.services.registers import data_quality
 

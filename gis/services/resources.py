@@ -19,23 +19,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import RowMapping, text
 from sqlalchemy.orm import Session
 
+from gis.db.filters import Bbox, Where
+from gis.db.levels import BOUNDARY_MODELS, check_level
+from gis.db.levels import CODE_LENGTH as LEVEL_CODE_LENGTH
 from gis.errors import Conflict, InvalidGeometry, InvalidInput, NotFound
 from gis.services.coverage import mark_facilities_changed
 
-LEVELS = ("street", "community", "grid")
-CODE_LENGTH = {"district": 6, "street": 9, "community": 12, "grid": 15}
-PARENT_COLUMN = {"street": "district_code", "community": "street_code", "grid": "community_code"}
+LEVELS = tuple(BOUNDARY_MODELS)
+CODE_LENGTH = {"district": 6, **LEVEL_CODE_LENGTH}
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 5000
 # Mainland China with its islands, lon/lat; a point outside is a typo or swapped coordinates.
 CHINA_BOUNDS = (73.4, 3.8, 135.1, 53.6)
 # Seven decimals of a degree are about a centimetre: the precision the data has.
 PRECISION = 7
-
-Bbox = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
@@ -115,46 +115,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class _Where:
-    """A growing SQL condition with its parameters."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.params: dict[str, Any] = {}
-
-    def add(self, sql: str, **params: Any) -> None:
-        self.parts.append(sql)
-        self.params.update(params)
-
-    def bbox(self, column: str, bbox: Bbox | None) -> None:
-        if bbox is not None:
-            self.add(f"{column} && ST_MakeEnvelope(:bx0, :by0, :bx1, :by1, 4490) AND "
-                     f"ST_Intersects({column}, ST_MakeEnvelope(:bx0, :by0, :bx1, :by1, 4490))",
-                     bx0=bbox[0], by0=bbox[1], bx1=bbox[2], by1=bbox[3])
-
-    def within_unit(self, level: str, code: str | None, geom: str) -> None:
-        """Rows whose point on surface lies in the current unit ``code`` of ``level``."""
-        if code is not None:
-            key = f"in_{level}"
-            self.add(f"EXISTS (SELECT 1 FROM {level} wu WHERE wu.code = :{key} AND wu.valid_to IS NULL "
-                     f"AND ST_Intersects(wu.geom, {geom}) AND ST_Contains(wu.geom, ST_PointOnSurface({geom})))",
-                     **{key: code})
-
-    def sql(self) -> str:
-        return " AND ".join(self.parts) if self.parts else "TRUE"
-
-
-def _page(session: Session, *, select: str, from_: str, where: _Where, order: str, limit: int,
-          offset: int) -> tuple[list[Mapping[str, Any]], int]:
+def _page(session: Session, *, select: str, from_: str, where: Where, order: str, limit: int,
+          offset: int) -> tuple[list[RowMapping], int]:
     check_page(limit, offset)
-    total = int(session.execute(text(f"SELECT count(*) FROM {from_} WHERE {where.sql()}"), where.params).scalar_one())
-    rows = session.execute(text(f"SELECT {select} FROM {from_} WHERE {where.sql()} ORDER BY {order} "
+    total = int(session.execute(text(f"SELECT count(*) FROM {from_} WHERE {where.sql}"), where.params).scalar_one())
+    rows = session.execute(text(f"SELECT {select} FROM {from_} WHERE {where.sql} ORDER BY {order} "
                                 "LIMIT :limit OFFSET :offset"),
                            {**where.params, "limit": limit, "offset": offset}).mappings().all()
     return list(rows), total
 
 
-def to_feature(row: Mapping[str, Any], *, id_key: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+def to_feature(row: Mapping[Any, Any], *, id_key: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """A GeoJSON Feature from a row holding ``geometry`` (parsed GeoJSON) and plain columns."""
     props = {k: _plain(v) for k, v in row.items() if k not in ("geometry", *skip)}
     return {"type": "Feature", "id": row[id_key], "geometry": row["geometry"], "properties": props}
@@ -165,7 +136,7 @@ def to_feature(row: Mapping[str, Any], *, id_key: str, skip: tuple[str, ...] = (
 
 def list_districts(session: Session, *, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Page:
     """Districts with their extent and how many units, buildings and households they hold."""
-    where = _Where()
+    where = Where()
     rows, total = _page(session, select="""
         d.code, d.name, d.network_version, d.source, d.attribution,
         (SELECT count(*) FROM street s WHERE s.district_code = d.code AND s.valid_to IS NULL) AS streets,
@@ -215,13 +186,16 @@ _UNIT_HOUSEHOLDS = """
                count(b.id)::int AS buildings
         FROM building b WHERE ST_Intersects(u.geom, b.geom) AND ST_Contains(u.geom, ST_PointOnSurface(b.geom))
     ) hh ON TRUE"""
+# Each level's table with its households, one literal per level: no level name is spliced into SQL.
+_UNIT_FROM = {"street": "street u" + _UNIT_HOUSEHOLDS, "community": "community u" + _UNIT_HOUSEHOLDS,
+              "grid": "grid u" + _UNIT_HOUSEHOLDS}
 
 
-def _when(where: _Where, at: dt.datetime | None) -> None:
+def _when(where: Where, at: dt.datetime | None) -> None:
     if at is None:
-        where.add("u.valid_to IS NULL")
+        where.require("u.valid_to IS NULL")
     else:
-        where.add("u.valid_from <= :at AND (u.valid_to IS NULL OR u.valid_to > :at)", at=check_as_of(at))
+        where.require("u.valid_from <= :at AND (u.valid_to IS NULL OR u.valid_to > :at)", at=check_as_of(at))
 
 
 def list_units(
@@ -246,52 +220,50 @@ def list_units(
     ``code`` is a code prefix; ``district_code``, ``street_code`` and ``community_code`` name
     a parent; ``kind`` (general/dedicated) and ``grid_level`` (1/2) filter grids.
     """
-    if level not in LEVELS:
-        raise InvalidInput(f"level must be one of {', '.join(LEVELS)}; got {level!r}")
-    where = _Where()
+    check_level(level)
+    where = Where()
     _when(where, at)
     where.bbox("u.geom", bbox)
     if (prefix := _check_code(code, "code", level, prefix=True)) is not None:
-        where.add("u.code LIKE :prefix", prefix=prefix + "%")
+        where.require("u.code LIKE :prefix", prefix=prefix + "%")
     if (d := _check_code(district_code, "district_code", "district")) is not None:
-        where.add("u.district_code = :district", district=d)
+        where.require("u.district_code = :district", district=d)
     if (s := _check_code(street_code, "street_code", "street")) is not None:
         if level == "street":
             raise InvalidInput("street_code: streets are filtered by district_code or a code prefix",
                                details={"field": "street_code"})
-        where.add("u.street_code = :street" if level == "community" else "u.community_code LIKE :street",
+        where.require("u.street_code = :street" if level == "community" else "u.community_code LIKE :street",
                   street=s if level == "community" else s + "%")
     if (c := _check_code(community_code, "community_code", "community")) is not None:
         if level != "grid":
             raise InvalidInput(f"community_code: only grids lie in a community, not {level}s",
                                details={"field": "community_code"})
-        where.add("u.community_code = :community", community=c)
+        where.require("u.community_code = :community", community=c)
     if kind is not None or grid_level is not None:
         if level != "grid":
             raise InvalidInput(f"kind and level filter grids, not {level}s", details={"field": "kind"})
         if kind is not None:
             if kind not in ("general", "dedicated"):
                 raise InvalidInput(f"kind: general or dedicated; got {kind!r}", details={"field": "kind"})
-            where.add("u.kind = :kind", kind=kind)
+            where.require("u.kind = :kind", kind=kind)
         if grid_level is not None:
             if grid_level not in (1, 2):
                 raise InvalidInput(f"level: 1 or 2; got {grid_level}", details={"field": "level"})
-            where.add("u.level = :glevel", glevel=grid_level)
-    rows, total = _page(session, select=_unit_select(level), from_=f"{level} u {_UNIT_HOUSEHOLDS}", where=where,
+            where.require("u.level = :glevel", glevel=grid_level)
+    rows, total = _page(session, select=_unit_select(level), from_=_UNIT_FROM[level], where=where,
                         order="u.code", limit=limit, offset=offset)
     return Page([to_feature(r, id_key="code") for r in rows], total, limit, offset)
 
 
 def get_unit(session: Session, level: str, code: str, *, at: dt.datetime | None = None) -> dict[str, Any]:
     """One street, community or grid (its current version, or the one valid at ``at``) as a feature."""
-    if level not in LEVELS:
-        raise InvalidInput(f"level must be one of {', '.join(LEVELS)}; got {level!r}")
+    check_level(level)
     code = _check_code(code, "code", level) or ""
-    where = _Where()
+    where = Where()
     _when(where, at)
-    where.add("u.code = :code", code=code)
-    row = session.execute(text(f"SELECT {_unit_select(level)} FROM {level} u {_UNIT_HOUSEHOLDS} "
-                               f"WHERE {where.sql()} ORDER BY u.valid_from DESC LIMIT 1"),
+    where.require("u.code = :code", code=code)
+    row = session.execute(text(f"SELECT {_unit_select(level)} FROM {_UNIT_FROM[level]} "
+                               f"WHERE {where.sql} ORDER BY u.valid_from DESC LIMIT 1"),
                           where.params).mappings().first()
     if row is None:
         when = f"valid at {at.isoformat()}" if at is not None else "current"
@@ -327,24 +299,24 @@ def list_buildings(
     offset: int = 0,
 ) -> Page:
     """Building footprints with households (recorded or estimated) and the current grid each lies in."""
-    where = _Where()
+    where = Where()
     where.bbox("b.geom", bbox)
     if (d := _check_code(district_code, "district_code", "district")) is not None:
-        where.add("b.district_code = :district", district=d)
+        where.require("b.district_code = :district", district=d)
     where.within_unit("street", _check_code(street_code, "street_code", "street"), "b.geom")
     where.within_unit("community", _check_code(community_code, "community_code", "community"), "b.geom")
     where.within_unit("grid", _check_code(grid_code, "grid_code", "grid"), "b.geom")
     if compound_id is not None:
-        where.add("b.compound_id = :compound", compound=compound_id)
+        where.require("b.compound_id = :compound", compound=compound_id)
     if households_source is not None:
         if households_source not in HOUSEHOLD_SOURCES:
             raise InvalidInput(f"households_source: recorded or estimated; got {households_source!r}",
                                details={"field": "households_source"})
-        where.add("b.households_source = :hs", hs=households_source)
+        where.require("b.households_source = :hs", hs=households_source)
     if kind is not None:
-        where.add("b.kind = :bkind", bkind=kind)
+        where.require("b.kind = :bkind", bkind=kind)
     if min_households is not None:
-        where.add("b.households >= :min_hh", min_hh=min_households)
+        where.require("b.households >= :min_hh", min_hh=min_households)
     rows, total = _page(session, select=_BUILDING_SELECT, from_="building b", where=where, order="b.id",
                         limit=limit, offset=offset)
     return Page([to_feature(r, id_key="id") for r in rows], total, limit, offset)
@@ -362,12 +334,12 @@ def get_building(session: Session, building_id: int) -> dict[str, Any]:
 def list_compounds(session: Session, *, bbox: Bbox | None = None, district_code: str | None = None,
                    name: str | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Page:
     """Residential compounds (小区/院落) with their buildings, households and gates."""
-    where = _Where()
+    where = Where()
     where.bbox("c.geom", bbox)
     if (d := _check_code(district_code, "district_code", "district")) is not None:
-        where.add("c.district_code = :district", district=d)
+        where.require("c.district_code = :district", district=d)
     if name:
-        where.add("c.name LIKE :name", name=f"%{name}%")
+        where.require("c.name LIKE :name", name=f"%{name}%")
     rows, total = _page(session, select=f"""
         c.id, c.name, c.district_code,
         (SELECT count(*) FROM building b WHERE b.compound_id = c.id)::int AS buildings,
@@ -403,10 +375,10 @@ def list_facilities(
     offset: int = 0,
 ) -> Page:
     """Facilities as point features with their type's life circle and walking radius."""
-    where = _Where()
+    where = Where()
     where.bbox("f.geom", bbox)
     if (d := _check_code(district_code, "district_code", "district")) is not None:
-        where.add("f.district_code = :district", district=d)
+        where.require("f.district_code = :district", district=d)
     where.within_unit("community", _check_code(community_code, "community_code", "community"), "f.geom")
     where.within_unit("grid", _check_code(grid_code, "grid_code", "grid"), "f.geom")
     if types:
@@ -415,11 +387,11 @@ def list_facilities(
         if unknown:
             raise InvalidInput(f"type: unknown facility type {', '.join(unknown)}; see /facility-types",
                                details={"field": "type", "unknown": unknown})
-        where.add("f.type_code = ANY(:types)", types=list(types))
+        where.require("f.type_code = ANY(:types)", types=list(types))
     if life_circle is not None:
-        where.add("t.level = :lc", lc=life_circle)
+        where.require("t.level = :lc", lc=life_circle)
     if source is not None:
-        where.add("f.source = :source", source=source)
+        where.require("f.source = :source", source=source)
     rows, total = _page(session, select=_FACILITY_SELECT, from_=_FACILITY_FROM, where=where, order="f.id",
                         limit=limit, offset=offset)
     return Page([to_feature(r, id_key="id") for r in rows], total, limit, offset)
@@ -515,9 +487,10 @@ def create_facility(session: Session, *, type_code: str, geometry: Any, name: st
     """Add a facility at a lon/lat point inside its district; the district's coverage runs become stale."""
     type_code = _check_type(session, type_code)
     lon, lat = check_point(geometry)
-    if district_code is not None:
-        district_code = _check_code(district_code, "district_code", "district")
-        _check_in_district(session, district_code, lon, lat, field="geometry")  # type: ignore[arg-type]
+    checked = _check_code(district_code, "district_code", "district")
+    if checked is not None:
+        _check_in_district(session, checked, lon, lat, field="geometry")
+        district_code = checked
     else:
         district_code = _district_of_point(session, lon, lat, field="geometry")
     _check_amounts({"capacity": capacity, "floor_area_m2": floor_area_m2})
@@ -527,14 +500,15 @@ def create_facility(session: Session, *, type_code: str, geometry: Any, name: st
         VALUES (:d, :t, :n, :cap, :area, :addr, 'manual', 'manual', 1, ST_SetSRID(ST_MakePoint(:x, :y), 4490))
         RETURNING id"""), {"d": district_code, "t": type_code, "n": name, "cap": capacity, "area": floor_area_m2,
                            "addr": address, "x": lon, "y": lat}).scalar_one()
-    mark_facilities_changed(session, district_code)  # type: ignore[arg-type]
+    mark_facilities_changed(session, district_code)
     return get_facility(session, int(new_id))
 
 
 def update_facility(session: Session, facility_id: int, *, expected_version: int,
                     changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Change a facility's fields (those in ``changes``; None clears an optional one) if it is still at
-    ``expected_version``; Conflict naming the current version otherwise.
+    """Change a facility's fields if it is still at ``expected_version``; Conflict naming the current version otherwise.
+
+    ``changes`` holds the fields sent; None clears an optional one.
     """
     unknown = sorted(set(changes) - set(FACILITY_FIELDS))
     if unknown:
