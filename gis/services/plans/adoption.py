@@ -19,6 +19,7 @@ Households per building are counted where the building's point on surface falls,
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict, cast
 
 import geopandas as gpd
@@ -151,15 +152,7 @@ def adopt_plan(
     current = current_units(session, level, plan.scope_code, lock=True)
     _check_base(plan, level, scope, current)
 
-    units = plan_units(session, plan.id)
-    if units.empty:
-        raise InvalidInput(f"plan {plan.id} has no units", details={"plan_id": plan.id})
-    _check_topology(session, settings, plan, level, units, _tiling_parents(session, plan, scope, units, current))
-    points = building_points(session, total_bounds(units, current))
-    per_unit = households_per_unit(points, units, "label")
-    units["households_now"] = [int(per_unit.get(lab, 0)) for lab in units["label"]]
-    outside = _checked_bounds(plan, level, units, settings, allow_out_of_range)
-
+    units, points, outside = _checked_units(session, settings, plan, level, scope, current, allow_out_of_range)
     street = district_street(session, plan, scope) if level == "community" and scope["level"] == "district" else None
     if street is not None:
         units["parent"] = street["code"]
@@ -174,32 +167,15 @@ def adopt_plan(
     now = db_now(session, current["valid_from"])
     street_id = write_district_street(session, street, plan, units, now, user_id) if street is not None else None
     written = _write_units(session, plan, level, scope, units, current, now=now, reason=full_reason, user_id=user_id)
-    retired_micro: list[str] = []
-    if level == "grid":
-        from gis.services.levels import retire_stale_micro_grids  # level-2 grids of a changed parent go with it
-
-        retired_micro = retire_stale_micro_grids(session, community_code=plan.scope_code, at=now)
-
-    # Communities whose area changed lose their grids: they need a new grid split.
-    retired_grid_ids: list[int] = []
-    retired_grids: list[RetiredGrids] = []
-    needs_split: list[dict[str, Any]] = []
-    changed_old: list[str] = []
-    if level == "community":
-        retired_grid_ids, retired_grids, needs_split, changed_old = _retire_grids_of_changed(
-            session, units, current, now)
+    after = _retire_what_follows(session, plan, level, units, current, now)
     four_limits = describe_units(session, level=level, codes=[r.new_code for r, _ in written])
-    archived = list(session.execute(text(
-        "UPDATE plan SET status = 'archived', version = version + 1 WHERE status = 'adopted' AND id <> :id "
-        "AND (scope_code = :scope OR scope_code = ANY(:changed)) RETURNING id"),
-        {"id": plan.id, "scope": plan.scope_code, "changed": changed_old}).scalars())
     if level == "community":
         approval_service.record_new_codes(session, plan_id=plan.id, codes={
             r.new_code: r.committee for r in units.itertuples() if r.origin == "new"})
     _mark_adopted(session, plan, status_before, now=now, reason=full_reason, user_id=user_id, adoption={
         "adopted_at": now, "retired_ids": [int(i) for i in current["id"]],
-        "written_ids": [int(row.id) for _, row in written], "retired_grid_ids": retired_grid_ids,
-        "archived_plan_ids": sorted(archived), "out_of_range": outside, "provisional_street_id": street_id})
+        "written_ids": [int(row.id) for _, row in written], "retired_grid_ids": after.retired_grid_ids,
+        "archived_plan_ids": after.archived, "out_of_range": outside, "provisional_street_id": street_id})
 
     kept = set(units["new_code"])
     from gis.services.staffing import proposal_after_adoption  # issue 18: staff of retired grids follow households
@@ -211,11 +187,43 @@ def adopt_plan(
         "units": [{"label": r.label, "code": r.new_code, "origin": r.origin, "version": row.version,
                    "kind": r.kind, "households": int(r.households_now)} for r, row in written],
         "retired": sorted(c for c in current["code"] if c not in kept),
-        "four_limits": four_limits, "out_of_range": outside, "archived_plans": sorted(archived),
-        "retired_grids": retired_grids, "needs_grid_split": needs_split, "retired_level_2_grids": retired_micro,
+        "four_limits": four_limits, "out_of_range": outside, "archived_plans": after.archived,
+        "retired_grids": after.retired_grids, "needs_grid_split": after.needs_split,
+        "retired_level_2_grids": after.retired_micro,
         "provisional_street": _new_street_code(street),
         "staffing": staffing,
     }
+
+
+@dataclass
+class _Followers:
+    """What adoption retires besides the scope's units: grids and level-2 grids, and the plans replaced."""
+
+    retired_micro: list[str] = field(default_factory=list)
+    retired_grid_ids: list[int] = field(default_factory=list)
+    retired_grids: list[RetiredGrids] = field(default_factory=list)
+    needs_split: list[dict[str, Any]] = field(default_factory=list)
+    archived: list[int] = field(default_factory=list)
+
+
+def _retire_what_follows(session: Session, plan: Plan, level: str, units: gpd.GeoDataFrame,
+                         current: gpd.GeoDataFrame, now: dt.datetime) -> _Followers:
+    """Retire what hangs on the replaced units and archive the adopted plans this one replaces."""
+    after = _Followers()
+    changed_old: list[str] = []
+    if level == "grid":
+        from gis.services.levels import retire_stale_micro_grids  # level-2 grids of a changed parent go with it
+
+        after.retired_micro = retire_stale_micro_grids(session, community_code=plan.scope_code, at=now)
+    else:
+        # Communities whose area changed lose their grids: they need a new grid split.
+        after.retired_grid_ids, after.retired_grids, after.needs_split, changed_old = _retire_grids_of_changed(
+            session, units, current, now)
+    after.archived = sorted(session.execute(text(
+        "UPDATE plan SET status = 'archived', version = version + 1 WHERE status = 'adopted' AND id <> :id "
+        "AND (scope_code = :scope OR scope_code = ANY(:changed)) RETURNING id"),
+        {"id": plan.id, "scope": plan.scope_code, "changed": changed_old}).scalars())
+    return after
 
 
 def _new_street_code(street: DistrictStreet | None) -> str | None:
@@ -232,6 +240,23 @@ def _locked_draft(session: Session, plan_id: int, expected_version: int | None) 
         raise Conflict(f"plan {plan.id} is at version {plan.version}, not {expected_version}: it changed since "
                        f"you read it", details={"plan_id": plan.id, "version": plan.version, "field": "version"})
     return plan
+
+
+def _checked_units(session: Session, settings: Settings, plan: Plan, level: str, scope: Scope,
+                   current: gpd.GeoDataFrame, allow_out_of_range: bool
+                   ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, list[OutOfRange]]:
+    """The plan's units checked again (tiling, household bounds), with ``households_now``.
+
+    Also returns the buildings (points on surface) around them and the units out of range (when allowed).
+    """
+    units = plan_units(session, plan.id)
+    if units.empty:
+        raise InvalidInput(f"plan {plan.id} has no units", details={"plan_id": plan.id})
+    _check_topology(session, settings, plan, level, units, _tiling_parents(session, plan, scope, units, current))
+    points = building_points(session, total_bounds(units, current))
+    per_unit = households_per_unit(points, units, "label")
+    units["households_now"] = [int(per_unit.get(lab, 0)) for lab in units["label"]]
+    return units, points, _checked_bounds(plan, level, units, settings, allow_out_of_range)
 
 
 def _checked_bounds(plan: Plan, level: str, units: gpd.GeoDataFrame, settings: Settings,
