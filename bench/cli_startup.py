@@ -54,7 +54,7 @@ def main() -> None:
         sys.exit(f"{WANGGE} not found: run this with the virtualenv's python (.venv/bin/python)")
     times: dict[str, list[float]] = {name: [] for name in CASES}
     codes: dict[str, set[int]] = {name: set() for name in CASES}
-    for name, (argv, _) in CASES.items():  # one unmeasured pass: the OS file cache warm for all
+    for argv, _ in CASES.values():  # one unmeasured pass: the OS file cache warm for all
         run_once(argv)
     for _ in range(args.runs):
         for name, (argv, _) in CASES.items():

@@ -61,10 +61,10 @@ from sqlalchemy import text
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from gis.db.engine import (
+from gis.db.engine import (  # noqa: E402 - after the sys.path line above
     make_engine,
 )
-from gis.settings import Settings
+from gis.settings import Settings  # noqa: E402
 
 DISTRICT = "320102"
 BENCH_DB = "wangge_bench_load"
@@ -335,7 +335,8 @@ async def client_loop(number: int, client: httpx.AsyncClient, run: Run, *, seed:
 
 
 async def load(base: str, run: Run, *, clients: int, seconds: float, seed: int,
-               users: dict[str, tuple[dict[str, str], dict[str, Any]]], where: Targets, think_time: float = 0.0) -> float:
+               users: dict[str, tuple[dict[str, str], dict[str, Any]]], where: Targets,
+               think_time: float = 0.0) -> float:
     """Run the clients for ``seconds``; the elapsed time."""
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     # A generous timeout: a request that times out may still commit, which would blur the write check.
@@ -437,7 +438,7 @@ def summary(run: Run, elapsed: float) -> list[dict[str, Any]]:
 
 
 def overall(run: Run, elapsed: float) -> dict[str, Any]:
-    """Every request together: count, throughput, p50/p95/p99, non-2xx answers (conflicts apart) and transport errors."""
+    """Every request together: count, throughput, p50/p95/p99, non-2xx answers (but conflicts), transport errors."""
     latencies = sorted(x for values in run.latencies.values() for x in values)
     pct = percentiles(latencies) if latencies else {0.50: 0.0, 0.95: 0.0, 0.99: 0.0}
     statuses: Counter = Counter()

@@ -233,12 +233,13 @@ def build() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     communities["name"] = ""
     named = edges[edges["name"].notna() & (edges["name"] != "")]
     used: set[str] = set()
-    for s, street in streets.iterrows():
+    for _, street in streets.iterrows():
         mine = communities[communities["street"] == street["street"]]
         codes = assign_codes(mine, parent_code=street["code"])
         for idx in mine.index:
             communities.loc[idx, "code"] = codes.loc[idx]
-            name = name_after_roads(communities.geometry[idx], named, used, f"{street['name'][:-2]}第{codes.loc[idx][-2:]}社区")
+            fallback = f"{street['name'][:-2]}第{codes.loc[idx][-2:]}社区"
+            name = name_after_roads(communities.geometry[idx], named, used, fallback)
             used.add(name)
             communities.loc[idx, "name"] = name
     communities["parent_code"] = communities["code"].str[:9]

@@ -29,7 +29,8 @@ from gis.db.engine import database_url, make_engine
 from gis.idnumbers import check_digit
 from gis.settings import Settings
 
-HEADERS = ["姓名", "身份证号", "性别", "出生日期", "户编号", "与户主关系", "现居住地址", "户籍地址", "联系电话", "人员类型", "标签"]
+HEADERS = ["姓名", "身份证号", "性别", "出生日期", "户编号", "与户主关系", "现居住地址", "户籍地址",
+           "联系电话", "人员类型", "标签"]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国红玉兰文斌辉鹏宇浩然欣怡子涵"
 RELATIONS = ["户主", "配偶", "子女", "子女", "父母"]

@@ -59,7 +59,8 @@ def other(api_session: Session) -> dict[str, Any]:
     api_session.flush()
     hash_before = api_session.execute(text("SELECT password_hash FROM app_user WHERE id = :i"),
                                       {"i": worker.id}).scalar()
-    return {"facility": facility, "plan": plan, "building": building, "worker": worker.id, "admin": admin.id, "hash": hash_before}
+    return {"facility": facility, "plan": plan, "building": building, "worker": worker.id, "admin": admin.id,
+            "hash": hash_before}
 
 
 @dataclass

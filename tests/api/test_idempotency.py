@@ -44,7 +44,8 @@ def upload_home(api_app, tmp_path):
 
 
 def _count(session: Session, description: str) -> int:
-    return session.execute(text("SELECT count(*) FROM incident WHERE description = :d"), {"d": description}).scalar_one()
+    return session.execute(text("SELECT count(*) FROM incident WHERE description = :d"),
+                           {"d": description}).scalar_one()
 
 
 def _body(description: str, xy: tuple[float, float] = (300, 60)) -> dict:
@@ -127,7 +128,8 @@ def test_answers_a_retry_may_change_are_not_kept(client: TestClient, as_user, ap
     api_session.execute(text(bump), {"d": 1})
     refused = client.post("/incidents", json=_body(description), headers=headers)
     assert refused.status_code == 401
-    assert api_session.execute(text("SELECT count(*) FROM idempotency_key WHERE key = :k"), {"k": key}).scalar_one() == 0
+    held = api_session.execute(text("SELECT count(*) FROM idempotency_key WHERE key = :k"), {"k": key}).scalar_one()
+    assert held == 0
     api_session.execute(text(bump), {"d": -1})
     done = client.post("/incidents", json=_body(description), headers=headers)
     assert done.status_code == 201 and "idempotent-replayed" not in done.headers

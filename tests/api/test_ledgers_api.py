@@ -63,7 +63,8 @@ def test_a_need_found_on_a_visit_is_met_by_a_unit_and_volunteers(client: TestCli
 
     # A visit to a household of N (grid A) finds elderly people who need meals.
     visit = _ok(client.post("/visits", headers=worker, json={
-        "household_id": world["households"]["N"], "visited_at": dt.datetime.now(dt.UTC).isoformat(), "purpose": "care"}), 201)
+        "household_id": world["households"]["N"], "visited_at": dt.datetime.now(dt.UTC).isoformat(),
+        "purpose": "care"}), 201)
     need = _ok(client.post("/ledgers/needs", headers=worker, json={
         "kind_code": "elderly_meals", "visit_id": visit["id"], "affected_households": 2, "affected_people": 3,
         "description": "两户独居老人需要午餐"}), 201)
@@ -313,7 +314,8 @@ def test_every_ledger_read_of_personal_fields_needs_a_reason_and_keeps_the_probe
         response = client.get(url, headers=as_user("worker_a"))
         assert response.status_code == 428, url
         assert response.json()["error"] == "access_reason_required" and "3栋门口" not in response.text
-    probes = api_session.execute(text("SELECT count(*) FROM audit_log WHERE username = 'worker_a' AND action = 'refused' "
+    probes = api_session.execute(text("SELECT count(*) FROM audit_log "
+                                      "WHERE username = 'worker_a' AND action = 'refused' "
                                       "AND entity LIKE 'GET /ledgers/%' AND at >= :t"), {"t": started}).scalar_one()
     assert probes == 6
     # A planner reads the lists without a reason: nothing personal reaches them.

@@ -39,7 +39,8 @@ def test_unit_card_gives_four_limits_households_staff_and_history(client: TestCl
     api_session.execute(text("UPDATE grid_assignment SET public_phone = '025-0000 0001'"))
     card = client.get(f"/units/{api_world.GRID_A}", headers=as_user("viewer")).json()
     households = api_session.execute(text("""
-        SELECT COALESCE(sum(b.households), 0) FROM grid g JOIN building b ON ST_Contains(g.geom, ST_PointOnSurface(b.geom))
+        SELECT COALESCE(sum(b.households), 0)
+        FROM grid g JOIN building b ON ST_Contains(g.geom, ST_PointOnSurface(b.geom))
         WHERE g.code = :c AND g.valid_to IS NULL"""), {"c": api_world.GRID_A}).scalar_one()
     assert card["level"] == "grid" and card["households"] == households
     assert {(s["name"], s["duty"], s["public_phone"]) for s in card["staff"]} == {

@@ -1,4 +1,6 @@
-"""`wangge cases overdue | stats | urge-overdue | summons` and `wangge departments` against a throw-away database holding the API world and three
+"""`wangge cases overdue | stats | urge-overdue | summons` and `wangge departments` against a throw-away database.
+
+The database holds the API world and three
 cases filed at fixed times in September/October 2025 (the commands commit, so not the rolled-back one)."""
 
 from __future__ import annotations

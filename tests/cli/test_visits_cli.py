@@ -1,4 +1,4 @@
-"""`wangge visits cadence | due | stats` and `wangge grids unstaffed | reassign` on a scratch database with the API world.
+"""`wangge visits cadence | due | stats` and `wangge grids unstaffed | reassign` on a scratch database (the API world).
 
 The commands commit, so the world lives in its own database; the tests run in order and the last
 one adopts a plan (grid B retired into A), after which the others' grids would no longer hold.
@@ -161,7 +161,8 @@ def test_unstaffed_grids_and_reassignment_after_a_plan(area: dict) -> None:
     applied = ok_json(wangge(area, "grids", "reassign", "--plan", plan_id, "--apply", "--json"))
     assert [(m["username"], m["to_grid"]) for m in applied["applied"]] == [("worker_b", A)]
     assert _one(engine, "SELECT string_agg(grid_code || ':' || (valid_to IS NULL), ',' ORDER BY id) "
-                        "FROM grid_assignment WHERE user_id = :u", u=world["users"]["worker_b"]) == f"{B}:false,{A}:true"
+                        "FROM grid_assignment WHERE user_id = :u",
+                u=world["users"]["worker_b"]) == f"{B}:false,{A}:true"
     again = wangge(area, "grids", "reassign", "--plan", plan_id, "--apply")
     assert again.exit_code == 0 and "0 assignment(s) moved" in again.stdout
     refused = wangge(area, "grids", "reassign", "--plan", str(world["plan"]))

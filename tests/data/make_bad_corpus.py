@@ -92,7 +92,8 @@ DB_ONLY_CASES = [
 
 
 def feature(props: dict, geometry) -> dict:
-    return {"type": "Feature", "properties": props, "geometry": geometry if isinstance(geometry, dict) or geometry is None else mapping(geometry)}
+    plain = geometry if isinstance(geometry, dict) or geometry is None else mapping(geometry)
+    return {"type": "Feature", "properties": props, "geometry": plain}
 
 
 def write_geojson(path: Path, features: list[dict], crs: str | None = None) -> None:
@@ -160,7 +161,8 @@ def make_good() -> None:
     tmp = GOOD / "_zip_tmp"
     tmp.mkdir(exist_ok=True)
     write_shapefile(frame(GRIDS), tmp / "grids.shp")
-    write_zip(GOOD / "grids_shp.zip", {f"grids/grids{s}": (tmp / f"grids{s}").read_bytes() for s in (".shp", ".shx", ".dbf", ".prj", ".cpg")})
+    parts = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+    write_zip(GOOD / "grids_shp.zip", {f"grids/grids{s}": (tmp / f"grids{s}").read_bytes() for s in parts})
     shutil.rmtree(tmp)
 
 
@@ -202,13 +204,16 @@ def make_bad() -> None:
         "0000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
     )
     (BAD / "png_renamed.geojson").write_bytes(png)
-    (BAD / "text_renamed.geojson").write_text("网格边界 see attached spreadsheet\nrow 1: 红山第一网格\n", encoding="utf-8")
+    (BAD / "text_renamed.geojson").write_text("网格边界 see attached spreadsheet\nrow 1: 红山第一网格\n",
+                                              encoding="utf-8")
     (BAD / "not_geojson.json").write_text(json.dumps({"grids": [{"code": g1[0], "name": g1[1]}]}, ensure_ascii=False))
     write_geojson(BAD / "empty_collection.geojson", [])
 
-    bowtie = {"type": "Polygon", "coordinates": [[[118.77, 32.04], [118.78, 32.05], [118.78, 32.04], [118.77, 32.05], [118.77, 32.04]]]}
+    bowtie = {"type": "Polygon",
+              "coordinates": [[[118.77, 32.04], [118.78, 32.05], [118.78, 32.04], [118.77, 32.05], [118.77, 32.04]]]}
     write_geojson(BAD / "bowtie.geojson", ok + [feature({"code": g1[0], "name": g1[1]}, bowtie)])
-    unclosed = {"type": "Polygon", "coordinates": [[[118.77, 32.04], [118.78, 32.04], [118.78, 32.05], [118.77, 32.05]]]}
+    unclosed = {"type": "Polygon",
+                "coordinates": [[[118.77, 32.04], [118.78, 32.04], [118.78, 32.05], [118.77, 32.05]]]}
     write_geojson(BAD / "unclosed_ring.geojson", ok + [feature({"code": g1[0], "name": g1[1]}, unclosed)])
     few = {"type": "Polygon", "coordinates": [[[118.77, 32.04], [118.78, 32.04], [118.77, 32.04]]]}
     write_geojson(BAD / "too_few_points.geojson", ok + [feature({"code": g1[0], "name": g1[1]}, few)])
@@ -231,18 +236,21 @@ def make_bad() -> None:
         BAD / "linestring.geojson",
         [feature({"code": g1[0], "name": g1[1]}, LineString([(118.77, 32.04), (118.78, 32.05)]))],
     )
-    write_geojson(BAD / "duplicate_codes.geojson", [feature({"code": g1[0], "name": g1[1]}, g1[2]), feature({"code": g1[0], "name": g2[1]}, g2[2])])
+    write_geojson(BAD / "duplicate_codes.geojson",
+                  [feature({"code": g1[0], "name": g1[1]}, g1[2]), feature({"code": g1[0], "name": g2[1]}, g2[2])])
     write_geojson(BAD / "missing_code.geojson", ok + [feature({"code": None, "name": g1[1]}, g1[2])])
     write_geojson(BAD / "no_code_field.geojson", [feature({"编号": 1, "name": g1[1]}, g1[2])])
     write_geojson(BAD / "malformed_code_length.geojson", ok + [feature({"code": g1[0][:-1], "name": g1[1]}, g1[2])])
-    write_geojson(BAD / "malformed_code_letters.geojson", ok + [feature({"code": "3201020010010AB", "name": g1[1]}, g1[2])])
+    write_geojson(BAD / "malformed_code_letters.geojson",
+                  ok + [feature({"code": "3201020010010AB", "name": g1[1]}, g1[2])])
 
     write_shapefile(frame(GRIDS[:2]), BAD / "gbk_wrong_cpg.shp", encoding="GBK")
     (BAD / "gbk_wrong_cpg.cpg").write_text("UTF-8", encoding="ascii")
 
     write_geojson(BAD / "empty_geometry.geojson", ok + [feature({"code": g1[0], "name": g1[1]}, None)])
     write_geojson(
-        BAD / "empty_polygon.geojson", ok + [feature({"code": g1[0], "name": g1[1]}, {"type": "Polygon", "coordinates": []})]
+        BAD / "empty_polygon.geojson",
+        ok + [feature({"code": g1[0], "name": g1[1]}, {"type": "Polygon", "coordinates": []})]
     )
 
     with (BAD / "csv_no_wkt.csv").open("w", encoding="utf-8", newline="") as fh:
@@ -271,7 +279,8 @@ def make_bad() -> None:
         '<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2"><Document/></kml>\n',
         encoding="utf-8",
     )
-    write_geojson(BAD / "street_code_as_community.geojson", [feature({"code": STREET[0], "name": STREET[1]}, STREET[2])])
+    write_geojson(BAD / "street_code_as_community.geojson",
+                  [feature({"code": STREET[0], "name": STREET[1]}, STREET[2])])
 
     far = box(118.90, 32.10, 118.91, 32.11)  # ~15 km north-east of 红山社区
     write_geojson(

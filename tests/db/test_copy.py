@@ -1,4 +1,4 @@
-"""Writing frames with COPY (gis.db.frames): values converted a column at a time store what the row-by-row conversion stored.
+"""Writing frames with COPY (gis.db.frames): values converted a column at a time store what row by row stored.
 
 Every table of an import goes through ``copy_frame``; its columns are turned into plain Python
 values a column at a time (NaN and pandas' NA as None) before psycopg writes the rows. Each test

@@ -239,7 +239,8 @@ def test_a_role_allowed_elsewhere_is_refused_in_the_wrong_state_by_name() -> Non
 
 def test_refusal_messages_read_well() -> None:
     with pytest.raises(Conflict, match=r"cannot close a case in status 'handling'; allowed from here: .*feedback "
-                                       r"\(admin, community_officer, department_staff, grid_leader, grid_worker, street_officer\)"):
+                                       r"\(admin, community_officer, department_staff, grid_leader, grid_worker, "
+                                       r"street_officer\)"):
         apply_action("handling", "close", actor=LEADER, actor_role="grid_leader", at=T0)
     with pytest.raises(PermissionDenied, match=r"role 'viewer' may not register a case; allowed: admin, grid_leader"):
         apply_action("reported", "register", actor=5, actor_role="viewer", at=T0)

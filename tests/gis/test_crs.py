@@ -143,7 +143,8 @@ def test_source_crs_overrides_file_crs():
     assert out.total_bounds == pytest.approx([118.77, 32.03, 118.78, 32.04])
 
 
-@pytest.mark.parametrize(("system", "forward"), [("gcj02", wgs84_to_gcj02), ("BD09", wgs84_to_bd09), ("GCJ-02", wgs84_to_gcj02)])
+@pytest.mark.parametrize(("system", "forward"),
+                         [("gcj02", wgs84_to_gcj02), ("BD09", wgs84_to_bd09), ("GCJ-02", wgs84_to_gcj02)])
 def test_to_storage_crs_converts_obfuscated_lonlat(system, forward):
     lon, lat = NANJING
     shifted = Point(*forward(lon, lat))

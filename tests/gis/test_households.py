@@ -289,7 +289,8 @@ def test_every_estimate_says_why_in_words() -> None:
                                           {"levels": 6, "households": 12, "households_estimated": False}]))
     words = [describe_reason(c, d) for c, d in zip(out["households_reason"], out["households_reason_detail"],
                                                     strict=True)]
-    assert words[0] == "home: building=yes and nothing says otherwise; 600 m² × 6 floors (building:levels) × 0.75 ÷ 90 m²"
+    assert words[0] == ("home: building=yes and nothing says otherwise; "
+                        "600 m² × 6 floors (building:levels) × 0.75 ÷ 90 m²")
     assert words[1] == "not a home: named …处"
     assert words[2].startswith("recorded count") and "the estimate was 30" in words[2]
     assert describe_reason("not_home_context", {"context": "amenity=hospital", "context_name": "鼓楼医院"},

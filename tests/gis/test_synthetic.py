@@ -255,7 +255,7 @@ def test_facilities_are_catalogue_types(district):
     assert (f["classified_by"] == "synthetic").all()
     assert f["osm_id"].isna().all()
     # The names read like the real thing: the catalogue's classifier recognises them.
-    for name, code in zip(f["name"], f["type_code"]):
+    for name, code in zip(f["name"], f["type_code"], strict=True):
         assert classify_facility({"name": name}, catalogue) == (code, "name")
 
 

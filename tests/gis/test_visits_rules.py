@@ -35,7 +35,8 @@ def test_due_dates_count_local_days_from_the_last_visit_or_the_recording() -> No
                              recorded_at=dt.datetime(2026, 12, 10, 1, 0, tzinfo=UTC), cadence=CADENCE,
                              today=dt.date(2026, 12, 12))
     assert (never.due_date, never.overdue_days, never.to_dict()["last_visit"]) == (dt.date(2026, 12, 10), 2, None)
-    assert visits.is_due_in(never, until=dt.date(2026, 12, 10)) and not visits.is_due_in(never, until=dt.date(2026, 12, 9))
+    assert visits.is_due_in(never, until=dt.date(2026, 12, 10))
+    assert not visits.is_due_in(never, until=dt.date(2026, 12, 9))
 
 
 def test_a_month_is_local_and_bad_months_name_the_field() -> None:

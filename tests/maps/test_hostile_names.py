@@ -69,7 +69,8 @@ def _grid() -> str:
                                            for i in range(n)], crs="EPSG:4490")
     units = gpd.GeoDataFrame({"code": [f"3201020010010{i:02d}" for i in range(n)],
                               "name": [hostile(i + 1, "网格") for i in range(n)], "households": [20] * n,
-                              "four_limits": [f"东至{hostile(i, '大道')}、南至{hostile(i + 2, '河')}" for i in range(n)]},
+                              "four_limits": [f"东至{hostile(i, '大道')}、南至{hostile(i + 2, '河')}"
+                                              for i in range(n)]},
                              geometry=_cells(n), crs="EPSG:4490")
     outline = gpd.GeoDataFrame({"code": ["320102001001"], "name": [hostile(4, "社区")],
                                 "four_limits": [hostile(1, "东至")]},

@@ -36,7 +36,8 @@ PERSONAL_OPERATIONS = {
     "GET /grids/{code}/contacts",  # building and unit heads of level-2 grids: names and (masked) phones
     "GET /visits", "GET /visits/due",  # household visits and the households due one (issue 18)
     # community ledgers (issue 22): needs' contacts and descriptions, resources' contacts, volunteers, members' claims
-    "GET /ledgers/needs", "GET /ledgers/needs/{need_id}", "GET /ledgers/resources", "GET /ledgers/projects/{project_id}",
+    "GET /ledgers/needs", "GET /ledgers/needs/{need_id}", "GET /ledgers/resources",
+    "GET /ledgers/projects/{project_id}",
     "GET /ledgers/volunteers", "GET /ledgers/communities/{code}/lists", "GET /ledgers/communities/{code}/export",
 }
 

@@ -86,6 +86,6 @@ def test_a_raw_nul_in_a_patrol_file_name_is_not_a_server_error(client: TestClien
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"walk\x00../../x.gpx\"\r\n"
             f"Content-Type: application/gpx+xml\r\n\r\n").encode() + town_gpx(MAIN_ROAD_WALK) + \
         f"\r\n--{boundary}--\r\n".encode()
-    response = client.post("/patrols", content=body, headers={**as_user("worker_a"),
-                                                             "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    response = client.post("/patrols", content=body,
+                           headers={**as_user("worker_a"), "Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert response.status_code < 500, response.text

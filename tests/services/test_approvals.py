@@ -286,7 +286,8 @@ def test_a_neighbourhood_community_never_gets_a_village_code(db: Session, area: 
                {"c": f"{STREET}199", "d": DISTRICT, "s": STREET, "g": ewkt(box(XA, Y0, XB, Y1))})
     pid = community_plan(db, {"汉中北": box(XA, YM, XB, Y1), "汉中南": box(XA, Y0, XB, YM),
                               "华侨路": COMMUNITIES[C2][1], "红山村": COMMUNITIES[V1][1]})
-    with pytest.raises(Infeasible, match="no neighbourhood committee codes left in 001-199 for 1 new community") as refused:
+    with pytest.raises(Infeasible,
+                       match="no neighbourhood committee codes left in 001-199 for 1 new community") as refused:
         plans.adopt_plan(db, pid, reason="split", settings=SETTINGS)
     assert bilingual(refused.value.message)
     assert db.execute(text("SELECT count(*) FROM community WHERE code > :c"), {"c": f"{STREET}199"}).scalar_one() \

@@ -173,7 +173,8 @@ def test_grid_coverage_matches_the_hand_computed_figures(s: Session, world: dict
     assert summary["street_covered_m"] == pytest.approx(GRID_A_COVERED_M, abs=0.5)
     assert summary["segments_total"] == 4 and summary["segments_covered"] == 1
     covered = [seg for seg in cov["segments"] if seg["covered"]]
-    assert len(covered) == 1 and covered[0]["highway"] == "primary" and covered[0]["length_m"] == pytest.approx(401, abs=0.5)
+    assert len(covered) == 1 and covered[0]["highway"] == "primary"
+    assert covered[0]["length_m"] == pytest.approx(401, abs=0.5)
     assert cov["period"]["start"] == "2026-10-04T16:00:00+00:00"  # Monday 00:00 in Beijing
 
     # The same figures from start and end dates (local days, the end day included).
@@ -202,8 +203,8 @@ def test_period_and_grid_errors_name_what_is_wrong(s: Session) -> None:
 def test_weekly_table_lists_the_grids_that_missed_the_patrol(s: Session, world: dict) -> None:
     patrols.import_patrol(s, town_gpx(MAIN_ROAD_WALK), uploader=who(world, "worker_a"))
     # Sunday 23:30 UTC is Monday 07:30 in Beijing: the next week, so grid B misses this one.
-    patrols.import_patrol(s, town_gpx([(450, 140), (650, 140)], start=MONDAY + dt.timedelta(days=6, hours=22, minutes=30)),
-                          uploader=who(world, "worker_b"))
+    sunday_late = MONDAY + dt.timedelta(days=6, hours=22, minutes=30)
+    patrols.import_patrol(s, town_gpx([(450, 140), (650, 140)], start=sunday_late), uploader=who(world, "worker_b"))
     weekly = patrols.weekly_coverage(s, district_code="320199", week=WEEK)
     assert weekly["missed"] == [B, C]
     rows = {r["grid_code"]: r for r in weekly["grids"]}

@@ -38,7 +38,8 @@ def test_the_admin_page_offers_every_role() -> None:
 
 
 def test_admin_creates_a_user_assigns_grids_and_filters_the_audit_log(open_page, web_database_url: str) -> None:
-    grids = [r[0] for r in _rows(web_database_url, "SELECT code FROM grid WHERE district_code = :d AND valid_to IS NULL "
+    grids = [r[0] for r in _rows(web_database_url, "SELECT code FROM grid "
+                                                   "WHERE district_code = :d AND valid_to IS NULL "
                                                    "ORDER BY code LIMIT 3", d=DISTRICT)]
     page = open_page()
     sign_in(page, "demo_admin")

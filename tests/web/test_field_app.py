@@ -75,7 +75,8 @@ def wait_sent(page, n: int) -> None:
     try:
         page.wait_for_selector(f"body[data-sent='{n}'][data-outbox='0']", state="attached", timeout=60_000)
     except Exception:
-        state = page.evaluate("() => ({...document.body.dataset, message: document.querySelector('#message').textContent})")
+        state = page.evaluate(
+            "() => ({...document.body.dataset, message: document.querySelector('#message').textContent})")
         raise AssertionError(f"outbox did not send {n}: {state}") from None
 
 
@@ -140,7 +141,8 @@ def test_a_case_from_report_to_close_with_photos_across_worker_and_leader(open_p
     take(leader, "close", expect="closed")
     screenshot(leader, "field-case-leader")
 
-    steps = [r[0] for r in sql(db, "SELECT action FROM incident_event WHERE incident_id = :i ORDER BY at, id", i=case_id)]
+    steps = [r[0] for r in sql(db, "SELECT action FROM incident_event WHERE incident_id = :i ORDER BY at, id",
+                               i=case_id)]
     assert steps == ["report", "register", "dispatch", "accept", "feedback", "verify", "close"]
     assert one(db, "SELECT status FROM incident WHERE id = :i", i=case_id) == "closed"
     assert one(db, "SELECT count(*) FROM incident_photo WHERE incident_id = :i", i=case_id) == 2
@@ -188,7 +190,8 @@ def test_a_patrol_recorded_from_a_simulated_gps_feed(open_page, db) -> None:
     grid, lon, lat = grid_point(db, "demo_worker")
     page = open_page(PHONE)
     field(page, "demo_worker", lon, lat)
-    before = one(db, "SELECT count(*) FROM patrol p JOIN app_user u ON u.id = p.worker_id WHERE u.username = 'demo_worker'")
+    before = one(db, "SELECT count(*) FROM patrol p JOIN app_user u ON u.id = p.worker_id "
+                     "WHERE u.username = 'demo_worker'")
     page.click("#tab-patrol")
     page.click("#patrol-start")
     page.wait_for_selector("#patrol-stop")
@@ -228,7 +231,8 @@ def _api_case_dispatched_to_worker(server: str, lon: float, lat: float) -> dict:
     worker, leader = token("demo_worker"), token("demo_leader")
     me = httpx.get(f"{server}/auth/me", headers=worker).json()
     case = httpx.post(f"{server}/incidents", headers=worker, json={
-        "point": [lon, lat], "category_code": "E0103", "description": f"道路不洁 {uuid.uuid4().hex[:8]}"}).json()["incident"]
+        "point": [lon, lat], "category_code": "E0103",
+        "description": f"道路不洁 {uuid.uuid4().hex[:8]}"}).json()["incident"]
     version = case["version"]
     for body in ({"action": "register"}, {"action": "dispatch", "handler_id": me["id"]}):
         answer = httpx.post(f"{server}/incidents/{case['id']}/actions", headers={**leader, "If-Match": f'"{version}"'},
@@ -316,7 +320,8 @@ def test_a_shift_offline_then_online_sends_each_record_exactly_once(open_page, d
     screenshot(page, "field-outbox-offline")
     # Nothing has reached the server.
     assert one(db, "SELECT count(*) FROM incident WHERE description = :d", d=description) == 0
-    assert one(db, "SELECT count(*) FROM visit WHERE household_id = :h AND visited_at >= :t", h=household, t=started) == 0
+    assert one(db, "SELECT count(*) FROM visit WHERE household_id = :h AND visited_at >= :t",
+               h=household, t=started) == 0
     queued = page.evaluate(READ_OUTBOX)
     assert {r["kind"] for r in queued} == {"incident", "action", "visit"}
 
@@ -336,7 +341,8 @@ def test_a_shift_offline_then_online_sends_each_record_exactly_once(open_page, d
                i=prepared["id"]) == 1
     assert one(db, "SELECT status FROM incident WHERE id = :i", i=prepared["id"]) == "handling"
     assert one(db, "SELECT count(*) FROM incident_photo WHERE incident_id = :i", i=prepared["id"]) == 1
-    assert one(db, "SELECT count(*) FROM visit WHERE household_id = :h AND visited_at >= :t", h=household, t=started) == 1
+    assert one(db, "SELECT count(*) FROM visit WHERE household_id = :h AND visited_at >= :t",
+               h=household, t=started) == 1
     assert one(db, "SELECT count(*) FROM patrol p JOIN app_user u ON u.id = p.worker_id "
                    "WHERE u.username = 'demo_worker' AND p.uploaded_at >= :t", t=started) == 1
     replays = one(db, "SELECT count(*) FROM idempotency_key k JOIN app_user u ON u.id = k.user_id "
@@ -419,7 +425,8 @@ def test_a_quick_fix_is_reported_with_its_before_and_after_photos(open_page, db)
     page.set_input_files("#report-photo-after", photo("white"))
     page.click("#report-submit")
     wait_sent(page, 1)  # one record: the photos travel inside the report
-    case_id, quick, status = sql(db, "SELECT id, quick_fix, status FROM incident WHERE description = :d", d=description)[0]
+    case_id, quick, status = sql(db, "SELECT id, quick_fix, status FROM incident WHERE description = :d",
+                                 d=description)[0]
     assert quick is True and status in ("quick_fixed", "closed")
     kinds = sorted(r[0] for r in sql(db, "SELECT kind FROM incident_photo WHERE incident_id = :i", i=case_id))
     assert kinds == ["after", "before"]

@@ -52,7 +52,8 @@ def _building(session: Session) -> tuple[str, int, int]:
 
 def _quality_text(q: dict[str, Any]) -> tuple[str, str]:
     share = "无数据" if q["recorded_share"] is None else (
-        f"{q['recorded_share'] * 100:.1f}%（登记 {q['households_recorded']:,} 户，估算 {q['households_estimated']:,} 户）")
+        f"{q['recorded_share'] * 100:.1f}%（登记 {q['households_recorded']:,} 户，"
+        f"估算 {q['households_estimated']:,} 户）")
     rph = "无数据" if q["residents_per_household"] is None else f"{q['residents_per_household']:.2f}"
     return share, rph
 

@@ -107,7 +107,8 @@ def test_the_printable_lists_page_shows_a_communitys_ledgers(server: str, web_da
     # The closed need is not looked up any more; the open parking need has nothing of its kind within 500 m.
     assert parking.locator(".reach").inner_text() == "步行500米内无可用资源"
     assert "none" in parking.locator(".reach").get_attribute("class")
-    assert "社区长者食堂" in page.inner_text("#resources-table") and "135****1234" in page.inner_text("#resources-table")
+    resources = page.inner_text("#resources-table")
+    assert "社区长者食堂" in resources and "135****1234" in resources
     project = page.locator(f"tr[data-project='{seeded['project']}']")
     assert project.locator(".status").inner_text() == "已完成" and "每日送餐到户" in project.inner_text()
     figures = {k: page.inner_text(f"#fig-{k}") for k in ("needs", "open", "met", "unserved", "hours")}

@@ -55,8 +55,8 @@ def test_planner_runs_a_suggestion_and_adopts_it(open_page, web_database_url: st
     page.locator("#map path.leaflet-interactive").first.click(force=True)
     page.wait_for_selector("#unit-code")
     code = page.inner_text("#unit-code")
-    four_limits = _scalar(web_database_url, "SELECT four_limits->>'text' FROM grid WHERE code = :c AND valid_to IS NULL",
-                          c=code)
+    four_limits = _scalar(web_database_url,
+                          "SELECT four_limits->>'text' FROM grid WHERE code = :c AND valid_to IS NULL", c=code)
     assert page.inner_text("#unit-four-limits") == four_limits
     assert page.locator("#unit-history tr").count() >= 1
     page.select_option("#community", COMMUNITY)
@@ -89,7 +89,8 @@ def test_planner_sees_empty_land_joined_across_a_main_road_on_the_map(open_page,
     page.click("#suggest")
     page.wait_for_selector("#plan-joined li", timeout=120_000)
     plan_id = int(re.search(r"\d+", page.inner_text("#plan-title")).group())
-    joined = _scalar(web_database_url, "SELECT count(*) FROM plan p, jsonb_array_elements(p.metrics->'attached_empty_land') j "
+    joined = _scalar(web_database_url, "SELECT count(*) "
+                                       "FROM plan p, jsonb_array_elements(p.metrics->'attached_empty_land') j "
                                        "WHERE p.id = :p AND j->'geometry' IS NOT NULL AND j->>'geometry' <> 'null'",
                      p=plan_id)
     items = page.locator("#plan-joined li")
@@ -155,8 +156,8 @@ def test_grid_notice_is_public_and_printable(open_page, server: str, web_databas
     page = open_page()
     page.goto(f"/app/notice/{grid}")  # no sign-in: the notice is what is posted on the wall
     assert page.inner_text("#grid-code") == grid
-    four_limits = _scalar(web_database_url, "SELECT four_limits->>'text' FROM grid WHERE code = :c AND valid_to IS NULL",
-                          c=grid)
+    four_limits = _scalar(web_database_url,
+                          "SELECT four_limits->>'text' FROM grid WHERE code = :c AND valid_to IS NULL", c=grid)
     assert page.inner_text("#four-limits") == four_limits
     staff = page.inner_text("#staff")
     assert "演示网格员" in staff and "025-8400 1234" in staff

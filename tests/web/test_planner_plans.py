@@ -122,7 +122,8 @@ def _codes() -> set[str]:
     reasons = {"building_too_large", "below_minimum", "between_bounds", "no_contiguous_split"}
     levels = {"5min", "10min", "15min", "block"}
     plan_kinds = {"grid_split", "community_redraw", "manual_edit"}
-    return set(plan_service.PLAN_STATUSES) | kinds | reasons | levels | plan_kinds | {"leader", "worker", "general", "dedicated"}
+    roles_and_grid_kinds = {"leader", "worker", "general", "dedicated"}
+    return set(plan_service.PLAN_STATUSES) | kinds | reasons | levels | plan_kinds | roles_and_grid_kinds
 
 
 def _raw_codes(page: Any) -> list[str]:

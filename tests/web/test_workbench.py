@@ -120,12 +120,14 @@ def test_leader_urges_an_overdue_case_from_the_workbench(open_page, web_database
     # counted apart, not in the rates).
     reports = _rows(web_database_url, "SELECT count(*) FROM incident WHERE grid_code = :g AND NOT quick_fix "
                     "AND reported_at >= "
-                    "date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'", g=grid)[0][0]
+                    "date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'",
+                    g=grid)[0][0]
     rates = page.locator(f"#rate-grids tr[data-grid='{grid}']")
     assert int(rates.locator("td").nth(1).inner_text()) == reports >= 1
 
     # The to-do rows' own steps: register the case, then dispatch it to the grid's worker picked by name.
-    page.locator(f"#wb-todo table[data-group='register'] tr[data-case-row='{case_id}'] button[data-act='register']").click()
+    row = f"#wb-todo table[data-group='register'] tr[data-case-row='{case_id}']"
+    page.locator(f"{row} button[data-act='register']").click()
     page.wait_for_selector("#act-form[data-action='register']")
     page.click("#act-submit")
     expect(page.locator("#message")).to_have_text(f"已立案：事件 {case_id}")

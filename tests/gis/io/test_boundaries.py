@@ -65,9 +65,12 @@ def test_db_only_case_reads_cleanly():
 def test_row_problems_all_listed_in_details(tmp_path):
     bowtie = Polygon([(118.77, 32.04), (118.78, 32.05), (118.78, 32.04), (118.77, 32.05)])
     features = [
-        {"type": "Feature", "properties": {"code": "320102001001001"}, "geometry": mapping(box(118.77, 32.04, 118.78, 32.05))},
-        {"type": "Feature", "properties": {"code": "320102001001001"}, "geometry": mapping(box(118.78, 32.04, 118.79, 32.05))},
-        {"type": "Feature", "properties": {"code": "32010200100"}, "geometry": mapping(box(118.77, 32.03, 118.78, 32.04))},
+        {"type": "Feature", "properties": {"code": "320102001001001"},
+         "geometry": mapping(box(118.77, 32.04, 118.78, 32.05))},
+        {"type": "Feature", "properties": {"code": "320102001001001"},
+         "geometry": mapping(box(118.78, 32.04, 118.79, 32.05))},
+        {"type": "Feature", "properties": {"code": "32010200100"},
+         "geometry": mapping(box(118.77, 32.03, 118.78, 32.04))},
         {"type": "Feature", "properties": {"code": "320102001001004"}, "geometry": mapping(bowtie)},
     ]
     path = tmp_path / "many.geojson"
@@ -77,7 +80,8 @@ def test_row_problems_all_listed_in_details(tmp_path):
     text = str(info.value)
     assert text.startswith("many.geojson: row 2 (code 320102001001001): duplicate code") and "2 more problems" in text
     problems = info.value.details["problems"]
-    assert [(p["row"], p["error"]) for p in problems] == [(2, "InvalidInput"), (3, "InvalidInput"), (4, "InvalidGeometry")]
+    assert [(p["row"], p["error"]) for p in problems] == [
+        (2, "InvalidInput"), (3, "InvalidInput"), (4, "InvalidGeometry")]
     assert "Self-intersection" in problems[2]["problem"]
 
 
@@ -108,14 +112,14 @@ def test_good_files(name, level, codes, parents):
         assert list(frame["code"]) == codes and list(frame["parent_code"]) == parents
     else:
         assert len(frame) == 6 and frame["name"].iloc[0] == "红山第一网格"
-        assert all(c.startswith(p) for c, p in zip(frame["code"], frame["parent_code"]))
+        assert all(c.startswith(p) for c, p in zip(frame["code"], frame["parent_code"], strict=True))
 
 
 def test_gk_gpkg_matches_geojson_grids():
     gk = read_boundaries(GOOD / "grids_gk_cm120.gpkg", level="grid")
     ref = read_boundaries(GOOD / "grids.geojson", level="grid").frame
     assert gk.source_crs == "EPSG:4549"
-    for a, b in zip(gk.frame.geometry, ref.geometry):
+    for a, b in zip(gk.frame.geometry, ref.geometry, strict=True):
         assert a.normalize().equals_exact(b.normalize(), 1e-8)
 
 
@@ -155,7 +159,8 @@ def test_wrong_cpg_can_be_overridden_with_encoding():
 
 def test_csv_without_crs_is_assumed_cgcs2000_with_warning(tmp_path):
     path = tmp_path / "grids.csv"
-    path.write_text(f'wkt,code,name\n"{box(118.77, 32.04, 118.78, 32.05).wkt}",320102001001001,红山第一网格\n', encoding="utf-8")
+    path.write_text(f'wkt,code,name\n"{box(118.77, 32.04, 118.78, 32.05).wkt}",320102001001001,红山第一网格\n',
+                    encoding="utf-8")
     result = read_boundaries(path, level="grid")
     assert result.source_crs == "EPSG:4490"
     assert any("assumed EPSG:4490" in w for w in result.warnings)
@@ -166,7 +171,8 @@ def test_numeric_code_field_is_converted_with_warning(tmp_path):
     path = tmp_path / "numeric.geojson"
     features = [{"type": "Feature", "properties": {"wgbm": 320102001001001, "网格名称": "红山第一网格"},
                  "geometry": mapping(box(118.77, 32.04, 118.78, 32.05))}]
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False), encoding="utf-8")
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
+                    encoding="utf-8")
     result = read_boundaries(path, level="grid")
     assert result.frame["code"].iloc[0] == "320102001001001"
     assert result.frame["name"].iloc[0] == "红山第一网格"
@@ -175,9 +181,11 @@ def test_numeric_code_field_is_converted_with_warning(tmp_path):
 
 def test_explicit_fields_and_other_attributes_kept(tmp_path):
     path = tmp_path / "fields.geojson"
-    features = [{"type": "Feature", "properties": {"BM": "320102001001001", "MC": "红山第一网格", "网格员": "张三", "户数": 312},
+    features = [{"type": "Feature",
+                 "properties": {"BM": "320102001001001", "MC": "红山第一网格", "网格员": "张三", "户数": 312},
                  "geometry": mapping(box(118.77, 32.04, 118.78, 32.05))}]
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False), encoding="utf-8")
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
+                    encoding="utf-8")
     result = read_boundaries(path, level="grid", code_field="BM", name_field="MC")
     row = result.frame.iloc[0]
     assert (row["code"], row["name"]) == ("320102001001001", "红山第一网格")
@@ -190,7 +198,7 @@ def test_source_crs_fixes_mislabelled_projected_file():
     result = read_boundaries(BAD / "projected_labelled_4326.geojson", level="grid", source_crs="EPSG:4549")
     ref = read_boundaries(GOOD / "grids.geojson", level="grid").frame.iloc[:2]
     assert result.source_crs == "EPSG:4549"
-    for a, b in zip(result.frame.geometry, ref.geometry):
+    for a, b in zip(result.frame.geometry, ref.geometry, strict=True):
         assert a.normalize().equals_exact(b.normalize(), 1e-8)
 
 
@@ -209,7 +217,8 @@ def test_obfuscated_input_lands_within_half_a_metre(tmp_path, system, forward):
     path = tmp_path / f"{system}.geojson"
     path.write_text(
         json.dumps({"type": "FeatureCollection", "features": [
-            {"type": "Feature", "properties": {"code": "320102002001001", "name": "玄武湖网格"}, "geometry": mapping(shifted)}
+            {"type": "Feature", "properties": {"code": "320102002001001", "name": "玄武湖网格"},
+             "geometry": mapping(shifted)}
         ]}, ensure_ascii=False),
         encoding="utf-8",
     )
@@ -240,7 +249,8 @@ def rich_frame() -> gpd.GeoDataFrame:
     )
 
 
-@pytest.mark.parametrize(("fmt", "suffix"), [("geojson", ".geojson"), ("gpkg", ".gpkg"), ("shp", ".shp"), ("csv", ".csv")])
+@pytest.mark.parametrize(("fmt", "suffix"),
+                         [("geojson", ".geojson"), ("gpkg", ".gpkg"), ("shp", ".shp"), ("csv", ".csv")])
 def test_export_reimports_to_same_geometries(tmp_path, rich_frame, fmt, suffix):
     path = write_boundaries(rich_frame, tmp_path / f"out{suffix}", format=fmt)
     if fmt == "shp":
@@ -251,7 +261,7 @@ def test_export_reimports_to_same_geometries(tmp_path, rich_frame, fmt, suffix):
     assert list(back["code"]) == list(rich_frame["code"])
     assert list(back["name"]) == list(rich_frame["name"])
     assert list(back["parent_code"]) == list(rich_frame["parent_code"])
-    for a, b in zip(back.geometry, rich_frame.geometry):
+    for a, b in zip(back.geometry, rich_frame.geometry, strict=True):
         assert a.normalize().equals_exact(b.normalize(), 1e-9)
     if fmt != "shp":
         assert list(back["attrs"]) == list(rich_frame["attrs"])
@@ -289,7 +299,8 @@ def test_missing_file_and_bad_level(tmp_path):
 def test_module_is_pure():
     code = (
         "import sys, gis.io.boundaries, gis.crs; "
-        "bad = [m for m in ('sqlalchemy', 'geoalchemy2', 'fastapi', 'typer', 'folium', 'gis.db', 'gis.cli', 'api', 'web') "
+        "bad = [m for m in ('sqlalchemy', 'geoalchemy2', 'fastapi', 'typer', 'folium', "
+        "'gis.db', 'gis.cli', 'api', 'web') "
         "if m in sys.modules]; print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
