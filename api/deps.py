@@ -110,8 +110,8 @@ def access_reason(raw: str | None) -> str | None:
                            details={"header": ACCESS_REASON_HEADER, "max_length": MAX_ACCESS_REASON})
     if _CONTROL.search(reason):
         # A forged line break or NUL in the audit log would let a reason pass for another row.
-        raise InvalidInput(f"查阅原因须为一行文字 · {ACCESS_REASON_HEADER}: one line of text, without control characters",
-                           details={"header": ACCESS_REASON_HEADER})
+        raise InvalidInput(f"查阅原因须为一行文字 · {ACCESS_REASON_HEADER}: one line of text, "
+                           "without control characters", details={"header": ACCESS_REASON_HEADER})
     return reason
 
 
@@ -190,7 +190,7 @@ def mark_reasons_required(schema: dict[str, Any], routes: Iterable[Any]) -> dict
     for route in routes:
         if not isinstance(route, APIRoute) or not requires_reason(route):
             continue
-        for method in route.methods:
+        for method in route.methods or ():
             operation = schema.get("paths", {}).get(route.path_format, {}).get(method.lower())
             for parameter in (operation or {}).get("parameters", []):
                 if parameter.get("in") == "header" and parameter.get("name") == ACCESS_REASON_HEADER:

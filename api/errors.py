@@ -44,7 +44,7 @@ def status_for(exc: errors.WanggeError) -> int:
     """The status of the nearest class in the table (subclasses inherit their parent's)."""
     for cls in type(exc).__mro__:
         if cls in STATUS_CODES:
-            return STATUS_CODES[cls]  # type: ignore[index]
+            return STATUS_CODES[cls]
     return 500
 
 

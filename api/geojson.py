@@ -8,6 +8,7 @@ EPSG:4490 (CGCS2000) lon/lat, which GeoJSON readers take as WGS84 lon/lat: centi
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import Request
@@ -39,7 +40,7 @@ def _paging(request: Request, page: Page) -> tuple[dict[str, Any], dict[str, str
     return body, headers
 
 
-def feature_collection(features: list[dict[str, Any]], **members: Any) -> dict[str, Any]:
+def feature_collection(features: Sequence[Mapping[str, Any]], **members: Any) -> dict[str, Any]:
     """A FeatureCollection of ``features``, with any foreign members (e.g. ``plan``, ``run_id``)."""
     return {"type": "FeatureCollection", **members, "features": features}
 
@@ -50,7 +51,7 @@ def page_response(request: Request, page: Page) -> GeoJSONResponse:
     return GeoJSONResponse(feature_collection(page.items, **paging), headers=headers)
 
 
-def feature_response(feature: dict[str, Any], *, etag: Any = None, status_code: int = 200,
+def feature_response(feature: Mapping[str, Any], *, etag: Any = None, status_code: int = 200,
                      headers: dict[str, str] | None = None) -> GeoJSONResponse:
     """One Feature, with ``ETag: "<version>"`` when a version is given."""
     out = dict(headers or {})

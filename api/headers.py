@@ -79,7 +79,7 @@ class SecurityHeaders:
 
 
 def _with_script_policy(response: HTMLResponse) -> HTMLResponse:
-    html = response.body.decode("utf-8")
+    html = bytes(response.body).decode("utf-8")
     response.headers["Content-Security-Policy"] = (
         f"default-src 'self'; script-src 'self' {_script_hashes(html)}; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data: blob:; connect-src 'self'; font-src 'self' data:; worker-src 'self' blob:; "

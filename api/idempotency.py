@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import jwt
@@ -41,7 +42,8 @@ MAX_KEPT_BODY = 4 * 1024 * 1024  # larger answers are sent but not kept (and the
 _BOUNDARY = re.compile(rb"boundary=\"?([^\";]+)\"?", re.IGNORECASE)
 
 
-def _json_response(status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]] = ()) -> tuple[Message, Message]:
+def _json_response(status: int, body: dict[str, Any],
+                   extra: Sequence[tuple[bytes, bytes]] = ()) -> tuple[Message, Message]:
     raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()), *extra]
     return ({"type": "http.response.start", "status": status, "headers": headers},
@@ -100,8 +102,8 @@ class Idempotency:
         key = raw_key.decode("latin-1").strip()
         if not _KEY.fullmatch(key):
             for message in _json_response(422, error_body(
-                    "invalid_input", f"幂等键须为 1–255 个可见 ASCII 字符 · {HEADER}: 1 to 255 visible ASCII characters "
-                    "(e.g. a UUID)", {"header": HEADER, "max_length": 255})):
+                    "invalid_input", f"幂等键须为 1–255 个可见 ASCII 字符 · {HEADER}: 1 to 255 visible ASCII "
+                    "characters (e.g. a UUID)", {"header": HEADER, "max_length": 255})):
                 await send(message)
             return
         user_id = self._user_id(headers)

@@ -330,8 +330,10 @@ class TileCache:
                 connection = self._connections
                 with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
                     conn.execute("SELECT pg_notify(%s, %s)", (BARRIER_CHANNEL, mark))
-                done = self._handled.wait_for(lambda: mark in self._barriers or self._connections != connection,
-                                              timeout=max(0.0, deadline - time.monotonic()))
+                # Bound now: the predicate runs within this iteration, against this iteration's connection.
+                done = self._handled.wait_for(
+                    lambda seen=connection: mark in self._barriers or self._connections != seen,  # type: ignore[misc]
+                    timeout=max(0.0, deadline - time.monotonic()))
                 if mark in self._barriers:
                     self._barriers.discard(mark)
                     return True

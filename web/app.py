@@ -135,7 +135,7 @@ class _Projection:
 
 def _rings(geometry: dict[str, Any]) -> list[tuple[list[list[float]], bool]]:
     """Every ring or line of a GeoJSON geometry, with whether it closes."""
-    kind, coords = geometry["type"], geometry.get("coordinates")
+    kind, coords = geometry["type"], geometry.get("coordinates") or []
     if kind == "Polygon":
         return [(ring, True) for ring in coords]
     if kind == "MultiPolygon":

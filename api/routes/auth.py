@@ -9,6 +9,8 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES
+from api.schemas.auth import TokenPublic
+from api.schemas.users import UserPublic
 from api.security import TOKEN_URL, create_token
 from gis.errors import NotAuthenticated
 from gis.services import users as user_service
@@ -16,7 +18,8 @@ from gis.services import users as user_service
 router = APIRouter(tags=["auth"], responses=ERROR_RESPONSES)
 
 
-@router.post(TOKEN_URL, summary="Sign in: username and password for a bearer token")
+@router.post(TOKEN_URL, summary="Sign in: username and password for a bearer token",
+             response_model=TokenPublic)
 def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep,
           settings: SettingsDep, request: Request) -> dict[str, Any]:
     """A JWT valid for ``WANGGE_TOKEN_MINUTES``; send it as ``Authorization: Bearer <token>``.
@@ -36,6 +39,6 @@ def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: Sessio
     return create_token(settings, user)
 
 
-@router.get("/auth/me", summary="The signed-in user, their role and grids")
+@router.get("/auth/me", summary="The signed-in user, their role and grids", response_model=UserPublic)
 def me(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     return user_service.describe_user(session, user_service.get_user(session, principal.user_id))

@@ -8,6 +8,7 @@ Single resources send ``ETag: "<version>"``; facility edits take it back as ``If
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -17,6 +18,18 @@ from pydantic import BaseModel, Field
 from api.deps import AuditDep, IfMatchDep, SessionDep
 from api.errors import ERROR_RESPONSES
 from api.geojson import GeoJSONResponse, feature_response, page_response, paged_json
+from api.schemas.boundaries import (
+    BoundaryHistoryPublic,
+    BuildingPropertiesPublic,
+    CommunityPropertiesPublic,
+    CompoundPropertiesPublic,
+    DistrictPublic,
+    FacilityPropertiesPublic,
+    FacilityTypeListPublic,
+    GridPropertiesPublic,
+    StreetPropertiesPublic,
+)
+from api.schemas.common import Feature, Page, PagedFeatureCollection
 from gis.errors import InvalidInput
 from gis.services import coverage as coverage_service
 from gis.services import plans as plan_service
@@ -38,20 +51,21 @@ Limit = Annotated[int, Query(description=f"page size, 1 to {resources.MAX_LIMIT}
 Offset = Annotated[int, Query(description="rows to skip")]
 
 
-def _version(feature: dict[str, Any]) -> Any:
+def _version(feature: Mapping[str, Any]) -> Any:
     return feature["properties"].get("version")
 
 
 # --- districts and boundaries -----------------------------------------------------------------
 
 
-@router.get("/districts", summary="Districts with their extent and counts")
+@router.get("/districts", summary="Districts with their extent and counts", response_model=Page[DistrictPublic])
 def list_districts(request: Request, session: SessionDep, limit: Limit = resources.DEFAULT_LIMIT,
                    offset: Offset = 0) -> JSONResponse:
     return paged_json(request, resources.list_districts(session, limit=limit, offset=offset))
 
 
-@router.get("/streets", summary="Streets (街道) as GeoJSON", response_class=GeoJSONResponse)
+@router.get("/streets", summary="Streets (街道) as GeoJSON", response_class=GeoJSONResponse,
+            response_model=PagedFeatureCollection[StreetPropertiesPublic])
 def list_streets(request: Request, session: SessionDep, bbox: BboxQuery = None, code: CodeQuery = None,
                  district_code: DistrictQuery = None, at: AtQuery = None, limit: Limit = resources.DEFAULT_LIMIT,
                  offset: Offset = 0) -> GeoJSONResponse:
@@ -60,13 +74,15 @@ def list_streets(request: Request, session: SessionDep, bbox: BboxQuery = None, 
     return page_response(request, page)
 
 
-@router.get("/streets/{code}", summary="One street as a GeoJSON Feature", response_class=GeoJSONResponse)
+@router.get("/streets/{code}", summary="One street as a GeoJSON Feature", response_class=GeoJSONResponse,
+            response_model=Feature[StreetPropertiesPublic])
 def get_street(code: str, session: SessionDep, at: AtQuery = None) -> GeoJSONResponse:
     feature = resources.get_unit(session, "street", code, at=at)
     return feature_response(feature, etag=_version(feature))
 
 
-@router.get("/communities", summary="Communities (社区) as GeoJSON, with households", response_class=GeoJSONResponse)
+@router.get("/communities", summary="Communities (社区) as GeoJSON, with households", response_class=GeoJSONResponse,
+            response_model=PagedFeatureCollection[CommunityPropertiesPublic])
 def list_communities(request: Request, session: SessionDep, bbox: BboxQuery = None, code: CodeQuery = None,
                      district_code: DistrictQuery = None, street_code: StreetQuery = None, at: AtQuery = None,
                      limit: Limit = resources.DEFAULT_LIMIT, offset: Offset = 0) -> GeoJSONResponse:
@@ -76,13 +92,15 @@ def list_communities(request: Request, session: SessionDep, bbox: BboxQuery = No
     return page_response(request, page)
 
 
-@router.get("/communities/{code}", summary="One community as a GeoJSON Feature", response_class=GeoJSONResponse)
+@router.get("/communities/{code}", summary="One community as a GeoJSON Feature", response_class=GeoJSONResponse,
+            response_model=Feature[CommunityPropertiesPublic])
 def get_community(code: str, session: SessionDep, at: AtQuery = None) -> GeoJSONResponse:
     feature = resources.get_unit(session, "community", code, at=at)
     return feature_response(feature, etag=_version(feature))
 
 
-@router.get("/grids", summary="Grids (网格) as GeoJSON, with households", response_class=GeoJSONResponse)
+@router.get("/grids", summary="Grids (网格) as GeoJSON, with households", response_class=GeoJSONResponse,
+            response_model=PagedFeatureCollection[GridPropertiesPublic])
 def list_grids(request: Request, session: SessionDep, bbox: BboxQuery = None, code: CodeQuery = None,
                district_code: DistrictQuery = None, street_code: StreetQuery = None,
                community_code: CommunityQuery = None,
@@ -95,14 +113,16 @@ def list_grids(request: Request, session: SessionDep, bbox: BboxQuery = None, co
     return page_response(request, page)
 
 
-@router.get("/grids/{code}", summary="One grid as a GeoJSON Feature", response_class=GeoJSONResponse)
+@router.get("/grids/{code}", summary="One grid as a GeoJSON Feature", response_class=GeoJSONResponse,
+            response_model=Feature[GridPropertiesPublic])
 def get_grid(code: str, session: SessionDep, at: AtQuery = None) -> GeoJSONResponse:
     feature = resources.get_unit(session, "grid", code, at=at)
     return feature_response(feature, etag=_version(feature))
 
 
-@router.get("/grids/{code}/history", summary="Every version of a grid, oldest first, with reason, plan and approver")
-def grid_history(code: str, session: SessionDep) -> dict[str, Any]:
+@router.get("/grids/{code}/history", summary="Every version of a grid, oldest first, with reason, plan and approver",
+            response_model=BoundaryHistoryPublic)
+def grid_history(code: str, session: SessionDep) -> plan_service.BoundaryHistory:
     if not (code.isdigit() and len(code) == 15):
         raise InvalidInput(f"code: expected a 15-digit grid code; got {code!r}", details={"field": "code"})
     return plan_service.boundary_history(session, code)
@@ -111,7 +131,8 @@ def grid_history(code: str, session: SessionDep) -> dict[str, Any]:
 # --- buildings and compounds --------------------------------------------------------------------
 
 
-@router.get("/buildings", summary="Building footprints with households", response_class=GeoJSONResponse)
+@router.get("/buildings", summary="Building footprints with households", response_class=GeoJSONResponse,
+            response_model=PagedFeatureCollection[BuildingPropertiesPublic])
 def list_buildings(request: Request, session: SessionDep, bbox: BboxQuery = None, district_code: DistrictQuery = None,
                    street_code: StreetQuery = None, community_code: CommunityQuery = None,
                    grid_code: GridQuery = None, compound_id: int | None = None,
@@ -125,12 +146,14 @@ def list_buildings(request: Request, session: SessionDep, bbox: BboxQuery = None
     return page_response(request, page)
 
 
-@router.get("/buildings/{building_id}", summary="One building as a GeoJSON Feature", response_class=GeoJSONResponse)
+@router.get("/buildings/{building_id}", summary="One building as a GeoJSON Feature", response_class=GeoJSONResponse,
+            response_model=Feature[BuildingPropertiesPublic])
 def get_building(building_id: int, session: SessionDep) -> GeoJSONResponse:
     return feature_response(resources.get_building(session, building_id))
 
 
-@router.get("/compounds", summary="Residential compounds (小区) as GeoJSON", response_class=GeoJSONResponse)
+@router.get("/compounds", summary="Residential compounds (小区) as GeoJSON", response_class=GeoJSONResponse,
+            response_model=PagedFeatureCollection[CompoundPropertiesPublic])
 def list_compounds(request: Request, session: SessionDep, bbox: BboxQuery = None,
                    district_code: DistrictQuery = None, name: str | None = None,
                    limit: Limit = resources.DEFAULT_LIMIT, offset: Offset = 0) -> GeoJSONResponse:
@@ -142,13 +165,15 @@ def list_compounds(request: Request, session: SessionDep, bbox: BboxQuery = None
 # --- facilities -----------------------------------------------------------------------------------
 
 
-@router.get("/facility-types", summary="The facility catalogue (GB 50180-2018 life circles)")
+@router.get("/facility-types", summary="The facility catalogue (GB 50180-2018 life circles)",
+            response_model=FacilityTypeListPublic)
 def list_facility_types(session: SessionDep) -> dict[str, Any]:
     items = coverage_service.list_facility_types(session)
     return {"items": items, "total": len(items)}
 
 
-@router.get("/facilities", summary="Facilities as GeoJSON points", response_class=GeoJSONResponse)
+@router.get("/facilities", summary="Facilities as GeoJSON points", response_class=GeoJSONResponse,
+            response_model=PagedFeatureCollection[FacilityPropertiesPublic])
 def list_facilities(request: Request, session: SessionDep, bbox: BboxQuery = None,
                     district_code: DistrictQuery = None, community_code: CommunityQuery = None,
                     grid_code: GridQuery = None,
@@ -163,7 +188,8 @@ def list_facilities(request: Request, session: SessionDep, bbox: BboxQuery = Non
     return page_response(request, page)
 
 
-@router.get("/facilities/{facility_id}", summary="One facility as a GeoJSON Feature", response_class=GeoJSONResponse)
+@router.get("/facilities/{facility_id}", summary="One facility as a GeoJSON Feature", response_class=GeoJSONResponse,
+            response_model=Feature[FacilityPropertiesPublic])
 def get_facility(facility_id: int, session: SessionDep) -> GeoJSONResponse:
     feature = resources.get_facility(session, facility_id)
     return feature_response(feature, etag=_version(feature))
@@ -191,7 +217,7 @@ class FacilityUpdate(BaseModel):
 
 
 @router.post("/facilities", status_code=201, summary="Add a facility (marks the district's coverage runs stale)",
-             response_class=GeoJSONResponse)
+             response_class=GeoJSONResponse, response_model=Feature[FacilityPropertiesPublic])
 def create_facility(body: FacilityCreate, session: SessionDep, audit: AuditDep) -> GeoJSONResponse:
     if body.district_code is not None:
         user_service.require_district(audit.principal, body.district_code, "a facility")
@@ -207,7 +233,7 @@ def create_facility(body: FacilityCreate, session: SessionDep, audit: AuditDep) 
 
 
 @router.patch("/facilities/{facility_id}", summary="Change a facility (If-Match: version)",
-              response_class=GeoJSONResponse)
+              response_class=GeoJSONResponse, response_model=Feature[FacilityPropertiesPublic])
 def update_facility(facility_id: int, body: FacilityUpdate, session: SessionDep, audit: AuditDep,
                     if_match: IfMatchDep) -> GeoJSONResponse:
     version = if_match if if_match is not None else body.version

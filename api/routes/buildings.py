@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import AuditDep, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES
+from api.schemas.buildings import BuildingHouseholdsPublic, HouseholdReviewPublic
 from gis.services import households as household_service
 
 router = APIRouter(tags=["households"], responses=ERROR_RESPONSES)
@@ -25,19 +26,22 @@ class HouseholdsRecord(BaseModel):
                            description="who counted, when not the signed-in user (e.g. the grid worker)")
 
 
-@router.get("/buildings/{building_id}/households", summary="A building's households, recorded or estimated, and why")
+@router.get("/buildings/{building_id}/households", summary="A building's households, recorded or estimated, and why",
+            response_model=BuildingHouseholdsPublic)
 def get_households(building_id: int, session: SessionDep) -> dict[str, Any]:
     return household_service.building_households(session, building_id)
 
 
-@router.put("/buildings/{building_id}/households", summary="Record a building's households (wins over estimates)")
+@router.put("/buildings/{building_id}/households", summary="Record a building's households (wins over estimates)",
+            response_model=BuildingHouseholdsPublic)
 def put_households(building_id: int, body: HouseholdsRecord, session: SessionDep, audit: AuditDep) -> dict[str, Any]:
     return household_service.set_households(session, building_id=building_id, households=body.households,
                                             by=body.by or audit.principal.username, reason=body.reason,
                                             principal=audit.principal, request_id=audit.request_id)
 
 
-@router.get("/household-estimates/review", summary="The household estimates most likely wrong, worst first")
+@router.get("/household-estimates/review", summary="The household estimates most likely wrong, worst first",
+            response_model=HouseholdReviewPublic)
 def review(session: SessionDep, settings: SettingsDep,
            district_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="6-digit district code")]
            = None,

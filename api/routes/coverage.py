@@ -19,6 +19,17 @@ from api.deps import PrincipalDep, SessionDep
 from api.errors import ERROR_RESPONSES
 from api.geojson import GeoJSONResponse, feature_collection, paged_json
 from api.routes.jobs import JOB_STARTED, JobsDep, start_job
+from api.schemas.common import Page as PageOf
+from api.schemas.coverage import (
+    CoverageRunCreatedPublic,
+    CoverageRunPublic,
+    CoverageRunSummaryPublic,
+    GapsPublic,
+    IsochronesPublic,
+    SitesPublic,
+    SupplyPublic,
+    WhatIfPublic,
+)
 from gis.errors import InvalidInput, NotFound
 from gis.services import coverage as coverage_service
 from gis.services import resources
@@ -63,7 +74,8 @@ def _run_district(session: Session, run_id: int) -> tuple[str, list[str]]:
     return row[0], list(row[1])
 
 
-@router.get("/coverage/runs", summary="Stored coverage runs, newest first")
+@router.get("/coverage/runs", summary="Stored coverage runs, newest first",
+            response_model=PageOf[CoverageRunSummaryPublic])
 def list_runs(request: Request, session: SessionDep,
               district_code: Annotated[str | None, Query(description="6-digit district code")] = None,
               type: Annotated[str | None, Query(description="only runs covering this facility type")] = None,
@@ -76,14 +88,15 @@ def list_runs(request: Request, session: SessionDep,
     return paged_json(request, Page(items, total, limit, offset))
 
 
-@router.get("/coverage/runs/{run_id}", summary="A run's figures per type and per street, community and grid")
+@router.get("/coverage/runs/{run_id}", summary="A run's figures per type and per street, community and grid",
+            response_model=CoverageRunPublic)
 def get_run(run_id: int, session: SessionDep) -> dict[str, Any]:
     report = coverage_service.run_report(session, run_id)
     return {**report, "links": {f"gaps_{t}": f"/coverage/runs/{run_id}/gaps?type={t}" for t in report["type_codes"]}}
 
 
 @router.get("/coverage/runs/{run_id}/gaps", summary="Gap areas (and uncovered buildings) of one type as GeoJSON",
-            response_class=GeoJSONResponse)
+            response_class=GeoJSONResponse, response_model=GapsPublic)
 def get_gaps(run_id: int, session: SessionDep,
              type: Annotated[str | None, Query(description="facility type (default: the run's only type)")] = None,
              top: Annotated[int | None, Query(ge=1, description="only the N largest gaps")] = None,
@@ -112,7 +125,7 @@ def get_gaps(run_id: int, session: SessionDep,
 
 
 @router.post("/coverage/runs", status_code=201, summary="Compute coverage for a district and store it as a run",
-             responses=JOB_STARTED)
+             responses=JOB_STARTED, response_model=CoverageRunCreatedPublic)
 def create_run(body: CoverageRunCreate, session: SessionDep, principal: PrincipalDep, jobs: JobsDep) -> JSONResponse:
     # Cheap checks now, so that a typo answers at once rather than as a failed job.
     code, _, _ = coverage_service.resolve_district(session, body.district_code)
@@ -139,7 +152,8 @@ def run_coverage(session: Session, progress: Any, *, settings: Any, owner_id: in
     return {"run_id": report["run_id"], "href": f"/coverage/runs/{report['run_id']}", **report}
 
 
-@router.post("/coverage/site", summary="Suggest sites for new facilities that newly cover the most people")
+@router.post("/coverage/site", summary="Suggest sites for new facilities that newly cover the most people",
+             response_model=SitesPublic)
 def suggest_sites(body: SiteRequest, session: SessionDep) -> dict[str, Any]:
     for i, (lon, lat) in enumerate(body.candidates or []):
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
@@ -170,7 +184,7 @@ class WhatIfRequest(BaseModel):
 
 
 @router.post("/coverage/what-if", summary="Coverage of one type before and after adding, moving or removing a facility "
-                                          "(nothing is stored)")
+                                          "(nothing is stored)", response_model=WhatIfPublic)
 def what_if(body: WhatIfRequest, session: SessionDep) -> dict[str, Any]:
     if body.add is not None and not (-180 <= body.add[0] <= 180 and -90 <= body.add[1] <= 90):
         raise InvalidInput(f"add: [{body.add[0]}, {body.add[1]}] is not a [lon, lat] point", details={"field": "add"})
@@ -182,7 +196,7 @@ def what_if(body: WhatIfRequest, session: SessionDep) -> dict[str, Any]:
 
 
 @router.get("/coverage/supply", summary="Places needed (千人指标 × residents) against places provided, per community "
-                                        "or street, shortfall first")
+                                        "or street, shortfall first", response_model=SupplyPublic)
 def supply(session: SessionDep,
            type_code: Annotated[str | None, Query(description="one facility type (default: every type with a "
                                                               "capacity_per_1000)")] = None,
@@ -195,7 +209,7 @@ def supply(session: SessionDep,
 
 
 @router.get("/coverage/isochrones", summary="Walking isochrones of a type's facilities as GeoJSON (display only)",
-            response_class=GeoJSONResponse)
+            response_class=GeoJSONResponse, response_model=IsochronesPublic)
 def isochrones(session: SessionDep, type_code: Annotated[str, Query(description="facility type")],
                district_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
                mode: Annotated[Literal["network", "straight_line"], Query()] = "network") -> GeoJSONResponse:

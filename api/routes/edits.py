@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import AuditDep, IfMatchDep, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES
+from api.schemas.edits import EditResultPublic
 from gis.errors import InvalidInput
 from gis.services import edits
 
@@ -65,19 +66,22 @@ def _update(level: str, code: str, body: BoundaryUpdate, session: SessionDep, se
     return result
 
 
-@router.patch("/communities/{code}", summary="Redraw a community (a new version; If-Match: version)")
+@router.patch("/communities/{code}", summary="Redraw a community (a new version; If-Match: version)",
+              response_model=EditResultPublic)
 def update_community(code: str, body: BoundaryUpdate, session: SessionDep, settings: SettingsDep, audit: AuditDep,
                      if_match: IfMatchDep, response: Response) -> dict[str, Any]:
     return _update("community", code, body, session, settings, audit, if_match, response)
 
 
-@router.patch("/grids/{code}", summary="Redraw a grid (a new version; If-Match: version)")
+@router.patch("/grids/{code}", summary="Redraw a grid (a new version; If-Match: version)",
+              response_model=EditResultPublic)
 def update_grid(code: str, body: BoundaryUpdate, session: SessionDep, settings: SettingsDep, audit: AuditDep,
                 if_match: IfMatchDep, response: Response) -> dict[str, Any]:
     return _update("grid", code, body, session, settings, audit, if_match, response)
 
 
-@router.post("/grids/merge", summary="Merge bordering grids of one community")
+@router.post("/grids/merge", summary="Merge bordering grids of one community",
+             response_model=EditResultPublic)
 def merge_grids(body: GridMerge, session: SessionDep, settings: SettingsDep, audit: AuditDep,
                 response: Response) -> dict[str, Any]:
     result = edits.merge_grids(session, codes=body.codes, reason=body.reason, versions=body.versions, name=body.name,
@@ -86,7 +90,8 @@ def merge_grids(body: GridMerge, session: SessionDep, settings: SettingsDep, aud
     return result
 
 
-@router.post("/grids/{code}/move-buildings", summary="Move whole buildings to a bordering grid")
+@router.post("/grids/{code}/move-buildings", summary="Move whole buildings to a bordering grid",
+             response_model=EditResultPublic)
 def move_buildings(code: str, body: BuildingMove, session: SessionDep, settings: SettingsDep,
                    audit: AuditDep) -> dict[str, Any]:
     return edits.move_buildings(session, from_grid=code, building_ids=body.building_ids, to_grid=body.to_grid,
@@ -94,7 +99,8 @@ def move_buildings(code: str, body: BuildingMove, session: SessionDep, settings:
                                 request_id=audit.request_id, settings=settings)
 
 
-@router.post("/grids/{code}/split", summary="Split a grid in two along a line (new codes)")
+@router.post("/grids/{code}/split", summary="Split a grid in two along a line (new codes)",
+             response_model=EditResultPublic)
 def split_grid(code: str, body: GridSplit, session: SessionDep, settings: SettingsDep, audit: AuditDep,
                if_match: IfMatchDep) -> dict[str, Any]:
     return edits.split_grid(session, code=code, line=body.line, reason=body.reason, names=body.names,
@@ -118,7 +124,7 @@ class CommunityMerge(BaseModel):
 
 
 @router.post("/communities/{code}/split", summary="Split a community in two along a line (the new part's code is "
-                                                  "provisional; its grids retire)")
+                                                  "provisional; its grids retire)", response_model=EditResultPublic)
 def split_community(code: str, body: CommunitySplit, session: SessionDep, settings: SettingsDep, audit: AuditDep,
                     if_match: IfMatchDep) -> dict[str, Any]:
     return edits.split_community(session, code=code, line=body.line, reason=body.reason, name=body.name,
@@ -126,7 +132,8 @@ def split_community(code: str, body: CommunitySplit, session: SessionDep, settin
                                  request_id=audit.request_id, settings=settings)
 
 
-@router.post("/communities/merge", summary="Merge bordering communities of one street (撤并; their grids retire)")
+@router.post("/communities/merge", summary="Merge bordering communities of one street (撤并; their grids retire)",
+             response_model=EditResultPublic)
 def merge_communities(body: CommunityMerge, session: SessionDep, settings: SettingsDep, audit: AuditDep,
                       response: Response) -> dict[str, Any]:
     result = edits.merge_communities(session, codes=body.codes, reason=body.reason, versions=body.versions,

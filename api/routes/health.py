@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import EngineDep, SettingsDep
 from api.errors import ERROR_RESPONSES
+from api.schemas.health import HealthPublic
 from api.security import oauth2_scheme, principal_from_token
 from gis import __version__
 from gis.db import migrate as migrations
@@ -21,7 +22,8 @@ from gis.settings import Settings
 router = APIRouter(tags=["health"], responses=ERROR_RESPONSES)
 
 
-@router.get("/health", summary="Health of the API and its database (versions for admins)")
+@router.get("/health", summary="Health of the API and its database (versions for admins)",
+            response_model=HealthPublic, response_model_exclude_unset=True)
 def health(engine: EngineDep, settings: SettingsDep,
            token: Annotated[str | None, Depends(oauth2_scheme)] = None) -> dict[str, Any]:
     """``status`` for anyone; PostgreSQL, PostGIS and pgRouting versions, database and schema revision for admins.

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import PrincipalDep
 from api.errors import ERROR_RESPONSES, error_body, public_message, status_for
+from api.schemas.jobs import JobListPublic, JobPublic
 from gis.errors import WanggeError
 from gis.services.jobs import Job, JobLost, JobRunner
 from gis.services.users import Principal
@@ -46,7 +47,7 @@ JobsDep = Annotated[JobRunner, Depends(get_job_runner)]
 # What a route that takes ``"background": true`` declares besides its own answer.
 JOB_STARTED: dict[int | str, dict[str, Any]] = {
     202: {"description": "Started as a background job (background: true): the job as GET /jobs/{job_id} shows it; "
-                         "Location names it", "content": {"application/json": {"schema": {"type": "object"}}}},
+                         "Location names it", "model": JobPublic},
 }
 
 
@@ -85,14 +86,16 @@ def start_job(runner: JobRunner, principal: Principal, *, kind: str, parameters:
     return JSONResponse(describe_job(job), status_code=202, headers={"Location": f"/jobs/{job.id}"})
 
 
-@router.get("/jobs", summary="Your background jobs, newest first (admins: everyone's)")
+@router.get("/jobs", summary="Your background jobs, newest first (admins: everyone's)",
+            response_model=JobListPublic, response_model_exclude_unset=True)  # a listed job has no result
 def list_jobs(runner: JobsDep, principal: PrincipalDep) -> dict[str, Any]:
     owner = None if principal.role == "admin" else principal.user_id
     jobs = [describe_job(j, with_result=False) for j in runner.list(owner_id=owner)]
     return {"items": jobs, "total": len(jobs)}
 
 
-@router.get("/jobs/{job_id}", summary="A background job: status, progress, result or error")
+@router.get("/jobs/{job_id}", summary="A background job: status, progress, result or error",
+            response_model=JobPublic)
 def get_job(job_id: str, runner: JobsDep, principal: PrincipalDep) -> dict[str, Any]:
     owner = None if principal.role == "admin" else principal.user_id
     return describe_job(runner.get(job_id, owner_id=owner))

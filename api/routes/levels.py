@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES
+from api.schemas.plans import MicroSuggestionPublic
 from gis.services import levels as level_service
 from gis.services.users import require_district
 
@@ -27,7 +28,8 @@ class MicroSuggestionRequest(BaseModel):
 
 
 @router.post("/plans/micro-suggestions", status_code=201, summary="Suggest level-2 grids (微网格) inside one grid "
-                                                                   "from whole buildings, as a draft plan")
+                                                                   "from whole buildings, as a draft plan",
+             response_model=MicroSuggestionPublic)
 def suggest_micro(body: MicroSuggestionRequest, session: SessionDep, settings: SettingsDep,
                   principal: PrincipalDep) -> dict[str, Any]:
     require_district(principal, body.grid_code[:6], "level-2 grid suggestions")

@@ -19,6 +19,17 @@ from api.deps import AuditDep, IfMatchDep, PrincipalDep, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES
 from api.geojson import paged_json
 from api.routes.jobs import JOB_STARTED, JobsDep, start_job
+from api.schemas.common import Page as PageOf
+from api.schemas.plans import (
+    AdoptionPublic,
+    CommunityCodePublic,
+    PlanApprovalsPublic,
+    PlanDiffPublic,
+    PlanPublic,
+    PlanStepPublic,
+    PlanSummaryPublic,
+    SuggestionsPublic,
+)
 from gis.errors import InvalidInput, NotFound
 from gis.services import approvals as approval_service
 from gis.services import partition as partition_service
@@ -133,7 +144,7 @@ def _communities_of(session: Session, district_code: str | None) -> int:
     return int(n)
 
 
-@router.get("/plans", summary="Plans, newest first")
+@router.get("/plans", summary="Plans, newest first", response_model=PageOf[PlanSummaryPublic])
 def list_plans(request: Request, session: SessionDep,
                status: Annotated[str | None, Query(description="draft, proposed, reviewed, approved, adopted "
                                                                "or archived")] = None,
@@ -147,7 +158,8 @@ def list_plans(request: Request, session: SessionDep,
     return paged_json(request, Page(items, len(rows), limit, offset))
 
 
-@router.get("/plans/{plan_id}", summary="A plan: metrics, units and their GeoJSON")
+@router.get("/plans/{plan_id}", summary="A plan: metrics, units and their GeoJSON",
+            response_model=PlanPublic)
 def get_plan(plan_id: int, session: SessionDep, settings: SettingsDep, response: Response) -> dict[str, Any]:
     shown = plan_service.show_plan(session, plan_id, settings=settings)
     response.headers["ETag"] = f'"{shown["version"]}"'
@@ -155,13 +167,15 @@ def get_plan(plan_id: int, session: SessionDep, settings: SettingsDep, response:
 
 
 @router.get("/plans/{plan_id}/diff/{other_id}", summary="Buildings and households that change unit between two "
-                                                         "plans (other_id may be 'current')")
-def diff_plans(plan_id: int, other_id: str, session: SessionDep) -> dict[str, Any]:
+                                                         "plans (other_id may be 'current')",
+            response_model=PlanDiffPublic)
+def diff_plans(plan_id: int, other_id: str, session: SessionDep) -> plan_service.PlanDiff:
     return plan_service.diff_plans(session, plan_id, other_id)
 
 
 @router.post("/plans/grid-suggestions", status_code=201, summary="Suggest grids for a community (or all of a "
-                                                                  "district) as draft plans", responses=JOB_STARTED)
+                                                                  "district) as draft plans", responses=JOB_STARTED,
+             response_model=SuggestionsPublic)
 def suggest_grids(body: GridSuggestionRequest, session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
                   jobs: JobsDep) -> JSONResponse:
     _check_bounds(body.min, body.max)
@@ -198,7 +212,7 @@ def _check_community(session: Session, code: str) -> None:
 
 @router.post("/plans/community-suggestions", status_code=201, summary="Suggest communities for a street (or a "
                                                                        "district without streets) as a draft plan",
-             responses=JOB_STARTED)
+             responses=JOB_STARTED, response_model=SuggestionsPublic)
 def suggest_communities(body: CommunitySuggestionRequest, session: SessionDep, settings: SettingsDep,
                         principal: PrincipalDep, jobs: JobsDep) -> JSONResponse:
     _check_bounds(body.min, body.max)
@@ -214,9 +228,10 @@ def suggest_communities(body: CommunitySuggestionRequest, session: SessionDep, s
     return _created(run_community_suggestions(session, _no_progress, settings=settings, owner_id=uid, **parameters))
 
 
-@router.post("/plans/{plan_id}/adopt", summary="Adopt a draft plan: its units become the new boundary versions")
+@router.post("/plans/{plan_id}/adopt", summary="Adopt a draft plan: its units become the new boundary versions",
+             response_model=AdoptionPublic)
 def adopt_plan(plan_id: int, body: PlanAdopt, session: SessionDep, settings: SettingsDep, audit: AuditDep,
-               if_match: IfMatchDep, response: Response) -> dict[str, Any]:
+               if_match: IfMatchDep, response: Response) -> plan_service.AdoptionResult:
     version = if_match if if_match is not None else body.version
     scope = session.execute(text("SELECT scope_code FROM plan WHERE id = :id"), {"id": plan_id}).scalar()
     if scope is not None:  # a missing plan is answered by the plan service
@@ -260,38 +275,42 @@ def _take_step(plan_id: int, step: str, body: PlanStep, session: Session, audit:
     result = approval_service.take_step(session, plan_id, step, user_id=audit.principal.user_id, note=body.note,
                                         document_no=document_no, expected_version=version)
     privacy.record_change(session, audit.principal, entity="plan", entity_id=plan_id, action=step,
-                          reason=body.note, district_code=scope[:6], request_id=audit.request_id,
+                          reason=body.note, district_code=str(scope)[:6], request_id=audit.request_id,
                           detail={"status": result["status"], "document_no": result["document_no"]})
     response.headers["ETag"] = f'"{result["version"]}"'
     return result
 
 
-@router.post("/plans/{plan_id}/propose", summary="街道报送: a street-scoped planner proposes a draft")
+@router.post("/plans/{plan_id}/propose", summary="街道报送: a street-scoped planner proposes a draft",
+             response_model=PlanStepPublic)
 def propose_plan(plan_id: int, body: PlanStep, session: SessionDep, audit: AuditDep, if_match: IfMatchDep,
                  response: Response) -> dict[str, Any]:
     return _take_step(plan_id, "propose", body, session, audit, if_match, response)
 
 
-@router.post("/plans/{plan_id}/review", summary="区级审核: a district-scoped planner reviews a proposed plan")
+@router.post("/plans/{plan_id}/review", summary="区级审核: a district-scoped planner reviews a proposed plan",
+             response_model=PlanStepPublic)
 def review_plan(plan_id: int, body: PlanStep, session: SessionDep, audit: AuditDep, if_match: IfMatchDep,
                 response: Response) -> dict[str, Any]:
     return _take_step(plan_id, "review", body, session, audit, if_match, response)
 
 
-@router.post("/plans/{plan_id}/approve", summary="批复: the approval with its document number (批复文号)")
+@router.post("/plans/{plan_id}/approve", summary="批复: the approval with its document number (批复文号)",
+             response_model=PlanStepPublic)
 def approve_plan(plan_id: int, body: PlanApprove, session: SessionDep, audit: AuditDep, if_match: IfMatchDep,
                  response: Response) -> dict[str, Any]:
     return _take_step(plan_id, "approve", body, session, audit, if_match, response, document_no=body.document_no)
 
 
-@router.post("/plans/{plan_id}/return", summary="退回: send a plan in the chain back to draft, saying why")
+@router.post("/plans/{plan_id}/return", summary="退回: send a plan in the chain back to draft, saying why",
+             response_model=PlanStepPublic)
 def return_plan(plan_id: int, body: PlanStep, session: SessionDep, audit: AuditDep, if_match: IfMatchDep,
                 response: Response) -> dict[str, Any]:
     return _take_step(plan_id, "return", body, session, audit, if_match, response)
 
 
 @router.get("/plans/{plan_id}/approvals", summary="A plan's approval history: who, when (Asia/Shanghai), note, "
-                                                  "document number")
+                                                  "document number", response_model=PlanApprovalsPublic)
 def plan_approvals(plan_id: int, session: SessionDep) -> dict[str, Any]:
     row = session.execute(text("SELECT status, document_no FROM plan WHERE id = :id"), {"id": plan_id}).first()
     if row is None:
@@ -300,7 +319,8 @@ def plan_approvals(plan_id: int, session: SessionDep) -> dict[str, Any]:
             "approvals": approval_service.approval_history(session, plan_id)}
 
 
-@router.post("/community-codes/{code}/confirm", summary="Confirm a provisional community code (statistics bureau)")
+@router.post("/community-codes/{code}/confirm", summary="Confirm a provisional community code (statistics bureau)",
+             response_model=CommunityCodePublic)
 def confirm_community_code(code: str, body: CodeConfirm, session: SessionDep, audit: AuditDep) -> dict[str, Any]:
     result = approval_service.confirm_code(session, code, user_id=audit.principal.user_id, note=body.note)
     privacy.record_change(session, audit.principal, entity="community_code", entity_id=code, action="confirm",

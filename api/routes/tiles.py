@@ -20,6 +20,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from api.deps import PrincipalDep, SessionDep
 from api.errors import ERROR_RESPONSES
+from api.schemas.tiles import MVT, MVT_BODY, TileLayersPublic
 from gis.services import tiles as tile_service
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 router = APIRouter(tags=["tiles"], responses=ERROR_RESPONSES)
 
-MVT = "application/vnd.mapbox-vector-tile"
 PINNED = "private, max-age=31536000, immutable"
 REVALIDATE = "private, no-cache"
 # Nothing is drawn below a layer's minimum zoom whatever the data: a day's cache is safe.
@@ -62,7 +62,8 @@ def below_min_zoom() -> Response:
     return Response(status_code=204, headers={"Cache-Control": BELOW_MIN_ZOOM})
 
 
-@router.get("/tiles", summary="Tile layers: fields, zoom range, current version and URL template")
+@router.get("/tiles", summary="Tile layers: fields, zoom range, current version and URL template",
+            response_model=TileLayersPublic)
 def list_tile_layers(session: SessionDep, request: Request) -> dict[str, Any]:
     """Every tile layer with its current version; the URL template pins it (``?v=``)."""
     prefix = request.scope.get("root_path", "")
@@ -72,7 +73,8 @@ def list_tile_layers(session: SessionDep, request: Request) -> dict[str, Any]:
 
 
 @router.get("/tiles/{layer}/{z}/{x}/{y}.mvt", summary="One Mapbox vector tile",
-            responses={200: {"content": {MVT: {}}}, 204: {"description": "below the layer's minimum zoom"},
+            response_class=Response,
+            responses={200: MVT_BODY, 204: {"description": "below the layer's minimum zoom"},
                        304: {"description": "the cached tile is current"}})
 def get_tile(
     request: Request,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import AuditDep, IfMatchDep, PrincipalDep, SessionDep
 from api.errors import ERROR_RESPONSES
+from api.schemas.users import AuditPagePublic, UserPublic
 from gis.errors import InvalidInput, NotFound
 from gis.services import privacy
 from gis.services import users as user_service
@@ -53,13 +54,14 @@ def _check_grids(principal: user_service.Principal, grids: list[str]) -> None:
                        details={"grids": outside})
 
 
-@router.get("/users", summary="All users (of your district when you have one)")
+@router.get("/users", summary="All users (of your district when you have one)",
+            response_model=list[UserPublic])
 def list_users(session: SessionDep, principal: PrincipalDep) -> list[dict[str, Any]]:
     return [user_service.describe_user(session, u)
             for u in user_service.list_users(session, district_code=principal.district_code)]
 
 
-@router.post("/users", status_code=201, summary="Create a user")
+@router.post("/users", status_code=201, summary="Create a user", response_model=UserPublic)
 def create_user(body: UserCreate, session: SessionDep, audit: AuditDep, response: Response) -> dict[str, Any]:
     district = user_service.check_managed_district(audit.principal, body.district_code)
     _check_grids(audit.principal, body.grids)
@@ -75,14 +77,14 @@ def create_user(body: UserCreate, session: SessionDep, audit: AuditDep, response
     return user_service.describe_user(session, user)
 
 
-@router.get("/users/{user_id}", summary="One user")
+@router.get("/users/{user_id}", summary="One user", response_model=UserPublic)
 def get_user(user_id: int, session: SessionDep, principal: PrincipalDep, response: Response) -> dict[str, Any]:
     user = user_service.get_user_for(session, principal, user_id)
     response.headers["ETag"] = f'"{user.version}"'
     return user_service.describe_user(session, user)
 
 
-@router.patch("/users/{user_id}", summary="Change a user (If-Match: version)")
+@router.patch("/users/{user_id}", summary="Change a user (If-Match: version)", response_model=UserPublic)
 def update_user(user_id: int, body: UserUpdate, session: SessionDep, audit: AuditDep, if_match: IfMatchDep,
                 response: Response) -> dict[str, Any]:
     version = if_match if if_match is not None else body.version
@@ -101,7 +103,8 @@ def update_user(user_id: int, body: UserUpdate, session: SessionDep, audit: Audi
     return user_service.describe_user(session, user)
 
 
-@router.put("/users/{user_id}/grids", summary="Set the grids of a grid leader or worker")
+@router.put("/users/{user_id}/grids", summary="Set the grids of a grid leader or worker",
+            response_model=UserPublic)
 def set_grids(user_id: int, body: GridsUpdate, session: SessionDep, audit: AuditDep) -> dict[str, Any]:
     target = user_service.get_user_for(session, audit.principal, user_id)
     _check_grids(audit.principal, body.grids)
@@ -112,7 +115,8 @@ def set_grids(user_id: int, body: GridsUpdate, session: SessionDep, audit: Audit
     return user_service.describe_user(session, user_service.get_user(session, user_id))
 
 
-@router.get("/audit", summary="The audit log, newest first (of your district when you have one)")
+@router.get("/audit", summary="The audit log, newest first (of your district when you have one)",
+            response_model=AuditPagePublic)
 def audit_log(session: SessionDep, principal: PrincipalDep, user_id: int | None = None, entity: str | None = None,
               entity_id: str | None = None, since: dt.datetime | None = None, limit: int = 100,
               offset: int = 0) -> dict[str, Any]:
