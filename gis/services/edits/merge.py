@@ -8,6 +8,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
+from gis.db.levels import PLURAL
 from gis.errors import InvalidGeometry, InvalidInput
 from gis.services.edits.geometry import (
     Metric,
@@ -72,6 +73,28 @@ def _one_piece(plural: str, codes: list[str], units: dict[str, Unit], metric: Me
     return merged
 
 
+def _merge(session: Session, level: str, codes: list[str], reason: str, versions: dict[str, int],
+           name: str | None, principal: Principal, request_id: str | None, settings: Settings | None) -> EditResult:
+    """Merge units of ``level``: the first code continues with the union of all, the others retire."""
+    plural = PLURAL[level]
+    codes, reason, new_name = _merge_request(level, codes, reason, name)
+    parent, units = _lock_for_merge(session, level, codes, versions, principal)
+    kinds = {units[c].kind for c in codes}
+    if len(kinds) > 1:
+        said = ", ".join(f"{c} is {units[c].kind}" for c in codes)
+        raise InvalidInput(f"{plural} of different kinds do not merge ({said}); a dedicated grid (专属网格) stays "
+                           f"apart", details={"field": "codes"})
+    merged = _one_piece(plural, codes, units, Metric(parent.geom))
+    first = units[codes[0]]
+    siblings = children(session, level, parent.code)
+    write = [NewVersion(code=first.code, name=new_name or first.name, geom=merged, previous=first, kind=first.kind,
+                        grid_level=first.grid_level, parent_grid_code=first.parent_grid_code)]
+    edit = Edit("merge", level, parent, [units[c] for c in codes], write, reason, {"codes": codes})
+    result = apply(session, edit, principal=principal, request_id=request_id, settings=settings, siblings=siblings)
+    result.update({"code": first.code, "version": result["written"][0]["version"], "merged": codes})
+    return result
+
+
 def merge_grids(
     session: Session,
     *,
@@ -84,23 +107,7 @@ def merge_grids(
     settings: Settings | None = None,
 ) -> EditResult:
     """Merge bordering grids of one community: the first code continues as the merged grid, the others retire."""
-    codes, reason, new_name = _merge_request("grid", codes, reason, name)
-
-    parent, units = _lock_for_merge(session, "grid", codes, versions, principal)
-    kinds = {units[c].kind for c in codes}
-    if len(kinds) > 1:
-        said = ", ".join(f"{c} is {units[c].kind}" for c in codes)
-        raise InvalidInput(f"grids of different kinds do not merge ({said}); a dedicated grid (专属网格) stays apart",
-                           details={"field": "codes"})
-    merged = _one_piece("grids", codes, units, Metric(parent.geom))
-    first = units[codes[0]]
-    siblings = children(session, "grid", parent.code)
-    write = [NewVersion(code=first.code, name=new_name or first.name, geom=merged, previous=first, kind=first.kind,
-                        grid_level=first.grid_level, parent_grid_code=first.parent_grid_code)]
-    edit = Edit("merge", "grid", parent, [units[c] for c in codes], write, reason, {"codes": codes})
-    result = apply(session, edit, principal=principal, request_id=request_id, settings=settings, siblings=siblings)
-    result.update({"code": first.code, "version": result["written"][0]["version"], "merged": codes})
-    return result
+    return _merge(session, "grid", codes, reason, versions, name, principal, request_id, settings)
 
 
 def merge_communities(
@@ -115,17 +122,9 @@ def merge_communities(
     settings: Settings | None = None,
 ) -> EditResult:
     """Merge bordering communities of one street (撤并): the first code continues, the others retire with grids."""
-    codes, reason, new_name = _merge_request("community", codes, reason, name)
-
-    parent, units = _lock_for_merge(session, "community", codes, versions, principal)
-    merged = _one_piece("communities", codes, units, Metric(parent.geom))
-    first = units[codes[0]]
-    siblings = children(session, "community", parent.code)
-    write = [NewVersion(code=first.code, name=new_name or first.name, geom=merged, previous=first)]
-    edit = Edit("merge", "community", parent, [units[c] for c in codes], write, reason, {"codes": codes})
-    result = apply(session, edit, principal=principal, request_id=request_id, settings=settings, siblings=siblings)
-    retired_grids = retire_grids_of(session, result["plan_id"], codes)
-    result.update({"code": first.code, "version": result["written"][0]["version"], "merged": codes,
-                   "retired_grids": retired_grids, "needs_grid_split": [first.code],
+    result = _merge(session, "community", codes, reason, versions, name, principal, request_id, settings)
+    # A community's grids tile the old boundary: they retire, and the merged community needs a grid split.
+    retired_grids = retire_grids_of(session, result["plan_id"], result["merged"])
+    result.update({"retired_grids": retired_grids, "needs_grid_split": [result["written"][0]["code"]],
                    "staff_to_reassign": staff_of(session, [g for r in retired_grids for g in r["grids"]])})
     return result

@@ -238,7 +238,7 @@ def _locked_draft(session: Session, plan_id: int, expected_version: int | None) 
                        details={"plan_id": plan.id, "status": plan.status})
     if expected_version is not None and plan.version != int(expected_version):
         raise Conflict(f"plan {plan.id} is at version {plan.version}, not {expected_version}: it changed since "
-                       f"you read it", details={"plan_id": plan.id, "version": plan.version, "field": "version"})
+                       f"you read it", details={"plan_id": plan.id, "version": plan.version})
     return plan
 
 

@@ -177,9 +177,9 @@ def district_street(session: Session, plan: Plan, scope: Scope) -> DistrictStree
     real = [r.code for r in rows if not r.provisional]
     if real:
         raise InvalidInput(
-            f"scope_code: plan {plan.id}: district {scope['code']} has streets ({', '.join(real[:5])}), so its "
+            f"plan {plan.id}: district {scope['code']} has streets ({', '.join(real[:5])}), so its "
             f"communities are suggested per street: suggest them for a street code",
-            details={"plan_id": plan.id, "streets": real, "field": "scope_code"})
+            details={"plan_id": plan.id, "streets": real})
     if rows:
         return {"code": rows[0].code, "id": int(rows[0].id), "new": False}
     used = set(codes_ever_used(session, "street", scope["code"]))

@@ -114,7 +114,7 @@ def boundary_history(session: Session, code: str) -> BoundaryHistory:
                       "current": to is None, "reason": r, "plan_id": p, "approved_by": u}
                      for c, n, v, f, to, r, p, u in rows]
     if not versions:
-        raise NotFound(f"no boundary history for {level} {code}", details={"field": "code"})
+        raise NotFound(f"no boundary history for {level} {code}", details={"code": code})
     return {"code": code, "level": level, "versions": versions}
 
 

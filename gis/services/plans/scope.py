@@ -99,7 +99,7 @@ def scope_row(session: Session, level: str, scope_code: str, *, lock: bool = Fal
     frame = read_frame(session, _locked(query, lock))
     if frame.empty:
         raise NotFound(f"{parent_level} {scope_code} has no current boundary; a plan for its {PLURAL[level]} "
-                       f"needs one", details={"field": "scope_code"})
+                       f"needs one", details={"scope_code": scope_code})
     row = frame.iloc[0]
     version = row["version"]
     geom = row.geometry
@@ -134,7 +134,7 @@ def lock_plan(session: Session, plan_id: int) -> Plan:
     """The plan, locked for update; ``NotFound`` when there is none."""
     plan: Plan | None = session.execute(_plan_query(plan_id).with_for_update()).scalar_one_or_none()
     if plan is None:
-        raise NotFound(f"plan {plan_id} does not exist", details={"field": "plan_id"})
+        raise NotFound(f"plan {plan_id} does not exist", details={"plan_id": plan_id})
     return plan
 
 
@@ -142,7 +142,7 @@ def get_plan(session: Session, plan_id: int) -> Plan:
     """The plan as stored now; ``NotFound`` when there is none."""
     plan: Plan | None = session.execute(_plan_query(plan_id)).scalar_one_or_none()
     if plan is None:
-        raise NotFound(f"plan {plan_id} does not exist", details={"field": "plan_id"})
+        raise NotFound(f"plan {plan_id} does not exist", details={"plan_id": plan_id})
     return plan
 
 
@@ -154,7 +154,7 @@ def find_user_id(session: Session, username: str) -> int | None:
 def check_user(session: Session, user_id: int | None, what: str) -> None:
     """``NotFound`` when ``user_id`` names no user (``what`` says which use of it)."""
     if user_id is not None and session.get(AppUser, int(user_id)) is None:
-        raise NotFound(f"{what}: user {user_id} does not exist", details={"field": "user_id"})
+        raise NotFound(f"{what}: user {user_id} does not exist", details={"user_id": user_id})
 
 
 # --- values -------------------------------------------------------------------------------

@@ -428,5 +428,5 @@ def check_plan_version(session: Session, plan_id: int, expected_version: int | N
     if expected_version is not None and plan.version != int(expected_version):
         raise Conflict(f"plan {plan.id} is at version {plan.version}, not {expected_version}: it changed since "
                        "you read it", details={"plan_id": plan.id, "current_version": plan.version,
-                                               "status": plan.status, "field": "version"})
+                                               "status": plan.status})
     return plan.version
