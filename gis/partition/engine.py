@@ -77,7 +77,8 @@ class PartitionEngine:
                  hard_length: np.ndarray | None = None, hard_name: list | None = None,
                  seed: int = 0, trials: int = 6, move_penalty: float = 4.0) -> None:
         if lo <= 0 or hi < lo:
-            raise InvalidInput(f"household bounds must satisfy 0 < min ≤ max, got {lo}..{hi}")
+            raise InvalidInput(f"min and max: household bounds must satisfy 0 < min ≤ max, got {lo}..{hi}",
+                               details={"field": "min" if lo <= 0 else "max"})
         self.h = np.asarray(households, dtype=np.int64)
         self.n = len(self.h)
         self.lo, self.hi = int(lo), int(hi)

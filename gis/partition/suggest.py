@@ -71,7 +71,8 @@ def suggest_partition(
     """
     started = time.perf_counter()
     if lo <= 0 or hi < lo:
-        raise InvalidInput(f"household bounds must satisfy 0 < min ≤ max, got {lo}..{hi}")
+        raise InvalidInput(f"min and max: household bounds must satisfy 0 < min ≤ max, got {lo}..{hi}",
+                           details={"field": "min" if lo <= 0 else "max"})
     if keep_current and (current is None or current.empty):
         raise InvalidInput("keep_current needs a current plan, and this area has no current units",
                            details={"field": "keep_current"})
@@ -87,13 +88,8 @@ def suggest_partition(
     barriers_m = barriers.to_crs(metric) if barriers is not None and len(barriers) else None
 
     fixed_m = fixed.to_crs(metric) if fixed is not None and len(fixed) else None
-    free = region_m
     b_points = shapely.point_on_surface(b.geometry.to_numpy())
-    in_fixed = np.full(len(b), -1)
-    if fixed_m is not None:
-        free = shapely.make_valid(shapely.difference(region_m, shapely.union_all(fixed_m.geometry.to_numpy())))
-        for i, geom in enumerate(fixed_m.geometry):
-            in_fixed[shapely.intersects(geom, b_points) & (in_fixed < 0)] = i
+    free, in_fixed = _left_free(region_m, fixed_m, b_points)
     if not (in_fixed < 0).any() and fixed_m is None:
         raise Infeasible("the area holds no buildings, so there is nothing to put in units; "
                          "import its buildings or leave it out")
@@ -112,41 +108,100 @@ def suggest_partition(
         if keep_current and current_m is not None:
             cell_current = _cell_current(graph, b_current[in_fixed < 0], b["households"].to_numpy()[in_fixed < 0],
                                          current_m)
-        edges = graph.edges
-        engine = PartitionEngine(
-            graph.cells["households"].to_numpy(), edges["u"].to_numpy(), edges["v"].to_numpy(),
-            edges["cost"].to_numpy(), edges["kind"].map(CUT_COST).to_numpy(), lo=lo, hi=hi,
-            hard_u=graph.hard_pairs["u"].to_numpy(), hard_v=graph.hard_pairs["v"].to_numpy(),
-            hard_length=graph.hard_pairs["length_m"].to_numpy(), hard_name=graph.hard_pairs["name"].tolist(),
-            seed=seed,
-        )
-        engine_result = engine.run(cell_current, restarts=restarts)
-        labels = engine_result.labels
-        polys = _unit_polygons(graph, labels)
-        label_ids = np.array(sorted(polys))
-        unit_frame = gpd.GeoDataFrame({
-            "engine_label": label_ids,
-            "kind": "general", "locked": False, "code": None,
-            "status": [engine_result.status.get(int(x), "in_range") for x in label_ids],
-        }, geometry=[polys[x] for x in label_ids], crs=metric)
-        units_frames.append(unit_frame)
+        engine_result = _engine(graph, lo, hi, seed).run(cell_current, restarts=restarts)
+        units_frames.append(_general_units(graph, engine_result, metric))
         free_buildings = np.flatnonzero(in_fixed < 0)
         cell_of = graph.building_cell
         assignment_parts.append(pd.DataFrame({
-            "row": free_buildings[cell_of >= 0], "engine_label": labels[cell_of[cell_of >= 0]]}))
+            "row": free_buildings[cell_of >= 0], "engine_label": engine_result.labels[cell_of[cell_of >= 0]]}))
     if fixed_m is not None:
-        fixed_frame = gpd.GeoDataFrame({
-            "engine_label": -1 - np.arange(len(fixed_m)),
-            "kind": fixed_m.get("kind", pd.Series(["dedicated"] * len(fixed_m))).fillna("dedicated").to_numpy(),
-            "locked": fixed_m.get("locked", pd.Series([True] * len(fixed_m))).fillna(True).astype(bool).to_numpy(),
-            "code": fixed_m["code"].to_numpy() if "code" in fixed_m else None,
-            "status": "fixed",
-        }, geometry=fixed_m.geometry.to_numpy(), crs=metric)
-        units_frames.append(fixed_frame)
+        units_frames.append(_fixed_units(fixed_m, metric))
         rows = np.flatnonzero(in_fixed >= 0)
         assignment_parts.append(pd.DataFrame({"row": rows, "engine_label": -1 - in_fixed[rows]}))
 
     progress("metrics", 0.8)
+    units, assignment, absorbed, label_of = _labelled(units_frames, assignment_parts, b, metric, crs, label_prefix)
+    report = partition_metrics(
+        region=region_m, units=units, graph=graph, engine_result=engine_result, lo=lo, hi=hi,
+        crs=crs,
+    )
+    report.update(_moves(b, assignment, b_current if current_m is not None else None))
+    if absorbed:
+        report["attached_empty_land"] = list(report.get("attached_empty_land") or []) + [
+            {"unit": label_of.get(a["to"]), "area_m2": a["area_m2"], "across": None} for a in absorbed]
+    report["keep_current"] = bool(keep_current)
+    report["bounds"] = [lo, hi]
+    report["runtime_s"] = round(time.perf_counter() - started, 3)
+    progress("done", 1.0)
+    assignment_out = pd.DataFrame({"building_id": b["id"].to_numpy()[assignment["row"].to_numpy()],
+                                   "label": assignment["label"].to_numpy()})
+    out_units = _in_storage(units, region, fixed, b, crs, to_metric)
+    return Suggestion(units=out_units, assignment=assignment_out, report=report, graph=graph)  # type: ignore[arg-type]
+
+
+def _left_free(region_m: BaseGeometry, fixed_m: gpd.GeoDataFrame | None,
+               b_points: np.ndarray) -> tuple[BaseGeometry, np.ndarray]:
+    """What the fixed units leave of the region, and per building the fixed unit holding it (-1 for none)."""
+    in_fixed = np.full(len(b_points), -1)
+    if fixed_m is None:
+        return region_m, in_fixed
+    free = shapely.make_valid(shapely.difference(region_m, shapely.union_all(fixed_m.geometry.to_numpy())))
+    for i, geom in enumerate(fixed_m.geometry):
+        in_fixed[shapely.intersects(geom, b_points) & (in_fixed < 0)] = i
+    return free, in_fixed
+
+
+def _moves(b: gpd.GeoDataFrame, assignment: pd.DataFrame, b_current: np.ndarray | None) -> dict[str, int | None]:
+    """Households and buildings moved from their current unit (None when there is no current plan)."""
+    if b_current is None:
+        return {"households_moved": None, "buildings_moved": None}
+    b_new = np.full(len(b), None, dtype=object)
+    b_new[assignment["row"].to_numpy()] = assignment["label"].to_numpy()
+    moved = households_moved(b["households"].to_numpy(), b_current, b_new)
+    return {"households_moved": moved["households"], "buildings_moved": moved["buildings"]}
+
+
+def _engine(graph: CellGraph, lo: int, hi: int, seed: int) -> PartitionEngine:
+    """The partition engine over the cells: households per cell, cut costs, and the barriers between cells."""
+    edges = graph.edges
+    return PartitionEngine(
+        graph.cells["households"].to_numpy(), edges["u"].to_numpy(), edges["v"].to_numpy(),
+        edges["cost"].to_numpy(), edges["kind"].map(CUT_COST).to_numpy(), lo=lo, hi=hi,
+        hard_u=graph.hard_pairs["u"].to_numpy(), hard_v=graph.hard_pairs["v"].to_numpy(),
+        hard_length=graph.hard_pairs["length_m"].to_numpy(), hard_name=graph.hard_pairs["name"].tolist(),
+        seed=seed,
+    )
+
+
+def _general_units(graph: CellGraph, result: EngineResult, metric: Any) -> gpd.GeoDataFrame:
+    """The engine's units as polygons (in metres), with their range status."""
+    polys = _unit_polygons(graph, result.labels)
+    label_ids = np.array(sorted(polys))
+    return gpd.GeoDataFrame({
+        "engine_label": label_ids,
+        "kind": "general", "locked": False, "code": None,
+        "status": [result.status.get(int(x), "in_range") for x in label_ids],
+    }, geometry=[polys[x] for x in label_ids], crs=metric)
+
+
+def _fixed_units(fixed_m: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataFrame:
+    """Fixed units as they are, labelled -1, -2, ... (dedicated and locked unless they say otherwise)."""
+    return gpd.GeoDataFrame({
+        "engine_label": -1 - np.arange(len(fixed_m)),
+        "kind": fixed_m.get("kind", pd.Series(["dedicated"] * len(fixed_m))).fillna("dedicated").to_numpy(),
+        "locked": fixed_m.get("locked", pd.Series([True] * len(fixed_m))).fillna(True).astype(bool).to_numpy(),
+        "code": fixed_m["code"].to_numpy() if "code" in fixed_m else None,
+        "status": "fixed",
+    }, geometry=fixed_m.geometry.to_numpy(), crs=metric)
+
+
+def _labelled(units_frames: list[gpd.GeoDataFrame], assignment_parts: list[pd.DataFrame], b: gpd.GeoDataFrame,
+              metric: Any, crs: Any, label_prefix: str,
+              ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[dict], dict[int, str]]:
+    """All units with empty ones absorbed, labelled in reading order, with their households and buildings.
+
+    Returns the units, the assignment (row, engine_label, label), what was absorbed, and the labels.
+    """
     units = pd.concat(units_frames, ignore_index=True) if units_frames else gpd.GeoDataFrame(
         {"engine_label": [], "kind": [], "locked": [], "code": [], "status": []}, geometry=[], crs=metric)
     units = gpd.GeoDataFrame(units, geometry="geometry", crs=metric)
@@ -163,28 +218,12 @@ def suggest_partition(
         pd.Series(hh[assignment["row"].to_numpy()]).groupby(assignment["engine_label"].to_numpy()).sum()
     ).fillna(0).astype(int)
     units["buildings"] = units["engine_label"].map(assignment.groupby("engine_label").size()).fillna(0).astype(int)
-    assignment_out = pd.DataFrame({"building_id": b["id"].to_numpy()[assignment["row"].to_numpy()],
-                                   "label": assignment["label"].to_numpy()})
+    return units, assignment, absorbed, label_of
 
-    b_new = np.full(len(b), None, dtype=object)
-    b_new[assignment["row"].to_numpy()] = assignment["label"].to_numpy()
-    report = partition_metrics(
-        region=region_m, units=units, graph=graph, engine_result=engine_result, lo=lo, hi=hi,
-        crs=crs,
-    )
-    if current_m is not None:
-        moved = households_moved(hh, b_current, b_new)
-        report["households_moved"] = moved["households"]
-        report["buildings_moved"] = moved["buildings"]
-    else:
-        report["households_moved"] = report["buildings_moved"] = None
-    if absorbed:
-        report["attached_empty_land"] = list(report.get("attached_empty_land") or []) + [
-            {"unit": label_of.get(a["to"]), "area_m2": a["area_m2"], "across": None} for a in absorbed]
-    report["keep_current"] = bool(keep_current)
-    report["bounds"] = [lo, hi]
-    report["runtime_s"] = round(time.perf_counter() - started, 3)
-    progress("done", 1.0)
+
+def _in_storage(units: gpd.GeoDataFrame, region: BaseGeometry, fixed: gpd.GeoDataFrame | None,
+                b: gpd.GeoDataFrame, crs: Any, to_metric: Callable[[BaseGeometry], BaseGeometry]) -> gpd.GeoDataFrame:
+    """The units back in ``crs``, sorted by label: fixed ones exactly as given, the rest fitted to the region."""
     out_units = units.to_crs(crs)
     if fixed is not None and len(fixed):
         # Fixed grids go out exactly as they came in, not through a reprojection round trip.
@@ -203,8 +242,7 @@ def suggest_partition(
                                if len(b) else None)
         out_units.loc[is_free, "geometry"] = gpd.GeoSeries(fitted, index=out_units.index[is_free], crs=crs)
     out_units = out_units.drop(columns=["engine_label"])
-    out_units = out_units.sort_values("label").reset_index(drop=True)
-    return Suggestion(units=out_units, assignment=assignment_out, report=report, graph=graph)  # type: ignore[arg-type]
+    return out_units.sort_values("label").reset_index(drop=True)
 
 
 def _absorb_empty_units(units: gpd.GeoDataFrame, holding: set[int]) -> tuple[gpd.GeoDataFrame, list[dict]]:
