@@ -184,10 +184,12 @@ def test_a_stale_version_is_a_conflict_and_writes_nothing(db: Session, planner: 
 def test_bad_geometry_is_refused_with_what_and_where(db: Session, planner: Principal, geometry: dict,
                                                      error: type, words: str) -> None:
     before = counts(db)
-    with pytest.raises(error, match=words):
+    with pytest.raises(error, match=words) as caught:
         edits.update_boundary(db, level="grid", code=A, geometry=geometry, reason="bad", expected_version=1,
                               principal=planner)
     assert counts(db) == before
+    # The error names the body key the geometry came in, as the API spells it.
+    assert caught.value.details["field"] == "geometry" and caught.value.message.startswith("geometry")
 
 
 def test_a_grid_must_lie_inside_its_community_within_half_a_metre(db: Session, planner: Principal) -> None:
@@ -211,12 +213,14 @@ def test_unknown_units_and_missing_reasons_are_refused(db: Session, planner: Pri
     with pytest.raises(NotFound, match="grid 320199001001009 has no current boundary"):
         edits.update_boundary(db, level="grid", code="320199001001009", geometry=geojson(m_box(0, 0, 10, 10)),
                               reason="x", expected_version=1, principal=planner)
-    with pytest.raises(InvalidInput, match="needs a reason"):
+    with pytest.raises(InvalidInput, match="needs a reason") as caught:
         edits.update_boundary(db, level="grid", code=A, geometry=geojson(m_box(0, 0, 10, 10)), reason="  ",
                               expected_version=1, principal=planner)
-    with pytest.raises(InvalidInput, match="15 digits"):
+    assert caught.value.details["field"] == "reason"
+    with pytest.raises(InvalidInput, match="15 digits") as caught:
         edits.update_boundary(db, level="grid", code="32019900100100", geometry=geojson(m_box(0, 0, 10, 10)),
                               reason="x", expected_version=1, principal=planner)
+    assert caught.value.details["field"] == "code"
 
 
 def test_a_planner_edits_only_their_own_district(db: Session, world: dict) -> None:
@@ -276,9 +280,10 @@ def test_moves_name_what_is_wrong(db: Session, world: dict, planner: Principal) 
     with pytest.raises(InvalidInput, match=rf"building\(s\) {q} \(in grid {B}\) are not in grid {A}"):
         edits.move_buildings(db, from_grid=A, building_ids=[q], to_grid=B, reason="r", versions={A: 1, B: 1},
                              principal=planner)
-    with pytest.raises(InvalidInput, match="buildings move only between grids of one community"):
+    with pytest.raises(InvalidInput, match="buildings move only between grids of one community") as caught:
         edits.move_buildings(db, from_grid=A, building_ids=[world["N"]], to_grid=C, reason="r",
                              versions={A: 1, C: 1}, principal=planner)
+    assert caught.value.details["field"] == "to_grid"
     with pytest.raises(NotFound, match="building.* 999999 do not exist"):
         edits.move_buildings(db, from_grid=A, building_ids=[999999], to_grid=B, reason="r", versions={A: 1, B: 1},
                              principal=planner)

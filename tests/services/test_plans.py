@@ -144,10 +144,11 @@ def test_store_plan_refuses_bad_input_and_writes_nothing(db: Session, area: None
     assignment = pd.DataFrame({"building_id": [101, 102, 103, 104], "label": ["A", "A", "B", "B"]})
     units, assignment = change(units, assignment)
     before = (count_rows(db, "plan"), count_rows(db, "plan_unit"), count_rows(db, "plan_assignment"))
-    with pytest.raises(error, match=words):
+    with pytest.raises(error, match=words) as caught:
         plans.store_plan(db, kind="grid_split", scope_code=C1, district_code=DISTRICT, units=units,
                          assignment=assignment, parameters={}, metrics={})
     assert (count_rows(db, "plan"), count_rows(db, "plan_unit"), count_rows(db, "plan_assignment")) == before
+    assert caught.value.details["field"] in ("units", "assignment")
 
 
 def test_store_plan_needs_a_current_scope(db: Session, area: None) -> None:
@@ -213,8 +214,9 @@ def test_diff_names_every_building_that_moves(db: Session, area: None) -> None:
     other = make_plan(db, [("A", WEST), ("B", EAST)])
     between = plans.diff_plans(db, str(other), pid)
     assert (between["buildings_moved"], between["households_moved"]) == (2, 300)
-    with pytest.raises(InvalidInput, match="both sides"):
+    with pytest.raises(InvalidInput, match="both sides") as caught:
         plans.diff_plans(db, "current", "current")
+    assert caught.value.details["field"] == "other_id"  # the API's path parameter for the second side
 
 
 def test_count_moves_matches_units_before_counting() -> None:
