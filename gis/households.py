@@ -274,30 +274,18 @@ def estimate_households(
     CRSMismatch
         ``buildings`` has no CRS.
     """
-    _check_positive(mean_dwelling_m2=mean_dwelling_m2, storey_height_m=storey_height_m,
-                    neighbour_radius_m=neighbour_radius_m, large_single_storey_m2=large_single_storey_m2,
-                    large_footprint_m2=large_footprint_m2, house_footprint_m2=house_footprint_m2)
-    if not 0.0 < usable_share <= 1.0:
-        raise InvalidInput(f"usable_share must be in (0, 1]; got {usable_share!r}")
-    if int(default_residential_floors) < 1:
-        raise InvalidInput(f"default_residential_floors must be at least 1; got {default_residential_floors!r}")
-    if int(neighbour_min) < 1:
-        raise InvalidInput(f"neighbour_min must be at least 1; got {neighbour_min!r}")
-    floors_by_kind = {**DEFAULT_FLOORS, **(default_floors or {})}
-    bad = {k: v for k, v in floors_by_kind.items() if int(v) < 1}
-    if bad:
-        raise InvalidInput(f"default_floors must be at least 1 for every kind; got {bad}")
-
+    floors_by_kind = _checked_parameters(
+        mean_dwelling_m2=mean_dwelling_m2, usable_share=usable_share,
+        default_residential_floors=default_residential_floors, default_floors=default_floors,
+        storey_height_m=storey_height_m, neighbour_radius_m=neighbour_radius_m, neighbour_min=neighbour_min,
+        large_single_storey_m2=large_single_storey_m2, large_footprint_m2=large_footprint_m2,
+        house_footprint_m2=house_footprint_m2)
     out = buildings.copy()
     n = len(out)
     if n and out.crs is None:
         raise CRSMismatch("estimate_households: buildings has no CRS; expected e.g. EPSG:4490")
 
     kind = _text_column(out, "kind")
-    name = _text_column(out, "name")
-    location = _text_column(out, "location")
-    use = _text_column(out, "use")
-    layer = _number_column(out, "layer")
     levels = _number_column(out, "levels")
     height = _number_column(out, "height")
     area = _footprint_m2(out, metric_crs)
@@ -307,36 +295,14 @@ def estimate_households(
     has_height = ~has_levels & np.isfinite(height) & (height > 0)
     mapped = np.where(has_levels, np.floor(levels),
                       np.where(has_height, np.maximum(np.round(height / storey_height_m), 1), np.nan))
-
-    recorded = _recorded_households(out)
+    recorded = _checked_records(out)
     has_record = ~np.isnan(recorded)
-    if (recorded[has_record] < 0).any():
-        row = int(np.flatnonzero(has_record & (recorded < 0))[0])
-        ident = f"osm_id {out['osm_id'].iloc[row]}" if "osm_id" in out.columns else f"row {row + 1}"
-        raise InvalidInput(
-            f"estimate_households: building {ident} has households={recorded[row]:g}; expected 0 or more"
-        )
 
-    facility_of = _facility_lookup(out, non_residential_ids)
-    context, context_name = _context(out, context_areas)
-    in_residential = _inside(out, residential_areas) if residential_areas is not None else None
-    rules = _NameRules(tuple(non_residential_names))
-    housing_kinds = frozenset(residential_kinds)
-
-    home = np.zeros(n, dtype=bool)
-    codes: list[str] = []
-    details: list[dict[str, Any]] = []
-    for i in range(n):
-        code, detail = _decide(
-            kind=kind[i] or "yes", raw_kind=kind[i], name=name[i], location=location[i], use=use[i],
-            layer=layer[i], facility=facility_of[i], context=context[i], context_name=context_name[i],
-            in_residential=None if in_residential is None else bool(in_residential[i]),
-            area=float(area[i]), mapped_floors=float(mapped[i]), rules=rules, housing_kinds=housing_kinds,
-            large_single_storey_m2=large_single_storey_m2, large_footprint_m2=large_footprint_m2,
-        )
-        home[i] = code.startswith("home_")
-        codes.append(code)
-        details.append(detail)
+    home, codes, details = _decisions(
+        out, kind, area, mapped, facility_of=_facility_lookup(out, non_residential_ids),
+        context_areas=context_areas, residential_areas=residential_areas,
+        rules=_NameRules(tuple(non_residential_names)), housing_kinds=frozenset(residential_kinds),
+        large_single_storey_m2=large_single_storey_m2, large_footprint_m2=large_footprint_m2)
 
     # Floors of the rest: neighbours of the same kind (blocks of flats among blocks, houses among
     # houses; homes among homes), else a default.
@@ -382,6 +348,73 @@ def estimate_households(
     out["households_reason"] = codes
     out["households_reason_detail"] = details
     return out
+
+
+def _checked_parameters(*, mean_dwelling_m2: float, usable_share: float, default_residential_floors: int,
+                        default_floors: Mapping[str, int] | None, storey_height_m: float, neighbour_radius_m: float,
+                        neighbour_min: int, large_single_storey_m2: float, large_footprint_m2: float,
+                        house_footprint_m2: float) -> dict[str, int]:
+    """The floors by kind, once every parameter is in range (else an ``InvalidInput`` naming it)."""
+    _check_positive(mean_dwelling_m2=mean_dwelling_m2, storey_height_m=storey_height_m,
+                    neighbour_radius_m=neighbour_radius_m, large_single_storey_m2=large_single_storey_m2,
+                    large_footprint_m2=large_footprint_m2, house_footprint_m2=house_footprint_m2)
+    if not 0.0 < usable_share <= 1.0:
+        raise InvalidInput(f"usable_share must be in (0, 1]; got {usable_share!r}", details={"field": "usable_share"})
+    if int(default_residential_floors) < 1:
+        raise InvalidInput(f"default_residential_floors must be at least 1; got {default_residential_floors!r}",
+                           details={"field": "default_residential_floors"})
+    if int(neighbour_min) < 1:
+        raise InvalidInput(f"neighbour_min must be at least 1; got {neighbour_min!r}",
+                           details={"field": "neighbour_min"})
+    floors_by_kind = {**DEFAULT_FLOORS, **(default_floors or {})}
+    bad = {k: v for k, v in floors_by_kind.items() if int(v) < 1}
+    if bad:
+        raise InvalidInput(f"default_floors must be at least 1 for every kind; got {bad}",
+                           details={"field": "default_floors"})
+    return floors_by_kind
+
+
+def _checked_records(out: gpd.GeoDataFrame) -> np.ndarray:
+    """Recorded household counts (NaN where none); a negative one is an ``InvalidInput`` naming the building."""
+    recorded = _recorded_households(out)
+    negative = ~np.isnan(recorded) & (recorded < 0)
+    if negative.any():
+        row = int(np.flatnonzero(negative)[0])
+        ident = f"osm_id {out['osm_id'].iloc[row]}" if "osm_id" in out.columns else f"row {row + 1}"
+        raise InvalidInput(
+            f"estimate_households: building {ident} has households={recorded[row]:g}; expected 0 or more"
+        )
+    return recorded
+
+
+def _decisions(out: gpd.GeoDataFrame, kind: list[str], area: np.ndarray, mapped: np.ndarray, *,
+               facility_of: list[str | None], context_areas: gpd.GeoDataFrame | None,
+               residential_areas: gpd.GeoSeries | gpd.GeoDataFrame | None, rules: _NameRules,
+               housing_kinds: frozenset[str], large_single_storey_m2: float,
+               large_footprint_m2: float) -> tuple[np.ndarray, list[str], list[dict[str, Any]]]:
+    """Per building: whether it is a home, the reason code, and the reason's parameters (``_decide``)."""
+    n = len(out)
+    name = _text_column(out, "name")
+    location = _text_column(out, "location")
+    use = _text_column(out, "use")
+    layer = _number_column(out, "layer")
+    context, context_name = _context(out, context_areas)
+    in_residential = _inside(out, residential_areas) if residential_areas is not None else None
+    home = np.zeros(n, dtype=bool)
+    codes: list[str] = []
+    details: list[dict[str, Any]] = []
+    for i in range(n):
+        code, detail = _decide(
+            kind=kind[i] or "yes", raw_kind=kind[i], name=name[i], location=location[i], use=use[i],
+            layer=layer[i], facility=facility_of[i], context=context[i], context_name=context_name[i],
+            in_residential=None if in_residential is None else bool(in_residential[i]),
+            area=float(area[i]), mapped_floors=float(mapped[i]), rules=rules, housing_kinds=housing_kinds,
+            large_single_storey_m2=large_single_storey_m2, large_footprint_m2=large_footprint_m2,
+        )
+        home[i] = code.startswith("home_")
+        codes.append(code)
+        details.append(detail)
+    return home, codes, details
 
 
 def describe_reason(code: str, detail: Mapping[str, Any] | None = None, *, lang: str = "en") -> str:
