@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gis.cli.output import JsonOption, emit, log, progress_bar, settings
+from gis.progress import Progress
 
 if TYPE_CHECKING:
-    from gis.services import backup as backup_service
+    pass
 
 BackupFile = Annotated[Path, typer.Argument(help="The backup file (a tar: manifest.json + pg_dump custom format).")]
 
@@ -28,10 +29,10 @@ def _configured_url() -> str:
 
 
 @contextmanager
-def _lazy_progress(description: str) -> Iterator[backup_service.Progress]:
+def _lazy_progress(description: str) -> Iterator[Progress]:
     """A progress bar that appears at the first update, so a refusal before any work prints one line only."""
     with ExitStack() as stack:
-        bar: list[backup_service.Progress] = []
+        bar: list[Progress] = []
 
         def update(stage: str, fraction: float) -> None:
             if not bar:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -112,7 +113,7 @@ def _compute_all_districts(types: list[str] | None, mode: str, scheduler: str | 
 
 
 
-def _print_run(report: dict[str, Any], level: str) -> None:
+def _print_run(report: Mapping[str, Any], level: str) -> None:
     from gis.services import coverage as coverage_service
 
     console.print(
@@ -407,7 +408,7 @@ def catalogue_set(
     emit(row, as_json=as_json, human=_describe(row))
 
 
-def _describe(row: dict[str, Any]) -> str:
+def _describe(row: Mapping[str, Any]) -> str:
     return (f"{row['code']} {row['name_zh']}: {row['level']}, {row['radius_m']:.0f} m, target {row['target_group']}"
             + (f", {row['capacity_per_1000']:g} places per 1,000 residents" if row["capacity_per_1000"] else ""))
 

@@ -24,7 +24,7 @@ import subprocess
 import tarfile
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +42,7 @@ from gis.db.cluster import Server, find_servers
 from gis.db.engine import describe_url, drop_database, libpq_url, unavailable
 from gis.db.setup import migrate_and_seed
 from gis.errors import Conflict, InvalidInput, SetupError
+from gis.progress import Progress, noop_progress
 
 FORMAT = "wangge-backup"
 FORMAT_VERSION = 1
@@ -51,13 +52,6 @@ DUMP = "database.pgdump"
 # database is seeded with (schema revision, roles, facility catalogue, the kinds of need a community
 # starts from) and the tile-cache counters.
 BOOKKEEPING = frozenset({"alembic_version", "role", "facility_type", "need_kind", "layer_version"})
-
-Progress = Callable[[str, float], None]
-
-
-def _quiet(_stage: str, _fraction: float) -> None:
-    return None
-
 
 @dataclass
 class Manifest:
@@ -167,7 +161,7 @@ def _revision(conn: psycopg.Connection[Any]) -> str | None:
 # -- backup -------------------------------------------------------------------------------------
 
 
-def backup_database(url: str, path: Path, *, progress: Progress = _quiet) -> Manifest:
+def backup_database(url: str, path: Path, *, progress: Progress = noop_progress) -> Manifest:
     """Write a backup of the database at ``url`` to ``path`` (replaced only once the backup is complete)."""
     path = Path(path)
     if path.is_dir():
@@ -297,7 +291,8 @@ def describe_contents(url: str) -> dict[str, int] | None:
         return {t: n for t, n in row_counts(conn).items() if n and t not in BOOKKEEPING}
 
 
-def restore_database(url: str, path: Path, *, replace: bool = False, progress: Progress = _quiet) -> dict[str, Any]:
+def restore_database(url: str, path: Path, *, replace: bool = False,
+                     progress: Progress = noop_progress) -> dict[str, Any]:
     """Restore a backup into the database at ``url`` (refused when it holds data, unless ``replace``)."""
     path = Path(path)
     with open_backup(path) as (manifest, dump):

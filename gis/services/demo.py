@@ -13,10 +13,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from gis.db.models import District
+from gis.progress import Progress, noop_progress
 from gis.services import boundaries as boundary_service
 from gis.services import districts as district_service
 from gis.services import privacy
-from gis.services.districts import Progress, noop_progress
 from gis.settings import Settings
 
 DATA = Path(__file__).resolve().parents[2] / "data"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,11 @@ from gis.db.models import Building, District, FacilityType
 from gis.errors import Conflict, InvalidInput
 from gis.idnumbers import IdKeys
 from gis.layers import DistrictLayers
+from gis.progress import Progress, noop_progress
 from gis.provinces import province_mismatch
 from gis.services import privacy
 from gis.settings import Settings
 
-Progress = Callable[[str, float], None]
 OSM_ATTRIBUTION = "© OpenStreetMap contributors (ODbL 1.0)"
 
 # Tables holding a district's source data, children first (the order a replace deletes in).
@@ -36,10 +35,6 @@ SOURCE_TABLES = (
     "resident_private", "resident", "household", "dwelling", "party_org", "plan_assignment",
     "facility", "walk_edge", "walk_node", "barrier", "building", "compound_gate", "compound",
 )
-
-
-def noop_progress(_stage: str, _fraction: float) -> None:
-    return None
 
 
 def check_district_code(code: str) -> str:

@@ -65,7 +65,6 @@ from gis.errors import NotFound, WanggeError
 
 logger = logging.getLogger("wangge.jobs")
 
-Progress = Callable[[str, float], None]
 STATUSES = ("queued", "running", "done", "failed")
 # Jobs listed per owner, newest first; finished jobs older than KEEP_DAYS are deleted.
 LIST_LIMIT = 200

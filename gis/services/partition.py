@@ -7,7 +7,6 @@ Adoption, diffs and history live in ``gis.services.plans``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import geopandas as gpd
@@ -20,16 +19,12 @@ from gis.db.frames import read_frame
 from gis.errors import Infeasible, InvalidInput, NotFound
 from gis.partition.entrances import divide_by_entrances
 from gis.partition.suggest import Suggestion, suggest_partition
+from gis.progress import Progress, noop_progress
 from gis.services.checks import check_stored
 from gis.services.plans import store_plan
 from gis.settings import Settings
 
-Progress = Callable[[str, float], None]
 STORAGE_CRS = "EPSG:4490"
-
-
-def _quiet(_stage: str, _fraction: float) -> None:
-    return None
 
 
 def household_bounds(lo: int | None, hi: int | None, default_lo: int, default_hi: int) -> tuple[int, int]:
@@ -80,7 +75,7 @@ def _community(session: Session, code: str) -> gpd.GeoDataFrame:
 def suggest_grids(session: Session, settings: Settings, *, community_code: str, lo: int | None = None,
                   hi: int | None = None, keep_current: bool = False, locked: tuple[str, ...] = (),
                   allow_crossing: tuple[str, ...] = (), seed: int = 0, created_by: int | None = None,
-                  progress: Progress = _quiet) -> dict[str, Any]:
+                  progress: Progress = noop_progress) -> dict[str, Any]:
     """Suggest the grids of one community and store them as a draft ``grid_split`` plan."""
     _check_seed(seed)
     lo, hi = household_bounds(lo, hi, settings.grid_min_households, settings.grid_max_households)
@@ -122,7 +117,7 @@ def suggest_grids(session: Session, settings: Settings, *, community_code: str, 
 def suggest_communities(session: Session, settings: Settings, *, street_code: str | None = None,
                         district_code: str | None = None, lo: int | None = None, hi: int | None = None,
                         keep_current: bool = False, allow_crossing: tuple[str, ...] = (), seed: int = 0,
-                        created_by: int | None = None, progress: Progress = _quiet) -> dict[str, Any]:
+                        created_by: int | None = None, progress: Progress = noop_progress) -> dict[str, Any]:
     """Suggest community redraws inside one street (or a district without streets, as one area)."""
     if bool(street_code) == bool(district_code):
         raise InvalidInput.for_field("street_code", "or district_code: give exactly one of the two")
@@ -171,7 +166,7 @@ def suggest_communities(session: Session, settings: Settings, *, street_code: st
 
 def suggest_all_grids(session: Session, settings: Settings, *, district_code: str | None = None,
                       lo: int | None = None, hi: int | None = None, keep_current: bool = False, seed: int = 0,
-                      created_by: int | None = None, progress: Progress = _quiet) -> list[dict[str, Any]]:
+                      created_by: int | None = None, progress: Progress = noop_progress) -> list[dict[str, Any]]:
     """A grid suggestion for every current community (of one district, or all)."""
     _check_seed(seed)
     codes = list(session.scalars(text(

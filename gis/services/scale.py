@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from gis.db.engine import check_connection, describe_url, make_engine, transaction
 from gis.errors import InvalidInput, NotFound
+from gis.progress import Progress, noop_progress
 from gis.schedulers import LOCAL_CLUSTER
 from gis.services import coverage as coverage_service
 from gis.services import partition as partition_service
@@ -47,14 +48,9 @@ from gis.synthetic import generate_district
 if TYPE_CHECKING:
     from distributed import Client
 
-Progress = Callable[[str, float], None]
 Task = Callable[..., dict[str, Any]]
 # Long enough for a scheduler across a network, short enough that a wrong address is reported promptly.
 CONNECT_TIMEOUT_S = 10.0
-
-
-def noop_progress(_stage: str, _fraction: float) -> None:
-    return None
 
 
 # --- the tasks: module-level functions, so workers can unpickle them by name ------------------

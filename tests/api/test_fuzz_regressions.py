@@ -145,7 +145,7 @@ def test_the_partition_services_refuse_a_negative_seed(db) -> None:
 
     with pytest.raises(InvalidInput, match="seed must be a non-negative integer, got -3"):
         partition_service.suggest_communities(db, Settings(), street_code="320199001", seed=-3)
-    with pytest.raises(InvalidInput, match="--seed"):
+    with pytest.raises(InvalidInput, match="^seed must be a non-negative integer"):
         partition_service.suggest_grids(db, Settings(), community_code="320199001001", seed=-3)
 
 

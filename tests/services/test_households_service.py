@@ -54,7 +54,7 @@ def test_review_lists_the_doubtful_worst_first(db: Session, nanjing: dict) -> No
     assert top["name"] == "第六教学楼" and "name_says_not_home" in top["concerns"]
     with pytest.raises(NotFound, match="district 990999 has no buildings"):
         household_service.review_households(db, Settings(), district_code="990999")
-    with pytest.raises(InvalidInput, match="--top"):
+    with pytest.raises(InvalidInput, match="^top must be at least 1"):
         household_service.review_households(db, Settings(), top=0)
 
 
