@@ -7,6 +7,9 @@ Issue 18's acts go through the same actions endpoint: ``hand_over`` (移交, opt
 ``department_id``), ``claim`` (认领), ``summon`` (吹哨: ``departments``, ``report_in_hours``),
 ``report_in`` (报到), ``urge`` (催办) and ``supervise`` (督办); a 随手办 is ``POST /incidents`` with
 ``quick_fix: true`` and its before/after photos (base64) in the body.
+
+Answers are typed by the models of api.schemas.cases; ``response_model_exclude_unset`` keeps a key
+the service left out (a planner never gets ``reporter_contact``) out of the answer.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
@@ -24,12 +28,26 @@ from api.deps import AuditDep, CaseAuditDep, IfMatchDep, PersonalAuditDep, Princ
 from api.errors import ERROR_RESPONSES
 from api.geojson import GeoJSONResponse
 from api.routes.people import GEOJSON, Limit, Offset, reader_of
+from api.schemas.cases import (
+    ActionResultPublic,
+    CaseStatsPublic,
+    IncidentFeaturesPublic,
+    IncidentListPublic,
+    IncidentPublic,
+    OverduePublic,
+    PhotoAddedPublic,
+    ReportPublic,
+    SummonsListPublic,
+)
+from api.schemas.common import inline_schema
+from api.schemas.patrols import PatrolListPublic, PatrolTrackPublic
 from gis.errors import InvalidInput
 from gis.services import cases as case_service
 
 router = APIRouter(tags=["cases"], responses=ERROR_RESPONSES)
 
 LonLat = tuple[float, float]
+BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
 class PhotoIn(BaseModel):
@@ -84,7 +102,9 @@ class IncidentAction(BaseModel):
 
 
 @router.get("/incidents", summary="Incidents you may see, newest first (contacts masked)",
-            responses={200: {"content": {GEOJSON: {}}, "description": "JSON, or GeoJSON with format=geojson"}})
+            response_model=IncidentListPublic, response_model_exclude_unset=True,
+            responses={200: {"content": {GEOJSON: {"schema": inline_schema(IncidentFeaturesPublic)}},
+                             "description": "JSON, or GeoJSON with format=geojson"}})
 def list_incidents(session: SessionDep, audit: CaseAuditDep, grid_code: str | None = None, status: str | None = None,
                    category: str | None = None, source: str | None = None, since: dt.datetime | None = None,
                    until: dt.datetime | None = None,
@@ -93,17 +113,19 @@ def list_incidents(session: SessionDep, audit: CaseAuditDep, grid_code: str | No
                    level: Annotated[Literal["grid", "community", "street", "department"] | None,
                                     Query(description="who holds the case")] = None,
                    department_id: int | None = None) -> Any:
-    args = {"grid_code": grid_code, "status": status, "category": category, "source": source, "since": since,
-            "until": until, "limit": limit, "offset": offset, "level": level, "department_id": department_id}
+    args: dict[str, Any] = {"grid_code": grid_code, "status": status, "category": category, "source": source,
+                            "since": since, "until": until, "limit": limit, "offset": offset, "level": level,
+                            "department_id": department_id}
     if output == "geojson":
         return JSONResponse(case_service.incidents_geojson(session, reader_of(audit), **args), media_type=GEOJSON)
     return case_service.list_incidents(session, reader_of(audit), **args)
 
 
 @router.post("/incidents", status_code=201,
-             summary="Report a case at a point; routed to its grid's staff, with duplicate hints and its deadline")
+             summary="Report a case at a point; routed to its grid's staff, with duplicate hints and its deadline",
+             response_model=ReportPublic, response_model_exclude_unset=True)
 def report_incident(body: IncidentCreate, session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
-                    response: Response) -> dict[str, Any]:
+                    response: Response) -> Mapping[str, Any]:
     fields = body.model_dump(exclude_unset=True, exclude={"photos"})
     photos = []
     for n, photo in enumerate(body.photos or []):
@@ -118,26 +140,31 @@ def report_incident(body: IncidentCreate, session: SessionDep, settings: Setting
 
 
 # Before /incidents/{incident_id}: "overdue" is not an id.
-@router.get("/incidents/overdue", summary="Open cases you may see that are overdue or due soon")
+@router.get("/incidents/overdue", summary="Open cases you may see that are overdue or due soon",
+            response_model=OverduePublic, response_model_exclude_unset=True)
 def overdue_incidents(session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
-                      grid_code: str | None = None) -> dict[str, Any]:
+                      grid_code: str | None = None) -> Mapping[str, Any]:
     return case_service.overdue_incidents(session, principal, settings=settings, grid_code=grid_code)
 
 
-@router.get("/incidents/summons", summary="Summons (吹哨) on the cases you may see; missed=true: missed report-ins")
+@router.get("/incidents/summons", summary="Summons (吹哨) on the cases you may see; missed=true: missed report-ins",
+            response_model=SummonsListPublic, response_model_exclude_unset=True)
 def list_summons(session: SessionDep, principal: PrincipalDep, missed: bool | None = None,
-                 department_id: int | None = None) -> dict[str, Any]:
+                 department_id: int | None = None) -> Mapping[str, Any]:
     return case_service.list_summons(session, principal, missed=missed, department_id=department_id)
 
 
-@router.get("/incidents/{incident_id}", summary="One incident with its events, summons, photos and allowed_actions")
-def get_incident(incident_id: int, session: SessionDep, settings: SettingsDep, audit: CaseAuditDep) -> dict[str, Any]:
+@router.get("/incidents/{incident_id}", summary="One incident with its events, summons, photos and allowed_actions",
+            response_model=IncidentPublic, response_model_exclude_unset=True)
+def get_incident(incident_id: int, session: SessionDep, settings: SettingsDep,
+                 audit: CaseAuditDep) -> Mapping[str, Any]:
     return case_service.get_incident(session, reader_of(audit), incident_id, settings=settings)
 
 
-@router.post("/incidents/{incident_id}/actions", summary="Take a workflow action on a case (If-Match)")
+@router.post("/incidents/{incident_id}/actions", summary="Take a workflow action on a case (If-Match)",
+             response_model=ActionResultPublic, response_model_exclude_unset=True)
 def act_on_incident(incident_id: int, body: IncidentAction, session: SessionDep, settings: SettingsDep,
-                    audit: AuditDep, if_match: IfMatchDep, response: Response) -> dict[str, Any]:
+                    audit: AuditDep, if_match: IfMatchDep, response: Response) -> Mapping[str, Any]:
     result = case_service.act_on_incident(
         session, reader_of(audit), incident_id, action=body.action,
         expected_version=if_match if if_match is not None else body.version, settings=settings, note=body.note,
@@ -149,12 +176,13 @@ def act_on_incident(incident_id: int, body: IncidentAction, session: SessionDep,
 
 @router.post("/incidents/{incident_id}/photos", status_code=201,
              summary="Attach a photo (JPEG, PNG or WebP, checked by content; size-limited)",
+             response_model=PhotoAddedPublic, response_model_exclude_unset=True,
              responses={200: {"description": "The case already has this photo (the same bytes): that photo",
-                              "content": {"application/json": {"schema": {"type": "object"}}}}})
+                              "model": PhotoAddedPublic}})
 def add_photo(incident_id: int, session: SessionDep, settings: SettingsDep, audit: AuditDep,
               file: Annotated[UploadFile, File(description="the photo")], response: Response,
               kind: Annotated[Literal["before", "after"] | None, Form(description="before or after a fix")] = None
-              ) -> dict[str, Any]:
+              ) -> Mapping[str, Any]:
     # One byte past the limit is enough to refuse; never read an oversized upload whole.
     content = file.file.read(settings.incident_photo_max_bytes + 1)
     photo = case_service.add_photo(session, reader_of(audit), incident_id, content=content, settings=settings,
@@ -167,7 +195,7 @@ def add_photo(incident_id: int, session: SessionDep, settings: SettingsDep, audi
 
 @router.get("/incidents/{incident_id}/photos/{photo_id}", summary="A photo of a case you may see",
             response_class=FileResponse,
-            responses={200: {"content": {media_type: {} for media_type in case_service.PHOTO_TYPES.values()}}})
+            responses={200: {"content": {media_type: BINARY for media_type in case_service.PHOTO_TYPES.values()}}})
 def get_photo(incident_id: int, photo_id: int, session: SessionDep, settings: SettingsDep,
               audit: PersonalAuditDep) -> FileResponse:
     path, content_type = case_service.photo_file(session, reader_of(audit), incident_id, photo_id,
@@ -179,26 +207,28 @@ def get_photo(incident_id: int, photo_id: int, session: SessionDep, settings: Se
         "Content-Disposition": f'inline; filename="{name}"', "Content-Security-Policy": "default-src 'none'; sandbox"})
 
 
-@router.get("/stats/cases", summary="Response, resolution, on-time closure and satisfaction rates (三率)")
+@router.get("/stats/cases", summary="Response, resolution, on-time closure and satisfaction rates (三率)",
+            response_model=CaseStatsPublic, response_model_exclude_unset=True)
 def case_stats(session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
                period: Annotated[str, Query(description="2026, 2026-10 or 2026-Q4")],
                level: Annotated[Literal["grid", "community", "street", "total"], Query()] = "grid"
-               ) -> dict[str, Any]:
+               ) -> Mapping[str, Any]:
     return case_service.case_statistics(session, period=period, level=level, settings=settings,
                                         district_code=principal.district_code)
 
 
-@router.get("/patrols", summary="Patrols you may see within the retention period (audited)")
+@router.get("/patrols", summary="Patrols you may see within the retention period (audited)",
+            response_model=PatrolListPublic, response_model_exclude_unset=True)
 def list_patrols(session: SessionDep, settings: SettingsDep, audit: PersonalAuditDep, worker_id: int | None = None,
                  grid_code: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
-                 limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+                 limit: Limit = 100, offset: Offset = 0) -> Mapping[str, Any]:
     return case_service.list_patrols(session, reader_of(audit), retention_days=settings.patrol_retention_days,
                                      worker_id=worker_id, grid_code=grid_code, since=since, until=until,
                                      limit=limit, offset=offset)
 
 
 @router.get("/patrols/{patrol_id}", summary="One patrol's track as a GeoJSON Feature (audited)",
-            response_class=GeoJSONResponse)
+            response_class=GeoJSONResponse, response_model=PatrolTrackPublic)
 def get_patrol(patrol_id: int, session: SessionDep, settings: SettingsDep, audit: PersonalAuditDep) -> GeoJSONResponse:
     feature = case_service.get_patrol(session, reader_of(audit), patrol_id,
                                       retention_days=settings.patrol_retention_days)

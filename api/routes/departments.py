@@ -6,6 +6,7 @@ offices, not people); who works for a department is shown to admins and its own 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES
+from api.schemas.departments import DepartmentPublic
 from gis.services import departments as department_service
 
 router = APIRouter(tags=["departments"], responses=ERROR_RESPONSES)
@@ -40,28 +42,32 @@ class DepartmentStaff(BaseModel):
     staff: list[int] = Field(description="ids of department_staff users")
 
 
-@router.get("/departments", summary="Departments of your district (职能部门, 成员单位, 驻区单位)")
+@router.get("/departments", summary="Departments of your district (职能部门, 成员单位, 驻区单位)",
+            response_model=list[DepartmentPublic])
 def list_departments(session: SessionDep, principal: PrincipalDep, category_code: str | None = None,
                      include_inactive: bool = False) -> list[dict[str, Any]]:
     return [d.to_dict() for d in department_service.list_departments(
         session, principal, category_code=category_code, include_inactive=include_inactive)]
 
 
-@router.post("/departments", status_code=201, summary="Register a department and the categories it handles")
+@router.post("/departments", status_code=201, summary="Register a department and the categories it handles",
+             response_model=DepartmentPublic)
 def create_department(body: DepartmentCreate, session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
-                      response: Response) -> dict[str, Any]:
+                      response: Response) -> Mapping[str, Any]:
     record = department_service.create_department(session, principal, settings=settings,
                                                   **body.model_dump(exclude_unset=True))
     response.headers["Location"] = f"/departments/{record.id}"
     return record.to_dict()
 
 
-@router.get("/departments/{department_id}", summary="One department with its categories")
-def get_department(department_id: int, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+@router.get("/departments/{department_id}", summary="One department with its categories",
+            response_model=DepartmentPublic)
+def get_department(department_id: int, session: SessionDep, principal: PrincipalDep) -> Mapping[str, Any]:
     return department_service.get_department(session, principal, department_id).to_dict()
 
 
-@router.put("/departments/{department_id}/staff", summary="Set who works for a department (department_staff users)")
+@router.put("/departments/{department_id}/staff", summary="Set who works for a department (department_staff users)",
+            response_model=DepartmentPublic)
 def set_staff(department_id: int, body: DepartmentStaff, session: SessionDep, principal: PrincipalDep
-              ) -> dict[str, Any]:
+              ) -> Mapping[str, Any]:
     return department_service.set_staff(session, principal, department_id, body.staff).to_dict()

@@ -22,12 +22,14 @@ Public (no sign-in), JSON only (``.json`` paths). Rules, documented for app make
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 
 from api.deps import EngineDep, SessionDep, SettingsDep
 from api.errors import OPEN311_ERROR_RESPONSES
+from api.schemas.open311 import ServicePublic, ServiceRequestCreatedPublic, ServiceRequestPublic
 from gis.errors import InvalidInput
 from gis.services import cases as case_service
 from gis.services import ratelimits
@@ -35,8 +37,9 @@ from gis.services import ratelimits
 router = APIRouter(prefix="/open311/v2", tags=["open311"], responses=OPEN311_ERROR_RESPONSES)
 
 
-@router.get("/services.json", summary="The service list: incident categories (service_code = category code)")
-def services(settings: SettingsDep) -> list[dict[str, Any]]:
+@router.get("/services.json", summary="The service list: incident categories (service_code = category code)",
+            response_model=list[ServicePublic])
+def services(settings: SettingsDep) -> Sequence[Mapping[str, Any]]:
     return case_service.open311_services(settings)
 
 
@@ -49,16 +52,18 @@ def _ids(raw: str | None) -> list[int] | None:
         raise InvalidInput(f"service_request_id: expected ids separated by commas, got {raw!r}") from None
 
 
-@router.get("/requests.json", summary="Public service requests, newest first (default: the last 90 days)")
+@router.get("/requests.json", summary="Public service requests, newest first (default: the last 90 days)",
+            response_model=list[ServiceRequestPublic])
 def list_requests(session: SessionDep, settings: SettingsDep,
                   service_request_id: Annotated[str | None, Query(description="ids, comma-separated")] = None,
                   service_code: str | None = None, start_date: dt.datetime | None = None,
-                  end_date: dt.datetime | None = None, status: str | None = None) -> list[dict[str, Any]]:
+                  end_date: dt.datetime | None = None, status: str | None = None) -> Sequence[Mapping[str, Any]]:
     return case_service.open311_requests(session, settings=settings, ids=_ids(service_request_id),
                                          service_code=service_code, start=start_date, end=end_date, status=status)
 
 
-@router.post("/requests.json", status_code=201, summary="File a service request (form-encoded, as GeoReport v2)")
+@router.post("/requests.json", status_code=201, summary="File a service request (form-encoded, as GeoReport v2)",
+             response_model=list[ServiceRequestCreatedPublic])
 def create_request(
     request: Request, session: SessionDep, engine: EngineDep, settings: SettingsDep,
     service_code: Annotated[str | None, Form()] = None, lat: Annotated[float | None, Form()] = None,
@@ -66,7 +71,7 @@ def create_request(
     address_id: Annotated[int | None, Form()] = None, description: Annotated[str | None, Form()] = None,
     email: Annotated[str | None, Form()] = None, phone: Annotated[str | None, Form()] = None,
     api_key: Annotated[str | None, Form()] = None,
-) -> list[dict[str, Any]]:
+) -> Sequence[Mapping[str, Any]]:
     # Counted before anything else, in their own transactions: refused filings count too.
     address = request.client.host if request.client else "unknown"
     ratelimits.hit(engine, f"open311:addr:{address}", limit=settings.open311_filings_per_address,
@@ -83,6 +88,7 @@ def create_request(
     return [created]
 
 
-@router.get("/requests/{request_id}.json", summary="One public service request")
-def get_request(request_id: int, session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
+@router.get("/requests/{request_id}.json", summary="One public service request",
+            response_model=list[ServiceRequestPublic])
+def get_request(request_id: int, session: SessionDep, settings: SettingsDep) -> Sequence[Mapping[str, Any]]:
     return [case_service.open311_request(session, request_id, settings=settings)]

@@ -3,12 +3,15 @@
 Thin: checks, storage, audit rows and the figures are gis.services.patrols'. Mounted before
 api/routes/cases.py, so that the fixed paths /patrols/coverage and /patrols/weekly win over
 /patrols/{patrol_id}. Every role may read coverage; only a grid's own staff and admins get its
-per-building rows and free periods (see grid_coverage).
+per-building rows and free periods (see grid_coverage). Answers are typed by api.schemas.patrols;
+``response_model_exclude_unset`` keeps keys the service leaves out (a grid's per-building rows for
+others than its staff) out of the answer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
@@ -17,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import AuditDep, PrincipalDep, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES
+from api.schemas.patrols import GridCoveragePublic, PatrolUploadPublic, WeeklyCoveragePublic
 from gis.services import patrols as patrol_service
 from gis.services.users import Principal
 
@@ -26,7 +30,8 @@ Week = Annotated[str | None, Query(description="ISO week in Beijing time, e.g. 2
                                    pattern=r"^\d{4}-W\d{2}$")]
 
 
-@router.post("/patrols", status_code=201, summary="Upload a GPX or GeoJSON patrol track; returns the cleaning report")
+@router.post("/patrols", status_code=201, summary="Upload a GPX or GeoJSON patrol track; returns the cleaning report",
+             response_model=PatrolUploadPublic)
 async def upload_patrol(
     response: Response, session: SessionDep, settings: SettingsDep, audit: AuditDep,
     file: Annotated[UploadFile, File(description="GPX 1.0/1.1 or GeoJSON (LineString with coordTimes, or Points)")],
@@ -34,7 +39,7 @@ async def upload_patrol(
     worker_id: Annotated[int | None, Form(description="leaders and admins: whose track it is")] = None,
     source_crs: Annotated[str | None, Form(description="gcj02 or bd09 for AMap/Tencent/Baidu exports")] = None,
     assume_timezone: Annotated[str, Form(description="zone of times written without an offset")] = "UTC",
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     # Read one byte past the cap, so an oversized upload is refused without holding all of it.
     data = await file.read(settings.patrol_max_upload_bytes + 1)
     result = patrol_service.import_patrol(
@@ -46,7 +51,8 @@ async def upload_patrol(
 
 
 @router.get("/patrols/coverage", summary="Buildings and street segments of a grid its patrols passed in a week "
-                                         "(the grid's staff and admins); weekly figures for everyone else")
+                                         "(the grid's staff and admins); weekly figures for everyone else",
+            response_model=GridCoveragePublic, response_model_exclude_unset=True)
 def grid_coverage(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
     grid_code: Annotated[str, Query(description="15-digit grid code")],
@@ -54,7 +60,7 @@ def grid_coverage(
     start: Annotated[dt.date | dt.datetime | None, Query(description="instead of week: first day (local); "
                                                                      "the grid's staff and admins only")] = None,
     end: Annotated[dt.date | dt.datetime | None, Query(description="instead of week: last day, included")] = None,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     if week is None and start is None and end is None:
         week = patrol_service.current_week()
     # Tracks are movements (PIPL art. 28): times and per-building distances for the grid's own
@@ -78,13 +84,14 @@ def _sees_tracks(session: Session, principal: Principal, grid_code: str) -> bool
     return principal.sees_district(district)
 
 
-@router.get("/patrols/weekly", summary="Per grid, one week: households in buildings patrols walked past, and the grids missed")
+@router.get("/patrols/weekly", response_model=WeeklyCoveragePublic, response_model_exclude_unset=True,
+            summary="Per grid, one week: households in buildings patrols walked past, and the grids missed")
 def weekly_coverage(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
     district_code: Annotated[str | None, Query(description="6-digit district (default: yours)")] = None,
     community_code: Annotated[str | None, Query(description="12-digit community, instead of a district")] = None,
     week: Week = None,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     if district_code is None and community_code is None:
         district_code = principal.district_code
     return patrol_service.weekly_coverage(session, district_code=district_code, community_code=community_code,

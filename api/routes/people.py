@@ -7,6 +7,7 @@ gets the same guarantees. Every route that returns or counts people requires ``X
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -15,13 +16,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AuditContext, IfMatchDep, PersonalAuditDep, PrincipalDep, SessionDep
 from api.errors import ERROR_RESPONSES
+from api.geojson import GEOJSON
+from api.schemas.common import inline_schema
+from api.schemas.people import (
+    GridStatsPublic,
+    HouseholdDetailPublic,
+    HouseholdListPublic,
+    ResidentFeaturesPublic,
+    ResidentListPublic,
+    ResidentPublic,
+)
 from gis.errors import InvalidInput
 from gis.services import residents as resident_service
 from gis.services.residents import Reader
 
 router = APIRouter(tags=["people"], responses=ERROR_RESPONSES)
 
-GEOJSON = "application/geo+json"
 Limit = Annotated[int, Query(description=f"page size, 1 to {resident_service.MAX_PAGE}")]
 Offset = Annotated[int, Query(description="rows to skip")]
 Format = Annotated[Literal["json", "geojson"], Query(alias="format",
@@ -61,8 +71,9 @@ class ResidentUpdate(BaseModel):
     version: int | None = Field(default=None, description="the version you read; or send If-Match")
 
 
-@router.get("/residents", summary="Residents within your grids (masked; audited)",
-            responses={200: {"content": {GEOJSON: {}}, "description": "JSON, or GeoJSON with format=geojson"}})
+@router.get("/residents", summary="Residents within your grids (masked; audited)", response_model=ResidentListPublic,
+            responses={200: {"content": {GEOJSON: {"schema": inline_schema(ResidentFeaturesPublic)}},
+                             "description": "JSON, or GeoJSON with format=geojson"}})
 def list_residents(session: SessionDep, audit: PersonalAuditDep, filters: Annotated[ResidentFilters, Query()],
                    output: Format = "json", limit: Limit = 100, offset: Offset = 0) -> Any:
     args = filters.model_dump()
@@ -74,7 +85,8 @@ def list_residents(session: SessionDep, audit: PersonalAuditDep, filters: Annota
 
 # Registered before /residents/{resident_id}, which would otherwise take "export" as an id.
 @router.get("/residents/export", summary="Residents within your grids as CSV (masked; audited)",
-            response_class=Response, responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
+            response_class=Response,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}}})
 def export_residents(session: SessionDep, audit: PersonalAuditDep,
                      filters: Annotated[ResidentFilters, Query()]) -> Response:
     body, count = resident_service.export_residents_csv(session, reader_of(audit), **filters.model_dump())
@@ -83,16 +95,18 @@ def export_residents(session: SessionDep, audit: PersonalAuditDep,
                              "X-Total-Count": str(count)})
 
 
-@router.get("/residents/{resident_id}", summary="One resident (masked; audited)")
-def get_resident(resident_id: int, session: SessionDep, audit: PersonalAuditDep, response: Response) -> dict[str, Any]:
+@router.get("/residents/{resident_id}", summary="One resident (masked; audited)", response_model=ResidentPublic)
+def get_resident(resident_id: int, session: SessionDep, audit: PersonalAuditDep,
+                 response: Response) -> Mapping[str, Any]:
     record = resident_service.get_resident(session, reader_of(audit), resident_id)
     response.headers["ETag"] = f'"{record["version"]}"'
     return record
 
 
-@router.patch("/residents/{resident_id}", summary="Update a resident's phone, tags, residency... (If-Match)")
+@router.patch("/residents/{resident_id}", summary="Update a resident's phone, tags, residency... (If-Match)",
+              response_model=ResidentPublic)
 def update_resident(resident_id: int, body: ResidentUpdate, session: SessionDep, audit: PersonalAuditDep,
-                    if_match: IfMatchDep, response: Response) -> dict[str, Any]:
+                    if_match: IfMatchDep, response: Response) -> Mapping[str, Any]:
     version = if_match if if_match is not None else body.version
     if version is None:
         raise InvalidInput("send the version you read, as If-Match or in the body, so no change is overwritten")
@@ -105,29 +119,32 @@ def update_resident(resident_id: int, body: ResidentUpdate, session: SessionDep,
     return record
 
 
-@router.get("/households", summary="Households within your grids (audited)")
+@router.get("/households", summary="Households within your grids (audited)", response_model=HouseholdListPublic)
 def list_households(session: SessionDep, audit: PersonalAuditDep, grid_code: str | None = None,
-                    building_id: int | None = None, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+                    building_id: int | None = None, limit: Limit = 100, offset: Offset = 0) -> Mapping[str, Any]:
     return resident_service.list_households(session, reader_of(audit), grid_code=grid_code,
                                             building_id=building_id, limit=limit, offset=offset)
 
 
-@router.get("/households/{household_id}", summary="One household and its members (masked; audited)")
-def get_household(household_id: int, session: SessionDep, audit: PersonalAuditDep) -> dict[str, Any]:
+@router.get("/households/{household_id}", summary="One household and its members (masked; audited)",
+            response_model=HouseholdDetailPublic)
+def get_household(household_id: int, session: SessionDep, audit: PersonalAuditDep) -> Mapping[str, Any]:
     return resident_service.get_household(session, reader_of(audit), household_id)
 
 
-@router.get("/buildings/{building_id}/residents", summary="The residents of a building within your grids (audited)")
+@router.get("/buildings/{building_id}/residents", summary="The residents of a building within your grids (audited)",
+            response_model=ResidentListPublic)
 def building_residents(building_id: int, session: SessionDep, audit: PersonalAuditDep, limit: Limit = 100,
-                       offset: Offset = 0) -> dict[str, Any]:
+                       offset: Offset = 0) -> Mapping[str, Any]:
     return resident_service.building_residents(session, reader_of(audit), building_id, limit=limit, offset=offset)
 
 
 @router.get("/stats/grids", summary="Per grid: households, residents, elderly, children, party members, tags, "
-                                   "data quality (recorded vs estimated); per community: data quality")
+                                   "data quality (recorded vs estimated); per community: data quality",
+            response_model=GridStatsPublic)
 def grid_stats(session: SessionDep, principal: PrincipalDep,
                district_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
                code_prefix: Annotated[str | None, Query(description="grid codes starting with these digits")] = None
-               ) -> dict[str, Any]:
+               ) -> Mapping[str, Any]:
     items = resident_service.grid_stats(session, principal, district_code=district_code, code_prefix=code_prefix)
     return {"items": items, "communities": resident_service.community_quality(items)}

@@ -9,6 +9,7 @@ coverage, unstaffed grids and reassignment proposals are counts and staff, not r
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -16,6 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AuditContext, AuditDep, PersonalAuditDep, PrincipalDep, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES
+from api.schemas.visits import (
+    CadencePublic,
+    DueVisitsPublic,
+    ReassignmentProposalPublic,
+    ReassignmentsAppliedPublic,
+    UnstaffedPublic,
+    VisitListPublic,
+    VisitPublic,
+    VisitStatsPublic,
+)
 from gis.services import staffing as staffing_service
 from gis.services import visits as visit_service
 from gis.services.residents import Reader
@@ -51,9 +62,10 @@ class VisitIn(BaseModel):
     follow_up: FollowUpIn | None = None
 
 
-@router.post("/visits", status_code=201, summary="Record a household visit (your grids; a follow-up opens a case)")
+@router.post("/visits", status_code=201, summary="Record a household visit (your grids; a follow-up opens a case)",
+             response_model=VisitPublic)
 def record_visit(body: VisitIn, session: SessionDep, settings: SettingsDep, audit: AuditDep,
-                 response: Response) -> dict[str, Any]:
+                 response: Response) -> Mapping[str, Any]:
     record = visit_service.record_visit(
         session, _reader(audit), settings=settings, household_id=body.household_id, visited_at=body.visited_at,
         purpose=body.purpose, findings=body.findings,
@@ -62,49 +74,55 @@ def record_visit(body: VisitIn, session: SessionDep, settings: SettingsDep, audi
     return record
 
 
-@router.get("/visits", summary="Visits within your grids, newest first (findings shown; audited)")
+@router.get("/visits", summary="Visits within your grids, newest first (findings shown; audited)",
+            response_model=VisitListPublic)
 def list_visits(session: SessionDep, settings: SettingsDep, audit: PersonalAuditDep, grid: GridQuery = None,
                 since: Annotated[str | None, Query(description="a date (local midnight), or a time with its offset")]
-                = None, household_id: int | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+                = None, household_id: int | None = None, limit: int = 100, offset: int = 0) -> Mapping[str, Any]:
     return visit_service.list_visits(session, _reader(audit), settings=settings, grid_code=grid, since=since,
                                      household_id=household_id, limit=limit, offset=offset)
 
 
-@router.get("/visits/due", summary="Households due a visit by their group's cadence, most overdue first (audited)")
+@router.get("/visits/due", summary="Households due a visit by their group's cadence, most overdue first (audited)",
+            response_model=DueVisitsPublic)
 def due_visits(session: SessionDep, audit: PersonalAuditDep, grid: GridQuery = None,
                within_days: Annotated[int, Query(description="also those due within this many days")] = 0,
-               limit: int = 500, offset: int = 0) -> dict[str, Any]:
+               limit: int = 500, offset: int = 0) -> Mapping[str, Any]:
     return visit_service.due_visits(session, _reader(audit), grid_code=grid, within_days=within_days, limit=limit,
                                     offset=offset)
 
 
-@router.get("/visits/cadence", summary="Days allowed between visits per resident group, for a district")
+@router.get("/visits/cadence", summary="Days allowed between visits per resident group, for a district",
+            response_model=CadencePublic)
 def visit_cadence(session: SessionDep, principal: PrincipalDep,
-                  district_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None) -> dict[str, Any]:
+                  district_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None) -> Mapping[str, Any]:
     return visit_service.show_cadence(session, principal, district_code=district_code)
 
 
 @router.get("/stats/visits", summary="Per grid, one month: households due a visit, visited, the share; beside it "
-                                    "households in buildings patrols walked past")
+                                    "households in buildings patrols walked past",
+            response_model=VisitStatsPublic)
 def visit_stats(session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
                 month: Annotated[str, Query(description="YYYY-MM (Asia/Shanghai)")],
                 district_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
-                grid: GridQuery = None) -> dict[str, Any]:
+                grid: GridQuery = None) -> Mapping[str, Any]:
     return visit_service.visit_stats(session, principal, month=month, settings=settings,
                                      district_code=district_code, grid_code=grid)
 
 
-@router.get("/grids/unstaffed", summary="Current grids without a worker (一格一员)")
+@router.get("/grids/unstaffed", summary="Current grids without a worker (一格一员)", response_model=UnstaffedPublic)
 def unstaffed_grids(session: SessionDep, principal: PrincipalDep,
-                    district_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None) -> dict[str, Any]:
+                    district_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None) -> Mapping[str, Any]:
     return staffing_service.unstaffed_grids(session, principal, district_code=district_code)
 
 
-@router.get("/plans/{plan_id}/reassignments", summary="After adoption: where the staff of retired grids should go")
-def proposed_reassignments(plan_id: int, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+@router.get("/plans/{plan_id}/reassignments", summary="After adoption: where the staff of retired grids should go",
+            response_model=ReassignmentProposalPublic)
+def proposed_reassignments(plan_id: int, session: SessionDep, principal: PrincipalDep) -> Mapping[str, Any]:
     return staffing_service.propose_reassignments(session, principal, plan_id)
 
 
-@router.post("/plans/{plan_id}/reassignments", summary="Apply the proposal: move the staff of retired grids")
-def apply_reassignments(plan_id: int, session: SessionDep, audit: AuditDep) -> dict[str, Any]:
+@router.post("/plans/{plan_id}/reassignments", summary="Apply the proposal: move the staff of retired grids",
+             response_model=ReassignmentsAppliedPublic)
+def apply_reassignments(plan_id: int, session: SessionDep, audit: AuditDep) -> Mapping[str, Any]:
     return staffing_service.apply_reassignments(session, audit.principal, plan_id)
