@@ -58,7 +58,7 @@ def _version(if_match: int | None, body_version: int | None) -> int | None:
 
 
 def _update(level: str, code: str, body: BoundaryUpdate, session: SessionDep, settings: SettingsDep,
-            audit: AuditDep, if_match: int | None, response: Response) -> dict[str, Any]:
+            audit: AuditDep, if_match: int | None, response: Response) -> edits.EditResult:
     result = edits.update_boundary(session, level=level, code=code, geometry=body.geometry, name=body.name,
                                    reason=body.reason, expected_version=_version(if_match, body.version),
                                    principal=audit.principal, request_id=audit.request_id, settings=settings)
@@ -69,21 +69,21 @@ def _update(level: str, code: str, body: BoundaryUpdate, session: SessionDep, se
 @router.patch("/communities/{code}", summary="Redraw a community (a new version; If-Match: version)",
               response_model=EditResultPublic)
 def update_community(code: str, body: BoundaryUpdate, session: SessionDep, settings: SettingsDep, audit: AuditDep,
-                     if_match: IfMatchDep, response: Response) -> dict[str, Any]:
+                     if_match: IfMatchDep, response: Response) -> edits.EditResult:
     return _update("community", code, body, session, settings, audit, if_match, response)
 
 
 @router.patch("/grids/{code}", summary="Redraw a grid (a new version; If-Match: version)",
               response_model=EditResultPublic)
 def update_grid(code: str, body: BoundaryUpdate, session: SessionDep, settings: SettingsDep, audit: AuditDep,
-                if_match: IfMatchDep, response: Response) -> dict[str, Any]:
+                if_match: IfMatchDep, response: Response) -> edits.EditResult:
     return _update("grid", code, body, session, settings, audit, if_match, response)
 
 
 @router.post("/grids/merge", summary="Merge bordering grids of one community",
              response_model=EditResultPublic)
 def merge_grids(body: GridMerge, session: SessionDep, settings: SettingsDep, audit: AuditDep,
-                response: Response) -> dict[str, Any]:
+                response: Response) -> edits.EditResult:
     result = edits.merge_grids(session, codes=body.codes, reason=body.reason, versions=body.versions, name=body.name,
                                principal=audit.principal, request_id=audit.request_id, settings=settings)
     response.headers["ETag"] = f'"{result["version"]}"'
@@ -93,7 +93,7 @@ def merge_grids(body: GridMerge, session: SessionDep, settings: SettingsDep, aud
 @router.post("/grids/{code}/move-buildings", summary="Move whole buildings to a bordering grid",
              response_model=EditResultPublic)
 def move_buildings(code: str, body: BuildingMove, session: SessionDep, settings: SettingsDep,
-                   audit: AuditDep) -> dict[str, Any]:
+                   audit: AuditDep) -> edits.EditResult:
     return edits.move_buildings(session, from_grid=code, building_ids=body.building_ids, to_grid=body.to_grid,
                                 reason=body.reason, versions=body.versions, principal=audit.principal,
                                 request_id=audit.request_id, settings=settings)
@@ -102,7 +102,7 @@ def move_buildings(code: str, body: BuildingMove, session: SessionDep, settings:
 @router.post("/grids/{code}/split", summary="Split a grid in two along a line (new codes)",
              response_model=EditResultPublic)
 def split_grid(code: str, body: GridSplit, session: SessionDep, settings: SettingsDep, audit: AuditDep,
-               if_match: IfMatchDep) -> dict[str, Any]:
+               if_match: IfMatchDep) -> edits.EditResult:
     return edits.split_grid(session, code=code, line=body.line, reason=body.reason, names=body.names,
                             expected_version=_version(if_match, body.version), principal=audit.principal,
                             request_id=audit.request_id, settings=settings)
@@ -126,7 +126,7 @@ class CommunityMerge(BaseModel):
 @router.post("/communities/{code}/split", summary="Split a community in two along a line (the new part's code is "
                                                   "provisional; its grids retire)", response_model=EditResultPublic)
 def split_community(code: str, body: CommunitySplit, session: SessionDep, settings: SettingsDep, audit: AuditDep,
-                    if_match: IfMatchDep) -> dict[str, Any]:
+                    if_match: IfMatchDep) -> edits.EditResult:
     return edits.split_community(session, code=code, line=body.line, reason=body.reason, name=body.name,
                                  expected_version=_version(if_match, body.version), principal=audit.principal,
                                  request_id=audit.request_id, settings=settings)
@@ -135,7 +135,7 @@ def split_community(code: str, body: CommunitySplit, session: SessionDep, settin
 @router.post("/communities/merge", summary="Merge bordering communities of one street (撤并; their grids retire)",
              response_model=EditResultPublic)
 def merge_communities(body: CommunityMerge, session: SessionDep, settings: SettingsDep, audit: AuditDep,
-                      response: Response) -> dict[str, Any]:
+                      response: Response) -> edits.EditResult:
     result = edits.merge_communities(session, codes=body.codes, reason=body.reason, versions=body.versions,
                                      name=body.name, principal=audit.principal, request_id=audit.request_id,
                                      settings=settings)
