@@ -13,8 +13,9 @@ import csv
 import io
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -25,6 +26,9 @@ from gis.db.filters import check_grid_code as check_grid_code
 from gis.errors import Conflict, InvalidInput, NotFound
 from gis.services import privacy
 from gis.services.users import Principal
+
+if TYPE_CHECKING:  # the registers package is loaded only when grid_stats reads data quality
+    from gis.services.registers.quality import Quality
 
 RESIDENCIES = ("permanent", "floating", "overseas")
 # Welfare tags are counted per grid for every role. Any other tag (key-population and security-side
@@ -59,6 +63,102 @@ EXPORT_COLUMNS = (
     ("手机号(脱敏)", "phone"), ("标签", "tags"),
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ResidentRecord(TypedDict):
+    """A resident as staff see one: ID and phone masked, an age band instead of a birth date."""
+
+    id: int
+    name: str
+    sex: str | None
+    age: int | None
+    age_band: str | None
+    relation: str | None
+    residency: str
+    party_member: bool
+    household_id: int | None
+    building_id: int
+    building_name: str | None
+    address: str | None
+    grid_code: str | None
+    district_code: str
+    id_number: str | None
+    phone: str | None
+    tags: list[str]
+    synthetic: bool
+    version: int
+    health_notes: NotRequired[str | None]
+
+
+class ResidentPage(TypedDict):
+    """One page of residents and the total matching."""
+
+    items: list[ResidentRecord]
+    total: int
+    limit: int
+    offset: int
+
+
+class ResidentFeatures(TypedDict):
+    """One page of residents as GeoJSON points (each building's point on surface), and the total matching."""
+
+    type: str
+    features: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+
+
+class HouseholdRecord(TypedDict):
+    """A household: where it lives and how many; in the detail view also its members (masked)."""
+
+    id: int
+    district_code: str
+    building_id: int
+    building_name: str | None
+    grid_code: str | None
+    dwelling_id: int | None
+    address: str | None
+    unit: str | None
+    floor: str | None
+    room: str | None
+    size: int | None
+    members: int
+    synthetic: bool
+    residents: NotRequired[list[ResidentRecord]]
+
+
+class HouseholdPage(TypedDict):
+    """One page of households and the total matching."""
+
+    items: list[HouseholdRecord]
+    total: int
+    limit: int
+    offset: int
+
+
+class GridStats(TypedDict):
+    """One current grid's counts (nobody named); sensitive tags only where the reader sees the grid."""
+
+    grid_code: str
+    name: str | None
+    community_code: str
+    district_code: str
+    kind: str
+    level: int
+    parent_grid_code: str | None
+    buildings: int
+    building_households: int
+    households: int
+    residents: int
+    elderly_60_plus: int
+    children_0_14: int
+    party_members: int
+    floating: int
+    party_orgs: int
+    tags: dict[str, int]
+    sensitive_tags_shown: bool
+    data_quality: Quality | None
 
 
 @dataclass(frozen=True)
@@ -133,20 +233,20 @@ def _resident_where(principal: Principal, *, resident_id: int | None = None, gri
     return where
 
 
-def _resident_record(row: Any, grid_code: str | None, *, detail: bool = False) -> dict[str, Any]:
+def _resident_record(row: Any, grid_code: str | None, *, detail: bool = False) -> ResidentRecord:
     """The public view of a resident: ID and phone numbers masked; health notes only in the detail view.
 
     No birth date: the mask hides exactly the 8 birth-date digits, so a birth date beside it would
     give the whole number back (first 6 + date + last 4). Age and an age band say what staff need.
     """
-    record = {
-        "id": row.id, "name": row.name, "sex": row.sex, "age": row.age, "age_band": privacy.age_band(row.age),
-        "relation": row.relation, "residency": row.residency, "party_member": row.party_member,
-        "household_id": row.household_id, "building_id": row.building_id, "building_name": row.building_name,
-        "address": row.address, "grid_code": grid_code, "district_code": row.district_code,
-        "id_number": privacy.mask_id_number(row.id_number), "phone": privacy.mask_phone(row.phone),
-        "tags": sorted(row.tags or []), "synthetic": row.synthetic, "version": row.version,
-    }
+    record = ResidentRecord(
+        id=row.id, name=row.name, sex=row.sex, age=row.age, age_band=privacy.age_band(row.age),
+        relation=row.relation, residency=row.residency, party_member=row.party_member,
+        household_id=row.household_id, building_id=row.building_id, building_name=row.building_name,
+        address=row.address, grid_code=grid_code, district_code=row.district_code,
+        id_number=privacy.mask_id_number(row.id_number), phone=privacy.mask_phone(row.phone),
+        tags=sorted(row.tags or []), synthetic=row.synthetic, version=row.version,
+    )
     if detail:
         record["health_notes"] = row.health_notes
     return record
@@ -160,8 +260,11 @@ def _audit_read(session: Session, reader: Reader, *, entity: str, ids: list[Any]
 
 
 def _select_residents(session: Session, reader: Reader, *, limit: int | None, offset: int, points: bool = False,
-                      **filters: Any) -> tuple[list[dict[str, Any]], int, dict[str, Any]]:
-    """One page of scoped residents (all of them when ``limit`` is None), the total, and the filters."""
+                      **filters: Any) -> tuple[list[ResidentRecord], list[Any], int, dict[str, Any]]:
+    """One page of scoped residents (all of them when ``limit`` is None), their points, the total, the filters.
+
+    The points (GeoJSON, each building's point on surface) are there with ``points`` only.
+    """
     privacy.require_personal_access(reader.principal, "residents")
     where = _resident_where(reader.principal, **filters)
     params = where.params
@@ -173,22 +276,18 @@ def _select_residents(session: Session, reader: Reader, *, limit: int | None, of
     rows = session.execute(text(f"SELECT {_RESIDENT_COLUMNS}{point} {_RESIDENT_FROM} WHERE {where.sql} "
                                 f"ORDER BY r.id{page}"), {**params, "limit": limit, "offset": offset}).all()
     grids = privacy.grid_of_buildings(session, (r.building_id for r in rows))
-    records = []
-    for row in rows:
-        record = _resident_record(row, grids.get(row.building_id))
-        if points:
-            record["_point"] = json.loads(row.point)
-        records.append(record)
-    return records, total, where.given
+    records = [_resident_record(row, grids.get(row.building_id)) for row in rows]
+    shown = [json.loads(row.point) for row in rows] if points else []
+    return records, shown, total, where.given
 
 
 def list_residents(session: Session, reader: Reader, *, grid_code: str | None = None,
                    building_id: int | None = None, household_id: int | None = None, tag: str | None = None,
                    q: str | None = None, residency: str | None = None, min_age: int | None = None,
-                   max_age: int | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+                   max_age: int | None = None, limit: int = 100, offset: int = 0) -> ResidentPage:
     """One page of the residents within the reader's scope that match the filters, with the total; audited."""
     check_paging(limit, offset)
-    records, total, given = _select_residents(
+    records, _points, total, given = _select_residents(
         session, reader, limit=limit, offset=offset, grid_code=grid_code, building_id=building_id,
         household_id=household_id, tag=tag, q=q, residency=residency, min_age=min_age, max_age=max_age)
     _audit_read(session, reader, entity="resident", ids=[r["id"] for r in records], action="list",
@@ -199,16 +298,16 @@ def list_residents(session: Session, reader: Reader, *, grid_code: str | None = 
 def residents_geojson(session: Session, reader: Reader, *, grid_code: str | None = None,
                       building_id: int | None = None, household_id: int | None = None, tag: str | None = None,
                       q: str | None = None, residency: str | None = None, min_age: int | None = None,
-                      max_age: int | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+                      max_age: int | None = None, limit: int = 100, offset: int = 0) -> ResidentFeatures:
     """The same page as :func:`list_residents`, as a FeatureCollection at each building's point on surface."""
     check_paging(limit, offset)
-    records, total, given = _select_residents(
+    records, points, total, given = _select_residents(
         session, reader, limit=limit, offset=offset, points=True, grid_code=grid_code, building_id=building_id,
         household_id=household_id, tag=tag, q=q, residency=residency, min_age=min_age, max_age=max_age)
     _audit_read(session, reader, entity="resident", ids=[r["id"] for r in records], action="list",
                 detail={"filters": given, "format": "geojson"}, total=total)
-    features = [{"type": "Feature", "id": r["id"], "geometry": r.pop("_point"), "properties": r}
-                for r in records]
+    features = [{"type": "Feature", "id": r["id"], "geometry": point, "properties": r}
+                for r, point in zip(records, points, strict=True)]
     return {"type": "FeatureCollection", "features": features, "total": total, "limit": limit, "offset": offset}
 
 
@@ -232,7 +331,7 @@ def export_residents_csv(session: Session, reader: Reader, *, grid_code: str | N
                          q: str | None = None, residency: str | None = None, min_age: int | None = None,
                          max_age: int | None = None) -> tuple[str, int]:
     """Every scoped resident matching the filters as CSV (masked, UTF-8 BOM for Excel) and the row count; audited."""
-    records, _total, given = _select_residents(
+    records, _points, _total, given = _select_residents(
         session, reader, limit=None, offset=0, grid_code=grid_code, building_id=building_id,
         household_id=household_id, tag=tag, q=q, residency=residency, min_age=min_age, max_age=max_age)
     out = io.StringIO()
@@ -240,7 +339,7 @@ def export_residents_csv(session: Session, reader: Reader, *, grid_code: str | N
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([header for header, _key in EXPORT_COLUMNS])
     for record in records:
-        writer.writerow([_csv_cell(record[key]) for _header, key in EXPORT_COLUMNS])
+        writer.writerow([_csv_cell(record.get(key)) for _header, key in EXPORT_COLUMNS])
     _audit_read(session, reader, entity="resident", ids=[r["id"] for r in records], action="export",
                 detail={"filters": given, "format": "csv"})
     return out.getvalue(), len(records)
@@ -253,7 +352,7 @@ def _not_found(principal: Principal, what: str, ident: Any) -> NotFound:
     return NotFound(f"{what} {ident} does not exist")
 
 
-def _one_resident(session: Session, principal: Principal, resident_id: int) -> dict[str, Any]:
+def _one_resident(session: Session, principal: Principal, resident_id: int) -> ResidentRecord:
     where = _resident_where(principal, resident_id=resident_id)
     row = session.execute(text(f"SELECT {_RESIDENT_COLUMNS} {_RESIDENT_FROM} WHERE {where.sql}"),
                           where.params).first()
@@ -263,7 +362,7 @@ def _one_resident(session: Session, principal: Principal, resident_id: int) -> d
                             detail=True)
 
 
-def get_resident(session: Session, reader: Reader, resident_id: int) -> dict[str, Any]:
+def get_resident(session: Session, reader: Reader, resident_id: int) -> ResidentRecord:
     """One resident within the reader's scope (masked, with health notes); NotFound otherwise; audited."""
     privacy.require_personal_access(reader.principal, "residents")
     record = _one_resident(session, reader.principal, resident_id)
@@ -298,7 +397,7 @@ def _check_changes(changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def update_resident(session: Session, reader: Reader, resident_id: int, *, expected_version: int,
-                    changes: dict[str, Any]) -> dict[str, Any]:
+                    changes: dict[str, Any]) -> ResidentRecord:
     """Apply a grid worker's changes to a resident in scope; a stale ``expected_version`` gets Conflict.
 
     ``changes`` holds only the fields sent (a None clears phone, relation or health notes).
@@ -336,7 +435,7 @@ def update_resident(session: Session, reader: Reader, resident_id: int, *, expec
 
 
 def building_residents(session: Session, reader: Reader, building_id: int, *, limit: int = 100,
-                       offset: int = 0) -> dict[str, Any]:
+                       offset: int = 0) -> ResidentPage:
     """The residents of one building within the reader's scope (none when it lies in another grid); audited."""
     privacy.require_personal_access(reader.principal, "residents")
     # Buildings are public map features, so saying one does not exist leaks nothing.
@@ -355,11 +454,11 @@ _HOUSEHOLD_SELECT = """
 """
 
 
-def _household_record(row: Any, grid_code: str | None) -> dict[str, Any]:
-    return {"id": row.id, "district_code": row.district_code, "building_id": row.building_id,
-            "building_name": row.building_name, "grid_code": grid_code, "dwelling_id": row.dwelling_id,
-            "address": row.address, "unit": row.unit, "floor": row.floor, "room": row.room, "size": row.size,
-            "members": row.members, "synthetic": row.synthetic}
+def _household_record(row: Any, grid_code: str | None) -> HouseholdRecord:
+    return HouseholdRecord(id=row.id, district_code=row.district_code, building_id=row.building_id,
+                           building_name=row.building_name, grid_code=grid_code, dwelling_id=row.dwelling_id,
+                           address=row.address, unit=row.unit, floor=row.floor, room=row.room, size=row.size,
+                           members=row.members, synthetic=row.synthetic)
 
 
 def _household_where(principal: Principal, *, household_id: int | None = None, grid_code: str | None = None,
@@ -373,7 +472,7 @@ def _household_where(principal: Principal, *, household_id: int | None = None, g
 
 
 def list_households(session: Session, reader: Reader, *, grid_code: str | None = None,
-                    building_id: int | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+                    building_id: int | None = None, limit: int = 100, offset: int = 0) -> HouseholdPage:
     """One page of the households within the reader's scope, with the total; audited."""
     privacy.require_personal_access(reader.principal, "households")
     check_paging(limit, offset)
@@ -388,7 +487,7 @@ def list_households(session: Session, reader: Reader, *, grid_code: str | None =
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-def get_household(session: Session, reader: Reader, household_id: int) -> dict[str, Any]:
+def get_household(session: Session, reader: Reader, household_id: int) -> HouseholdRecord:
     """One household within the reader's scope with its members (masked); NotFound otherwise; audited."""
     principal = reader.principal
     privacy.require_personal_access(principal, "households")
@@ -411,7 +510,7 @@ def get_household(session: Session, reader: Reader, household_id: int) -> dict[s
 
 
 def grid_stats(session: Session, principal: Principal, *, district_code: str | None = None,
-               code_prefix: str | None = None) -> list[dict[str, Any]]:
+               code_prefix: str | None = None) -> list[GridStats]:
     """Per current grid: people and households counted, never named, so no audit row.
 
     Buildings, households, residents, elderly 60+, children 0-14, party members, floating residents,
@@ -468,21 +567,21 @@ def grid_stats(session: Session, principal: Principal, *, district_code: str | N
     out = []
     for row in rows:
         shown = principal.sees_grid(row["code"])
-        tags = {t: int(n) for t, n in sorted(row["tags"].items()) if t in WELFARE_TAGS or shown}
-        out.append({
-            "grid_code": row["code"], "name": row["name"], "community_code": row["community_code"],
-            "district_code": row["district_code"], "kind": row["kind"],
+        out.append(GridStats(
+            grid_code=row["code"], name=row["name"], community_code=row["community_code"],
+            district_code=row["district_code"], kind=row["kind"],
             # A level-2 grid's people are also counted in its parent grid's row.
-            "level": int(row["level"]), "parent_grid_code": row["parent_grid_code"],
-            **{k: int(row[k]) for k in ("buildings", "building_households", "households", "residents",
-                                        "elderly_60_plus", "children_0_14", "party_members", "floating",
-                                        "party_orgs")},
-            "tags": tags, "sensitive_tags_shown": shown, "data_quality": quality.get(row["code"]),
-        })
+            level=int(row["level"]), parent_grid_code=row["parent_grid_code"],
+            buildings=int(row["buildings"]), building_households=int(row["building_households"]),
+            households=int(row["households"]), residents=int(row["residents"]),
+            elderly_60_plus=int(row["elderly_60_plus"]), children_0_14=int(row["children_0_14"]),
+            party_members=int(row["party_members"]), floating=int(row["floating"]), party_orgs=int(row["party_orgs"]),
+            tags={t: int(n) for t, n in sorted(row["tags"].items()) if t in WELFARE_TAGS or shown},
+            sensitive_tags_shown=shown, data_quality=quality.get(row["code"])))
     return out
 
 
-def community_quality(grid_items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def community_quality(grid_items: Sequence[GridStats]) -> dict[str, Quality]:
     """Data quality per community, summed from :func:`grid_stats` items."""
     sums: dict[str, dict[str, int]] = {}
     for item in grid_items:
@@ -497,12 +596,13 @@ def community_quality(grid_items: list[dict[str, Any]]) -> dict[str, dict[str, A
         s["residents"] += item["residents"]
         s["households"] += item["households"]
         s["unmatched"] += q["unmatched_addresses"]
-    out = {}
+    out: dict[str, Quality] = {}
     for code, s in sorted(sums.items()):
         total = s["recorded"] + s["estimated"]
-        out[code] = {"households_recorded": s["recorded"], "households_estimated": s["estimated"],
-                     "recorded_share": round(s["recorded"] / total, 3) if total else None,
-                     "residents_per_household": round(s["residents"] / s["households"], 2) if s["households"] else None,
-                     "unmatched_addresses": s["unmatched"]}
+        out[code] = {
+            "households_recorded": s["recorded"], "households_estimated": s["estimated"],
+            "recorded_share": round(s["recorded"] / total, 3) if total else None,
+            "residents_per_household": round(s["residents"] / s["households"], 2) if s["households"] else None,
+            "unmatched_addresses": s["unmatched"]}
     return out
 

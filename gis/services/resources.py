@@ -23,12 +23,11 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.orm import Session
 
 from gis.db.filters import Bbox, Where
-from gis.db.levels import BOUNDARY_MODELS, check_level
 from gis.db.levels import CODE_LENGTH as LEVEL_CODE_LENGTH
+from gis.db.levels import check_level
 from gis.errors import Conflict, InvalidGeometry, InvalidInput, NotFound
 from gis.services.coverage import mark_facilities_changed
 
-LEVELS = tuple(BOUNDARY_MODELS)
 CODE_LENGTH = {"district": 6, **LEVEL_CODE_LENGTH}
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 5000

@@ -15,19 +15,77 @@ Modules by use case: :mod:`.scope` (who sees and writes what), :mod:`.places` (w
 :mod:`.exports` (a community's lists as files). The API and the CLI import from here.
 """
 
-from gis.services.ledgers.exports import community_lists, export_lists
-from gis.services.ledgers.figures import ledger_stats, needs_by_grid, needs_geojson
-from gis.services.ledgers.kinds import add_kind, list_kinds
-from gis.services.ledgers.needs import act_on_need, file_public_need, get_need, import_needs, list_needs, record_need
+from gis.services.ledgers.exports import CommunityLists, community_lists, export_lists
+from gis.services.ledgers.figures import (
+    CommunityFigures,
+    LedgerFigures,
+    NeedsLayer,
+    ledger_stats,
+    needs_by_grid,
+    needs_geojson,
+)
+from gis.services.ledgers.kinds import NeedKind, add_kind, list_kinds
+from gis.services.ledgers.needs import (
+    NeedRecord,
+    NeedsImport,
+    PublicNeedReceipt,
+    act_on_need,
+    file_public_need,
+    get_need,
+    import_needs,
+    list_needs,
+    record_need,
+)
 from gis.services.ledgers.places import Place, locate
-from gis.services.ledgers.projects import act_on_project, claim_project, create_project, get_project, list_projects
-from gis.services.ledgers.reach import needs_reach
-from gis.services.ledgers.resources import add_resource, link_unit_contact, list_resources, update_resource
+from gis.services.ledgers.projects import (
+    ClaimResult,
+    ProjectDetail,
+    ProjectSummary,
+    act_on_project,
+    claim_project,
+    create_project,
+    get_project,
+    list_projects,
+)
+from gis.services.ledgers.reach import NeedReach, NeedsReach, ReachedResource, needs_reach
+from gis.services.ledgers.resources import (
+    ResourceRecord,
+    UnitContactLink,
+    add_resource,
+    link_unit_contact,
+    list_resources,
+    update_resource,
+)
 from gis.services.ledgers.scope import unit_of
-from gis.services.ledgers.volunteers import add_volunteer, list_volunteers, record_hours, sign_up
+from gis.services.ledgers.volunteers import (
+    ShiftResult,
+    VolunteerRecord,
+    add_volunteer,
+    list_volunteers,
+    record_hours,
+    sign_up,
+)
 
 __all__ = [
+    "ClaimResult",
+    "CommunityFigures",
+    "CommunityLists",
+    "LedgerFigures",
+    "NeedKind",
+    "NeedReach",
+    "NeedRecord",
+    "NeedsImport",
+    "NeedsLayer",
+    "NeedsReach",
     "Place",
+    "ProjectDetail",
+    "ProjectSummary",
+    "PublicNeedReceipt",
+    "ReachedResource",
+    "ResourceRecord",
+    "ShiftResult",
+    "UnitContactLink",
+    "VolunteerRecord",
     "act_on_need",
     "act_on_project",
     "add_kind",

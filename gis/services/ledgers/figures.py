@@ -45,6 +45,14 @@ class LedgerFigures(TypedDict):
     by_grid: NotRequired[list[dict[str, Any]]]
 
 
+class NeedsLayer(TypedDict):
+    """The needs map layer: a GeoJSON FeatureCollection of points, and what the layer is."""
+
+    type: str
+    features: list[dict[str, Any]]
+    properties: dict[str, Any]
+
+
 def _in_district(alias: str, district: str | None) -> Where:
     where = Where()
     where.equal(f"{alias}.district_code", "d", district)
@@ -152,7 +160,7 @@ def needs_by_grid(session: Session, principal: Principal, *, district_code: str 
 
 
 def needs_geojson(session: Session, principal: Principal, *, community_code: str | None = None,
-                  kind_code: str | None = None, status: str | None = None) -> dict[str, Any]:
+                  kind_code: str | None = None, status: str | None = None) -> NeedsLayer:
     """The needs map layer: one point per need (kind, status, counts; nobody named), for markers and heat."""
     district = principal.district_code
     where = _in_district("n", district or None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -14,16 +14,26 @@ from gis.services.privacy import record_change
 from gis.services.users import Principal
 
 
-def list_kinds(session: Session, *, community_code: str | None = None) -> list[dict[str, Any]]:
+class NeedKind(TypedDict):
+    """A need kind: shared (no community) or a community's own."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    community_code: str | None
+
+
+def list_kinds(session: Session, *, community_code: str | None = None) -> list[NeedKind]:
     """The shared kinds and, with ``community_code``, that community's own."""
     rows = session.execute(text("SELECT code, name_zh, name_en, community_code FROM need_kind WHERE "
                                 "community_code IS NULL OR community_code = :c ORDER BY community_code NULLS FIRST, "
                                 "code"), {"c": community_code}).mappings().all()
-    return [dict(r) for r in rows]
+    return [NeedKind(code=r["code"], name_zh=r["name_zh"], name_en=r["name_en"], community_code=r["community_code"])
+            for r in rows]
 
 
 def add_kind(session: Session, principal: Principal, *, code: str, name_zh: str, name_en: str,
-             community_code: str) -> dict[str, Any]:
+             community_code: str) -> NeedKind:
     """A community's own need kind (e.g. 加装电梯), beside the shared catalogue."""
     code = rules.check_kind_code(code)
     community = session.execute(text("SELECT code, district_code FROM community WHERE code = :c AND valid_to IS NULL"),
@@ -46,6 +56,7 @@ def add_kind(session: Session, principal: Principal, *, code: str, name_zh: str,
 
 
 def check_kind(session: Session, kind_code: str, community_code: str | None, field: str = "kind_code") -> str:
+    """``kind_code`` if it is a shared kind or one of ``community_code``'s own; else InvalidInput on ``field``."""
     row = session.execute(text("SELECT community_code FROM need_kind WHERE code = :k"), {"k": kind_code}).first()
     if row is None or (row.community_code is not None and row.community_code != community_code):
         known = [k["code"] for k in list_kinds(session, community_code=community_code)]

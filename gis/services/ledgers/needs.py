@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -18,16 +18,63 @@ from gis.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from gis.services.ledgers.kinds import check_kind, list_kinds
 from gis.services.ledgers.places import Place, locate, point_params
 from gis.services.ledgers.scope import (
-    GRID_STAFF,
-    in_officer_scope,
+    in_area,
     listing_scope,
-    officer_scope,
     require_writer,
     sees,
     unit_of,
 )
 from gis.services.privacy import mask_phone, record_change, record_read
 from gis.services.users import Principal
+
+
+class NeedRecord(TypedDict):
+    """A need as its reader may see it: description, contact and household only to those who see its grid."""
+
+    id: int
+    district_code: str
+    street_code: str | None
+    community_code: str | None
+    grid_code: str | None
+    kind_code: str
+    kind_zh: str
+    kind_en: str
+    title: str
+    source: str
+    visit_id: int | None
+    address: str | None
+    affected_households: int
+    affected_people: int
+    status: str
+    outcome: str | None
+    version: int
+    lon: float
+    lat: float
+    created_at: str
+    closed_at: str | None
+    description: str | None
+    contact_phone: str | None
+    household_id: int | None
+    building_id: int | None
+    history: NotRequired[list[dict[str, Any]]]
+    projects: NotRequired[list[dict[str, Any]]]
+
+
+class PublicNeedReceipt(TypedDict):
+    """What a resident filing a need gets back: no one else's data."""
+
+    id: int
+    kind_code: str
+    status: str
+    community_code: str | None
+
+
+class NeedsImport(TypedDict):
+    """A needs file imported: its name, how many rows and their new ids."""
+
+    file: str
+    imported: int
+    ids: list[int]
 
 
 def _event(session: Session, need_id: int, district: str, actor: int | None, action: str, before: str | None,
@@ -65,7 +112,7 @@ def record_need(session: Session, principal: Principal, *, kind_code: str, title
                 description: str | None = None, visit_id: int | None = None, household_id: int | None = None,
                 building_id: int | None = None, lon: float | None = None, lat: float | None = None,
                 address: str | None = None, affected_households: int = 1, affected_people: int = 1,
-                source: str = "staff") -> dict[str, Any]:
+                source: str = "staff") -> NeedRecord:
     """A need recorded by staff, on a visit (``visit_id``: its household is the place) or on their own."""
     if visit_id is not None:
         visit = session.execute(text("SELECT household_id, grid_code, district_code FROM visit WHERE id = :v"),
@@ -87,7 +134,7 @@ def record_need(session: Session, principal: Principal, *, kind_code: str, title
 
 def file_public_need(session: Session, *, kind_code: str, description: str | None, lon: float, lat: float,
                      address: str | None = None, affected_people: int = 1, contact_phone: str | None = None
-                     ) -> dict[str, Any]:
+                     ) -> PublicNeedReceipt:
     """A need a resident files through the public form: only its id, kind, status and community come back."""
     if contact_phone is not None and not (6 <= len([c for c in contact_phone if c.isdigit()]) <= 20):
         raise InvalidInput(f"联系电话格式不对 · contact_phone: a phone number, got {contact_phone!r}",
@@ -101,7 +148,7 @@ def file_public_need(session: Session, *, kind_code: str, description: str | Non
 
 
 def import_needs(session: Session, principal: Principal, path: Path, *, encoding: str | None = None
-                 ) -> dict[str, Any]:
+                 ) -> NeedsImport:
     """Needs from a CSV or XLSX file: every row stored, or none (problems named by file, row and column)."""
     from gis.io.registers import Problems, map_columns, read_table
 
@@ -145,25 +192,26 @@ _NEED_COLUMNS = """n.id, n.district_code, n.street_code, n.community_code, n.gri
     n.version, ST_X(n.geom) AS lon, ST_Y(n.geom) AS lat"""
 
 
-def _need_row(r: Any, principal: Principal) -> tuple[dict[str, Any], bool]:
+def _need_row(r: Any, principal: Principal) -> tuple[NeedRecord, bool]:
     """A need as the principal may see it, and whether a personal field was shown."""
     shown = sees(principal, r["grid_code"], r["district_code"])
-    out = {k: r[k] for k in ("id", "district_code", "street_code", "community_code", "grid_code", "kind_code",
-                             "kind_zh", "kind_en", "title", "source", "visit_id", "address", "affected_households",
-                             "affected_people", "status", "outcome", "version")}
-    out.update(lon=round(float(r["lon"]), 6), lat=round(float(r["lat"]), 6),
-               created_at=r["created_at"].isoformat(), closed_at=r["closed_at"].isoformat() if r["closed_at"] else None,
-               description=r["description"] if shown else None,
-               contact_phone=mask_phone(r["contact_phone"]) if shown else None,
-               household_id=r["household_id"] if shown else None, building_id=r["building_id"])
-    if not shown:
-        out["address"] = None
+    out = NeedRecord(
+        id=r["id"], district_code=r["district_code"], street_code=r["street_code"],
+        community_code=r["community_code"], grid_code=r["grid_code"], kind_code=r["kind_code"], kind_zh=r["kind_zh"],
+        kind_en=r["kind_en"], title=r["title"], source=r["source"], visit_id=r["visit_id"],
+        address=r["address"] if shown else None, affected_households=r["affected_households"],
+        affected_people=r["affected_people"], status=r["status"], outcome=r["outcome"], version=r["version"],
+        lon=round(float(r["lon"]), 6), lat=round(float(r["lat"]), 6), created_at=r["created_at"].isoformat(),
+        closed_at=r["closed_at"].isoformat() if r["closed_at"] else None,
+        description=r["description"] if shown else None,
+        contact_phone=mask_phone(r["contact_phone"]) if shown else None,
+        household_id=r["household_id"] if shown else None, building_id=r["building_id"])
     return out, shown and bool(r["description"] or r["contact_phone"] or r["household_id"])
 
 
 def list_needs(session: Session, principal: Principal, *, community_code: str | None = None,
                grid_code: str | None = None, status: str | None = None, kind_code: str | None = None,
-               reason: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+               reason: str | None = None, limit: int = 1000) -> list[NeedRecord]:
     """Needs in the principal's scope (a unit: the needs of projects it claimed), filtered."""
     where = listing_scope(session, principal, "n", unit_rows=(
         "n.id IN (SELECT p.need_id FROM ledger_project p JOIN project_claim c ON c.project_id = p.id "
@@ -187,6 +235,7 @@ def list_needs(session: Session, principal: Principal, *, community_code: str | 
 
 
 def load_need(session: Session, need_id: int, *, lock: bool = False) -> Any:
+    """Need ``need_id``'s row (locked for update with ``lock``), or NotFound."""
     row = session.execute(text(f"SELECT {_NEED_COLUMNS} FROM need n JOIN need_kind k ON k.code = n.kind_code "
                                f"WHERE n.id = :i{' FOR UPDATE OF n' if lock else ''}"),
                           {"i": need_id}).mappings().first()
@@ -196,21 +245,22 @@ def load_need(session: Session, need_id: int, *, lock: bool = False) -> Any:
 
 
 def require_need_visible(session: Session, principal: Principal, r: Any) -> None:
+    """NotFound (not a refusal: existence is not confirmed) unless ``principal`` may read need ``r``.
+
+    A unit contact reads the needs of projects their unit claimed; others the needs in their area.
+    """
     unit = unit_of(session, principal)
-    if unit is not None:
-        claimed = session.execute(text("SELECT 1 FROM ledger_project p JOIN project_claim c ON c.project_id = p.id "
+    if unit is None:
+        visible = in_area(session, principal, r)
+    else:
+        visible = session.execute(text("SELECT 1 FROM ledger_project p JOIN project_claim c ON c.project_id = p.id "
                                        "WHERE p.need_id = :n AND c.org_unit_id = :u"),
-                                  {"n": r["id"], "u": unit}).first()
-        if claimed is None:
-            raise NotFound(f"需求 {r['id']} 不存在 · need {r['id']} does not exist")
-        return
-    if not principal.sees_district(r["district_code"]) or (
-            principal.role in GRID_STAFF and r["grid_code"] not in principal.grid_codes) or \
-            not in_officer_scope(officer_scope(session, principal), r["community_code"]):
+                                  {"n": r["id"], "u": unit}).first() is not None
+    if not visible:
         raise NotFound(f"需求 {r['id']} 不存在 · need {r['id']} does not exist")
 
 
-def get_need(session: Session, principal: Principal, need_id: int, *, reason: str | None = None) -> dict[str, Any]:
+def get_need(session: Session, principal: Principal, need_id: int, *, reason: str | None = None) -> NeedRecord:
     """One need with its history and the projects meeting it."""
     r = load_need(session, need_id)
     require_need_visible(session, principal, r)
@@ -228,7 +278,7 @@ def get_need(session: Session, principal: Principal, need_id: int, *, reason: st
 
 
 def act_on_need(session: Session, principal: Principal, need_id: int, *, action: str, note: str | None = None,
-                outcome: str | None = None, expected_version: int | None = None) -> dict[str, Any]:
+                outcome: str | None = None, expected_version: int | None = None) -> NeedRecord:
     """Close (with an outcome), reject or reopen a need; match and start come from its projects."""
     r = load_need(session, need_id, lock=True)
     require_need_visible(session, principal, r)

@@ -7,7 +7,7 @@ created, in progress when started, closed with an outcome when finished).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -16,11 +16,9 @@ from gis import ledgers as rules
 from gis.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from gis.services.ledgers.needs import load_need, move_need, require_need_visible
 from gis.services.ledgers.scope import (
-    GRID_STAFF,
     OPEN_STATUSES,
-    in_officer_scope,
+    in_area,
     listing_scope,
-    officer_scope,
     require_writer,
     sees,
     unit_of,
@@ -29,7 +27,62 @@ from gis.services.privacy import record_change, record_read
 from gis.services.users import Principal, require_district
 
 
+class ProjectDetail(TypedDict):
+    """A project with its resources, claims (双报到) and volunteers' shifts; people named only to those in scope."""
+
+    id: int
+    district_code: str
+    community_code: str | None
+    grid_code: str | None
+    need_id: int
+    title: str
+    owner_id: int | None
+    starts_on: str | None
+    ends_on: str | None
+    status: str
+    outcome: str | None
+    posts: list[str]
+    version: int
+    resources: list[dict[str, Any]]
+    claims: list[dict[str, Any]]
+    shifts: list[dict[str, Any]]
+    volunteer_hours: float
+
+
+class ProjectSummary(TypedDict):
+    """A project in a list: its need's kind, how many claimed it, volunteers and hours, its resources' names."""
+
+    id: int
+    community_code: str | None
+    grid_code: str | None
+    need_id: int
+    title: str
+    status: str
+    outcome: str | None
+    starts_on: str | None
+    ends_on: str | None
+    posts: list[str]
+    kind_code: str
+    units: int
+    party_members: int
+    volunteers: int
+    hours: float
+    resources: str | None
+
+
+class ClaimResult(TypedDict):
+    """A claim stored: who claimed (a unit or a party member) and for which post."""
+
+    id: int
+    project_id: int
+    claimant_kind: str
+    org_unit_id: int | None
+    resident_id: int | None
+    post: str | None
+
+
 def load_project(session: Session, project_id: int, *, lock: bool = False) -> Any:
+    """Project ``project_id``'s row (locked for update with ``lock``), or NotFound."""
     row = session.execute(text(f"SELECT * FROM ledger_project WHERE id = :i{' FOR UPDATE' if lock else ''}"),
                           {"i": project_id}).mappings().first()
     if row is None:
@@ -38,22 +91,21 @@ def load_project(session: Session, project_id: int, *, lock: bool = False) -> An
 
 
 def require_project_visible(session: Session, principal: Principal, p: Any) -> None:
+    """NotFound unless ``principal`` may read project ``p``: a unit contact one it claimed, others their area's."""
     unit = unit_of(session, principal)
-    if unit is not None:
-        if session.execute(text("SELECT 1 FROM project_claim WHERE project_id = :p AND org_unit_id = :u"),
-                           {"p": p["id"], "u": unit}).first() is None:
-            raise NotFound(f"项目 {p['id']} 不存在 · project {p['id']} does not exist")
-        return
-    if not principal.sees_district(p["district_code"]) or (
-            principal.role in GRID_STAFF and p["grid_code"] not in principal.grid_codes) or \
-            not in_officer_scope(officer_scope(session, principal), p["community_code"]):
+    if unit is None:
+        visible = in_area(session, principal, p)
+    else:
+        visible = session.execute(text("SELECT 1 FROM project_claim WHERE project_id = :p AND org_unit_id = :u"),
+                                  {"p": p["id"], "u": unit}).first() is not None
+    if not visible:
         raise NotFound(f"项目 {p['id']} 不存在 · project {p['id']} does not exist")
 
 
 def create_project(session: Session, principal: Principal, *, need_id: int, title: str,
                    resource_ids: list[int] | None = None, owner_id: int | None = None,
                    starts_on: dt.date | None = None, ends_on: dt.date | None = None,
-                   posts: list[str] | None = None) -> dict[str, Any]:
+                   posts: list[str] | None = None) -> ProjectDetail:
     """A project meeting a need with resources; the need moves to matched (its history says by which project)."""
     need = load_need(session, need_id, lock=True)
     require_need_visible(session, principal, need)
@@ -92,7 +144,7 @@ def create_project(session: Session, principal: Principal, *, need_id: int, titl
 
 
 def get_project(session: Session, principal: Principal, project_id: int, *, reason: str | None = None
-                ) -> dict[str, Any]:
+                ) -> ProjectDetail:
     """A project with its resources, claims (双报到), volunteers' shifts and hours."""
     p = load_project(session, project_id)
     require_project_visible(session, principal, p)
@@ -138,7 +190,7 @@ def get_project(session: Session, principal: Principal, project_id: int, *, reas
 
 
 def list_projects(session: Session, principal: Principal, *, community_code: str | None = None,
-                  status: str | None = None) -> list[dict[str, Any]]:
+                  status: str | None = None) -> list[ProjectSummary]:
     """Projects in scope (a unit: those it claimed), with their claim counts and volunteer hours."""
     where = listing_scope(session, principal, "p", unit_rows=(
         "p.id IN (SELECT project_id FROM project_claim WHERE org_unit_id = :unit)"))
@@ -156,14 +208,14 @@ def list_projects(session: Session, principal: Principal, *, community_code: str
                   JOIN ledger_resource r ON r.id = pr.resource_id WHERE pr.project_id = p.id) AS resources
         FROM ledger_project p JOIN need n ON n.id = p.need_id WHERE {where.sql} ORDER BY p.id"""),
         where.params).mappings().all()
-    return [{**r, "posts": list(r["posts"] or []), "hours": float(r["hours"]),
-             "starts_on": r["starts_on"].isoformat() if r["starts_on"] else None,
-             "ends_on": r["ends_on"].isoformat() if r["ends_on"] else None} for r in rows]
+    return [cast(ProjectSummary, {**r, "posts": list(r["posts"] or []), "hours": float(r["hours"]),
+                                  "starts_on": r["starts_on"].isoformat() if r["starts_on"] else None,
+                                  "ends_on": r["ends_on"].isoformat() if r["ends_on"] else None}) for r in rows]
 
 
 def act_on_project(session: Session, principal: Principal, project_id: int, *, action: str,
                    outcome: str | None = None, need_outcome: str | None = None,
-                   expected_version: int | None = None) -> dict[str, Any]:
+                   expected_version: int | None = None) -> ProjectDetail:
     """Start, finish (with what came of it) or cancel a project; its need follows.
 
     Starting moves the need to in_progress; finishing with ``need_outcome`` closes the need with it.
@@ -195,7 +247,7 @@ def act_on_project(session: Session, principal: Principal, project_id: int, *, a
 
 
 def claim_project(session: Session, principal: Principal, project_id: int, *, org_unit_id: int | None = None,
-                  resident_id: int | None = None, post: str | None = None) -> dict[str, Any]:
+                  resident_id: int | None = None, post: str | None = None) -> ClaimResult:
     """双报到: a unit (its contact, or staff for it) or a party member (recorded by staff) claims a project."""
     p = load_project(session, project_id, lock=True)
     if p["status"] not in ("planned", "active"):

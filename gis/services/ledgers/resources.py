@@ -5,7 +5,7 @@ A party member's or volunteer's resource names a person, so its contact reaches 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -20,7 +20,43 @@ from gis.services.privacy import mask_phone, record_change, record_read
 from gis.services.users import Principal, require_district
 
 
-def link_unit_contact(session: Session, principal: Principal, *, user_id: int, org_unit_id: int) -> dict[str, Any]:
+class UnitContactLink(TypedDict):
+    """A unit contact tied to their unit, and the community the unit lies in (None when it has no place)."""
+
+    user_id: int
+    org_unit_id: int
+    community_code: str | None
+
+
+class ResourceRecord(TypedDict):
+    """A resource as its reader may see it: a person's contact only to those who see its grid (or its own unit)."""
+
+    id: int
+    district_code: str
+    community_code: str | None
+    grid_code: str | None
+    provider_kind: str
+    org_unit_id: int | None
+    facility_id: int | None
+    resident_id: int | None
+    volunteer_id: int | None
+    name: str
+    description: str | None
+    kind_codes: list[str]
+    available: str | None
+    capacity: int | None
+    address: str | None
+    contact_name: str | None
+    contact_phone: str | None
+    active: bool
+    version: int
+    lon: float
+    lat: float
+    unit_name: str | None
+
+
+def link_unit_contact(session: Session, principal: Principal, *, user_id: int, org_unit_id: int
+                      ) -> UnitContactLink:
     """Tie a unit_contact user to their unit (双报到: the unit reports in to the community where it lies)."""
     user = session.execute(text("SELECT id, role_code, district_code FROM app_user WHERE id = :u"),
                            {"u": user_id}).first()
@@ -82,7 +118,7 @@ def add_resource(session: Session, principal: Principal, *, provider_kind: str, 
                  volunteer_id: int | None = None, description: str | None = None,
                  kind_codes: list[str] | None = None, available: str | None = None, capacity: int | None = None,
                  address: str | None = None, lon: float | None = None, lat: float | None = None,
-                 contact_name: str | None = None, contact_phone: str | None = None) -> dict[str, Any]:
+                 contact_name: str | None = None, contact_phone: str | None = None) -> ResourceRecord:
     """A resource offered by a unit, facility, party member or volunteer; a unit contact adds their unit's."""
     if provider_kind not in rules.PROVIDER_KINDS:
         raise InvalidInput(f"provider_kind: one of {', '.join(rules.PROVIDER_KINDS)}, got {provider_kind!r}",
@@ -147,24 +183,29 @@ def _by_id(resource_id: int) -> Where:
 
 
 def _resource_rows(session: Session, principal: Principal, where: Where, *,
-                   reason: str | None = None) -> list[dict[str, Any]]:
+                   reason: str | None = None) -> list[ResourceRecord]:
     """The resources ``where`` picks as ``principal`` may see them (contacts masked or hidden); audited."""
     rows = session.execute(text(f"SELECT {RESOURCE_COLUMNS} FROM ledger_resource r LEFT JOIN org_unit o "
                                 f"ON o.id = r.org_unit_id WHERE {where.sql} ORDER BY r.id"),
                            where.params).mappings().all()
     unit = unit_of(session, principal)
-    out, personal = [], []
+    out: list[ResourceRecord] = []
+    personal = []
     for r in rows:
         own = unit is not None and r["org_unit_id"] == unit
         shown = own or sees(principal, r["grid_code"], r["district_code"])
-        # A party member's or volunteer's resource names a person: their contact is personal data.
-        item = {k: r[k] for k in r.keys() if k not in ("contact_name", "contact_phone", "lon", "lat", "kind_codes")}
-        item.update(kind_codes=list(r["kind_codes"] or []), lon=round(float(r["lon"]), 6),
-                    lat=round(float(r["lat"]), 6), contact_name=r["contact_name"] if shown else None,
-                    contact_phone=mask_phone(r["contact_phone"]) if shown else None)
-        if r["provider_kind"] in ("party_member", "volunteer") and not shown:
-            item["resident_id"] = item["volunteer_id"] = None
-        out.append(item)
+        # A party member's or volunteer's resource names a person: who they are is personal data.
+        person_hidden = r["provider_kind"] in ("party_member", "volunteer") and not shown
+        out.append(ResourceRecord(
+            id=r["id"], district_code=r["district_code"], community_code=r["community_code"],
+            grid_code=r["grid_code"], provider_kind=r["provider_kind"], org_unit_id=r["org_unit_id"],
+            facility_id=r["facility_id"], resident_id=None if person_hidden else r["resident_id"],
+            volunteer_id=None if person_hidden else r["volunteer_id"], name=r["name"],
+            description=r["description"], kind_codes=list(r["kind_codes"] or []), available=r["available"],
+            capacity=r["capacity"], address=r["address"], contact_name=r["contact_name"] if shown else None,
+            contact_phone=mask_phone(r["contact_phone"]) if shown else None, active=r["active"],
+            version=r["version"], lon=round(float(r["lon"]), 6), lat=round(float(r["lat"]), 6),
+            unit_name=r["unit_name"]))
         if shown and (r["contact_name"] or r["contact_phone"]):
             personal.append(r["id"])
     record_read(session, principal, entity="ledger_resource", entity_ids=personal, reason=reason,
@@ -173,7 +214,7 @@ def _resource_rows(session: Session, principal: Principal, where: Where, *,
 
 
 def list_resources(session: Session, principal: Principal, *, community_code: str | None = None,
-                   reason: str | None = None, include_inactive: bool = False) -> list[dict[str, Any]]:
+                   reason: str | None = None, include_inactive: bool = False) -> list[ResourceRecord]:
     """Resources in scope: a unit its own; grid staff their grids' communities; others their district."""
     where = listing_scope(session, principal, "r", unit_rows="r.org_unit_id = :unit", by_community=True)
     where.equal("r.community_code", "cc", community_code or None)
@@ -187,7 +228,7 @@ EDITABLE_RESOURCE = ("name", "description", "kind_codes", "available", "capacity
 
 
 def update_resource(session: Session, principal: Principal, resource_id: int, *, expected_version: int | None,
-                    changes: dict[str, Any]) -> dict[str, Any]:
+                    changes: dict[str, Any]) -> ResourceRecord:
     """Keep a resource up to date (a unit its own, staff those of their grids); a stale version gets Conflict."""
     r = session.execute(text("SELECT id, org_unit_id, grid_code, district_code, community_code, version "
                              "FROM ledger_resource WHERE id = :i FOR UPDATE"), {"i": resource_id}).mappings().first()

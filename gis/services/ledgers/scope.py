@@ -102,6 +102,13 @@ def in_officer_scope(scope: tuple[str, str] | None, community_code: str | None) 
     return community_code == code if column == "community_code" else community_code[:9] == code
 
 
+def in_area(session: Session, principal: Principal, row: Any) -> bool:
+    """Whether a row (its district_code, grid_code and community_code) lies in the area ``principal`` reads."""
+    return (principal.sees_district(row["district_code"])
+            and not (principal.role in GRID_STAFF and row["grid_code"] not in principal.grid_codes)
+            and in_officer_scope(officer_scope(session, principal), row["community_code"]))
+
+
 def require_writer(session: Session, principal: Principal, place_grid: str | None, district_code: str | None,
                    what: str) -> None:
     """PermissionDenied unless ``principal`` may write ``what``, a row in grid ``place_grid``."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import NotRequired, TypedDict, cast
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -17,9 +17,31 @@ from gis.services.privacy import mask_phone, record_change, record_read
 from gis.services.users import Principal
 
 
+class VolunteerRecord(TypedDict):
+    """A volunteer, phone masked; in a list also the hours they served."""
+
+    id: int
+    community_code: str
+    name: str
+    phone: str | None
+    party_member: bool
+    hours: NotRequired[float]
+
+
+class ShiftResult(TypedDict):
+    """A sign-up for a project's post, and the hours once served."""
+
+    id: int
+    project_id: int
+    volunteer_id: int
+    post: NotRequired[str | None]
+    hours: float | None
+    served_on: NotRequired[str]
+
+
 def add_volunteer(session: Session, principal: Principal, *, community_code: str, name: str,
                   phone: str | None = None, resident_id: int | None = None, org_unit_id: int | None = None,
-                  party_member: bool = False) -> dict[str, Any]:
+                  party_member: bool = False) -> VolunteerRecord:
     """A volunteer registered with a community (name and phone are personal: masked and audited when read)."""
     community = session.execute(text("SELECT district_code FROM community WHERE code = :c AND valid_to IS NULL"),
                                 {"c": community_code}).scalar()
@@ -41,7 +63,7 @@ def add_volunteer(session: Session, principal: Principal, *, community_code: str
 
 
 def list_volunteers(session: Session, principal: Principal, *, community_code: str | None = None,
-                    reason: str | None = None) -> list[dict[str, Any]]:
+                    reason: str | None = None) -> list[VolunteerRecord]:
     """Volunteers of the communities in scope, phones masked, with their hours; the read is audited."""
     if principal.role not in ("admin", *GRID_STAFF, "community_officer", "street_officer"):
         raise PermissionDenied(f"{principal.role} may not read volunteers' names; figures are in /stats/ledgers")
@@ -53,11 +75,11 @@ def list_volunteers(session: Session, principal: Principal, *, community_code: s
         FROM volunteer v WHERE {where.sql} ORDER BY v.id"""), where.params).mappings().all()
     record_read(session, principal, entity="volunteer", entity_ids=[r["id"] for r in rows], reason=reason,
                 district_code=principal.district_code, detail={"fields": ["name", "phone"]})
-    return [{**r, "phone": mask_phone(r["phone"]), "hours": float(r["hours"])} for r in rows]
+    return [cast(VolunteerRecord, {**r, "phone": mask_phone(r["phone"]), "hours": float(r["hours"])}) for r in rows]
 
 
 def sign_up(session: Session, principal: Principal, project_id: int, *, volunteer_id: int,
-            post: str | None = None) -> dict[str, Any]:
+            post: str | None = None) -> ShiftResult:
     """A volunteer signs up for a project's post (hours are recorded on the sign-up once served)."""
     p = load_project(session, project_id)
     require_project_visible(session, principal, p)
@@ -81,7 +103,7 @@ def sign_up(session: Session, principal: Principal, project_id: int, *, voluntee
 
 
 def record_hours(session: Session, principal: Principal, shift_id: int, *, hours: float,
-                 served_on: dt.date | None = None) -> dict[str, Any]:
+                 served_on: dt.date | None = None) -> ShiftResult:
     """The hours a volunteer served on a sign-up (more than 0, at most a day)."""
     s = session.execute(text("SELECT s.id, s.project_id, s.volunteer_id, s.hours FROM volunteer_shift s "
                              "WHERE s.id = :i FOR UPDATE"), {"i": shift_id}).mappings().first()
