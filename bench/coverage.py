@@ -14,7 +14,7 @@ Routes timed per case (same limit: twice each type's radius):
   compute` after the first does): locate the facilities, one multi-source scipy Dijkstra per type,
   per-building minimum over entrances.
 * ``ours_cold``: a server process that holds nothing asks about a network version that some process
-  has prepared before (``gis.services.coverage_cache``): the network key from ``layer_version``, the
+  has prepared before (``gis.services.coverage.cache``): the network key from ``layer_version``, the
   prepared arrays read from ``coverage_network_cache`` and unpacked, then the run. The process cache
   is cleared before each repeat; the best is kept. The cold answers are checked equal to the warm ones.
 * ``ours_first``: the first question on a new network version, which nobody has prepared: read the
@@ -54,7 +54,7 @@ from gis.coverage.network import AttachedNetwork, attach_buildings, build_networ
 from gis.db.engine import make_engine, transaction
 from gis.db.setup import scratch_database
 from gis.services import coverage as coverage_service
-from gis.services import coverage_cache
+from gis.services.coverage import cache as coverage_cache
 from gis.services.districts import import_osm, store_layers
 from gis.settings import Settings
 from gis.synthetic import generate_district
@@ -85,7 +85,7 @@ def best_of(n: int, fn):  # type: ignore[no-untyped-def]
 
 
 def load_case(session: Any, district: str) -> dict[str, Any]:
-    read = coverage_service.read_geo_frame
+    from gis.db.frames import read_frame as read
     p = {"d": district}
     buildings = read(session, "SELECT id, households, compound_id, ST_AsBinary(geom) AS geom FROM building "
                               "WHERE district_code = :d AND households > 0 ORDER BY id", p)
@@ -145,7 +145,8 @@ def naive_route(nxg: nx.DiGraph, graph: AttachedNetwork, sites: Any, sources: di
     n = graph.n_nodes
     for t, src in sources.items():
         wanted = set(s - n for s in src)
-        seeds[t] = [(int(node), float(c)) for s_, node, c in zip(sites.seed_site, sites.seed_node, sites.seed_cost)
+        seeds[t] = [(int(node), float(c))
+                    for s_, node, c in zip(sites.seed_site, sites.seed_node, sites.seed_cost, strict=True)
                     if s_ in wanted]
     out = {t: np.full(len(buildings), np.inf) for t in sources}
     for i, b in enumerate(buildings):

@@ -198,7 +198,7 @@ class Reach:
                      self.distance[keep])
 
     def plus(self, other: Reach) -> Reach:
-        """This table followed by ``other``'s sites, numbered after this table's."""
+        """The table followed by ``other``'s sites, numbered after this table's."""
         if other.n_buildings != self.n_buildings:
             raise InvalidInput(f"reach tables cover {self.n_buildings} and {other.n_buildings} buildings")
         return Reach(self.n_sites + other.n_sites, self.n_buildings, min(self.limit_m, other.limit_m),

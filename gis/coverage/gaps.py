@@ -97,13 +97,14 @@ def find_gaps(
         outlines[lab] = shapely.union_all(np.r_[np.asarray([closed], dtype=object), parts])
     summary["geometry"] = pd.Series(outlines)
     summary["area_m2"] = shapely.area(summary["geometry"].to_numpy()).round(0)
-    if unit_cols:
+    if units is not None and unit_cols:
         # Units are chosen together (the combination holding most of the gap's target population,
         # then households), so a gap astride two communities never names one's grid and the other.
         combo = units[unit_cols].iloc[idx].astype(object).where(units[unit_cols].iloc[idx].notna(), "")
         weights = combo.assign(label=label, pop=pop[idx], hh=hh[idx])
+        order = ["label", "pop", "hh", *unit_cols]
         best = (weights.groupby(["label", *unit_cols])[["pop", "hh"]].sum().reset_index()
-                .sort_values(["label", "pop", "hh", *unit_cols], ascending=[True, False, False, *[True] * len(unit_cols)])
+                .sort_values(order, ascending=[True, False, False, *[True] * len(unit_cols)])
                 .drop_duplicates("label").set_index("label"))
         for column in unit_cols:
             summary[column] = best[column].reindex(summary.index).replace("", None).astype(object)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from dataclasses import fields
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import shapely
@@ -148,7 +148,7 @@ def unpack_network(arrays: Mapping[str, np.ndarray]) -> AttachedNetwork:
 def to_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     """Named arrays as one uncompressed numpy archive."""
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **cast(dict[str, Any], arrays))  # numpy's stub reads ** as its allow_pickle flag
     return buffer.getvalue()
 
 

@@ -2,8 +2,8 @@
 
 Coverage is reported as households and target population reached and not reached (domain
 §4): everybody for a health station, people aged 60+ for elderly day-care, children 3–5 for a
-kindergarten (the half-open bands of ``gis.catalogue.TARGET_BANDS``). Each facility type is counted on its own; a 15-minute facility does not excuse a
-missing 5-minute one.
+kindergarten (the half-open bands of ``gis.catalogue.TARGET_BANDS``). Each facility type is
+counted on its own; a 15-minute facility does not excuse a missing 5-minute one.
 """
 
 from __future__ import annotations

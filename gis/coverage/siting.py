@@ -78,7 +78,7 @@ def cover_matrix(reach: Reach, radius_m: float) -> sparse.csr_matrix:
 
 def _check(k: int, weights: np.ndarray, n_buildings: int) -> None:
     if k < 1:
-        raise InvalidInput(f"--k must be at least 1; got {k}")
+        raise InvalidInput(f"k must be at least 1; got {k}", details={"field": "k"})
     if len(weights) != n_buildings:
         raise InvalidInput(f"weights: one per building expected ({n_buildings}); got {len(weights)}")
 

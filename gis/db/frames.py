@@ -1,4 +1,4 @@
-"""Rows ⇄ GeoDataFrames: bulk writes with COPY, reads into shapely geometries.
+"""Rows ⇄ GeoDataFrames: bulk writes with COPY, reads into shapely geometries (``read_frame``, the one way).
 
 COPY runs on the session's own connection, so it belongs to the session's transaction:
 an import that fails half-way leaves nothing behind.
@@ -7,15 +7,18 @@ an import that fails half-way leaves nothing behind.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import psycopg
 import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from gis.layers import STORAGE_CRS
 
@@ -58,9 +61,17 @@ def _column_values(values: pd.Series) -> list[Any]:
     return [_clean(v) for v in values.tolist()]
 
 
+def driver_connection(session: Session) -> psycopg.Connection[Any]:
+    """The psycopg connection under the session's, so that what runs on it is in the session's transaction."""
+    conn = session.connection().connection.driver_connection
+    if conn is None:
+        raise RuntimeError("the session's database connection is closed")
+    return conn
+
+
 def _write_rows(session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     """COPY rows of values psycopg adapts as they are, within the session's transaction."""
-    conn = session.connection().connection.driver_connection
+    conn = driver_connection(session)
     cols = ", ".join(f'"{c}"' for c in columns)
     n = 0
     # Row by row into one COPY: psycopg formats each row in C and sends every 32 kB, so the server
@@ -97,12 +108,32 @@ def allocate_ids(session: Session, table: str, n: int) -> np.ndarray:
     return np.asarray(ids, dtype=np.int64)
 
 
-def read_frame(session: Session, sql: str, params: dict[str, Any] | None = None) -> gpd.GeoDataFrame:
-    """Run ``sql`` (which selects ``ST_AsBinary(geom) AS geom``) into a GeoDataFrame in EPSG:4490."""
-    result = session.execute(text(sql), params or {})
-    columns = list(result.keys())
-    rows = result.all()
-    frame = pd.DataFrame(rows, columns=columns)
-    wkb = frame.pop("geom") if "geom" in frame else pd.Series([], dtype=object)
-    geoms = shapely.from_wkb([bytes(g) if g is not None else None for g in wkb])
-    return gpd.GeoDataFrame(frame, geometry=geoms, crs=STORAGE_CRS)
+def read_frame(session: Session, query: str | ClauseElement, params: Mapping[str, Any] | None = None
+               ) -> gpd.GeoDataFrame:
+    """Rows of ``query`` as a GeoDataFrame in EPSG:4490: the one path from rows to geometries.
+
+    ``query`` is SQL text with ``:name`` parameters or a SQLAlchemy Core statement; a column
+    ``geom`` (``ST_AsBinary(...) AS geom``) becomes the geometry, any other is kept as it is.
+    The statement is compiled by SQLAlchemy and run on the session's own connection (so in its
+    transaction) through a binary psycopg cursor: WKB arrives as bytes rather than hex text, and
+    rows as plain tuples rather than SQLAlchemy rows, which pandas would probe one by one (an
+    exception per row inside SQLAlchemy). On a 100,000-node district that is several times faster.
+    """
+    statement = text(query) if isinstance(query, str) else query
+    dialect = session.get_bind().dialect
+    # render_postcompile: an expanding IN (Core's ``column.in_([...])``) becomes its own parameters.
+    compiled = cast(SQLCompiler, statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True}))
+    values = dict(compiled.construct_params(dict(params or {})) or {})
+    for name, bind in compiled.binds.items():
+        processor = bind.type.bind_processor(dialect)
+        if processor is not None and name in values:
+            values[name] = processor(values[name])
+    with driver_connection(session).cursor(binary=True) as cursor:
+        cursor.execute(str(compiled), values)
+        columns = [c.name for c in cursor.description or ()]
+        rows = cursor.fetchall()
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    wkb = frame.pop("geom").tolist() if "geom" in frame else [None] * len(frame)
+    geoms = shapely.from_wkb([None if g is None else bytes(g) for g in wkb]) if wkb else np.empty(0, dtype=object)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_CRS, index=frame.index),
+                            crs=STORAGE_CRS)

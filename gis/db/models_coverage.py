@@ -2,7 +2,7 @@
 
 A row is one district's network prepared for coverage (graph, attached buildings, geometries
 as arrays), keyed by the ``layer_version`` rows of the tables it was built from; see
-gis/services/coverage_cache.py. It is a cache: any row may be deleted at any time.
+gis/services/coverage/cache.py. It is a cache: any row may be deleted at any time.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from gis.db.engine import make_engine
 from gis.services import coverage as coverage_service
-from gis.services import coverage_cache
+from gis.services.coverage import cache as coverage_cache
 
 
 @pytest.fixture

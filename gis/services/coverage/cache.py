@@ -1,4 +1,4 @@
-"""A district's walk network prepared for coverage, once per network version for every process.
+"""The cache of prepared networks: a district's walk network prepared for coverage once per network version.
 
 Preparing a network (reading nodes, edges, buildings, gates and barriers, reprojecting, linking
 every building past main roads and rivers) costs seconds on a 100,000-node district; a question
@@ -23,14 +23,11 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
-import geopandas as gpd
 import numpy as np
-import pandas as pd
-import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -38,10 +35,10 @@ from gis.coverage import network_arrays
 from gis.coverage.distances import Reach
 from gis.coverage.network import AttachedNetwork, attach_buildings, build_network
 from gis.crs import metric_crs_for_frame
+from gis.db.frames import driver_connection, read_frame
 from gis.errors import InvalidInput, NotFound
-from gis.layers import STORAGE_CRS
+from gis.progress import Progress, noop_progress
 
-Progress = Callable[[str, float], None]
 logger = logging.getLogger("wangge.coverage")
 
 # The tables a prepared network is built from; each has layer_version triggers (0003, 0015).
@@ -52,22 +49,13 @@ _CACHE_SIZE = 4
 SHARED_KEEP = 2
 
 
-def noop_progress(_stage: str, _fraction: float) -> None:
-    return None
+@dataclass(frozen=True)
+class Homes:
+    """A district's residential buildings: their ids and households, in one order that figures follow."""
 
-
-def read_geo_frame(session: Session, sql: str, params: dict[str, Any] | None = None) -> gpd.GeoDataFrame:
-    """``gis.db.frames.read_frame``, with rows turned into tuples first.
-
-    pandas probes every SQLAlchemy ``Row`` it is handed with ``hasattr``, which costs an
-    exception per row inside SQLAlchemy: seconds for the 260,000 rows of a 100,000-node district.
-    """
-    result = session.execute(text(sql), params or {})
-    columns = list(result.keys())
-    frame = pd.DataFrame.from_records([tuple(r) for r in result.all()], columns=columns)
-    wkb = frame.pop("geom") if "geom" in frame else pd.Series([], dtype=object)
-    geoms = shapely.from_wkb([bytes(g) if g is not None else None for g in wkb])
-    return gpd.GeoDataFrame(frame, geometry=geoms, crs=STORAGE_CRS)
+    district_code: str
+    building_ids: np.ndarray
+    households: np.ndarray
 
 
 @dataclass
@@ -93,7 +81,13 @@ class PreparedDistrict:
 
     @property
     def has_network(self) -> bool:
+        """Whether the district has a walk network (else only straight-line questions can be asked)."""
         return self.graph is not None
+
+    @property
+    def homes(self) -> Homes:
+        """The residential buildings, in the order of every per-building array here."""
+        return Homes(self.district_code, self.building_ids, self.households)
 
     @property
     def footprints(self) -> np.ndarray:
@@ -170,31 +164,16 @@ def _remember(memory_key: tuple[str, str], prepared: PreparedDistrict) -> None:
 # --- reading the tables and preparing ----------------------------------------------------------
 
 
-def _read_frame(session: Session, sql: str, district_code: str) -> gpd.GeoDataFrame:
-    """Rows of ``sql`` (one ``%(d)s`` parameter) as a GeoDataFrame, read through a binary cursor.
-
-    Binary: WKB arrives as bytes rather than hex text, and rows as plain tuples rather than
-    SQLAlchemy rows; on a 100,000-node district that halves the reading.
-    """
-    connection = session.connection().connection.driver_connection
-    with connection.cursor(binary=True) as cursor:
-        cursor.execute(sql, {"d": district_code})
-        columns = [c.name for c in cursor.description]
-        rows = cursor.fetchall()
-    frame = pd.DataFrame.from_records(rows, columns=columns)
-    wkb = frame.pop("geom").tolist() if "geom" in frame else []
-    return gpd.GeoDataFrame(frame, geometry=shapely.from_wkb(wkb), crs=STORAGE_CRS)
-
-
 def _prepare_from_tables(session: Session, district_code: str, key: str, progress: Progress) -> PreparedDistrict:
     started = time.perf_counter()
+    district = {"d": district_code}
     progress("loading buildings", 0.0)
     # Buildings where people live: households recorded or estimated, or residents registered.
-    buildings = _read_frame(session, """
+    buildings = read_frame(session, """
         SELECT b.id, b.households, b.compound_id, ST_AsBinary(b.geom) AS geom FROM building b
-        WHERE b.district_code = %(d)s AND (b.households > 0
+        WHERE b.district_code = :d AND (b.households > 0
               OR EXISTS (SELECT 1 FROM resident r WHERE r.building_id = b.id))
-        ORDER BY b.id""", district_code)
+        ORDER BY b.id""", district)
     if buildings.empty:
         exists = session.execute(text("SELECT 1 FROM district WHERE code = :d"), {"d": district_code}).first()
         raise NotFound(f"district {district_code} does not exist" if exists is None
@@ -202,17 +181,17 @@ def _prepare_from_tables(session: Session, district_code: str, key: str, progres
     crs = metric_crs_for_frame(buildings)
     footprints = np.asarray(buildings.geometry.to_crs(crs).values, dtype=object)
     progress("loading the walk network", 0.2)
-    nodes = _read_frame(session, "SELECT id, ST_AsBinary(geom) AS geom FROM walk_node WHERE district_code = %(d)s",
-                        district_code)
-    edges = _read_frame(session, """
+    nodes = read_frame(session, "SELECT id, ST_AsBinary(geom) AS geom FROM walk_node WHERE district_code = :d",
+                       district)
+    edges = read_frame(session, """
         SELECT id, source, target, length_m, cost, reverse_cost, is_main_road, ST_AsBinary(geom) AS geom
-        FROM walk_edge WHERE district_code = %(d)s ORDER BY id""", district_code)
+        FROM walk_edge WHERE district_code = :d ORDER BY id""", district)
     graph = None
     if len(edges):
-        barriers = _read_frame(session, "SELECT kind, ST_AsBinary(geom) AS geom FROM barrier "
-                                        "WHERE district_code = %(d)s", district_code)
-        gates = _read_frame(session, "SELECT compound_id, ST_AsBinary(geom) AS geom FROM compound_gate "
-                                     "WHERE district_code = %(d)s ORDER BY id", district_code)
+        barriers = read_frame(session, "SELECT kind, ST_AsBinary(geom) AS geom FROM barrier "
+                                       "WHERE district_code = :d", district)
+        gates = read_frame(session, "SELECT compound_id, ST_AsBinary(geom) AS geom FROM compound_gate "
+                                    "WHERE district_code = :d ORDER BY id", district)
         progress("attaching buildings to the network", 0.5)
         net = build_network(nodes, edges, barriers=barriers, crs=crs)
         graph = attach_buildings(
@@ -254,8 +233,7 @@ def _read_shared(session: Session, district_code: str, key: str) -> dict[str, np
     """The archive another process stored for this key, or None (none, or of another format)."""
     # The raw psycopg cursor in binary mode: through SQLAlchemy the bytea would come as hex text,
     # twice the bytes to send and decode.
-    connection = session.connection().connection.driver_connection
-    with connection.cursor(binary=True) as cursor:
+    with driver_connection(session).cursor(binary=True) as cursor:
         cursor.execute("SELECT payload FROM coverage_network_cache WHERE district_code = %s AND network_key = %s",
                        (district_code, key))
         row = cursor.fetchone()
@@ -297,7 +275,17 @@ def _write_shared(session: Session, prepared: PreparedDistrict) -> None:
                        prepared.district_code, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
-def shared_networks(session: Session, district_code: str | None = None) -> list[dict[str, Any]]:
+class SharedNetwork(TypedDict):
+    """One prepared network in the shared table."""
+
+    district_code: str
+    network_key: str
+    bytes: int
+    prepare_s: float
+    created_at: str
+
+
+def shared_networks(session: Session, district_code: str | None = None) -> list[SharedNetwork]:
     """The prepared networks in the shared table: district, key, size in bytes, preparing time, when."""
     rows = session.execute(text(
         "SELECT district_code, network_key, octet_length(payload), prepare_s, created_at FROM coverage_network_cache "
