@@ -23,7 +23,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -35,6 +35,7 @@ from gis.crs import metric_crs_for_frame
 from gis.errors import CRSMismatch, InvalidInput
 from gis.layers import STORAGE_CRS
 from gis.patrols.tracks import Track
+from gis.periods import DEFAULT_TIMEZONE, zone
 
 __all__ = [
     "DEFAULT_BUILDING_RADIUS_M",
@@ -52,14 +53,13 @@ __all__ = [
 DEFAULT_BUILDING_RADIUS_M = 30.0
 DEFAULT_SEGMENT_RADIUS_M = 20.0
 DEFAULT_SEGMENT_MIN_SHARE = 0.5
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 # Tracks go into the search tree in pieces of this many GPS steps: one step per item makes a
 # long straight walk a tree of near-equidistant boxes; 4 was ~1.5× faster than 1, 16 or 64.
 _STEPS_PER_PIECE = 4
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
-TrackLike = Track | shapely.Geometry
+TrackLike: TypeAlias = Track | shapely.Geometry
 
 
 @dataclass
@@ -301,7 +301,7 @@ def iso_week(when: dt.datetime | pd.Timestamp, *, timezone: str = DEFAULT_TIMEZO
     ts = pd.Timestamp(when)
     if ts.tzinfo is None:
         raise InvalidInput(f"iso_week: {when!r} has no time zone; expected a tz-aware time (patrol times are UTC)")
-    year, week, _ = ts.tz_convert(timezone).isocalendar()
+    year, week, _ = ts.tz_convert(zone(timezone)).isocalendar()
     return f"{year:04d}-W{week:02d}"
 
 

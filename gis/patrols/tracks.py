@@ -28,7 +28,6 @@ import datetime as dt
 import json
 import math
 import re
-import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -46,6 +45,7 @@ from pyproj import CRS, Geod, Transformer
 from gis.crs import check_in_china, metric_crs_for, to_storage_crs
 from gis.errors import CRSMismatch, InvalidInput
 from gis.layers import STORAGE_CRS
+from gis.periods import zone
 
 __all__ = [
     "DEFAULT_MAX_ACCURACY_M",
@@ -421,7 +421,7 @@ def _parse_gpx(data: bytes, where: str) -> _Raw:
     text_parts: list[str] = []
     points: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
-    state = {"segment": -1, "root": None, "name": None, "rtept": 0, "wpt": 0}
+    state: dict[str, Any] = {"segment": -1, "root": None, "name": None, "rtept": 0, "wpt": 0}
 
     def start(tag: str, attrs: dict[str, str]) -> None:
         nonlocal current
@@ -607,7 +607,7 @@ def _number(value: Any, where: str, i: int, what: str, *, line: Any = None) -> f
     if isinstance(value, bool):
         value = None
     try:
-        out = float(value)  # type: ignore[arg-type]
+        out = float(value)
     except (TypeError, ValueError):
         out = math.nan
     if not math.isfinite(out):
@@ -661,14 +661,6 @@ def _check_thresholds(max_speed_mps: float, max_accuracy_m: float | None) -> Non
         raise InvalidInput(f"max_accuracy_m: a positive number of metres or None, got {max_accuracy_m!r}")
 
 
-def _timezone(name: str) -> dt.tzinfo:
-    try:
-        return dt.UTC if name.upper() == "UTC" else zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"assume_timezone: {name!r} is not a time zone; "
-                           "expected e.g. UTC or Asia/Shanghai") from None
-
-
 def _number_list(points: Iterable[int], limit: int = 20) -> str:
     pts = list(points)
     text = ", ".join(str(p) for p in pts[:limit])
@@ -678,7 +670,7 @@ def _number_list(points: Iterable[int], limit: int = 20) -> str:
 def _clean(raw: _Raw, *, where: str, source_crs: str | None, max_speed_mps: float, max_accuracy_m: float | None,
            assume_timezone: str) -> Track:
     _check_thresholds(max_speed_mps, max_accuracy_m)
-    tz = _timezone(assume_timezone)
+    tz = zone(assume_timezone, field="assume_timezone")
     frame = raw.frame.reset_index(drop=True)
     n = len(frame)
     report = TrackReport(source=where, format=raw.fmt, input_points=n, encoding=raw.encoding,
