@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gis.errors import InvalidInput
-from gis.idnumbers import parse_id_number
+from gis.idnumbers import IdNumber, parse_id_number
 
 MAX_PROBLEMS = 20
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -106,7 +106,7 @@ def _decode_csv(raw: bytes, file: str, encoding: str | None) -> tuple[str, str]:
             guess = from_bytes(raw).best()
             named = f" (it looks like {guess.encoding})" if guess is not None else ""
             raise _undecodable(raw, utf8_error, file, f"UTF-8 or GBK/GB18030 text{named}; save it as UTF-8 "
-                               "or pass --encoding") from None
+                               "or name its encoding") from None
         return text, "gb18030"
 
 
@@ -185,7 +185,7 @@ def read_table(path: Path, *, encoding: str | None = None) -> Table:
     for header in headers:
         if header and is_mojibake(header):
             problems.add(1, header, "readable header text: the file looks decoded with the wrong encoding "
-                         "(GBK read as UTF-8 or Latin-1); pass --encoding gbk or save it as UTF-8", header)
+                         "(GBK read as UTF-8 or Latin-1); name the encoding gbk or save it as UTF-8", header)
     seen: set[str] = set()
     for header in headers:
         if header and header in seen:
@@ -316,8 +316,10 @@ _PARTS = re.compile(r"^(?P<building>.*?(?:号\d+栋|\d+栋|号))(?:(?P<unit>\d+)
 
 
 def normalise_address(address: str) -> str:
-    """The key an address is matched on: full-width → half-width, no spaces, 號→号, 幢/座/号楼/楼→栋, no 室,
-    and no leading province, city or district name (a register may write them or not).
+    """The key an address is matched on, the same however a register writes it.
+
+    Full-width → half-width, no spaces, 號→号, 幢/座/号楼/楼→栋, no 室, and no leading province, city
+    or district name (a register may write them or not).
     """
     text = unicodedata.normalize("NFKC", address)
     text = re.sub(r"\s+", "", text).replace("號", "号").replace("－", "-")
@@ -406,8 +408,15 @@ class Parsed:
 
 
 def _rows(table: Table, columns: dict[str, str]) -> Iterable[tuple[int, Callable[[str], Any]]]:
+    """Each row's number and a reader of its cells by field name (None for a field the file lacks)."""
     for number, cells in table.rows:
-        yield number, (lambda name, cells=cells: cells.get(columns[name]) if name in columns else None)
+        yield number, _cell_reader(cells, columns)
+
+
+def _cell_reader(cells: dict[str, Any], columns: dict[str, str]) -> Callable[[str], Any]:
+    def get(name: str) -> Any:
+        return cells.get(columns[name]) if name in columns else None
+    return get
 
 
 def _lonlat(get: Callable[[str], Any], number: int, columns: dict[str, str], problems: Problems
@@ -451,7 +460,8 @@ def _number(get: Callable[[str], Any], name: str, number: int, columns: dict[str
 def parse_addresses(table: Table) -> Parsed:
     """Standard addresses: text, optional lon/lat and building id; an address appears once."""
     columns, unused = map_columns(table, ADDRESS_COLUMNS)
-    problems, records, seen = Problems(table.file), [], {}
+    problems, records = Problems(table.file), []
+    seen: dict[str, int] = {}
     for number, get in _rows(table, columns):
         address = get("address")
         if address is None:
@@ -520,53 +530,10 @@ def parse_residents(table: Table) -> Parsed:
             problems.add(number, columns["name"], "at most 100 characters", record["name"])
         if len(record.get("household_no", "")) > 40:
             problems.add(number, columns["household_no"], "at most 40 characters", record["household_no"])
-        raw_id = get("id_number")
-        parsed = None
-        if raw_id is None:
-            problems.add(number, columns["id_number"], "an 18-character ID number")
-        elif isinstance(raw_id, (int, float)):
-            problems.add(number, columns["id_number"], "the ID number as text (a number cell loses digits and the "
-                         "X; format the column as text)", raw_id)
-        else:
-            try:
-                parsed = parse_id_number(_text(raw_id))
-            except InvalidInput as exc:
-                problems.add(number, columns["id_number"], f"a valid GB 11643 ID number; {exc}")
+        parsed = _id_number(get, number, columns, problems, seen)
         if parsed is not None:
-            if parsed.value in seen:
-                problems.add(number, columns["id_number"], f"each person once: the same ID number as row "
-                             f"{seen[parsed.value]}", parsed.value[:6] + "…")
-            seen[parsed.value] = number
             record["id_number"] = parsed.value
-        sex_raw = get("sex")
-        if sex_raw is None:
-            if parsed is not None:
-                record["sex"] = parsed.sex
-                derived["sex"] += 1
-        else:
-            sex = _SEX.get(_text(sex_raw).lower())
-            if sex is None:
-                problems.add(number, columns["sex"], "男 or 女 (or M/F)", sex_raw)
-            elif parsed is not None and sex != parsed.sex:
-                problems.add(number, columns["sex"], f"{'男' if parsed.sex == 'M' else '女'}, as the ID number's "
-                             "17th digit says (odd: 男, even: 女)", sex_raw)
-            record["sex"] = sex
-        birth_raw = get("birth_date")
-        if birth_raw is None:
-            if parsed is not None:
-                record["birth_date"] = parsed.birth_date
-                derived["birth_date"] += 1
-        else:
-            try:
-                birth = parse_date(birth_raw)
-            except ValueError:
-                problems.add(number, columns["birth_date"], "a date such as 1980-05-01, 1980/5/1, 19800501 or "
-                             "1980年5月1日", birth_raw)
-            else:
-                if parsed is not None and birth != parsed.birth_date:
-                    problems.add(number, columns["birth_date"], f"{parsed.birth_date.isoformat()}, the birth date in "
-                                 "the ID number", birth_raw)
-                record["birth_date"] = birth
+        _sex_and_birth(get, record, parsed, columns, problems, derived)
         for name in ("relation", "registered_address"):
             value = get(name)
             record[name] = None if value is None else _text(value)
@@ -592,6 +559,64 @@ def parse_residents(table: Table) -> Parsed:
             records.append(record)
     problems.raise_if_any()
     return Parsed(table.file, table.encoding, records, columns, unused, derived)
+
+
+def _id_number(get: Callable[[str], Any], number: int, columns: dict[str, str], problems: Problems,
+               seen: dict[str, int]) -> IdNumber | None:
+    """The row's ID number, checked (GB 11643) and seen once in the file; None (and a problem) when it is not."""
+    raw_id = get("id_number")
+    parsed = None
+    if raw_id is None:
+        problems.add(number, columns["id_number"], "an 18-character ID number")
+    elif isinstance(raw_id, (int, float)):
+        problems.add(number, columns["id_number"], "the ID number as text (a number cell loses digits and the "
+                     "X; format the column as text)", raw_id)
+    else:
+        try:
+            parsed = parse_id_number(_text(raw_id))
+        except InvalidInput as exc:
+            problems.add(number, columns["id_number"], f"a valid GB 11643 ID number; {exc}")
+    if parsed is not None:
+        if parsed.value in seen:
+            problems.add(number, columns["id_number"], f"each person once: the same ID number as row "
+                         f"{seen[parsed.value]}", parsed.value[:6] + "…")
+        seen[parsed.value] = number
+    return parsed
+
+
+def _sex_and_birth(get: Callable[[str], Any], record: dict[str, Any], parsed: IdNumber | None,
+                   columns: dict[str, str], problems: Problems, derived: dict[str, int]) -> None:
+    """Sex and birth date into ``record``: as given and checked against the ID number, or derived from it."""
+    number = record["row"]
+    sex_raw = get("sex")
+    if sex_raw is None:
+        if parsed is not None:
+            record["sex"] = parsed.sex
+            derived["sex"] += 1
+    else:
+        sex = _SEX.get(_text(sex_raw).lower())
+        if sex is None:
+            problems.add(number, columns["sex"], "男 or 女 (or M/F)", sex_raw)
+        elif parsed is not None and sex != parsed.sex:
+            problems.add(number, columns["sex"], f"{'男' if parsed.sex == 'M' else '女'}, as the ID number's "
+                         "17th digit says (odd: 男, even: 女)", sex_raw)
+        record["sex"] = sex
+    birth_raw = get("birth_date")
+    if birth_raw is None:
+        if parsed is not None:
+            record["birth_date"] = parsed.birth_date
+            derived["birth_date"] += 1
+    else:
+        try:
+            birth = parse_date(birth_raw)
+        except ValueError:
+            problems.add(number, columns["birth_date"], "a date such as 1980-05-01, 1980/5/1, 19800501 or "
+                         "1980年5月1日", birth_raw)
+        else:
+            if parsed is not None and birth != parsed.birth_date:
+                problems.add(number, columns["birth_date"], f"{parsed.birth_date.isoformat()}, the birth date in "
+                             "the ID number", birth_raw)
+            record["birth_date"] = birth
 
 
 def parse_facilities(table: Table, *, types: dict[str, str]) -> Parsed:
@@ -640,7 +665,8 @@ def is_valid_credit_code(code: str) -> bool:
 def parse_units(table: Table) -> Parsed:
     """实有单位: name, kind, credit code (GB 32100, checked), place, contact; one row per unit."""
     columns, unused = map_columns(table, UNIT_COLUMNS, required_one_of=(("address", "lon"),))
-    problems, records, seen = Problems(table.file), [], {}
+    problems, records = Problems(table.file), []
+    seen: dict[str, int] = {}
     for number, get in _rows(table, columns):
         before = len(problems)
         name = get("name")

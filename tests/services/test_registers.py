@@ -157,7 +157,7 @@ def test_synthetic_residents_are_replaced_only_when_asked(db: Session, district:
                                 "WHERE r.synthetic LIMIT 5")).scalars().all()
     assert synthetic and all(s.startswith("wg1.") for s in synthetic)  # generated people are encrypted too
     path = rf.write_csv(tmp_path / "r.csv", rf.register_rows(9, district["addresses"]))
-    with pytest.raises(Conflict, match="--drop-synthetic"):
+    with pytest.raises(Conflict, match="drop_synthetic"):
         register_service.import_residents(db, path, district_code=rf.DISTRICT, keys=KEYS)
     report = register_service.import_residents(db, path, district_code=rf.DISTRICT, keys=KEYS, drop_synthetic=True)
     assert report["synthetic_dropped"] > 0
