@@ -7,7 +7,7 @@ adoption). ``list_plans``, ``show_plan`` and ``plan_geojson`` read plans for the
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, NotRequired, TypedDict
+from typing import Any, NamedTuple, NotRequired, TypedDict, cast
 
 import geopandas as gpd
 import pandas as pd
@@ -353,7 +353,7 @@ def list_plans(session: Session, *, scope_code: str | None = None, kind: str | N
         item["units"] = int(item["units"])
         item["households"] = int(item["households"])
         item["metrics"] = {k: v for k, v in (item["metrics"] or {}).items() if k != "adoption"}
-        out.append(PlanSummary(**item))  # type: ignore[typeddict-item]
+        out.append(cast(PlanSummary, item))
     return out
 
 
@@ -376,7 +376,7 @@ def show_plan(session: Session, plan_id: int, *, settings: Settings | None = Non
     if plan.kind == "micro_split":
         from gis.services.levels import show_micro_plan  # level-2 grids: bounds 1..max, parent a grid
 
-        return show_micro_plan(session, plan, settings=settings)  # type: ignore[return-value]
+        return cast(PlanDetail, show_micro_plan(session, plan, settings=settings))
     level = plan_level(plan.kind, plan.scope_code)
     lo, hi = household_bounds(settings or Settings(), level)
     units = plan_units(session, plan.id)
