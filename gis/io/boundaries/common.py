@@ -19,7 +19,9 @@ from gis.errors import InvalidInput, WanggeError
 
 
 @dataclass(frozen=True)
-class _Level:
+class Level:
+    """A boundary level: code digits, its parent's, and the field names its code, name and parent go by."""
+
     digits: int
     parent_digits: int
     parent_name: str
@@ -32,20 +34,20 @@ _GENERIC_CODE = ("code", "编码", "代码")
 _GENERIC_NAME = ("name", "名称", "mc")
 _GENERIC_PARENT = ("parent_code", "parent_cod", "parent", "上级编码")
 
-LEVELS: dict[str, _Level] = {
-    "street": _Level(
+LEVELS: dict[str, Level] = {
+    "street": Level(
         9, 6, "district",
         ("code", "street_code", "街道编码", "街道代码", "编码", "代码", "jdbm"),
         ("name", "street_name", "街道名称", "名称", "mc"),
         (*_GENERIC_PARENT, "district_code", "区县编码", "区编码"),
     ),
-    "community": _Level(
+    "community": Level(
         12, 9, "street",
         ("code", "community_code", "社区编码", "社区代码", "编码", "代码", "sqbm"),
         ("name", "community_name", "社区名称", "名称", "mc"),
         (*_GENERIC_PARENT, "street_code", "街道编码"),
     ),
-    "grid": _Level(
+    "grid": Level(
         15, 12, "community",
         ("code", "grid_code", "gridcode", "网格编码", "网格代码", "wgbm", "编码", "代码"),
         ("name", "grid_name", "网格名称", "名称", "mc"),

@@ -15,7 +15,7 @@ from pyproj import CRS
 
 from gis.crs import OBFUSCATED_SYSTEMS, to_storage_crs
 from gis.errors import CRSMismatch, InvalidInput
-from gis.io.boundaries.common import FORMATS, LEVELS, READ_SUFFIXES, BoundaryFile, fail, gdal_text
+from gis.io.boundaries.common import FORMATS, LEVELS, READ_SUFFIXES, BoundaryFile, Raw, fail, gdal_text
 from gis.io.boundaries.formats import read_csv_file, read_geojson, read_gpkg
 from gis.io.boundaries.shapefile import read_shapefile, read_zip
 from gis.io.boundaries.validate import raise_problems, to_multipolygons, validate_raw
@@ -58,7 +58,32 @@ def read_boundaries(
     path = Path(path)
     where = path.name
     if level not in LEVELS:
-        raise InvalidInput(f"level must be one of {', '.join(LEVELS)}; got {level!r}")
+        raise InvalidInput(f"level must be one of {', '.join(LEVELS)}; got {level!r}", details={"field": "level"})
+    raw = _read_raw(path, where, encoding)
+    suffix = path.suffix.lower()
+    table, problems, notes = validate_raw(raw, where=where, level=level, code_field=code_field, name_field=name_field)
+    file_warnings = [*raw.warnings, *notes]
+    source_crs, recorded = _source_crs(source_crs, raw, suffix, where, file_warnings)
+
+    geoms, has_z = to_multipolygons(raw.geoms)
+    if has_z:
+        file_warnings.append(f"{where}: Z coordinates dropped; boundaries are stored in 2D")
+    frame = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geoms), crs=raw.crs)
+
+    try:
+        frame = to_storage_crs(frame, source_crs, where=where)
+    except CRSMismatch as exc:
+        problems.insert(0, {"row": None, "code": None, "problem": exc.message, "error": "CRSMismatch",
+                            "message": exc.message})
+    if problems:
+        raise_problems(problems, where)
+
+    frame = frame.reset_index(drop=True)
+    return BoundaryFile(frame=frame, level=level, source_crs=recorded, encoding=raw.encoding, warnings=file_warnings)
+
+
+def _read_raw(path: Path, where: str, encoding: str | None) -> Raw:
+    """The file read by the reader of its suffix, once it is known to exist and hold something."""
     if not path.exists():
         raise fail(InvalidInput, where, f"file not found ({path})")
     if path.is_dir():
@@ -82,10 +107,12 @@ def read_boundaries(
             InvalidInput, where,
             f"unsupported file type {suffix or '(none)'!r}; expected one of {', '.join(READ_SUFFIXES)}"
         )
+    return raw
 
-    table, problems, notes = validate_raw(raw, where=where, level=level, code_field=code_field, name_field=name_field)
-    file_warnings = [*raw.warnings, *notes]
 
+def _source_crs(source_crs: str | None, raw: Raw, suffix: str, where: str,
+                file_warnings: list[str]) -> tuple[str | None, str]:
+    """The CRS to read the coordinates in (None: the file's), and how to record it; warnings on the way."""
     if source_crs is not None and source_crs.strip() == "":
         source_crs = None
     if source_crs is None and raw.crs is None and suffix == ".csv":
@@ -98,22 +125,7 @@ def read_boundaries(
         if not implicit and recorded != _describe_crs(None, raw.crs):
             file_warnings.append(
                 f"{where}: source_crs {recorded} overrides the file's CRS {_describe_crs(None, raw.crs)}")
-
-    geoms, has_z = to_multipolygons(raw.geoms)
-    if has_z:
-        file_warnings.append(f"{where}: Z coordinates dropped; boundaries are stored in 2D")
-    frame = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geoms), crs=raw.crs)
-
-    try:
-        frame = to_storage_crs(frame, source_crs, where=where)
-    except CRSMismatch as exc:
-        problems.insert(0, {"row": None, "code": None, "problem": exc.message, "error": "CRSMismatch",
-                            "message": exc.message})
-    if problems:
-        raise_problems(problems, where)
-
-    frame = frame.reset_index(drop=True)
-    return BoundaryFile(frame=frame, level=level, source_crs=recorded, encoding=raw.encoding, warnings=file_warnings)
+    return source_crs, recorded
 
 
 def _describe_crs(source_crs: str | None, file_crs: str | None) -> str:

@@ -14,7 +14,7 @@ import shapely
 from shapely.validation import explain_validity
 
 from gis.errors import CRSMismatch, InvalidGeometry, InvalidInput, WanggeError
-from gis.io.boundaries.common import LEVELS, POLYGONAL, Raw, fail, one_line
+from gis.io.boundaries.common import LEVELS, POLYGONAL, Level, Raw, fail, one_line
 
 
 def _find_field(fields: dict[str, np.ndarray], candidates: tuple[str, ...]) -> str | None:
@@ -67,39 +67,12 @@ def _row_label(row: int, code: str | None) -> str:
 def validate_raw(
     raw: Raw, *, where: str, level: str, code_field: str | None, name_field: str | None
 ) -> tuple[pd.DataFrame, list[dict[str, Any]], list[str]]:
+    """The table (code, name, parent_code, attrs) of a raw read, every problem found, and notes for the user."""
     spec = LEVELS[level]
-    notes: list[str] = []
     n = len(raw.geoms)
     if n == 0:
         raise fail(InvalidInput, where, "has no features; expected at least one boundary")
-
-    present = list(raw.fields)
-    if code_field is not None:
-        if code_field not in raw.fields:
-            raise fail(InvalidInput, where, f"code_field {code_field!r} is not a field; fields present: {present}",
-                        field="code_field")
-        code_col = code_field
-    else:
-        found = _find_field(raw.fields, spec.code_fields)
-        if found is None:
-            raise fail(
-                InvalidInput, where,
-                f"no code field found: expected one of {', '.join(spec.code_fields)}; fields present: {present}; "
-                "pass code_field",
-                field="code_field",
-            )
-        code_col = found
-    if name_field is not None:
-        if name_field not in raw.fields:
-            raise fail(InvalidInput, where, f"name_field {name_field!r} is not a field; fields present: {present}",
-                        field="name_field")
-        name_col: str | None = name_field
-    else:
-        name_col = _find_field({k: v for k, v in raw.fields.items() if k != code_col}, spec.name_fields)
-        if name_col is None:
-            notes.append(f"{where}: no name field found (expected one of {', '.join(spec.name_fields)}); "
-                         "names left empty")
-    parent_col = _find_field({k: v for k, v in raw.fields.items() if k not in (code_col, name_col)}, spec.parent_fields)
+    code_col, name_col, parent_col, notes = _columns(raw, spec, where, code_field, name_field)
 
     code_values = raw.fields[code_col]
     if code_values.dtype.kind in "iuf":
@@ -121,19 +94,9 @@ def validate_raw(
     seen: dict[str, int] = {}
     for i in range(n):
         code = codes[i]
-        geom = raw.geoms[i]
-        if i in raw.unreadable:
-            add(i, code, InvalidGeometry, f"unreadable geometry: {raw.unreadable[i]}")
-        elif geom is None or shapely.is_empty(geom):
-            add(i, code, InvalidGeometry, "empty geometry (no coordinates); expected a polygon")
-        elif geom.geom_type not in POLYGONAL:
-            add(i, code, InvalidGeometry, f"geometry is a {geom.geom_type}; expected Polygon or MultiPolygon")
-        elif not shapely.is_valid(geom):
-            add(
-                i, code, InvalidGeometry,
-                f"invalid polygon: {explain_validity(geom)}; boundaries are not repaired automatically, "
-                "fix it in the source data",
-            )
+        geometry_problem = _geometry_problem(raw, i)
+        if geometry_problem is not None:
+            add(i, code, InvalidGeometry, geometry_problem)
 
         parent = None
         if code is None:
@@ -159,10 +122,66 @@ def validate_raw(
                 )
         parents.append(parent)
 
-    skip = {code_col, name_col, parent_col}
-    extra = {k: v for k, v in raw.fields.items() if k not in skip}
-    attrs: list[dict[str, Any]] = [{} for _ in range(n)]
-    for key, values in extra.items():
+    attrs = _attributes(raw, {code_col, name_col, parent_col})
+    table = pd.DataFrame({"code": codes, "name": names, "parent_code": parents, "attrs": attrs})
+    return table, problems, notes
+
+
+def _columns(raw: Raw, spec: Level, where: str, code_field: str | None,
+             name_field: str | None) -> tuple[str, str | None, str | None, list[str]]:
+    """The code, name and parent fields: as given, else found by their usual names; notes on what is missing."""
+    notes: list[str] = []
+    present = list(raw.fields)
+    if code_field is not None:
+        if code_field not in raw.fields:
+            raise fail(InvalidInput, where, f"code_field {code_field!r} is not a field; fields present: {present}",
+                       field="code_field")
+        code_col = code_field
+    else:
+        found = _find_field(raw.fields, spec.code_fields)
+        if found is None:
+            raise fail(
+                InvalidInput, where,
+                f"no code field found: expected one of {', '.join(spec.code_fields)}; fields present: {present}; "
+                "pass code_field",
+                field="code_field",
+            )
+        code_col = found
+    if name_field is not None:
+        if name_field not in raw.fields:
+            raise fail(InvalidInput, where, f"name_field {name_field!r} is not a field; fields present: {present}",
+                       field="name_field")
+        name_col: str | None = name_field
+    else:
+        name_col = _find_field({k: v for k, v in raw.fields.items() if k != code_col}, spec.name_fields)
+        if name_col is None:
+            notes.append(f"{where}: no name field found (expected one of {', '.join(spec.name_fields)}); "
+                         "names left empty")
+    parent_col = _find_field({k: v for k, v in raw.fields.items() if k not in (code_col, name_col)}, spec.parent_fields)
+    return code_col, name_col, parent_col, notes
+
+
+def _geometry_problem(raw: Raw, i: int) -> str | None:
+    """What is wrong with row ``i``'s geometry (unreadable, empty, not polygonal, invalid), or None."""
+    geom = raw.geoms[i]
+    if i in raw.unreadable:
+        return f"unreadable geometry: {raw.unreadable[i]}"
+    if geom is None or shapely.is_empty(geom):
+        return "empty geometry (no coordinates); expected a polygon"
+    if geom.geom_type not in POLYGONAL:
+        return f"geometry is a {geom.geom_type}; expected Polygon or MultiPolygon"
+    if not shapely.is_valid(geom):
+        return (f"invalid polygon: {explain_validity(geom)}; boundaries are not repaired automatically, "
+                "fix it in the source data")
+    return None
+
+
+def _attributes(raw: Raw, skip: set[str | None]) -> list[dict[str, Any]]:
+    """Per row, the fields other than ``skip`` as JSON values (our own exports' ``attrs`` object unpacked)."""
+    attrs: list[dict[str, Any]] = [{} for _ in range(len(raw.geoms))]
+    for key, values in raw.fields.items():
+        if key in skip:
+            continue
         for i, value in enumerate(values):
             value = _json_value(value)
             # Our own exports carry the attributes as one JSON object in ``attrs``.
@@ -173,9 +192,7 @@ def validate_raw(
                 except json.JSONDecodeError:
                     pass
             attrs[i][key] = value
-
-    table = pd.DataFrame({"code": codes, "name": names, "parent_code": parents, "attrs": attrs})
-    return table, problems, notes
+    return attrs
 
 
 def to_multipolygons(geoms: np.ndarray) -> tuple[np.ndarray, bool]:
