@@ -13,7 +13,7 @@ import osmium
 from gis.catalogue import FacilityType, load_catalogue
 from gis.errors import InvalidInput
 from gis.layers import DistrictLayers
-from gis.osm.collect import RelationScan, collect
+from gis.osm.collect import Collected, RelationScan, collect
 from gis.osm.geometry import area_geometries, build_network
 from gis.osm.layers import barrier_frame, building_frame, compound_frame, facility_frame, land_use_frame
 from gis.osm.tags import Classifier
@@ -128,16 +128,26 @@ def read_osm(
     notify("areas", 0.9)
     facilities = facility_frame(out, geoms)
 
+    layers = DistrictLayers(buildings=buildings, nodes=nodes, edges=edges, barriers=barriers, compounds=compounds,
+                            facilities=facilities, report={}, land_use=land_use)
+    layers.report = _report(path.name, out, layers)
+    layers.report["elapsed_s"] = round(time.perf_counter() - started, 3)
+    notify("done", 1.0)
+    return layers
+
+
+def _report(source: str, out: Collected, layers: DistrictLayers) -> dict[str, Any]:
+    """What was read: the size of every layer and the problems met (see the package docstring)."""
     counts = out.counts
-    report: dict[str, Any] = {
-        "source": path.name,
-        "buildings": len(buildings),
-        "nodes": len(nodes),
-        "edges": len(edges),
-        "barriers": {k: int(v) for k, v in sorted(Counter(barriers["kind"]).items())},
-        "compounds": len(compounds),
-        "land_use_areas": len(land_use),
-        "facilities": {k: int(v) for k, v in sorted(Counter(facilities["type_code"]).items())},
+    return {
+        "source": source,
+        "buildings": len(layers.buildings),
+        "nodes": len(layers.nodes),
+        "edges": len(layers.edges),
+        "barriers": {k: int(v) for k, v in sorted(Counter(layers.barriers["kind"]).items())},
+        "compounds": len(layers.compounds),
+        "land_use_areas": len(layers.land_use) if layers.land_use is not None else 0,
+        "facilities": {k: int(v) for k, v in sorted(Counter(layers.facilities["type_code"]).items())},
         "facility_duplicates_dropped": int(counts["facility_duplicates_dropped"]),
         "invalid_repaired": int(counts["invalid_repaired"]),
         "invalid_skipped": int(counts["invalid_skipped"]),
@@ -149,15 +159,3 @@ def read_osm(
         "problems": out.problems,
         "problems_not_listed": int(counts["problems_not_listed"]),
     }
-    report["elapsed_s"] = round(time.perf_counter() - started, 3)
-    notify("done", 1.0)
-    return DistrictLayers(
-        buildings=buildings,
-        nodes=nodes,
-        edges=edges,
-        barriers=barriers,
-        compounds=compounds,
-        facilities=facilities,
-        report=report,
-        land_use=land_use,
-    )
