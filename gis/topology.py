@@ -109,25 +109,7 @@ def check_tiling(
         Invalid and orphan children and empty parents first, then per parent the parts
         outside it, multi-part children, overlaps, gaps and household bounds.
     """
-    _require_columns(children, ("code", "parent_code"), "children")
-    _require_columns(parent, ("code",), "parent")
-    if children.crs is None or parent.crs is None:
-        raise CRSMismatch(
-            f"children and parent need a CRS; received children={children.crs}, parent={parent.crs}, "
-            f"expected {STORAGE_CRS}"
-        )
-    if not children.empty and not children.crs.equals(parent.crs):
-        raise CRSMismatch(f"children are in {children.crs.to_string()} but parent is in {parent.crs.to_string()}")
-    if tolerance_m2 < 0:
-        raise InvalidInput(f"tolerance_m2 must be >= 0, received {tolerance_m2}")
-    if min_households is not None and max_households is not None and min_households > max_households:
-        raise InvalidInput(
-            f"min_households ({min_households}) is greater than max_households ({max_households})"
-        )
-    if parent["code"].astype(str).duplicated().any():
-        dups = sorted(set(parent["code"].astype(str)[parent["code"].astype(str).duplicated()]))
-        raise InvalidInput(f"parent codes must be unique; duplicated: {', '.join(dups)}")
-
+    _check_arguments(children, parent, tolerance_m2, min_households, max_households)
     words = _Words(child_level)
     if parent_level:
         words.parent = parent_level  # communities of a district without streets
@@ -143,15 +125,64 @@ def check_tiling(
 
     child_codes = children["code"].astype(str).to_numpy()
     child_parents = children["parent_code"].astype(str).to_numpy()
-    raw = children.geometry.to_numpy()
     parent_codes = parent["code"].astype(str).to_numpy()
     parent_geoms = [_polygonal(shapely.make_valid(g)) if g is not None else shapely.Polygon()
                     for g in parent.geometry.to_numpy()]
     parent_by_code = dict(zip(parent_codes, parent_geoms, strict=True))
 
-    findings: list[Finding] = []
-
     # Invalid children are reported, then repaired so that the other checks still run.
+    geoms, valid, findings = _repaired(ctx, children.geometry.to_numpy(), child_codes, child_parents)
+    has_parent = np.array([p in parent_by_code for p in child_parents], dtype=bool)
+    findings.extend(_orphans(ctx, geoms, child_codes, child_parents, has_parent))
+    findings.extend(_empty_parents(ctx, parent_codes, parent_geoms, set(child_parents[has_parent])))
+
+    hh = _align(households, children, "households")
+    ded = _align(dedicated, children, "dedicated")
+    for pcode in parent_codes:
+        idx = np.flatnonzero(has_parent & (child_parents == pcode))
+        if len(idx) == 0:
+            continue
+        pgeom = parent_by_code[pcode]
+        findings.extend(_outside(ctx, idx, geoms, child_codes, pcode, pgeom))
+        findings.extend(_multipart(ctx, idx, geoms, valid, child_codes, pcode))
+        findings.extend(_overlaps(ctx, idx, geoms, child_codes, pcode))
+        findings.extend(_gaps(ctx, idx, geoms, child_codes, pcode, pgeom))
+        if hh is not None:
+            findings.extend(
+                _household_bounds(ctx, idx, hh, ded, geoms, child_codes, pcode, min_households, max_households)
+            )
+    return findings
+
+
+def _check_arguments(children: gpd.GeoDataFrame, parent: gpd.GeoDataFrame, tolerance_m2: float,
+                     min_households: int | None, max_households: int | None) -> None:
+    """Columns, CRSs, bounds and unique parent codes, or the error that says which is wrong."""
+    _require_columns(children, ("code", "parent_code"), "children")
+    _require_columns(parent, ("code",), "parent")
+    if children.crs is None or parent.crs is None:
+        raise CRSMismatch(
+            f"children and parent need a CRS; received children={children.crs}, parent={parent.crs}, "
+            f"expected {STORAGE_CRS}"
+        )
+    if not children.empty and not children.crs.equals(parent.crs):
+        raise CRSMismatch(f"children are in {children.crs.to_string()} but parent is in {parent.crs.to_string()}")
+    if tolerance_m2 < 0:
+        raise InvalidInput(f"tolerance_m2 must be >= 0, received {tolerance_m2}", details={"field": "tolerance_m2"})
+    if min_households is not None and max_households is not None and min_households > max_households:
+        raise InvalidInput(
+            f"min_households ({min_households}) is greater than max_households ({max_households})",
+            details={"field": "min_households"},
+        )
+    if parent["code"].astype(str).duplicated().any():
+        dups = sorted(set(parent["code"].astype(str)[parent["code"].astype(str).duplicated()]))
+        raise InvalidInput(f"parent codes must be unique; duplicated: {', '.join(dups)}")
+
+
+def _repaired(ctx: _Context, raw: np.ndarray, child_codes: np.ndarray,
+              child_parents: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[Finding]]:
+    """Children's polygons (invalid ones repaired, missing ones empty), which were valid, and the findings."""
+    words = ctx.words
+    findings: list[Finding] = []
     geoms = np.empty(len(raw), dtype=object)
     valid = np.ones(len(raw), dtype=bool)
     for i, g in enumerate(raw):
@@ -175,8 +206,14 @@ def check_tiling(
             )
         else:
             geoms[i] = _polygonal(g)
+    return geoms, valid, findings
 
-    has_parent = np.array([p in parent_by_code for p in child_parents], dtype=bool)
+
+def _orphans(ctx: _Context, geoms: np.ndarray, child_codes: np.ndarray, child_parents: np.ndarray,
+             has_parent: np.ndarray) -> list[Finding]:
+    """Children naming a parent that does not exist."""
+    words = ctx.words
+    findings = []
     for i in np.flatnonzero(~has_parent).tolist():
         where = ctx.lonlat(_point_of(geoms[i]))
         area = ctx.area(geoms[i]) if not geoms[i].is_empty else None
@@ -185,8 +222,14 @@ def check_tiling(
                     f"{words.child} {child_codes[i]} names {words.parent} {child_parents[i]}, "
                     f"which does not exist (near {_fmt_point(where)})")
         )
+    return findings
 
-    used_parents = set(child_parents[has_parent])
+
+def _empty_parents(ctx: _Context, parent_codes: np.ndarray, parent_geoms: list[BaseGeometry],
+                   used_parents: set[str]) -> list[Finding]:
+    """Parents no child names."""
+    words = ctx.words
+    findings = []
     for code, pgeom in zip(parent_codes, parent_geoms, strict=True):
         if code not in used_parents:
             where = ctx.lonlat(pgeom)
@@ -195,23 +238,6 @@ def check_tiling(
                 Finding("empty_parent", (code,), code, area, where,
                         f"{words.parent} {code} has no {words.children} "
                         f"({_fmt_area(area)}, near {_fmt_point(where)})")
-            )
-
-    hh = _align(households, children, "households")
-    ded = _align(dedicated, children, "dedicated")
-
-    for pcode in parent_codes:
-        idx = np.flatnonzero(has_parent & (child_parents == pcode))
-        if len(idx) == 0:
-            continue
-        pgeom = parent_by_code[pcode]
-        findings.extend(_outside(ctx, idx, geoms, child_codes, pcode, pgeom))
-        findings.extend(_multipart(ctx, idx, geoms, valid, child_codes, pcode))
-        findings.extend(_overlaps(ctx, idx, geoms, child_codes, pcode))
-        findings.extend(_gaps(ctx, idx, geoms, child_codes, pcode, pgeom))
-        if hh is not None:
-            findings.extend(
-                _household_bounds(ctx, idx, hh, ded, geoms, child_codes, pcode, min_households, max_households)
             )
     return findings
 
