@@ -9,6 +9,8 @@ by comparing coordinates in numpy, far faster than a general-purpose noding of l
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
@@ -72,45 +74,44 @@ def _superblock(rng: np.random.Generator, plan: CityPlan, i: int, j: int, lines:
     my = minor_positions(rng, Y0, Y1)
     river = plan.river if j == plan.river_row else None
     railway = plan.railway if i == plan.rail_col else None
-    x_side = ["main"]
-    for x in mx:
-        hw = RESIDENTIAL + int(rng.choice(3, p=MINOR_CLASS_P))
-        line = lines.new_line(hw, names.minor_road(hw))
-        if railway is not None:
-            lo, hi = railway.range_over(Y0, Y1)
-            if lo - RAIL_ROAD_GAP_M < x < hi + RAIL_ROAD_GAP_M:
-                x_side.append("void")  # the railway runs along here: no street
-                continue
-        x_side.append("minor")
-        if river is not None:
-            fy = float(river(x))
-            lines.vertical(x, Y0, fy - RIVER_ROAD_GAP_M, line)
-            lines.vertical(x, fy + RIVER_ROAD_GAP_M, Y1, line)
-        else:
-            lines.vertical(x, Y0, Y1, line)
-    y_side = ["main"]
-    for y in my:
-        hw = RESIDENTIAL + int(rng.choice(3, p=MINOR_CLASS_P))
-        line = lines.new_line(hw, names.minor_road(hw))
-        if river is not None:
-            lo, hi = river.range_over(X0, X1)
-            if lo - RIVER_ROAD_GAP_M < y < hi + RIVER_ROAD_GAP_M:
-                y_side.append("void")  # would run into the river
-                continue
-        y_side.append("minor")
-        if railway is not None:
-            fx = float(railway(y))
-            lines.horizontal(y, X0, fx - RAIL_ROAD_GAP_M, line)
-            lines.horizontal(y, fx + RAIL_ROAD_GAP_M, X1, line)
-        else:
-            lines.horizontal(y, X0, X1, line)
+    # North-south streets stop short of the river and leave out the railway's strip; east-west ones
+    # the other way round.
+    x_side = _minor_streets(rng, lines, names, mx, (Y0, Y1), along=railway, across=river,
+                            along_gap=RAIL_ROAD_GAP_M, across_gap=RIVER_ROAD_GAP_M, add=lines.vertical)
+    y_side = _minor_streets(rng, lines, names, my, (X0, X1), along=river, across=railway,
+                            along_gap=RIVER_ROAD_GAP_M, across_gap=RAIL_ROAD_GAP_M, add=lines.horizontal)
     gx, gy = [X0, *mx, X1], [Y0, *my, Y1]
-    x_side.append("main")
-    y_side.append("main")
     sb = j * plan.nx + i
     return [Cell(gx[a], gy[b], gx[a + 1], gy[b + 1], (x_side[a], y_side[b], x_side[a + 1], y_side[b + 1]), sb)
             for b in range(len(gy) - 1) for a in range(len(gx) - 1)]
 
+
+def _minor_streets(rng: np.random.Generator, lines: Lines, names: Names, positions: list[float],
+                   span: tuple[float, float], *, along: Barrier | None, across: Barrier | None, along_gap: float,
+                   across_gap: float, add: Callable[[float, float, float, int], None]) -> list[str]:
+    """Minor streets at ``positions`` over ``span``, and what each cell side along them is (main at both ends).
+
+    A street that would run ``along`` a barrier is left out ("void": no street, but kept clear); one
+    that crosses a barrier ``across`` stops ``across_gap`` short of it on both sides.
+    """
+    sides = ["main"]
+    for p in positions:
+        hw = RESIDENTIAL + int(rng.choice(3, p=MINOR_CLASS_P))
+        line = lines.new_line(hw, names.minor_road(hw))
+        if along is not None:
+            lo, hi = along.range_over(*span)
+            if lo - along_gap < p < hi + along_gap:
+                sides.append("void")
+                continue
+        sides.append("minor")
+        if across is not None:
+            f = float(across(p))
+            add(p, span[0], f - across_gap, line)
+            add(p, f + across_gap, span[1], line)
+        else:
+            add(p, span[0], span[1], line)
+    sides.append("main")
+    return sides
 
 def _split_cells(cells: list[Cell], barrier: Barrier, *, horizontal: bool, gap: float) -> list[Cell]:
     """Cut the cells a barrier passes through into the parts on either side of it."""
