@@ -181,3 +181,16 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
     mount_docs(app)
     mount_web(app)  # pages and static files: plain routes, outside the access table (they hold no data)
     return app
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    """The app's OpenAPI document, built without a database (making an app opens no connection).
+
+    The app is made on a URL it never connects to, so that a document can be had (for the
+    contract test, the fuzz run, a client generator) where no database runs.
+    """
+    app = create_app(settings, url="postgresql+psycopg://openapi@127.0.0.1:9/never_connected")
+    try:
+        return app.openapi()
+    finally:
+        app.state.engine.dispose()

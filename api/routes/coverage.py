@@ -148,13 +148,16 @@ def run_coverage(session: Session, progress: Any, *, settings: Any, owner_id: in
                  types: list[str] | None = None, mode: str = "network") -> dict[str, Any]:
     report = coverage_service.compute_coverage(session, district_code=district_code, types=types, mode=mode,
                                                progress=progress)
-    coverage_service.set_run_owner(session, report["run_id"], owner_id)
-    return {"run_id": report["run_id"], "href": f"/coverage/runs/{report['run_id']}", **report}
+    run_id = report["run_id"]
+    assert run_id is not None, "compute_coverage stores the run (store=True): it has an id"
+    coverage_service.set_run_owner(session, run_id, owner_id)
+    return {"run_id": run_id, "href": f"/coverage/runs/{run_id}", **report}
 
 
 @router.post("/coverage/site", summary="Suggest sites for new facilities that newly cover the most people",
              response_model=SitesPublic)
-def suggest_sites(body: SiteRequest, session: SessionDep) -> dict[str, Any]:
+def suggest_sites(body: SiteRequest, session: SessionDep
+                  ) -> coverage_service.SiteSuggestion | coverage_service.CoverAll:
     for i, (lon, lat) in enumerate(body.candidates or []):
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise InvalidInput(f"candidates[{i}]: [{lon}, {lat}] is not a [lon, lat] point",
@@ -185,7 +188,7 @@ class WhatIfRequest(BaseModel):
 
 @router.post("/coverage/what-if", summary="Coverage of one type before and after adding, moving or removing a facility "
                                           "(nothing is stored)", response_model=WhatIfPublic)
-def what_if(body: WhatIfRequest, session: SessionDep) -> dict[str, Any]:
+def what_if(body: WhatIfRequest, session: SessionDep) -> coverage_service.WhatIfResult:
     if body.add is not None and not (-180 <= body.add[0] <= 180 and -90 <= body.add[1] <= 90):
         raise InvalidInput(f"add: [{body.add[0]}, {body.add[1]}] is not a [lon, lat] point", details={"field": "add"})
     if body.move is not None and not (-180 <= body.move[1] <= 180 and -90 <= body.move[2] <= 90):
@@ -203,7 +206,7 @@ def supply(session: SessionDep,
            level: Annotated[Literal["community", "street"], Query()] = "community",
            per: Annotated[Literal["residents", "target_group"], Query(
                description="residents (千人指标) or target_group (a place per person of the group)")] = "residents",
-           district_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None) -> dict[str, Any]:
+           district_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None) -> coverage_service.SupplyDemand:
     return coverage_service.supply_demand(session, type_code=type_code, level=level, per=per,
                                           district_code=district_code)
 

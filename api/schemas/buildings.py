@@ -9,8 +9,8 @@ from pydantic import Field
 from api.schemas.common import Public, Timestamp
 
 
-class BuildingHouseholdsPublic(Public):
-    """A building's households: recorded by a person (who, when, why) or estimated (the reason in words)."""
+class BuildingCountPublic(Public):
+    """A building and its households, with the reason for the count (a code, and in words)."""
 
     building_id: int
     district_code: str | None = None
@@ -20,9 +20,14 @@ class BuildingHouseholdsPublic(Public):
     floors: int | None = None
     area_m2: float | None = None
     households: int
-    households_source: str | None = Field(default=None, description="recorded or estimated")
     reason: str | None = Field(default=None, description="the code of why the count is what it is")
     reason_text: str | None = None
+
+
+class BuildingHouseholdsPublic(BuildingCountPublic):
+    """A building's households: recorded by a person (who, when, why) or estimated (the reason in words)."""
+
+    households_source: str | None = Field(default=None, description="recorded or estimated")
     reason_text_zh: str | None = None
     reason_detail: dict[str, Any] | None = None
     recorded_by: str | None = None
@@ -30,19 +35,9 @@ class BuildingHouseholdsPublic(Public):
     recorded_reason: str | None = None
 
 
-class ReviewedBuildingPublic(Public):
+class ReviewedBuildingPublic(BuildingCountPublic):
     """An estimated building with its concerns; higher ``score`` is more likely wrong."""
 
-    building_id: int
-    district_code: str | None = None
-    osm_id: int | str | None = None
-    name: str | None = None
-    kind: str | None = None
-    floors: int | None = None
-    area_m2: float | None = None
-    households: int
-    reason: str | None = None
-    reason_text: str | None = None
     concerns: list[str]
     concerns_text: list[str]
     score: int

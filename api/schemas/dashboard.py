@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from api.schemas.cases import StaffPublic
 from api.schemas.common import Public
 
 
@@ -29,18 +30,8 @@ class CaseStatusCountsPublic(Public):
     grids: list[GridCaseCountsPublic]
 
 
-class GridStaffMemberPublic(Public):
-    """A leader or worker currently assigned to the grid."""
-
-    user_id: int
-    username: str
-    display_name: str | None = None
-    role: str
-    duty: str
-
-
 class GridStaffPublic(Public):
     """The staff a case of the grid may be dispatched to."""
 
     grid_code: str
-    items: list[GridStaffMemberPublic]
+    items: list[StaffPublic] = Field(description="the leaders and workers currently assigned to the grid")

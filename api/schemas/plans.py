@@ -14,8 +14,8 @@ from pydantic import Field
 from api.schemas.common import FeatureCollection, Public, Timestamp
 
 
-class PlanSummaryPublic(Public):
-    """A plan as lists show it; ``href`` is where the whole plan is."""
+class PlanFieldsPublic(Public):
+    """What every view of a plan shows: kind, status, scope, version, who made and adopted it."""
 
     id: int
     kind: str
@@ -23,9 +23,6 @@ class PlanSummaryPublic(Public):
     scope_code: str
     district_code: str | None = None
     version: int
-    href: str
-    units: int | None = None
-    households: int | None = None
     created_at: Timestamp | None = None
     created_by: str | None = None
     adopted_at: Timestamp | None = None
@@ -34,6 +31,14 @@ class PlanSummaryPublic(Public):
     reason: str | None = None
     document_no: str | None = None
     metrics: dict[str, Any] | None = None
+
+
+class PlanSummaryPublic(PlanFieldsPublic):
+    """A plan as lists show it; ``href`` is where the whole plan is."""
+
+    href: str
+    units: int | None = None
+    households: int | None = None
 
 
 class ApprovalStepPublic(Public):
@@ -50,7 +55,7 @@ class ApprovalStepPublic(Public):
     document_no: str | None = None
 
 
-class PlanUnitPublic(Public):
+class PlanUnitPropertiesPublic(Public):
     """A unit of a plan: its label, the code it has or will have (null when new), its households."""
 
     label: str
@@ -59,19 +64,13 @@ class PlanUnitPublic(Public):
     kind: str | None = None
     locked: bool | None = None
     households: int
+
+
+class PlanUnitPublic(PlanUnitPropertiesPublic):
+    """A unit of a plan with whether it keeps to the plan's bounds."""
+
     in_range: bool | None = Field(default=None, description="whether households are within the plan's bounds")
     code_status: str | None = Field(default=None, description="community plans: provisional or confirmed")
-
-
-class PlanUnitPropertiesPublic(Public):
-    """Properties of a plan unit drawn on the map."""
-
-    label: str
-    code: str | None = None
-    parent_code: str | None = None
-    kind: str | None = None
-    locked: bool | None = None
-    households: int
 
 
 class PlanRefPublic(Public):
@@ -107,25 +106,11 @@ class PlanFiguresPublic(Public):
     dedicated: int | None = None
 
 
-class PlanPublic(Public):
+class PlanPublic(PlanFieldsPublic):
     """One plan: its metrics, units, approval history and their GeoJSON."""
 
-    id: int
-    kind: str
-    status: str
     level: str | None = None
-    scope_code: str
-    district_code: str | None = None
-    version: int
-    base_plan_id: int | None = None
-    created_at: Timestamp | None = None
-    created_by: str | None = None
-    adopted_at: Timestamp | None = None
-    adopted_by: str | None = None
-    reason: str | None = None
     parameters: dict[str, Any] | None = None
-    metrics: dict[str, Any] | None = None
-    document_no: str | None = None
     approvals: list[ApprovalStepPublic] = Field(default_factory=list)
     bounds: PlanBoundsPublic | None = None
     summary: PlanFiguresPublic | None = None
@@ -224,16 +209,21 @@ class SuggestedUnitPublic(Public):
     flagged: bool | None = None
 
 
-class SuggestedPlanPublic(Public):
-    """A suggestion stored as a draft plan; ``href`` is where it is."""
+class MicroSuggestionPublic(Public):
+    """A suggestion stored as a draft plan (level-2 grids answer just this)."""
 
     plan_id: int
     kind: str
     scope_code: str
     scope_name: str | None = None
-    href: str
     metrics: dict[str, Any] | None = None
     units: list[SuggestedUnitPublic]
+
+
+class SuggestedPlanPublic(MicroSuggestionPublic):
+    """A grid or community suggestion; ``href`` is where it is."""
+
+    href: str
     infeasible: list[InfeasibleAreaPublic] = Field(default_factory=list)
 
 
@@ -242,17 +232,6 @@ class SuggestionsPublic(Public):
 
     plans: list[SuggestedPlanPublic]
     infeasible: list[InfeasibleAreaPublic]
-
-
-class MicroSuggestionPublic(Public):
-    """A level-2 grid suggestion stored as a draft plan."""
-
-    plan_id: int
-    kind: str
-    scope_code: str
-    scope_name: str | None = None
-    metrics: dict[str, Any] | None = None
-    units: list[SuggestedUnitPublic]
 
 
 class AdoptedUnitPublic(Public):
@@ -290,17 +269,6 @@ class AdoptionPublic(Public):
                                                                       "their households went")
 
 
-class PlanStepPublic(Public):
-    """A plan after one step of the approval chain, with its whole history."""
-
-    plan_id: int
-    status: str
-    version: int
-    document_no: str | None = None
-    step: ApprovalStepPublic
-    approvals: list[ApprovalStepPublic]
-
-
 class PlanApprovalsPublic(Public):
     """A plan's approval history."""
 
@@ -308,6 +276,13 @@ class PlanApprovalsPublic(Public):
     status: str
     document_no: str | None = None
     approvals: list[ApprovalStepPublic]
+
+
+class PlanStepPublic(PlanApprovalsPublic):
+    """A plan after one step of the approval chain (its new version), with its whole history."""
+
+    version: int
+    step: ApprovalStepPublic
 
 
 class CommunityCodePublic(Public):

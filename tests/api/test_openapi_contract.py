@@ -15,7 +15,7 @@ from typing import Any
 import api_world
 import pytest
 
-from api.app import create_app
+from api.app import openapi_document
 from gis.settings import Settings
 
 MIN_DOCUMENTED = 0.90
@@ -25,19 +25,9 @@ METHODS = ("get", "put", "post", "patch", "delete")
 NO_BODY: dict[tuple[str, str], str] = {}
 
 
-def openapi_document() -> dict[str, Any]:
-    """The app's OpenAPI document (as tests/fuzz builds it: an app on a URL that is never connected to)."""
-    app = create_app(Settings(database_url=None, secret_key=api_world.SECRET),
-                     url="postgresql+psycopg://contract@127.0.0.1:9/never_connected")
-    try:
-        return app.openapi()
-    finally:
-        app.state.engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    return openapi_document()
+    return openapi_document(Settings(database_url=None, secret_key=api_world.SECRET))
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

@@ -44,7 +44,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.access import ACCESS
-from api.app import create_app
+from api.app import openapi_document
 from gis.settings import Settings
 
 MAX_EXAMPLES = 6  # generated cases per operation and allowed caller (fewer where the inputs run out)
@@ -56,18 +56,10 @@ FUZZ_SETTINGS: dict[str, Any] = dict(derandomize=True, database=None, deadline=N
                                      suppress_health_check=list(HealthCheck))
 
 
-def openapi_document() -> dict[str, Any]:
-    """The app's OpenAPI document; building an app opens no connection, so collection needs no database."""
-    app = create_app(Settings(database_url=None, secret_key=api_world.SECRET),
-                     url="postgresql+psycopg://collect@127.0.0.1:9/never_connected")
-    try:
-        return app.openapi()
-    finally:
-        app.state.engine.dispose()
-
-
+# Built without a database, so that collecting the tests needs none.
 SCHEMA = schemathesis.openapi.from_dict(
-    openapi_document(), config=schemathesis.Config.from_dict({"phases": {"stateful": {"enabled": False}}}))
+    openapi_document(Settings(database_url=None, secret_key=api_world.SECRET)),
+    config=schemathesis.Config.from_dict({"phases": {"stateful": {"enabled": False}}}))
 
 
 # --- values that name rows of the world -----------------------------------------------------------
