@@ -7,19 +7,19 @@ code that already has a current boundary gets a new version, the old one a ``val
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 import shapely
-from sqlalchemy import select, text, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from gis.crs import metric_crs_for_frame
 from gis.db.frames import read_frame
-from gis.db.models import Community, District, Grid, Street
+from gis.db.levels import BOUNDARY_MODELS, PARENT_COLUMN, PARENT_LEVEL, check_level, level_table
+from gis.db.models import Building, District
 from gis.errors import InvalidInput, NotFound
 from gis.four_limits import describe_four_limits
 from gis.io.boundaries import read_boundaries, write_boundaries
@@ -27,32 +27,24 @@ from gis.services.checks import check_stored
 from gis.settings import Settings
 from gis.topology import Finding, findings_to_geojson
 
-MODELS: dict[str, type[Street] | type[Community] | type[Grid]] = {
-    "street": Street, "community": Community, "grid": Grid,
-}
-PARENT_COLUMN = {"street": "district_code", "community": "street_code", "grid": "community_code"}
-PARENT_LEVEL = {"street": "district", "community": "street", "grid": "community"}
 # A grid may poke out of its community by a sliver of digitising noise, not more.
 OUTSIDE_TOLERANCE_M2 = 5.0
-
-
-def _check_level(level: str) -> str:
-    if level not in MODELS:
-        raise InvalidInput.for_field("level", f"must be one of street, community, grid; got {level!r}")
-    return level
 
 
 def current_units(session: Session, level: str, *, district_code: str | None = None,
                   as_of: dt.datetime | None = None) -> gpd.GeoDataFrame:
     """Current (or as-of) boundaries of one level, with ``code``, ``name``, ``parent_code``."""
-    table = _check_level(level)
-    extra = ", kind, level AS grid_level, parent_grid_code" if level == "grid" else ""
-    when = ("valid_from <= :as_of AND (valid_to IS NULL OR valid_to > :as_of)" if as_of
-            else "valid_to IS NULL")
-    sql = (f"SELECT id, code, name, {PARENT_COLUMN[level]} AS parent_code, district_code, version, "
-           f"four_limits{extra}, ST_AsBinary(geom) AS geom FROM {table} WHERE {when}"
-           + (" AND district_code = :d" if district_code else "") + " ORDER BY code")
-    return read_frame(session, sql, {"as_of": as_of, "d": district_code})
+    t = level_table(level).c
+    extra = [t.kind, t.level.label("grid_level"), t.parent_grid_code] if level == "grid" else []
+    query = select(t.id, t.code, t.name, t[PARENT_COLUMN[level]].label("parent_code"), t.district_code, t.version,
+                   t.four_limits, *extra, func.ST_AsBinary(t.geom).label("geom"))
+    if as_of:
+        query = query.where(t.valid_from <= as_of, or_(t.valid_to.is_(None), t.valid_to > as_of))
+    else:
+        query = query.where(t.valid_to.is_(None))
+    if district_code:
+        query = query.where(t.district_code == district_code)
+    return read_frame(session, query.order_by(t.code))
 
 
 def import_boundaries(
@@ -67,7 +59,7 @@ def import_boundaries(
     reason: str | None = None,
 ) -> dict[str, Any]:
     """Validate a boundary file against the database and store it as new boundary versions."""
-    _check_level(level)
+    check_level(level)
     read = read_boundaries(path, level=level, source_crs=source_crs, encoding=encoding,
                            code_field=code_field, name_field=name_field)
     frame = read.frame.reset_index(drop=True)
@@ -75,7 +67,7 @@ def import_boundaries(
     warnings = list(read.warnings)
     _check_parents(session, frame, level=level, where=where, warnings=warnings)
 
-    model = MODELS[level]
+    model = BOUNDARY_MODELS[level]
     # rows of the level's model (Street, Community or Grid): the code, id and version are common to all three
     held: list[Any] = list(session.scalars(
         select(model).where(model.valid_to.is_(None), model.code.in_(frame["code"].tolist()))))
@@ -158,8 +150,8 @@ def describe_units(session: Session, *, level: str, codes: list[str] | None = No
             continue
         near = features[features.intersects(row.geometry.buffer(0.002))] if len(features) else features
         limits = describe_four_limits(row.geometry, features=near, neighbours=units[["code", "name", "geometry"]])
-        session.execute(text(f"UPDATE {level} SET four_limits = CAST(:v AS jsonb) WHERE id = :id"),
-                        {"v": json.dumps(limits, ensure_ascii=False), "id": row.id})
+        table = level_table(level)
+        session.execute(update(table).where(table.c.id == int(row.id)).values(four_limits=limits))
         out[row.code] = limits["text"]
     return out
 
@@ -186,10 +178,11 @@ def export_boundaries(session: Session, *, level: str, path: Path, fmt: str | No
 
 def household_counts(session: Session, level: str) -> pd.Series:
     """Households per current unit (buildings counted where their point-on-surface falls)."""
-    rows = session.execute(text(f"""
-        SELECT u.code, COALESCE(SUM(b.households), 0) AS households
-        FROM {_check_level(level)} u LEFT JOIN building b ON ST_Contains(u.geom, ST_PointOnSurface(b.geom))
-        WHERE u.valid_to IS NULL GROUP BY u.code""")).all()
+    u, b = level_table(level).c, Building.__table__.c
+    rows = session.execute(
+        select(u.code, func.coalesce(func.sum(b.households), 0))
+        .select_from(level_table(level).outerjoin(Building, func.ST_Contains(u.geom, func.ST_PointOnSurface(b.geom))))
+        .where(u.valid_to.is_(None)).group_by(u.code)).all()
     return pd.Series({code: int(n) for code, n in rows}, dtype="int64")
 
 
@@ -239,5 +232,5 @@ def check_boundaries(session: Session, settings: Settings) -> dict[str, Any]:
 
 def codes_ever_used(session: Session, level: str, parent_code: str) -> list[str]:
     """Every code, current or retired, under a parent: retired codes are never given out again."""
-    return list(session.scalars(text(f"SELECT DISTINCT code FROM {_check_level(level)} WHERE code LIKE :p"),
-                                {"p": parent_code + "%"}))
+    t = level_table(level).c
+    return list(session.scalars(select(t.code).distinct().where(t.code.startswith(parent_code, autoescape=True))))
