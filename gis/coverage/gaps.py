@@ -98,14 +98,7 @@ def find_gaps(
     summary["geometry"] = pd.Series(outlines)
     summary["area_m2"] = shapely.area(summary["geometry"].to_numpy()).round(0)
     if units is not None and unit_cols:
-        # Units are chosen together (the combination holding most of the gap's target population,
-        # then households), so a gap astride two communities never names one's grid and the other.
-        combo = units[unit_cols].iloc[idx].astype(object).where(units[unit_cols].iloc[idx].notna(), "")
-        weights = combo.assign(label=label, pop=pop[idx], hh=hh[idx])
-        order = ["label", "pop", "hh", *unit_cols]
-        best = (weights.groupby(["label", *unit_cols])[["pop", "hh"]].sum().reset_index()
-                .sort_values(order, ascending=[True, False, False, *[True] * len(unit_cols)])
-                .drop_duplicates("label").set_index("label"))
+        best = _gap_units(units[unit_cols].iloc[idx], label, pop[idx], hh[idx])
         for column in unit_cols:
             summary[column] = best[column].reindex(summary.index).replace("", None).astype(object)
     summary = summary.sort_values(["target_population", "households", "buildings"], ascending=False, kind="stable")
@@ -116,6 +109,21 @@ def find_gaps(
     summary["nearest_m"] = summary["nearest_m"].where(np.isfinite(summary["nearest_m"]), np.nan)
     return gpd.GeoDataFrame(summary[columns + unit_cols].reset_index(drop=True),
                             geometry=summary["geometry"].to_numpy(), crs=crs)
+
+
+def _gap_units(units: pd.DataFrame, label: np.ndarray, pop: np.ndarray, hh: np.ndarray) -> pd.DataFrame:
+    """Per gap label, the units it is named by ("" for none).
+
+    Units are chosen together (the combination holding most of the gap's target population,
+    then households), so a gap astride two communities never names one's grid and the other.
+    """
+    unit_cols = list(units.columns)
+    combo = units.astype(object).where(units.notna(), "")
+    weights = combo.assign(label=label, pop=pop, hh=hh)
+    order = ["label", "pop", "hh", *unit_cols]
+    return (weights.groupby(["label", *unit_cols])[["pop", "hh"]].sum().reset_index()
+            .sort_values(order, ascending=[True, False, False, *[True] * len(unit_cols)])
+            .drop_duplicates("label").set_index("label"))
 
 
 def _split_wide(label: np.ndarray, xy: np.ndarray, max_span_m: float) -> np.ndarray:

@@ -375,57 +375,125 @@ def attach_buildings(
     gate_compound = (np.empty(0, dtype=np.int64) if gate_compound is None
                      else np.asarray(gate_compound, dtype=np.int64))
     gated = np.isin(compound, gate_compound) & (compound >= 0) if len(gate_pts) else np.zeros(nb, dtype=bool)
+    access = _Access.of(net, fp, compound, gated, gate_pts, gate_compound)
+    points = _LinkPoints.of(net, access.links)
+    graph, seg = _split_graph(net, points)
+    node_xy = np.vstack([net.node_xy, np.zeros((points.n, 2))])
+    if points.n:
+        pts = shapely.line_interpolate_point(net.edge_geom[points.edge], points.pos, normalized=True)
+        node_xy[points.node] = shapely.get_coordinates(pts)
+    group, legal, entrance = access.per_building(nb, gated)
+    return AttachedNetwork(
+        network=net, n_nodes=net.n_nodes + points.n, graph=graph,
+        point_key=points.chain * 2.0 + points.pos, point_node=points.node, point_pos=points.pos,
+        seg_edge=seg[0], seg_p0=seg[1], seg_p1=seg[2], seg_a=seg[3], seg_b=seg[4],
+        n_buildings=nb, access_building=access.building, access_node=points.link_node[access.link],
+        access_offset=access.offset, access_group=group, building_legal=legal, building_entrance=entrance,
+        node_xy=node_xy,
+    )
 
-    direct = np.flatnonzero(~gated)
-    b_links = link_to_network(net, fp[direct])
-    g_links = link_to_network(net, gate_pts)
-    links = Links.concat([b_links, g_links])
-    # Access rows: ungated buildings through their own link, gated ones through each gate.
-    acc_b = [direct]
-    acc_link = [np.arange(len(direct))]
-    acc_off = [b_links.length]
-    if gated.any():
-        gb = np.flatnonzero(gated)
-        frame = pd.DataFrame({"b": gb, "c": compound[gb]}).merge(
-            pd.DataFrame({"g": np.arange(len(gate_pts)), "c": gate_compound}), on="c")
-        bb, gg = frame["b"].to_numpy(), frame["g"].to_numpy()
-        acc_b.append(bb)
-        acc_link.append(len(direct) + gg)
-        acc_off.append(shapely.distance(fp[bb], gate_pts[gg]) + g_links.length[gg])
-    access_building = np.concatenate(acc_b)
-    access_link = np.concatenate(acc_link)
-    access_offset = np.concatenate(acc_off)
 
-    n0 = net.n_nodes
-    cost = net.edge_cost[links.edge]
-    metres = links.pos * np.abs(cost)
-    at_u = metres < _MERGE_M
-    at_v = (1.0 - links.pos) * np.abs(cost) < _MERGE_M
-    link_node = np.where(at_u, net.edge_u[links.edge], net.edge_v[links.edge]).astype(np.int64)
-    inner = np.flatnonzero(~at_u & ~at_v)
-    chain = _chain(links.edge[inner], links.side[inner])
-    # Points within _MERGE_M of each other on one chain share a node.
-    bucket = np.round(links.pos[inner] * np.abs(cost[inner]) / _MERGE_M).astype(np.int64)
-    keys = pd.DataFrame({"c": chain, "k": bucket})
-    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(keys))
-    link_node[inner] = n0 + codes
-    n_points = len(uniques)
-    pt_chain = np.asarray(uniques.get_level_values(0), dtype=np.int64)
-    pt_pos = np.zeros(n_points)
-    pt_pos[codes] = links.pos[inner]
-    pt_edge = pt_chain // 2
-    order = np.lexsort((pt_pos, pt_chain))
-    pt_chain, pt_pos, pt_edge = pt_chain[order], pt_pos[order], pt_edge[order]
-    pt_node = n0 + order
+@dataclass
+class _Access:
+    """How buildings reach the network: one row per way (a building's own link, or each gate of its compound)."""
 
-    # Chains: one per ordinary edge, two per main road; each runs u -> points -> v.
+    links: Links  # the buildings' own links, then the gates'
+    direct: np.ndarray  # buildings with their own link
+    b_links: Links
+    building: np.ndarray  # per row, sorted by building
+    link: np.ndarray  # index into links
+    offset: np.ndarray  # metres from the building to where its link starts on the network
+
+    @classmethod
+    def of(cls, net: WalkNetwork, fp: np.ndarray, compound: np.ndarray, gated: np.ndarray, gate_pts: np.ndarray,
+           gate_compound: np.ndarray) -> _Access:
+        direct = np.flatnonzero(~gated)
+        b_links = link_to_network(net, fp[direct])
+        g_links = link_to_network(net, gate_pts)
+        # Access rows: ungated buildings through their own link, gated ones through each gate.
+        acc_b = [direct]
+        acc_link = [np.arange(len(direct))]
+        acc_off = [b_links.length]
+        if gated.any():
+            gb = np.flatnonzero(gated)
+            frame = pd.DataFrame({"b": gb, "c": compound[gb]}).merge(
+                pd.DataFrame({"g": np.arange(len(gate_pts)), "c": gate_compound}), on="c")
+            bb, gg = frame["b"].to_numpy(), frame["g"].to_numpy()
+            acc_b.append(bb)
+            acc_link.append(len(direct) + gg)
+            acc_off.append(shapely.distance(fp[bb], gate_pts[gg]) + g_links.length[gg])
+        building, link, offset = np.concatenate(acc_b), np.concatenate(acc_link), np.concatenate(acc_off)
+        order = np.argsort(building, kind="stable")
+        return cls(links=Links.concat([b_links, g_links]), direct=direct, b_links=b_links,
+                   building=building[order], link=link[order], offset=offset[order])
+
+    def per_building(self, nb: int, gated: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where each building's rows start, whether its way out is legal, and its entrance point."""
+        if nb and not np.array_equal(np.unique(self.building), np.arange(nb)):
+            raise InvalidInput("every building needs a way onto the network")  # pragma: no cover - by construction
+        group = np.flatnonzero(np.r_[True, self.building[1:] != self.building[:-1]]) if nb else np.empty(0, int)
+        legal = np.ones(nb, dtype=bool)
+        legal[self.direct] = self.b_links.legal
+        if gated.any():
+            # A gated building's way out is legal when any of its gates is.
+            g_ok = pd.Series(self.links.legal[self.link]).groupby(self.building).any()
+            legal[gated] = g_ok.reindex(np.flatnonzero(gated)).to_numpy(dtype=bool)
+        entrance = np.empty(nb, dtype=object)
+        entrance[self.direct] = self.b_links.start
+        if gated.any():
+            first_gate = self.link[group][gated]
+            entrance[gated] = self.links.start[first_gate]
+        return group, legal, entrance
+
+
+@dataclass
+class _LinkPoints:
+    """The network node each link lands on: an edge's end, or a new point on a chain (sorted by chain, position)."""
+
+    link_node: np.ndarray  # per link
+    n: int
+    chain: np.ndarray
+    pos: np.ndarray
+    edge: np.ndarray
+    node: np.ndarray
+
+    @classmethod
+    def of(cls, net: WalkNetwork, links: Links) -> _LinkPoints:
+        n0 = net.n_nodes
+        cost = net.edge_cost[links.edge]
+        metres = links.pos * np.abs(cost)
+        at_u = metres < _MERGE_M
+        at_v = (1.0 - links.pos) * np.abs(cost) < _MERGE_M
+        link_node = np.where(at_u, net.edge_u[links.edge], net.edge_v[links.edge]).astype(np.int64)
+        inner = np.flatnonzero(~at_u & ~at_v)
+        chain = _chain(links.edge[inner], links.side[inner])
+        # Points within _MERGE_M of each other on one chain share a node.
+        bucket = np.round(links.pos[inner] * np.abs(cost[inner]) / _MERGE_M).astype(np.int64)
+        keys = pd.DataFrame({"c": chain, "k": bucket})
+        codes, uniques = pd.factorize(pd.MultiIndex.from_frame(keys))
+        link_node[inner] = n0 + codes
+        n_points = len(uniques)
+        pt_chain = np.asarray(uniques.get_level_values(0), dtype=np.int64)
+        pt_pos = np.zeros(n_points)
+        pt_pos[codes] = links.pos[inner]
+        pt_edge = pt_chain // 2
+        order = np.lexsort((pt_pos, pt_chain))
+        return cls(link_node=link_node, n=n_points, chain=pt_chain[order], pos=pt_pos[order], edge=pt_edge[order],
+                   node=n0 + order)
+
+
+def _split_graph(net: WalkNetwork, points: _LinkPoints) -> tuple[sparse.csr_matrix, tuple[np.ndarray, ...]]:
+    """The graph with every edge split at its link points, and its segments (edge, p0, p1, a, b).
+
+    Chains: one per ordinary edge, two per main road; each runs u -> points -> v.
+    """
     m = net.n_edges
     edges_all = np.arange(m)
     chains = np.concatenate([2 * edges_all, 2 * edges_all[net.edge_main] + 1])
     c_edge = chains // 2
-    seq_chain = np.concatenate([chains, pt_chain, chains])
-    seq_pos = np.concatenate([np.zeros(len(chains)), pt_pos, np.ones(len(chains))])
-    seq_node = np.concatenate([net.edge_u[c_edge], pt_node, net.edge_v[c_edge]])
+    seq_chain = np.concatenate([chains, points.chain, chains])
+    seq_pos = np.concatenate([np.zeros(len(chains)), points.pos, np.ones(len(chains))])
+    seq_node = np.concatenate([net.edge_u[c_edge], points.node, net.edge_v[c_edge]])
     o = np.lexsort((seq_pos, seq_chain))
     seq_chain, seq_pos, seq_node = seq_chain[o], seq_pos[o], seq_node[o]
     same = seq_chain[1:] == seq_chain[:-1]
@@ -438,39 +506,8 @@ def attach_buildings(
     tail = np.concatenate([seg_a[fwd >= 0], seg_b[back >= 0]])
     head = np.concatenate([seg_b[fwd >= 0], seg_a[back >= 0]])
     weight = np.concatenate([(frac * fwd)[fwd >= 0], (frac * back)[back >= 0]])
-    n_nodes = n0 + n_points
-    graph = _csr(tail, head, weight, n_nodes)
-
-    node_xy = np.vstack([net.node_xy, np.zeros((n_points, 2))])
-    if n_points:
-        pts = shapely.line_interpolate_point(net.edge_geom[pt_edge], pt_pos, normalized=True)
-        node_xy[pt_node] = shapely.get_coordinates(pts)
-
-    order = np.argsort(access_building, kind="stable")
-    access_building, access_link, access_offset = access_building[order], access_link[order], access_offset[order]
-    if nb and not np.array_equal(np.unique(access_building), np.arange(nb)):
-        raise InvalidInput("every building needs a way onto the network")  # pragma: no cover - by construction
-    group = np.flatnonzero(np.r_[True, access_building[1:] != access_building[:-1]]) if nb else np.empty(0, int)
-    legal = np.ones(nb, dtype=bool)
-    legal[direct] = b_links.legal
-    if gated.any():
-        # A gated building's way out is legal when any of its gates is.
-        g_ok = pd.Series(links.legal[access_link]).groupby(access_building).any()
-        legal[gated] = g_ok.reindex(np.flatnonzero(gated)).to_numpy(dtype=bool)
-    entrance = np.empty(nb, dtype=object)
-    entrance[direct] = b_links.start
-    if gated.any():
-        first_gate = access_link[group][gated]
-        entrance[gated] = links.start[first_gate]
-
-    return AttachedNetwork(
-        network=net, n_nodes=n_nodes, graph=graph,
-        point_key=pt_chain * 2.0 + pt_pos, point_node=pt_node, point_pos=pt_pos,
-        seg_edge=seg_edge, seg_p0=seg_p0, seg_p1=seg_p1, seg_a=seg_a, seg_b=seg_b,
-        n_buildings=nb, access_building=access_building, access_node=link_node[access_link],
-        access_offset=access_offset, access_group=group, building_legal=legal, building_entrance=entrance,
-        node_xy=node_xy,
-    )
+    graph = _csr(tail, head, weight, net.n_nodes + points.n)
+    return graph, (seg_edge, seg_p0, seg_p1, seg_a, seg_b)
 
 
 def _csr(tail: np.ndarray, head: np.ndarray, weight: np.ndarray, n: int) -> sparse.csr_matrix:

@@ -23,9 +23,7 @@ element in metres when present, else ``hdop`` × ``HDOP_TO_METRES``.
 
 from __future__ import annotations
 
-import codecs
 import datetime as dt
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -33,7 +31,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
-from xml.parsers import expat
 from xml.sax.saxutils import escape, quoteattr
 
 import geopandas as gpd
@@ -43,8 +40,22 @@ import shapely
 from pyproj import CRS, Geod, Transformer
 
 from gis.crs import check_in_china, metric_crs_for, to_storage_crs
-from gis.errors import CRSMismatch, InvalidInput
+from gis.errors import InvalidInput
 from gis.layers import STORAGE_CRS
+from gis.patrols.track_files import (
+    ACCURACY_KEYS,
+    GPX_NAMESPACES,
+    HDOP_TO_METRES,
+    TIME_KEYS,
+    RawTrack,
+    at_line,
+    first_key,
+    format_of,
+    line_number,
+    parse_geojson,
+    parse_gpx,
+    read_number,
+)
 from gis.periods import zone
 
 __all__ = [
@@ -64,8 +75,6 @@ __all__ = [
 DEFAULT_MAX_SPEED_MPS = 7.0
 # Fixes reported worse than this (metres) cannot tell which side of a street a worker walked.
 DEFAULT_MAX_ACCURACY_M = 50.0
-# Horizontal accuracy ≈ HDOP × user equivalent range error; 5 m is the usual consumer-GPS figure.
-HDOP_TO_METRES = 5.0
 # Earlier times are a device without a fix (Unix or GPS epoch), not a patrol.
 EARLIEST_TIME = pd.Timestamp("2000-01-01T00:00:00Z")
 
@@ -79,13 +88,6 @@ REASONS = {
 
 # CGCS2000 uses the GRS80 ellipsoid; WGS84 differs from it by a tenth of a millimetre in b.
 _GEOD = Geod(ellps="GRS80")
-_GPX_NAMESPACES = ("http://www.topografix.com/GPX/1/1", "http://www.topografix.com/GPX/1/0")
-_ACCURACY_ELEMENTS = ("accuracy", "accuracy_m", "hacc", "horizontalaccuracy")
-_TIME_KEYS = ("time", "timestamp", "at", "datetime", "时间")
-_ACCURACY_KEYS = ("accuracy_m", "accuracy", "hacc", "精度")
-_TIMES_KEYS = ("coordTimes", "coord_times", "times", "timestamps")
-_ACCURACIES_KEYS = ("accuracies", "accuracy_m", "accuracy")
-_XML_DECL = re.compile(rb"""^(\s*<\?xml[^>]*?encoding\s*=\s*)(["'])([A-Za-z0-9._\-]+)\2""")
 # Epoch numbers above this are milliseconds (1e11 s is the year 5138).
 _EPOCH_MS_FROM = 1e11
 _MIN_POINTS = 2
@@ -276,8 +278,8 @@ def read_track(
             raise InvalidInput(f"{where}: no such file ({path})", details={"where": where}) from None
         except OSError as exc:
             raise InvalidInput(f"{where}: cannot read the file ({exc.strerror})", details={"where": where}) from None
-    fmt = _format_of(format, suffix, data, where)
-    raw = _parse_gpx(data, where) if fmt == "gpx" else _parse_geojson(data, where)
+    fmt = format_of(format, suffix, data, where)
+    raw = parse_gpx(data, where) if fmt == "gpx" else parse_geojson(data, where)
     return _clean(raw, where=where, source_crs=source_crs, max_speed_mps=max_speed_mps,
                   max_accuracy_m=max_accuracy_m, assume_timezone=assume_timezone)
 
@@ -301,8 +303,8 @@ def track_from_points(
     records = points.to_dict("records") if isinstance(points, pd.DataFrame) else points
     for i, p in enumerate(records):
         if isinstance(p, Mapping):
-            rows.append({"lon": p.get("lon"), "lat": p.get("lat"), "time": _first_key(p, _TIME_KEYS),
-                         "accuracy_m": _first_key(p, _ACCURACY_KEYS), "segment": p.get("segment", 0)})
+            rows.append({"lon": p.get("lon"), "lat": p.get("lat"), "time": first_key(p, TIME_KEYS),
+                         "accuracy_m": first_key(p, ACCURACY_KEYS), "segment": p.get("segment", 0)})
         else:
             values = tuple(p)
             if len(values) not in (3, 4):
@@ -311,7 +313,7 @@ def track_from_points(
                                    details={"where": where, "point": i + 1})
             rows.append({"lon": values[0], "lat": values[1], "time": values[2],
                          "accuracy_m": values[3] if len(values) == 4 else None, "segment": 0})
-    raw = _Raw(pd.DataFrame(rows, columns=["lon", "lat", "time", "accuracy_m", "segment"]), fmt="points")
+    raw = RawTrack(pd.DataFrame(rows, columns=["lon", "lat", "time", "accuracy_m", "segment"]), fmt="points")
     raw.name = name
     return _clean(raw, where=where, source_crs=source_crs, max_speed_mps=max_speed_mps,
                   max_accuracy_m=max_accuracy_m, assume_timezone=assume_timezone)
@@ -320,7 +322,7 @@ def track_from_points(
 def to_gpx(track: Track, *, creator: str = "wangge") -> str:
     """The track as GPX 1.1 text (UTC times, accuracy in a ``urn:wangge:gpx:1`` extension); reads back unchanged."""
     out = ['<?xml version="1.0" encoding="UTF-8"?>',
-           f'<gpx version="1.1" creator={quoteattr(creator)} xmlns="{_GPX_NAMESPACES[0]}" '
+           f'<gpx version="1.1" creator={quoteattr(creator)} xmlns="{GPX_NAMESPACES[0]}" '
            'xmlns:wg="urn:wangge:gpx:1">', "  <trk>"]
     if track.name:
         out.append(f"    <name>{escape(track.name)}</name>")
@@ -334,294 +336,7 @@ def to_gpx(track: Track, *, creator: str = "wangge") -> str:
     return "\n".join(out)
 
 
-# --- parsing ------------------------------------------------------------------------------
-
-
-@dataclass
-class _Raw:
-    """Points as read, before cleaning: lon, lat, time (raw values), accuracy_m, segment; optional line."""
-
-    frame: pd.DataFrame
-    fmt: str
-    encoding: str | None = None
-    crs: Any = None
-    name: str | None = None
-
-
-def _format_of(format: str | None, suffix: str, data: bytes, where: str) -> str:
-    if format is not None:
-        fmt = format.strip().lower()
-        if fmt not in ("gpx", "geojson"):
-            raise InvalidInput(f"{where}: format {format!r} is not a track format; expected gpx or geojson")
-        return fmt
-    if suffix == ".gpx":
-        return "gpx"
-    if suffix in (".geojson", ".json"):
-        return "geojson"
-    head = data.lstrip(codecs.BOM_UTF8).lstrip()[:1]
-    if head == b"<":
-        return "gpx"
-    if head in (b"{", b"["):
-        return "geojson"
-    raise InvalidInput(f"{where}: neither GPX (XML) nor GeoJSON; expected a .gpx or .geojson track",
-                       details={"where": where})
-
-
-def _python_codec(name: str) -> str | None:
-    try:
-        return codecs.lookup(name).name
-    except LookupError:
-        return None
-
-
-def _decode(data: bytes, where: str, declared: str | None) -> tuple[str, str]:
-    """Text and the encoding used: the declared one, else UTF-8, else GB18030 (a superset of GBK)."""
-    if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8):].decode("utf-8", errors="strict"), "utf-8"
-    if declared is not None:
-        codec = _python_codec(declared)
-        if codec is None:
-            raise InvalidInput(f"{where}: declared encoding {declared!r} is unknown; expected e.g. UTF-8 or GBK",
-                               details={"where": where})
-        # GB18030 decodes everything GBK and GB2312 do, so a file labelled with the older name still reads.
-        if codec in ("gbk", "gb2312"):
-            codec = "gb18030"
-        try:
-            return data.decode(codec), declared
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise InvalidInput(f"{where}: line {line}: bytes that are not {declared} although the file declares "
-                               f"{declared}; fix the declaration or re-save the file",
-                               details={"where": where, "line": line}) from None
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError as exc:
-        try:
-            return data.decode("gb18030"), "gb18030"
-        except UnicodeDecodeError:
-            line = data[: exc.start].count(b"\n") + 1
-            raise InvalidInput(f"{where}: line {line}: text is neither UTF-8 nor GBK/GB18030",
-                               details={"where": where, "line": line}) from None
-
-
-def _local(name: str) -> str:
-    return name.rsplit(" ", 1)[-1]
-
-
-def _parse_gpx(data: bytes, where: str) -> _Raw:
-    match = _XML_DECL.match(data)
-    text, encoding = _decode(data, where, match.group(3).decode("ascii") if match else None)
-    # expat knows no multi-byte encodings but UTF-8/16: hand it UTF-8 and say so in the declaration.
-    utf8 = text.encode("utf-8")
-    if match:
-        utf8 = _XML_DECL.sub(rb"\1\2UTF-8\2", utf8, count=1)
-
-    parser = expat.ParserCreate(namespace_separator=" ")
-    stack: list[str] = []
-    text_parts: list[str] = []
-    points: list[dict[str, Any]] = []
-    current: dict[str, Any] | None = None
-    state: dict[str, Any] = {"segment": -1, "root": None, "name": None, "rtept": 0, "wpt": 0}
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        nonlocal current
-        local = _local(tag)
-        if state["root"] is None:
-            state["root"] = local
-            if local != "gpx":
-                raise _GpxStop(f"the root element is <{local}>; expected <gpx>")
-        if local == "trkseg":
-            state["segment"] += 1
-        elif local == "trkpt":
-            if state["segment"] < 0:
-                state["segment"] = 0
-            current = {"lat": attrs.get("lat"), "lon": attrs.get("lon"), "time": None, "accuracy_m": None,
-                       "hdop": None, "segment": state["segment"], "line": parser.CurrentLineNumber}
-        elif local in ("rtept", "wpt"):
-            state[local] += 1
-        stack.append(local)
-        text_parts.clear()
-
-    def end(tag: str) -> None:
-        nonlocal current
-        local = stack.pop()
-        value = "".join(text_parts).strip()
-        text_parts.clear()
-        if current is not None:
-            if local == "trkpt":
-                points.append(current)
-                current = None
-            elif local == "time" and stack and stack[-1] == "trkpt":
-                current["time"] = value
-            elif local == "hdop" and stack and stack[-1] == "trkpt":
-                current["hdop"] = value
-            elif local.lower() in _ACCURACY_ELEMENTS and "extensions" in stack:
-                current["accuracy_m"] = value
-        elif local == "name" and stack and stack[-1] == "trk" and state["name"] is None:
-            state["name"] = value or None
-
-    def chars(content: str) -> None:
-        text_parts.append(content)
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = chars
-    try:
-        parser.Parse(utf8, True)
-    except expat.ExpatError as exc:
-        raise InvalidInput(
-            f"{where}: not well-formed XML at line {exc.lineno}, column {exc.offset + 1}: "
-            f"{expat.ErrorString(exc.code)} (a truncated or damaged GPX file?)",
-            details={"where": where, "line": exc.lineno, "column": exc.offset + 1}) from None
-    except _GpxStop as exc:
-        raise InvalidInput(f"{where}: {exc}", details={"where": where}) from None
-    if not points:
-        found = ", ".join(f"{state[k]} <{k}>" for k in ("rtept", "wpt") if state[k])
-        hint = f"; found {found}, which are planned points without a walked track" if found else ""
-        raise InvalidInput(f"{where}: no track points (<trkpt>) in the GPX file{hint}", details={"where": where})
-
-    frame = pd.DataFrame(points)
-    for i, row in enumerate(points):
-        if row["accuracy_m"] is None and row["hdop"] is not None:
-            hdop = _number(row["hdop"], where, i, "hdop", line=row["line"])
-            frame.at[i, "accuracy_m"] = None if hdop is None else hdop * HDOP_TO_METRES
-    return _Raw(frame.drop(columns="hdop"), fmt="gpx", encoding=encoding, crs=None, name=state["name"])
-
-
-class _GpxStop(Exception):
-    """Raised inside expat handlers to stop parsing a file that is XML but not GPX."""
-
-
-def _first_key(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
-    for key in keys:
-        if key in mapping and mapping[key] is not None:
-            return mapping[key]
-    return None
-
-
-def _parse_geojson(data: bytes, where: str) -> _Raw:
-    text, encoding = _decode(data, where, None)
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{where}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg} "
-                           "(a truncated or damaged file?)",
-                           details={"where": where, "line": exc.lineno, "column": exc.colno}) from None
-    if not isinstance(obj, dict) or "type" not in obj:
-        raise InvalidInput(f"{where}: not a GeoJSON object (no \"type\" member)", details={"where": where})
-    crs = _geojson_crs(obj, where)
-    kind = obj["type"]
-    if kind == "FeatureCollection":
-        features = obj.get("features")
-        if not isinstance(features, list) or not features:
-            raise InvalidInput(f"{where}: the FeatureCollection has no features; expected a track",
-                               details={"where": where})
-    elif kind == "Feature":
-        features = [obj]
-    elif kind in ("LineString", "MultiLineString", "Point", "MultiPoint"):
-        features = [{"type": "Feature", "geometry": obj, "properties": {}}]
-    else:
-        raise InvalidInput(f"{where}: GeoJSON type {kind!r} is not a track; expected a LineString Feature with "
-                           "coordTimes or a FeatureCollection of timed Points", details={"where": where})
-
-    rows: list[dict[str, Any]] = []
-    name = None
-    segment = 0
-    for f_no, feature in enumerate(features, start=1):
-        geom = feature.get("geometry") if isinstance(feature, dict) else None
-        props = (feature.get("properties") or {}) if isinstance(feature, dict) else {}
-        if not isinstance(geom, dict) or not isinstance(props, dict):
-            raise InvalidInput(f"{where}: feature {f_no} has no geometry or malformed properties",
-                               details={"where": where, "feature": f_no})
-        name = name or (props.get("name") if isinstance(props.get("name"), str) else None)
-        gtype, coords = geom.get("type"), geom.get("coordinates")
-        if gtype == "Point":
-            seg = props.get("segment", 0)
-            rows.append(_coord_row(coords, _first_key(props, _TIME_KEYS), _first_key(props, _ACCURACY_KEYS),
-                                   seg if isinstance(seg, int) else 0, where, f"feature {f_no}"))
-        elif gtype in ("LineString", "MultiLineString"):
-            lines = [coords] if gtype == "LineString" else coords
-            times = _first_key(props, _TIMES_KEYS)
-            accs = _first_key(props, _ACCURACIES_KEYS)
-            if gtype == "LineString":
-                times = [times] if times is not None else None
-                accs = [accs] if isinstance(accs, list) else None
-            if not isinstance(lines, list):
-                raise InvalidInput(f"{where}: feature {f_no}: coordinates are not a list", details={"where": where})
-            for part_no, line in enumerate(lines):
-                part_times = _part(times, part_no, len(line), where, f"feature {f_no}", "times")
-                part_accs = _part(accs, part_no, len(line), where, f"feature {f_no}", "accuracies")
-                for k, xy in enumerate(line):
-                    rows.append(_coord_row(xy, part_times[k], part_accs[k], segment, where,
-                                           f"feature {f_no}, vertex {k + 1}"))
-                segment += 1
-        else:
-            raise InvalidInput(f"{where}: feature {f_no} is a {gtype}; expected Point, LineString or MultiLineString",
-                               details={"where": where, "feature": f_no})
-    frame = pd.DataFrame(rows, columns=["lon", "lat", "time", "accuracy_m", "segment"])
-    return _Raw(frame, fmt="geojson", encoding=encoding, crs=crs, name=name)
-
-
-def _part(values: Any, part_no: int, n: int, where: str, what: str, key: str) -> list[Any]:
-    """The per-vertex values of one line part (``None``s when absent); a length mismatch is an error."""
-    if values is None:
-        return [None] * n
-    if not isinstance(values, list) or part_no >= len(values) or not isinstance(values[part_no], list):
-        raise InvalidInput(f"{where}: {what}: {key} must be a list per line part", details={"where": where})
-    part = values[part_no]
-    if len(part) != n:
-        raise InvalidInput(f"{where}: {what}: {n} coordinates but {len(part)} {key}; expected one per coordinate",
-                           details={"where": where})
-    return part
-
-
-def _coord_row(xy: Any, time: Any, acc: Any, segment: int, where: str, what: str) -> dict[str, Any]:
-    if not isinstance(xy, list | tuple) or len(xy) < 2:
-        raise InvalidInput(f"{where}: {what}: coordinates {xy!r} are not a position [lon, lat]",
-                           details={"where": where})
-    return {"lon": xy[0], "lat": xy[1], "time": time, "accuracy_m": acc, "segment": segment}
-
-
-def _geojson_crs(obj: dict[str, Any], where: str) -> Any:
-    """The legacy ``crs`` member's CRS (GeoJSON 2008), or None (RFC 7946: lon/lat)."""
-    member = obj.get("crs")
-    if not member:
-        return None
-    label = member.get("properties", {}).get("name") if isinstance(member, dict) else None
-    try:
-        return CRS.from_user_input(label)
-    except Exception:  # pyproj raises CRSError with a long PROJ text
-        raise CRSMismatch(f"{where}: the crs member {member!r} names no CRS pyproj knows; "
-                          "expected e.g. urn:ogc:def:crs:OGC:1.3:CRS84 or EPSG:4490",
-                          details={"where": where}) from None
-
-
 # --- cleaning -----------------------------------------------------------------------------
-
-
-def _number(value: Any, where: str, i: int, what: str, *, line: Any = None) -> float | None:
-    if value is None or value is pd.NA or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, float | np.floating) and math.isnan(value):  # a missing cell in a frame
-        return None
-    if isinstance(value, bool):
-        value = None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        out = math.nan
-    if not math.isfinite(out):
-        raise InvalidInput(f"{where}: point {i + 1}{_at_line(line)}: {what} {value!r} is not a number",
-                           details={"where": where, "point": i + 1, "line": _line(line)})
-    return out
-
-
-def _at_line(line: Any) -> str:
-    return "" if _line(line) is None else f" (line {int(line)})"
-
-
-def _line(line: Any) -> int | None:
-    return None if line is None or (isinstance(line, float) and math.isnan(line)) else int(line)
 
 
 def _parse_time(value: Any, tz: dt.tzinfo, where: str, i: int, line: Any) -> tuple[pd.Timestamp, bool]:
@@ -638,9 +353,9 @@ def _parse_time(value: Any, tz: dt.tzinfo, where: str, i: int, line: Any) -> tup
             try:
                 value = dt.datetime.fromisoformat(s)
             except ValueError:
-                raise InvalidInput(f"{where}: point {i + 1}{_at_line(line)}: time {s!r} is not ISO 8601; "
+                raise InvalidInput(f"{where}: point {i + 1}{at_line(line)}: time {s!r} is not ISO 8601; "
                                    "expected e.g. 2026-10-05T08:30:00Z",
-                                   details={"where": where, "point": i + 1, "line": _line(line)}) from None
+                                   details={"where": where, "point": i + 1, "line": line_number(line)}) from None
     if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
         seconds = float(value) / 1000.0 if float(value) >= _EPOCH_MS_FROM else float(value)
         return pd.Timestamp(seconds, unit="s", tz="UTC"), False
@@ -649,9 +364,9 @@ def _parse_time(value: Any, tz: dt.tzinfo, where: str, i: int, line: Any) -> tup
         if ts.tzinfo is None:
             return ts.tz_localize(tz).tz_convert("UTC"), True
         return ts.tz_convert("UTC"), False
-    raise InvalidInput(f"{where}: point {i + 1}{_at_line(line)}: time {value!r} is neither a datetime, "
+    raise InvalidInput(f"{where}: point {i + 1}{at_line(line)}: time {value!r} is neither a datetime, "
                        "an ISO 8601 string nor epoch seconds",
-                       details={"where": where, "point": i + 1, "line": _line(line)})
+                       details={"where": where, "point": i + 1, "line": line_number(line)})
 
 
 def _check_thresholds(max_speed_mps: float, max_accuracy_m: float | None) -> None:
@@ -667,7 +382,29 @@ def _number_list(points: Iterable[int], limit: int = 20) -> str:
     return text + (f", … ({len(pts) - limit} more)" if len(pts) > limit else "")
 
 
-def _clean(raw: _Raw, *, where: str, source_crs: str | None, max_speed_mps: float, max_accuracy_m: float | None,
+def _columns(frame: pd.DataFrame, where: str,
+             tz: dt.tzinfo) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DatetimeIndex, bool]:
+    """Longitude, latitude, accuracy and UTC time of every point as read; and whether a time had no offset."""
+    n = len(frame)
+    lines = frame["line"].to_numpy() if "line" in frame else [None] * n
+    lon = np.array([read_number(v, where, i, "longitude", line=lines[i]) for i, v in enumerate(frame["lon"])],
+                   dtype="float64")
+    lat = np.array([read_number(v, where, i, "latitude", line=lines[i]) for i, v in enumerate(frame["lat"])],
+                   dtype="float64")
+    missing = np.flatnonzero(np.isnan(lon) | np.isnan(lat))
+    if len(missing):
+        i = int(missing[0])
+        raise InvalidInput(f"{where}: point {i + 1}{at_line(lines[i])} has no longitude/latitude",
+                           details={"where": where, "point": i + 1, "line": line_number(lines[i])})
+    acc = np.array([np.nan if (a := read_number(v, where, i, "accuracy", line=lines[i])) is None else a
+                    for i, v in enumerate(frame["accuracy_m"])], dtype="float64")
+    parsed = [_parse_time(v, tz, where, i, lines[i]) for i, v in enumerate(frame["time"])]
+    # Nanoseconds explicitly: pandas 3 infers the unit, and the speed arithmetic below needs one.
+    times = pd.DatetimeIndex([p[0] for p in parsed], tz="UTC").as_unit("ns")
+    return lon, lat, acc, times, any(p[1] for p in parsed)
+
+
+def _clean(raw: RawTrack, *, where: str, source_crs: str | None, max_speed_mps: float, max_accuracy_m: float | None,
            assume_timezone: str) -> Track:
     _check_thresholds(max_speed_mps, max_accuracy_m)
     tz = zone(assume_timezone, field="assume_timezone")
@@ -678,23 +415,8 @@ def _clean(raw: _Raw, *, where: str, source_crs: str | None, max_speed_mps: floa
                          max_accuracy_m=None if max_accuracy_m is None else float(max_accuracy_m))
     if n == 0:
         raise InvalidInput(f"{where}: the track has no points", details={"where": where})
-    lines = frame["line"].to_numpy() if "line" in frame else [None] * n
-
-    lon = np.array([_number(v, where, i, "longitude", line=lines[i]) for i, v in enumerate(frame["lon"])],
-                   dtype="float64")
-    lat = np.array([_number(v, where, i, "latitude", line=lines[i]) for i, v in enumerate(frame["lat"])],
-                   dtype="float64")
-    missing = np.flatnonzero(np.isnan(lon) | np.isnan(lat))
-    if len(missing):
-        i = int(missing[0])
-        raise InvalidInput(f"{where}: point {i + 1}{_at_line(lines[i])} has no longitude/latitude",
-                           details={"where": where, "point": i + 1, "line": _line(lines[i])})
-    acc = np.array([np.nan if (a := _number(v, where, i, "accuracy", line=lines[i])) is None else a
-                    for i, v in enumerate(frame["accuracy_m"])], dtype="float64")
-    parsed = [_parse_time(v, tz, where, i, lines[i]) for i, v in enumerate(frame["time"])]
-    # Nanoseconds explicitly: pandas 3 infers the unit, and the speed arithmetic below needs one.
-    times = pd.DatetimeIndex([p[0] for p in parsed], tz="UTC").as_unit("ns")
-    if any(p[1] for p in parsed):
+    lon, lat, acc, times, assumed = _columns(frame, where, tz)
+    if assumed:
         report.assumed_timezone = assume_timezone
     segment = pd.to_numeric(frame["segment"], errors="coerce").fillna(0).astype("int64").to_numpy()
 
