@@ -17,6 +17,7 @@ reporting options and for attaching empty land.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -99,34 +100,14 @@ def build_cells(
     inside = shapely.contains_properly(region, points) | shapely.intersects(region, points)
 
     roads = roads if roads is not None else gpd.GeoDataFrame(geometry=[], crs=crs)
-    road_geoms = shapely.intersection(roads.geometry.to_numpy(), region) if len(roads) else np.array([])
-    is_main = roads["is_main_road"].fillna(False).to_numpy(bool) if len(roads) else np.zeros(0, bool)
-    road_names = roads["name"].to_numpy(object) if len(roads) and "name" in roads else np.full(len(roads), None)
-    minor = ~is_main
-    if allow_crossing:
-        is_main = is_main & ~np.isin(road_names.astype(str), list(allow_crossing))
-    hard_lines, hard_names = _hard_lines(road_geoms[is_main], road_names[is_main], barriers, region)
-    if closing_m > 0 and hard_lines:
-        streets = [line for line in (_linear(g) for g in road_geoms[minor]) if line is not None]
-        links, link_names = close_barriers(hard_lines, hard_names, region, closing_m,
-                                           obstacles=list(buildings.geometry.to_numpy()[inside]),
-                                           streets=streets, follow_m=FOLLOW_STREET_M)
-        hard_lines, hard_names = hard_lines + list(links), hard_names + list(link_names)
-    soft_lines = [g for g in road_geoms[~is_main] if _linear(g) is not None]
-
+    soft_lines, hard_lines, hard_names = _split_lines(region, roads, barriers, buildings.geometry.to_numpy()[inside],
+                                                      allow_crossing=allow_crossing, closing_m=closing_m)
     outline = region.boundary
     blocks = _faces(shapely.union_all([outline, *soft_lines, *hard_lines]), region)
     areas = _faces(shapely.union_all([outline, *hard_lines]), region)
 
-    seed_points = points[inside]
     building_idx = np.flatnonzero(inside)
-    voronoi_edges: list[BaseGeometry] = []
-    unique_points = shapely.union_all(seed_points) if len(seed_points) else None
-    if unique_points is not None and shapely.get_num_geometries(unique_points) > 1:
-        edges = shapely.voronoi_polygons(unique_points, only_edges=True, extend_to=region)
-        # Not clipped to the region: the noding below cuts them at the outline anyway, and faces
-        # outside the region are dropped (clipping 40,000 edges cost a second at 800,000 households).
-        voronoi_edges = [edges]
+    voronoi_edges = _voronoi_edges(points[inside], region)
     footprints = _footprints(buildings.geometry.to_numpy()[building_idx], region)
     footprint_lines = [shapely.boundary(g) for g in footprints if not g.is_empty]
     faces = _faces(shapely.union_all([outline, *soft_lines, *hard_lines, *voronoi_edges, *footprint_lines]), region)
@@ -134,7 +115,6 @@ def build_cells(
     face_points = shapely.point_on_surface(faces)
     face_block = _locate(face_points, blocks)
     face_area = _locate(face_points, areas)
-    face_block_area = _locate(shapely.point_on_surface(blocks), areas)
     # A face is seeded by the buildings whose point it contains, or whose footprint it lies in;
     # the rest join a neighbour.
     building_face = _locate(points[building_idx], faces)
@@ -157,15 +137,65 @@ def build_cells(
     face_cell, b_cell_raw = _merge_compounds(
         face_cell, face_block, b_cell_raw, compound[building_idx], households[building_idx], max_households,
     )
+    cells, cell_compound = _cell_frame(faces, face_cell, face_block, face_area, b_cell_raw,
+                                       households[building_idx], compound[building_idx], crs)
+    edges, hard = _cell_edges(face_adj, face_cell, face_block, face_area, cell_compound, hard_lines, hard_names,
+                              faces)
+    building_cell = np.full(len(buildings), -1, dtype=np.int64)
+    building_cell[building_idx] = b_cell_raw
+    return CellGraph(
+        region=region, cells=cells, edges=edges, hard_pairs=hard,
+        faces=gpd.GeoDataFrame({"cell": face_cell}, geometry=faces, crs=crs),
+        building_cell=building_cell, crs=crs,
+    )
+
+
+def _split_lines(region: BaseGeometry, roads: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame | None,
+                 obstacles: np.ndarray, *, allow_crossing: tuple[str, ...],
+                 closing_m: float) -> tuple[list[BaseGeometry], list[BaseGeometry], list[str | None]]:
+    """Soft lines (minor roads and allowed crossings) and hard ones (main roads, barriers, closing links)."""
+    road_geoms = shapely.intersection(roads.geometry.to_numpy(), region) if len(roads) else np.array([])
+    is_main = roads["is_main_road"].fillna(False).to_numpy(bool) if len(roads) else np.zeros(0, bool)
+    road_names = roads["name"].to_numpy(object) if len(roads) and "name" in roads else np.full(len(roads), None)
+    minor = ~is_main
+    if allow_crossing:
+        is_main = is_main & ~np.isin(road_names.astype(str), list(allow_crossing))
+    hard_lines, hard_names = _hard_lines(road_geoms[is_main], road_names[is_main], barriers, region)
+    if closing_m > 0 and hard_lines:
+        streets = [line for line in (_linear(g) for g in road_geoms[minor]) if line is not None]
+        links, link_names = close_barriers(hard_lines, hard_names, region, closing_m, obstacles=list(obstacles),
+                                           streets=streets, follow_m=FOLLOW_STREET_M)
+        hard_lines, hard_names = hard_lines + list(links), hard_names + list(link_names)
+    soft_lines = [g for g in road_geoms[~is_main] if _linear(g) is not None]
+    return soft_lines, hard_lines, hard_names
+
+
+def _voronoi_edges(seed_points: np.ndarray, region: BaseGeometry) -> list[BaseGeometry]:
+    """The edges between the buildings' points (a Voronoi diagram), so that faces part buildings."""
+    unique_points = shapely.union_all(seed_points) if len(seed_points) else None
+    if unique_points is None or shapely.get_num_geometries(unique_points) <= 1:
+        return []
+    # Not clipped to the region: the noding cuts them at the outline anyway, and faces outside the
+    # region are dropped (clipping 40,000 edges cost a second at 800,000 households).
+    return [shapely.voronoi_polygons(unique_points, only_edges=True, extend_to=region)]
+
+
+def _cell_frame(faces: np.ndarray, face_cell: np.ndarray, face_block: np.ndarray, face_area: np.ndarray,
+                b_cell: np.ndarray, households: np.ndarray, compound: np.ndarray,
+                crs: Any) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """One row per cell (households, buildings, block, barrier-bounded area, compound, its faces' union).
+
+    Also returns the compounds as the object array the frame was built from.
+    """
     n_cells = int(face_cell.max()) + 1 if len(face_cell) else 0
-    cell_hh = np.bincount(b_cell_raw, weights=households[building_idx], minlength=n_cells).astype(np.int64)
-    cell_nb = np.bincount(b_cell_raw, minlength=n_cells).astype(np.int64)
+    cell_hh = np.bincount(b_cell, weights=households, minlength=n_cells).astype(np.int64)
+    cell_nb = np.bincount(b_cell, minlength=n_cells).astype(np.int64)
     cell_block = np.full(n_cells, -1)
     cell_block[face_cell] = face_block
     cell_area = np.full(n_cells, -1)
     cell_area[face_cell] = face_area
     cell_compound = np.full(n_cells, None, dtype=object)
-    for cell, comp in zip(b_cell_raw, compound[building_idx], strict=True):
+    for cell, comp in zip(b_cell, compound, strict=True):
         if comp is not None and not (isinstance(comp, float) and np.isnan(comp)):
             cell_compound[cell] = comp
     by_cell = np.argsort(face_cell, kind="stable")
@@ -176,17 +206,7 @@ def build_cells(
          "compound": cell_compound},
         geometry=cell_geom, crs=crs,
     )
-
-    edges, hard = _cell_edges(face_adj, face_cell, face_block, face_area, cell_compound, hard_lines, hard_names,
-                              faces)
-    building_cell = np.full(len(buildings), -1, dtype=np.int64)
-    building_cell[building_idx] = b_cell_raw
-    del face_block_area
-    return CellGraph(
-        region=region, cells=cells, edges=edges, hard_pairs=hard,
-        faces=gpd.GeoDataFrame({"cell": face_cell}, geometry=faces, crs=crs),
-        building_cell=building_cell, crs=crs,
-    )
+    return cells, cell_compound
 
 
 def clean_region(region: BaseGeometry, min_area: float = 1.0) -> BaseGeometry:
