@@ -132,7 +132,8 @@ def report_incident(body: IncidentCreate, session: SessionDep, settings: Setting
         try:
             photos.append((photo.kind, base64.b64decode(photo.content_base64, validate=True)))
         except (binascii.Error, ValueError):
-            raise InvalidInput(f"photos[{n}].content_base64: not base64", details={"field": f"photos[{n}]"}) from None
+            field = f"photos[{n}].content_base64"
+            raise InvalidInput(f"{field}: not base64", details={"field": field}) from None
     report = case_service.report_incident(session, principal, settings=settings, photos=photos, **fields)
     response.headers["Location"] = f"/incidents/{report['incident']['id']}"
     response.headers["ETag"] = f'"{report["incident"]["version"]}"'

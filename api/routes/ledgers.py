@@ -232,7 +232,7 @@ def import_needs(session: SessionDep, audit: AuditDep,
                  ) -> Mapping[str, Any]:
     name = Path(file.filename or "needs.csv").name
     if Path(name).suffix.lower() not in (".csv", ".txt", ".xlsx", ".xlsm"):
-        raise InvalidInput(f"{name}: expected a .csv or .xlsx file", details={"file": name})
+        raise InvalidInput(f"file: expected a .csv or .xlsx file, got {name}", details={"field": "file", "file": name})
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name
         path.write_bytes(file.file.read())

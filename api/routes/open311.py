@@ -49,7 +49,8 @@ def _ids(raw: str | None) -> list[int] | None:
     try:
         return [int(part) for part in raw.split(",") if part.strip()]
     except ValueError:
-        raise InvalidInput(f"service_request_id: expected ids separated by commas, got {raw!r}") from None
+        raise InvalidInput(f"service_request_id: expected ids separated by commas, got {raw!r}",
+                           details={"field": "service_request_id"}) from None
 
 
 @router.get("/requests.json", summary="Public service requests, newest first (default: the last 90 days)",
@@ -81,7 +82,7 @@ def create_request(
                        limit=settings.open311_filings_per_key, window_seconds=settings.open311_window_seconds,
                        what="Open311 filings with this api_key")
     if description is not None and len(description) > 4000:
-        raise InvalidInput("description: at most 4,000 characters")
+        raise InvalidInput("description: at most 4,000 characters", details={"field": "description"})
     created = case_service.open311_create(session, settings=settings, service_code=service_code, lat=lat, lon=long,
                                           address=address_string, address_id=address_id, description=description,
                                           contact=phone or email, api_key=api_key)

@@ -109,7 +109,8 @@ def update_resident(resident_id: int, body: ResidentUpdate, session: SessionDep,
                     if_match: IfMatchDep, response: Response) -> Mapping[str, Any]:
     version = if_match if if_match is not None else body.version
     if version is None:
-        raise InvalidInput("send the version you read, as If-Match or in the body, so no change is overwritten")
+        raise InvalidInput("version: send the version you read, as If-Match or in the body, so no change is "
+                           "overwritten", details={"field": "version"})
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
     if not changes:
         raise InvalidInput(f"nothing to change: send one or more of {', '.join(resident_service.EDITABLE)}")

@@ -7,6 +7,8 @@ are always null; ``description`` only for requests filed through Open311. The sh
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from api.schemas.common import Public, Timestamp
@@ -28,7 +30,7 @@ class ServiceRequestPublic(Public):
     """A GeoReport service request: a case as the public sees it (lat/long rounded)."""
 
     service_request_id: str
-    status: str = Field(description="open or closed")
+    status: Literal["open", "closed"]
     status_notes: str | None = Field(default=None, description="the internal status, e.g. handling (处置中)")
     service_name: str | None = None
     service_code: str | None = None
