@@ -303,7 +303,8 @@ def act_on_need(session: Session, principal: Principal, need_id: int, *, action:
 
 
 def move_need(session: Session, r: Any, action: str, target: str, actor: int | None, *, note: str | None = None,
-               outcome: str | None = None, detail: dict[str, Any] | None = None) -> None:
+              outcome: str | None = None, detail: dict[str, Any] | None = None) -> None:
+    """Move need ``r`` by ``action`` to ``target`` and write the event that says who moved it and why."""
     session.execute(text("""
         UPDATE need SET status = CAST(:t AS text), outcome = :o, version = version + 1, updated_at = now(),
                closed_at = CASE WHEN CAST(:t AS text) IN ('closed', 'rejected') THEN now() ELSE NULL END

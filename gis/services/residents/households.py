@@ -15,6 +15,7 @@ from gis.services.residents.records import (
     Reader,
     ResidentRecord,
     audit_read,
+    building_scope,
     check_paging,
     not_found,
     resident_record,
@@ -67,11 +68,8 @@ def _household_record(row: Any, grid_code: str | None) -> HouseholdRecord:
 
 def _household_where(principal: Principal, *, household_id: int | None = None, grid_code: str | None = None,
                      building_id: int | None = None) -> Where:
-    where = Where.scoped(privacy.scope_filter(principal, building_column="h.building_id",
-                                              district_column="h.district_code"))
+    where = building_scope(principal, "h", grid_code=grid_code, building_id=building_id)
     where.equal("h.id", "household_id", household_id, audit=False)
-    where.in_grid("h.building_id", grid_code)
-    where.equal("h.building_id", "building_id", building_id)
     return where
 
 

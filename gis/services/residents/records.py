@@ -119,16 +119,22 @@ def _like_pattern(q: str) -> str:
     return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def building_scope(principal: Principal, alias: str, *, grid_code: str | None, building_id: int | None) -> Where:
+    """The reader's scope over rows of ``alias`` that belong to a building, narrowed to a grid and a building."""
+    where = Where.scoped(privacy.scope_filter(principal, building_column=f"{alias}.building_id",
+                                              district_column=f"{alias}.district_code"))
+    where.in_grid(f"{alias}.building_id", grid_code)
+    where.equal(f"{alias}.building_id", "building_id", building_id)
+    return where
+
+
 def resident_where(principal: Principal, *, resident_id: int | None = None, grid_code: str | None = None,
-                    building_id: int | None = None, household_id: int | None = None, tag: str | None = None,
-                    q: str | None = None, residency: str | None = None, min_age: int | None = None,
-                    max_age: int | None = None) -> Where:
+                   building_id: int | None = None, household_id: int | None = None, tag: str | None = None,
+                   q: str | None = None, residency: str | None = None, min_age: int | None = None,
+                   max_age: int | None = None) -> Where:
     """The WHERE clause of a resident query: the reader's scope first, then the filters."""
-    where = Where.scoped(privacy.scope_filter(principal, building_column="r.building_id",
-                                              district_column="r.district_code"))
+    where = building_scope(principal, "r", grid_code=grid_code, building_id=building_id)
     where.equal("r.id", "resident_id", resident_id, audit=False)
-    where.in_grid("r.building_id", grid_code)
-    where.equal("r.building_id", "building_id", building_id)
     where.equal("r.household_id", "household_id", household_id)
     where.add("p.tags @> ARRAY[CAST(:tag AS varchar)]", "tag", None if tag is None else check_tag(tag))
     if q is not None and q.strip():
@@ -168,7 +174,8 @@ def resident_record(row: Any, grid_code: str | None, *, detail: bool = False) ->
 
 
 def audit_read(session: Session, reader: Reader, *, entity: str, ids: list[Any], action: str = "read",
-                detail: dict[str, Any] | None = None, total: int | None = None) -> None:
+               detail: dict[str, Any] | None = None, total: int | None = None) -> None:
+    """Write the audit row of a read that returned the personal records ``ids``."""
     privacy.record_read(session, reader.principal, entity=entity, entity_ids=ids, action=action,
                         reason=reader.reason, district_code=reader.principal.district_code,
                         request_id=reader.request_id, client_ip=reader.client_ip, detail=detail, total=total)
