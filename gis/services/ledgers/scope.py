@@ -29,8 +29,7 @@ def unit_of(session: Session, principal: Principal) -> int | None:
                            {"u": principal.user_id}).scalar()
     if unit is None:
         raise PermissionDenied(f"{principal.username} is a unit contact linked to no unit yet: an administrator "
-                               "links them to their unit (ledgers unit-contacts)",
-                               details={"reason": "unit_not_linked"})
+                               "links them to their unit first", details={"reason": "unit_not_linked"})
     return int(unit)
 
 
