@@ -95,7 +95,7 @@ _MAX_DAYS = 3700
 
 def _aware(value: Any, name: str) -> dt.datetime:
     if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidInput(f"{name}: a timezone-aware datetime is required; got {value!r}")
+        raise InvalidInput(f"{name}: a timezone-aware datetime is required; got {value!r}", details={"field": name})
     return value
 
 

@@ -80,7 +80,8 @@ class CaseView:
 def next_level(level: str) -> str:
     """The level a hand-over goes to; Conflict at the department (nowhere further)."""
     if level not in CASE_LEVELS:
-        raise InvalidInput(f"level {level!r} does not exist; choose one of {', '.join(CASE_LEVELS)}")
+        raise InvalidInput(f"level {level!r} does not exist; choose one of {', '.join(CASE_LEVELS)}",
+                           details={"field": "level"})
     if level == "department":
         raise Conflict("the case is already with a department: there is no level above it to hand it to; the "
                        "street may summon (吹哨) further departments instead",

@@ -257,15 +257,18 @@ class Transition:
     event: Event
 
 
-def _check_point(value: Any, name: str) -> tuple[float, float] | None:
+def _check_point(value: Any, name: str, field: str | None = None) -> tuple[float, float] | None:
+    """``value`` as (lon, lat) in degrees, None for None; ``field``: the request field it came in (default ``name``)."""
     if value is None:
         return None
     try:
         lon, lat = (float(v) for v in value)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{name}: expected (lon, lat) in degrees; got {value!r}") from None
+        raise InvalidInput(f"{name}: expected (lon, lat) in degrees; got {value!r}",
+                           details={"field": field or name}) from None
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-        raise InvalidInput(f"{name}: ({lon}, {lat}) is not a lon/lat position; expected lon -180..180, lat -90..90")
+        raise InvalidInput(f"{name}: ({lon}, {lat}) is not a lon/lat position; expected lon -180..180, lat -90..90",
+                           details={"field": field or name})
     return lon, lat
 
 
@@ -330,15 +333,59 @@ def apply_action(case_state: CaseState | str | None, action: str, *, actor: Hash
     """
     state = case_state if isinstance(case_state, CaseState) else CaseState(status=case_state)
     status = state.status
-    if action not in {a for _, a in table}:
-        raise InvalidInput(f"action {action!r} does not exist; choose one of {', '.join(ACTIONS)}")
-    if status is not None and status not in {f for f, _ in table} | {to for to, _ in table.values()}:
-        raise InvalidInput(f"case status {status!r} does not exist; known statuses: {', '.join(STATUSES)}")
-    if actor_role not in ROLES:
-        raise InvalidInput(f"role {actor_role!r} does not exist; choose one of {', '.join(ROLES)}")
-    if not isinstance(at, dt.datetime) or at.tzinfo is None or at.utcoffset() is None:
-        raise InvalidInput(f"at: a timezone-aware datetime is required for {action!r}; got {at!r}")
+    to_status = _check_step(status, action, actor_role=actor_role, at=at, table=table)
+    position = _check_point(actor_position, "actor_position", field="position")
+    handler = state.handler_id if state.handler_id is not None else handler_id
+    handled_by = state.handled_by
+    distance = None
+    score = None
 
+    if action in _ASSIGNING or (action == "report_in" and status == "escalated"):
+        if action == "dispatch" and handler_id is None:
+            raise InvalidInput("handler_id is required to dispatch (who is to handle the case)",
+                               details={"field": "handler_id"})
+        handler = handler_id
+    elif action in _TAKING:
+        handler = actor
+        if actor is not None:
+            handled_by = handled_by | {actor}
+    elif action in _UNASSIGNING:
+        handler = None
+    elif action in {"accept", "feedback"}:
+        if actor is not None:
+            handled_by = handled_by | {actor}
+    elif action == "verify":
+        distance = _check_verifier(state, actor, handler_id=handler_id, handler=handler, position=position,
+                                   case_position=case_position, max_distance_m=verify_max_distance_m)
+    elif action == "evaluate":
+        low, high = satisfaction_scale
+        if satisfaction is None or isinstance(satisfaction, bool) or not isinstance(satisfaction, int) \
+                or not low <= satisfaction <= high:
+            raise InvalidInput(f"satisfaction must be a whole number from {low} to {high} to evaluate; "
+                               f"got {satisfaction!r}", details={"field": "satisfaction"})
+        score = satisfaction
+
+    event = Event(action=action, from_status=status, to_status=to_status, actor=actor, actor_role=actor_role,
+                  at=at, note=note, position=position, handler_id=handler, satisfaction=score, distance_m=distance)
+    return Transition(status=to_status, state=replace(state, status=to_status, handler_id=handler,
+                                                      handled_by=handled_by), event=event)
+
+
+def _check_step(status: str | None, action: str, *, actor_role: str, at: dt.datetime,
+                table: Mapping[tuple[str | None, str], tuple[str, frozenset[str]]]) -> str:
+    """The status ``action`` leads to from ``status``, once action, status, role and time are known and allowed."""
+    if action not in {a for _, a in table}:
+        raise InvalidInput(f"action {action!r} does not exist; choose one of {', '.join(ACTIONS)}",
+                           details={"field": "action"})
+    if status is not None and status not in {f for f, _ in table} | {to for to, _ in table.values()}:
+        raise InvalidInput(f"case status {status!r} does not exist; known statuses: {', '.join(STATUSES)}",
+                           details={"field": "status"})
+    if actor_role not in ROLES:
+        raise InvalidInput(f"role {actor_role!r} does not exist; choose one of {', '.join(ROLES)}",
+                           details={"field": "role"})
+    if not isinstance(at, dt.datetime) or at.tzinfo is None or at.utcoffset() is None:
+        raise InvalidInput(f"at: a timezone-aware datetime is required for {action!r}; got {at!r}",
+                           details={"field": "at"})
     # A role that may never take this action is refused whatever the state: 403, not 409.
     roles_anywhere = frozenset().union(*(roles for (_, a), (_, roles) in table.items() if a == action))
     if actor_role not in roles_anywhere:
@@ -355,55 +402,33 @@ def apply_action(case_state: CaseState | str | None, action: str, *, actor: Hash
         raise PermissionDenied(f"role {actor_role!r} may not {action} a case {where}; allowed: "
                                f"{_roles_text(roles)}",
                                details={"action": action, "role": actor_role, "allowed_roles": sorted(roles)})
+    return to_status
 
-    position = _check_point(actor_position, "actor_position")
-    handler = state.handler_id if state.handler_id is not None else handler_id
-    handled_by = state.handled_by
-    distance = None
-    score = None
 
-    if action in _ASSIGNING or (action == "report_in" and status == "escalated"):
-        if action == "dispatch" and handler_id is None:
-            raise InvalidInput("dispatch: handler_id is required (who is to handle the case)")
-        handler = handler_id
-    elif action in _TAKING:
-        handler = actor
-        if actor is not None:
-            handled_by = handled_by | {actor}
-    elif action in _UNASSIGNING:
-        handler = None
-    elif action in {"accept", "feedback"}:
-        if actor is not None:
-            handled_by = handled_by | {actor}
-    elif action == "verify":
-        if actor is None:
-            raise InvalidInput("verify: the verifier (actor) must be named")
-        handlers = {h for h in (state.handler_id, handler_id) if h is not None} | handled_by
-        if actor in handlers:
-            raise PermissionDenied(f"verify: {actor!r} handled this case and may not verify it; "
-                                   "verification (核查) must be done by a different person than the handler",
-                                   details={"reason": "verifier_is_handler", "actor": actor, "handler_id": handler})
-        if position is not None:
-            target = _check_point(case_position, "case_position")
-            if target is None:
-                raise InvalidInput("verify: case_position is required to check the verifier's GPS position")
-            distance = distance_m(position, target)
-            if distance > verify_max_distance_m:
-                raise InvalidInput(f"verify: the verifier is {distance:.0f} m from the case; verification must be "
-                                   f"done within {verify_max_distance_m:g} m",
-                                   details={"distance_m": round(distance, 1), "max_distance_m": verify_max_distance_m})
-    elif action == "evaluate":
-        low, high = satisfaction_scale
-        if satisfaction is None or isinstance(satisfaction, bool) or not isinstance(satisfaction, int) \
-                or not low <= satisfaction <= high:
-            raise InvalidInput(f"evaluate: satisfaction must be a whole number from {low} to {high}; "
-                               f"got {satisfaction!r}")
-        score = satisfaction
-
-    event = Event(action=action, from_status=status, to_status=to_status, actor=actor, actor_role=actor_role,
-                  at=at, note=note, position=position, handler_id=handler, satisfaction=score, distance_m=distance)
-    return Transition(status=to_status, state=replace(state, status=to_status, handler_id=handler,
-                                                      handled_by=handled_by), event=event)
+def _check_verifier(state: CaseState, actor: Hashable | None, *, handler_id: Hashable | None,
+                    handler: Hashable | None, position: tuple[float, float] | None,
+                    case_position: tuple[float, float] | None, max_distance_m: float) -> float | None:
+    """A verifier (核查) is named, did not handle the case, and stands near it; the distance when known."""
+    if actor is None:
+        raise InvalidInput("verify: the verifier (actor) must be named", details={"field": "actor"})
+    handlers = {h for h in (state.handler_id, handler_id) if h is not None} | state.handled_by
+    if actor in handlers:
+        raise PermissionDenied(f"verify: {actor!r} handled this case and may not verify it; "
+                               "verification (核查) must be done by a different person than the handler",
+                               details={"reason": "verifier_is_handler", "actor": actor, "handler_id": handler})
+    if position is None:
+        return None
+    target = _check_point(case_position, "case_position")
+    if target is None:
+        raise InvalidInput("verify: case_position is required to check the verifier's GPS position",
+                           details={"field": "case_position"})
+    distance = distance_m(position, target)
+    if distance > max_distance_m:
+        raise InvalidInput(f"position: the verifier is {distance:.0f} m from the case; verification must be "
+                           f"done within {max_distance_m:g} m",
+                           details={"field": "position", "distance_m": round(distance, 1),
+                                    "max_distance_m": max_distance_m})
+    return distance
 
 
 def _field(event: Any, key: str) -> Any:

@@ -15,7 +15,7 @@ on every case request, so a change takes effect at once without signing anyone o
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -25,8 +25,8 @@ from gis.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from gis.services.users import Principal
 from gis.settings import Settings
 
-__all__ = ["DepartmentRecord", "create_department", "get_department", "list_departments", "routing_departments",
-           "set_community", "set_staff"]
+__all__ = ["CommunityScope", "DepartmentRecord", "create_department", "get_department", "list_departments",
+           "routing_departments", "set_community", "set_staff"]
 
 KIND_NAMES = {"functional": "职能部门", "member": "成员单位", "stationed": "驻区单位"}
 
@@ -46,6 +46,7 @@ class DepartmentRecord:
     staff_count: int
 
     def to_dict(self) -> dict[str, Any]:
+        """The record as a JSON object."""
         return asdict(self)
 
 
@@ -55,9 +56,9 @@ def _district(principal: Principal, district_code: str | None) -> str:
         raise InvalidInput("district_code is required (a user without a district creates departments for one "
                            "named district)", details={"field": "district_code"})
     if principal.district_code and district_code and district_code != principal.district_code:
-        raise PermissionDenied(f"{principal.username} works in district {principal.district_code} and may not "
-                               f"create departments in district {district_code}",
-                               details={"district_code": district_code})
+        raise PermissionDenied(f"district_code: {principal.username} works in district {principal.district_code} "
+                               f"and may not create departments in district {district_code}",
+                               details={"field": "district_code", "district_code": district_code})
     return district
 
 
@@ -164,14 +165,15 @@ def set_staff(session: Session, principal: Principal, department_id: int, user_i
                            {"ids": ids}).all()
     missing = sorted(set(ids) - {r.id for r in rows})
     if missing:
-        raise NotFound(f"user {', '.join(map(str, missing))} does not exist", details={"user_ids": missing})
+        raise NotFound(f"staff: user {', '.join(map(str, missing))} does not exist",
+                       details={"field": "staff", "user_ids": missing})
     for r in rows:
         if r.role_code != "department_staff":
-            raise InvalidInput(f"user {r.username} is a {r.role_code}; only department_staff users work for a "
+            raise InvalidInput(f"staff: user {r.username} is a {r.role_code}; only department_staff users work for a "
                                "department", details={"field": "staff", "user_id": r.id})
         if r.district_code != department.district_code:
-            raise InvalidInput(f"user {r.username} works in district {r.district_code or '(none)'}, the department "
-                               f"in {department.district_code}", details={"field": "staff", "user_id": r.id})
+            raise InvalidInput(f"staff: user {r.username} works in district {r.district_code or '(none)'}, the "
+                               f"department in {department.district_code}", details={"field": "staff", "user_id": r.id})
     session.execute(text("UPDATE app_user SET department_id = NULL "
                          "WHERE department_id = :d AND id <> ALL(:ids)"), {"d": department_id, "ids": ids})
     session.execute(text("UPDATE app_user SET department_id = :d "
@@ -180,7 +182,15 @@ def set_staff(session: Session, principal: Principal, department_id: int, user_i
     return get_department(session, principal, department_id)
 
 
-def set_community(session: Session, user_id: int, community_code: str | None) -> dict[str, Any]:
+class CommunityScope(TypedDict):
+    """A community officer's community after :func:`set_community` (None: cleared)."""
+
+    user_id: int
+    username: str
+    community_code: str | None
+
+
+def set_community(session: Session, user_id: int, community_code: str | None) -> CommunityScope:
     """Scope a community officer to one community of their district (None clears it)."""
     user = session.execute(text("SELECT id, username, role_code, district_code FROM app_user WHERE id = :u"),
                            {"u": user_id}).first()
@@ -189,8 +199,8 @@ def set_community(session: Session, user_id: int, community_code: str | None) ->
     code = (community_code or "").strip() or None
     if code is not None:
         if user.role_code != "community_officer":
-            raise InvalidInput(f"user {user.username} is a {user.role_code}; only community officers have a "
-                               "community", details={"field": "community_code"})
+            raise InvalidInput(f"community_code: user {user.username} is a {user.role_code}; only community "
+                               "officers have a community", details={"field": "community_code"})
         if not (len(code) == 12 and code.isdigit()) or user.district_code is None or code[:6] != user.district_code:
             raise InvalidInput(f"community_code {community_code!r}: a 12-digit community of the user's district "
                                f"({user.district_code or 'none'})", details={"field": "community_code"})

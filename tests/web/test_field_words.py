@@ -1,6 +1,8 @@
-"""Every case status and action code the API can send has words in Chinese and English in the field app's table
-(web/static/i18n/cases.js), every visit purpose and resident group (tag) in web/static/i18n/field.js, and no UI text of the field app holds
-an emoji (offline, a phone without the emoji font draws empty boxes).
+"""Every code the field app shows has words in Chinese and English, and none of its text holds an emoji.
+
+Every case status and action code the API can send has words in the field app's table
+(web/static/i18n/cases.js), every visit purpose and resident group (tag) in web/static/i18n/field.js;
+no UI text of the field app holds an emoji (offline, a phone without the emoji font draws empty boxes).
 
 The JS tables are read as text: ``code: ["中文", "English"],`` one per line, inside ``STATUS_WORDS = {...}``.
 """
@@ -59,8 +61,9 @@ def test_the_field_app_has_no_emoji() -> None:
 def test_every_refusal_reason_of_a_case_step_has_words() -> None:
     # The reasons the case core and service put in details.reason, read from their source.
     repo = STATIC.parents[1]
-    sources = "".join((repo / path).read_text(encoding="utf-8") for path in
-                      ("gis/cases/routing.py", "gis/cases/workflow.py", "gis/services/cases.py"))
+    paths = [repo / "gis/cases/routing.py", repo / "gis/cases/workflow.py",
+             *sorted((repo / "gis/services/cases").glob("*.py"))]
+    sources = "".join(path.read_text(encoding="utf-8") for path in paths)
     reasons = (set(re.findall(r'"reason": "([a-z_]+)"', sources))
                | set(re.findall(r'_refuse\(action, "([a-z_]+)"', sources)))
     words = (STATIC / "i18n" / "field.js").read_text(encoding="utf-8")
