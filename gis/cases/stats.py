@@ -81,7 +81,8 @@ def period_bounds(period: str, *, timezone: str = "Asia/Shanghai") -> tuple[dt.d
         end = dt.datetime(year + 1, 1, 1, tzinfo=tz) if quarter == 4 else dt.datetime(year, 3 * quarter + 1, 1,
                                                                                       tzinfo=tz)
         return start, end
-    raise InvalidInput(f"period {period!r}: expected a year (2026), a month (2026-10) or a quarter (2026-Q4)")
+    raise InvalidInput(f"period {period!r}: expected a year (2026), a month (2026-10) or a quarter (2026-Q4)",
+                       details={"field": "period"})
 
 
 def _column(frame: pd.DataFrame, name: str, default: Any) -> pd.Series:
@@ -104,7 +105,7 @@ def case_figures(cases: pd.DataFrame, events: pd.DataFrame, *, start: dt.datetim
     """
     for name, value in (("start", start), ("end", end), ("as_of", as_of)):
         if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-            raise InvalidInput(f"{name}: a timezone-aware datetime is required; got {value!r}")
+            raise InvalidInput(f"{name}: a timezone-aware datetime is required; got {value!r}", details={"field": name})
     if end <= start:
         raise InvalidInput(f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})")
     as_of = as_of or end
@@ -118,6 +119,15 @@ def case_figures(cases: pd.DataFrame, events: pd.DataFrame, *, start: dt.datetim
 
     reported = pd.to_datetime(cases["reported_at"], utc=True)
     chosen = cases[(reported >= pd.Timestamp(start)) & (reported < pd.Timestamp(end))]
+    by_case = _events_by_case(events, as_of)
+    rows = [_case_row(case, by_case.get(case["id"], []), as_of=as_of, rules=rules, satisfied_from=satisfied_from)
+            for case in chosen.to_dict("records")]
+    columns = ["case_id", "grid", "community", "street", *_COUNTS, "score", "handling_hours"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _events_by_case(events: pd.DataFrame, as_of: dt.datetime) -> dict[Any, list[dict[str, Any]]]:
+    """The events up to ``as_of`` per case id, in time order, with plain datetimes."""
     events = events[pd.to_datetime(events["at"], utc=True) <= pd.Timestamp(as_of)]
     # One sort and one conversion for all events: per-case frame slicing costs more than the clocks.
     by_case: dict[Any, list[dict[str, Any]]] = {}
@@ -126,61 +136,61 @@ def case_figures(cases: pd.DataFrame, events: pd.DataFrame, *, start: dt.datetim
         # Plain datetimes: calendar arithmetic on pandas Timestamps is several times slower.
         record["at"] = pd.Timestamp(record["at"]).to_pydatetime()
         by_case.setdefault(record["case_id"], []).append(record)
+    return by_case
 
-    rows = []
-    for case in chosen.to_dict("records"):
-        case_events = by_case.get(case["id"], [])
-        urgency = case.get("urgency") if _present(case.get("urgency")) else "normal"
-        category = case.get("category") if _present(case.get("category")) else None
-        area = case.get("area") if _present(case.get("area")) else "urban"
-        grid = case.get("grid_code") if _present(case.get("grid_code")) else None
-        row = {"case_id": case["id"], "grid": grid}
-        for level in ("community", "street"):
-            own = case.get(f"{level}_code")
-            row[level] = own if _present(own) else (grid[:_CODE_WIDTH[level]] if grid else None)
 
-        clocks = stage_clocks(case_events, now=as_of, rules=rules, category=category, urgency=urgency, area=area)
-        status = case_events[-1]["to_status"] if case_events else None
-        report_at = pd.Timestamp(case["reported_at"]).to_pydatetime()
-        dispatch = rules.limit_for("dispatch", category=category, urgency=urgency, area=area)
-        dispatch_calendar = rules.calendar_for(dispatch.clock)
-        answer = next((e for e in case_events if e["action"] in _ANSWERS), None)
-        if answer is not None:
-            spent = elapsed_working(report_at, max(report_at, pd.Timestamp(answer["at"]).to_pydatetime()),
-                                    calendar=dispatch_calendar).counted
-            row["response_due"], row["responded_on_time"] = 1, int(spent <= dispatch.duration)
-        else:
-            spent = elapsed_working(report_at, max(report_at, as_of), calendar=dispatch_calendar).counted
-            row["response_due"], row["responded_on_time"] = int(spent > dispatch.duration), 0
+def _case_row(case: dict[str, Any], case_events: list[dict[str, Any]], *, as_of: dt.datetime, rules: DeadlineRules,
+              satisfied_from: int) -> dict[str, Any]:
+    """One case's 0/1 facts (response, closure, satisfaction) and its handling hours, as of ``as_of``."""
+    urgency = str(case["urgency"]) if _present(case.get("urgency")) else "normal"
+    category = case.get("category") if _present(case.get("category")) else None
+    area = str(case["area"]) if _present(case.get("area")) else "urban"
+    grid = case.get("grid_code") if _present(case.get("grid_code")) else None
+    row = {"case_id": case["id"], "grid": grid}
+    for level in ("community", "street"):
+        own = case.get(f"{level}_code")
+        row[level] = own if _present(own) else (grid[:_CODE_WIDTH[level]] if grid else None)
 
-        registered = any(e["action"] == "register" for e in case_events)
-        closed = status in _CLOSED
-        late = any(c.overdue for c in clocks)
-        row.update(reports=1, registered=int(registered), closed=int(registered and closed),
-                   due_for_closure=int(registered and (closed or late)),
-                   closed_on_time=int(registered and closed and not late))
+    clocks = stage_clocks(case_events, now=as_of, rules=rules, category=category, urgency=urgency, area=area)
+    status = case_events[-1]["to_status"] if case_events else None
+    report_at = pd.Timestamp(case["reported_at"]).to_pydatetime()
+    dispatch = rules.limit_for("dispatch", category=category, urgency=urgency, area=area)
+    dispatch_calendar = rules.calendar_for(dispatch.clock)
+    answer = next((e for e in case_events if e["action"] in _ANSWERS), None)
+    if answer is not None:
+        spent = elapsed_working(report_at, max(report_at, pd.Timestamp(answer["at"]).to_pydatetime()),
+                                calendar=dispatch_calendar).counted
+        row["response_due"], row["responded_on_time"] = 1, int(spent <= dispatch.duration)
+    else:
+        spent = elapsed_working(report_at, max(report_at, as_of), calendar=dispatch_calendar).counted
+        row["response_due"], row["responded_on_time"] = int(spent > dispatch.duration), 0
 
-        score = None
-        if status == "evaluated":
-            score = case.get("satisfaction")
-            if not _present(score):
-                scored = [e.get("satisfaction") for e in case_events
-                          if e["action"] == "evaluate" and _present(e.get("satisfaction"))]
-                score = scored[-1] if scored else None
-        row["evaluated"] = int(_present(score))
-        row["satisfied"] = int(_present(score) and score >= satisfied_from)
-        row["score"] = float(score) if _present(score) else math.nan
+    registered = any(e["action"] == "register" for e in case_events)
+    closed = status in _CLOSED
+    late = any(c.overdue for c in clocks)
+    row.update(reports=1, registered=int(registered), closed=int(registered and closed),
+               due_for_closure=int(registered and (closed or late)),
+               closed_on_time=int(registered and closed and not late))
 
-        rounds = [(c, c.ended_at) for c in clocks if c.stage == "handling" and c.ended_at is not None]
-        if rounds:
-            hours = sum((elapsed_working(c.started_at, ended, pauses=c.pauses, calendar=rules.calendar).counted
-                         for c, ended in rounds), dt.timedelta(0))
-            row["handled"], row["handling_hours"] = 1, hours / dt.timedelta(hours=1)
-        else:
-            row["handled"], row["handling_hours"] = 0, math.nan
-        rows.append(row)
-    columns = ["case_id", "grid", "community", "street", *_COUNTS, "score", "handling_hours"]
-    return pd.DataFrame(rows, columns=columns)
+    score = None
+    if status == "evaluated":
+        score = case.get("satisfaction")
+        if not _present(score):
+            scored = [e.get("satisfaction") for e in case_events
+                      if e["action"] == "evaluate" and _present(e.get("satisfaction"))]
+            score = scored[-1] if scored else None
+    row["evaluated"] = int(_present(score))
+    row["satisfied"] = int(_present(score) and score >= satisfied_from)
+    row["score"] = float(score) if _present(score) else math.nan
+
+    rounds = [(c, c.ended_at) for c in clocks if c.stage == "handling" and c.ended_at is not None]
+    if rounds:
+        hours = sum((elapsed_working(c.started_at, ended, pauses=c.pauses, calendar=rules.calendar).counted
+                     for c, ended in rounds), dt.timedelta(0))
+        row["handled"], row["handling_hours"] = 1, hours / dt.timedelta(hours=1)
+    else:
+        row["handled"], row["handling_hours"] = 0, math.nan
+    return row
 
 
 def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
