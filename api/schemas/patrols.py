@@ -105,7 +105,17 @@ class CoveragePeriodPublic(Public):
     timezone: str
 
 
-class GridCoverageSummaryPublic(Public):
+class WalkedPastPublic(Public):
+    """Households in buildings patrols walked past, under their true names and the deprecated ones."""
+
+    households_total: int
+    households_walked_past: int
+    household_walked_past_share: float | None = None
+    households_covered: int | None = Field(default=None, description="deprecated: households_walked_past")
+    household_share: float | None = Field(default=None, description="deprecated: household_walked_past_share")
+
+
+class GridCoverageSummaryPublic(WalkedPastPublic):
     """A grid's headline figures for the period (gis.patrols.coverage)."""
 
     tracks: int
@@ -116,17 +126,12 @@ class GridCoverageSummaryPublic(Public):
     buildings_total: int
     buildings_covered: int
     building_share: float | None = None
-    households_total: int
-    households_covered: int = Field(description="deprecated: households_walked_past")
-    household_share: float | None = Field(default=None, description="deprecated: household_walked_past_share")
     households_unknown: int | None = None
     segments_total: int
     segments_covered: int
     street_length_m: float
     street_covered_m: float
     street_share: float | None = None
-    households_walked_past: int
-    household_walked_past_share: float | None = None
 
 
 class CoveredBuildingPublic(Public):
@@ -168,21 +173,16 @@ class GridCoveragePublic(Public):
     segments: list[CoveredSegmentPublic] | None = None
 
 
-class WeeklySummaryPublic(Public):
+class WeeklySummaryPublic(WalkedPastPublic):
     """A week over all grids: patrolled and missed grids, households walked past."""
 
     grids: int
     patrolled: int
     missed: int
     patrols: int
-    households_total: int
-    households_walked_past: int
-    household_walked_past_share: float | None = None
-    households_covered: int | None = Field(default=None, description="deprecated: households_walked_past")
-    household_share: float | None = Field(default=None, description="deprecated: household_walked_past_share")
 
 
-class WeeklyGridPublic(Public):
+class WeeklyGridPublic(WalkedPastPublic):
     """One grid's week."""
 
     grid_code: str
@@ -193,12 +193,7 @@ class WeeklyGridPublic(Public):
     missed: bool
     buildings_total: int
     buildings_covered: int
-    households_total: int
-    households_walked_past: int
-    household_walked_past_share: float | None = None
     street_share: float | None = None
-    households_covered: int | None = Field(default=None, description="deprecated: households_walked_past")
-    household_share: float | None = Field(default=None, description="deprecated: household_walked_past_share")
 
 
 class WeeklyCoveragePublic(Public):
