@@ -304,22 +304,7 @@ def to_storage_crs(gdf: gpd.GeoDataFrame, source_crs: str | None, *, where: str 
     system = _normalise_system(source_crs) if source_crs is not None else None
 
     if system is not None:
-        if gdf.crs is not None and not gdf.crs.is_geographic:
-            raise CRSMismatch(
-                f"{where}: source_crs {source_crs} means longitude/latitude in {system.upper()}, "
-                f"but the file's CRS is {_crs_label(gdf.crs)} (projected); expected a geographic file "
-                "(EPSG:4326 or no CRS)",
-                details={"field": "source_crs", "where": where},
-            )
-        _check_lonlat(gdf, where=where, label=system.upper(), china=True)
-        inverse = _TO_WGS84[system]
-
-        def _convert(coords: np.ndarray) -> np.ndarray:
-            x, y = inverse(coords[:, 0], coords[:, 1])
-            return np.column_stack([x, y])
-
-        out = gdf.set_geometry(shapely.transform(gdf.geometry.values, _convert))
-        return out.set_crs(STORAGE_CRS, allow_override=True)
+        return _from_obfuscated(gdf, system, source_crs, where)
 
     if source_crs is not None:
         try:
@@ -339,14 +324,39 @@ def to_storage_crs(gdf: gpd.GeoDataFrame, source_crs: str | None, *, where: str 
         )
 
     crs = gdf.crs
-    label = _crs_label(crs)
-    china = is_china_crs(crs)
     if crs.is_geographic:
-        _check_lonlat(gdf, where=where, label=label, china=china)
+        _check_lonlat(gdf, where=where, label=_crs_label(crs), china=is_china_crs(crs))
         if crs.to_epsg() in (4326, 4490):
             return gdf.set_crs(STORAGE_CRS, allow_override=True)
         return gdf.to_crs(STORAGE_CRS)
+    return _from_projected(gdf, where)
 
+
+def _from_obfuscated(gdf: gpd.GeoDataFrame, system: str, source_crs: str | None, where: str) -> gpd.GeoDataFrame:
+    """Lon/lat in GCJ-02 or BD-09 converted to WGS84 and labelled EPSG:4490, once they look Chinese."""
+    if gdf.crs is not None and not gdf.crs.is_geographic:
+        raise CRSMismatch(
+            f"{where}: source_crs {source_crs} means longitude/latitude in {system.upper()}, "
+            f"but the file's CRS is {_crs_label(gdf.crs)} (projected); expected a geographic file "
+            "(EPSG:4326 or no CRS)",
+            details={"field": "source_crs", "where": where},
+        )
+    _check_lonlat(gdf, where=where, label=system.upper(), china=True)
+    inverse = _TO_WGS84[system]
+
+    def _convert(coords: np.ndarray) -> np.ndarray:
+        x, y = inverse(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    out = gdf.set_geometry(shapely.transform(gdf.geometry.values, _convert))
+    return out.set_crs(STORAGE_CRS, allow_override=True)
+
+
+def _from_projected(gdf: gpd.GeoDataFrame, where: str) -> gpd.GeoDataFrame:
+    """Projected data transformed to EPSG:4490, refused when it is degrees labelled metres or lands off the map."""
+    crs = gdf.crs
+    label = _crs_label(crs)
+    china = is_china_crs(crs)
     bounds = _finite_bounds(gdf)
     if bounds is not None and np.all(np.abs(bounds) <= 180):
         raise CRSMismatch(
