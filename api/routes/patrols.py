@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
-from sqlalchemy import text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import AuditDep, PrincipalDep, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES
 from api.schemas.patrols import GridCoveragePublic, PatrolUploadPublic, WeeklyCoveragePublic
+from gis.db.models import Grid
 from gis.services import patrols as patrol_service
 from gis.services.users import Principal
 
@@ -79,8 +80,8 @@ def _sees_tracks(session: Session, principal: Principal, grid_code: str) -> bool
         return principal.sees_grid(grid_code)
     if principal.role != "admin":
         return False
-    district = session.execute(text("SELECT district_code FROM grid WHERE code = :c AND valid_to IS NULL"),
-                               {"c": grid_code}).scalar()
+    district = session.execute(select(Grid.district_code).where(Grid.code == grid_code,
+                                                                Grid.valid_to.is_(None))).scalar()
     return principal.sees_district(district)
 
 
