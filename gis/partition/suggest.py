@@ -38,7 +38,7 @@ class Suggestion:
     units: gpd.GeoDataFrame
     assignment: pd.DataFrame
     report: dict[str, Any]
-    graph: CellGraph
+    graph: CellGraph | None  # None when fixed units cover the whole area
 
 
 def suggest_partition(
@@ -136,7 +136,7 @@ def suggest_partition(
     assignment_out = pd.DataFrame({"building_id": b["id"].to_numpy()[assignment["row"].to_numpy()],
                                    "label": assignment["label"].to_numpy()})
     out_units = _in_storage(units, region, fixed, b, crs, to_metric)
-    return Suggestion(units=out_units, assignment=assignment_out, report=report, graph=graph)  # type: ignore[arg-type]
+    return Suggestion(units=out_units, assignment=assignment_out, report=report, graph=graph)
 
 
 def _left_free(region_m: BaseGeometry, fixed_m: gpd.GeoDataFrame | None,
