@@ -18,7 +18,7 @@ class ServicePublic(Public):
     """A GeoReport service: an incident category (``service_code`` = category code)."""
 
     service_code: str
-    service_name: str
+    service_name: str | None = Field(default=None, description="the 小类 name")
     description: str
     metadata: bool = Field(description="always false: no extra attributes are asked for")
     type: str = Field(description="realtime")

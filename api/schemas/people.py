@@ -22,7 +22,7 @@ class ResidentPropertiesPublic(Public):
     relation: str | None = Field(default=None, description="to the head of the household")
     residency: str | None = Field(default=None, description="permanent, floating or overseas")
     party_member: bool
-    household_id: int
+    household_id: int | None = None
     building_id: int
     building_name: str | None = None
     address: str | None = None
