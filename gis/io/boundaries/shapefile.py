@@ -149,17 +149,17 @@ def _shapefile_encoding(shp: Path, dbf: Path, where: str, encoding: str | None) 
 
 
 def read_shapefile(shp: Path, where: str, encoding: str | None) -> Raw:
-    missing = [s for s in (".shx", ".dbf") if sidecar(shp, s) is None]
-    if missing:
+    """A shapefile with its .shx and .dbf checked and its attributes read in the encoding decided here."""
+    shx, dbf = sidecar(shp, ".shx"), sidecar(shp, ".dbf")
+    if shx is None or dbf is None:
+        missing = [s for s, p in ((".shx", shx), (".dbf", dbf)) if p is None]
         raise fail(
             InvalidInput, where,
             f"the {' and '.join(missing)} next to the .shp {'is' if len(missing) == 1 else 'are'} missing; "
             "expected .shp, .shx, .dbf (and .prj) with the same name",
         )
     _check_shp_header(shp, where, ".shp")
-    _check_shp_header(sidecar(shp, ".shx"), where, ".shx")  # type: ignore[arg-type]
-    dbf = sidecar(shp, ".dbf")
-    assert dbf is not None
+    _check_shp_header(shx, where, ".shx")
     data = dbf.read_bytes()
     n_records, header_len, record_len, _fields = _dbf_layout(data) if len(data) >= 32 else (0, 0, 0, [])
     if len(data) < 32 or len(data) < header_len + n_records * record_len:
