@@ -68,11 +68,11 @@ def assign_codes(
         raise InvalidInput(f"units must be a GeoDataFrame, received {type(units).__name__}")
     parent_code = str(parent_code).strip()
     if not parent_code.isdigit():
-        raise InvalidInput(f"parent_code must be digits, received {parent_code!r}")
+        raise InvalidInput(f"parent_code must be digits, received {parent_code!r}", details={"field": "parent_code"})
     if not units.index.is_unique:
         raise InvalidInput("units must have a unique index; the codes are returned indexed like units")
     if not isinstance(digits, int) or digits < 1:
-        raise InvalidInput(f"digits must be a positive integer, received {digits!r}")
+        raise InvalidInput(f"digits must be a positive integer, received {digits!r}", details={"field": "digits"})
     width = len(parent_code) + digits
     capacity = 10**digits - 1
 
