@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from gis.crs import metric_crs_for_frame
 from gis.db.frames import allocate_ids, copy_frame, copy_rows
-from gis.db.models import Building, District, FacilityType
+from gis.db.models import Base, Building, District, FacilityType
 from gis.errors import Conflict, InvalidInput
 from gis.idnumbers import IdKeys
 from gis.layers import DistrictLayers
@@ -46,8 +47,14 @@ def check_district_code(code: str) -> str:
 
 def clear_district_data(session: Session, district_code: str) -> None:
     """Delete a district's buildings, network, facilities and people (boundaries and plans stay)."""
-    for table in SOURCE_TABLES:
-        session.execute(text(f'DELETE FROM "{table}" WHERE district_code = :d'), {"d": district_code})
+    _delete_district_rows(session, SOURCE_TABLES, district_code)
+
+
+def _delete_district_rows(session: Session, tables: Sequence[str], district_code: str) -> None:
+    """Delete the district's rows of each table, in the order given (children first)."""
+    for name in tables:
+        table = Base.metadata.tables[name]
+        session.execute(delete(table).where(table.c.district_code == district_code))
 
 
 def store_layers(
@@ -439,8 +446,7 @@ def generate_residents_for_district(session: Session, *, district_code: str, see
         raise Conflict(f"replace: district {district_code} already has {held} residents; replace them to generate "
                        "again", details={"field": "replace", "district_code": district_code, "residents": held})
     if held:
-        for table in ("resident_private", "resident", "household", "dwelling"):
-            session.execute(text(f'DELETE FROM "{table}" WHERE district_code = :d'), {"d": district_code})
+        _delete_district_rows(session, ("resident_private", "resident", "household", "dwelling"), district_code)
     progress("reading buildings", 0.05)
     buildings = pd.DataFrame(
         session.execute(text("SELECT id AS building_id, households FROM building "

@@ -14,11 +14,13 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import func, select, text, true
 from sqlalchemy.orm import Session
 
 from gis.cases.workflow import CLOSED_STATUSES
 from gis.db.frames import read_frame
+from gis.db.levels import level_table
+from gis.db.units import unit_households
 from gis.errors import InvalidInput, NotFound
 from gis.map_views import DEFAULT_CASE_DAYS, VIEWS
 from gis.maps import Background, cases_map, facility_map, grid_map, layer_names, planner_map, render_html
@@ -33,13 +35,6 @@ BACKGROUND_SIMPLIFY_DEG = 2e-5
 # Gap polygons drawn at most (best ranked first); the legend gives the totals.
 MAX_GAPS = 100
 
-# Households of the buildings whose point on surface lies in the unit (as boundaries.household_counts counts).
-_HOUSEHOLDS = """
-    LEFT JOIN LATERAL (
-        SELECT coalesce(sum(b.households), 0)::int AS households, count(b.id)::int AS buildings
-        FROM building b WHERE ST_Intersects(u.geom, b.geom) AND ST_Contains(u.geom, ST_PointOnSurface(b.geom))
-    ) hh ON TRUE"""
-
 
 def _check_view(view: str) -> str:
     if view not in VIEWS:
@@ -50,18 +45,17 @@ def _check_view(view: str) -> str:
 def _units(session: Session, level: str, *, district_code: str, community_code: str | None = None,
            grid_code: str | None = None, code: str | None = None) -> gpd.GeoDataFrame:
     """Current grids or communities with households and 四至, optionally narrowed to a community, grid or code."""
-    conditions = ["u.valid_to IS NULL", "u.district_code = :d"]
+    u = level_table(level)
+    hh = unit_households(u)
+    query = select(u.c.code, u.c.name, u.c.four_limits["text"].astext.label("four_limits"), hh.c.households,
+                   hh.c.buildings, func.ST_AsBinary(u.c.geom).label("geom")).select_from(
+        u.outerjoin(hh, true())).where(u.c.valid_to.is_(None), u.c.district_code == district_code)
     if community_code and level == "grid":
-        conditions.append("u.community_code = :c")
-    if grid_code:
-        conditions.append("u.code = :g")
-    if code:
-        conditions.append("u.code = :code")
-    return read_frame(session, f"""
-        SELECT u.code, u.name, u.four_limits->>'text' AS four_limits, hh.households, hh.buildings,
-               ST_AsBinary(u.geom) AS geom
-        FROM {level} u {_HOUSEHOLDS} WHERE {' AND '.join(conditions)} ORDER BY u.code""",
-        {"d": district_code, "c": community_code, "g": grid_code, "code": code})
+        query = query.where(u.c.community_code == community_code)
+    for wanted in (grid_code, code):
+        if wanted:
+            query = query.where(u.c.code == wanted)
+    return read_frame(session, query.order_by(u.c.code))
 
 
 def _one_community(session: Session, district_code: str, community_code: str) -> gpd.GeoDataFrame:

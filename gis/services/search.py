@@ -14,9 +14,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Select, and_, false, func, or_, select, text, true
 from sqlalchemy.orm import Session
 
+from gis.db.levels import PARENT_COLUMN, PARENT_LEVEL, level_table
+from gis.db.units import unit_households
 from gis.errors import InvalidInput, NotFound
 from gis.services import plans as plan_service
 from gis.services.users import Principal
@@ -44,6 +46,24 @@ def _like(q: str) -> str:
     return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def _unit_search(level: str, q: str, district: str | None, limit: int) -> Select[Any]:
+    """Current units of ``level`` whose code starts with ``q`` (digits only) or whose name holds it."""
+    u = level_table(level)
+    p = level_table(PARENT_LEVEL[level]).alias("p")
+    point = func.ST_PointOnSurface(u.c.geom)
+    by_code = u.c.code.startswith(q, autoescape=True) if q.isdigit() else false()
+    query = select(
+        u.c.code, u.c.name, p.c.name.label("parent"), func.ST_X(point).label("lon"), func.ST_Y(point).label("lat"),
+        func.ST_XMin(u.c.geom).label("x0"), func.ST_YMin(u.c.geom).label("y0"), func.ST_XMax(u.c.geom).label("x1"),
+        func.ST_YMax(u.c.geom).label("y1"), by_code.label("by_code"),
+    ).select_from(u.outerjoin(p, and_(p.c.code == u.c[PARENT_COLUMN[level]], p.c.valid_to.is_(None)))).where(
+        u.c.valid_to.is_(None), or_(by_code, u.c.name.ilike(_like(q))))
+    if district is not None:
+        query = query.where(u.c.district_code == district)
+    first = [by_code.desc()] if q.isdigit() else []  # code matches first; PostgreSQL refuses ORDER BY false
+    return query.order_by(*first, func.length(u.c.name), u.c.code).limit(limit)
+
+
 def search(session: Session, principal: Principal, q: str, *, district_code: str | None = None,
            limit: int = DEFAULT_LIMIT) -> list[SearchHit]:
     """Units by code prefix or name, buildings and standard addresses by address (or name), in the caller's district."""
@@ -58,21 +78,11 @@ def search(session: Session, principal: Principal, q: str, *, district_code: str
     if principal.district_code and district != principal.district_code:
         raise InvalidInput(f"district_code: you may search district {principal.district_code} only; got {district}",
                            details={"field": "district_code"})
-    params: dict[str, Any] = {"like": _like(q), "prefix": q + "%", "district": district, "limit": limit,
-                              "digits": q.isdigit()}
+    params: dict[str, Any] = {"like": _like(q), "district": district, "limit": limit}
     in_district = "(CAST(:district AS text) IS NULL OR u.district_code = :district)"
     hits: list[SearchHit] = []
-    for level, parent in (("community", "street"), ("grid", "community")):
-        parent_key = "u.community_code" if level == "grid" else "u.street_code"
-        rows = session.execute(text(f"""
-            SELECT u.code, u.name, p.name AS parent, ST_X(ST_PointOnSurface(u.geom)) AS lon,
-                   ST_Y(ST_PointOnSurface(u.geom)) AS lat, ST_XMin(u.geom) x0, ST_YMin(u.geom) y0,
-                   ST_XMax(u.geom) x1, ST_YMax(u.geom) y1, (:digits AND u.code LIKE :prefix) AS by_code
-            FROM {level} u LEFT JOIN {parent} p ON p.code = {parent_key} AND p.valid_to IS NULL
-            WHERE u.valid_to IS NULL AND {in_district}
-              AND ((:digits AND u.code LIKE :prefix) OR u.name ILIKE :like)
-            ORDER BY (:digits AND u.code LIKE :prefix) DESC, length(u.name), u.code LIMIT :limit"""),
-            params).mappings().all()
+    for level in ("community", "grid"):
+        rows = session.execute(_unit_search(level, q, district, limit)).mappings().all()
         hits += [SearchHit(level, r["code"], r["name"], r["parent"], r["lon"], r["lat"],
                            [r["x0"], r["y0"], r["x1"], r["y1"]], match="code" if r["by_code"] else "name")
                  for r in rows]
@@ -116,20 +126,17 @@ def unit_card(session: Session, code: str) -> dict[str, Any]:
     if not code.isdigit() or len(code) not in (12, 15):
         raise InvalidInput(f"code: a 12-digit community or 15-digit grid code; got {code!r}", details={"field": "code"})
     level = "community" if len(code) == 12 else "grid"
-    parent_join = ("LEFT JOIN street p ON p.code = u.street_code AND p.valid_to IS NULL" if level == "community"
-                   else "LEFT JOIN community p ON p.code = u.community_code AND p.valid_to IS NULL")
-    row = session.execute(text(f"""
-        SELECT u.code, u.name, u.version, u.valid_from, u.four_limits->>'text' AS four_limits, p.code AS parent_code,
-               p.name AS parent_name, ST_XMin(u.geom) x0, ST_YMin(u.geom) y0, ST_XMax(u.geom) x1, ST_YMax(u.geom) y1,
-               hh.households, hh.estimated, hh.buildings
-        FROM {level} u {parent_join}
-        LEFT JOIN LATERAL (
-            SELECT coalesce(sum(b.households), 0)::int AS households,
-                   coalesce(sum(b.households) FILTER (WHERE b.households_source = 'estimated'), 0)::int AS estimated,
-                   count(b.id)::int AS buildings
-            FROM building b WHERE ST_Intersects(u.geom, b.geom) AND ST_Contains(u.geom, ST_PointOnSurface(b.geom))
-        ) hh ON TRUE
-        WHERE u.code = :code AND u.valid_to IS NULL"""), {"code": code}).mappings().first()
+    u = level_table(level)
+    p = level_table(PARENT_LEVEL[level]).alias("p")
+    hh = unit_households(u)
+    row = session.execute(select(
+        u.c.code, u.c.name, u.c.version, u.c.valid_from, u.c.four_limits["text"].astext.label("four_limits"),
+        p.c.code.label("parent_code"), p.c.name.label("parent_name"), func.ST_XMin(u.c.geom).label("x0"),
+        func.ST_YMin(u.c.geom).label("y0"), func.ST_XMax(u.c.geom).label("x1"), func.ST_YMax(u.c.geom).label("y1"),
+        hh.c.households, hh.c.estimated, hh.c.buildings,
+    ).select_from(
+        u.outerjoin(p, and_(p.c.code == u.c[PARENT_COLUMN[level]], p.c.valid_to.is_(None))).outerjoin(hh, true())
+    ).where(u.c.code == code, u.c.valid_to.is_(None))).mappings().first()
     if row is None:
         raise NotFound(f"{level} {code} has no current boundary", details={"code": code})
     grids_of = "ga.grid_code = :code" if level == "grid" else "ga.grid_code LIKE :code || '%'"
