@@ -89,7 +89,8 @@ def check_step(step: str, *, plan_id: int, status: str, plan_district: str, plan
     """The status ``step`` leads to; Conflict when out of order, PermissionDenied when by the wrong role or scope."""
     rule = STEPS.get(step)
     if rule is None:
-        raise InvalidInput(f"步骤 {step!r} 不存在 · step {step!r} does not exist; choose one of {', '.join(STEPS)}")
+        raise InvalidInput(f"步骤 {step!r} 不存在 · step {step!r} does not exist; choose one of {', '.join(STEPS)}",
+                           details={"field": "step"})
     zh = STEP_NAMES[step]
     if status not in rule.sources:
         allowed = "、".join(_status(s) for s in rule.sources)

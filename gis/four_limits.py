@@ -85,9 +85,9 @@ def describe_four_limits(
     if unit_geom.geom_type not in ("Polygon", "MultiPolygon"):
         raise InvalidGeometry(f"unit_geom must be a Polygon or MultiPolygon, received a {unit_geom.geom_type}")
     if buffer_m <= 0:
-        raise InvalidInput(f"buffer_m must be > 0, received {buffer_m}")
+        raise InvalidInput(f"buffer_m must be > 0, received {buffer_m}", details={"field": "buffer_m"})
     if not 0 < min_share <= 1:
-        raise InvalidInput(f"min_share must be in (0, 1], received {min_share}")
+        raise InvalidInput(f"min_share must be in (0, 1], received {min_share}", details={"field": "min_share"})
 
     unit_frame = gpd.GeoDataFrame(geometry=[unit_geom], crs=STORAGE_CRS)
     crs = metric_crs or metric_crs_for_frame(unit_frame)
