@@ -6,7 +6,7 @@ keyword arguments. Planners may record counts in their own district, as with bou
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -28,13 +28,14 @@ class HouseholdsRecord(BaseModel):
 
 @router.get("/buildings/{building_id}/households", summary="A building's households, recorded or estimated, and why",
             response_model=BuildingHouseholdsPublic)
-def get_households(building_id: int, session: SessionDep) -> dict[str, Any]:
+def get_households(building_id: int, session: SessionDep) -> household_service.BuildingHouseholds:
     return household_service.building_households(session, building_id)
 
 
 @router.put("/buildings/{building_id}/households", summary="Record a building's households (wins over estimates)",
             response_model=BuildingHouseholdsPublic)
-def put_households(building_id: int, body: HouseholdsRecord, session: SessionDep, audit: AuditDep) -> dict[str, Any]:
+def put_households(building_id: int, body: HouseholdsRecord, session: SessionDep,
+                   audit: AuditDep) -> household_service.BuildingHouseholds:
     return household_service.set_households(session, building_id=building_id, households=body.households,
                                             by=body.by or audit.principal.username, reason=body.reason,
                                             principal=audit.principal, request_id=audit.request_id)
@@ -45,5 +46,6 @@ def put_households(building_id: int, body: HouseholdsRecord, session: SessionDep
 def review(session: SessionDep, settings: SettingsDep,
            district_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="6-digit district code")]
            = None,
-           top: Annotated[int, Query(ge=1, le=500, description="how many buildings")] = 20) -> dict[str, Any]:
+           top: Annotated[int, Query(ge=1, le=500, description="how many buildings")] = 20
+           ) -> household_service.HouseholdsReview:
     return household_service.review_households(session, settings, district_code=district_code, top=top)

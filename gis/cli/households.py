@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import typer
@@ -29,7 +30,7 @@ def print_review(review: dict[str, Any], *, heading: str) -> None:
         err_console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
 
 
-def _lines(buildings: list[dict[str, Any]]) -> list[str]:
+def _lines(buildings: Sequence[Mapping[str, Any]]) -> list[str]:
     return [f"building {b['building_id']} {b['name'] or '(no name)'}: {b['households']} households; "
             f"{b['reason_text']} [{b['reason']}]; check: {', '.join(b['concerns_text'])}" for b in buildings]
 
@@ -80,7 +81,7 @@ def set_count(
     emit(report, as_json=as_json, human=escape(_describe(report)))
 
 
-def _describe(b: dict[str, Any]) -> str:
+def _describe(b: Mapping[str, Any]) -> str:
     return (f"building {b['building_id']} {b['name'] or '(no name)'} ({b['district_code']}): {b['households']} "
             f"households, {b['households_source']}; {b['reason_text'] or 'no reason stored'}"
             + (f" [{b['reason']}]" if b["reason"] else ""))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -18,6 +18,56 @@ from gis.households import describe_reason, review_concerns
 from gis.services import privacy
 from gis.services.users import SYSTEM, Principal
 from gis.settings import Settings
+
+
+class ReviewedBuilding(TypedDict):
+    """One estimated home of the review: its households, the estimate's reason and the concerns about it."""
+
+    building_id: int
+    district_code: str
+    osm_id: str | None
+    name: str | None
+    kind: str | None
+    floors: int | None
+    area_m2: float | None
+    households: int
+    reason: str
+    reason_text: str
+    concerns: list[str]
+    concerns_text: list[str]
+    score: int
+
+
+class HouseholdsReview(TypedDict):
+    """The estimates most likely wrong (``buildings``, worst first), with the district's totals."""
+
+    district_code: str | None
+    estimated_households: int
+    buildings_with_concerns: int
+    households_with_concerns: int
+    buildings: list[ReviewedBuilding]
+
+
+class BuildingHouseholds(TypedDict):
+    """A building's households, recorded or estimated, with why in words (English and Chinese)."""
+
+    building_id: int
+    district_code: str
+    osm_id: str | None
+    name: str | None
+    kind: str | None
+    floors: int | None
+    area_m2: float | None
+    households: int
+    households_source: str
+    reason: str | None
+    reason_text: str | None
+    reason_text_zh: str | None
+    reason_detail: dict[str, Any]
+    recorded_by: str | None
+    recorded_at: str | None
+    recorded_reason: str | None
+
 
 # Concerns that say the building may be no home at all weigh more than size alone.
 _STRONG = frozenset({"name_says_not_home", "context_says_not_home", "large_footprint"})
@@ -31,7 +81,7 @@ CONCERN_TEXT = {
 
 
 def review_households(session: Session, settings: Settings, *, district_code: str | None = None,
-                      top: int = 20) -> dict[str, Any]:
+                      top: int = 20) -> HouseholdsReview:
     """The estimated homes most likely wrong, worst first: each with its households, reason and concerns."""
     if top < 1:
         raise InvalidInput.for_field("top", f"must be at least 1; got {top}")
@@ -46,7 +96,7 @@ def review_households(session: Session, settings: Settings, *, district_code: st
         if not held:
             raise NotFound(f"district {district_code} has no buildings; import it first (wangge import osm)")
     total = sum(int(r["households"]) for r in rows)
-    found = []
+    found: list[ReviewedBuilding] = []
     for r in rows:
         # Rows estimated before reasons were stored (migration 0006) are judged as plain homes.
         code = r["reason"] or "home_default"
@@ -76,19 +126,19 @@ def review_households(session: Session, settings: Settings, *, district_code: st
     }
 
 
-def building_households(session: Session, building_id: int) -> dict[str, Any]:
+def building_households(session: Session, building_id: int) -> BuildingHouseholds:
     """One building's households: the count, recorded or estimated, and why, in words."""
     row = _building(session, building_id, lock=False)
     return _public(row)
 
 
 def set_households(session: Session, *, building_id: int, households: int, by: str | None = None,
-                   reason: str, principal: Principal = SYSTEM, request_id: str | None = None) -> dict[str, Any]:
+                   reason: str, principal: Principal = SYSTEM, request_id: str | None = None) -> BuildingHouseholds:
     """Record a building's households (a person's count wins over any estimate), with who and why; audited."""
     if isinstance(households, bool) or not isinstance(households, int) or households < 0:
-        raise InvalidInput(f"households must be a whole number 0 or more; got {households!r}")
+        raise InvalidInput.for_field("households", f"must be a whole number 0 or more; got {households!r}")
     if households > 100_000:
-        raise InvalidInput(f"households must be at most 100000 for one building; got {households}")
+        raise InvalidInput.for_field("households", f"must be at most 100000 for one building; got {households}")
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput.for_field("reason", "is required for a recorded household count "
@@ -132,7 +182,7 @@ def _building(session: Session, building_id: int, *, lock: bool) -> Any:
     return row
 
 
-def _public(row: Any) -> dict[str, Any]:
+def _public(row: Any) -> BuildingHouseholds:
     code = row["households_reason"] or ("recorded" if row["households_source"] == "recorded" else None)
     detail = row["households_reason_detail"] or {}
     recorded_at = row["households_recorded_at"]
