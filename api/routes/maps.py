@@ -5,7 +5,7 @@ Neither returns personal data (residents are searched through ``GET /residents``
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -22,11 +22,12 @@ router = APIRouter(tags=["maps"], responses=ERROR_RESPONSES)
 def search(session: SessionDep, principal: PrincipalDep,
            q: Annotated[str, Query(description="a code (prefix), a name or part of an address")],
            district_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
-           limit: Annotated[int, Query(description="1 to 100")] = search_service.DEFAULT_LIMIT) -> dict[str, Any]:
+           limit: Annotated[int, Query(description="1 to 100")] = search_service.DEFAULT_LIMIT
+           ) -> search_service.SearchResults:
     return search_service.search_results(session, principal, q, district_code=district_code, limit=limit)
 
 
 @router.get("/units/{code}", summary="A community's or grid's card: 四至, households, staff (public phones), history",
             response_model=UnitCardPublic)
-def unit_card(code: str, session: SessionDep) -> dict[str, Any]:
+def unit_card(code: str, session: SessionDep) -> search_service.UnitCard:
     return search_service.unit_card(session, code)

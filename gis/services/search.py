@@ -12,7 +12,7 @@ engine is worth running beside it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Select, and_, false, func, or_, select, text, true
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from gis.db.levels import PARENT_COLUMN, PARENT_LEVEL, level_table
 from gis.db.units import unit_households
 from gis.errors import InvalidInput, NotFound
 from gis.services import plans as plan_service
+from gis.services.plans.history import BoundaryVersion
 from gis.services.users import Principal
 
 MAX_QUERY = 100
@@ -109,14 +110,41 @@ def search(session: Session, principal: Principal, q: str, *, district_code: str
     return hits[:limit]
 
 
+class SearchResults(TypedDict):
+    """The API's answer to a search: the query as searched and each hit as a plain dict of a ``SearchHit``."""
+
+    q: str
+    items: list[dict[str, Any]]
+
+
+class UnitCard(TypedDict):
+    """A community's or grid's card (see :func:`unit_card`)."""
+
+    level: str
+    code: str
+    name: str
+    version: int
+    valid_from: str | None
+    four_limits: str | None
+    parent_code: str | None
+    parent_name: str | None
+    bbox: list[float]
+    households: int
+    households_estimated: int
+    buildings: int
+    grids: int | None
+    staff: list[dict[str, Any]]
+    history: list[BoundaryVersion]
+
+
 def search_results(session: Session, principal: Principal, q: str, *, district_code: str | None = None,
-                   limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
+                   limit: int = DEFAULT_LIMIT) -> SearchResults:
     """The API's answer: the hits as plain dicts."""
     hits = search(session, principal, q, district_code=district_code, limit=limit)
     return {"q": q.strip(), "items": [asdict(h) for h in hits]}
 
 
-def unit_card(session: Session, code: str) -> dict[str, Any]:
+def unit_card(session: Session, code: str) -> UnitCard:
     """A community's or grid's card.
 
     Name, parent, 四至, households and buildings, its staff (public phone only) and its boundary
