@@ -111,7 +111,7 @@ def coverage_summary(session: Session, *, district_code: str | None = None, run_
         SELECT r.id, r.district_code, r.mode, r.network_version, r.summary, r.created_at, d.network_version
         FROM coverage_run r JOIN district d ON d.code = r.district_code WHERE r.id = :id"""), {"id": run_id}).first()
     if row is None:
-        raise NotFound(f"coverage run {run_id} does not exist")
+        raise NotFound(f"coverage run {run_id} does not exist", details={"field": "run_id"})
     summary = row[4]
     types = {code: {**{k: v for k, v in entry.items() if k not in ("streets", "communities", "grids", "district")},
                     "rows": entry["district"] if level == "district" else entry[PLURAL[level]]}
@@ -133,7 +133,7 @@ def mark_facilities_changed(session: Session, district_code: str) -> int:
         "UPDATE district SET network_version = network_version + 1 WHERE code = :d RETURNING network_version"),
         {"d": district_code}).scalar()
     if version is None:
-        raise NotFound(f"district {district_code} does not exist")
+        raise NotFound(f"district {district_code} does not exist", details={"field": "district_code"})
     return int(version)
 
 
@@ -191,7 +191,7 @@ def run_report(session: Session, run_id: int) -> RunReport:
         FROM coverage_run r JOIN district d ON d.code = r.district_code LEFT JOIN app_user u ON u.id = r.created_by
         WHERE r.id = :id"""), {"id": run_id}).first()
     if row is None:
-        raise NotFound(f"coverage run {run_id} does not exist", details={"run_id": run_id})
+        raise NotFound(f"coverage run {run_id} does not exist", details={"field": "run_id", "run_id": run_id})
     summary = row[7] or {}
     types = {}
     for code, entry in (summary.get("types") or {}).items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 import geopandas as gpd
 import numpy as np
@@ -55,6 +55,78 @@ COVER_ALL_MAX_CANDIDATES = 20000
 # Most places one facility may be given in capacity-aware siting: HiGHS refuses coefficients from 1e15
 # on (a 500), and a million places is already no kindergarten or day-care centre.
 MAX_PLACES = 1_000_000
+
+
+class SitingAnswer(TypedDict):
+    """One method's sites in the order chosen, each with what it newly covers, and the figures before and after."""
+
+    status: str
+    gap: float | None
+    solve_s: float
+    sites: list[dict[str, Any]]
+    target_population_before: float
+    target_population_after: float
+    target_population_added: float
+    households_covered_before: int
+    households_covered_after: int
+    served: NotRequired[str]
+
+
+class SiteSuggestion(TypedDict):
+    """What ``suggest_sites`` answers: the problem's figures and per method (``greedy``, ``exact``) its answer."""
+
+    district_code: str
+    type_code: str
+    name_zh: str
+    radius_m: float
+    target_group: str
+    k: int
+    existing_facilities: int
+    target_population: int
+    households: int
+    population_source: str
+    candidates: int
+    candidate_source: str
+    capacity: float | None
+    existing_capacity_assumed: int | None
+    distance: str
+    greedy: SitingAnswer
+    exact: NotRequired[SitingAnswer]
+
+
+class CoverAll(TypedDict):
+    """What ``cover_all_sites`` answers: the fewest sites (HiGHS, and greedy beside it) and who stays unreachable."""
+
+    district_code: str
+    type_code: str
+    name_zh: str
+    radius_m: float
+    target_group: str
+    existing_facilities: int
+    population_source: str
+    distance: str
+    candidates: int
+    candidate_source: str
+    candidates_thinned: bool
+    target_buildings: int
+    target_buildings_covered_before: int
+    target_buildings_reachable: int
+    target_population: int
+    households: int
+    target_population_covered_before: int
+    target_population_covered_after: int
+    households_covered_before: int
+    households_covered_after: int
+    sites_needed: int
+    status: str
+    gap: float | None
+    solve_s: float
+    sites: list[dict[str, Any]]
+    greedy: dict[str, Any]
+    unreachable_buildings: int
+    unreachable_households: int
+    unreachable_target_population: int
+    unreachable: list[dict[str, Any]]
 
 
 @dataclass
@@ -164,7 +236,7 @@ def suggest_sites(
     max_candidates: int = DEFAULT_MAX_CANDIDATES,
     time_limit_s: float = 60.0,
     progress: Progress = noop_progress,
-) -> dict[str, Any]:
+) -> SiteSuggestion:
     """Suggest k new sites for one facility type that newly cover the most target population.
 
     Candidates are given lon/lat points or generated from building points. Greedy always runs;
@@ -201,7 +273,7 @@ def suggest_sites(
     out_answers = {method: _answer(session, p, ans, capacity, units, names["community"], lonlat)
                    for method, ans in answers.items()}
     progress("done", 1.0)
-    return {
+    return cast(SiteSuggestion, {
         "district_code": p.code, "type_code": p.ft.code, "name_zh": p.ft.name_zh, "radius_m": p.ft.radius_m,
         "target_group": p.ft.target_group, "k": k, "existing_facilities": int(len(p.facilities)),
         "target_population": int(p.weights.sum()), "households": int(p.households.sum()),
@@ -209,11 +281,11 @@ def suggest_sites(
         "candidate_source": p.candidate_source,
         "capacity": capacity, "existing_capacity_assumed": assumed if capacity is not None else None,
         "distance": NETWORK_NOTE, **out_answers,
-    }
+    })
 
 
 def _answer(session: Session, p: _Problem, ans: SitingResult, capacity: float | None, units: pd.DataFrame,
-            communities: dict[str, str], lonlat: gpd.GeoSeries | None) -> dict[str, Any]:
+            communities: dict[str, str], lonlat: gpd.GeoSeries | None) -> SitingAnswer:
     """One method's answer: its sites in order, each with what it newly covers, and the figures before and after."""
     now = p.covered.copy()
     chosen = []
@@ -233,14 +305,14 @@ def _answer(session: Session, p: _Problem, ans: SitingResult, capacity: float | 
             "communities_reached": {str(c): int(n) for c, n in counts.items()},
         })
         now[idx] = True
-    return {
+    return cast(SitingAnswer, {
         "status": ans.status, "gap": ans.gap, "solve_s": round(ans.solve_s, 3), "sites": chosen,
         "target_population_before": round(ans.before, 1), "target_population_after": round(ans.after, 1),
         "target_population_added": round(ans.after - ans.before, 1),
         "households_covered_before": int(p.households[p.covered].sum()),
         "households_covered_after": int(p.households[now].sum()),
         **({"served": "people served within capacities"} if capacity is not None else {}),
-    }
+    })
 
 
 def cover_all_sites(
@@ -252,7 +324,7 @@ def cover_all_sites(
     max_candidates: int = COVER_ALL_MAX_CANDIDATES,
     time_limit_s: float = 60.0,
     progress: Progress = noop_progress,
-) -> dict[str, Any]:
+) -> CoverAll:
     """The least number of new sites so every reachable target building is within the walking radius.
 
     Set covering solved by HiGHS beside greedy run until nothing more can be covered (the answer
@@ -273,7 +345,7 @@ def cover_all_sites(
     sites = _cover_all_sites(session, p, result.chosen, names["community"], lonlat)
     greedy = _cover_all_sites(session, p, result.detail["greedy_chosen"], names["community"], lonlat)
     progress("done", 1.0)
-    return {
+    return CoverAll(**{
         "district_code": p.code, "type_code": p.ft.code, "name_zh": p.ft.name_zh, "radius_m": p.ft.radius_m,
         "target_group": p.ft.target_group, "existing_facilities": int(len(p.facilities)),
         "population_source": p.population_source, "distance": NETWORK_NOTE,
@@ -292,7 +364,7 @@ def cover_all_sites(
         "unreachable_households": int(hh[unreachable].sum()),
         "unreachable_target_population": int(round(weights[unreachable].sum())),
         "unreachable": unreachable_rows,
-    }
+    })
 
 
 def _cover_all_sites(session: Session, p: _Problem, chosen: list[int], communities: dict[str, str],
