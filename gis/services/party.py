@@ -14,7 +14,7 @@ Writes are limited to the principal's district, and for grid staff to their own 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -43,6 +43,48 @@ FINDINGS = {
         "网格无党员，也未成立网格党支部",
         "the grid has no party members and no party branch"),
 }
+
+
+class PartyOrgResult(TypedDict):
+    """A party branch or group; ``secretary_id`` only for readers who may see the grid's people."""
+
+    id: int
+    kind: str
+    kind_zh: str
+    kind_en: str
+    name: str
+    grid_code: str | None
+    building_id: int | None
+    secretary_id: int | None
+
+
+class DeletedOrg(TypedDict):
+    id: int
+    deleted: bool
+
+
+class PartyFinding(TypedDict):
+    """One grid the seed practice's checks flag, with the reason in English and Chinese."""
+
+    grid_code: str
+    grid_name: str
+    kind: str
+    members: int
+    full_members: int
+    reason_text: str
+    reason_text_zh: str
+
+
+class PartyCheck(TypedDict):
+    """The seed practice's checks over a district's level-1 grids."""
+
+    grids: int
+    branches: int
+    groups: int
+    min_full_members: int
+    clean: bool
+    findings_by_kind: dict[str, int]
+    findings: list[PartyFinding]
 
 
 def _grid(session: Session, code: str) -> Any:
@@ -98,7 +140,7 @@ def _check_secretary(session: Session, secretary_id: int | None, grid_code: str)
 
 def create_org(session: Session, principal: Principal, *, kind: str, grid_code: str | None = None,
                building_id: int | None = None, name: str | None = None,
-               secretary_id: int | None = None) -> dict[str, Any]:
+               secretary_id: int | None = None) -> PartyOrgResult:
     """Set up a branch (``grid_code``: a level-1 grid) or a group (``building_id`` or a level-2 ``grid_code``)."""
     if kind not in KINDS:
         raise InvalidInput(f"类型须为 {'、'.join(KINDS)} 之一 · kind: one of {', '.join(KINDS)}, got {kind!r}",
@@ -142,7 +184,7 @@ def create_org(session: Session, principal: Principal, *, kind: str, grid_code: 
     return _org(org.id, kind, org.name, grid.code, building_id, secretary_id, principal)
 
 
-def delete_org(session: Session, principal: Principal, org_id: int) -> dict[str, Any]:
+def delete_org(session: Session, principal: Principal, org_id: int) -> DeletedOrg:
     """Dissolve a party organisation (kept in the audit log)."""
     row = session.execute(text("SELECT id, kind, grid_code FROM party_org WHERE id = :i"), {"i": org_id}).first()
     if row is None:
@@ -155,7 +197,7 @@ def delete_org(session: Session, principal: Principal, org_id: int) -> dict[str,
 
 
 def list_orgs(session: Session, principal: Principal, *, grid_code: str | None = None,
-              district_code: str | None = None) -> list[dict[str, Any]]:
+              district_code: str | None = None) -> list[PartyOrgResult]:
     """Party organisations of the principal's district (or ``district_code``), optionally of one grid."""
     district = district_code or principal.district_code
     if district_code:
@@ -173,7 +215,7 @@ def list_orgs(session: Session, principal: Principal, *, grid_code: str | None =
 
 
 def _org(oid: int, kind: str, name: str, grid_code: str | None, building_id: int | None, secretary_id: int | None,
-         principal: Principal) -> dict[str, Any]:
+         principal: Principal) -> PartyOrgResult:
     zh, en = KINDS[kind]
     # Who the secretary is tells a party membership: shown to those who may see the grid's people only.
     shown = principal.sees_grid(grid_code) or principal.role == "admin"
@@ -182,7 +224,7 @@ def _org(oid: int, kind: str, name: str, grid_code: str | None, building_id: int
 
 
 def check_party(session: Session, settings: Settings, principal: Principal, *,
-                district_code: str | None = None) -> dict[str, Any]:
+                district_code: str | None = None) -> PartyCheck:
     """The seed practice's checks per current level-1 grid, each finding in Chinese and English."""
     district = district_code or principal.district_code
     if district_code:
@@ -201,7 +243,7 @@ def check_party(session: Session, settings: Settings, principal: Principal, *,
                COALESCE(o.branches, 0) AS branches, COALESCE(o.groups, 0) AS groups
         FROM g LEFT JOIN m ON m.code = g.code LEFT JOIN o ON o.grid_code = g.code ORDER BY g.code"""),
         {"d": district}).mappings().all()
-    findings = []
+    findings: list[PartyFinding] = []
     for r in rows:
         figures = {"members": int(r["members"]), "full": int(r["full_members"]), "min": minimum}
         if r["branches"]:
