@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import geopandas as gpd
 import pandas as pd
@@ -29,6 +29,42 @@ from gis.topology import Finding, findings_to_geojson
 
 # A grid may poke out of its community by a sliver of digitising noise, not more.
 OUTSIDE_TOLERANCE_M2 = 5.0
+
+
+class BoundaryImport(TypedDict):
+    """What an import stored: units read, how many are new codes and how many new versions, 四至 by code."""
+
+    file: str
+    level: str
+    imported: int
+    new: int
+    new_versions: int
+    source_crs: str | None
+    encoding: str | None
+    warnings: list[str]
+    four_limits: dict[str, str]
+
+
+class BoundaryExport(TypedDict):
+    level: str
+    file: str
+    units: int
+
+
+class BoundaryCheck(TypedDict):
+    """Topology and size findings over the current boundaries, counted by kind, as text and as GeoJSON."""
+
+    streets: int
+    communities: int
+    grids: int
+    level_2_grids: int
+    clean: bool
+    findings_by_kind: dict[str, int]
+    communities_without_grids: int | None
+    grids_across_barriers: int
+    split_buildings: int
+    findings: list[str]
+    geojson: dict[str, Any]
 
 
 def current_units(session: Session, level: str, *, district_code: str | None = None,
@@ -57,7 +93,7 @@ def import_boundaries(
     code_field: str | None = None,
     name_field: str | None = None,
     reason: str | None = None,
-) -> dict[str, Any]:
+) -> BoundaryImport:
     """Validate a boundary file against the database and store it as new boundary versions."""
     check_level(level)
     read = read_boundaries(path, level=level, source_crs=source_crs, encoding=encoding,
@@ -157,7 +193,7 @@ def describe_units(session: Session, *, level: str, codes: list[str] | None = No
 
 
 def export_boundaries(session: Session, *, level: str, path: Path, fmt: str | None = None,
-                      district_code: str | None = None, as_of: dt.datetime | None = None) -> dict[str, Any]:
+                      district_code: str | None = None, as_of: dt.datetime | None = None) -> BoundaryExport:
     """Write current (or as-of) boundaries of one level to a file."""
     units = current_units(session, level, district_code=district_code, as_of=as_of)
     if units.empty:
@@ -186,7 +222,7 @@ def household_counts(session: Session, level: str) -> pd.Series:
     return pd.Series({code: int(n) for code, n in rows}, dtype="int64")
 
 
-def check_boundaries(session: Session, settings: Settings) -> dict[str, Any]:
+def check_boundaries(session: Session, settings: Settings) -> BoundaryCheck:
     """Topology and size findings: grids within communities, communities within streets."""
     streets = current_units(session, "street")
     communities = current_units(session, "community")
