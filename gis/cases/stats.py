@@ -37,7 +37,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Sequence
-from typing import Any, TypeGuard
+from typing import Any, TypedDict, TypeGuard
 
 import pandas as pd
 
@@ -236,8 +236,23 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+class Period(TypedDict):
+    """A period's bounds and the moment its figures were judged at, as ISO text."""
+
+    start: str
+    end: str
+    as_of: str
+
+
+class StatsDict(TypedDict):
+    """The rates of :func:`case_stats` as JSON-ready data: the period, and the rows of each level."""
+
+    period: Period
+    levels: dict[str, list[dict[str, Any]]]
+
+
 def stats_to_dict(frame: pd.DataFrame, *, start: dt.datetime, end: dt.datetime,
-                  as_of: dt.datetime | None = None) -> dict[str, Any]:
+                  as_of: dt.datetime | None = None) -> StatsDict:
     """The frame of :func:`case_stats` as JSON-ready data: the period, then the rows of each level."""
     by_level: dict[str, list[dict[str, Any]]] = {}
     for record in frame.to_dict("records"):

@@ -30,7 +30,7 @@ from gis.services import privacy
 from gis.services.cases.log import _append_event, _case_view, _events, _locked, _record_urging, _refresh_due, _sla
 from gis.services.cases.places import grid_staff
 from gis.services.cases.rules import case_table, deadline_rules, incident_categories
-from gis.services.cases.scope import CaseScope, _case_in_scope, _incident_record, _iso, _now, case_scope
+from gis.services.cases.scope import CaseScope, IncidentRecord, _case_in_scope, _incident_record, _iso, _now, case_scope
 from gis.services.residents import Reader
 from gis.services.users import Principal
 from gis.settings import Settings
@@ -56,7 +56,7 @@ def _department_in(session: Session, department_id: int, district_code: str, *, 
 class ActionResult(TypedDict):
     """A step taken: the case after it (no contact), the event appended, the stage's deadline, what may follow."""
 
-    incident: dict[str, Any]
+    incident: IncidentRecord
     event: dict[str, Any]
     sla: dict[str, Any]
     allowed_actions: list[str]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypedDict
 
 import pandas as pd
 from sqlalchemy import text
@@ -12,15 +12,28 @@ from sqlalchemy.orm import Session
 from gis.cases.deadlines import (
     DeadlineRules,
 )
-from gis.cases.stats import LEVELS, case_stats, department_stats, period_bounds, stats_to_dict
+from gis.cases.stats import LEVELS, Period, case_stats, department_stats, period_bounds, stats_to_dict
 from gis.cases.workflow import CLOSED_STATUSES
 from gis.errors import InvalidInput
 from gis.services.cases.rules import deadline_rules
 from gis.settings import Settings
 
 
+class CaseFigures(TypedDict):
+    """The figures of a period: rates per level, 随手办 counts, and figures per grid, person and department."""
+
+    district_code: str | None
+    level: str
+    period: Period
+    levels: dict[str, list[dict[str, Any]]]
+    quick_fix: dict[str, int]
+    by_grid: list[dict[str, Any]]
+    by_person: list[dict[str, Any]]
+    by_department: list[dict[str, Any]]
+
+
 def case_statistics(session: Session, *, period: str, level: str = "grid", settings: Settings,
-                    district_code: str | None = None, as_of: dt.datetime | None = None) -> dict[str, Any]:
+                    district_code: str | None = None, as_of: dt.datetime | None = None) -> CaseFigures:
     """Rates per grid, community or street (and in total), and the figures per grid, person and department.
 
     - ``levels``: response, resolution, on-time closure and satisfaction rates (gis.cases.stats) of
@@ -42,16 +55,17 @@ def case_statistics(session: Session, *, period: str, level: str = "grid", setti
     events = _case_events(session, [int(i) for i in cases["id"]])
     levels = [level] if level == "total" else [level, "total"]
     frame = case_stats(cases, events, start=start, end=end, as_of=as_of, rules=rules, levels=levels)
-    answer = {"district_code": district_code, "level": level,
-              **stats_to_dict(frame, start=start, end=end, as_of=as_of)}
+    rates = stats_to_dict(frame, start=start, end=end, as_of=as_of)
     quick = _quick_fix_by_grid(session, params)
-    answer["quick_fix"] = {k: sum(r[k] for r in quick) for k in ("reported", "closed_automatically", "sampled",
-                                                                  "verified", "reopened")}
     urgings = _urgings(session, params)
-    answer["by_grid"] = _by_grid(session, params, cases=cases, quick=quick, urgings=urgings)
-    answer["by_person"] = _by_person(urgings)
-    answer["by_department"] = _by_department(session, params, urgings=urgings, as_of=judged, rules=rules)
-    return answer
+    return {
+        "district_code": district_code, "level": level, "period": rates["period"], "levels": rates["levels"],
+        "quick_fix": {k: sum(r[k] for r in quick) for k in ("reported", "closed_automatically", "sampled",
+                                                            "verified", "reopened")},
+        "by_grid": _by_grid(session, params, cases=cases, quick=quick, urgings=urgings),
+        "by_person": _by_person(urgings),
+        "by_department": _by_department(session, params, urgings=urgings, as_of=judged, rules=rules),
+    }
 
 
 def _cases(session: Session, params: dict[str, Any]) -> pd.DataFrame:

@@ -12,10 +12,11 @@ from gis.cases.routing import (
     case_actions,
 )
 from gis.services.cases.log import _case_view, _sla, _summons_of
-from gis.services.cases.photos import _photos_of
+from gis.services.cases.photos import Photo, _photos_of
 from gis.services.cases.rules import case_table, deadline_rules
 from gis.services.cases.scope import (
     _INCIDENT_COLUMNS,
+    IncidentRecord,
     _audit_contacts,
     _incident_record,
     _incident_where,
@@ -31,10 +32,20 @@ from gis.settings import Settings
 class IncidentPage(TypedDict):
     """One page of incident records and the total in the reader's scope."""
 
-    items: list[dict[str, Any]]
+    items: list[IncidentRecord]
     total: int
     limit: int
     offset: int
+
+
+class IncidentDetail(IncidentRecord):
+    """One incident with its log, photos, summons, deadline status and the actions the reader may take now."""
+
+    events: list[dict[str, Any]]
+    photos: list[Photo]
+    summons: list[dict[str, Any]]
+    sla: dict[str, Any]
+    allowed_actions: list[str]
 
 
 class IncidentCollection(TypedDict):
@@ -48,7 +59,7 @@ class IncidentCollection(TypedDict):
 
 
 def _select_incidents(session: Session, reader: Reader, *, limit: int, offset: int, **filters: Any
-                      ) -> tuple[list[dict[str, Any]], int, dict[str, Any]]:
+                      ) -> tuple[list[IncidentRecord], int, dict[str, Any]]:
     check_paging(limit, offset)
     scope = case_scope(session, reader.principal)
     where = _incident_where(scope, **filters)
@@ -84,12 +95,13 @@ def incidents_geojson(session: Session, reader: Reader, *, grid_code: str | None
                                             status=status, category=category, source=source, since=since,
                                             until=until, level=level, department_id=department_id)
     _audit_contacts(session, reader, items, action="list", detail={"filters": given, "format": "geojson"})
-    features = [{"type": "Feature", "id": r["id"], "geometry": r.pop("geometry"), "properties": r} for r in items]
+    features = [{"type": "Feature", "id": r["id"], "geometry": r["geometry"],
+                 "properties": {k: v for k, v in r.items() if k != "geometry"}} for r in items]
     return {"type": "FeatureCollection", "features": features, "total": total, "limit": limit, "offset": offset}
 
 
 def get_incident(session: Session, reader: Reader, incident_id: int, *, settings: Settings | None = None,
-                 now: dt.datetime | None = None) -> dict[str, Any]:
+                 now: dt.datetime | None = None) -> IncidentDetail:
     """One incident the reader may see, with its events, summons, photos and the actions the reader may take now."""
     settings = settings or Settings()
     now = _now(now)
@@ -99,7 +111,6 @@ def get_incident(session: Session, reader: Reader, incident_id: int, *, settings
                           where.params).first()
     if row is None:
         raise _not_found(reader.principal, "incident", incident_id)
-    record = _incident_record(row, scope, now)
     events = [dict(e) for e in session.execute(text("""
         SELECT e.id, e.at, e.action, e.from_status, e.to_status, e.note, e.actor_id, e.actor_role, e.handler_id,
                e.satisfaction, e.detail, CASE WHEN e.geom IS NULL THEN NULL ELSE ARRAY[ST_X(e.geom), ST_Y(e.geom)] END
@@ -107,16 +118,19 @@ def get_incident(session: Session, reader: Reader, incident_id: int, *, settings
         FROM incident_event e WHERE e.incident_id = :i ORDER BY e.at, e.id"""), {"i": incident_id}).mappings()]
     # The actor's GPS at an action is a movement (行踪): only for those who may read personal data.
     shown = scope.personal
-    record["events"] = [{**{k: v for k, v in e.items() if k != "detail"}, "at": _iso(e["at"]),
-                         "position": e["position"] if shown else None, "note": e["note"] if shown else None,
-                         "detail": _public_detail(e["detail"])} for e in events]
-    record["photos"] = _photos_of(session, incident_id)
-    record["summons"] = _summons_of(session, [incident_id], now)[incident_id]
     sla = _sla(events, row, deadline_rules(settings), now)
-    record["sla"] = sla
-    record["allowed_actions"] = case_actions(_case_view(session, row, events, sla), scope.actor,
-                                             table=case_table(settings)) if shown or \
-        reader.principal.role == "admin" else []
+    record: IncidentDetail = {
+        **_incident_record(row, scope, now),
+        "events": [{**{k: v for k, v in e.items() if k != "detail"}, "at": _iso(e["at"]),
+                    "position": e["position"] if shown else None, "note": e["note"] if shown else None,
+                    "detail": _public_detail(e["detail"])} for e in events],
+        "photos": _photos_of(session, incident_id),
+        "summons": _summons_of(session, [incident_id], now)[incident_id],
+        "sla": sla,
+        "allowed_actions": case_actions(_case_view(session, row, events, sla), scope.actor,
+                                        table=case_table(settings)) if shown or reader.principal.role == "admin"
+        else [],
+    }
     _audit_contacts(session, reader, [record], action="read")
     return record
 

@@ -38,6 +38,28 @@ class Open311Service(TypedDict):
     group: str
 
 
+class Open311Request(TypedDict):
+    """One case as a GeoReport v2 service request (what a citizen may see of it)."""
+
+    service_request_id: str
+    status: str
+    status_notes: str
+    service_name: str
+    service_code: str | None
+    description: str | None
+    agency_responsible: str | None
+    service_notice: None
+    requested_datetime: str | None
+    updated_datetime: str | None
+    expected_datetime: str | None
+    address: None
+    address_id: None
+    zipcode: None
+    lat: float
+    long: float
+    media_url: None
+
+
 class Open311Filing(TypedDict):
     """The answer to a citizen's filing: the request's id and a notice about a similar open request."""
 
@@ -67,7 +89,7 @@ _PUBLIC_FROM = ("FROM incident i LEFT JOIN grid g ON g.code = i.grid_code AND g.
                 "LEFT JOIN department dp ON dp.id = i.department_id")
 
 
-def _public(row: Any, settings: Settings) -> dict[str, Any]:
+def _public(row: Any, settings: Settings) -> Open311Request:
     """One case as a GeoReport v2 request: no contact, no reporter, no photos, no address, rounded point."""
     digits = settings.open311_coordinate_decimals
     return {
@@ -95,7 +117,7 @@ def _public(row: Any, settings: Settings) -> dict[str, Any]:
 def open311_requests(session: Session, *, settings: Settings, ids: list[int] | None = None,
                      service_code: str | None = None, start: dt.datetime | None = None,
                      end: dt.datetime | None = None, status: str | None = None,
-                     now: dt.datetime | None = None) -> list[dict[str, Any]]:
+                     now: dt.datetime | None = None) -> list[Open311Request]:
     """Public requests, newest first: by id, or by code, period (default the last 90 days) and open/closed."""
     params: dict[str, Any] = {"limit": OPEN311_MAX, "closed": sorted(CLOSED_STATUSES)}
     where = ["TRUE"]
@@ -119,7 +141,7 @@ def open311_requests(session: Session, *, settings: Settings, ids: list[int] | N
     return [_public(r, settings) for r in rows]
 
 
-def open311_request(session: Session, request_id: int, *, settings: Settings) -> dict[str, Any]:
+def open311_request(session: Session, request_id: int, *, settings: Settings) -> Open311Request:
     """One public request; NotFound when there is none."""
     row = session.execute(text(f"SELECT {_PUBLIC_COLUMNS} {_PUBLIC_FROM} WHERE i.id = :id"),
                           {"id": request_id}).first()

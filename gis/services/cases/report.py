@@ -26,7 +26,7 @@ from gis.services.cases.rules import (
     incident_categories,
     resolve_category,
 )
-from gis.services.cases.scope import _incident_record, _now
+from gis.services.cases.scope import IncidentRecord, _incident_record, _now
 from gis.services.users import Principal
 from gis.settings import Settings
 
@@ -37,7 +37,7 @@ class ReportResult(TypedDict):
     ``photos`` and ``quick_fix_check`` are there when photos came with it and when it was a 随手办.
     """
 
-    incident: dict[str, Any]
+    incident: IncidentRecord
     routing: Location
     staff: list[StaffMember]
     duplicates: list[dict[str, Any]]

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -136,10 +137,49 @@ def _incident_where(scope: CaseScope, *, incident_id: int | None = None, grid_co
     return where
 
 
-def _incident_record(row: Any, scope: CaseScope | Principal, now: dt.datetime | None = None) -> dict[str, Any]:
+class IncidentRecord(TypedDict):
+    """An incident as its readers see it.
+
+    ``reporter_contact`` (masked) is there only for those who see personal fields; for the others
+    ``description`` is None.
+    """
+
+    id: int
+    district_code: str
+    street_code: str | None
+    community_code: str | None
+    grid_code: str | None
+    category_class: str
+    category: str
+    subcategory: str | None
+    description: str | None
+    source: str
+    urgency: str
+    status: str
+    address: str | None
+    building_id: int | None
+    reported_by: int | None
+    reported_at: str | None
+    due_at: str | None
+    closed_at: str | None
+    satisfaction: int | None
+    duplicate_of: int | None
+    version: int
+    category_code: str | None
+    area: str
+    handler_id: int | None
+    level: str
+    department_id: int | None
+    quick_fix: bool
+    overdue: bool
+    geometry: dict[str, Any]
+    reporter_contact: NotRequired[str | None]
+
+
+def _incident_record(row: Any, scope: CaseScope | Principal, now: dt.datetime | None = None) -> IncidentRecord:
     personal = scope.personal if isinstance(scope, CaseScope) else scope.may_read_personal_data
     now = now or dt.datetime.now(dt.UTC)
-    record = {
+    record: IncidentRecord = {
         "id": row.id, "district_code": row.district_code, "street_code": row.street_code,
         "community_code": row.community_code, "grid_code": row.grid_code, "category_class": row.category_class,
         "category": row.category, "subcategory": row.subcategory, "description": row.description,
@@ -163,7 +203,7 @@ def _incident_record(row: Any, scope: CaseScope | Principal, now: dt.datetime | 
     return record
 
 
-def _audit_contacts(session: Session, reader: Reader, records: list[dict[str, Any]], *, action: str,
+def _audit_contacts(session: Session, reader: Reader, records: Sequence[Mapping[str, Any]], *, action: str,
                     detail: dict[str, Any] | None = None) -> None:
     """One audit row naming the incidents whose contact, description or notes were shown (none: no row)."""
     shown = [r for r in records if r.get("reporter_contact") or r.get("description")
