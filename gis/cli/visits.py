@@ -6,6 +6,7 @@ households it prints is kept in the audit log with ``--reason``, as an API read 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import typer
@@ -151,6 +152,7 @@ def reassign(
     from gis.services import staffing as staffing_service
     from gis.services.users import SYSTEM
 
+    result: Mapping[str, Any]
     with db_transaction() as session:
         if apply:
             result = staffing_service.apply_reassignments(session, SYSTEM, plan)
@@ -159,7 +161,7 @@ def reassign(
     emit(result, as_json=as_json, human=escape(_reassign_text(result, applied=apply)))
 
 
-def _reassign_text(result: dict[str, Any], *, applied: bool) -> str:
+def _reassign_text(result: Mapping[str, Any], *, applied: bool) -> str:
     if applied:
         lines = [f"plan {result['plan_id']}: {len(result['applied'])} assignment(s) moved"]
         lines += [f"  {m['username']} ({m['duty']}): {m['from_grid']} → {m['to_grid']}" for m in result["applied"]]

@@ -15,7 +15,7 @@ households are the building's count of record (recorded or estimated), as plans 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -49,8 +49,46 @@ def _check_district(principal: Principal, district_code: str | None) -> str | No
     return code
 
 
+class UnstaffedGrid(TypedDict):
+    grid_code: str
+    grid_name: str
+    community_code: str
+    district_code: str
+    workers: int
+    leaders: int
+
+
+class UnstaffedGrids(TypedDict):
+    """Current grids without an active worker (``items``), out of ``grids`` looked at."""
+
+    district_code: str | None
+    grids: int
+    unstaffed: int
+    items: list[UnstaffedGrid]
+
+
+class StaffingProposal(TypedDict):
+    """Where the staff of an adopted plan's retired grids should go: per retired grid, and per person."""
+
+    plan_id: int
+    adopted_at: str
+    retired_grids: list[dict[str, Any]]
+    reassignments: list[dict[str, Any]]
+    without_target: list[str]
+    unstaffed: UnstaffedGrids
+
+
+class Reassigned(TypedDict):
+    """The moves applied (user, duty, from and to grid), those left without a target, grids still unstaffed."""
+
+    plan_id: int
+    applied: list[dict[str, Any]]
+    without_target: list[str]
+    unstaffed: UnstaffedGrids
+
+
 def unstaffed_grids(session: Session, principal: Principal, *, district_code: str | None = None,
-                    code_prefix: str | None = None) -> dict[str, Any]:
+                    code_prefix: str | None = None) -> UnstaffedGrids:
     """Current grids without an active worker (一格一员), with how many leaders they have; counts only."""
     district = _check_district(principal, district_code)
     if code_prefix is not None and not (code_prefix.isdigit() and 1 <= len(code_prefix) <= 15):
@@ -60,7 +98,7 @@ def unstaffed_grids(session: Session, principal: Principal, *, district_code: st
           AND (CAST(:p AS text) IS NULL OR g.code LIKE :p || '%')
         GROUP BY g.code, g.name, g.community_code, g.district_code ORDER BY g.code"""),
         {"d": district, "p": code_prefix}).all()
-    items = [{"grid_code": r.code, "grid_name": r.name, "community_code": r.community_code,
+    items: list[UnstaffedGrid] = [{"grid_code": r.code, "grid_name": r.name, "community_code": r.community_code,
               "district_code": r.district_code, "workers": 0, "leaders": int(r.leaders)}
              for r in rows if not r.workers]
     return {"district_code": district, "grids": len(rows), "unstaffed": len(items), "items": items}
@@ -86,7 +124,7 @@ def _retired_grid_ids(plan: Any) -> list[int]:
     return [int(i) for i in adoption.get("retired_grid_ids", [])]
 
 
-def propose_reassignments(session: Session, principal: Principal, plan_id: int) -> dict[str, Any]:
+def propose_reassignments(session: Session, principal: Principal, plan_id: int) -> StaffingProposal:
     """For an adopted plan: each retired grid's households by current grid, where its staff should go, who.
 
     Codes the plan kept are not retired (their staff stay). A retired grid whose staff have
@@ -153,7 +191,7 @@ def propose_reassignments(session: Session, principal: Principal, plan_id: int) 
             "unstaffed": unstaffed}
 
 
-def proposal_after_adoption(session: Session, plan_id: int) -> dict[str, Any]:
+def proposal_after_adoption(session: Session, plan_id: int) -> StaffingProposal:
     """What adoption reports: the proposal as the system sees it (gis.services.plans.adopt_plan calls this)."""
     from gis.services.users import SYSTEM
 
@@ -161,7 +199,7 @@ def proposal_after_adoption(session: Session, plan_id: int) -> dict[str, Any]:
 
 
 def apply_reassignments(session: Session, principal: Principal, plan_id: int, *,
-                        now: dt.datetime | None = None) -> dict[str, Any]:
+                        now: dt.datetime | None = None) -> Reassigned:
     """Move the staff of the plan's retired grids to their proposed grids (same duty); one audit row; atomic.
 
     The old assignment ends (its history kept); one already in place is left as it is. Staff of a
