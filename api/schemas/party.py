@@ -18,7 +18,7 @@ class PartyOrgPublic(Public):
     kind_zh: str
     kind_en: str
     name: str
-    grid_code: str
+    grid_code: str | None = None
     building_id: int | None = None
     secretary_id: int | None = Field(default=None, description="shown to those who may read personal data")
 
