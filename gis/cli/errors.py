@@ -7,9 +7,10 @@ turns the field, and any other API field name in the message, into that command'
 
 1. the command's row of ``COMMAND_FLAGS`` (names that differ for one command only),
 2. ``FIELD_FLAGS`` (names that differ in every command),
-3. the command's own parameter of that name (typer names a parameter after the Python argument,
+3. the command's own option of that name (typer names a parameter after the Python argument,
    which the commands take from the service), or of that name without ``_code``/``_id``
-   (``grid_code`` → the ``grid`` parameter → ``--grid``), or whose flag spells the field,
+   (``grid_code`` → the ``grid`` parameter → ``--grid``), or whose flag spells the field; else its
+   positional argument of that name (shown as its metavar, ``FILE``),
 4. otherwise ``--`` and the field with ``_`` as ``-``.
 """
 
@@ -19,7 +20,7 @@ import re
 from collections.abc import Sequence
 
 import typer
-from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from gis.errors import WanggeError
 
@@ -76,6 +77,9 @@ def flag_for(field: str, path: str, command: Command | None) -> str | None:
     for param in options:
         if spelled in param.opts:
             return spelled
+    for argument in (p for p in (command.params if command else []) if isinstance(p, TyperArgument)):
+        if argument.name in (field, field.removesuffix("_code"), field.removesuffix("_id")):
+            return argument.metavar or str(argument.name).upper()  # a positional argument, e.g. FILE
     return None
 
 

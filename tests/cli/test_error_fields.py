@@ -46,6 +46,9 @@ def line(args: list[str], error: WanggeError) -> str:
                   "grid_code (a level-2 grid)", details={"field": "building_id"}),
      "--building: 党小组须指定楼栋或二级网格之一 · a party group needs exactly one of --building and --grid "
      "(a level-2 grid)"),
+    # a positional argument: its name as the help shows it
+    (["import", "boundaries", "x.shp", "--level", "grid"], InvalidInput.for_field("file", "is not a shapefile"),
+     "FILE: is not a shapefile"),
     # no such parameter: the default spelling
     (["households", "review"], InvalidInput.for_field("radius_m", "must be a positive number of metres; got -3"),
      "--radius-m: must be a positive number of metres; got -3"),
