@@ -18,9 +18,12 @@ db-start: deps
 db-stop:
 	$(BIN)/wangge db stop
 
-## make test: start the local PostGIS (installing it if needed) and run every test against it.
+## make test: start the local PostGIS (installing it if needed) and run every test against it, on every core
+## (pytest-xdist; each worker makes its own databases; a file's tests stay on one worker, so a module's world is
+## built once). TEST_WORKERS=0 runs in one process; the slowest tests and the suite's time are printed.
+TEST_WORKERS ?= auto
 test: db-start
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 ## make lint: the gates CI runs before the tests: ruff, mypy on gis and api, import-linter's layer contracts.
 lint: deps

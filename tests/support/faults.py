@@ -41,7 +41,8 @@ class Outage:
     fired_on: str | None = None
 
     def before_statement(self, conn, cursor, statement: str, parameters, context, executemany) -> None:
-        if self.at_commit or self.fired_on is not None or not re.search(self.pattern, statement, re.IGNORECASE | re.DOTALL):
+        matches = re.search(self.pattern, statement, re.IGNORECASE | re.DOTALL)
+        if self.at_commit or self.fired_on is not None or not matches:
             return
         self.seen += 1
         if self.seen == self.at:

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 # A 1 km² community-sized square near Xinjiekou and a building inside it.
 COMMUNITY_WKT = "MULTIPOLYGON(((118.780 32.040, 118.790 32.040, 118.790 32.049, 118.780 32.049, 118.780 32.040)))"
 GRID_WKT = "MULTIPOLYGON(((118.780 32.040, 118.785 32.040, 118.785 32.049, 118.780 32.049, 118.780 32.040)))"
-BUILDING_WKT = "MULTIPOLYGON(((118.7810 32.0410, 118.7813 32.0410, 118.7813 32.0412, 118.7810 32.0412, 118.7810 32.0410)))"
+BUILDING_WKT = ("MULTIPOLYGON(((118.7810 32.0410, 118.7813 32.0410, 118.7813 32.0412, 118.7810 32.0412, "
+                "118.7810 32.0410)))")
 POINT_WKT = "POINT(118.7811 32.0411)"
 # The tests' ID key (AES-256, base64url): not the demo key, which only demo mode may use.
 ID_KEY = "d2FuZ2dlLXRlc3QtaWQta2V5LXRlc3RzLW9ubHktMDA="

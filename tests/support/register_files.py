@@ -21,8 +21,8 @@ TABLES = ("standard_address", "dwelling", "household", "resident", "resident_pri
           "resident_move", "building", "facility", "org_unit")
 DISTRICT = "320188"
 PREFIX = "南京市玄武区"
-RESIDENT_HEADERS = ["姓名", "身份证号", "性别", "出生日期", "户编号", "与户主关系", "现居住地址", "户籍地址", "联系电话",
-                    "人员类型", "标签"]
+RESIDENT_HEADERS = ["姓名", "身份证号", "性别", "出生日期", "户编号", "与户主关系", "现居住地址", "户籍地址",
+                    "联系电话", "人员类型", "标签"]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英"
 
