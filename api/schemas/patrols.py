@@ -43,7 +43,8 @@ class PatrolListPublic(Public):
 class PatrolTrackPropertiesPublic(PatrolPublic):
     """A patrol as a Feature's properties, with the time of every point of its line."""
 
-    coord_times: list[Timestamp | None]
+    coord_times: list[Timestamp | None] | None = Field(
+        default=None, description="the time of each point of the line; absent when fewer than two points are kept")
 
 
 class PatrolTrackGeometry(BaseModel):
@@ -59,7 +60,7 @@ class PatrolTrackPublic(Public):
 
     type: Literal["Feature"] = "Feature"
     id: int
-    geometry: PatrolTrackGeometry
+    geometry: PatrolTrackGeometry | None = Field(description="the points as a line; else the stored line, or null")
     properties: PatrolTrackPropertiesPublic
 
 
