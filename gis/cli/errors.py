@@ -31,6 +31,7 @@ FIELD_FLAGS: dict[str, str] = {
 
 COMMAND_FLAGS: dict[str, dict[str, str]] = {
     "restore": {"replace": "--yes"},
+    "visits cadence": {"changes": "--set"},
 }
 """Command path (as typed after ``wangge``) → API field → flag, where one command differs."""
 

@@ -70,7 +70,7 @@ def due(
     emit(result, as_json=as_json, human=escape(_due_text(result)))
 
 
-def _due_text(result: dict[str, Any]) -> str:
+def _due_text(result: Mapping[str, Any]) -> str:
     where = f"grid {result['grid']}" if result["grid"] else "every grid"
     lines = [f"{result['total']} of {result['households']} households in {where} due a visit by {result['until']}"
              + (f"; the first {len(result['items'])}:" if result["total"] > len(result["items"]) else ":"

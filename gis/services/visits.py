@@ -18,7 +18,7 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -75,6 +75,65 @@ def _district_of(session: Session, principal: Principal, district_code: str | No
     return code
 
 
+class CadenceRule(TypedDict):
+    tag: str
+    days: int
+
+
+class CadenceTable(TypedDict):
+    """A district's days between visits per resident group, and whether they are its own or the shipped ones."""
+
+    district_code: str
+    source: str
+    rules: list[CadenceRule]
+
+
+class VisitRecord(TypedDict):
+    """One visit; ``findings`` opened only for readers who may see them."""
+
+    id: int
+    household_id: int
+    grid_code: str
+    district_code: str
+    worker_id: int | None
+    worker: str | None
+    visited_at: str
+    purpose: str
+    findings: str | None
+    case_id: int | None
+    created_at: str | None
+
+
+class VisitPage(TypedDict):
+    items: list[VisitRecord]
+    total: int
+    limit: int
+    offset: int
+
+
+class DueVisits(TypedDict):
+    """Households due a visit by ``until``, most overdue first, one page of them."""
+
+    today: str
+    until: str
+    grid: str | None
+    households: int
+    total: int
+    limit: int
+    offset: int
+    items: list[dict[str, Any]]
+
+
+class VisitStats(TypedDict):
+    """Visit coverage of one month per current grid (``items``) and over them all (``summary``)."""
+
+    month: str
+    district_code: str | None
+    period: dict[str, str]
+    summary: dict[str, Any]
+    items: list[dict[str, Any]]
+
+
 def cadence_rules(session: Session, district_code: str) -> dict[str, int]:
     """The district's cadence (days per tag, ``other`` for the rest); the shipped defaults until it has its own."""
     rows: dict[str, int] = dict(session.execute(text("SELECT tag, days FROM visit_cadence WHERE district_code = :d"),
@@ -82,7 +141,7 @@ def cadence_rules(session: Session, district_code: str) -> dict[str, int]:
     return {t: int(d) for t, d in rows.items()} if rows else dict(rules.DEFAULT_CADENCE)
 
 
-def show_cadence(session: Session, principal: Principal, *, district_code: str | None = None) -> dict[str, Any]:
+def show_cadence(session: Session, principal: Principal, *, district_code: str | None = None) -> CadenceTable:
     """The cadence of a district, shortest first, and whether it is the district's own or the shipped one."""
     code = _district_of(session, principal, district_code)
     own = session.execute(text("SELECT count(*) FROM visit_cadence WHERE district_code = :d"),
@@ -93,13 +152,14 @@ def show_cadence(session: Session, principal: Principal, *, district_code: str |
 
 
 def set_cadence(session: Session, principal: Principal, *, district_code: str | None = None,
-                changes: Mapping[str, int]) -> dict[str, Any]:
+                changes: Mapping[str, int]) -> CadenceTable:
     """Set days per tag for a district (its rows start from the shipped ones); one audit row; atomic."""
     if principal.role != "admin":
         raise PermissionDenied(f"{principal.role} may not change the visit cadence; an admin may")
     checked = dict(rules.check_cadence_days(t, d) for t, d in changes.items())
     if not checked:
-        raise InvalidInput("cadence: nothing to set; give TAG=DAYS, e.g. elderly_alone=7", details={"field": "set"})
+        raise InvalidInput("changes: nothing to set; give days per tag, e.g. elderly_alone=7",
+                           details={"field": "changes"})
     code = _district_of(session, principal, district_code)
     before = cadence_rules(session, code)
     with session.begin_nested():
@@ -167,7 +227,7 @@ def _file_case(session: Session, principal: Principal, settings: Settings, *, fo
     return int(filed["incident"]["id"])
 
 
-def _visit_record(row: Any, findings: str | None, *, worker: str | None = None) -> dict[str, Any]:
+def _visit_record(row: Any, findings: str | None, *, worker: str | None = None) -> VisitRecord:
     return {"id": int(row.id), "household_id": int(row.household_id), "grid_code": row.grid_code,
             "district_code": row.district_code, "worker_id": row.worker_id, "worker": worker,
             "visited_at": row.visited_at.isoformat(), "purpose": row.purpose, "findings": findings,
@@ -177,7 +237,7 @@ def _visit_record(row: Any, findings: str | None, *, worker: str | None = None) 
 def record_visit(session: Session, reader: Reader, *, settings: Settings, household_id: int,
                  visited_at: dt.datetime, purpose: str, findings: str | None = None,
                  follow_up: FollowUp | Mapping[str, Any] | None = None,
-                 now: dt.datetime | None = None) -> dict[str, Any]:
+                 now: dt.datetime | None = None) -> VisitRecord:
     """Record a visit by the signed-in worker; with a follow-up, file its case; one audit row; atomic.
 
     ``visited_at`` is when the visit happened (an offline phone sends it later); refused in the
@@ -266,7 +326,7 @@ def _as_aware(value: str | dt.datetime | dt.date | None, name: str) -> dt.dateti
 
 def list_visits(session: Session, reader: Reader, *, settings: Settings, grid_code: str | None = None,
                 since: str | dt.datetime | dt.date | None = None, household_id: int | None = None, limit: int = 100,
-                offset: int = 0) -> dict[str, Any]:
+                offset: int = 0) -> VisitPage:
     """Visits within the reader's grids, newest first, findings opened; one audit row naming them."""
     principal = reader.principal
     privacy.require_personal_access(principal, "visits")
@@ -300,7 +360,7 @@ def _facts(session: Session, principal: Principal, *, grid_code: str | None, bef
 
 
 def due_visits(session: Session, reader: Reader, *, grid_code: str | None = None, within_days: int = 0,
-               today: dt.date | None = None, limit: int = 500, offset: int = 0) -> dict[str, Any]:
+               today: dt.date | None = None, limit: int = 500, offset: int = 0) -> DueVisits:
     """Households within the reader's grids due a visit by ``today`` (+ ``within_days``), most overdue first.
 
     Each: household id, its head's name masked, the group (tag) whose cadence applies, the last
@@ -363,7 +423,7 @@ def _patrol_walked_past(session: Session, codes: list[str], lo: dt.datetime, hi:
 
 
 def visit_stats(session: Session, principal: Principal, *, month: str, settings: Settings,
-                district_code: str | None = None, grid_code: str | None = None) -> dict[str, Any]:
+                district_code: str | None = None, grid_code: str | None = None) -> VisitStats:
     """Per current grid, one month (Asia/Shanghai): households due a visit, visited of them, the share.
 
     Beside it the patrol figure of the month (households in buildings walked past). Aggregates: no
