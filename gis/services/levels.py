@@ -12,7 +12,7 @@ adopted through ``gis.services.plans.adopt_plan``, which hands them to :func:`ad
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypedDict
 
 import geopandas as gpd
 import pandas as pd
@@ -270,8 +270,22 @@ def _require_micro_grid(session: Session, principal: Principal, grid_code: str, 
     return grid
 
 
+class GridContactResult(TypedDict):
+    """A building or unit head of a level-2 grid; the phone only ever masked."""
+
+    id: int
+    grid_code: str
+    role: str
+    role_zh: str
+    role_en: str
+    name: str
+    phone_masked: str | None
+    building_id: int | None
+    unit: str | None
+
+
 def add_contact(session: Session, principal: Principal, *, grid_code: str, role: str, name: str,
-                phone: str | None = None, building_id: int | None = None, unit: str | None = None) -> dict[str, Any]:
+                phone: str | None = None, building_id: int | None = None, unit: str | None = None) -> GridContactResult:
     """Record a building or unit head (楼栋长/单元长) of a level-2 grid."""
     if role not in CONTACT_ROLES:
         raise InvalidInput(f"角色须为楼栋长或单元长 · role: one of {', '.join(CONTACT_ROLES)}, got {role!r}",
@@ -297,7 +311,7 @@ def add_contact(session: Session, principal: Principal, *, grid_code: str, role:
 
 
 def list_contacts(session: Session, principal: Principal, *, grid_code: str, reason: str | None = None
-                  ) -> list[dict[str, Any]]:
+                  ) -> list[GridContactResult]:
     """The heads of one level-2 grid (or of every level-2 grid under a level-1 one), phones masked; audited."""
     grid = _require_micro_grid(session, principal, grid_code, f"the heads of grid {grid_code}")
     rows = session.execute(text("""
@@ -310,7 +324,7 @@ def list_contacts(session: Session, principal: Principal, *, grid_code: str, rea
 
 
 def _contact(cid: int, grid_code: str, role: str, name: str, phone: str | None, building_id: int | None,
-             unit: str | None) -> dict[str, Any]:
+             unit: str | None) -> GridContactResult:
     zh, en = CONTACT_ROLES[role]
     return {"id": int(cid), "grid_code": grid_code, "role": role, "role_zh": zh, "role_en": en, "name": name,
             "phone_masked": mask_phone(phone), "building_id": building_id, "unit": unit}
