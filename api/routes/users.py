@@ -56,13 +56,14 @@ def _check_grids(principal: user_service.Principal, grids: list[str]) -> None:
 
 @router.get("/users", summary="All users (of your district when you have one)",
             response_model=list[UserPublic])
-def list_users(session: SessionDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+def list_users(session: SessionDep, principal: PrincipalDep) -> list[user_service.UserView]:
     return [user_service.describe_user(session, u)
             for u in user_service.list_users(session, district_code=principal.district_code)]
 
 
 @router.post("/users", status_code=201, summary="Create a user", response_model=UserPublic)
-def create_user(body: UserCreate, session: SessionDep, audit: AuditDep, response: Response) -> dict[str, Any]:
+def create_user(body: UserCreate, session: SessionDep, audit: AuditDep,
+                response: Response) -> user_service.UserView:
     district = user_service.check_managed_district(audit.principal, body.district_code)
     _check_grids(audit.principal, body.grids)
     user = user_service.create_user(session, username=body.username, password=body.password, role=body.role,
@@ -78,7 +79,8 @@ def create_user(body: UserCreate, session: SessionDep, audit: AuditDep, response
 
 
 @router.get("/users/{user_id}", summary="One user", response_model=UserPublic)
-def get_user(user_id: int, session: SessionDep, principal: PrincipalDep, response: Response) -> dict[str, Any]:
+def get_user(user_id: int, session: SessionDep, principal: PrincipalDep,
+             response: Response) -> user_service.UserView:
     user = user_service.get_user_for(session, principal, user_id)
     response.headers["ETag"] = f'"{user.version}"'
     return user_service.describe_user(session, user)
@@ -86,7 +88,7 @@ def get_user(user_id: int, session: SessionDep, principal: PrincipalDep, respons
 
 @router.patch("/users/{user_id}", summary="Change a user (If-Match: version)", response_model=UserPublic)
 def update_user(user_id: int, body: UserUpdate, session: SessionDep, audit: AuditDep, if_match: IfMatchDep,
-                response: Response) -> dict[str, Any]:
+                response: Response) -> user_service.UserView:
     version = if_match if if_match is not None else body.version
     if version is None:
         raise InvalidInput("send the version you read, as If-Match or in the body, so no change is overwritten")
@@ -105,7 +107,7 @@ def update_user(user_id: int, body: UserUpdate, session: SessionDep, audit: Audi
 
 @router.put("/users/{user_id}/grids", summary="Set the grids of a grid leader or worker",
             response_model=UserPublic)
-def set_grids(user_id: int, body: GridsUpdate, session: SessionDep, audit: AuditDep) -> dict[str, Any]:
+def set_grids(user_id: int, body: GridsUpdate, session: SessionDep, audit: AuditDep) -> user_service.UserView:
     target = user_service.get_user_for(session, audit.principal, user_id)
     _check_grids(audit.principal, body.grids)
     user_service.assign_grids(session, user_id, body.grids, public_phone=body.public_phone)

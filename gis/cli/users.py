@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from gis.cli.output import JsonOption, console, db_transaction, emit
 from gis.roles import ROLES
+
+if TYPE_CHECKING:
+    from gis.services.users import UserView
 
 app = typer.Typer(help="User accounts: roles, passwords, grid assignments.", no_args_is_help=True)
 
@@ -47,9 +50,9 @@ def add(
         record_change(session, SYSTEM, entity="app_user", entity_id=user.id, action="create",
                       detail={"role": role, "grids": grids, "via": "cli"})
         described = user_service.describe_user(session, user)
-    if generated:
-        described["password"] = secret
-    emit(described, as_json=as_json,
+    # A generated password is shown once, here: it is in no view of the user.
+    shown: dict[str, Any] = {**described, "password": secret} if generated else dict(described)
+    emit(shown, as_json=as_json,
          human=f"user {username} ({role}) created" + (f"; password: {secret}" if generated else ""))
 
 
@@ -72,7 +75,7 @@ def list_users(as_json: JsonOption = False) -> None:
     console.print(table)
 
 
-def _update(username: str, changes: dict, action: str) -> dict:
+def _update(username: str, changes: dict[str, Any], action: str) -> UserView:
     from gis.services import users as user_service
     from gis.services.privacy import record_change
     from gis.services.users import SYSTEM

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -285,7 +285,22 @@ def load_principal(session: Session, user_id: int) -> tuple[Principal, int, bool
         version, active
 
 
-def describe_user(session: Session, user: AppUser) -> dict[str, Any]:
+class UserView(TypedDict):
+    """The public view of a user (never the password hash)."""
+
+    id: int
+    username: str
+    display_name: str | None
+    role: str
+    district_code: str | None
+    street_code: str | None
+    is_active: bool
+    version: int
+    grids: list[str]
+    created_at: str | None
+
+
+def describe_user(session: Session, user: AppUser) -> UserView:
     """The public view of a user (never the hash)."""
     return {
         "id": user.id, "username": user.username, "display_name": user.display_name, "role": user.role_code,
