@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -130,7 +130,21 @@ def layer_version(session: Session, name: str) -> int:
     return int(value or 0)
 
 
-def list_layers(session: Session, *, url_prefix: str = "") -> list[dict[str, Any]]:
+class LayerInfo(TypedDict):
+    """A tile layer as the map pages see it: its fields, zoom range, version and URL template."""
+
+    name: str
+    title: str
+    geometry: str
+    fields: dict[str, str]
+    min_zoom: int
+    max_zoom: int
+    version: int
+    per_user: bool
+    url: str
+
+
+def list_layers(session: Session, *, url_prefix: str = "") -> list[LayerInfo]:
     """Every layer with its fields, zoom range, current version and URL template (``?v=`` pins the version)."""
     versions = layer_versions(session)
     return [{
