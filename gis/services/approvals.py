@@ -80,8 +80,8 @@ def take_step(session: Session, plan_id: int, step: str, *, user_id: int | None,
         The approval's document number (批复文号), required by ``approve``.
     """
     if step == "adopt":
-        raise InvalidInput("采用请用 wangge plan adopt · adopt a plan with `wangge plan adopt` "
-                           "(POST /plans/{id}/adopt)", details={"field": "step"})
+        raise InvalidInput("采用请用 wangge plan adopt · step: adopt is not an approval step; adopt a plan with "
+                           "`wangge plan adopt` (POST /plans/{id}/adopt)", details={"field": "step"})
     if step not in rules.STEPS:
         raise InvalidInput(f"步骤 {step!r} 不存在 · step {step!r} does not exist; choose one of "
                            f"{', '.join(s for s in rules.STEPS if s != 'adopt')}")

@@ -300,8 +300,8 @@ def restore_database(url: str, path: Path, *, replace: bool = False,
         target = make_url(url)
         held = describe_contents(url)
         if held and not replace:
-            raise Conflict(f"{describe_url(url)} holds data ({sum(held.values())} rows in {len(held)} tables, e.g. "
-                           f"{', '.join(sorted(held)[:3])}); confirm replace to replace it with {path}",
+            raise Conflict(f"replace: {describe_url(url)} holds data ({sum(held.values())} rows in {len(held)} "
+                           f"tables, e.g. {', '.join(sorted(held)[:3])}); confirm to replace it with {path}",
                            details={"field": "replace", "tables": held})
         progress("creating a staging database", 0.0)
         admin = target.set(database="postgres").render_as_string(hide_password=False)

@@ -31,7 +31,7 @@ METRES_PER_DEGREE = 111_320
 def grid_notice(session: Session, code: str, *, hotline: str) -> dict[str, Any]:
     """The public facts of the current grid ``code`` and the shapes for its map (GeoJSON geometries, lon/lat)."""
     if not (code.isdigit() and len(code) == 15):
-        raise InvalidInput(f"grid code: expected 15 digits; got {code!r}", details={"field": "grid_code"})
+        raise InvalidInput.for_field("grid_code", f"expected 15 digits; got {code!r}")
     row = session.execute(text("""
         SELECT g.code, g.name, g.kind, g.version, g.valid_from, g.four_limits->>'text' AS four_limits,
                c.name AS community_name, s.name AS street_name, d.name AS district_name,

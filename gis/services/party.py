@@ -133,8 +133,8 @@ def _check_secretary(session: Session, secretary_id: int | None, grid_code: str)
                            f"secretary_id: resident {secretary_id} is not a full party member",
                            details={"field": "secretary_id"})
     if not row.inside:
-        raise InvalidInput(f"书记须居住在本网格，居民 {secretary_id} 不住在网格 {grid_code} · secretary: resident "
-                           f"{secretary_id} does not live in grid {grid_code}",
+        raise InvalidInput(f"书记须居住在本网格，居民 {secretary_id} 不住在网格 {grid_code} · "
+                           f"secretary_id: resident {secretary_id} does not live in grid {grid_code}",
                            details={"field": "secretary_id"})
 
 

@@ -65,7 +65,8 @@ def _district_of(session: Session, principal: Principal, district_code: str | No
     if code is None:
         codes = list(session.execute(text("SELECT code FROM district ORDER BY code")).scalars())
         if len(codes) != 1:
-            raise InvalidInput(f"district: give the 6-digit district code ({', '.join(codes) or 'none stored yet'})",
+            raise InvalidInput(f"district_code: give the 6-digit district code "
+                               f"({', '.join(codes) or 'none stored yet'})",
                                details={"field": "district_code"})
         code = codes[0]
     if not principal.sees_district(code):

@@ -35,8 +35,8 @@ def line(args: list[str], error: WanggeError) -> str:
      InvalidInput.for_field("type_code", "is needed by the facility view"),
      "--type: is needed by the facility view"),
     # one command spells it its own way (COMMAND_FLAGS), every command spells it another way (FIELD_FLAGS)
-    (["restore", "b.tar"], Conflict("x holds data; confirm replace to replace it", details={"field": "replace"}),
-     "--yes: x holds data; confirm replace to replace it"),
+    (["restore", "b.tar"], Conflict("replace: x holds data; confirm to replace it", details={"field": "replace"}),
+     "--yes: x holds data; confirm to replace it"),
     (["partition", "grids", "--all-districts", "--dask", "tcp://10.0.0.5:8786"],
      InvalidInput.for_field("scheduler", "scheduler: cannot reach a Dask scheduler at 'tcp://10.0.0.5:8786'"),
      "--dask: cannot reach a Dask scheduler at 'tcp://10.0.0.5:8786'"),
