@@ -40,5 +40,5 @@ def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: Sessio
 
 
 @router.get("/auth/me", summary="The signed-in user, their role and grids", response_model=UserPublic)
-def me(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+def me(principal: PrincipalDep, session: SessionDep) -> user_service.UserView:
     return user_service.describe_user(session, user_service.get_user(session, principal.user_id))
