@@ -20,8 +20,8 @@ from gis.services.users import SYSTEM, Principal
 from gis.settings import Settings
 
 
-class ReviewedBuilding(TypedDict):
-    """One estimated home of the review: its households, the estimate's reason and the concerns about it."""
+class BuildingFacts(TypedDict):
+    """What every households answer says of its building."""
 
     building_id: int
     district_code: str
@@ -31,6 +31,11 @@ class ReviewedBuilding(TypedDict):
     floors: int | None
     area_m2: float | None
     households: int
+
+
+class ReviewedBuilding(BuildingFacts):
+    """One estimated home of the review: its households, the estimate's reason and the concerns about it."""
+
     reason: str
     reason_text: str
     concerns: list[str]
@@ -48,17 +53,9 @@ class HouseholdsReview(TypedDict):
     buildings: list[ReviewedBuilding]
 
 
-class BuildingHouseholds(TypedDict):
+class BuildingHouseholds(BuildingFacts):
     """A building's households, recorded or estimated, with why in words (English and Chinese)."""
 
-    building_id: int
-    district_code: str
-    osm_id: str | None
-    name: str | None
-    kind: str | None
-    floors: int | None
-    area_m2: float | None
-    households: int
     households_source: str
     reason: str | None
     reason_text: str | None
