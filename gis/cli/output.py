@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -81,7 +81,7 @@ def db_transaction() -> Iterator[Any]:
         engine.dispose()
 
 
-def exit_if_districts_failed(report: dict[str, Any], stored: str) -> None:
+def exit_if_districts_failed(report: Mapping[str, Any], stored: str) -> None:
     """After an --all-districts run: name each failed district on stderr and exit 1 (the others' ``stored`` landed)."""
     failed = report["failed"]
     if not failed:

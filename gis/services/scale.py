@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import shapely
@@ -54,6 +54,22 @@ CONNECT_TIMEOUT_S = 10.0
 
 
 # --- the tasks: module-level functions, so workers can unpickle them by name ------------------
+
+
+class DistrictFailure(TypedDict):
+    district_code: str
+    error: str
+
+
+class FanOutReport(TypedDict):
+    """One task per district: how they ran, each district's summary, the districts that failed and why."""
+
+    task: str
+    runner: str
+    district_codes: list[str]
+    districts: list[dict[str, Any]]
+    failed: list[DistrictFailure]
+    elapsed_s: float
 
 
 def compute_district_coverage(database_url: str, district_code: str, *, types: list[str] | None = None,
@@ -150,7 +166,7 @@ def compute_coverage_for_districts(
     scheduler: str | None = None,
     workers: int | None = None,
     progress: Progress = noop_progress,
-) -> dict[str, Any]:
+) -> FanOutReport:
     """A stored coverage run for each district, one task per district (serially, or on Dask).
 
     Parameters
@@ -192,7 +208,7 @@ def suggest_grids_for_districts(
     scheduler: str | None = None,
     workers: int | None = None,
     progress: Progress = noop_progress,
-) -> dict[str, Any]:
+) -> FanOutReport:
     """Draft grid plans for every current community of each district, one task per district.
 
     ``lo``/``hi`` default to the settings' grid bounds; the rest is as for
@@ -210,7 +226,7 @@ def suggest_grids_for_districts(
 
 
 def _fan_out(kind: str, task: Task, database_url: str, codes: list[str], options: dict[str, Any], *,
-             scheduler: str | None, workers: int | None, progress: Progress) -> dict[str, Any]:
+             scheduler: str | None, workers: int | None, progress: Progress) -> FanOutReport:
     started = time.perf_counter()
     done: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
