@@ -14,11 +14,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from gis import idnumbers
-from gis.db.models import AuditLog
+from gis.db.models import AuditLog, Base
 from gis.errors import PermissionDenied, SetupError
 from gis.idnumbers import IdKeys
 from gis.services.users import Principal
@@ -111,9 +111,10 @@ def rotate_id_keys(session: Session, keys: IdKeys) -> dict[str, int]:
     number under a key held by neither refuses the whole rotation (SetupError names the key id).
     """
     counts = {"checked": 0, "reencrypted": 0, "rehashed": 0}
-    for table, key in _SEALED_TABLES:
-        rows = session.execute(text(f"SELECT {key}, id_number, id_number_hash FROM {table} "
-                                    "WHERE id_number IS NOT NULL ORDER BY 1")).all()
+    for name, key in _SEALED_TABLES:
+        table = Base.metadata.tables[name]
+        rows = session.execute(select(table.c[key], table.c.id_number, table.c.id_number_hash)
+                               .where(table.c.id_number.is_not(None)).order_by(table.c[key])).all()
         for row_id, stored, digest in rows:
             counts["checked"] += 1
             plain = _plain_or_decrypted(keys, stored)
@@ -130,17 +131,17 @@ def rotate_id_keys(session: Session, keys: IdKeys) -> dict[str, int]:
                 session.execute(text("UPDATE resident_move SET id_number_hash = :new WHERE id_number_hash = :old"),
                                 {"new": new_hash, "old": digest})
             if changes:
-                sets = ", ".join(f"{c} = :{c}" for c in changes)
-                session.execute(text(f"UPDATE {table} SET {sets} WHERE {key} = :row_id"), {**changes, "row_id": row_id})
+                session.execute(update(table).where(table.c[key] == row_id).values(**changes))
     return counts
 
 
 def check_id_numbers(session: Session, keys: IdKeys) -> dict[str, Any]:
     """Decrypt every stored ID number and compare it with its hash and mask: proves the keys read the data."""
     report: dict[str, Any] = {"checked": 0, "plain": 0, "bad": 0, "keys": {}}
-    for table, key in _SEALED_TABLES:
-        rows = session.execute(text(f"SELECT {key}, id_number, id_number_hash, id_number_masked FROM {table} "
-                                    "WHERE id_number IS NOT NULL")).all()
+    for name, key in _SEALED_TABLES:
+        table = Base.metadata.tables[name]
+        rows = session.execute(select(table.c[key], table.c.id_number, table.c.id_number_hash,
+                                      table.c.id_number_masked).where(table.c.id_number.is_not(None))).all()
         for _row_id, stored, digest, masked in rows:
             report["checked"] += 1
             if not stored.startswith(idnumbers.TOKEN_PREFIX + "."):
