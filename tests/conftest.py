@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser import close_browser
 from helpers import rolled_back_session
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -22,6 +23,11 @@ from gis.db.setup import scratch_database
 from gis.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
+
+# A pytest-xdist worker inherits COLUMNS=80, which rich reads once when the CLI's console is made, so tables
+# came out cut at 80 columns whatever width a CLI test asked for; a serial run leaves COLUMNS unset.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +78,7 @@ def demo_database_url(database_url: str) -> Iterator[str]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    close_browser()
     # Under pytest-xdist every worker reports to the controller, whose reporter holds every skip.
     if os.environ.get("CI", "").lower() not in {"1", "true", "yes"} or hasattr(session.config, "workerinput"):
         return

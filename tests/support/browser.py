@@ -1,4 +1,10 @@
-"""Debian's Chromium driven by Playwright: no browser download, no network beyond what a test allows."""
+"""Debian's Chromium driven by Playwright: no browser download, no network beyond what a test allows.
+
+One browser per test process: Playwright's sync API allows one running instance per thread, and under
+pytest-xdist a worker runs the web, map and security files in any order, so each of them borrowing the one
+browser (each test opens its own context or page) is what lets them share a process. It is closed when the
+session ends (tests/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -12,16 +18,33 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
+_shared: dict[str, Any] = {}
 
-@contextmanager
-def chromium() -> Iterator[Any]:
-    """A headless Chromium browser; a missing Chromium fails the test (it never skips)."""
+
+def _browser() -> Any:
+    browser = _shared.get("browser")
+    if browser is not None and browser.is_connected():
+        return browser
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium (scripts/bootstrap.sh does)"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    if "playwright" not in _shared:
+        _shared["playwright"] = sync_playwright().start()
+    browser = _shared["playwright"].chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    _shared["browser"] = browser
+    return browser
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """The process's headless Chromium; a missing Chromium fails the test (it never skips)."""
+    yield _browser()
+
+
+def close_browser() -> None:
+    """Close the process's browser and Playwright, if a test started them."""
+    browser, playwright = _shared.pop("browser", None), _shared.pop("playwright", None)
+    if browser is not None:
+        browser.close()
+    if playwright is not None:
+        playwright.stop()
