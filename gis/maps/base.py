@@ -25,6 +25,7 @@ from folium.map import Layer
 from jinja2 import Template
 
 from gis.errors import CRSMismatch, Infeasible
+from gis.jsonable import plain
 from gis.maps.assets import NODE_MODULES, to_offline_html
 
 ATTRIBUTION = ('© <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors')
@@ -92,16 +93,8 @@ def compact(geoms: Any, *, simplify: float = SIMPLIFY_DEG) -> np.ndarray:
     return shapely.transform(arr, lambda xy: np.round(xy, PRECISION))
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
 def _display(value: Any) -> Any:
-    value = _plain(value)
+    value = plain(value)
     return escape_text(value) if isinstance(value, str) else value
 
 

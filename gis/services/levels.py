@@ -24,6 +24,7 @@ from gis.codes import assign_codes
 from gis.db.frames import read_frame
 from gis.db.models import Grid, GridContact, Plan
 from gis.errors import Conflict, Infeasible, InvalidGeometry, InvalidInput, NotFound, PermissionDenied
+from gis.jsonable import plain
 from gis.services.boundaries import codes_ever_used
 from gis.services.checks import check_stored
 from gis.services.privacy import mask_phone, record_change, record_read
@@ -120,7 +121,7 @@ def suggest_micro_grids(session: Session, settings: Settings, *, grid_code: str,
     parameters = {"max": hi, "seed": seed, "scope_version": parent["version"],
                   "base_versions": {str(c): int(v) for c, v in zip(current["code"], current["version"], strict=True)}}
     plan = Plan(district_code=parent["district_code"], kind=MICRO_KIND, scope_code=grid_code, status="draft",
-                parameters=parameters, metrics=_plain(metrics), created_by=created_by)
+                parameters=parameters, metrics=plain(metrics), created_by=created_by)
     session.add(plan)
     session.flush()
     unit_ids: dict[str, int] = {}
@@ -135,7 +136,7 @@ def suggest_micro_grids(session: Session, settings: Settings, *, grid_code: str,
                              "VALUES (:p, :b, :u, :d)"),
                         {"p": plan.id, "b": int(building_id), "u": unit_ids[label], "d": parent["district_code"]})
     return {"plan_id": plan.id, "kind": MICRO_KIND, "scope_code": grid_code, "scope_name": parent["name"],
-            "metrics": _plain(metrics),
+            "metrics": plain(metrics),
             "units": [{"label": r.label, "households": int(r.households), "buildings": int(r.buildings),
                        "flagged": any(f["label"] == r.label for f in flagged)} for r in units.itertuples()]}
 
@@ -330,9 +331,3 @@ def _contact(cid: int, grid_code: str, role: str, name: str, phone: str | None, 
             "phone_masked": mask_phone(phone), "building_id": building_id, "unit": unit}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value.item() if hasattr(value, "item") else value

@@ -23,6 +23,7 @@ from gis.coverage.rollup import coverage_table, rollup
 from gis.db.frames import copy_rows
 from gis.db.levels import PLURAL
 from gis.errors import InvalidInput
+from gis.jsonable import plain
 from gis.progress import Progress, noop_progress
 from gis.services.coverage.cache import PreparedDistrict, prepare_district_with_source
 from gis.services.coverage.district import (
@@ -33,7 +34,6 @@ from gis.services.coverage.district import (
     check_types,
     facility_types,
     metric_points,
-    plain,
     population_of,
     read_facilities,
     resolve_district,

@@ -6,7 +6,6 @@ Also the facility × building reach table that siting and what-if share (cached 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -162,15 +161,6 @@ def units_of(session: Session, homes: Homes) -> tuple[pd.DataFrame, dict[str, di
 def metric_points(frame: gpd.GeoDataFrame, crs: str) -> np.ndarray:
     """The frame's geometries in the metric ``crs``, as a numpy array (empty for an empty frame)."""
     return np.asarray(frame.geometry.to_crs(crs).values, dtype=object) if len(frame) else np.empty(0, dtype=object)
-
-
-def plain(value: Any) -> Any:
-    """A numpy scalar as its Python value, a non-finite float as None (for JSON)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def require_network(prepared: PreparedDistrict, code: str) -> AttachedNetwork:

@@ -15,12 +15,12 @@ from gis.coverage.supply import supply_table
 from gis.db.levels import PLURAL, level_table
 from gis.db.models import Facility
 from gis.errors import InvalidInput
+from gis.jsonable import plain
 from gis.services.coverage.cache import Homes
 from gis.services.coverage.district import (
     LEVEL_COLUMNS,
     check_type,
     facility_types,
-    plain,
     population_of,
     resolve_district,
     units_of,

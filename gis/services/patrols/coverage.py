@@ -27,6 +27,7 @@ from gis.crs import metric_crs_for_frame
 from gis.db.frames import read_frame
 from gis.db.levels import level_table
 from gis.errors import InvalidInput, NotFound
+from gis.jsonable import plain
 from gis.layers import STORAGE_CRS
 from gis.patrols import Track, TrackReport, compute_patrol_coverage, iso_week, weekly_patrol_coverage
 from gis.patrols.coverage import (
@@ -270,12 +271,12 @@ def patrol_coverage(
         period={"week": label, "start": lo.isoformat(), "end": hi.isoformat(), "timezone": timezone},
         patrols=len(tracks), missed=not tracks,
         summary=walked_past(cov.summary()),
-        buildings=[{"id": int(bid), "name": name, "households": int(hh), "households_source": src,
+        buildings=[{"id": int(bid), "name": plain(name), "households": int(hh), "households_source": plain(src),
                        "covered": bool(c), "nearest_m": _metres(d)}
                       for bid, name, hh, src, c, d in zip(buildings["id"], buildings["name"], b["households"],
                                                           buildings["households_source"], b["covered"],
                                                           b["nearest_m"], strict=True)],
-        segments=[{"edge_id": int(eid), "name": name, "highway": hw, "length_m": round(float(ln), 1),
+        segments=[{"edge_id": int(eid), "name": plain(name), "highway": plain(hw), "length_m": round(float(ln), 1),
                       "covered_m": round(float(cm), 1), "covered_share": round(float(sh), 3), "covered": bool(c)}
                      for eid, name, hw, ln, cm, sh, c in zip(segments["id"], segments["name"], segments["highway"],
                                                              s["length_m"], s["covered_m"], s["covered_share"],
