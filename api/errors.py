@@ -122,6 +122,11 @@ def _keep_refusal(request: Request, status: int, message: str) -> None:
         logger.warning("could not keep the refusal of %s %s in the audit log", request.method, route)
 
 
+def _field_of(loc: tuple[Any, ...]) -> str | None:
+    inside = loc[1:] if loc and loc[0] in {"body", "query", "path", "header", "cookie"} else loc
+    return ".".join(str(p) for p in inside) or None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.WanggeError)
     async def _domain(request: Request, exc: errors.WanggeError) -> JSONResponse:
@@ -139,8 +144,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Each problem names its field the way the domain errors do (details.field): the body key or parameter,
+        # without the part of the request it came in (body, query, path, header).
         details = [
-            {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg")} for e in exc.errors()
+            {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg"),
+             "field": _field_of(tuple(e.get("loc", ())))} for e in exc.errors()
         ]
         message = "the request is not valid"
         if request.url.path.startswith(OPEN311_PREFIX):  # GeoReport has no details: name the fields here

@@ -111,6 +111,7 @@ def test_a_capacity_past_the_largest_facility_is_refused(client: TestClient, as_
                            headers=as_user("facility"))
     assert response.status_code == 422, response.text
     assert response.json()["details"][0]["where"] == "body.capacity"
+    assert response.json()["details"][0]["field"] == "capacity"  # named as a domain error names it
     largest = client.post("/coverage/site", json={"type_code": "elderly_daycare", "capacity": 1_000_000},
                           headers=as_user("facility"))
     assert largest.status_code == 200, largest.text
