@@ -7,6 +7,7 @@ can take minutes: send ``"background": true`` to get a job (202, ``Location: /jo
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -84,12 +85,12 @@ def _check_bounds(lo: int | None, hi: int | None) -> None:
                            details={"field": "max"})
 
 
-def _with_links(summary: dict[str, Any]) -> dict[str, Any]:
+def _with_links(summary: Mapping[str, Any]) -> dict[str, Any]:
     metrics = summary.get("metrics") or {}
     return {**summary, "href": f"/plans/{summary['plan_id']}", "infeasible": metrics.get("infeasible") or []}
 
 
-def _suggestions_body(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+def _suggestions_body(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     plans = [_with_links(s) for s in summaries]
     infeasible = [{"plan_id": p["plan_id"], **item} for p in plans for item in p["infeasible"]]
     return {"plans": plans, "infeasible": infeasible}

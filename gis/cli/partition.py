@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import typer
@@ -130,7 +131,7 @@ def communities(
     _print_suggestion(result)
 
 
-def _print_suggestion(result: dict[str, Any]) -> None:
+def _print_suggestion(result: Mapping[str, Any]) -> None:
     m = result["metrics"]
     console.print(f"[bold]plan {result['plan_id']}[/] (draft) · {result['kind']} · {result['scope_name']} "
                   f"({result['scope_code']})", highlight=False)
@@ -162,7 +163,7 @@ def _print_suggestion(result: dict[str, Any]) -> None:
         console.print(f"[dim]empty land of {item['area_m2']} m² joined to {item['unit']}{across}[/]", highlight=False)
 
 
-def _print_overall(results: list[dict[str, Any]]) -> None:
+def _print_overall(results: Sequence[Mapping[str, Any]]) -> None:
     units = sum(r["metrics"]["general_units"] for r in results)
     infeasible = sum(len(r["metrics"]["infeasible"]) for r in results)
     console.print(f"[bold]{len(results)} communities[/], {units} general grids, {infeasible} infeasible areas "

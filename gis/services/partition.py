@@ -7,7 +7,7 @@ Adoption, diffs and history live in ``gis.services.plans``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import geopandas as gpd
 import shapely
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from gis.checker import blocking, summarise
 from gis.db.frames import read_frame
 from gis.errors import Infeasible, InvalidInput, NotFound
+from gis.jsonable import plain
 from gis.partition.entrances import divide_by_entrances
 from gis.partition.suggest import Suggestion, suggest_partition
 from gis.progress import Progress, noop_progress
@@ -72,10 +73,32 @@ def _community(session: Session, code: str) -> gpd.GeoDataFrame:
     return frame
 
 
+class SuggestedUnit(TypedDict):
+    """One unit of a stored suggestion: its label, size and whether it is in the household bounds."""
+
+    label: str
+    households: int
+    buildings: int
+    kind: str
+    status: str
+    code: str | None
+
+
+class SuggestionSummary(TypedDict):
+    """A suggestion stored as a draft plan: its id and scope, the checker's figures, and its units."""
+
+    plan_id: int
+    kind: str
+    scope_code: str
+    scope_name: str
+    metrics: dict[str, Any]
+    units: list[SuggestedUnit]
+
+
 def suggest_grids(session: Session, settings: Settings, *, community_code: str, lo: int | None = None,
                   hi: int | None = None, keep_current: bool = False, locked: tuple[str, ...] = (),
                   allow_crossing: tuple[str, ...] = (), seed: int = 0, created_by: int | None = None,
-                  progress: Progress = noop_progress) -> dict[str, Any]:
+                  progress: Progress = noop_progress) -> SuggestionSummary:
     """Suggest the grids of one community and store them as a draft ``grid_split`` plan."""
     _check_seed(seed)
     lo, hi = household_bounds(lo, hi, settings.grid_min_households, settings.grid_max_households)
@@ -117,7 +140,7 @@ def suggest_grids(session: Session, settings: Settings, *, community_code: str, 
 def suggest_communities(session: Session, settings: Settings, *, street_code: str | None = None,
                         district_code: str | None = None, lo: int | None = None, hi: int | None = None,
                         keep_current: bool = False, allow_crossing: tuple[str, ...] = (), seed: int = 0,
-                        created_by: int | None = None, progress: Progress = noop_progress) -> dict[str, Any]:
+                        created_by: int | None = None, progress: Progress = noop_progress) -> SuggestionSummary:
     """Suggest community redraws inside one street (or a district without streets, as one area)."""
     if bool(street_code) == bool(district_code):
         raise InvalidInput.for_field("street_code", "or district_code: give exactly one of the two")
@@ -166,7 +189,7 @@ def suggest_communities(session: Session, settings: Settings, *, street_code: st
 
 def suggest_all_grids(session: Session, settings: Settings, *, district_code: str | None = None,
                       lo: int | None = None, hi: int | None = None, keep_current: bool = False, seed: int = 0,
-                      created_by: int | None = None, progress: Progress = noop_progress) -> list[dict[str, Any]]:
+                      created_by: int | None = None, progress: Progress = noop_progress) -> list[SuggestionSummary]:
     """A grid suggestion for every current community (of one district, or all)."""
     _check_seed(seed)
     codes = list(session.scalars(text(
@@ -174,7 +197,7 @@ def suggest_all_grids(session: Session, settings: Settings, *, district_code: st
         + " ORDER BY code"), {"d": district_code}))
     if not codes:
         raise NotFound("no current communities" + (f" in district {district_code}" if district_code else ""))
-    out = []
+    out: list[SuggestionSummary] = []
     for i, code in enumerate(codes):
         progress(f"community {code}", i / len(codes))
         out.append(suggest_grids(session, settings, community_code=code, lo=lo, hi=hi,
@@ -279,31 +302,17 @@ def _store(session: Session, suggestion: Suggestion, *, kind: str, scope_code: s
     return store_plan(
         session, kind=kind, scope_code=scope_code, district_code=district_code,
         units=units[["label", "kind", "locked", "households", "parent_code", "code", "geometry"]],
-        assignment=suggestion.assignment, parameters=parameters, metrics=_json_safe(suggestion.report),
+        assignment=suggestion.assignment, parameters=parameters, metrics=plain(suggestion.report),
         created_by=created_by,
     )
 
 
-def _summary(plan_id: int, kind: str, scope_code: str, name: str, suggestion: Suggestion) -> dict[str, Any]:
+def _summary(plan_id: int, kind: str, scope_code: str, name: str, suggestion: Suggestion) -> SuggestionSummary:
     units = suggestion.units
-    return {
-        "plan_id": plan_id, "kind": kind, "scope_code": scope_code, "scope_name": name,
-        "metrics": _json_safe(suggestion.report),
-        "units": [{"label": r.label, "households": int(r.households), "buildings": int(r.buildings),
-                   "kind": r.kind, "status": r.status, "code": r.code if isinstance(r.code, str) else None}
-                  for r in units.itertuples()],
-    }
-
-
-def _json_safe(value: Any) -> Any:
-    """Metrics go into jsonb and --json output: plain Python numbers and strings only."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
-
+    return SuggestionSummary(
+        plan_id=plan_id, kind=kind, scope_code=scope_code, scope_name=name,
+        metrics=plain(suggestion.report),
+        units=[SuggestedUnit(label=str(r.label), households=int(r.households), buildings=int(r.buildings),
+                             kind=str(r.kind), status=str(r.status), code=r.code if isinstance(r.code, str) else None)
+               for r in units.itertuples()],
+    )
