@@ -42,7 +42,7 @@ def stop() -> None:
 @app.command()
 def status(as_json: JsonOption = False) -> None:
     """Say what database is used, where, whether it answers, and at which schema revision."""
-    from gis.db.setup import database_status
+    from gis.db.status import database_status
 
     st = database_status(settings())
     if as_json:

@@ -5,18 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from gis.db import migrate as migrations
 from gis.db.cluster import Log
 from gis.db.engine import (
-    check_connection,
     cluster_for,
     database_url,
     describe_url,
@@ -24,31 +21,12 @@ from gis.db.engine import (
     ensure_database,
     make_engine,
     transaction,
-    versions,
 )
-from gis.errors import WanggeError
+from gis.db.status import DatabaseStatus, database_status  # noqa: F401  (callers read them here)
 from gis.settings import Settings
 
 if TYPE_CHECKING:
     from gis.catalogue import FacilityType
-
-
-@dataclass
-class DatabaseStatus:
-    """What ``wangge db status`` reports."""
-
-    mode: str  # "embedded" | "external"
-    where: str  # host:port/db, no password
-    running: bool
-    pid: int | None = None
-    data_dir: str | None = None
-    versions: Mapping[str, str | None] | None = None
-    revision: str | None = None
-    head: str | None = None
-    error: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def prepare_database(settings: Settings, *, log: Log = lambda _m: None) -> str:
@@ -96,38 +74,6 @@ def sync_facility_types(engine: Engine, catalogue: Mapping[str, FacilityType]) -
         if rows:
             session.execute(insert(FacilityTypeRow).values(rows).on_conflict_do_nothing())
     return len(rows)
-
-
-def database_status(settings: Settings) -> DatabaseStatus:
-    """Where the database is, whether it answers, and at which versions and schema revision."""
-    head = migrations.head_revision()
-    if settings.database_url:
-        status = DatabaseStatus(mode="external", where=describe_url(settings.database_url), running=False, head=head)
-        url = settings.database_url
-    else:
-        cluster = cluster_for(settings)
-        if not cluster.exists:
-            return DatabaseStatus(mode="embedded", where="(not created)", running=False, head=head,
-                                  data_dir=str(cluster.data_dir), error="no cluster yet: run `wangge db start`")
-        url = cluster.url(settings.db_name)
-        pid = cluster.pid()
-        status = DatabaseStatus(mode="embedded", where=describe_url(url), running=pid is not None, pid=pid,
-                                data_dir=str(cluster.data_dir), head=head)
-        if pid is None:
-            status.error = "stopped: run `wangge db start`"
-            return status
-    engine = make_engine(url)
-    try:
-        check_connection(engine)
-        status.running = True
-        status.versions = versions(engine)
-        status.revision = migrations.current_revision(engine)
-    except (WanggeError, SQLAlchemyError) as exc:
-        status.running = False
-        status.error = str(exc)
-    finally:
-        engine.dispose()
-    return status
 
 
 @contextmanager

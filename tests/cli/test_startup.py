@@ -66,6 +66,13 @@ def test_a_command_loads_what_it_needs_when_it_runs() -> None:
     assert "gis.db.engine" in modules_loaded("db", "url")
 
 
+def test_db_status_asks_the_database_without_sqlalchemy_or_alembic() -> None:
+    # A whole light command: settings, psycopg and one connection; the ORM layers are a third of its time.
+    loaded = modules_loaded("db", "status")
+    assert "gis.db.status" in loaded and "psycopg" in loaded
+    assert not [m for m in loaded if m.split(".")[0] in {"sqlalchemy", "alembic", "geoalchemy2", "numpy"}]
+
+
 def test_the_light_constants_are_the_ones_the_services_use() -> None:
     from gis.db import models
     from gis.services import maps as map_service
