@@ -13,7 +13,8 @@ app = typer.Typer(help="Start, stop and migrate the database.", no_args_is_help=
 def start(as_json: JsonOption = False) -> None:
     """Create (first time) and start the project-local PostGIS, create the database, migrate."""
     from gis.db.engine import describe_url
-    from gis.db.setup import database_status, prepare_database
+    from gis.db.setup import prepare_database
+    from gis.db.status import database_status
 
     s = settings()
     if s.database_url:

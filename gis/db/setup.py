@@ -22,7 +22,6 @@ from gis.db.engine import (
     make_engine,
     transaction,
 )
-from gis.db.status import DatabaseStatus, database_status  # noqa: F401  (callers read them here)
 from gis.settings import Settings
 
 if TYPE_CHECKING:
