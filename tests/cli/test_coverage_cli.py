@@ -1,16 +1,12 @@
-"""`wangge coverage` end to end: the real command in a subprocess, on the demo district in its own database."""
+"""`wangge coverage` end to end: the console script's entry point in this process, on the whole demo district."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
+import cli_run
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +17,8 @@ def demo_env(demo_database_url: str) -> dict[str, str]:
     return env
 
 
-def wangge(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gis.cli", "coverage", *args], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=600)
+def wangge(env: dict[str, str], *args: str) -> cli_run.Done:
+    return cli_run.wangge(env, "coverage", *args)
 
 
 def test_compute_json_gives_every_type_per_community(demo_env: dict[str, str]) -> None:

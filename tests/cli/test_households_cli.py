@@ -1,19 +1,18 @@
 """`wangge db migrate`, `wangge import osm` and `wangge households` on a database made by migrate alone.
 
 A fresh empty database on the test server, migrated with the command a user would run; the commands
-run in a subprocess and commit, so the database is dropped afterwards.
+run through the console script's entry point in this process and commit, so the database is dropped afterwards.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import cli_run
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -38,9 +37,8 @@ def fresh_env(database_url: str) -> Iterator[dict[str, str]]:
         drop_database(url)
 
 
-def wangge(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gis.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=600)
+def wangge(env: dict[str, str], *args: str) -> cli_run.Done:
+    return cli_run.wangge(env, *args)
 
 
 def scalar(env: dict[str, str], sql: str) -> object:

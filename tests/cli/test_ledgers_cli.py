@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import api_world
+import cli_run
 import coverage_town as town
 import pytest
 from openpyxl import load_workbook
@@ -38,9 +37,8 @@ def town_env() -> Iterator[tuple[dict[str, str], dict, str]]:
         yield env, world, url
 
 
-def wangge(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gis.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=600)
+def wangge(env: dict[str, str], *args: str) -> cli_run.Done:
+    return cli_run.wangge(env, *args)
 
 
 def _needs(url: str) -> int:

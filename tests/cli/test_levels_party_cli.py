@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import cli_run
 import pytest
 from sqlalchemy import text
 
@@ -52,9 +51,8 @@ def env_grid() -> Iterator[tuple[dict[str, str], str, str]]:
         engine.dispose()
 
 
-def wangge(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gis.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=600)
+def wangge(env: dict[str, str], *args: str) -> cli_run.Done:
+    return cli_run.wangge(env, *args)
 
 
 def test_micro_grids_heads_and_party_from_the_command_line(env_grid: tuple[dict[str, str], str, str]) -> None:

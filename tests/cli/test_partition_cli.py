@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import cli_run
 import pytest
 from sqlalchemy import text
 
@@ -46,9 +45,8 @@ def planner_env() -> Iterator[dict[str, str]]:
         engine.dispose()
 
 
-def wangge(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gis.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=600)
+def wangge(env: dict[str, str], *args: str) -> cli_run.Done:
+    return cli_run.wangge(env, *args)
 
 
 def test_suggest_adopt_grow_and_keep_current(planner_env: dict[str, str]) -> None:
