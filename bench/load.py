@@ -11,9 +11,11 @@ recreates it). ``wangge serve --workers N`` runs in a subprocess on a free loopb
 fresh secret key; ``--workers 1,2`` runs the same load against one process, then two, and prints
 the ratio of their throughputs.
 
-``--clients`` asyncio clients (one ``httpx.AsyncClient``, one connection each) loop for
-``--seconds``, each with its own seeded random stream, waiting ``--think-time`` seconds between
-two of its requests (a person reading the answer; 0 hammers the server), over a mix of:
+``--clients`` asyncio clients (each with its own keep-alive connection, ``bench/httpclient.py``, on
+uvloop: the clients share the machine with the server, so they must cost it as little CPU as
+they can) loop for ``--seconds``, each with its own seeded random stream, waiting
+``--think-time`` seconds between two of its requests (a person reading the answer; 0 hammers the
+server), over a mix of:
 
 * vector tiles (``/tiles/{buildings|grids}/{z}/{x}/{y}.mvt``, z14–16 over the district), and GeoJSON
   lists (``/grids?community_code=``, ``/buildings?bbox=``), as demo_viewer or demo_planner;
@@ -25,7 +27,9 @@ two of its requests (a person reading the answer; 0 hammers the server), over a 
   expected conflict (counted apart), after which it reloads the case (``GET /incidents/{id}``).
 
 It prints per endpoint: requests, throughput, p50/p95/p99 latency and errors by status, and every
-transport error by kind with its first message and cause (a request that got no HTTP answer). Then it
+transport error by kind with its first message and cause (a request that got no HTTP answer; a
+request on a reused connection that the server closed before reading it is sent once more, and
+counted apart). Then it
 checks the database: the incidents carrying the run's token are exactly the 201s, each with the
 description, category, reporter and grid it was accepted with; every accepted transition has its
 event row (same id, case, action and status), no other event was written, and each case's version
@@ -53,7 +57,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 from sqlalchemy import text
@@ -61,9 +65,8 @@ from sqlalchemy import text
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from gis.db.engine import (  # noqa: E402 - after the sys.path line above
-    make_engine,
-)
+from bench.httpclient import Connection, Response, TransportError  # noqa: E402 - after the sys.path line above
+from gis.db.engine import make_engine  # noqa: E402
 from gis.settings import Settings  # noqa: E402
 
 DISTRICT = "320102"
@@ -220,13 +223,18 @@ class Run:
     # event id -> (incident id, action, to_status, incident version after)
     transitions: dict[int, tuple[int, str, str, int]] = field(default_factory=dict)
     cases: dict[int, Case] = field(default_factory=dict)
+    # The cases with a next step, kept as they change (not searched for before every request).
+    open_cases: list[int] = field(default_factory=list)
+    open_at: dict[int, int] = field(default_factory=dict)
     # Requests that got no HTTP answer: kind (exception class) -> count, and the first of each kind
     # with its request, message and underlying cause (what the investigation starts from).
     transport: Counter = field(default_factory=Counter)
     transport_first: dict[str, str] = field(default_factory=dict)
+    # Requests sent a second time because the server had closed the reused connection unread.
+    resent: int = 0
 
-    def failed(self, endpoint: str, method: str, path: str, error: BaseException, seconds: float) -> None:
-        kind = type(error).__name__
+    def failed(self, endpoint: str, method: str, path: str, error: TransportError, seconds: float) -> None:
+        kind = error.kind
         self.note(endpoint, kind, seconds)
         self.transport[kind] += 1
         if kind not in self.transport_first:
@@ -243,9 +251,17 @@ class Run:
         case = self.cases.get(incident_id)
         if case is None or record["version"] > case.version:
             self.cases[incident_id] = Case(version=record["version"], status=record["status"])
+            is_open = record["status"] in NEXT_STEP
+            if is_open and incident_id not in self.open_at:
+                self.open_at[incident_id] = len(self.open_cases)
+                self.open_cases.append(incident_id)
+            elif not is_open and incident_id in self.open_at:  # the last one takes its place
+                at, last = self.open_at.pop(incident_id), self.open_cases.pop()
+                if last != incident_id:
+                    self.open_cases[at], self.open_at[last] = last, at
 
 
-async def client_loop(number: int, client: httpx.AsyncClient, run: Run, *, seed: int, stop_at: float,
+async def client_loop(number: int, connection: Connection, run: Run, *, seed: int, stop_at: float,
                       users: dict[str, tuple[dict[str, str], dict[str, Any]]], where: Targets,
                       think_time: float = 0.0) -> None:
     """One simulated client: a seeded random walk over the mix until ``stop_at``, ``think_time`` s between steps."""
@@ -255,15 +271,20 @@ async def client_loop(number: int, client: httpx.AsyncClient, run: Run, *, seed:
     worker_id, leader_grids = users["worker"][1]["id"], set(users["leader"][1]["grids"])
     sent = 0
 
-    async def call(endpoint: str, method: str, path: str, user: str, **kwargs: Any) -> httpx.Response | None:
+    async def call(endpoint: str, method: str, path: str, user: str, *, params: dict[str, str] | None = None,
+                   body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Response | None:
+        target = f"{path}?{urlencode(params)}" if params else path
+        sent_headers = users[user][0] if body is None else {**users[user][0], "Content-Type": "application/json"}
+        if headers:
+            sent_headers = {**sent_headers, **headers}
+        payload = None if body is None else json.dumps(body).encode()
         started = time.perf_counter()
         try:
-            response = await client.request(method, path, headers={**users[user][0], **kwargs.pop("headers", {})},
-                                            **kwargs)
-        except httpx.HTTPError as error:
-            run.failed(endpoint, method, path, error, time.perf_counter() - started)
+            response = await connection.request(method, target, sent_headers, payload)
+        except TransportError as error:
+            run.failed(endpoint, method, target, error, time.perf_counter() - started)
             return None
-        status: int | str = response.status_code
+        status: int | str = response.status
         if status == 409 and endpoint.endswith("/actions"):
             status = CONFLICT
         run.note(endpoint, status, time.perf_counter() - started)
@@ -280,8 +301,7 @@ async def client_loop(number: int, client: httpx.AsyncClient, run: Run, *, seed:
         first = False
         kind = rng.choices(kinds, weights)[0]
         reader = rng.choice(("viewer", "planner"))
-        open_cases = [i for i, c in run.cases.items() if c.status in NEXT_STEP]
-        if kind == "transition" and not open_cases:
+        if kind == "transition" and not run.open_cases:
             kind = "report"
         if kind == "tile":
             layer = rng.choice(("buildings", "grids"))
@@ -301,9 +321,9 @@ async def client_loop(number: int, client: httpx.AsyncClient, run: Run, *, seed:
             building, lon, lat = rng.choice(where.points)
             description = f"bench-load {run.token} client {number} report {sent}: building {building}"
             category = rng.choice(CATEGORIES)
-            response = await call("POST /incidents", "POST", "/incidents", "worker", json={
+            response = await call("POST /incidents", "POST", "/incidents", "worker", body={
                 "point": [lon, lat], "category_code": category, "description": description, "source": "patrol"})
-            if response is not None and response.status_code == 201:
+            if response is not None and response.status == 201:
                 answer = response.json()
                 incident = answer["incident"]
                 run.created[incident["id"]] = {"description": description, "category_code": category,
@@ -312,39 +332,46 @@ async def client_loop(number: int, client: httpx.AsyncClient, run: Run, *, seed:
                 if incident["grid_code"] in leader_grids:
                     run.seen(incident["id"], incident)
         else:
-            incident_id = rng.choice(open_cases)
+            incident_id = rng.choice(run.open_cases)
             case = run.cases[incident_id]
             action, actor = NEXT_STEP[case.status]
             body: dict[str, Any] = {"action": action, "note": f"bench-load {run.token}"}
             if action == "dispatch":
                 body["handler_id"] = worker_id
             response = await call("POST /incidents/{id}/actions", "POST", f"/incidents/{incident_id}/actions",
-                                  actor, json=body, headers={"If-Match": f'"{case.version}"'})
+                                  actor, body=body, headers={"If-Match": f'"{case.version}"'})
             if response is None:
                 continue
-            if response.status_code == 200:
+            if response.status == 200:
                 answer = response.json()
                 event = answer["event"]
                 run.transitions[event["id"]] = (incident_id, event["action"], event["to_status"],
                                                 answer["incident"]["version"])
                 run.seen(incident_id, answer["incident"])
-            elif response.status_code == 409:  # someone else moved it first: reload, as a real client would
+            elif response.status == 409:  # someone else moved it first: reload, as a real client would
                 fresh = await call("GET /incidents/{id}", "GET", f"/incidents/{incident_id}", "leader")
-                if fresh is not None and fresh.status_code == 200:
+                if fresh is not None and fresh.status == 200:
                     run.seen(incident_id, fresh.json())
 
 
 async def load(base: str, run: Run, *, clients: int, seconds: float, seed: int,
                users: dict[str, tuple[dict[str, str], dict[str, Any]]], where: Targets,
                think_time: float = 0.0) -> float:
-    """Run the clients for ``seconds``; the elapsed time."""
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    """Run the clients for ``seconds``, one connection each; the elapsed time."""
+    parts = urlsplit(base)
+    assert parts.hostname is not None and parts.port is not None
     # A generous timeout: a request that times out may still commit, which would blur the write check.
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=300) as client:
+    connections = [Connection(parts.hostname, parts.port, timeout=300) for _ in range(clients)]
+    try:
         started = time.monotonic()
-        await asyncio.gather(*(client_loop(n, client, run, seed=seed, stop_at=started + seconds, users=users,
-                                           where=where, think_time=think_time) for n in range(clients)))
+        await asyncio.gather(*(client_loop(n, connection, run, seed=seed, stop_at=started + seconds, users=users,
+                                           where=where, think_time=think_time)
+                               for n, connection in enumerate(connections)))
         return time.monotonic() - started
+    finally:
+        run.resent = sum(c.resent for c in connections)
+        for connection in connections:
+            connection.close()
 
 
 # --- the write check ----------------------------------------------------------------------------
@@ -468,6 +495,9 @@ def print_report(results: dict[str, Any]) -> None:
         print("transport errors (no HTTP answer) by kind, with the first of each:")
         for kind, n in results["transport"].items():
             print(f"  {kind}: {n}  first: {results['transport_first'][kind]}")
+    if results["resent"]:
+        print(f"{results['resent']} requests sent again on a new connection: the server had closed the reused one "
+              "before reading them (bench/httpclient.py says when a request is sent again)")
     check = results["writes"]
     print(f"writes: {check['incidents_accepted']} incidents accepted, {check['incidents_in_database']} in the "
           f"database ({check['unacknowledged_incidents']} unacknowledged); {check['transitions_accepted']} "
@@ -486,6 +516,15 @@ def print_report(results: dict[str, Any]) -> None:
           "whatever else the machine is doing")
     print("latencies in ms (client side, queueing included); load average at the end: "
           + " ".join(f"{x:.1f}" for x in results["loadavg"]))
+
+
+def run_loop(main: Any) -> Any:
+    """Run the clients on uvloop where it is installed (less CPU a request than asyncio's own loop)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def server_cpu(pid: int) -> float:
@@ -519,8 +558,8 @@ def run_once(args: argparse.Namespace, url: str, secret: str, workers: int) -> d
             f"{args.seconds} s, think time {args.think_time:g} s")
         current = Run(token=secrets.token_hex(4))
         cpu_before, own_before = server_cpu(pid), time.process_time()
-        elapsed = asyncio.run(load(base, current, clients=args.clients, seconds=args.seconds, seed=args.seed,
-                                   users=users, where=where, think_time=args.think_time))
+        elapsed = run_loop(load(base, current, clients=args.clients, seconds=args.seconds, seed=args.seed,
+                                users=users, where=where, think_time=args.think_time))
         loadavg = os.getloadavg()
         cpu = {"server_s": server_cpu(pid) - cpu_before, "clients_s": time.process_time() - own_before}
         server_log.seek(0)
@@ -529,7 +568,7 @@ def run_once(args: argparse.Namespace, url: str, secret: str, workers: int) -> d
     return {"clients": args.clients, "seconds": args.seconds, "think_time": args.think_time, "workers": workers,
             "elapsed_s": elapsed, "seed": args.seed, "token": current.token, "endpoints": summary(current, elapsed),
             "overall": overall(current, elapsed), "transport": dict(current.transport),
-            "transport_first": current.transport_first, "writes": check_writes(url, current),
+            "transport_first": current.transport_first, "resent": current.resent, "writes": check_writes(url, current),
             "server_errors": server_errors, "loadavg": loadavg, "cpu": cpu}
 
 
