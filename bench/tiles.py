@@ -56,6 +56,8 @@ from sqlalchemy.engine import Engine, make_url
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+# A bare keep-alive client, not httpx: the load must cost far less than the servers it measures.
+from bench.httpclient import Connection  # noqa: E402 - after the sys.path line above
 from gis.db.engine import make_engine, transaction  # noqa: E402
 from gis.settings import Settings  # noqa: E402
 
@@ -198,47 +200,6 @@ def tile_url(server: str, layer: str, zxy: tuple[int, int, int]) -> tuple[str, d
 # --- the load -----------------------------------------------------------------------------------
 
 
-class Connection:
-    """A bare HTTP/1.1 keep-alive connection: the load generator must cost far less than the servers it measures.
-
-    Measured here against our server answering repeats, 8 in flight: httpx's AsyncClient spent
-    1.5 ms of CPU a request and managed about 200 requests/s, this one 0.07 ms; with httpx the
-    client, not the servers, set the pace of every case.
-    """
-
-    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
-        self.host, self.port = host, port
-        self.extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def get(self, target: str) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        self.writer.write(f"GET {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self.extra}\r\n".encode())
-        head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-        status = int(head[0].split(" ", 2)[1])
-        fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:] if line)}
-        if fields.get("transfer-encoding", "").lower() == "chunked":
-            body = bytearray()
-            while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
-                body += await self.reader.readexactly(size)
-                await self.reader.readexactly(2)
-            await self.reader.readuntil(b"\r\n")  # the blank line after the last chunk (no trailers)
-            data = bytes(body)
-        else:
-            data = await self.reader.readexactly(int(fields.get("content-length", "0")))
-        if fields.get("connection", "").lower() == "close":
-            await self.close()
-        return status, data
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-
-
 async def fire(base: str, requests: list[tuple[str, dict[str, str]]], *, headers: dict[str, str],
                concurrency: int) -> dict[str, Any]:
     """Send ``requests`` with ``concurrency`` in flight: each one's latency, the time all took, failures."""
@@ -254,7 +215,7 @@ async def fire(base: str, requests: list[tuple[str, dict[str, str]]], *, headers
         while queue:
             target = queue.pop()
             start = time.perf_counter()
-            status, data = await connection.get(target)
+            status, _, data = await connection.request("GET", target)
             latencies.append(time.perf_counter() - start)
             if status not in (200, 204):
                 failures.append(f"{target}: {status} {data[:200]!r}")
@@ -266,7 +227,7 @@ async def fire(base: str, requests: list[tuple[str, dict[str, str]]], *, headers
     finally:
         elapsed = time.perf_counter() - started
         for connection in connections:
-            await connection.close()
+            connection.close()
     return {"latencies": latencies, "elapsed": elapsed, "sizes": sizes, "failures": failures}
 
 
