@@ -7,21 +7,19 @@ Tests that need real concurrent transactions use ``committing_client`` on a scra
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import api_world
 import pytest
 from fastapi.testclient import TestClient
-from helpers import rolled_back_session
+from helpers import fresh_database, rolled_back_session
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.deps import get_session
 from gis.db.engine import make_engine
-from gis.db.setup import scratch_database
 from gis.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,10 +33,9 @@ def api_settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def api_database() -> Iterator[tuple[str, dict]]:
+def api_database(template_database_url: str) -> Iterator[tuple[str, dict]]:
     """A database holding the API world (committed), and the world's ids."""
-    with scratch_database(api_settings(), prefix="wangge_api",
-                          server_url=os.environ.get("WANGGE_TEST_DATABASE_URL")) as url:
+    with fresh_database(template_database_url, prefix="wangge_api") as url:
         engine = make_engine(url)
         with Session(engine) as session, session.begin():
             world = api_world.build_world(session)

@@ -7,7 +7,6 @@ with the current version and succeeds when redone on it.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,14 +18,13 @@ import geopandas as gpd
 import pytest
 import shapely
 from fastapi.testclient import TestClient
-from helpers import count_rows
+from helpers import count_rows, fresh_database
 from shapely.geometry import LineString, box, mapping
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
 from gis.db.engine import make_engine
-from gis.db.setup import scratch_database
 from gis.settings import Settings
 
 A, B = api_world.GRID_A, api_world.GRID_B
@@ -170,11 +168,10 @@ def test_move_split_and_merge_over_http(client: TestClient, as_user: Callable, w
 
 
 @pytest.fixture(scope="module")
-def committing_app() -> Iterator[tuple[Any, str]]:
+def committing_app(template_database_url: str) -> Iterator[tuple[Any, str]]:
     """An app with its own engine (no session override) on a scratch database holding the committed world."""
     settings = Settings(database_url=None, home=REPO / ".wangge", secret_key=api_world.SECRET)
-    with scratch_database(settings, prefix="wangge_edits", server_url=os.environ.get("WANGGE_TEST_DATABASE_URL")
-                          ) as url:
+    with fresh_database(template_database_url, prefix="wangge_edits") as url:
         engine = make_engine(url)
         with Session(engine) as session, session.begin():
             api_world.build_world(session)

@@ -10,7 +10,6 @@ line would; ``cache.barrier()`` waits until the app's listener has heard of them
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +22,13 @@ import pytest
 from access_examples_tiles import WORLD_TILE
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from helpers import fresh_database
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.tilecache import TileCache, _Tiles
 from gis.db.engine import make_engine, transaction
-from gis.db.setup import scratch_database
 from gis.services import tiles as tile_service
 from gis.services import users as user_service
 from gis.settings import Settings
@@ -48,11 +47,10 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[Served]:
+def served(template_database_url: str) -> Iterator[Served]:
     """The API world committed in a scratch database, incidents in grids A (two), B and C, and an app serving it."""
     settings = Settings(database_url=None, home=REPO / ".wangge", secret_key=api_world.SECRET)
-    with scratch_database(settings, prefix="wangge_tile_cache",
-                          server_url=os.environ.get("WANGGE_TEST_DATABASE_URL")) as url:
+    with fresh_database(template_database_url, prefix="wangge_tile_cache") as url:
         engine = make_engine(url)
         try:
             with transaction(engine) as session:

@@ -21,6 +21,7 @@ from pathlib import Path
 import api_world
 import psycopg
 import pytest
+from helpers import fresh_database
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner, Result
 
@@ -37,10 +38,8 @@ GEOMETRY_TABLES = ("district", "street", "community", "grid", "building", "walk_
 
 
 @pytest.fixture(scope="module")
-def source_url() -> Iterator[str]:
-    settings = Settings(database_url=None, home=REPO / ".wangge")
-    with scratch_database(settings, prefix="wangge_backup_src",
-                          server_url=os.environ.get("WANGGE_TEST_DATABASE_URL")) as url:
+def source_url(template_database_url: str) -> Iterator[str]:
+    with fresh_database(template_database_url, prefix="wangge_backup_src") as url:
         engine = make_engine(url)
         try:
             with transaction(engine) as session:

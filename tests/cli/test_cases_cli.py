@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,12 +14,12 @@ from zoneinfo import ZoneInfo
 import api_world
 import coverage_town as town
 import pytest
+from helpers import fresh_database
 from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
 from gis.cli import app
 from gis.db.engine import make_engine, transaction
-from gis.db.setup import scratch_database
 from gis.services import cases as case_service
 from gis.services.users import Principal
 from gis.settings import Settings
@@ -35,10 +34,8 @@ def point(x: float, y: float) -> tuple[float, float]:
 
 
 @pytest.fixture(scope="module")
-def cases_db() -> Iterator[dict]:
-    settings = Settings(database_url=None, home=REPO / ".wangge")
-    with scratch_database(settings, prefix="wangge_cases_cli",
-                          server_url=os.environ.get("WANGGE_TEST_DATABASE_URL")) as url:
+def cases_db(template_database_url: str) -> Iterator[dict]:
+    with fresh_database(template_database_url, prefix="wangge_cases_cli") as url:
         engine = make_engine(url)
         with transaction(engine) as s:
             world = api_world.build_world(s)

@@ -11,22 +11,19 @@ import api_world
 import cli_run
 import coverage_town as town
 import pytest
+from helpers import fresh_database
 from openpyxl import load_workbook
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.db.engine import make_engine
-from gis.db.setup import scratch_database
-from gis.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def town_env() -> Iterator[tuple[dict[str, str], dict, str]]:
-    settings = Settings(database_url=None, home=REPO / ".wangge")
-    with scratch_database(settings, prefix="wangge_cli_ledgers",
-                          server_url=os.environ.get("WANGGE_TEST_DATABASE_URL")) as url:
+def town_env(template_database_url: str) -> Iterator[tuple[dict[str, str], dict, str]]:
+    with fresh_database(template_database_url, prefix="wangge_cli_ledgers") as url:
         engine = make_engine(url)
         with Session(engine) as session, session.begin():
             world = api_world.build_world(session)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import cli_run
 import pytest
+from helpers import fresh_database
 from sqlalchemy import text
 
 from gis.db.engine import make_engine, transaction
-from gis.db.setup import scratch_database
 from gis.services import boundaries as boundary_service
 from gis.services import districts as district_service
 from gis.services import partition as partition_service
@@ -28,10 +28,9 @@ COMMUNITY = "320102001005"
 
 
 @pytest.fixture(scope="module")
-def env_grid() -> Iterator[tuple[dict[str, str], str, str]]:
+def env_grid(template_database_url: str) -> Iterator[tuple[dict[str, str], str, str]]:
     settings = Settings(database_url=None, home=REPO / ".wangge")
-    with scratch_database(settings, prefix="wangge_cli_levels",
-                          server_url=os.environ.get("WANGGE_TEST_DATABASE_URL")) as url:
+    with fresh_database(template_database_url, prefix="wangge_cli_levels") as url:
         engine = make_engine(url)
         with transaction(engine) as session:
             district_service.import_osm(session, REPO / "data/osm/cn_nanjing_xinjiekou_2021.osm",

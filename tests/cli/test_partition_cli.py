@@ -13,10 +13,10 @@ from pathlib import Path
 
 import cli_run
 import pytest
+from helpers import fresh_database
 from sqlalchemy import text
 
 from gis.db.engine import make_engine, transaction
-from gis.db.setup import scratch_database
 from gis.services import boundaries as boundary_service
 from gis.services import districts as district_service
 from gis.settings import Settings
@@ -26,10 +26,9 @@ COMMUNITY = "320102003010"
 
 
 @pytest.fixture(scope="module")
-def planner_env() -> Iterator[dict[str, str]]:
+def planner_env(template_database_url: str) -> Iterator[dict[str, str]]:
     settings = Settings(database_url=None, home=REPO / ".wangge")
-    with scratch_database(settings, prefix="wangge_cli_partition",
-                          server_url=os.environ.get("WANGGE_TEST_DATABASE_URL")) as url:
+    with fresh_database(template_database_url, prefix="wangge_cli_partition") as url:
         engine = make_engine(url)
         with transaction(engine) as session:
             district_service.import_osm(session, REPO / "data/osm/cn_nanjing_xinjiekou_2021.osm",

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import api_world
 import pytest
+from helpers import fresh_database
 from patrol_tracks import GRID_A_COVERED_M, MAIN_ROAD_WALK, WEEK, town_gpx
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -23,18 +24,14 @@ from typer.testing import CliRunner, Result
 
 from gis.cli import app
 from gis.db.engine import make_engine, transaction
-from gis.db.setup import scratch_database
-from gis.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 A, B, C = api_world.GRID_A, api_world.GRID_B, api_world.GRID_C
 
 
 @pytest.fixture(scope="module")
-def cli_world() -> Iterator[tuple[str, Engine, dict]]:
-    settings = Settings(database_url=None, home=REPO / ".wangge")
-    with scratch_database(settings, prefix="wangge_patrol_cli",
-                          server_url=os.environ.get("WANGGE_TEST_DATABASE_URL")) as url:
+def cli_world(template_database_url: str) -> Iterator[tuple[str, Engine, dict]]:
+    with fresh_database(template_database_url, prefix="wangge_patrol_cli") as url:
         engine = make_engine(url)
         with transaction(engine) as session:
             world = api_world.build_world(session)

@@ -19,6 +19,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+from helpers import fresh_database
 from shapely.geometry import box
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -26,9 +27,7 @@ from typer.testing import CliRunner, Result
 
 from gis.cli import app
 from gis.db.engine import make_engine, transaction
-from gis.db.setup import scratch_database
 from gis.services import plans
-from gis.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 DISTRICT, STREET, C1 = "320102", "320102001", "320102001001"
@@ -39,10 +38,8 @@ BUILDINGS = {101: (118.7815, 32.0465, 250), 102: (118.7815, 32.0425, 150),
 
 
 @pytest.fixture(scope="module")
-def cli_database() -> Iterator[tuple[str, Engine]]:
-    settings = Settings(database_url=None, home=REPO / ".wangge")
-    with scratch_database(settings, prefix="wangge_plan_cli",
-                          server_url=os.environ.get("WANGGE_TEST_DATABASE_URL")) as url:
+def cli_database(template_database_url: str) -> Iterator[tuple[str, Engine]]:
+    with fresh_database(template_database_url, prefix="wangge_plan_cli") as url:
         engine = make_engine(url)
         yield url, engine
         engine.dispose()

@@ -17,13 +17,12 @@ from pathlib import Path
 import psycopg
 import pytest
 import register_files as rf
-from helpers import ID_KEY
+from helpers import ID_KEY, fresh_database
 from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
 from gis.cli import app
 from gis.db.engine import libpq_url, make_engine, transaction
-from gis.db.setup import scratch_database
 from gis.errors import SetupError
 from gis.services import backup as backup_service
 from gis.services import privacy
@@ -34,10 +33,8 @@ KEYS = privacy.id_keys(Settings(id_key=ID_KEY))
 
 
 @pytest.fixture(scope="module")
-def url() -> Iterator[str]:
-    settings = Settings(database_url=None, home=REPO / ".wangge")
-    with scratch_database(settings, prefix="wangge_registers",
-                          server_url=os.environ.get("WANGGE_TEST_DATABASE_URL")) as db_url:
+def url(template_database_url: str) -> Iterator[str]:
+    with fresh_database(template_database_url, prefix="wangge_registers") as db_url:
         yield db_url
 
 

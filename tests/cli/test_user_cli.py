@@ -10,26 +10,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import fresh_database
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
 from gis.cli import app
 from gis.db.engine import make_engine
-from gis.db.setup import scratch_database
 from gis.errors import NotAuthenticated
 from gis.roles import ROLES
 from gis.services import users as user_service
-from gis.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 GRID_WKT = "SRID=4490;MULTIPOLYGON(((118.78 32.04, 118.785 32.04, 118.785 32.049, 118.78 32.049, 118.78 32.04)))"
 
 
 @pytest.fixture(scope="module")
-def url() -> Iterator[str]:
-    with scratch_database(Settings(database_url=None, home=REPO / ".wangge"), prefix="wangge_user_cli",
-                          server_url=os.environ.get("WANGGE_TEST_DATABASE_URL")) as found:
+def url(template_database_url: str) -> Iterator[str]:
+    with fresh_database(template_database_url, prefix="wangge_user_cli") as found:
         engine = make_engine(found)
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO grid (code, community_code, district_code, name, geom) VALUES "

@@ -18,14 +18,13 @@ from pathlib import Path
 import api_world
 import coverage_town as town
 import pytest
-from helpers import ID_KEY
+from helpers import ID_KEY, fresh_database
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner, Result
 
 from gis.cli import app
 from gis.db.engine import make_engine, transaction
-from gis.db.setup import scratch_database
 from gis.idnumbers import IdKeys, new_key
 from gis.services import partition as partition_service
 from gis.services import plans as plan_service
@@ -37,10 +36,8 @@ A, B, C = api_world.GRID_A, api_world.GRID_B, api_world.GRID_C
 
 
 @pytest.fixture(scope="module")
-def area() -> Iterator[dict]:
-    settings = Settings(database_url=None, home=REPO / ".wangge")
-    with scratch_database(settings, prefix="wangge_visits_cli",
-                          server_url=os.environ.get("WANGGE_TEST_DATABASE_URL")) as url:
+def area(template_database_url: str) -> Iterator[dict]:
+    with fresh_database(template_database_url, prefix="wangge_visits_cli") as url:
         engine = make_engine(url)
         with transaction(engine) as session:
             world = api_world.build_world(session)

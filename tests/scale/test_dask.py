@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import copy_database
+from helpers import copy_database, fresh_database
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gis.cli import with_dask_default
 from gis.db.engine import make_engine, transaction
-from gis.db.setup import scratch_database
 from gis.errors import InvalidInput
 from gis.services import scale
 from gis.settings import Settings
@@ -38,8 +37,8 @@ UNKNOWN = "999999"
 
 
 @pytest.fixture(scope="module")
-def city_url(database_url: str) -> Iterator[str]:
-    with scratch_database(SETTINGS, prefix="wangge_scale", server_url=database_url) as url:
+def city_url(database_url: str, template_database_url: str) -> Iterator[str]:
+    with fresh_database(template_database_url, prefix="wangge_scale") as url:
         engine = make_engine(url)
         try:
             for code, (name, origin, seed) in DISTRICTS.items():

@@ -68,3 +68,18 @@ def copy_database(template_url: str, *, prefix: str) -> str:
                 raise
             time.sleep(1)
     return url
+
+
+@contextmanager
+def fresh_database(template_url: str, *, prefix: str) -> Iterator[str]:
+    """A database cloned from ``template_url`` (the session's migrated template), dropped afterwards.
+
+    It holds what ``scratch_database`` would give (schema at head, the catalogue) without migrating again.
+    """
+    from gis.db.engine import drop_database
+
+    url = copy_database(template_url, prefix=prefix)
+    try:
+        yield url
+    finally:
+        drop_database(url)
