@@ -115,6 +115,18 @@ def test_a_second_report_nearby_is_flagged_as_a_possible_duplicate(client: TestC
     assert report(client, as_user("leader_a"), xy=(310, 60), category_code="E0103")["duplicates"] == []
 
 
+def test_a_busy_spot_hints_the_ten_nearest_open_cases(client: TestClient, as_user) -> None:
+    """However many open cases of the category lie around, the report (and its log entry) names the ten nearest."""
+    from gis.services.cases.report import DUPLICATE_HINTS
+
+    filed = [report(client, as_user("worker_a"), xy=(300 + 3 * k, 60))["incident"]["id"] for k in range(13)]
+    again = report(client, as_user("leader_a"), xy=(300, 60))["duplicates"]
+    assert DUPLICATE_HINTS == 10 and len(again) == 10
+    assert [c["case_id"] for c in again] == filed[:10]  # 0, 3, 6 ... 27 m away, nearest first
+    assert [c["distance_m"] for c in again] == sorted(c["distance_m"] for c in again)
+    assert again[0]["distance_m"] == pytest.approx(0, abs=0.1) and again[-1]["distance_m"] == pytest.approx(27, abs=0.1)
+
+
 # --- the loop -------------------------------------------------------------------------------------
 
 

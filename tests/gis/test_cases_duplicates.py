@@ -98,3 +98,22 @@ def test_no_open_cases_and_bad_input() -> None:
                         open_cases=_cases())
     with pytest.raises(InvalidInput, match="not lon/lat"):
         find_duplicates(lon=LAT, lat=LON * 2, category="道路交通", reported_at=NOW, open_cases=_cases())
+
+
+def test_the_rows_version_agrees_with_the_frame_version() -> None:
+    """duplicates_among (a few prefiltered rows, no DataFrame) ranks exactly as find_duplicates."""
+    from gis.cases.duplicates import duplicates_among
+
+    frame = _cases()
+    rows = frame.to_dict("records")
+    for category, category_class in (("道路交通", "component"), ("道路交通", None), ("市容环境", "component")):
+        expected = find_duplicates(lon=LON, lat=LAT, category=category, category_class=category_class,
+                                   reported_at=NOW, open_cases=frame)
+        assert duplicates_among(rows, lon=LON, lat=LAT, category=category, category_class=category_class,
+                                reported_at=NOW) == expected
+    assert [c.case_id for c in duplicates_among(rows, lon=LON, lat=LAT, category="道路交通",
+                                                 category_class="component", reported_at=NOW)] == [1, 8, 2]
+    assert duplicates_among([], lon=LON, lat=LAT, category="道路交通", reported_at=NOW) == []
+    naive = [{**rows[0], "reported_at": NOW.replace(tzinfo=None)}]
+    with pytest.raises(InvalidInput, match="timezone-aware"):
+        duplicates_among(naive, lon=LON, lat=LAT, category="道路交通", reported_at=NOW)

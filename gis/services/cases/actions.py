@@ -27,7 +27,7 @@ from gis.cases.workflow import STAYING_ACTIONS, CaseState, apply_action, replay
 from gis.errors import Conflict, InvalidInput
 from gis.services import departments as department_service
 from gis.services import privacy
-from gis.services.cases.log import _append_event, _case_view, _events, _locked, _record_urging, _refresh_due, _sla
+from gis.services.cases.log import _append_event, _case_view, _events, _record_urging, _refresh_due, _sla
 from gis.services.cases.places import grid_staff
 from gis.services.cases.rules import case_table, deadline_rules, incident_categories
 from gis.services.cases.scope import CaseScope, IncidentRecord, _case_in_scope, _incident_record, _iso, _now, case_scope
@@ -134,15 +134,13 @@ def act_on_incident(session: Session, reader: Reader, incident_id: int, *, actio
         "keep": new.status == "evaluated" or action in STAYING_ACTIONS,
         "closed": at if new.status in {"closed", "rejected"} else None, "level": step.level,
         "department": step.department, "score": transition.event.satisfaction, "id": incident_id})
-    sla = _refresh_due(session, incident_id, settings=settings, now=at)
+    sla, fresh, events_now = _refresh_due(session, incident_id, settings=settings, now=at, row=row)
     privacy.record_change(session, principal, entity="incident", entity_id=incident_id, action=action,
                           reason=reader.reason, district_code=row.district_code, request_id=reader.request_id,
                           detail={"from": transition.event.from_status, "to": new.status, "event_id": event_id})
-    fresh = _locked(session, incident_id)
     record = _incident_record(fresh, scope, at)
     record.pop("reporter_contact", None)  # an action answer shows no contact, so it needs no read audit
-    next_actions = case_actions(_case_view(session, fresh, _events(session, incident_id), sla), scope.actor,
-                                table=table)
+    next_actions = case_actions(_case_view(session, fresh, events_now, sla), scope.actor, table=table)
     return {"incident": record, "event": {**transition.event.to_dict(), "id": event_id, "detail": step.detail or None},
             "sla": sla, "allowed_actions": next_actions}
 

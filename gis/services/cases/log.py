@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -78,13 +78,31 @@ def _locked(session: Session, incident_id: int, *, lock: bool = False) -> Any:
     return row
 
 
-def _refresh_due(session: Session, incident_id: int, *, settings: Settings, now: dt.datetime) -> dict[str, Any]:
-    """Recompute the due time of the case's current stage from its log; store and return its SLA status."""
-    row = _locked(session, incident_id)
-    sla = _sla(_events(session, incident_id), row, deadline_rules(settings), now)
+class DueRefresh(NamedTuple):
+    """A case after its due time was recomputed: its SLA status, its row as now stored, its log."""
+
+    sla: dict[str, Any]
+    row: Any
+    events: list[dict[str, Any]]
+
+
+def _refresh_due(session: Session, incident_id: int, *, settings: Settings, now: dt.datetime,
+                 row: Any = None) -> DueRefresh:
+    """Recompute the due time of the case's current stage from its log; store it, return the case as stored.
+
+    ``row`` is the case as the caller read it (its category, urgency and area pick the limits, and
+    no step changes them); without it the row is read here.
+    """
+    if row is None:
+        row = _locked(session, incident_id)
+    events = _events(session, incident_id)
+    sla = _sla(events, row, deadline_rules(settings), now)
     due = dt.datetime.fromisoformat(sla["due_at"]) if sla["due_at"] else None
-    session.execute(text("UPDATE incident SET due_at = :due WHERE id = :id"), {"due": due, "id": incident_id})
-    return sla
+    # RETURNING hands back the row as stored, so the caller does not read it again.
+    fresh = session.execute(text(f"UPDATE incident i SET due_at = :due WHERE i.id = :id "
+                                 f"RETURNING {_INCIDENT_COLUMNS}, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat"),
+                            {"due": due, "id": incident_id}).one()
+    return DueRefresh(sla, fresh, events)
 
 
 def _summons_of(session: Session, ids: list[int], now: dt.datetime) -> dict[int, list[dict[str, Any]]]:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from collections.abc import Sequence
 from typing import Any, NotRequired, TypedDict
 
-import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.cases.duplicates import find_duplicates
+from gis.cases.duplicates import duplicates_among
 from gis.cases.workflow import CLOSED_STATUSES, CaseState, apply_action
 from gis.errors import InvalidInput, PermissionDenied
-from gis.services.cases.log import _append_event, _locked, _refresh_due
+from gis.services.cases.log import _append_event, _refresh_due
 from gis.services.cases.photos import _store_photo
 from gis.services.cases.places import Location, StaffMember, _resolve_place, grid_staff, locate_point
 from gis.services.cases.rules import (
@@ -46,26 +46,47 @@ class ReportResult(TypedDict):
     quick_fix_check: NotRequired[dict[str, Any]]
 
 
+# The hints a dispatcher reads: the nearest few. A busy corner can hold hundreds of open cases of one
+# category, and every report keeps its hints in its log entry, so the list is bounded.
+DUPLICATE_HINTS = 10
+# Rows the SQL prefilter hands to the exact check, nearest first (a margin over DUPLICATE_HINTS for
+# the few the exact window or metric distance may still drop).
+_DUPLICATE_SCAN = 5 * DUPLICATE_HINTS
+_METRES_PER_DEGREE_LAT = 110_574.0
+_METRES_PER_DEGREE_LON_AT_EQUATOR = 111_320.0
+
+
 def _duplicates(session: Session, *, point: tuple[float, float], category_class: str, category: str,
                 at: dt.datetime, settings: Settings) -> list[dict[str, Any]]:
-    """Open cases the new report may repeat (gis.cases.duplicates), prefiltered in SQL by place and time."""
+    """The nearest open cases the new report may repeat (gis.cases.duplicates), at most ``DUPLICATE_HINTS``.
+
+    The SQL prefilter is a box around the point, which the spatial index answers (a distance on the
+    geography cast alone would read every case), then the geodesic distance, nearest first.
+    """
     window = dt.timedelta(hours=settings.case_duplicate_window_hours)
+    radius = settings.case_duplicate_radius_m * 1.01
+    # Degrees of the radius, generously: the box only has to contain the circle.
+    half_height = 1.1 * radius / _METRES_PER_DEGREE_LAT
+    half_width = 1.1 * radius / (_METRES_PER_DEGREE_LON_AT_EQUATOR * max(math.cos(math.radians(point[1])), 0.01))
     rows = session.execute(text("""
+        WITH here AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4490) AS pt)
         SELECT i.id, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, COALESCE(i.category_code, i.category) AS category,
                i.category_class, i.reported_at, i.status
-        FROM incident i
-        WHERE COALESCE(i.category_code, i.category) = :category AND i.status <> ALL(CAST(:closed AS text[]))
+        FROM incident i, here
+        WHERE i.geom && ST_Expand(here.pt, :half_width, :half_height)
+          AND COALESCE(i.category_code, i.category) = :category AND i.status <> ALL(CAST(:closed AS text[]))
           AND i.reported_at BETWEEN :since AND :until
-          AND ST_DWithin(i.geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4490)::geography, :radius)"""),
+          AND ST_DWithin(i.geom::geography, here.pt::geography, :radius)
+        ORDER BY ST_Distance(i.geom::geography, here.pt::geography), i.id
+        LIMIT :scan"""),
         {"category": category, "closed": sorted(CLOSED_STATUSES), "since": at - window,
-         "until": at + window, "lon": point[0], "lat": point[1],
-         "radius": settings.case_duplicate_radius_m * 1.01}).mappings().all()
+         "until": at + window, "lon": point[0], "lat": point[1], "radius": radius,
+         "half_width": half_width, "half_height": half_height, "scan": _DUPLICATE_SCAN}).mappings().all()
     if not rows:
         return []
-    found = find_duplicates(lon=point[0], lat=point[1], category=category, category_class=category_class,
-                            reported_at=at, open_cases=pd.DataFrame([dict(r) for r in rows]),
-                            max_distance_m=settings.case_duplicate_radius_m, window=window)
-    return [c.to_dict() for c in found]
+    found = duplicates_among(rows, lon=point[0], lat=point[1], category=category, category_class=category_class,
+                             reported_at=at, max_distance_m=settings.case_duplicate_radius_m, window=window)
+    return [c.to_dict() for c in found[:DUPLICATE_HINTS]]
 
 
 def _check_report(principal: Principal | None, *, photos: Sequence[tuple[str | None, bytes]], quick_fix: bool,
@@ -159,8 +180,7 @@ def report_incident(session: Session, principal: Principal | None, *, settings: 
     if quick_fix:
         check = _quick_fix_check(session, incident_id, routing["district_code"], transition.state, settings=settings,
                                  at=at)
-    sla = _refresh_due(session, incident_id, settings=settings, now=at)
-    row = _locked(session, incident_id)
+    sla, row, _ = _refresh_due(session, incident_id, settings=settings, now=at)
     answer: ReportResult = {"incident": _incident_record(row, principal or _CITIZEN), "routing": routing,
               "staff": grid_staff(session, routing["grid_code"]), "duplicates": duplicates, "sla": sla}
     if photos:

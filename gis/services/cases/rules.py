@@ -6,7 +6,9 @@ The rules themselves are :mod:`gis.cases`'; this module only reads the settings 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TypedDict
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any, TypedDict
 
 from gis.cases import IncidentCategory, check_category, load_categories
 from gis.cases.deadlines import (
@@ -48,24 +50,40 @@ def _hhmm(value: str, name: str) -> dt.time:
 
 def deadline_rules(settings: Settings) -> DeadlineRules:
     """The deadline rules of :mod:`gis.cases.deadlines` with the limits and calendar of ``settings``."""
+    key = (settings.case_dispatch_minutes_urgent, settings.case_dispatch_minutes_normal,
+           settings.case_handling_hours_urgent, settings.case_handling_hours_normal,
+           settings.case_verification_hours_urban, settings.case_verification_hours_rural,
+           tuple(tuple(p) for p in settings.case_working_periods), settings.case_timezone,
+           settings.case_urgent_wall_clock, settings.case_due_soon_share)
+    return _deadline_rules(key, incident_categories(settings))
+
+
+# Every report, case step and case read needs the rules; building them (the category table's limits,
+# the calendar) cost more than the rest of a case step's Python. Keyed by the values, not the
+# Settings object, so a changed setting is never answered from the cache.
+@lru_cache(maxsize=16)
+def _deadline_rules(key: tuple[Any, ...], categories: tuple[IncidentCategory, ...]) -> DeadlineRules:
+    (dispatch_urgent, dispatch_normal, handling_urgent, handling_normal, verification_urban, verification_rural,
+     working_periods, timezone, urgent_wall_clock, due_soon_share) = key
     limits = dict(DEFAULT_LIMITS)
     limits.update({
-        (None, "dispatch", "urgent", None): dt.timedelta(minutes=settings.case_dispatch_minutes_urgent),
-        (None, "dispatch", "normal", None): dt.timedelta(minutes=settings.case_dispatch_minutes_normal),
-        (None, "handling", "urgent", None): dt.timedelta(hours=settings.case_handling_hours_urgent),
-        (None, "handling", "normal", None): dt.timedelta(hours=settings.case_handling_hours_normal),
-        (None, "verification", None, "urban"): dt.timedelta(hours=settings.case_verification_hours_urban),
-        (None, "verification", None, "rural"): dt.timedelta(hours=settings.case_verification_hours_rural),
+        (None, "dispatch", "urgent", None): dt.timedelta(minutes=dispatch_urgent),
+        (None, "dispatch", "normal", None): dt.timedelta(minutes=dispatch_normal),
+        (None, "handling", "urgent", None): dt.timedelta(hours=handling_urgent),
+        (None, "handling", "normal", None): dt.timedelta(hours=handling_normal),
+        (None, "verification", None, "urban"): dt.timedelta(hours=verification_urban),
+        (None, "verification", None, "rural"): dt.timedelta(hours=verification_rural),
     })
     periods = tuple((_hhmm(a, "case_working_periods"), _hhmm(b, "case_working_periods"))
-                    for a, b in settings.case_working_periods)
+                    for a, b in working_periods)
     # The city's category table: a limit per category code and stage (its own file when it has one).
-    limits.update(category_limits(incident_categories(settings), urgent={
+    limits.update(category_limits(categories, urgent={
         "dispatch": limits[(None, "dispatch", "urgent", None)], "handling": limits[(None, "handling", "urgent", None)],
         "verification": limits[(None, "verification", None, "urban")]}))
-    calendar = WorkingCalendar(timezone=settings.case_timezone, periods=periods)
-    clocks = {"urgent": "wall" if settings.case_urgent_wall_clock else "working", "normal": "working"}
-    return DeadlineRules(limits=limits, clocks=clocks, calendar=calendar, due_soon_share=settings.case_due_soon_share)
+    calendar = WorkingCalendar(timezone=timezone, periods=periods)
+    clocks = {"urgent": "wall" if urgent_wall_clock else "working", "normal": "working"}
+    return DeadlineRules(limits=MappingProxyType(limits), clocks=MappingProxyType(clocks), calendar=calendar,
+                         due_soon_share=due_soon_share)
 
 
 def case_table(settings: Settings) -> dict[tuple[str | None, str], tuple[str, frozenset[str]]]:
