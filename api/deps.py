@@ -59,7 +59,15 @@ def authorize(request: Request, session: SessionDep, token: Annotated[str | None
         return
     if not roles_for(key):
         return  # public
-    principal = principal_from_token(session, request.app.state.settings, token)
+    # Signed-in principals are kept per process (api.tilecache): the token's user is read from the database
+    # once, not on every request, and dropped when a notice says the user or their grids changed.
+    kept = getattr(request.app.state, "tile_cache", None)
+    principal = kept.signed_in(token) if kept is not None and token and kept.is_usable(request.app) else None
+    if principal is None:
+        started_in = kept.generation if kept is not None else None
+        principal = principal_from_token(session, request.app.state.settings, token)
+        if kept is not None:
+            kept.remember(request, session, principal, started_in=started_in)
     check_role(key, principal.role)
     request.state.principal = principal
 

@@ -7,8 +7,9 @@ A tile of a given layer version is fixed, so each process keeps three things in 
   layers (``gis.services.tiles.scope_name``), empty elsewhere, so a grid worker's key never equals
   that of a wider scope;
 * every layer's current version;
-* the principal of each bearer token that a full request has already signed in on the tile
-  route, until the token expires or the user's grid assignments next start or end.
+* the principal of each bearer token that a full request has already signed in (``api.deps.authorize``
+  keeps it for every route, not only tiles), until the token expires or the user's grid assignments
+  next start or end.
 
 Behind them sits the shared table ``tile_cache`` (``gis.services.tiles.draw_or_fetch_tile``):
 a process that misses in memory reads another process's rendering before drawing its own.
@@ -197,9 +198,15 @@ class TileCache:
             return None
         return entry.principal
 
-    def remember(self, request: Request, session: Session, principal: Principal) -> None:
-        """Keep the principal that ``authorize`` found for this request's token, unless it may have changed since."""
-        started_in = request.scope.get("state", {}).get(GENERATION)
+    def remember(self, request: Request, session: Session, principal: Principal, *,
+                 started_in: int | None = None) -> None:
+        """Keep the principal that ``authorize`` found for this request's token, unless it may have changed since.
+
+        ``started_in`` is the generation read before the principal was (default: the one the tile
+        fast path noted when the request came in).
+        """
+        if started_in is None:
+            started_in = request.scope.get("state", {}).get(GENERATION)
         token = bearer_token(request.headers)
         if started_in is None or token is None or self.signed_in(token) is not None \
                 or not self.is_usable(request.app):

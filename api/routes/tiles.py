@@ -91,10 +91,9 @@ def get_tile(
     """A tile of ``layer``; ETag from the layer version, 304 when ``If-None-Match`` is current."""
     spec = tile_service.get_layer(layer)
     tile_service.check_tile(z, x, y)
-    cache: TileCache = request.app.state.tile_cache
-    cache.remember(request, session, principal)
     if z < spec.min_zoom:
         return below_min_zoom()
+    cache: TileCache = request.app.state.tile_cache
     version = tile_service.layer_version(session, layer)
     etag = tile_service.tile_etag(spec, version, principal)
     headers = tile_headers(etag, version, v)

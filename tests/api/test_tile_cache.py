@@ -202,6 +202,24 @@ def test_a_deactivated_user_or_a_changed_role_is_refused_at_once_though_their_ti
         assert get_tile(served, token, "grids", WORLD_TILE, headers={"If-None-Match": "*"}).status_code == 401
 
 
+def test_every_route_keeps_the_signed_in_principal_and_refuses_a_revoked_token(served: Served) -> None:
+    """Not only tiles: any route reads a token's user once, then answers from the kept principal until a notice."""
+    uid = new_user(served, "route_viewer", "viewer")
+    token = sign_in(served, "route_viewer")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert served.cache.signed_in(token) is None
+    assert served.client.get("/grids", headers=headers).status_code == 200
+    kept = served.cache.signed_in(token)
+    assert kept is not None and kept.user_id == uid and kept.role == "viewer"
+    assert served.client.get("/grids", headers=headers).status_code == 200
+    with transaction(served.engine) as session:
+        user_service.update_user(session, uid, expected_version=1, changes={"is_active": False})
+    assert served.cache.barrier()
+    assert served.cache.signed_in(token) is None
+    refused = served.client.get("/grids", headers=headers)
+    assert refused.status_code == 401 and "revoked" in refused.json()["message"]
+
+
 def test_a_worker_moved_to_another_grid_sees_the_new_grid_at_once_with_the_same_token(served: Served) -> None:
     uid = new_user(served, "tile_mover", "grid_worker", [api_world.GRID_A])
     token = sign_in(served, "tile_mover")
