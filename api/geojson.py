@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
@@ -19,7 +20,18 @@ from gis.services.resources import Page
 GEOJSON = "application/geo+json"
 
 
-class GeoJSONResponse(JSONResponse):
+class FastJSONResponse(JSONResponse):
+    """JSON rendered by orjson (UTF-8, compact, like Starlette's), for the lists and features routes build.
+
+    Routes with a response model are serialized by Pydantic; these bodies were rendered by the
+    standard library's encoder, which took a third of the CPU of a ``/buildings`` page.
+    """
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+
+
+class GeoJSONResponse(FastJSONResponse):
     """JSON with the GeoJSON media type."""
 
     media_type = GEOJSON
@@ -63,4 +75,4 @@ def feature_response(feature: Mapping[str, Any], *, etag: Any = None, status_cod
 def paged_json(request: Request, page: Page, **extra: Any) -> JSONResponse:
     """A page of plain rows: ``{"items": [...], "total", "limit", "offset", "next"}`` and a Link header."""
     paging, headers = _paging(request, page)
-    return JSONResponse({"items": page.items, **paging, **extra}, headers=headers)
+    return FastJSONResponse({"items": page.items, **paging, **extra}, headers=headers)

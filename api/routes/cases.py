@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AuditDep, CaseAuditDep, IfMatchDep, PersonalAuditDep, PrincipalDep, SessionDep, SettingsDep
@@ -117,7 +117,7 @@ def list_incidents(session: SessionDep, audit: CaseAuditDep, grid_code: str | No
                             "since": since, "until": until, "limit": limit, "offset": offset, "level": level,
                             "department_id": department_id}
     if output == "geojson":
-        return JSONResponse(case_service.incidents_geojson(session, reader_of(audit), **args), media_type=GEOJSON)
+        return GeoJSONResponse(case_service.incidents_geojson(session, reader_of(audit), **args))
     return case_service.list_incidents(session, reader_of(audit), **args)
 
 

@@ -11,12 +11,11 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AuditContext, IfMatchDep, PersonalAuditDep, PrincipalDep, SessionDep
 from api.errors import ERROR_RESPONSES
-from api.geojson import GEOJSON
+from api.geojson import GEOJSON, GeoJSONResponse
 from api.schemas.common import inline_schema
 from api.schemas.people import (
     GridStatsPublic,
@@ -78,8 +77,8 @@ def list_residents(session: SessionDep, audit: PersonalAuditDep, filters: Annota
                    output: Format = "json", limit: Limit = 100, offset: Offset = 0) -> Any:
     args = filters.model_dump()
     if output == "geojson":
-        return JSONResponse(resident_service.residents_geojson(session, reader_of(audit), **args, limit=limit,
-                                                               offset=offset), media_type=GEOJSON)
+        return GeoJSONResponse(resident_service.residents_geojson(session, reader_of(audit), **args, limit=limit,
+                                                               offset=offset))
     return resident_service.list_residents(session, reader_of(audit), **args, limit=limit, offset=offset)
 
 
