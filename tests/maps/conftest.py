@@ -2,8 +2,8 @@
 
 The copy (``CREATE DATABASE … TEMPLATE`` of the shared demo) gets what the views need and the
 demo lacks: a kindergarten coverage run, a few dozen incidents and two patrols from yesterday. The
-CLI runs in a subprocess, so it must see committed rows: hence a copy, dropped afterwards, rather
-than a rolled-back transaction in the shared demo.
+CLI opens its own connections, so it must see committed rows: hence a copy, dropped afterwards,
+rather than a rolled-back transaction in the shared demo.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ UNKNOWN = "999999"
 
 
 @pytest.fixture(scope="module")
-def city_url(database_url: str, template_database_url: str) -> Iterator[str]:
+def city_url(template_database_url: str) -> Iterator[str]:
     with fresh_database(template_database_url, prefix="wangge_scale") as url:
         engine = make_engine(url)
         try:
