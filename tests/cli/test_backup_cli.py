@@ -2,8 +2,8 @@
 
 The source holds the API test world (boundaries, buildings, residents with private data, walk
 network, users); it is backed up once per module. Each restore goes into a database of its own
-that the test drops afterwards. The error paths run the real command in a subprocess: one line on
-stderr naming the file, exit status 1.
+that the test drops afterwards. The error paths run through the console script's entry point: one
+line on stderr naming the file, exit status 1.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import api_world
+import cli_run
 import psycopg
 import pytest
 from helpers import fresh_database
@@ -75,10 +74,9 @@ def wangge(url: str, *args: str) -> Result:
 
 
 def one_error_line(url: str, *args: str) -> str:
-    """Run the real ``wangge ARGS`` in a subprocess and return its one error line."""
+    """Run the real ``wangge ARGS`` through the console script's entry point and return its one error line."""
     env = {**os.environ, "WANGGE_DATABASE_URL": url}
-    done = subprocess.run([sys.executable, "-m", "gis.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    done = cli_run.wangge(env, *args)
     assert done.returncode == 1, done.stdout + done.stderr
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr

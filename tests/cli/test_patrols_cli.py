@@ -9,12 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import api_world
+import cli_run
 import pytest
 from helpers import fresh_database
 from patrol_tracks import GRID_A_COVERED_M, MAIN_ROAD_WALK, WEEK, town_gpx
@@ -86,10 +85,9 @@ def test_import_then_coverage_and_weekly(area: dict, tmp_path: Path) -> None:
 
 
 def one_error_line(area: dict, *args: str) -> str:
-    """Run the real ``wangge patrols ARGS`` in a subprocess and return its one error line."""
+    """Run the real ``wangge patrols ARGS`` through the console script's entry point and return its one error line."""
     env = {**os.environ, "WANGGE_DATABASE_URL": area["url"]}
-    done = subprocess.run([sys.executable, "-m", "gis.cli", "patrols", *args], capture_output=True, text=True,
-                          env=env, timeout=300)
+    done = cli_run.wangge(env, "patrols", *args)
     assert done.returncode == 1, done.stdout + done.stderr
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import cli_run
 import geopandas as gpd
 import pandas as pd
 import pytest
@@ -85,8 +84,7 @@ def ok_json(done: Result) -> dict:
 
 def one_error_line(area: dict, *args: str) -> str:
     env = {**os.environ, "WANGGE_DATABASE_URL": area["url"]}
-    done = subprocess.run([sys.executable, "-m", "gis.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    done = cli_run.wangge(env, *args)
     assert done.returncode == 1, done.stdout + done.stderr
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr

@@ -1,5 +1,5 @@
 """`wangge plan ...` end to end against a throw-away database: commands through typer's runner, and
-the error paths as the real command in a subprocess (one line on stderr, exit status 1).
+the error paths through the console script's entry point (one line on stderr, exit status 1).
 
 The commands commit, so they get their own scratch database (not the rolled-back test one); each
 test starts from the same small area: one community with a west and an east grid of 400 households,
@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import cli_run
 import geopandas as gpd
 import pandas as pd
 import pytest
@@ -102,10 +101,9 @@ def ok_json(done: Result) -> dict | list:
 
 
 def one_error_line(area: dict, *args: str) -> str:
-    """Run the real ``wangge plan ARGS`` in a subprocess and return its one error line."""
+    """Run the real ``wangge plan ARGS`` through the console script's entry point and return its one error line."""
     env = {**os.environ, "WANGGE_DATABASE_URL": area["url"]}
-    done = subprocess.run([sys.executable, "-m", "gis.cli", "plan", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    done = cli_run.wangge(env, "plan", *args)
     assert done.returncode == 1, done.stdout + done.stderr
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
