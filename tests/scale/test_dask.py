@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cli_run
 import pytest
 from helpers import copy_database, fresh_database
 from sqlalchemy import text
@@ -260,11 +261,13 @@ def test_cli_partition_all_districts_on_a_scheduler_address(city_url: str, city:
 
 
 def test_cli_option_mistakes_are_refused(city_url: str) -> None:
-    alone = wangge(city_url, "coverage", "compute", "--dask")
+    # Refusals come before any cluster starts: the entry point in this process says what a real one would.
+    env = {"WANGGE_DATABASE_URL": city_url}
+    alone = cli_run.wangge(env, "coverage", "compute", "--dask")
     assert alone.returncode == 2 and "--all-districts" in alone.stderr
-    both = wangge(city_url, "partition", "grids", "--all-districts", "--community", "320901001001")
+    both = cli_run.wangge(env, "partition", "grids", "--all-districts", "--community", "320901001001")
     assert both.returncode == 2 and "drop --community" in both.stderr
-    unreachable = wangge(city_url, "partition", "grids", "--all-districts", "--dask", "tcp://127.0.0.1:9")
+    unreachable = cli_run.wangge(env, "partition", "grids", "--all-districts", "--dask", "tcp://127.0.0.1:9")
     assert unreachable.returncode == 1 and "cannot reach a Dask scheduler" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
 
