@@ -115,6 +115,18 @@ def install_reason_schema(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def admitted_requests(settings: Settings) -> int:
+    """How many requests one process works on at once (``ConcurrencyLimit``); the rest wait, holding nothing.
+
+    The connections the pool keeps, less one for the background job runner, and below AnyIO's
+    thread pool of 40 that sync routes run on. Not into the overflow: a request past the kept
+    connections opened one of its own and closed it after (a PostgreSQL backend start, a few ms of
+    CPU on each side), so under load every request paid a connection; the overflow is the
+    reserve for the job runner and the tile cache's reads.
+    """
+    return max(1, min(settings.db_pool_size - 1, 40 - 1))
+
+
 def create_app(settings: Settings, *, url: str | None = None, host: str | None = None) -> FastAPI:
     """Build the app for ``settings``; ``url`` overrides the database (tests use it).
 
@@ -161,9 +173,7 @@ def create_app(settings: Settings, *, url: str | None = None, host: str | None =
     app.add_middleware(TileFastPath, cache=tile_cache)
     app.add_middleware(Idempotency, engine=engine, settings=settings)  # issue 17: keyed writes answered once
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
-    # Below both pools: one connection is left for the background job runner (one worker thread),
-    # and sync routes run on AnyIO's default thread pool of 40.
-    in_progress = max(1, min(settings.db_pool_size + settings.db_max_overflow - 1, 40 - 1))
+    in_progress = admitted_requests(settings)
     app.add_middleware(ConcurrencyLimit, limit=in_progress,
                        wait_seconds=settings.db_pool_timeout_seconds, exempt=("/app/static", "/app/vendor"))
 

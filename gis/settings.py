@@ -29,10 +29,11 @@ class Settings(BaseSettings):
     pg_port: int | None = Field(default=None, description="port of the embedded cluster; chosen free at creation")
     db_name: str = "wangge"
     auto_install: bool = Field(default=True, description="install missing PostgreSQL/PostGIS packages with apt")
-    # 40 connections at most by default: as many as the thread pool runs sync routes at once, so a
-    # request never waits for a connection while holding a thread.
-    db_pool_size: int = Field(default=10, description="database connections the API keeps open")
-    db_max_overflow: int = Field(default=30, description="extra connections the API opens under load")
+    # 30 connections at most by default, below the 40 threads that run sync routes, so a request never
+    # waits for a connection while holding a thread. A process works on one request fewer than it keeps
+    # connections (api.app.admitted_requests); the overflow is for background work.
+    db_pool_size: int = Field(default=20, description="database connections the API keeps open")
+    db_max_overflow: int = Field(default=10, description="extra connections for background work (jobs, the tile cache)")
     db_pool_timeout_seconds: float = Field(default=10.0, description="wait for a free connection, then 503")
 
     # HTTP

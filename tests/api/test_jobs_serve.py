@@ -129,7 +129,20 @@ def test_serve_splits_the_default_pool_among_its_processes_and_keeps_an_explicit
     from gis.settings import Settings
 
     split = share_pool(Settings(database_url=None), 2)
-    assert (split.db_pool_size, split.db_max_overflow) == (5, 15)  # one process's 10 + 30, halved
+    assert (split.db_pool_size, split.db_max_overflow) == (10, 5)  # one process's 20 + 10, halved
     kept = share_pool(Settings(database_url=None, db_pool_size=6, db_max_overflow=0), 2)
     assert (kept.db_pool_size, kept.db_max_overflow) == (6, 0)
     assert share_pool(Settings(database_url=None), 64).db_pool_size == 2  # never below two connections
+
+
+def test_a_process_admits_only_requests_its_kept_connections_can_serve() -> None:
+    """Admitting into the overflow made each request past the kept connections open and close its own."""
+    from api.app import admitted_requests
+    from gis.cli.serve import share_pool
+    from gis.settings import Settings
+
+    one = Settings(database_url=None)
+    assert admitted_requests(one) == one.db_pool_size - 1 == 19
+    assert admitted_requests(share_pool(one, 2)) == 9  # 10 kept by each of two processes
+    assert admitted_requests(Settings(database_url=None, db_pool_size=1, db_max_overflow=0)) == 1
+    assert admitted_requests(Settings(database_url=None, db_pool_size=100)) == 39  # below the 40 threads
