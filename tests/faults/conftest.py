@@ -18,6 +18,7 @@ from pathlib import Path
 import api_world
 import pytest
 from faults import Outage, fault_settings
+from helpers import fresh_database
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -50,23 +51,41 @@ def running(fault_cluster: EmbeddedCluster) -> Iterator[EmbeddedCluster]:
     fault_cluster.start()
 
 
+@pytest.fixture(scope="session")
+def fault_template(fault_cluster: EmbeddedCluster) -> Iterator[str]:
+    """A database at head on the fault cluster that no test opens: each test gets a copy, not a migration."""
+    fault_cluster.start()
+    with scratch_database(fault_settings(), prefix="wangge_fault_template",
+                          server_url=fault_cluster.url("postgres")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def fault_world_template(fault_template: str) -> Iterator[tuple[str, dict]]:
+    """The API world (town, grids, residents, users of every role) committed in a template of its own."""
+    with fresh_database(fault_template, prefix="wangge_fault_world") as url:
+        engine = make_engine(url)
+        try:
+            with Session(engine) as session, session.begin():
+                world = api_world.build_world(session)
+        finally:
+            engine.dispose()
+        yield url, world
+
+
 @pytest.fixture
-def fault_db(running: EmbeddedCluster) -> Iterator[str]:
+def fault_db(running: EmbeddedCluster, fault_template: str) -> Iterator[str]:
     """A fresh database at head on the fault cluster."""
-    with scratch_database(fault_settings(), prefix="wangge_fault", server_url=running.url("postgres")) as url:
+    with fresh_database(fault_template, prefix="wangge_fault") as url:
         yield url
 
 
 @pytest.fixture
-def world_db(fault_db: str) -> tuple[str, dict]:
-    """The API world (town, grids, residents, users of every role) committed in a fault database."""
-    engine = make_engine(fault_db)
-    try:
-        with Session(engine) as session, session.begin():
-            world = api_world.build_world(session)
-    finally:
-        engine.dispose()
-    return fault_db, world
+def world_db(running: EmbeddedCluster, fault_world_template: tuple[str, dict]) -> Iterator[tuple[str, dict]]:
+    """A fresh copy of the API world in a fault database (the same ids in every copy)."""
+    template, world = fault_world_template
+    with fresh_database(template, prefix="wangge_fault") as url:
+        yield url, world
 
 
 @pytest.fixture
