@@ -11,6 +11,8 @@ Grids (lon/lat from the town's metric frame)::
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -44,6 +46,33 @@ ROLE_USERS = {"admin": "admin", "district_planner": "planner", "facility_planner
               "grid_leader": "leader_a", "grid_worker": "worker_a", "viewer": "viewer"}
 
 
+_PASSWORD_HASH: list[str] = []
+
+
+@contextmanager
+def _password_hashed_once() -> Iterator[None]:
+    """Every user of the world gets one argon2id hash of PASSWORD, computed once per process.
+
+    An argon2 hash costs a tenth of a second or more by design, and dozens of tests build the world:
+    seven hashes each added up to minutes of the suite. The hash is still the app's own, so signing
+    in still verifies it; tests/services/test_users.py covers the hashing itself.
+    """
+    real = user_service.hash_password
+
+    def once(password: str) -> str:
+        if password != PASSWORD:
+            return real(password)
+        if not _PASSWORD_HASH:
+            _PASSWORD_HASH.append(real(password))
+        return _PASSWORD_HASH[0]
+
+    user_service.hash_password = once  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        user_service.hash_password = real  # type: ignore[assignment]
+
+
 def build_world(session: Session) -> dict[str, Any]:
     """Write the town, its grids, residents' private data and the users; returns the ids tests need."""
     ids = town.store_town(session, residents=True)
@@ -69,12 +98,13 @@ def build_world(session: Session) -> dict[str, Any]:
                         {"r": rid, "d": town.DISTRICT, "i": token, "h": digest, "m": masked, "p": f"1380000{i:04d}",
                          "t": ["elderly_alone"] if building == "Q" else []})
     user_ids = {}
-    for username, (role, grid_codes) in USERS.items():
-        user = user_service.create_user(session, username=username, password=PASSWORD, role=role,
-                                        district_code=town.DISTRICT)
-        if grid_codes:
-            user_service.assign_grids(session, user.id, grid_codes)
-        user_ids[username] = user.id
+    with _password_hashed_once():
+        for username, (role, grid_codes) in USERS.items():
+            user = user_service.create_user(session, username=username, password=PASSWORD, role=role,
+                                            district_code=town.DISTRICT)
+            if grid_codes:
+                user_service.assign_grids(session, user.id, grid_codes)
+            user_ids[username] = user.id
     session.flush()
     return {**ids, "users": user_ids, "residents": {b: [r for r, bb in residents if bb == b] for b in "NQR"},
             **add_households_and_patrols(session, user_ids), **add_plan(session, user_ids)}
