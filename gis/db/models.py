@@ -837,6 +837,8 @@ class CoverageRun(Base):
     mode: Mapped[str] = mapped_column(String(20), server_default="network")
     status: Mapped[str] = mapped_column(String(10), server_default="done")
     network_version: Mapped[int] = mapped_column(Integer)
+    # The layer versions of what the run walked (gis.services.coverage.cache.network_key); NULL before 0020.
+    network_key: Mapped[str | None] = mapped_column(Text)
     type_codes: Mapped[list[str]] = mapped_column(ARRAY(String(40)), server_default="{}")
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     summary: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")

@@ -73,6 +73,34 @@ def test_an_in_place_edit_of_a_road_cost_changes_the_key_and_the_next_run_walks_
     assert after == fresh_distances(db)
 
 
+def test_a_stored_run_is_stale_once_what_it_walked_is_edited_in_place(db: Session, ids: dict) -> None:
+    """The planner's figures say so when a road changed under them, not only after a re-import or a facility change."""
+    from gis.progress import noop_progress
+    from gis.services.coverage import compute, runs
+
+    _, first = distances(db)
+    run_id = first["run_id"]
+    latest = runs.latest_run(db, town.DISTRICT)
+    assert latest is not None and latest["run_id"] == run_id and latest["stale"] is False
+    assert runs.run_report(db, run_id)["stale"] is False
+    db.execute(text("UPDATE walk_edge SET cost = length_m + 100, reverse_cost = length_m + 100 "
+                    "WHERE source = :d AND target = :b"), {"d": ids["nodes"][town.D], "b": ids["nodes"][town.B]})
+    latest = runs.latest_run(db, town.DISTRICT)
+    assert latest is not None and latest["run_id"] == run_id and latest["stale"] is True
+    assert runs.run_report(db, run_id)["stale"] is True
+    assert runs.coverage_summary(db, run_id=run_id)["stale"] is True
+    listed, _ = runs.list_runs(db, district_code=town.DISTRICT)
+    assert [r["stale"] for r in listed if r["id"] == run_id] == [True]
+    # The next question computes anew instead of answering from the stale run.
+    new_id, computed = compute.run_for(db, town.DISTRICT, "kindergarten", noop_progress)
+    assert computed and new_id != run_id
+    fresh = runs.latest_run(db, town.DISTRICT)
+    assert fresh is not None and fresh["run_id"] == new_id and fresh["stale"] is False
+    # A run stored before migration 0020 kept no key: judged by the district's version alone, as before.
+    db.execute(text("UPDATE coverage_run SET network_key = NULL WHERE id = :r"), {"r": run_id})
+    assert runs.run_report(db, run_id)["stale"] is False
+
+
 def test_an_in_place_edit_of_a_road_geometry_is_walked(db: Session, ids: dict) -> None:
     before, _ = distances(db)
     # D-B moved about 28 m east in place: Q's gate (40 m from it before) now joins C-D, 50 m north,

@@ -112,12 +112,21 @@ def _database_key(session: Session) -> str:
     return session.connection().engine.url.render_as_string(hide_password=True)
 
 
+def network_key_sql(district: str) -> str:
+    """SQL for the network key of the district that the SQL expression ``district`` names.
+
+    Binds ``:network_sources`` (``NETWORK_SOURCES``). One text for ``network_key`` and for the
+    staleness of stored runs (``gis.services.coverage.runs``), so both always spell a key alike.
+    """
+    return ("COALESCE((SELECT string_agg(lv.source || ':' || lv.version || ':' || lv.xmin::text, ';' "
+            "ORDER BY lv.source) FROM layer_version lv "
+            f"WHERE lv.district_code = {district} AND lv.source = ANY(CAST(:network_sources AS text[]))), '')")
+
+
 def network_key(session: Session, district_code: str) -> str:
     """The district's network key: every source's layer version and the transaction that last bumped it."""
-    rows = session.execute(text(
-        "SELECT source, version, xmin::text FROM layer_version WHERE district_code = :d AND source = ANY(:s) "
-        "ORDER BY source"), {"d": district_code, "s": list(NETWORK_SOURCES)}).all()
-    return ";".join(f"{source}:{version}:{xid}" for source, version, xid in rows)
+    return str(session.execute(text(f"SELECT {network_key_sql(':d')}"),
+                               {"d": district_code, "network_sources": list(NETWORK_SOURCES)}).scalar_one())
 
 
 def prepare_district(session: Session, district_code: str, *, progress: Progress = noop_progress,

@@ -208,9 +208,11 @@ def _store_run(session: Session, summary: Mapping[str, Any], parameters: Mapping
                prepared: PreparedDistrict, ids: Mapping[str, np.ndarray]) -> int:
     code, codes = summary["district_code"], list(parameters["types"])
     run_id = int(session.execute(text("""
-        INSERT INTO coverage_run (district_code, mode, status, network_version, type_codes, parameters, summary)
-        VALUES (:d, :mode, 'done', :v, :types, CAST(:p AS jsonb), CAST(:s AS jsonb)) RETURNING id"""),
-        {"d": code, "mode": summary["mode"], "v": summary["network_version"], "types": codes,
+        INSERT INTO coverage_run (district_code, mode, status, network_version, network_key, type_codes, parameters,
+                                  summary)
+        VALUES (:d, :mode, 'done', :v, :key, :types, CAST(:p AS jsonb), CAST(:s AS jsonb)) RETURNING id"""),
+        {"d": code, "mode": summary["mode"], "v": summary["network_version"], "key": prepared.network_key,
+         "types": codes,
          "p": _json(parameters), "s": _json(summary)}).scalar_one())
     fac_id = np.full(len(table), -1, dtype=np.int64)
     for c in codes:

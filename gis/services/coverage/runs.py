@@ -14,7 +14,15 @@ from sqlalchemy.orm import Session
 
 from gis.db.levels import PLURAL
 from gis.errors import InvalidInput, NotFound
+from gis.services.coverage.cache import NETWORK_SOURCES, network_key_sql
 from gis.services.coverage.district import LEVEL_COLUMNS, check_mode, resolve_district
+
+# A run is stale when a facility changed or the district was re-imported since (``network_version``),
+# or when what it walked (roads, gates, rivers, buildings, residents) was edited in place since
+# (the network key it kept; runs stored before migration 0020 have none).
+_STALE = ("(r.network_version <> d.network_version OR (r.network_key IS NOT NULL AND r.network_key <> "
+          f"{network_key_sql('r.district_code')}))")
+_KEY_SOURCES = {"network_sources": list(NETWORK_SOURCES)}
 
 
 class LatestRun(TypedDict):
@@ -84,15 +92,15 @@ class RunReport(TypedDict):
 
 def latest_run(session: Session, district_code: str, *, type_code: str | None = None) -> LatestRun | None:
     """The newest stored run of a district (covering ``type_code`` when given), or None."""
-    row = session.execute(text("""
-        SELECT r.id, r.network_version, r.mode, r.type_codes, r.created_at, d.network_version
+    row = session.execute(text(f"""
+        SELECT r.id, r.network_version, r.mode, r.type_codes, r.created_at, {_STALE}
         FROM coverage_run r JOIN district d ON d.code = r.district_code
         WHERE r.district_code = :d AND r.status = 'done' AND (CAST(:t AS text) IS NULL OR :t = ANY(r.type_codes))
-        ORDER BY r.id DESC LIMIT 1"""), {"d": district_code, "t": type_code}).first()
+        ORDER BY r.id DESC LIMIT 1"""), {"d": district_code, "t": type_code, **_KEY_SOURCES}).first()
     if row is None:
         return None
     return LatestRun(run_id=int(row[0]), network_version=int(row[1]), mode=row[2], type_codes=list(row[3]),
-                     created_at=row[4], stale=int(row[1]) != int(row[5]))
+                     created_at=row[4], stale=bool(row[5]))
 
 
 def coverage_summary(session: Session, *, district_code: str | None = None, run_id: int | None = None,
@@ -107,9 +115,10 @@ def coverage_summary(session: Session, *, district_code: str | None = None, run_
         if latest is None:
             raise NotFound(f"no coverage run for district {code}: run `wangge coverage compute` first")
         run_id = latest["run_id"]
-    row = session.execute(text("""
-        SELECT r.id, r.district_code, r.mode, r.network_version, r.summary, r.created_at, d.network_version
-        FROM coverage_run r JOIN district d ON d.code = r.district_code WHERE r.id = :id"""), {"id": run_id}).first()
+    row = session.execute(text(f"""
+        SELECT r.id, r.district_code, r.mode, r.network_version, r.summary, r.created_at, {_STALE}
+        FROM coverage_run r JOIN district d ON d.code = r.district_code WHERE r.id = :id"""),
+        {"id": run_id, **_KEY_SOURCES}).first()
     if row is None:
         raise NotFound(f"coverage run {run_id} does not exist", details={"field": "run_id"})
     summary = row[4]
@@ -117,7 +126,7 @@ def coverage_summary(session: Session, *, district_code: str | None = None, run_
                     "rows": entry["district"] if level == "district" else entry[PLURAL[level]]}
              for code, entry in summary.get("types", {}).items()}
     return CoverageSummary(run_id=int(row[0]), district_code=row[1], mode=row[2], network_version=int(row[3]),
-                           stale=int(row[3]) != int(row[6]), created_at=row[5].isoformat(), level=level,
+                           stale=bool(row[6]), created_at=row[5].isoformat(), level=level,
                            distance=summary.get("distance"), population_source=summary.get("population_source"),
                            types=types)
 
@@ -154,18 +163,18 @@ def list_runs(session: Session, *, district_code: str | None = None, type_code: 
     total = int(session.execute(text(f"SELECT count(*) FROM coverage_run r WHERE {where}"), params).scalar_one())
     rows = session.execute(text(f"""
         SELECT r.id, r.district_code, r.mode, r.status, r.network_version, r.type_codes, r.created_at,
-               u.username AS created_by, d.network_version AS district_network_version,
+               u.username AS created_by, {_STALE} AS stale,
                r.summary->'households' AS households, r.summary->'population_source' AS population_source
         FROM coverage_run r JOIN district d ON d.code = r.district_code
         LEFT JOIN app_user u ON u.id = r.created_by
         WHERE {where} ORDER BY r.id DESC LIMIT :limit OFFSET :offset"""),
-        {**params, "limit": limit, "offset": offset}).mappings().all()
+        {**params, "limit": limit, "offset": offset, **_KEY_SOURCES}).mappings().all()
     out: list[RunRow] = []
     for r in rows:
         item: Any = dict(r)
         item["created_at"] = item["created_at"].isoformat()
         item["type_codes"] = list(item["type_codes"])
-        item["stale"] = int(item.pop("district_network_version")) != int(item["network_version"])
+        item["stale"] = bool(item["stale"])
         out.append(item)
     return out, total
 
@@ -185,11 +194,11 @@ def run_report(session: Session, run_id: int) -> RunReport:
 
     Every street, community and grid; with whether the run is stale (the network or facilities changed since).
     """
-    row = session.execute(text("""
+    row = session.execute(text(f"""
         SELECT r.id, r.district_code, r.mode, r.status, r.network_version, r.type_codes, r.parameters, r.summary,
-               r.metrics, r.created_at, u.username, d.network_version, d.name
+               r.metrics, r.created_at, u.username, {_STALE}, d.name
         FROM coverage_run r JOIN district d ON d.code = r.district_code LEFT JOIN app_user u ON u.id = r.created_by
-        WHERE r.id = :id"""), {"id": run_id}).first()
+        WHERE r.id = :id"""), {"id": run_id, **_KEY_SOURCES}).first()
     if row is None:
         raise NotFound(f"coverage run {run_id} does not exist", details={"field": "run_id", "run_id": run_id})
     summary = row[7] or {}
@@ -198,7 +207,7 @@ def run_report(session: Session, run_id: int) -> RunReport:
         types[code] = {**entry, "headline": _headline(entry.get("district") or {})}
     return RunReport(
         run_id=int(row[0]), district_code=row[1], district_name=row[12], mode=row[2], status=row[3],
-        network_version=int(row[4]), stale=int(row[4]) != int(row[11]), type_codes=list(row[5]),
+        network_version=int(row[4]), stale=bool(row[11]), type_codes=list(row[5]),
         parameters=row[6], created_at=row[9].isoformat(), created_by=row[10],
         distance=summary.get("distance"), buildings=summary.get("buildings"),
         households=summary.get("households"), population=summary.get("population"),
