@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib.util
 import json
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +116,18 @@ def run(scenario: Callable[[Server, Any], Awaitable[None]]) -> Server:
             listening.close()
             await listening.wait_closed()
 
-    asyncio.run(main())
+    run_in_thread(main())
     return server
+
+
+def run_in_thread(coroutine: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run(coroutine)`` in a thread of its own.
+
+    A pytest-xdist worker that ran a browser test keeps Playwright's sync API started, whose event
+    loop counts as running in the main thread, and asyncio.run() refuses to start there.
+    """
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
 
 
 def test_keep_alive_framing_and_json() -> None:
@@ -202,4 +213,4 @@ def test_a_refused_connection_is_a_connect_error() -> None:
             assert raised.value.kind == "ConnectError"
             assert isinstance(raised.value.__cause__, OSError)
 
-        asyncio.run(scenario())
+        run_in_thread(scenario())
