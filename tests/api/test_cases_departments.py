@@ -45,23 +45,27 @@ def this_month() -> str:
 
 
 @pytest.fixture
-def people(client: TestClient, api_session: Session, world: dict) -> dict:
+def people(client: TestClient, api_session: Session, world: dict, tokens: dict[str, str]) -> dict:
     """Users of the roles beyond the grid, signed in: headers per name and their ids."""
     made = {}
-    for name, role, extra in [("comm_north", "community_officer", {}), ("street_1", "street_officer",
-                                                                        {"street_code": town.STREET}),
-                              ("dept_cg", "department_staff", {}), ("dept_hw", "department_staff", {}),
-                              ("dept_sw", "department_staff", {}), ("supervisor_1", "supervisor", {})]:
-        user = user_service.create_user(api_session, username=name, password=api_world.PASSWORD, role=role,
-                                        district_code=town.DISTRICT, **extra)
-        made[name] = user.id
+    with api_world.password_hashed_once():  # argon2 by design takes long: one hash serves every new user
+        for name, role, extra in [("comm_north", "community_officer", {}), ("street_1", "street_officer",
+                                                                            {"street_code": town.STREET}),
+                                  ("dept_cg", "department_staff", {}), ("dept_hw", "department_staff", {}),
+                                  ("dept_sw", "department_staff", {}), ("supervisor_1", "supervisor", {})]:
+            user = user_service.create_user(api_session, username=name, password=api_world.PASSWORD, role=role,
+                                            district_code=town.DISTRICT, **extra)
+            made[name] = user.id
     api_session.execute(text("UPDATE app_user SET community_code = :c WHERE id = :u"),
                         {"c": town.NORTH, "u": made["comm_north"]})
     headers = {}
-    for name in [*made, "admin", "leader_a", "worker_a", "worker_b"]:
+    for name in made:
         token = client.post("/auth/token", data={"username": name, "password": api_world.PASSWORD})
         assert token.status_code == 200, token.text
         headers[name] = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    # The world's users signed in once per session (tests/api/conftest.py).
+    headers.update({name: {"Authorization": f"Bearer {tokens[name]}"}
+                    for name in ["admin", "leader_a", "worker_a", "worker_b"]})
     return {"ids": {**made, **world["users"]}, "h": headers}
 
 

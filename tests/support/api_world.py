@@ -50,7 +50,7 @@ _PASSWORD_HASH: list[str] = []
 
 
 @contextmanager
-def _password_hashed_once() -> Iterator[None]:
+def password_hashed_once() -> Iterator[None]:
     """Every user of the world gets one argon2id hash of PASSWORD, computed once per process.
 
     An argon2 hash costs a tenth of a second or more by design, and dozens of tests build the world:
@@ -98,7 +98,7 @@ def build_world(session: Session) -> dict[str, Any]:
                         {"r": rid, "d": town.DISTRICT, "i": token, "h": digest, "m": masked, "p": f"1380000{i:04d}",
                          "t": ["elderly_alone"] if building == "Q" else []})
     user_ids = {}
-    with _password_hashed_once():
+    with password_hashed_once():
         for username, (role, grid_codes) in USERS.items():
             user = user_service.create_user(session, username=username, password=PASSWORD, role=role,
                                             district_code=town.DISTRICT)
