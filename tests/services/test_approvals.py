@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import api_world
 import geopandas as gpd
 import pandas as pd
 import pytest
@@ -56,16 +57,17 @@ def area(db: Session) -> dict[str, int]:
                                 "(:id, :d, 100, ST_GeomFromEWKT(:g))"),
                            {"id": bid, "d": DISTRICT, "g": ewkt(box(x - 1e-4, y - 1e-4, x + 1e-4, y + 1e-4))})
     made = {}
-    for name, role, district, street in (
-            ("street_planner", "district_planner", DISTRICT, STREET),
-            ("street2_planner", "district_planner", DISTRICT, STREET2),
-            ("district_planner", "district_planner", DISTRICT, None),
-            ("district_admin", "admin", DISTRICT, None),
-            ("other_district", "district_planner", OTHER_DISTRICT, None),
-            ("worker", "grid_worker", DISTRICT, None),
-            ("city_admin", "admin", None, None)):
-        made[name] = users.create_user(db, username=name, password="password-1", role=role, district_code=district,
-                                       street_code=street).id
+    with api_world.password_hashed_once():  # argon2 by design takes long: one hash serves the seven users
+        for name, role, district, street in (
+                ("street_planner", "district_planner", DISTRICT, STREET),
+                ("street2_planner", "district_planner", DISTRICT, STREET2),
+                ("district_planner", "district_planner", DISTRICT, None),
+                ("district_admin", "admin", DISTRICT, None),
+                ("other_district", "district_planner", OTHER_DISTRICT, None),
+                ("worker", "grid_worker", DISTRICT, None),
+                ("city_admin", "admin", None, None)):
+            made[name] = users.create_user(db, username=name, password="password-1", role=role,
+                                           district_code=district, street_code=street).id
     db.flush()
     return made
 

@@ -46,25 +46,23 @@ ROLE_USERS = {"admin": "admin", "district_planner": "planner", "facility_planner
               "grid_leader": "leader_a", "grid_worker": "worker_a", "viewer": "viewer"}
 
 
-_PASSWORD_HASH: list[str] = []
+_HASHES: dict[str, str] = {}
 
 
 @contextmanager
 def password_hashed_once() -> Iterator[None]:
-    """Every user of the world gets one argon2id hash of PASSWORD, computed once per process.
+    """Users created meanwhile get one argon2id hash per password, computed once per process.
 
-    An argon2 hash costs a tenth of a second or more by design, and dozens of tests build the world:
-    seven hashes each added up to minutes of the suite. The hash is still the app's own, so signing
-    in still verifies it; tests/services/test_users.py covers the hashing itself.
+    An argon2 hash costs a tenth of a second or more by design, and dozens of tests create users:
+    seven hashes per world built added up to minutes of the suite. The hash is still the app's own,
+    so signing in still verifies it; tests/services/test_users.py covers the hashing itself.
     """
     real = user_service.hash_password
 
     def once(password: str) -> str:
-        if password != PASSWORD:
-            return real(password)
-        if not _PASSWORD_HASH:
-            _PASSWORD_HASH.append(real(password))
-        return _PASSWORD_HASH[0]
+        if password not in _HASHES:
+            _HASHES[password] = real(password)
+        return _HASHES[password]
 
     user_service.hash_password = once  # type: ignore[assignment]
     try:
