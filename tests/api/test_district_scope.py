@@ -47,11 +47,12 @@ def other(api_session: Session) -> dict[str, Any]:
                    "119.004 33.005,119.004 33.004)))')) RETURNING id", d=OTHER)
     plan = one("INSERT INTO plan (district_code, kind, scope_code, status) VALUES (:d, 'grid_split', :s, 'draft') "
                "RETURNING id", d=OTHER, s=COMMUNITY)
-    worker = user_service.create_user(api_session, username="worker_x", password=api_world.PASSWORD,
-                                      role="grid_worker", district_code=OTHER)
+    with api_world.password_hashed_once():  # argon2 by design takes long: hashed once per process
+        worker = user_service.create_user(api_session, username="worker_x", password=api_world.PASSWORD,
+                                          role="grid_worker", district_code=OTHER)
+        admin = user_service.create_user(api_session, username="admin_x", password=api_world.PASSWORD,
+                                         role="admin", district_code=OTHER)
     user_service.assign_grids(api_session, worker.id, [GRID])
-    admin = user_service.create_user(api_session, username="admin_x", password=api_world.PASSWORD, role="admin",
-                                     district_code=OTHER)
     one("INSERT INTO audit_log (user_id, username, action, entity, entity_id, district_code) "
         "VALUES (:u, 'admin_x', 'read', 'resident', '1', :d)", u=admin.id, d=OTHER)
     one("INSERT INTO audit_log (user_id, username, action, entity) VALUES (:u, 'admin_x', 'login', 'app_user')",

@@ -22,10 +22,11 @@ ADMIN = Principal(user_id=0, username="district_admin", role="admin", district_c
 @pytest.fixture
 def world(db: Session) -> dict:
     ids = api_world.build_world(db)
-    for name, role in [("dept_a", "department_staff"), ("dept_b", "department_staff"),
-                       ("comm", "community_officer")]:
-        ids["users"][name] = user_service.create_user(db, username=name, password=api_world.PASSWORD, role=role,
-                                                      district_code=town.DISTRICT).id
+    with api_world.password_hashed_once():  # argon2 by design takes long: hashed once per process
+        for name, role in [("dept_a", "department_staff"), ("dept_b", "department_staff"),
+                           ("comm", "community_officer")]:
+            ids["users"][name] = user_service.create_user(db, username=name, password=api_world.PASSWORD,
+                                                          role=role, district_code=town.DISTRICT).id
     return ids
 
 
