@@ -12,6 +12,7 @@ import datetime as dt
 import os
 from collections.abc import Iterator
 
+import api_world
 import pytest
 from helpers import copy_database
 from map_exports import CLOSED_EVERY, INCIDENTS
@@ -79,7 +80,8 @@ def maps_database_url(demo_database_url: str) -> Iterator[str]:
         engine = make_engine(url)
         try:
             with transaction(engine) as session:
-                ensure_demo_users(session)
+                with api_world.password_hashed_once():  # argon2 by design takes long: once per password
+                    ensure_demo_users(session)
                 _add_incidents(session)
                 _add_patrols(session)
             with transaction(engine) as session:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import api_world
 import pytest
 import uvicorn
 from browser import chromium
@@ -40,7 +41,8 @@ def web_database_url(demo_database_url: str) -> Iterator[str]:
         engine = make_engine(url)
         try:
             with transaction(engine) as session:
-                ensure_demo_users(session)
+                with api_world.password_hashed_once():  # argon2 by design takes long: once per password
+                    ensure_demo_users(session)
                 # The staff's public phones go on the grid notice.
                 session.execute(text("UPDATE grid_assignment SET public_phone = '025-8400 1234'"))
             with transaction(engine) as session:
