@@ -243,9 +243,10 @@ class TileCache:
         self._forget_users(None)
         self.tiles.clear()
 
-    def _read_versions(self) -> None:
-        with Session(self._engine) as session:
-            versions = tile_service.layer_versions(session)
+    def _read_versions(self, conn: psycopg.Connection[Any]) -> None:
+        # On the listener's own connection: from the app's pool, this thread would take a connection
+        # the requests count on (and hold one while the database comes back after an outage).
+        versions = tile_service.versions_from_counters(dict(conn.execute(tile_service.LAYER_COUNTERS).fetchall()))
         self._versions = versions
         self.tiles.drop_older(versions)
 
@@ -284,14 +285,14 @@ class TileCache:
                     conn.execute(f"LISTEN {BARRIER_CHANNEL}")
                     # Listening first: any change committed from here on is announced.
                     self._reset()
-                    self._read_versions()
+                    self._read_versions(conn)
                     with self._handled:
                         self._listening = True
                         self._connections += 1
                         self._handled.notify_all()
                     delay = 0.1
                     while not stop.is_set():
-                        self._handle(list(conn.notifies(timeout=POLL_SECONDS, stop_after=1)))
+                        self._handle(list(conn.notifies(timeout=POLL_SECONDS, stop_after=1)), conn)
             except Exception as exc:  # noqa: BLE001 - whatever broke, stop trusting what is kept and retry
                 if not stop.is_set():
                     logger.warning("tile cache listener: %s; serving every tile through the database until "
@@ -303,7 +304,7 @@ class TileCache:
             stop.wait(delay)
             delay = min(delay * 2, 5.0)
 
-    def _handle(self, notices: list[psycopg.Notify]) -> None:
+    def _handle(self, notices: list[psycopg.Notify], conn: psycopg.Connection[Any]) -> None:
         sources = {n.payload for n in notices if n.channel == LAYER_CHANNEL}
         users = {int(n.payload) for n in notices if n.channel == PRINCIPAL_CHANNEL and n.payload.isdigit()}
         if users:
@@ -312,7 +313,7 @@ class TileCache:
             # Stop answering for the changed layers at once; the re-read takes a moment.
             self._versions = {name: v for name, v in self._versions.items()
                               if not sources & set(tile_service.LAYERS[name].sources)}
-            self._read_versions()
+            self._read_versions(conn)
         barriers = {n.payload for n in notices if n.channel == BARRIER_CHANNEL}
         if barriers:
             with self._handled:

@@ -17,6 +17,7 @@ screen pixel (512-px tiles); point layers are clustered below ``CLUSTER_BELOW`` 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -115,11 +116,19 @@ def check_tile(z: int, x: int, y: int) -> None:
                                details={"z": z, axis: value})
 
 
+# Each source table's change counter, summed over districts (plain SQL: the tile cache's listener runs it
+# on its own psycopg connection).
+LAYER_COUNTERS = "SELECT source, SUM(version) FROM layer_version GROUP BY source"
+
+
 def layer_versions(session: Session) -> dict[str, int]:
     """The current version of every layer: the sum of its source tables' change counters."""
-    counters: dict[str, int] = dict(session.execute(text(
-        "SELECT source, SUM(version) FROM layer_version GROUP BY source")).all())
-    return {name: int(sum(counters.get(s, 0) for s in layer.sources)) for name, layer in LAYERS.items()}
+    return versions_from_counters(dict(session.execute(text(LAYER_COUNTERS)).all()))
+
+
+def versions_from_counters(counters: Mapping[str, Any]) -> dict[str, int]:
+    """Every layer's version from the source tables' counters (rows of ``LAYER_COUNTERS``)."""
+    return {name: int(sum(int(counters.get(s) or 0) for s in layer.sources)) for name, layer in LAYERS.items()}
 
 
 def layer_version(session: Session, name: str) -> int:
