@@ -59,7 +59,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -538,9 +538,16 @@ def server_cpu(pid: int) -> float:
     """CPU seconds (user + system) used so far by the server process and its worker processes."""
     import psutil
 
-    total = 0.0
     root = psutil.Process(pid)
-    for process in [root, *root.children(recursive=True)]:
+    return cpu_seconds([root, *root.children(recursive=True)])
+
+
+def cpu_seconds(processes: Iterable[Any]) -> float:
+    """CPU seconds (user + system) used so far by ``processes`` (psutil), those that have exited left out."""
+    import psutil
+
+    total = 0.0
+    for process in processes:
         try:
             times = process.cpu_times()
         except psutil.Error:

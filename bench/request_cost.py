@@ -36,6 +36,7 @@ from bench.load import (  # noqa: E402 - after the sys.path line above
     NEXT_STEP,
     bench_database,
     copy_of,
+    cpu_seconds,
     log,
     server_cpu,
     sign_in,
@@ -50,15 +51,7 @@ WARM_UP = 10
 
 def postgres_cpu() -> float:
     """CPU seconds used so far by every PostgreSQL process of this machine."""
-    total = 0.0
-    for process in psutil.process_iter(["name"]):
-        if (process.info["name"] or "").startswith("postgres"):
-            try:
-                times = process.cpu_times()
-            except psutil.Error:
-                continue
-            total += times.user + times.system
-    return total
+    return cpu_seconds(p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres"))
 
 
 Request = tuple[str, str, dict[str, Any], str]  # method, path, httpx keyword arguments, who sends it
