@@ -121,8 +121,9 @@ def admitted_requests(settings: Settings) -> int:
     The connections the pool keeps, less one for the background job runner, and below AnyIO's
     thread pool of 40 that sync routes run on. Not into the overflow: a request past the kept
     connections opened one of its own and closed it after (a PostgreSQL backend start, a few ms of
-    CPU on each side), so under load every request paid a connection; the overflow is the
-    reserve for the job runner and the tile cache's reads.
+    CPU on each side), so under load every request paid a connection. The overflow is for the work
+    that takes a connection beside a request's own: the job runner's jobs, idempotency keys
+    (``api.idempotency``) and the sign-in limiter.
     """
     return max(1, min(settings.db_pool_size - 1, 40 - 1))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import Depends, Header, Request
@@ -21,6 +21,9 @@ from gis.db.engine import unavailable
 from gis.errors import AccessReasonRequired, DatabaseUnavailable, InvalidInput
 from gis.services.users import Principal
 from gis.settings import Settings
+
+if TYPE_CHECKING:
+    from api.tilecache import TileCache
 
 
 def get_settings(request: Request) -> Settings:
@@ -61,13 +64,12 @@ def authorize(request: Request, session: SessionDep, token: Annotated[str | None
         return  # public
     # Signed-in principals are kept per process (api.tilecache): the token's user is read from the database
     # once, not on every request, and dropped when a notice says the user or their grids changed.
-    kept = getattr(request.app.state, "tile_cache", None)
-    principal = kept.signed_in(token) if kept is not None and token and kept.is_usable(request.app) else None
+    kept: TileCache = request.app.state.tile_cache
+    principal = kept.signed_in(token) if token and kept.is_usable(request.app) else None
     if principal is None:
-        started_in = kept.generation if kept is not None else None
+        started_in = kept.generation
         principal = principal_from_token(session, request.app.state.settings, token)
-        if kept is not None:
-            kept.remember(request, session, principal, started_in=started_in)
+        kept.remember(request, session, principal, started_in=started_in)
     check_role(key, principal.role)
     request.state.principal = principal
 

@@ -69,8 +69,6 @@ POLL_SECONDS = 0.5
 LAYER_CHANNEL = "wangge_layer_version"
 PRINCIPAL_CHANNEL = "wangge_principal"
 BARRIER_CHANNEL = "wangge_tile_cache_barrier"
-# Where the fast path leaves, for the route, which principal generation the request started in.
-GENERATION = "tile_cache_generation"
 # Canonical numbers only: anything pydantic might read differently ("014", "+1") takes the route.
 _TILE_PATH = re.compile(r"/tiles/(?P<layer>[a-z_]{1,40})/(?P<z>0|[1-9][0-9]?)/(?P<x>0|[1-9][0-9]{0,7})/"
                         r"(?P<y>0|[1-9][0-9]{0,7})\.mvt")
@@ -198,18 +196,14 @@ class TileCache:
             return None
         return entry.principal
 
-    def remember(self, request: Request, session: Session, principal: Principal, *,
-                 started_in: int | None = None) -> None:
+    def remember(self, request: Request, session: Session, principal: Principal, *, started_in: int) -> None:
         """Keep the principal that ``authorize`` found for this request's token, unless it may have changed since.
 
-        ``started_in`` is the generation read before the principal was (default: the one the tile
-        fast path noted when the request came in).
+        ``started_in`` is the generation read before the principal was read from the database: a
+        notice handled in between may concern this user, and then nothing is kept.
         """
-        if started_in is None:
-            started_in = request.scope.get("state", {}).get(GENERATION)
         token = bearer_token(request.headers)
-        if started_in is None or token is None or self.signed_in(token) is not None \
-                or not self.is_usable(request.app):
+        if token is None or self.signed_in(token) is not None or not self.is_usable(request.app):
             return
         # authorize has verified this token in this request; only its expiry is read here.
         until = float(jwt.decode(token, options={"verify_signature": False})["exp"])
@@ -422,6 +416,5 @@ class TileFastPath:
                     await response(scope, receive, send)
                     return
                 self.cache.counts["route"] += 1
-                scope.setdefault("state", {})[GENERATION] = self.cache.generation
         await self.app(scope, receive, send)
 

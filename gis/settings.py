@@ -31,9 +31,10 @@ class Settings(BaseSettings):
     auto_install: bool = Field(default=True, description="install missing PostgreSQL/PostGIS packages with apt")
     # 30 connections at most by default, below the 40 threads that run sync routes, so a request never
     # waits for a connection while holding a thread. A process works on one request fewer than it keeps
-    # connections (api.app.admitted_requests); the overflow is for background work.
+    # connections (api.app.admitted_requests); the overflow is for what takes a connection beside a request's.
     db_pool_size: int = Field(default=20, description="database connections the API keeps open")
-    db_max_overflow: int = Field(default=10, description="extra connections for background work (jobs, the tile cache)")
+    db_max_overflow: int = Field(default=10, description="extra connections for jobs, idempotency keys and the "
+                                                          "sign-in limiter")
     db_pool_timeout_seconds: float = Field(default=10.0, description="wait for a free connection, then 503")
 
     # HTTP
