@@ -102,6 +102,9 @@ def test_admin_creates_a_user_assigns_grids_and_filters_the_audit_log(open_page,
                                        "ORDER BY id DESC", e=str(user.id))
     assert [r.action for r in expected] == ["update", "assign_grids", "create"]
     shown = page.locator("#audit-list tbody tr")
+    # The unfiltered list (which holds app_user rows too) stays on screen until the filtered one replaces it.
+    expect(shown).to_have_count(len(expected))
+    expect(shown.first).to_have_attribute("data-audit", str(expected[0].id))
     assert [int(shown.nth(i).get_attribute("data-audit")) for i in range(shown.count())] == [r.id for r in expected]
     assert [shown.nth(i).locator("td").nth(2).inner_text() for i in range(3)] == ["修改", "分配网格", "新建"]
     assert all(shown.nth(i).locator("td").nth(1).inner_text() == "demo_admin" for i in range(3))
