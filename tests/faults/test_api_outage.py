@@ -185,7 +185,7 @@ def test_a_background_suggestion_cut_off_by_a_restart_fails_as_unavailable_and_a
     # The job's row is in the database too (the durable queue, issue 20): its failure is written,
     # and can be read, once the database is back. The worker keeps trying until then.
     for _ in range(2_400):  # polls, a bound only against a hang
-        if fault.fired_on is not None and running.pid() is None:
+        if fault.stopped and running.pid() is None:
             break
         time.sleep(0.05)
     else:

@@ -39,6 +39,10 @@ class Outage:
     at_commit: bool = False
     seen: int = 0
     fired_on: str | None = None
+    # Set once the stop has returned. A test that restarts the server itself waits for it: pg_ctl's
+    # ``stop -w`` waits until no postmaster.pid is left, so a server started before it returned made
+    # it wait out its whole 60 s timeout (the fault fires on the caller's thread, which waited too).
+    stopped: bool = False
 
     def before_statement(self, conn, cursor, statement: str, parameters, context, executemany) -> None:
         matches = re.search(self.pattern, statement, re.IGNORECASE | re.DOTALL)
@@ -48,11 +52,13 @@ class Outage:
         if self.seen == self.at:
             self.fired_on = " ".join(statement.split())[:120]
             self.cluster.stop(mode=self.mode)
+            self.stopped = True
 
     def before_commit(self, conn) -> None:
         if self.at_commit and self.fired_on is None:
             self.fired_on = "COMMIT"
             self.cluster.stop(mode=self.mode)
+            self.stopped = True
 
 
 def count_statements(engine: Engine, operation: Callable[[Session], object], pattern: str = r".") -> list[str]:
