@@ -23,6 +23,8 @@ from gis.db.setup import scratch_database
 from gis.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
+# The API world, its app and signed-in clients, shared by tests/api, tests/security and tests/fuzz.
+pytest_plugins = ["api_fixtures"]
 
 # A pytest-xdist worker inherits COLUMNS=80, which rich reads once when the CLI's console is made, so tables
 # came out cut at 80 columns whatever width a CLI test asked for; a serial run leaves COLUMNS unset.

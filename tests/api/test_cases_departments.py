@@ -63,7 +63,7 @@ def people(client: TestClient, api_session: Session, world: dict, tokens: dict[s
         token = client.post("/auth/token", data={"username": name, "password": api_world.PASSWORD})
         assert token.status_code == 200, token.text
         headers[name] = {"Authorization": f"Bearer {token.json()['access_token']}"}
-    # The world's users signed in once per session (tests/api/conftest.py).
+    # The world's users signed in once per session (tests/support/api_fixtures.py).
     headers.update({name: {"Authorization": f"Bearer {tokens[name]}"}
                     for name in ["admin", "leader_a", "worker_a", "worker_b"]})
     return {"ids": {**made, **world["users"]}, "h": headers}

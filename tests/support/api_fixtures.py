@@ -1,8 +1,16 @@
 """API fixtures: one database holding the API world, an app on it, a signed-in client per user.
 
-The world is committed once per session. Each test's requests then run inside one outer
-transaction that is rolled back afterwards, so a test's writes never leak into the next.
-Tests that need real concurrent transactions use ``committing_client`` on a scratch copy.
+A plugin of the whole suite (tests/conftest.py), so that tests/api, tests/security and tests/fuzz share
+one world per test process rather than building it once per folder. The world is committed once per
+session. Each test's requests then run inside one outer transaction that is rolled back afterwards,
+so a test's writes never leak into the next. Tests that need real concurrent transactions make an
+app of their own on a scratch copy.
+
+The app is started once per process (its lifespan: job workers, then on shutdown the tile cache,
+the workers and the pool): every test's ``client`` is the one started client, its headers and cookies
+reset. Starting and stopping the app around each of a thousand tests cost a pool of fresh PostgreSQL
+sessions per test (each loading PostGIS again), and kept nothing a test could see: with a session
+override the app keeps no principal or tile (``TileCache.is_usable``).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import api_world
 import pytest
 from fastapi.testclient import TestClient
 from helpers import fresh_database, rolled_back_session
+from httpx import Headers
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -71,8 +80,15 @@ def api_session(api_engine: Engine) -> Iterator[Session]:
         yield session
 
 
+@pytest.fixture(scope="session")
+def started_api_client(api_app) -> Iterator[TestClient]:
+    """The API app, started (lifespan) once for the session, behind a test client."""
+    with TestClient(api_app, raise_server_exceptions=False, headers=api_world.REASON_HEADER) as test_client:
+        yield test_client
+
+
 @pytest.fixture
-def client(api_app, api_session: Session) -> Iterator[TestClient]:
+def client(api_app, api_session: Session, started_api_client: TestClient) -> Iterator[TestClient]:
     """An anonymous client whose requests share ``api_session`` (rolled back after the test).
 
     Like the web app it sends an X-Access-Reason with every request (``api_world.REASON_HEADER``);
@@ -83,23 +99,23 @@ def client(api_app, api_session: Session) -> Iterator[TestClient]:
         with api_session.begin_nested():
             yield api_session
 
+    started_api_client.headers = Headers(api_world.REASON_HEADER)
+    started_api_client.cookies.clear()
     api_app.dependency_overrides[get_session] = session_override
     try:
-        with TestClient(api_app, raise_server_exceptions=False, headers=api_world.REASON_HEADER) as test_client:
-            yield test_client
+        yield started_api_client
     finally:
         api_app.dependency_overrides.pop(get_session, None)
 
 
 @pytest.fixture(scope="session")
-def tokens(api_app) -> dict[str, str]:
-    """A bearer token per world user (signing in once per session)."""
+def tokens(started_api_client: TestClient) -> dict[str, str]:
+    """A bearer token per world user (signing in once per session, before any test's override)."""
     found = {}
-    with TestClient(api_app) as anonymous:
-        for username in api_world.USERS:
-            response = anonymous.post("/auth/token", data={"username": username, "password": api_world.PASSWORD})
-            assert response.status_code == 200, response.text
-            found[username] = response.json()["access_token"]
+    for username in api_world.USERS:
+        response = started_api_client.post("/auth/token", data={"username": username, "password": api_world.PASSWORD})
+        assert response.status_code == 200, response.text
+        found[username] = response.json()["access_token"]
     return found
 
 
