@@ -1,6 +1,6 @@
 """Fuzz fixtures: the API world in a database of the fuzzer's own, an app on it, a token per role.
 
-The world comes from ``tests/api/conftest.py`` (loaded as ``tests/security`` does) and is copied
+The world comes from the suite's API fixtures (``tests/support/api_fixtures.py``) and is copied
 into a database only the fuzz app uses; every fuzzed request then runs in a transaction rolled
 back after it, so each case meets the same world and nothing a case writes reaches another
 test. (Jobs started with ``"background": true`` run in sessions of their own and commit: into the
@@ -11,12 +11,11 @@ sign in for.
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import api_world
 import pytest
+from api_fixtures import api_settings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from helpers import copy_database, rolled_back_session
@@ -25,17 +24,6 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from api.deps import get_session
 from gis.db.engine import drop_database
-
-_spec = importlib.util.spec_from_file_location("fuzz_api_fixtures",
-                                               Path(__file__).resolve().parents[1] / "api" / "conftest.py")
-assert _spec is not None and _spec.loader is not None
-_api = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_api)
-
-# Re-exported as fixtures of this folder (pytest collects fixtures by name from a conftest's globals).
-api_database = _api.api_database
-world = _api.world
-api_settings = _api.api_settings
 
 
 @pytest.fixture(scope="session")
@@ -65,18 +53,51 @@ def fuzz_app(fuzz_database_url: str, tmp_path_factory: pytest.TempPathFactory) -
             yield session
 
     app.dependency_overrides[get_session] = rolled_back_request_session
-    yield app
-    app.dependency_overrides.clear()
-    engine.dispose()
+    try:
+        with TestClient(app):  # started (lifespan) once for the session: see StartedApp
+            yield app
+    finally:
+        app.dependency_overrides.clear()
+        engine.dispose()
+
+
+class StartedApp:
+    """An app already started by its fixture, as Schemathesis reaches it: lifespan events are answered, not run.
+
+    Schemathesis starts an ASGI app's lifespan on a test's first request and ends it at the test's
+    teardown. The fuzz app's lifespan (job workers; on shutdown, the pool) then ran for each of some
+    900 tests, each opening fresh PostgreSQL sessions that load PostGIS again.
+    """
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+@pytest.fixture(scope="session")
+def fuzz_target(fuzz_app: FastAPI) -> StartedApp:
+    """The started fuzz app, for ``case.call(app=...)``."""
+    return StartedApp(fuzz_app)
 
 
 @pytest.fixture(scope="session")
 def fuzz_tokens(fuzz_app: FastAPI) -> dict[str, str]:
     """A bearer token per role (api_world.ROLE_USERS), signed in through the fuzz app before any fuzzing."""
     found = {}
-    with TestClient(fuzz_app) as client:
-        for role, username in api_world.ROLE_USERS.items():
-            response = client.post("/auth/token", data={"username": username, "password": api_world.PASSWORD})
-            assert response.status_code == 200, response.text
-            found[role] = response.json()["access_token"]
+    client = TestClient(fuzz_app)  # the app is started by its fixture
+    for role, username in api_world.ROLE_USERS.items():
+        response = client.post("/auth/token", data={"username": username, "password": api_world.PASSWORD})
+        assert response.status_code == 200, response.text
+        found[role] = response.json()["access_token"]
     return found

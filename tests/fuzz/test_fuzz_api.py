@@ -188,7 +188,7 @@ def for_callers(group: str) -> Callable:
     return mark
 
 
-def call_and_check(case: schemathesis.Case, app: FastAPI, tokens: dict[str, str], caller: str | None):
+def call_and_check(case: schemathesis.Case, app: Callable, tokens: dict[str, str], caller: str | None):
     headers = {"Authorization": f"Bearer {tokens[caller]}"} if caller else {}
     response = case.call(app=app, headers=headers)
     case.validate_response(response, checks=CHECKS, headers=headers)
@@ -209,22 +209,22 @@ def test_the_admin_may_call_every_operation() -> None:
 @operations_with("admin").parametrize()
 @for_callers("admin")
 @settings(**FUZZ_SETTINGS, max_examples=MAX_EXAMPLES, phases=[Phase.explicit, Phase.generate])
-def test_admin_fuzz(case: schemathesis.Case, caller: str, fuzz_app: FastAPI, fuzz_tokens: dict[str, str]) -> None:
-    call_and_check(case, fuzz_app, fuzz_tokens, caller)
+def test_admin_fuzz(case: schemathesis.Case, caller: str, fuzz_target: Callable, fuzz_tokens: dict[str, str]) -> None:
+    call_and_check(case, fuzz_target, fuzz_tokens, caller)
 
 
 @operations_with("allowed").parametrize()
 @for_callers("allowed")
 @settings(**FUZZ_SETTINGS, max_examples=MAX_EXAMPLES, phases=[Phase.generate])
-def test_allowed_caller_fuzz(case: schemathesis.Case, caller: str | None, fuzz_app: FastAPI,
+def test_allowed_caller_fuzz(case: schemathesis.Case, caller: str | None, fuzz_target: Callable,
                              fuzz_tokens: dict[str, str]) -> None:
-    call_and_check(case, fuzz_app, fuzz_tokens, caller)
+    call_and_check(case, fuzz_target, fuzz_tokens, caller)
 
 
 @operations_with("refused").parametrize()
 @for_callers("refused")
 @settings(**FUZZ_SETTINGS, max_examples=REFUSED_EXAMPLES, phases=[Phase.generate])
-def test_refused_caller_fuzz(case: schemathesis.Case, caller: str | None, fuzz_app: FastAPI,
+def test_refused_caller_fuzz(case: schemathesis.Case, caller: str | None, fuzz_target: Callable,
                              fuzz_tokens: dict[str, str]) -> None:
-    response = call_and_check(case, fuzz_app, fuzz_tokens, caller)
+    response = call_and_check(case, fuzz_target, fuzz_tokens, caller)
     assert 400 <= response.status_code < 500, f"{case.operation.label} as {caller}: {response.status_code}"
