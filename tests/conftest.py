@@ -9,13 +9,14 @@ proves nothing.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from browser import close_browser
-from helpers import fresh_database, rolled_back_session
-from sqlalchemy.engine import Engine
+from helpers import built_once_per_run, fresh_database, rolled_back_session
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 from gis.db.engine import make_engine
@@ -66,32 +67,68 @@ def db(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-@pytest.fixture(scope="session")
-def demo_database_url(template_database_url: str) -> Iterator[str]:
-    """A database holding the whole demo (OSM extract, 24 communities, synthetic residents) and its adopted grids.
+DEMO_PER_RUN = "wangge_demo_run_"  # + the run's id: the loaded demo that every worker of a run clones
 
-    Loaded once per test session (a minute or two). Tests read it or write in a rolled-back
-    session; tests that commit (the coverage CLI) add coverage runs only.
-    """
+
+def _load_demo(url: str) -> None:
     from gis.db.engine import transaction
     from gis.services.demo import demo_grid_plans, load_demo
 
     # Loaded as `wangge demo` loads it: in demo mode, the synthetic residents sealed with the demo key.
     settings = Settings(database_url=None, home=REPO / ".wangge", demo_mode=True)
-    with fresh_database(template_database_url, prefix="wangge_demo") as url:
-        demo_engine = make_engine(url)
-        try:
-            with transaction(demo_engine) as session:
-                load_demo(session, settings)
-            with transaction(demo_engine) as session:
-                demo_grid_plans(session, settings)
-        finally:
-            demo_engine.dispose()
+    demo_engine = make_engine(url)
+    try:
+        with transaction(demo_engine) as session:
+            load_demo(session, settings)
+        with transaction(demo_engine) as session:
+            demo_grid_plans(session, settings)
+    finally:
+        demo_engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_database_url(template_database_url: str, pytestconfig: pytest.Config) -> Iterator[str]:
+    """A database holding the whole demo (OSM extract, 24 communities, synthetic residents) and its adopted grids.
+
+    Loading takes a quarter of a minute of CPU, so a run loads it once: under pytest-xdist the first
+    worker that needs it loads it into a database of the run (``helpers.built_once_per_run``) and every
+    worker clones that. Tests read the clone or write in a rolled-back session; tests that commit (the
+    coverage CLI) add coverage runs only, to their own worker's clone.
+    """
+    workerinput = getattr(pytestconfig, "workerinput", None)
+    if workerinput is None:
+        with fresh_database(template_database_url, prefix="wangge_demo") as url:
+            _load_demo(url)
+            yield url
+        return
+    loaded = built_once_per_run(template_database_url, name=DEMO_PER_RUN + workerinput["testrunuid"][:16],
+                                build=_load_demo)
+    with fresh_database(loaded, prefix="wangge_demo") as url:
         yield url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The controller names the run, so that it knows which per-run databases to drop at the end.
+    if not hasattr(config, "workerinput") and getattr(config.option, "testrunuid", "") is None:
+        config.option.testrunuid = uuid.uuid4().hex
+
+
+def _drop_per_run_databases(config: pytest.Config) -> None:
+    """At the end of an xdist run, on the controller: drop the databases its workers built once for the run."""
+    from gis.db.engine import cluster_for, drop_database
+
+    run = getattr(config.option, "testrunuid", None)
+    if not run or not config.pluginmanager.hasplugin("dsession"):
+        return
+    server = os.environ.get("WANGGE_TEST_DATABASE_URL") or cluster_for(
+        Settings(database_url=None, home=REPO / ".wangge")).url("postgres")
+    drop_database(make_url(server).set(database=DEMO_PER_RUN + run[:16]).render_as_string(hide_password=False))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     close_browser()
+    if not hasattr(session.config, "workerinput"):
+        _drop_per_run_databases(session.config)
     # Under pytest-xdist every worker reports to the controller, whose reporter holds every skip.
     if os.environ.get("CI", "").lower() not in {"1", "true", "yes"} or hasattr(session.config, "workerinput"):
         return

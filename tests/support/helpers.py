@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import text
@@ -67,6 +67,37 @@ def copy_database(template_url: str, *, prefix: str) -> str:
             if attempt == 9:
                 raise
             time.sleep(1)
+    return url
+
+
+def built_once_per_run(template_url: str, *, name: str, build: Callable[[str], None]) -> str:
+    """The database ``name``, cloned from ``template_url`` and filled by ``build(url)``, made once for all workers.
+
+    Every pytest-xdist worker of a run asks for it; the first builds it while holding an advisory lock
+    named after it, the others wait on the lock and find it built (a failed build is dropped, so the
+    next worker tries again). Nothing here drops it: the run's controller does at the end
+    (tests/conftest.py), since no worker knows whether another still needs it.
+    """
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from gis.db.engine import drop_database, libpq_url
+
+    template = make_url(template_url)
+    url = template.set(database=name).render_as_string(hide_password=False)
+    admin = libpq_url(template.set(database="postgres").render_as_string(hide_password=False))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
+        try:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template.database}"')
+                try:
+                    build(url)
+                except BaseException:
+                    drop_database(url)
+                    raise
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
     return url
 
 
