@@ -321,6 +321,7 @@ def dask_client(scheduler: str, *, workers: int | None = None, tasks: int = 1,
             cluster.close()
         return
     try:
+        _refuse_if_nothing_listens(scheduler, connect_timeout_s)
         client = Client(scheduler, timeout=connect_timeout_s)
     except (OSError, TimeoutError, ValueError) as exc:
         raise InvalidInput.for_field(
@@ -331,6 +332,24 @@ def dask_client(scheduler: str, *, workers: int | None = None, tasks: int = 1,
         yield client
     finally:
         client.close()
+
+
+def _refuse_if_nothing_listens(scheduler: str, timeout_s: float) -> None:
+    """Raise ConnectionRefusedError at once when nothing listens at a ``tcp://`` scheduler address.
+
+    Dask's client retries a refused connection until its timeout, so a mistyped port was reported
+    only after ``CONNECT_TIMEOUT_S``; a refusal is an answer, and only silence is worth waiting for.
+    """
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, location = parse_address(scheduler)
+    if scheme != "tcp":
+        return
+    host, port = parse_host_port(location, default_port=8786)  # `dask scheduler`'s port
+    with socket.create_connection((host, port), timeout=timeout_s):
+        pass
 
 
 # --- synthetic districts with boundaries, for the fan-out tests and benchmark --------------

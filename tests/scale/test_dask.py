@@ -269,6 +269,7 @@ def test_cli_option_mistakes_are_refused(city_url: str) -> None:
     assert both.returncode == 2 and "drop --community" in both.stderr
     unreachable = cli_run.wangge(env, "partition", "grids", "--all-districts", "--dask", "tcp://127.0.0.1:9")
     assert unreachable.returncode == 1 and "cannot reach a Dask scheduler" in unreachable.stderr
+    assert "Connection refused" in unreachable.stderr  # said at once: nothing listens there
     assert "Traceback" not in unreachable.stderr
 
 
