@@ -90,8 +90,8 @@ def browser() -> Iterator[object]:
 # Every URL but the app's own (local hosts) and in-page data: and blob: URLs. Playwright hands the
 # pattern to the browser, so only requests that leave the machine stop for the Python handler: the
 # page's own requests (hundreds of tiles and scripts per page) are never paused on their way out.
-LEAVES_THE_MACHINE = re.compile(
-    r"^(?!(?:https?|wss?)://(?:%s)(?::\d+)?(?:[/?#]|$)|data:|blob:)" % "|".join(map(re.escape, sorted(LOCAL_HOSTS))))
+_LOCAL = "|".join(map(re.escape, sorted(LOCAL_HOSTS)))
+LEAVES_THE_MACHINE = re.compile(rf"^(?!(?:https?|wss?)://(?:{_LOCAL})(?::\d+)?(?:[/?#]|$)|data:|blob:)")
 
 
 class BlockedNetwork:
