@@ -21,6 +21,7 @@ from web_pages import screenshot, sign_in
 from gis.db.engine import make_engine
 
 PHONE = {"width": 390, "height": 844}
+CASES_POLL_MS = 10_000  # POLL_MS in web/static/field/cases.js
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +62,24 @@ def at(page, lon: float, lat: float, accuracy: float = 5.0) -> None:
     page.context.set_geolocation({"longitude": lon, "latitude": lat, "accuracy": accuracy})
 
 
-def field(page, username: str, lon: float, lat: float) -> None:
+def field(page, username: str, lon: float, lat: float, *, clock: bool = False) -> None:
+    """Sign in and open the field app at (lon, lat); with ``clock``, on Playwright's clock (see ``next_poll``)."""
+    if clock:
+        page.clock.install()  # time still flows; a test may jump it forward
     page.context.grant_permissions(["geolocation"])
     at(page, lon, lat)
     sign_in(page, username)
     page.goto("/app/field")
     page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+
+
+def next_poll(page) -> None:
+    """Jump the page's clock to its next refresh of the cases (web/static/field/cases.js polls every 10 s).
+
+    What another person did reaches an open page at its next poll; the jump fires that poll now
+    rather than waiting up to ten seconds of wall time for it.
+    """
+    page.clock.fast_forward(CASES_POLL_MS)
 
 
 def wait_sent(page, n: int) -> None:
@@ -97,9 +110,9 @@ def take(page, action: str, *, note: str = "", photo_file: dict | None = None, e
 def test_a_case_from_report_to_close_with_photos_across_worker_and_leader(open_page, db) -> None:
     grid, lon, lat = grid_point(db, "demo_worker")
     leader = open_page()
-    field(leader, "demo_leader", lon, lat)
+    field(leader, "demo_leader", lon, lat, clock=True)
     worker = open_page(PHONE)
-    field(worker, "demo_worker", lon, lat)
+    field(worker, "demo_worker", lon, lat, clock=True)
 
     description = f"井盖缺失 {uuid.uuid4().hex[:8]}"
     worker.click("#tab-report")
@@ -114,7 +127,8 @@ def test_a_case_from_report_to_close_with_photos_across_worker_and_leader(open_p
     assert one(db, "SELECT count(*) FROM incident_photo WHERE incident_id = :i", i=case_id) == 1
     assert one(db, "SELECT grid_code FROM incident WHERE id = :i", i=case_id) == grid
 
-    # The leader's list shows the new case without a reload.
+    # The leader's list shows the new case without a reload, at its next poll.
+    next_poll(leader)
     leader.wait_for_selector(f"#case-list [data-case='{case_id}']", timeout=60_000)
     assert "已上报" in leader.inner_text(f"#case-list [data-case='{case_id}']")
     leader.click(f"#case-list [data-case='{case_id}']")
@@ -127,6 +141,7 @@ def test_a_case_from_report_to_close_with_photos_across_worker_and_leader(open_p
     assert one(db, "SELECT u.username FROM incident i JOIN app_user u ON u.id = i.handler_id WHERE i.id = :i",
                i=case_id) == "demo_worker"
 
+    next_poll(worker)
     worker.wait_for_selector(f"#case-list [data-case='{case_id}']", timeout=60_000)
     worker.click(f"#case-list [data-case='{case_id}']")
     worker.wait_for_selector("#case-actions [data-action='accept']", timeout=60_000)
@@ -136,6 +151,7 @@ def test_a_case_from_report_to_close_with_photos_across_worker_and_leader(open_p
     screenshot(worker, "field-case-phone")
 
     # The leader's open case follows (no reload), then verification on the spot and closing.
+    next_poll(leader)
     leader.wait_for_selector("#case-actions [data-action='verify']", timeout=60_000)
     take(leader, "verify", note="现场核查属实", expect="verification")
     take(leader, "close", expect="closed")
