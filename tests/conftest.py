@@ -67,7 +67,9 @@ def db(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-DEMO_PER_RUN = "wangge_demo_run_"  # + the run's id: the loaded demo that every worker of a run clones
+def demo_of_run(run: str) -> str:
+    """The name of the loaded demo that every worker of the run ``run`` (pytest-xdist's testrunuid) clones."""
+    return f"wangge_demo_run_{run[:16]}"
 
 
 def _load_demo(url: str) -> None:
@@ -101,8 +103,7 @@ def demo_database_url(template_database_url: str, pytestconfig: pytest.Config) -
             _load_demo(url)
             yield url
         return
-    loaded = built_once_per_run(template_database_url, name=DEMO_PER_RUN + workerinput["testrunuid"][:16],
-                                build=_load_demo)
+    loaded = built_once_per_run(template_database_url, name=demo_of_run(workerinput["testrunuid"]), build=_load_demo)
     with fresh_database(loaded, prefix="wangge_demo") as url:
         yield url
 
@@ -122,7 +123,7 @@ def _drop_per_run_databases(config: pytest.Config) -> None:
         return
     server = os.environ.get("WANGGE_TEST_DATABASE_URL") or cluster_for(
         Settings(database_url=None, home=REPO / ".wangge")).url("postgres")
-    drop_database(make_url(server).set(database=DEMO_PER_RUN + run[:16]).render_as_string(hide_password=False))
+    drop_database(make_url(server).set(database=demo_of_run(run)).render_as_string(hide_password=False))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
